@@ -1,0 +1,172 @@
+//! clap definitions of the v0 command tree (design §3). Names are part of the contract.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Kernel-observed CI verdicts for agents, MCP tool servers and build steps.
+#[derive(Debug, Parser)]
+#[command(
+    name = "assay-runner",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Examples:\n  assay-runner lanes classify --base origin/main --head HEAD\n  assay-runner run --out run.tar.gz -- make test\n  assay-runner demo\n\nExit codes: 0 ok, 1 check failed, 2 usage/config/IO error, 3 not implemented;\n`run` mirrors the command's status (see README)."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of commands a script may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Concise text for people.
+    Human,
+    /// One JSON document (the command's contract).
+    Json,
+    /// Human text plus `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` when those are set.
+    Github,
+}
+
+/// The v0 commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Classify a PR's changed files into cost lanes, explain, and self-test the lanes file.
+    #[command(subcommand)]
+    Lanes(LanesCommand),
+    /// Run a command in a fresh cgroup, observed by eBPF, and write an evidence bundle.
+    #[command(after_help = "Example:\n  assay-runner run --out run.tar.gz -- ./build.sh --fast")]
+    Run(RunArgs),
+    /// Run proofs N times, verify, check determinism and compare with goldens.
+    #[command(after_help = "Example:\n  assay-runner prove --proofs proofs.yaml --all --runs 3")]
+    Prove(Passthrough),
+    /// Check a bundle offline, treating it as hostile input.
+    #[command(after_help = "Example:\n  assay-runner verify run.tar.gz --format json")]
+    Verify(Passthrough),
+    /// Diff a bundle's capability surface against a golden or another bundle.
+    #[command(
+        after_help = "Example:\n  assay-runner diff --golden goldens/demo.surface.json head.tar.gz"
+    )]
+    Diff(Passthrough),
+    /// Review pending goldens (`*.new`): accept them.
+    #[command(after_help = "Example:\n  assay-runner golden accept demo")]
+    Golden(Passthrough),
+    /// Diff the same fixture across two SDK runtimes.
+    #[command(after_help = "Example:\n  assay-runner cross-diff openai.tar.gz genai.tar.gz")]
+    CrossDiff(Passthrough),
+    /// Wrap an MCP stdio server, deciding each tools/call by policy.
+    #[command(
+        after_help = "Example:\n  assay-runner mcp-wrap --policy policy.yaml --decision-log d.ndjson -- node server.js"
+    )]
+    McpWrap(Passthrough),
+    /// Publish a verdict: check run, step summary, annotations, outputs.
+    #[command(
+        after_help = "Example:\n  assay-runner report --check-run --step-summary verdict.json"
+    )]
+    Report(Passthrough),
+    /// Print the JSON Schemas of the contracts.
+    #[command(after_help = "Example:\n  assay-runner schema capability_surface")]
+    Schema(Passthrough),
+    /// Report what this host can observe, and why not.
+    #[command(after_help = "Example:\n  assay-runner doctor")]
+    Doctor,
+    /// Run the whole pipeline on the bundled fixtures.
+    #[command(after_help = "Example:\n  assay-runner demo")]
+    Demo(Passthrough),
+}
+
+/// Arguments of commands that are not implemented yet (accepted so `--help` works).
+#[derive(Debug, Args)]
+pub struct Passthrough {
+    /// Arguments (not yet interpreted).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `lanes` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LanesCommand {
+    /// Classify changed files into the PR's lane.
+    #[command(
+        after_help = "Examples:\n  git diff --name-status origin/main...HEAD | assay-runner lanes classify --files -\n  assay-runner lanes classify --base origin/main --head HEAD --format json\n  assay-runner lanes classify --event \"$GITHUB_EVENT_PATH\" --config-from-ref origin/main --format github"
+    )]
+    Classify(ClassifyArgs),
+    /// Run every case and forbid check of the lanes file.
+    #[command(
+        name = "self-test",
+        after_help = "Example:\n  assay-runner lanes self-test --config lanes/lanes.yaml"
+    )]
+    SelfTest(SelfTestArgs),
+    /// Show, for each path, every rule considered and why it did or did not apply.
+    #[command(
+        after_help = "Example:\n  assay-runner lanes explain src/kernel/mod.rs docs/guide.md"
+    )]
+    Explain(ExplainArgs),
+}
+
+/// Where the lanes file comes from.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The lanes file.
+    #[arg(long, default_value = "lanes/lanes.yaml")]
+    pub config: PathBuf,
+    /// Read the lanes file from git at this revision (e.g. the PR's base), not the work tree.
+    #[arg(long, value_name = "REV")]
+    pub config_from_ref: Option<String>,
+    /// The git repository to run git in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+}
+
+/// `lanes classify`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(false))]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Changed paths, one per line (`-` = stdin); `git diff --name-status [-z]` output accepted.
+    #[arg(long, value_name = "FILE", group = "input")]
+    pub files: Option<PathBuf>,
+    /// Base revision (the diff is `base...head`, from the merge base).
+    #[arg(long, value_name = "REV", requires = "head", group = "input")]
+    pub base: Option<String>,
+    /// Head revision.
+    #[arg(long, value_name = "REV", requires = "base")]
+    pub head: Option<String>,
+    /// A `pull_request` event payload; base and head SHAs are taken from it.
+    #[arg(long, value_name = "PATH", group = "input")]
+    pub event: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+/// `lanes self-test`.
+#[derive(Debug, Args)]
+pub struct SelfTestArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Repository root that `forbid` paths are relative to (default: the git top level).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+/// `lanes explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Repo-relative paths to explain.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<std::ffi::OsString>,
+}

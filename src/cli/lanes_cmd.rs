@@ -1,0 +1,131 @@
+//! `assay-runner lanes ...`: load the config (work tree or git ref), run, render, exit code.
+
+use std::io::Read as _;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::args::{ClassifyArgs, ConfigArgs, Format, LanesCommand};
+use crate::exit;
+use crate::lanes::{LanesConfig, changes, git, render, selftest};
+
+pub fn run(cmd: LanesCommand) -> anyhow::Result<i32> {
+    match cmd {
+        LanesCommand::Classify(a) => classify(a),
+        LanesCommand::SelfTest(a) => {
+            let (config, _) = load(&a.config)?;
+            let root = match a.root {
+                Some(r) => r,
+                None => git_toplevel(&a.config.repo).unwrap_or_else(|| a.config.repo.clone()),
+            };
+            let report = selftest::run(&config, &root)?;
+            print!("{}", render::self_test(&config, &report));
+            Ok(if report.passed() {
+                exit::OK
+            } else {
+                exit::FAILED
+            })
+        }
+        LanesCommand::Explain(a) => {
+            let (config, _) = load(&a.config)?;
+            for p in &a.paths {
+                let bytes = p.as_bytes();
+                print!(
+                    "{}",
+                    render::explanation(&config, bytes, &config.explain(bytes))
+                );
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Loads and validates the lanes file; returns it with the name used in messages.
+fn load(a: &ConfigArgs) -> anyhow::Result<(LanesConfig, String)> {
+    let (name, bytes) = match &a.config_from_ref {
+        Some(rev) => {
+            let name = format!("{}@{rev}", a.config.display());
+            let bytes = git::show_file(&a.repo, rev, &a.config)
+                .with_context(|| format!("cannot read {} at {rev}", a.config.display()))?;
+            (name, bytes)
+        }
+        None => {
+            let name = a.config.display().to_string();
+            let bytes = std::fs::read(&a.config)
+                .with_context(|| format!("cannot read lanes file {name}"))?;
+            (name, bytes)
+        }
+    };
+    let config = LanesConfig::parse(&name, &bytes)?;
+    Ok((config, name))
+}
+
+fn git_toplevel(dir: &Path) -> Option<PathBuf> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(std::ffi::OsStr::from_bytes(out.stdout.trim_ascii())))
+}
+
+fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
+    let (config, name) = load(&a.config)?;
+    let changes = if let Some(f) = &a.files {
+        let mut buf = Vec::new();
+        if f.as_os_str() == "-" {
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("cannot read changed files from stdin")?;
+        } else {
+            buf = std::fs::read(f)
+                .with_context(|| format!("cannot read changed files from {}", f.display()))?;
+        }
+        let label = if f.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            f.display().to_string()
+        };
+        changes::parse(&buf).with_context(|| format!("{label}: bad change list"))?
+    } else if let Some(ev) = &a.event {
+        let (base, head) = git::event_shas(ev)?;
+        git::changed_paths(&a.config.repo, &base, &head)?
+    } else if let (Some(base), Some(head)) = (&a.base, &a.head) {
+        git::changed_paths(&a.config.repo, base, head)?
+    } else {
+        bail!("give one of --files, --base/--head or --event");
+    };
+    let decision = config.classify(&changes);
+    let contract = render::contract(&config, &name, &decision);
+    match a.format {
+        Format::Human => print!("{}", render::human(&contract)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&contract)?),
+        Format::Github => {
+            print!("{}", render::human(&contract));
+            if let Some(out) = std::env::var_os("GITHUB_OUTPUT") {
+                let files = serde_json::to_string(&contract.files)?;
+                crate::fsutil::append(Path::new(&out), &render::github_outputs(&contract, &files))
+                    .with_context(|| {
+                        format!(
+                            "cannot append to $GITHUB_OUTPUT ({})",
+                            Path::new(&out).display()
+                        )
+                    })?;
+            }
+            if let Some(sum) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+                crate::fsutil::append(Path::new(&sum), &render::step_summary(&contract, 50))
+                    .with_context(|| {
+                        format!(
+                            "cannot append to $GITHUB_STEP_SUMMARY ({})",
+                            Path::new(&sum).display()
+                        )
+                    })?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,65 @@
+//! The command line: clap definitions, dispatch, and the mapping of outcomes to exit codes.
+//!
+//! Thin by design: parse arguments, call the library, render, pick an exit code. This is the
+//! only module that prints to stdout/stderr or uses `anyhow`.
+
+mod args;
+mod demo;
+mod lanes_cmd;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+
+use crate::exit;
+
+/// A command of the v0 tree that does not exist yet.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`assay-runner {0}` is not yet implemented in this version (exit code 3); see README, \"Commands\""
+)]
+pub struct NotImplemented(pub &'static str);
+
+/// Entry point: parses `std::env::args` and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::ERROR,
+            };
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(ni) = e.downcast_ref::<NotImplemented>() {
+                eprintln!("assay-runner: {ni}");
+                return exit::NOT_IMPLEMENTED;
+            }
+            eprintln!("assay-runner: error: {e:#}");
+            exit::ERROR
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Lanes(l) => lanes_cmd::run(l),
+        Command::Run(_) => Err(NotImplemented("run").into()),
+        Command::Prove(_) => Err(NotImplemented("prove").into()),
+        Command::Verify(_) => Err(NotImplemented("verify").into()),
+        Command::Diff(_) => Err(NotImplemented("diff").into()),
+        Command::Golden(_) => Err(NotImplemented("golden accept").into()),
+        Command::CrossDiff(_) => Err(NotImplemented("cross-diff").into()),
+        Command::McpWrap(_) => Err(NotImplemented("mcp-wrap").into()),
+        Command::Report(_) => Err(NotImplemented("report").into()),
+        Command::Schema(_) => Err(NotImplemented("schema").into()),
+        Command::Doctor => Err(NotImplemented("doctor").into()),
+        Command::Demo(_) => demo::run(),
+    }
+}

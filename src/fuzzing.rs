@@ -1,0 +1,35 @@
+//! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable seed-replay test, so
+//! the same code runs under libFuzzer and in every `cargo test`.
+//! Imports: `crate::lanes`.
+
+use crate::lanes::{LanesConfig, changes};
+
+/// Parses arbitrary bytes as a lanes file; when it is valid, classifies and explains a few paths
+/// and checks the invariants every valid config must hold.
+pub fn lanes_config(data: &[u8]) {
+    match LanesConfig::parse("fuzz.yaml", data) {
+        Ok(c) => {
+            assert!(!c.lanes.is_empty());
+            assert!(c.default < c.lanes.len());
+            for p in [&b"a"[..], b"src/x.rs", b"docs/a/b.md", b"\xff/x"] {
+                let e = c.explain(p);
+                assert!(e.lane < c.lanes.len());
+            }
+        }
+        Err(e) => {
+            assert!(!e.diagnostics.is_empty());
+            for d in &e.diagnostics {
+                assert!(d.pos.line >= 1, "diagnostic without a line: {d}");
+            }
+        }
+    }
+}
+
+/// Parses arbitrary bytes as a change list.
+pub fn change_list(data: &[u8]) {
+    if let Ok(v) = changes::parse(data) {
+        for c in v {
+            let _ = crate::pathbytes::escape(&c.path);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Diagnostics for lanes files: stable kebab-case codes and `file:line:column` messages.
+//! Imports: `crate::lanes::config::Pos` only.
+
+use std::fmt;
+
+use super::config::Pos;
+
+/// Stable code of a lanes-file problem. Codes are part of the CLI contract: scripts may match
+/// on them, so a code is never renamed or reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// The file is not valid YAML (or not UTF-8).
+    YamlSyntax,
+    /// A key the format does not define.
+    UnknownKey,
+    /// A required key is absent.
+    MissingKey,
+    /// A lane name that `lanes` does not list.
+    UnknownLane,
+    /// `lanes` is empty.
+    EmptyLanes,
+    /// A lane listed twice.
+    DuplicateLane,
+    /// Two rules with one name.
+    DuplicateRule,
+    /// Two cases or forbid checks with one name.
+    DuplicateName,
+    /// An empty name.
+    EmptyName,
+    /// A rule or check without paths.
+    EmptyPaths,
+    /// A glob that does not compile.
+    InvalidGlob,
+    /// A regex that does not compile.
+    InvalidRegex,
+    /// The file exceeds the size limit.
+    TooLarge,
+}
+
+impl Code {
+    /// Every code, for documentation and the uniqueness test.
+    pub const ALL: [Code; 13] = [
+        Code::YamlSyntax,
+        Code::UnknownKey,
+        Code::MissingKey,
+        Code::UnknownLane,
+        Code::EmptyLanes,
+        Code::DuplicateLane,
+        Code::DuplicateRule,
+        Code::DuplicateName,
+        Code::EmptyName,
+        Code::EmptyPaths,
+        Code::InvalidGlob,
+        Code::InvalidRegex,
+        Code::TooLarge,
+    ];
+
+    /// The stable kebab-case spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::YamlSyntax => "yaml-syntax",
+            Code::UnknownKey => "unknown-key",
+            Code::MissingKey => "missing-key",
+            Code::UnknownLane => "unknown-lane",
+            Code::EmptyLanes => "empty-lanes",
+            Code::DuplicateLane => "duplicate-lane",
+            Code::DuplicateRule => "duplicate-rule",
+            Code::DuplicateName => "duplicate-name",
+            Code::EmptyName => "empty-name",
+            Code::EmptyPaths => "empty-paths",
+            Code::InvalidGlob => "invalid-glob",
+            Code::InvalidRegex => "invalid-regex",
+            Code::TooLarge => "too-large",
+        }
+    }
+}
+
+/// One problem in a lanes file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// File name as given by the caller.
+    pub file: String,
+    /// Where the problem is.
+    pub pos: Pos,
+    /// Stable code.
+    pub code: Code,
+    /// What was expected.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error[{}]: {}",
+            self.file,
+            self.pos.line,
+            self.pos.column,
+            self.code.as_str(),
+            self.message
+        )
+    }
+}
+
+/// Every problem found in a lanes file, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The problems, at least one.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! assay-runner: kernel-observed CI verdicts for agents, MCP tool servers and build steps.
+//!
+//! The library behind the `assay-runner` binary. Data flows one way (see `ARCHITECTURE.md`):
+//! `lanes` → `kernel` → `layers` → `surface`/`health` → `bundle` → `diff` → `verdict` → `report`.
+//! `contracts` holds every wire type; `cli` is the only module that prints or exits.
+
+pub mod cli;
+pub mod contracts;
+pub mod exit;
+pub mod fsutil;
+pub mod fuzzing;
+pub mod lanes;
+pub mod pathbytes;

@@ -1,0 +1,39 @@
+//! Replays the committed fuzz corpus seeds (and random mutations of them) through the fuzz
+//! entry points on stable, so the targets' invariants are checked by every `cargo test`.
+
+use proptest::prelude::*;
+
+fn seeds(dir: &str) -> Vec<Vec<u8>> {
+    let mut v: Vec<_> =
+        std::fs::read_dir(format!("{}/fuzz/corpus/{dir}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+    v.sort();
+    assert!(!v.is_empty());
+    v
+}
+
+#[test]
+fn corpus_seeds_hold_invariants() {
+    for s in seeds("lanes_config") {
+        assay_runner::fuzzing::lanes_config(&s);
+    }
+    for s in seeds("change_list") {
+        assay_runner::fuzzing::change_list(&s);
+    }
+}
+
+proptest! {
+    #[test]
+    fn mutated_configs_never_panic(idx in 0usize..4, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let all = seeds("lanes_config");
+        let mut s = all[idx % all.len()].clone();
+        if !s.is_empty() {
+            let i = pos.index(s.len());
+            s[i] = byte;
+            s.truncate(cut.index(s.len() + 1).max(i));
+        }
+        assay_runner::fuzzing::lanes_config(&s);
+    }
+}

@@ -1,0 +1,437 @@
+//! Integration tests of `assay-runner lanes ...`, driving the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_assay-runner"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY");
+    c
+}
+
+fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const FIXTURE: &str = "tests/fixtures/lanes/lanes.yaml";
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Golden test of `--format json`, from a name-status list with a rename, spaces, a leading
+/// dash, unicode and a non-UTF-8 byte.
+#[test]
+fn classify_files_json_golden() {
+    let mut c = bin();
+    c.args([
+        "lanes", "classify", "--config", FIXTURE, "--files", "-", "--format", "json",
+    ]);
+    let input =
+        b"M\tsrc/caf\xe9.rs\nR100\tbpf/a b.c\tdocs/a b.c\n-dash.md\nA\tsrc/na\xc3\xafve.rs\n";
+    let out = run_with_stdin(c, input);
+    let golden = std::fs::read_to_string("tests/fixtures/lanes/classify.golden.json").unwrap();
+    assert_eq!(String::from_utf8(out.stdout.clone()).unwrap(), golden);
+}
+
+#[test]
+fn classify_files_from_a_file_and_human_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("changed.txt");
+    std::fs::write(&list, "docs/x.md\n").unwrap();
+    let out = bin()
+        .args(["lanes", "classify", "--config", FIXTURE, "--files"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("lane: none  (1 file(s)"), "{text}");
+    assert!(text.contains("docs/x.md  (docs)"), "{text}");
+}
+
+#[test]
+fn github_format_writes_outputs_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_file, sum_file) = (dir.path().join("out"), dir.path().join("sum"));
+    let mut c = bin();
+    c.args([
+        "lanes", "classify", "--config", FIXTURE, "--files", "-", "--format", "github",
+    ])
+    .env("GITHUB_OUTPUT", &out_file)
+    .env("GITHUB_STEP_SUMMARY", &sum_file);
+    let out = run_with_stdin(c, b"bpf/x.c\n");
+    assert!(out.status.success());
+    let outputs = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(
+        outputs,
+        "lane=all\nfiles<<ASSAY_EOF\n[{\"path\":\"bpf/x.c\",\"change\":\"listed\",\"lane\":\"all\",\"rules\":[\"kernel\"]}]\nASSAY_EOF\n"
+    );
+    let summary = std::fs::read_to_string(&sum_file).unwrap();
+    assert!(summary.contains("### Lane: `all`"));
+    assert!(
+        summary.contains("| all | listed | `bpf/x.c` | kernel |"),
+        "{summary}"
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A repository with a base commit, a diverged main, and a feature branch that renames a
+/// kernel file into docs and adds a file with spaces in its name.
+fn temp_repo() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    std::fs::create_dir_all(d.join("bpf")).unwrap();
+    std::fs::create_dir_all(d.join("lanes")).unwrap();
+    std::fs::write(d.join("bpf/probe one.c"), "int x;\n".repeat(20)).unwrap();
+    std::fs::write(d.join("lanes/lanes.yaml"), std::fs::read(FIXTURE).unwrap()).unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "base"]);
+    git(d, &["checkout", "-qb", "feature"]);
+    std::fs::create_dir_all(d.join("docs")).unwrap();
+    git(d, &["mv", "bpf/probe one.c", "docs/probe one.c"]);
+    std::fs::write(d.join("docs/new file.md"), "hi\n").unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "feature"]);
+    let head = git(d, &["rev-parse", "HEAD"]);
+    git(d, &["checkout", "-q", "main"]);
+    // main moves on: a change the PR did not make must not count (merge-base semantics).
+    std::fs::write(d.join("Cargo.lock"), "x\n").unwrap();
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "main moves"]);
+    let base = git(d, &["rev-parse", "HEAD"]);
+    (dir, base, head)
+}
+
+fn files_of(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["change"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn classify_base_head_uses_merge_base_and_counts_renames_twice() {
+    let (dir, base, head) = temp_repo();
+    let out = bin()
+        .args([
+            "lanes", "classify", "--config", FIXTURE, "--base", &base, "--head", &head, "--format",
+            "json", "--repo",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["lane"], "all", "the rename's old path is under bpf/");
+    assert_eq!(
+        files_of(&v),
+        [
+            ("bpf/probe one.c".into(), "renamed_from".into()),
+            ("docs/new file.md".into(), "added".into()),
+            ("docs/probe one.c".into(), "renamed_to".into()),
+        ]
+    );
+}
+
+#[test]
+fn classify_event_payload_and_config_from_ref() {
+    let (dir, base, head) = temp_repo();
+    // The PR's head weakens its judge: the base ref's config must be used.
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        serde_json::json!({"pull_request": {"base": {"sha": base}, "head": {"sha": head}}})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lanes/lanes.yaml"), "lanes: [none]\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "lanes",
+            "classify",
+            "--config",
+            "lanes/lanes.yaml",
+            "--config-from-ref",
+            &base,
+            "--format",
+            "json",
+            "--event",
+        ])
+        .arg(&event)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["lane"], "all");
+    assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    // Without --config-from-ref the work-tree file (one lane) decides.
+    let out = bin()
+        .current_dir(dir.path())
+        .args([
+            "lanes",
+            "classify",
+            "--config",
+            "lanes/lanes.yaml",
+            "--format",
+            "json",
+            "--event",
+        ])
+        .arg(&event)
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["lane"], "none");
+}
+
+#[test]
+fn classify_in_a_shallow_clone_deepens() {
+    let (dir, base, head) = temp_repo();
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let clone_dir = clone.path().join("c");
+    let st = Command::new("git")
+        .args(["clone", "-q", "--depth", "1", "--no-single-branch", &url])
+        .arg(&clone_dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(
+        git(&clone_dir, &["rev-parse", "--is-shallow-repository"]),
+        "true"
+    );
+    let out = bin()
+        .args([
+            "lanes", "classify", "--config", FIXTURE, "--base", &base, "--head", &head, "--format",
+            "json", "--repo",
+        ])
+        .arg(&clone_dir)
+        .output()
+        .unwrap();
+    assert_eq!(files_of(&json(&out)).len(), 3);
+}
+
+#[test]
+fn missing_history_is_named() {
+    let (dir, base, _) = temp_repo();
+    let out = bin()
+        .args([
+            "lanes",
+            "classify",
+            "--config",
+            FIXTURE,
+            "--base",
+            &base,
+            "--head",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--repo",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("commit `0123456789abcdef0123456789abcdef01234567` is not in this clone"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_event_payload_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("e.json");
+    std::fs::write(&event, r#"{"push": {}}"#).unwrap();
+    let out = bin()
+        .args(["lanes", "classify", "--config", FIXTURE, "--event"])
+        .arg(&event)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no `pull_request.base.sha` string"));
+}
+
+#[test]
+fn config_errors_name_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        "lanes: [a]\nrules:\n  - name: r\n    lane: nope\n    paths: [x]\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["lanes", "self-test", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4:11: error[unknown-lane]: unknown lane `nope`",
+            cfg.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn self_test_passes_on_the_project_config() {
+    let out = bin()
+        .args(["lanes", "self-test", "--config", "lanes/lanes.yaml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("ok: "), "{text}");
+    assert!(
+        !text.contains("warning:"),
+        "every rule of the project config is exercised: {text}"
+    );
+}
+
+#[test]
+fn self_test_fails_when_a_case_expectation_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("lanes/lanes.yaml").unwrap();
+    let broken = text.replacen("    expect: all\n", "    expect: none\n", 1);
+    assert_ne!(text, broken);
+    let cfg: PathBuf = dir.path().join("lanes.yaml");
+    std::fs::write(&cfg, broken).unwrap();
+    let out = bin()
+        .args(["lanes", "self-test", "--root", ".", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL case `lockfile bump runs everything`"),
+        "{text}"
+    );
+    assert!(text.contains("expected lane none, got all"), "{text}");
+    assert!(
+        text.contains("decided by: Cargo.lock → all (toolchain-and-ci)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn self_test_fails_on_a_forbidden_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src/lanes")).unwrap();
+    std::fs::write(
+        dir.path().join("src/lanes/x.rs"),
+        "use crate::kernel::Session;\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "lanes",
+            "self-test",
+            "--config",
+            "lanes/lanes.yaml",
+            "--root",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "FAIL forbid `lanes-stay-first-stage`: src/lanes/x.rs:1: matched `crate::kernel`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_names_matching_and_excepting_globs() {
+    let out = bin()
+        .args(["lanes", "explain", "--config", FIXTURE, "bpf/README.md"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.starts_with("bpf/README.md → none\n"), "{text}");
+    assert!(text.contains("rule kernel (tests/fixtures/lanes/lanes.yaml:7) lane all: excluded — paths `bpf/**` (line 9) matched, but except `**/*.md` (line 10) excluded it"), "{text}");
+    assert!(
+        text.contains("rule docs (tests/fixtures/lanes/lanes.yaml:4) lane none: APPLIES"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unimplemented_commands_fail_distinctly() {
+    let out = bin().args(["cross-diff", "a", "b"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not yet implemented"));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in [
+        &["lanes", "classify"][..],
+        &["lanes", "self-test"],
+        &["lanes", "explain"],
+        &["run"],
+        &["prove"],
+        &["verify"],
+        &["diff"],
+        &["golden"],
+        &["cross-diff"],
+        &["mcp-wrap"],
+        &["report"],
+        &["schema"],
+        &["doctor"],
+        &["demo"],
+    ] {
+        let out = bin().args(cmd).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Example"),
+            "{cmd:?} help has no example:\n{text}"
+        );
+    }
+}
