@@ -4,10 +4,16 @@
 //! `lanes` → `kernel` → `layers` → `surface`/`health` → `bundle` → `diff` → `verdict` → `report`.
 //! `contracts` holds every wire type; `cli` is the only module that prints or exits.
 
+pub mod bundle;
 pub mod cli;
 pub mod contracts;
 pub mod exit;
 pub mod fsutil;
 pub mod fuzzing;
+pub mod health;
+pub mod kernel;
 pub mod lanes;
+pub mod layers;
 pub mod pathbytes;
+pub mod pipeline;
+pub mod surface;

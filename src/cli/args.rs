@@ -37,7 +37,9 @@ pub enum Command {
     #[command(subcommand)]
     Lanes(LanesCommand),
     /// Run a command in a fresh cgroup, observed by eBPF, and write an evidence bundle.
-    #[command(after_help = "Example:\n  assay-runner run --out run.tar.gz -- ./build.sh --fast")]
+    #[command(
+        after_help = "Examples:\n  assay-runner run --out run.tar.gz -- ./build.sh --fast\n  assay-runner run --user nobody --grace-ms 500 --timeout 60 --out r.tar.gz -- make test\n\nExit status: the command's own (128+N if killed by signal N); 120 observation could not start;\n124 timeout; 125 runner error; 126/127 command not executable/found."
+    )]
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
     #[command(after_help = "Example:\n  assay-runner prove --proofs proofs.yaml --all --runs 3")]
@@ -71,10 +73,10 @@ pub enum Command {
     Schema(Passthrough),
     /// Report what this host can observe, and why not.
     #[command(after_help = "Example:\n  assay-runner doctor")]
-    Doctor,
+    Doctor(DoctorArgs),
     /// Run the whole pipeline on the bundled fixtures.
     #[command(after_help = "Example:\n  assay-runner demo")]
-    Demo(Passthrough),
+    Demo(DemoArgs),
 }
 
 /// Arguments of commands that are not implemented yet (accepted so `--help` works).
@@ -85,12 +87,75 @@ pub struct Passthrough {
     pub args: Vec<String>,
 }
 
+/// Which layers a run observes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Kernel observation only.
+    Kernel,
+    /// Kernel + MCP policy wrapper (not yet implemented).
+    KernelPolicy,
+    /// Kernel + policy + SDK events (not yet implemented).
+    Sdk,
+}
+
 /// `run` arguments.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Layers to observe.
+    #[arg(long, value_enum, default_value_t = Mode::Kernel)]
+    pub mode: Mode,
+    /// Run id recorded in every artifact (default: derived from time and pid).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Directory the command runs in; shown as `<work>` in artifacts (default: current dir).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Write the evidence bundle (.tar.gz) here.
+    #[arg(long, value_name = "BUNDLE")]
+    pub out: Option<PathBuf>,
+    /// Ring-buffer size in bytes (a power of two >= 4096).
+    #[arg(long, value_name = "N", default_value_t = 16 * 1024 * 1024)]
+    pub ring_bytes: u32,
+    /// Wake the reader only when this many bytes are pending (it also polls every 50 ms).
+    #[arg(long, value_name = "N", default_value_t = 256 * 1024, hide = true)]
+    pub wakeup_bytes: u64,
+    /// How long descendants may outlive the command before the session is killed.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub grace_ms: u64,
+    /// Kill the whole session after this many seconds.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Run the command as this user (the runner stays root).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Noise filter file (one glob per line) replacing the default list.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_noise_filter")]
+    pub noise_filter: Option<PathBuf>,
+    /// Keep every path in the surface.
+    #[arg(long)]
+    pub no_noise_filter: bool,
+    /// Summary format (printed to stderr; stdout belongs to the command).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// `doctor` arguments.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print only the hash of the BPF sources the embedded object was built from.
+    #[arg(long, hide = true)]
+    pub bpf_source_hash: bool,
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo writes its bundle.
+    #[arg(long, value_name = "DIR", default_value = "target/assay-demo")]
+    pub out_dir: PathBuf,
 }
 
 /// `lanes` subcommands.

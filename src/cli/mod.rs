@@ -6,6 +6,7 @@
 mod args;
 mod demo;
 mod lanes_cmd;
+mod run_cmd;
 
 use clap::Parser;
 
@@ -50,7 +51,7 @@ pub fn main() -> i32 {
 fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Lanes(l) => lanes_cmd::run(l),
-        Command::Run(_) => Err(NotImplemented("run").into()),
+        Command::Run(a) => run_cmd::run(a),
         Command::Prove(_) => Err(NotImplemented("prove").into()),
         Command::Verify(_) => Err(NotImplemented("verify").into()),
         Command::Diff(_) => Err(NotImplemented("diff").into()),
@@ -59,7 +60,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::McpWrap(_) => Err(NotImplemented("mcp-wrap").into()),
         Command::Report(_) => Err(NotImplemented("report").into()),
         Command::Schema(_) => Err(NotImplemented("schema").into()),
-        Command::Doctor => Err(NotImplemented("doctor").into()),
-        Command::Demo(_) => demo::run(),
+        Command::Doctor(a) => run_cmd::doctor(a),
+        Command::Demo(a) => demo::run(a),
     }
 }

@@ -5,6 +5,11 @@
 //! and checked sorted by the tests. Adding a field or a vocabulary value is a contract change:
 //! bump the schema id, update `schemas/` and the docs.
 
+pub mod health;
+pub mod kernel_event;
 pub mod lane_decision;
+pub mod manifest;
+pub mod run_event;
+pub mod surface;
 
 pub use lane_decision::{FileLane, LaneDecision};

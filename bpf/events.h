@@ -1,0 +1,67 @@
+/* Shared between bpf/observe.bpf.c and src/kernel/event.rs (which mirrors it and tests the
+ * layout numbers below). Only the event record and its constants live here. */
+#ifndef ASSAY_EVENTS_H
+#define ASSAY_EVENTS_H
+
+#define ASSAY_PATH_MAX 4096
+#define ASSAY_DATA_MAX (2 * ASSAY_PATH_MAX)
+#define ASSAY_SOCKADDR_MAX 128
+
+/* event kinds */
+#define EV_EXEC 1
+#define EV_FORK 2
+#define EV_EXIT 3
+#define EV_SYSCALL 4
+
+/* syscall operations (event.op when kind == EV_SYSCALL) */
+#define OP_OPEN 1
+#define OP_UNLINK 2
+#define OP_RMDIR 3
+#define OP_RENAME 4
+#define OP_MKDIR 5
+#define OP_CHDIR 6
+#define OP_FCHDIR 7
+#define OP_CONNECT 8
+#define OP_LINK 9
+#define OP_SYMLINK 10
+
+/* event.status bits */
+#define ST_ESCAPED 1   /* emitted for a process followed by pid tree outside the session cgroup */
+#define ST_TRUNC1 2    /* first path filled the buffer: possibly truncated */
+#define ST_TRUNC2 4
+#define ST_FAULT1 8    /* reading the first path from user memory failed */
+#define ST_FAULT2 16
+
+/* program slots for per-CPU attempt/drop counters */
+#define PROG_EXEC 0
+#define PROG_FORK 1
+#define PROG_EXIT 2
+#define PROG_SYSCALL 3
+#define PROG_TRACK 4   /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_SLOTS 5
+
+struct event_hdr {
+	unsigned int kind;
+	unsigned int op;
+	unsigned int pid;      /* tgid, init namespace */
+	unsigned int tid;
+	unsigned long long ts; /* CLOCK_MONOTONIC ns */
+	unsigned long long cgid;
+	long long ret;         /* syscall result, exit status, fork: child tgid */
+	unsigned long long flags;
+	int dfd1;
+	int dfd2;
+	unsigned int ppid;     /* fork: parent tgid */
+	unsigned int status;   /* ST_* bits */
+	unsigned short len1;   /* bytes of path 1 at data[0], without NUL */
+	unsigned short len2;   /* bytes of path 2 at data[ASSAY_PATH_MAX], without NUL */
+	unsigned int _pad;
+};
+
+#define ASSAY_HDR_SIZE 72
+#define ASSAY_OFF_TS 16
+#define ASSAY_OFF_RET 32
+#define ASSAY_OFF_DFD1 48
+#define ASSAY_OFF_LEN1 64
+
+#endif

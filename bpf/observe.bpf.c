@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: Apache-2.0
+/* assay-runner observation programs.
+ *
+ * Every program filters to the session: the current cgroup id is in `session_cgroups`, or the
+ * current process was followed into the session's pid tree (`tracked`, filled from fork and exec
+ * events) — so a descendant that moves itself to another cgroup stays observed and is flagged
+ * ST_ESCAPED. Syscall paths are saved at sys_enter and read at sys_exit (when the pages are
+ * faulted in), together with the result. Every ring-buffer output is counted per CPU and per
+ * program as an attempt, and every failed output as a drop, so received + drops == attempts.
+ * Wakeups are adaptive: the reader is woken only when `wakeup_bytes` are pending (it also polls
+ * with a timeout), which removes most of the irq_work cost on syscall storms.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define AT_REMOVEDIR 0x200
+
+_Static_assert(sizeof(struct event_hdr) == ASSAY_HDR_SIZE, "event_hdr size");
+_Static_assert(__builtin_offsetof(struct event_hdr, ts) == ASSAY_OFF_TS, "ts offset");
+_Static_assert(__builtin_offsetof(struct event_hdr, ret) == ASSAY_OFF_RET, "ret offset");
+_Static_assert(__builtin_offsetof(struct event_hdr, dfd1) == ASSAY_OFF_DFD1, "dfd1 offset");
+_Static_assert(__builtin_offsetof(struct event_hdr, len1) == ASSAY_OFF_LEN1, "len1 offset");
+
+struct event {
+	struct event_hdr h;
+	char data[ASSAY_DATA_MAX];
+};
+
+struct pending {
+	__u32 op;
+	__s32 dfd1;
+	__s32 dfd2;
+	__u32 _pad;
+	__u64 p1;
+	__u64 p2;
+	__u64 flags;
+};
+
+/* Kernel types read with CO-RE; aya relocates these against the running kernel's BTF. */
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_sched_process_exec {
+	__u32 __data_loc_filename;
+} __attribute__((preserve_access_index));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u8);
+} session_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROG_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} attempts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROG_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+const volatile __u64 wakeup_bytes = 65536;
+
+static __always_inline void bump(void *map, __u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &slot);
+	if (v)
+		*v += 1; /* per-CPU slot: no other writer */
+}
+
+/* 0: not ours; 1: in a session cgroup; 2: followed by pid tree outside the session cgroup. */
+static __always_inline int session_member(void)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&session_cgroups, &cg))
+		return 1;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (bpf_map_lookup_elem(&tracked, &tgid))
+		return 2;
+	return 0;
+}
+
+static __always_inline void track(__u32 tgid)
+{
+	__u8 one = 1;
+	if (bpf_map_update_elem(&tracked, &tgid, &one, BPF_ANY))
+		bump(&drops, PROG_TRACK);
+}
+
+static __always_inline struct event *new_event(__u32 kind, int member)
+{
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->h.kind = kind;
+	e->h.op = 0;
+	e->h.pid = pid_tgid >> 32;
+	e->h.tid = (__u32)pid_tgid;
+	e->h.ts = bpf_ktime_get_ns();
+	e->h.cgid = bpf_get_current_cgroup_id();
+	e->h.ret = 0;
+	e->h.flags = 0;
+	e->h.dfd1 = 0;
+	e->h.dfd2 = 0;
+	e->h.ppid = 0;
+	e->h.status = member == 2 ? ST_ESCAPED : 0;
+	e->h.len1 = 0;
+	e->h.len2 = 0;
+	e->h._pad = 0;
+	return e;
+}
+
+static __always_inline void emit(struct event *e, __u32 slot)
+{
+	__u64 size;
+	if (e->h.len2)
+		size = sizeof(struct event_hdr) + ASSAY_PATH_MAX + (e->h.len2 & (ASSAY_PATH_MAX - 1));
+	else
+		size = sizeof(struct event_hdr) + (e->h.len1 & (ASSAY_PATH_MAX - 1));
+	bump(&attempts, slot);
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, e, size, flags))
+		bump(&drops, slot);
+}
+
+/* Reads a user string into data[off..]; sets the length (without NUL) and status bits. */
+static __always_inline __u16 read_user_path(struct event *e, __u32 off, __u64 ptr, __u32 trunc, __u32 fault)
+{
+	if (!ptr)
+		return 0;
+	long n = bpf_probe_read_user_str(&e->data[off & ASSAY_PATH_MAX], ASSAY_PATH_MAX, (const void *)ptr);
+	if (n <= 0) {
+		e->h.status |= fault;
+		return 0;
+	}
+	if (n >= ASSAY_PATH_MAX)
+		e->h.status |= trunc;
+	return (__u16)(n - 1);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	int member = session_member();
+	if (!member)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (member == 1)
+		track(tgid);
+	struct event *e = new_event(EV_EXEC, member);
+	if (!e)
+		return 0;
+	__u32 loc = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
+	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, (void *)ctx + loc);
+	if (n > 0)
+		e->h.len1 = (__u16)(n - 1);
+	else
+		e->h.status |= ST_FAULT1;
+	emit(e, PROG_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	int child_pid = BPF_CORE_READ(child, pid);
+	int child_tgid = BPF_CORE_READ(child, tgid);
+	if (child_pid != child_tgid)
+		return 0; /* a new thread, not a new process */
+	int member = session_member();
+	if (!member)
+		return 0;
+	track((__u32)child_tgid);
+	struct event *e = new_event(EV_FORK, member);
+	if (!e)
+		return 0;
+	e->h.ppid = BPF_CORE_READ(parent, tgid);
+	e->h.ret = child_tgid;
+	emit(e, PROG_FORK);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if ((__u32)pid_tgid != (pid_tgid >> 32))
+		return 0; /* only the thread-group leader's exit ends a process */
+	int member = session_member();
+	if (!member)
+		return 0;
+	struct event *e = new_event(EV_EXIT, member);
+	if (!e)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->h.ret = BPF_CORE_READ(task, exit_code);
+	emit(e, PROG_EXIT);
+	__u32 tgid = pid_tgid >> 32;
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+/* ---- syscalls: save at enter, emit at exit ---- */
+
+struct sys_enter_args {
+	__u64 _common;
+	__s32 nr;
+	__u32 _pad;
+	__u64 args[6];
+};
+
+struct sys_exit_args {
+	__u64 _common;
+	__s32 nr;
+	__u32 _pad;
+	__s64 ret;
+};
+
+static __always_inline int save(__u32 op, __s32 dfd1, __u64 p1, __s32 dfd2, __u64 p2, __u64 flags)
+{
+	if (!session_member())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending p = {.op = op, .dfd1 = dfd1, .dfd2 = dfd2, .p1 = p1, .p2 = p2, .flags = flags};
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int finish(struct sys_exit_args *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	struct pending saved = *p;
+	bpf_map_delete_elem(&pending, &tid);
+	int member = session_member();
+	if (!member)
+		return 0;
+	struct event *e = new_event(EV_SYSCALL, member);
+	if (!e)
+		return 0;
+	e->h.op = saved.op;
+	e->h.ret = ctx->ret;
+	e->h.flags = saved.flags;
+	e->h.dfd1 = saved.dfd1;
+	e->h.dfd2 = saved.dfd2;
+	if (saved.op == OP_CONNECT) {
+		__u32 len = saved.flags;
+		if (len > ASSAY_SOCKADDR_MAX)
+			len = ASSAY_SOCKADDR_MAX;
+		if (len >= 2 && saved.p1) {
+			if (bpf_probe_read_user(&e->data[0], len & (ASSAY_SOCKADDR_MAX * 2 - 1), (const void *)saved.p1) == 0)
+				e->h.len1 = len;
+			else
+				e->h.status |= ST_FAULT1;
+		}
+	} else if (saved.op != OP_FCHDIR) {
+		e->h.len1 = read_user_path(e, 0, saved.p1, ST_TRUNC1, ST_FAULT1);
+		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, saved.p2, ST_TRUNC2, ST_FAULT2);
+	}
+	emit(e, PROG_SYSCALL);
+	return 0;
+}
+
+#define ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) int enter_##name(struct sys_enter_args *ctx)
+#define EXIT(name)                                                                                 \
+	SEC("tracepoint/syscalls/sys_exit_" #name) int exit_##name(struct sys_exit_args *ctx)      \
+	{                                                                                          \
+		return finish(ctx);                                                                \
+	}
+
+ENTER(openat) { return save(OP_OPEN, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
+EXIT(openat)
+ENTER(open) { return save(OP_OPEN, AT_FDCWD, ctx->args[0], 0, 0, ctx->args[1]); }
+EXIT(open)
+ENTER(creat) { return save(OP_OPEN, AT_FDCWD, ctx->args[0], 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */); }
+EXIT(creat)
+ENTER(openat2)
+{
+	__u64 flags = 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]);
+	return save(OP_OPEN, (__s32)ctx->args[0], ctx->args[1], 0, 0, flags);
+}
+EXIT(openat2)
+ENTER(unlinkat)
+{
+	__u32 op = (ctx->args[2] & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK;
+	return save(op, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]);
+}
+EXIT(unlinkat)
+ENTER(unlink) { return save(OP_UNLINK, AT_FDCWD, ctx->args[0], 0, 0, 0); }
+EXIT(unlink)
+ENTER(rmdir) { return save(OP_RMDIR, AT_FDCWD, ctx->args[0], 0, 0, 0); }
+EXIT(rmdir)
+ENTER(renameat2) { return save(OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], ctx->args[4]); }
+EXIT(renameat2)
+ENTER(renameat) { return save(OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], 0); }
+EXIT(renameat)
+ENTER(rename) { return save(OP_RENAME, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
+EXIT(rename)
+ENTER(mkdirat) { return save(OP_MKDIR, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
+EXIT(mkdirat)
+ENTER(mkdir) { return save(OP_MKDIR, AT_FDCWD, ctx->args[0], 0, 0, ctx->args[1]); }
+EXIT(mkdir)
+ENTER(chdir) { return save(OP_CHDIR, AT_FDCWD, ctx->args[0], 0, 0, 0); }
+EXIT(chdir)
+ENTER(fchdir) { return save(OP_FCHDIR, (__s32)ctx->args[0], 0, 0, 0, 0); }
+EXIT(fchdir)
+ENTER(connect) { return save(OP_CONNECT, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
+EXIT(connect)
+ENTER(linkat) { return save(OP_LINK, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], ctx->args[4]); }
+EXIT(linkat)
+ENTER(link) { return save(OP_LINK, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
+EXIT(link)
+ENTER(symlinkat) { return save(OP_SYMLINK, AT_FDCWD, ctx->args[0], (__s32)ctx->args[1], ctx->args[2], 0); }
+EXIT(symlinkat)
+ENTER(symlink) { return save(OP_SYMLINK, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
+EXIT(symlink)

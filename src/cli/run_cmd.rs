@@ -1,0 +1,234 @@
+//! `assay-runner run` and `assay-runner doctor`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::NotImplemented;
+use super::args::{DoctorArgs, Format, Mode, RunArgs};
+use crate::exit;
+use crate::kernel::session::{self, RunSpec};
+use crate::pipeline::{self, Measured};
+use crate::surface::NoiseFilter;
+
+/// A default run id: time and pid, so two runs never collide.
+pub fn default_run_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("run-{ms}-{}", std::process::id())
+}
+
+fn resolve_user(name: &str) -> anyhow::Result<(u32, u32)> {
+    let user = nix::unistd::User::from_name(name)
+        .with_context(|| format!("cannot look up user `{name}`"))?
+        .with_context(|| format!("no such user `{name}` (expected a name from /etc/passwd)"))?;
+    Ok((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+/// Prints the surface/health summary to stderr.
+pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
+    let s = &m.surface;
+    let h = &m.health;
+    let mut out = String::new();
+    let list = |out: &mut String, name: &str, v: &[String]| {
+        out.push_str(&format!("  {name} ({}):\n", v.len()));
+        for x in v {
+            out.push_str(&format!("    {x}\n"));
+        }
+    };
+    out.push_str(&format!(
+        "assay-runner: run {} ended: {:?} (exit {})\n",
+        m.run_id, m.end, m.exit_code
+    ));
+    out.push_str("capability surface:\n");
+    list(&mut out, "filesystem_paths", &s.filesystem_paths);
+    list(&mut out, "filesystem_writes", &s.filesystem_writes);
+    list(&mut out, "network_endpoints", &s.network_endpoints);
+    list(&mut out, "process_execs", &s.process_execs);
+    out.push_str(&format!(
+        "observation health: kernel_layer={} cgroup_correlation={} ringbuf_drops={} events={}/{}\n",
+        serde_json::to_value(h.kernel_layer)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        serde_json::to_value(h.cgroup_correlation)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        h.ringbuf_drops,
+        h.counters.events_received,
+        h.counters.events_attempted,
+    ));
+    for n in &h.notes {
+        out.push_str(&format!("  note {n}\n"));
+    }
+    if let Some(b) = bundle {
+        out.push_str(&format!("bundle: {}\n", b.display()));
+    }
+    out
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<i32> {
+    if a.mode != Mode::Kernel {
+        return Err(NotImplemented("run --mode kernel-policy|sdk").into());
+    }
+    let noise = if a.no_noise_filter {
+        NoiseFilter::none()
+    } else if let Some(f) = &a.noise_filter {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read noise filter {}", f.display()))?;
+        NoiseFilter::parse(&text).with_context(|| format!("{}", f.display()))?
+    } else {
+        NoiseFilter::default_filter()
+    };
+    let work_dir = match a.work_dir {
+        Some(d) => d,
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    if !work_dir.is_dir() {
+        bail!("--work-dir {}: not a directory", work_dir.display());
+    }
+    let timeout = match a.timeout {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            bail!("--timeout {t}: expected a positive number of seconds")
+        }
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => None,
+    };
+    let user = a.user.as_deref().map(resolve_user).transpose()?;
+    let spec = RunSpec {
+        argv: a.command,
+        work_dir,
+        ring_bytes: a.ring_bytes,
+        wakeup_bytes: a.wakeup_bytes,
+        grace: Duration::from_millis(a.grace_ms),
+        timeout,
+        user,
+    };
+    let run_id = a.run_id.unwrap_or_else(default_run_id);
+    session::install_interrupt_handlers();
+    let m = match pipeline::measure(&run_id, &spec, &noise) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("assay-runner: {e}");
+            eprintln!(
+                "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
+            );
+            return Ok(exit::OBSERVATION_FAILED);
+        }
+    };
+    if let Some(out) = &a.out
+        && let Err(e) = crate::bundle::write(out, &run_id, &pipeline::entries(&m))
+    {
+        eprintln!("assay-runner: {e}");
+        return Ok(exit::RUNNER_ERROR);
+    }
+    match a.format {
+        Format::Json => eprintln!(
+            "{}",
+            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface})
+        ),
+        _ => eprint!("{}", summary(&m, a.out.as_deref())),
+    }
+    Ok(m.exit_code)
+}
+
+struct Check {
+    ok: bool,
+    what: String,
+    fix: String,
+}
+
+pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
+    if a.bpf_source_hash {
+        println!("{}", crate::kernel::bpf::SOURCE_SHA256);
+        return Ok(exit::OK);
+    }
+    let mut checks = Vec::new();
+    let root = nix::unistd::geteuid().is_root();
+    checks.push(Check {
+        ok: root,
+        what: "running as root (BPF and cgroup management)".into(),
+        fix: "run as root (sudo)".into(),
+    });
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    checks.push(Check {
+        ok: btf,
+        what: "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)".into(),
+        fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y".into(),
+    });
+    let cg = crate::kernel::cgroup::cgroup2_root();
+    checks.push(Check {
+        ok: cg.is_ok(),
+        what: format!(
+            "cgroup2 mount: {}",
+            cg.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| e.to_string())
+        ),
+        fix: "mount -t cgroup2 none /sys/fs/cgroup/unified".into(),
+    });
+    if let Ok(root_cg) = &cg {
+        let session = crate::kernel::cgroup::SessionCgroup::create(root_cg);
+        checks.push(Check {
+            ok: session.is_ok(),
+            what: format!(
+                "create a session cgroup under {}/assay-runner",
+                root_cg.display()
+            ),
+            fix: session
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        });
+        if let Ok(s) = session {
+            let _ = s.remove(Duration::from_secs(1));
+        }
+    }
+    match crate::kernel::bpf::Observer::start(1 << 16, 4096) {
+        Ok(o) => {
+            checks.push(Check {
+                ok: o.attach_failures.is_empty(),
+                what: format!(
+                    "BPF object ({}) loads; tracepoint, tp_btf and ringbuf programs attach{}",
+                    crate::kernel::bpf::OBJECT_ORIGIN,
+                    if o.attach_failures.is_empty() { String::new() } else { format!(" except: {}", o.attach_failures.join("; ")) }
+                ),
+                fix: "missing optional probes are reported as blind spots in health".into(),
+            });
+        }
+        Err(e) => checks.push(Check {
+            ok: false,
+            what: format!("BPF object loads and attaches: {e}"),
+            fix: "needs root, BTF, tracepoints and BPF ring buffers (Linux >= 5.8); see docs/kernel.md".into(),
+        }),
+    }
+    let mut all = true;
+    for c in &checks {
+        all &= c.ok;
+        if c.ok {
+            println!("ok    {}", c.what);
+        } else {
+            println!("FAIL  {}\n      fix: {}", c.what, c.fix);
+        }
+    }
+    println!("bpf sources sha256 {}", crate::kernel::bpf::SOURCE_SHA256);
+    Ok(if all { exit::OK } else { exit::FAILED })
+}
+
+/// Copies the demo seed into a fresh work dir.
+pub fn fresh_work_dir(dir: &Path, seed: &Path) -> anyhow::Result<PathBuf> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot reset {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for e in std::fs::read_dir(seed).with_context(|| format!("cannot read {}", seed.display()))? {
+        let e = e?;
+        std::fs::copy(e.path(), dir.join(e.file_name()))?;
+    }
+    Ok(std::fs::canonicalize(dir)?)
+}

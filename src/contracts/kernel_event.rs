@@ -1,0 +1,84 @@
+//! `assay.runner.kernel_event.v0` — one line of `layers/kernel.ndjson`, the canonical projection
+//! of what the kernel observed.
+//!
+//! Pids are replaced by stable process labels derived from the process tree (`p0` is the
+//! command; `p0.bash#1` is the first child of `p0` that executed `bash`); timestamps are left
+//! out. Lines are ordered by process label, then by each process's own event order, and `seq`
+//! counts them gaplessly from 0. Raw pids and times are in the diagnostic `events.ndjson`.
+
+use serde::{Deserialize, Serialize};
+
+/// Schema id.
+pub const SCHEMA: &str = "assay.runner.kernel_event.v0";
+
+/// Event kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A successful execve.
+    Exec,
+    /// A new process (the `child` label).
+    Fork,
+    /// The process ended (`exit_code` is the raw wait status).
+    Exit,
+    /// open/openat/openat2/creat.
+    Open,
+    /// unlink/unlinkat.
+    Unlink,
+    /// rmdir/unlinkat(AT_REMOVEDIR).
+    Rmdir,
+    /// rename/renameat/renameat2 (`path` → `path2`).
+    Rename,
+    /// mkdir/mkdirat.
+    Mkdir,
+    /// chdir/fchdir.
+    Chdir,
+    /// connect.
+    Connect,
+    /// link/linkat (`path` → `path2`).
+    Link,
+    /// symlink/symlinkat (`path2` points at the text `path`).
+    Symlink,
+}
+
+/// One canonical kernel event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelEvent {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The run this belongs to.
+    pub run_id: String,
+    /// Gapless from 0.
+    pub seq: u64,
+    /// Stable process label.
+    pub process: String,
+    /// What happened.
+    pub kind: Kind,
+    /// Main path (normalized), when the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Second path (rename/link target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path2: Option<String>,
+    /// `read`, `write` or `read_write` for opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Connect target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Child label of a fork.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
+    /// Raw wait status of an exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// `ok` or the errno name (`ENOENT`, ...).
+    pub result: String,
+    /// True when the process was outside the session cgroup (followed by pid tree).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
+}

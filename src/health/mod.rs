@@ -1,0 +1,235 @@
+//! Observation health: honest, exact, and only ever getting worse as evidence arrives.
+//!
+//! Rules (each with a stable note code):
+//! * `ringbuf-drops` — any drop ⇒ `kernel_layer` is at least `partial_ringbuf_drops`;
+//! * `probe-missing` — an optional probe failed to attach ⇒ `partial_blind_spot`;
+//! * `parse-errors`, `path-read-faults` — records or paths lost ⇒ `partial_blind_spot`;
+//! * `escape` — a process left the session cgroup (still followed by pid tree) ⇒ correlation
+//!   `partial`; `track-failures` — the pid-tree map was full ⇒ `partial`;
+//! * `grace-kill`, `run-timeout`, `run-interrupted`, `unresolved-paths`, `truncated-paths`,
+//!   `stale-cgroup-removed` — recorded as notes.
+//!
+//! Imports: `crate::contracts::health`, `crate::kernel` (record types), `crate::layers`.
+
+use std::collections::BTreeMap;
+
+use crate::contracts::health::{
+    self, CgroupCorrelation, Counters, KernelLayer, ObservationHealth, OtherLayer, Platform,
+};
+
+/// Health being built; every setter only worsens.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    h: ObservationHealth,
+}
+
+impl Builder {
+    /// Starts from the best claims for a kernel-mode run that did observe.
+    pub fn new(run_id: &str, platform: Platform) -> Builder {
+        Builder {
+            h: ObservationHealth {
+                schema: health::SCHEMA.into(),
+                run_id: run_id.into(),
+                platform,
+                kernel_layer: KernelLayer::Complete,
+                ringbuf_drops: 0,
+                policy_layer: OtherLayer::NotApplicable,
+                sdk_layer: OtherLayer::NotApplicable,
+                cgroup_correlation: CgroupCorrelation::Clean,
+                counters: Counters::default(),
+                notes: Vec::new(),
+            },
+        }
+    }
+
+    /// Worsens the kernel layer to at least `v`.
+    pub fn kernel(&mut self, v: KernelLayer) -> &mut Self {
+        self.h.kernel_layer = self.h.kernel_layer.max(v);
+        self
+    }
+
+    /// Worsens the correlation to at least `v`.
+    pub fn correlation(&mut self, v: CgroupCorrelation) -> &mut Self {
+        self.h.cgroup_correlation = self.h.cgroup_correlation.max(v);
+        self
+    }
+
+    /// Adds a `code: prose` note.
+    pub fn note(&mut self, code: &str, prose: impl AsRef<str>) -> &mut Self {
+        self.h.notes.push(format!("{code}: {}", prose.as_ref()));
+        self
+    }
+
+    /// Adds pre-formatted `code: prose` notes.
+    pub fn notes(&mut self, notes: impl IntoIterator<Item = String>) -> &mut Self {
+        self.h.notes.extend(notes);
+        self
+    }
+
+    /// Mutable counters (counts are facts, not claims).
+    pub fn counters(&mut self) -> &mut Counters {
+        &mut self.h.counters
+    }
+
+    /// Applies the strictness rules to the counters and returns the health.
+    pub fn finish(mut self) -> ObservationHealth {
+        let c = self.h.counters.clone();
+        let drops: u64 = c.drops_by_program.values().sum();
+        self.h.ringbuf_drops = drops;
+        if drops > 0 {
+            self.kernel(KernelLayer::PartialRingbufDrops);
+            let by: Vec<String> = c
+                .drops_by_program
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            self.note("ringbuf-drops", format!("{drops} event(s) were lost because the ring buffer was full ({}); raise --ring-bytes", by.join(", ")));
+        }
+        if c.attach_failures > 0 {
+            self.kernel(KernelLayer::PartialBlindSpot);
+        }
+        if c.parse_errors > 0 {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "parse-errors",
+                format!(
+                    "{} ring-buffer record(s) could not be parsed",
+                    c.parse_errors
+                ),
+            );
+        }
+        if c.read_faults > 0 {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "path-read-faults",
+                format!(
+                    "{} path(s) or address(es) could not be read from process memory",
+                    c.read_faults
+                ),
+            );
+        }
+        if c.escapes > 0 {
+            self.correlation(CgroupCorrelation::Partial);
+            self.note("escape", format!("{} process(es) left the session cgroup; they were still followed through the pid tree and their events are marked escaped", c.escapes));
+        }
+        if c.track_failures > 0 {
+            self.correlation(CgroupCorrelation::Partial);
+            self.note("track-failures", format!("{} process(es) could not be added to the pid-tree map; an escape by them would be unobserved", c.track_failures));
+        }
+        if c.unresolved_paths > 0 {
+            self.note("unresolved-paths", format!("{} relative path(s) had an unknown base directory and are shown as <unresolved>/...", c.unresolved_paths));
+        }
+        if c.truncated_paths > 0 {
+            self.note(
+                "truncated-paths",
+                format!(
+                    "{} path(s) reached the 4096-byte probe buffer and may be truncated",
+                    c.truncated_paths
+                ),
+            );
+        }
+        if c.events_received + drops != c.events_attempted {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "count-mismatch",
+                format!(
+                    "received {} + dropped {drops} != emitted {}",
+                    c.events_received, c.events_attempted
+                ),
+            );
+        }
+        self.h.notes.sort();
+        self.h.notes.dedup();
+        self.h
+    }
+}
+
+/// Health for a run whose kernel layer is absent (observation never started).
+pub fn absent(run_id: &str, platform: Platform, why: &str) -> ObservationHealth {
+    let mut b = Builder::new(run_id, platform);
+    b.kernel(KernelLayer::Absent)
+        .correlation(CgroupCorrelation::Failed)
+        .note("observation-failed", why);
+    b.h.notes.sort();
+    b.h
+}
+
+/// Drop counts keyed by program name.
+pub fn drops_by_program(names: &[&str], drops: &[u64]) -> BTreeMap<String, u64> {
+    names
+        .iter()
+        .zip(drops)
+        .map(|(n, d)| (n.to_string(), *d))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> Platform {
+        Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            btf: true,
+            bpf_object: "clang".into(),
+        }
+    }
+
+    #[test]
+    fn clean_run_is_complete_and_clean() {
+        let mut b = Builder::new("r", platform());
+        b.counters().events_attempted = 5;
+        b.counters().events_received = 5;
+        let h = b.finish();
+        assert_eq!(
+            (h.kernel_layer, h.cgroup_correlation, h.ringbuf_drops),
+            (KernelLayer::Complete, CgroupCorrelation::Clean, 0)
+        );
+        assert!(h.notes.is_empty());
+    }
+
+    #[test]
+    fn drops_make_the_kernel_layer_partial() {
+        let mut b = Builder::new("r", platform());
+        let c = b.counters();
+        c.events_attempted = 10;
+        c.events_received = 7;
+        c.drops_by_program = drops_by_program(&["exec", "syscall"], &[0, 3]);
+        let h = b.finish();
+        assert_eq!(h.kernel_layer, KernelLayer::PartialRingbufDrops);
+        assert_eq!(h.ringbuf_drops, 3);
+        assert!(
+            h.notes[0].starts_with("ringbuf-drops: 3 event(s) were lost"),
+            "{:?}",
+            h.notes
+        );
+    }
+
+    #[test]
+    fn values_only_get_worse() {
+        let mut b = Builder::new("r", platform());
+        b.kernel(KernelLayer::Absent).kernel(KernelLayer::Complete);
+        b.correlation(CgroupCorrelation::Failed)
+            .correlation(CgroupCorrelation::Clean);
+        let h = b.finish();
+        assert_eq!(h.kernel_layer, KernelLayer::Absent);
+        assert_eq!(
+            h.cgroup_correlation,
+            CgroupCorrelation::Failed,
+            "failed is sticky"
+        );
+    }
+
+    #[test]
+    fn escapes_and_mismatches_are_never_clean() {
+        let mut b = Builder::new("r", platform());
+        b.counters().escapes = 1;
+        b.counters().events_attempted = 2;
+        let h = b.finish();
+        assert_eq!(h.cgroup_correlation, CgroupCorrelation::Partial);
+        assert_eq!(h.kernel_layer, KernelLayer::PartialBlindSpot);
+        assert!(h.notes.iter().any(|n| n.starts_with("count-mismatch:")));
+    }
+}

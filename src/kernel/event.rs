@@ -1,0 +1,214 @@
+//! The ring-buffer record: a `#[repr(C)]` mirror of `struct event_hdr` in `bpf/events.h` (its
+//! layout is tested against the header's numbers below) and the parser that turns raw bytes
+//! into [`RawEvent`]s. Parsing never panics: a short or unknown record is a [`ParseError`],
+//! counted in health.
+//! Imports: nothing from this crate.
+
+/// Path buffer size of one path in a record (`ASSAY_PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+/// Header size (`ASSAY_HDR_SIZE`).
+pub const HDR_SIZE: usize = 72;
+
+pub const EV_EXEC: u32 = 1;
+pub const EV_FORK: u32 = 2;
+pub const EV_EXIT: u32 = 3;
+pub const EV_SYSCALL: u32 = 4;
+
+pub const OP_OPEN: u32 = 1;
+pub const OP_UNLINK: u32 = 2;
+pub const OP_RMDIR: u32 = 3;
+pub const OP_RENAME: u32 = 4;
+pub const OP_MKDIR: u32 = 5;
+pub const OP_CHDIR: u32 = 6;
+pub const OP_FCHDIR: u32 = 7;
+pub const OP_CONNECT: u32 = 8;
+pub const OP_LINK: u32 = 9;
+pub const OP_SYMLINK: u32 = 10;
+
+pub const ST_ESCAPED: u32 = 1;
+pub const ST_TRUNC1: u32 = 2;
+pub const ST_TRUNC2: u32 = 4;
+pub const ST_FAULT1: u32 = 8;
+pub const ST_FAULT2: u32 = 16;
+
+/// Counter slots (`PROG_*`), in order, with their names in health.
+pub const PROG_SLOTS: [&str; 5] = ["exec", "fork", "exit", "syscall", "track"];
+
+/// Mirror of `struct event_hdr`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventHdr {
+    pub kind: u32,
+    pub op: u32,
+    pub pid: u32,
+    pub tid: u32,
+    pub ts: u64,
+    pub cgid: u64,
+    pub ret: i64,
+    pub flags: u64,
+    pub dfd1: i32,
+    pub dfd2: i32,
+    pub ppid: u32,
+    pub status: u32,
+    pub len1: u16,
+    pub len2: u16,
+    pub _pad: u32,
+}
+
+/// A parsed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    pub hdr: EventHdr,
+    /// First path (or sockaddr bytes for connect).
+    pub data1: Vec<u8>,
+    /// Second path.
+    pub data2: Vec<u8>,
+}
+
+/// A record that does not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    #[error("record of {0} bytes is shorter than the {HDR_SIZE}-byte header")]
+    Short(usize),
+    #[error("record kind {0} is unknown")]
+    UnknownKind(u32),
+    #[error("record claims {claimed} data bytes but has {have}")]
+    Truncated { claimed: usize, have: usize },
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
+}
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
+}
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_ne_bytes(b[off..off + 2].try_into().unwrap_or([0; 2]))
+}
+
+/// Parses one ring-buffer record.
+pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
+    if b.len() < HDR_SIZE {
+        return Err(ParseError::Short(b.len()));
+    }
+    let hdr = EventHdr {
+        kind: u32_at(b, 0),
+        op: u32_at(b, 4),
+        pid: u32_at(b, 8),
+        tid: u32_at(b, 12),
+        ts: u64_at(b, 16),
+        cgid: u64_at(b, 24),
+        ret: u64_at(b, 32) as i64,
+        flags: u64_at(b, 40),
+        dfd1: u32_at(b, 48) as i32,
+        dfd2: u32_at(b, 52) as i32,
+        ppid: u32_at(b, 56),
+        status: u32_at(b, 60),
+        len1: u16_at(b, 64),
+        len2: u16_at(b, 66),
+        _pad: 0,
+    };
+    if !(EV_EXEC..=EV_SYSCALL).contains(&hdr.kind) {
+        return Err(ParseError::UnknownKind(hdr.kind));
+    }
+    let data = &b[HDR_SIZE..];
+    let l1 = hdr.len1 as usize;
+    let l2 = hdr.len2 as usize;
+    let need = if l2 > 0 { PATH_MAX + l2 } else { l1 };
+    if data.len() < need || l1 > PATH_MAX {
+        return Err(ParseError::Truncated {
+            claimed: need,
+            have: data.len(),
+        });
+    }
+    let data1 = data[..l1].to_vec();
+    let data2 = if l2 > 0 {
+        data[PATH_MAX..PATH_MAX + l2].to_vec()
+    } else {
+        Vec::new()
+    };
+    Ok(RawEvent { hdr, data1, data2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// The numbers `bpf/events.h` asserts with `_Static_assert` on the C side.
+    #[test]
+    fn layout_matches_events_h() {
+        let header = include_str!("../../bpf/events.h");
+        let define = |name: &str| -> usize {
+            header
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} not in events.h"))
+        };
+        assert_eq!(size_of::<EventHdr>(), define("ASSAY_HDR_SIZE"));
+        assert_eq!(HDR_SIZE, define("ASSAY_HDR_SIZE"));
+        assert_eq!(PATH_MAX, define("ASSAY_PATH_MAX"));
+        assert_eq!(offset_of!(EventHdr, ts), define("ASSAY_OFF_TS"));
+        assert_eq!(offset_of!(EventHdr, ret), define("ASSAY_OFF_RET"));
+        assert_eq!(offset_of!(EventHdr, dfd1), define("ASSAY_OFF_DFD1"));
+        assert_eq!(offset_of!(EventHdr, len1), define("ASSAY_OFF_LEN1"));
+        for (name, v) in [
+            ("EV_EXEC", EV_EXEC),
+            ("EV_SYSCALL", EV_SYSCALL),
+            ("OP_OPEN", OP_OPEN),
+            ("OP_SYMLINK", OP_SYMLINK),
+            ("ST_FAULT2", ST_FAULT2),
+        ] {
+            assert_eq!(define(name), v as usize, "{name}");
+        }
+        assert_eq!(define("PROG_SLOTS"), PROG_SLOTS.len());
+    }
+
+    fn record(kind: u32, p1: &[u8], p2: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; HDR_SIZE];
+        b[0..4].copy_from_slice(&kind.to_ne_bytes());
+        b[64..66].copy_from_slice(&(p1.len() as u16).to_ne_bytes());
+        b[66..68].copy_from_slice(&(p2.len() as u16).to_ne_bytes());
+        b.extend_from_slice(p1);
+        if !p2.is_empty() {
+            b.resize(HDR_SIZE + PATH_MAX, 0);
+            b.extend_from_slice(p2);
+        }
+        b
+    }
+
+    #[test]
+    fn parses_one_and_two_paths() {
+        let e = parse(&record(EV_SYSCALL, b"/a", b"")).unwrap();
+        assert_eq!(e.data1, b"/a");
+        let e = parse(&record(EV_SYSCALL, b"/old", b"/new")).unwrap();
+        assert_eq!(
+            (e.data1.as_slice(), e.data2.as_slice()),
+            (&b"/old"[..], &b"/new"[..])
+        );
+    }
+
+    #[test]
+    fn bad_records_are_errors() {
+        assert_eq!(parse(&[0; 10]), Err(ParseError::Short(10)));
+        assert_eq!(parse(&record(9, b"", b"")), Err(ParseError::UnknownKind(9)));
+        let mut r = record(EV_EXEC, b"/abc", b"");
+        r.truncate(HDR_SIZE + 2);
+        assert_eq!(
+            parse(&r),
+            Err(ParseError::Truncated {
+                claimed: 4,
+                have: 2
+            })
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse(&b);
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The run lifecycle: start observation, create the session cgroup, start the command inside it
+//! before its first instruction, wait for it and its descendants (grace period, then
+//! `cgroup.kill`), honour `--timeout` and SIGINT/SIGTERM, then drain the ring and read the exact
+//! counters. Produces a [`RunRecord`]; what it means is decided later (layers, health).
+//! Imports: `crate::kernel::{bpf, cgroup, event}`.
+
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::bpf::{BpfError, Counters, Observer};
+use super::cgroup::{self, CgroupError, SessionCgroup};
+use super::event::RawEvent;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub argv: Vec<OsString>,
+    pub work_dir: PathBuf,
+    pub ring_bytes: u32,
+    pub wakeup_bytes: u64,
+    pub grace: Duration,
+    pub timeout: Option<Duration>,
+    /// Run the command as this (uid, gid) instead of root.
+    pub user: Option<(u32, u32)>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    Exited(i32),
+    Signaled(i32),
+    Timeout,
+    Interrupted(i32),
+    SpawnFailed { not_found: bool, why: String },
+}
+
+/// Everything the kernel side recorded about one run.
+#[derive(Debug)]
+pub struct RunRecord {
+    pub events: Vec<RawEvent>,
+    pub received: u64,
+    pub parse_errors: u64,
+    pub counters: Counters,
+    pub root_pid: Option<u32>,
+    pub end: End,
+    pub grace_kills: u64,
+    pub escaped_kills: u64,
+    pub attach_failures: Vec<String>,
+    /// `code: prose` notes about the lifecycle (stale cleanup, grace kill, timeout, signal).
+    pub notes: Vec<String>,
+    pub started_unix_ms: u64,
+    pub duration: Duration,
+    pub runner_max_rss_kib: u64,
+}
+
+/// Observation could not start: nothing was run.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("observation could not start: {0}")]
+    Bpf(#[from] BpfError),
+    #[error("observation could not start: {0}")]
+    Cgroup(#[from] CgroupError),
+    #[error("observation could not start: cannot start the ring-buffer reader: {0}")]
+    Reader(String),
+}
+
+static INTERRUPT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    INTERRUPT.store(sig, Ordering::SeqCst);
+}
+
+/// Installs SIGINT/SIGTERM handlers that make a running session end as `Interrupted`.
+pub fn install_interrupt_handlers() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let act = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only performs an atomic store, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &act) };
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has exited; its exit event was already emitted.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s.get(i + 2..i + 3))
+            .is_some_and(|st| st != "Z"),
+        Err(_) => false,
+    }
+}
+
+fn kill_pid(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    );
+}
+
+/// Runs `spec` observed. Errors only when observation could not start.
+pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
+    let mut notes = Vec::new();
+    let root = cgroup::cgroup2_root()?;
+    notes.extend(cgroup::clean_stale(&root));
+
+    let mut observer = Observer::start(spec.ring_bytes, spec.wakeup_bytes)?;
+    let cg = SessionCgroup::create(&root)?;
+    let result = run_in(spec, &mut observer, &cg, notes);
+    let remove = cg.remove(Duration::from_secs(5));
+    let mut rec = result?;
+    if let Err(e) = remove {
+        rec.notes.push(format!("cgroup-remove-failed: {e}"));
+    }
+    Ok(rec)
+}
+
+fn run_in(
+    spec: &RunSpec,
+    observer: &mut Observer,
+    cg: &SessionCgroup,
+    mut notes: Vec<String>,
+) -> Result<RunRecord, SessionError> {
+    observer.add_cgroup(cg.id())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = observer.spawn_reader(stop.clone(), 50)?;
+
+    let started_unix_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let t0 = Instant::now();
+    let mut cmd = std::process::Command::new(&spec.argv[0]);
+    cmd.args(&spec.argv[1..]).current_dir(&spec.work_dir);
+    if let Some((uid, gid)) = spec.user {
+        cmd.uid(uid).gid(gid);
+    }
+    let procs_fd = cg.procs_file().as_raw_fd();
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
+    // (write, prctl) on an fd the parent keeps open; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+
+    let mut grace_kills = 0u64;
+    let mut escaped_kills = 0u64;
+    let mut root_pid = None;
+    let end = match cmd.spawn() {
+        Err(e) => End::SpawnFailed {
+            not_found: e.kind() == std::io::ErrorKind::NotFound,
+            why: format!("{}: {e}", spec.argv[0].to_string_lossy()),
+        },
+        Ok(mut child) => {
+            root_pid = Some(child.id());
+            let mut child_end: Option<End> = None;
+            let mut lingering_since: Option<Instant> = None;
+            loop {
+                let sig = INTERRUPT.load(Ordering::SeqCst);
+                if sig != 0 {
+                    notes.push(format!(
+                        "run-interrupted: the runner received signal {sig}; the session was killed and this bundle is partial"
+                    ));
+                    cg.kill();
+                    let _ = child.wait();
+                    break End::Interrupted(sig);
+                }
+                if spec.timeout.is_some_and(|t| t0.elapsed() >= t) {
+                    notes.push(format!(
+                        "run-timeout: --timeout {}s expired; the session was killed",
+                        spec.timeout.unwrap_or_default().as_secs_f64()
+                    ));
+                    cg.kill();
+                    let _ = child.wait();
+                    break End::Timeout;
+                }
+                if child_end.is_none()
+                    && let Ok(Some(st)) = child.try_wait()
+                {
+                    child_end = Some(match (st.code(), st.signal()) {
+                        (Some(c), _) => End::Exited(c),
+                        (None, Some(s)) => End::Signaled(s),
+                        _ => End::Exited(0),
+                    });
+                }
+                if let Some(e) = &child_end {
+                    let in_cg = cg.pids();
+                    let escaped: Vec<u32> = observer
+                        .tracked_pids()
+                        .into_iter()
+                        .filter(|p| !in_cg.contains(p) && alive(*p))
+                        .collect();
+                    if in_cg.is_empty() && !cg.populated() && escaped.is_empty() {
+                        break e.clone();
+                    }
+                    let since = *lingering_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= spec.grace {
+                        grace_kills = in_cg.len() as u64;
+                        escaped_kills = escaped.len() as u64;
+                        cg.kill();
+                        escaped.iter().for_each(|&p| kill_pid(p));
+                        notes.push(format!(
+                            "grace-kill: {} process(es) in the session cgroup and {} escaped process(es) were still running {} ms after the command exited and were killed",
+                            grace_kills,
+                            escaped_kills,
+                            spec.grace.as_millis()
+                        ));
+                        break e.clone();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+
+    // Everything must be dead before the counters are final: the exit tracepoint fires before a
+    // process leaves its cgroup, so an empty cgroup means every exit event has been emitted.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let in_cg = cg.pids();
+        let escaped: Vec<u32> = observer
+            .tracked_pids()
+            .into_iter()
+            .filter(|p| !in_cg.contains(p) && alive(*p))
+            .collect();
+        if !cg.populated() && escaped.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            notes.push("cgroup-not-empty: processes survived cgroup.kill for 5 s".into());
+            break;
+        }
+        cg.kill();
+        escaped.iter().for_each(|&p| kill_pid(p));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let duration = t0.elapsed();
+    stop.store(true, Ordering::Release);
+    let read = reader
+        .join()
+        .map_err(|_| SessionError::Reader("reader thread panicked".into()))?;
+    let counters = observer.counters()?;
+    // SAFETY: getrusage fills the struct we pass; no other invariants.
+    let rss = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru.ru_maxrss.max(0) as u64
+    };
+    Ok(RunRecord {
+        events: read.events,
+        received: read.received,
+        parse_errors: read.parse_errors,
+        counters,
+        root_pid,
+        end,
+        grace_kills,
+        escaped_kills,
+        attach_failures: observer.attach_failures.clone(),
+        notes,
+        started_unix_ms,
+        duration,
+        runner_max_rss_kib: rss,
+    })
+}
+
+impl End {
+    /// The runner's exit code for this end (README, "Exit codes").
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            End::Exited(c) => *c,
+            End::Signaled(s) | End::Interrupted(s) => 128 + s,
+            End::Timeout => crate::exit::TIMEOUT,
+            End::SpawnFailed {
+                not_found: true, ..
+            } => crate::exit::NOT_FOUND,
+            End::SpawnFailed { .. } => crate::exit::CANNOT_EXEC,
+        }
+    }
+}

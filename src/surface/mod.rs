@@ -1,0 +1,284 @@
+//! The capability surface: sorted sets of what a run touched, derived from the canonical kernel
+//! layer, with a documented, overridable noise filter whose filtered counts stay visible.
+//!
+//! Default noise (`DEFAULT_NOISE`): dynamic-loader and locale reads that every process makes.
+//! Only *reads* are filtered; a write to any of these paths always stays in the surface.
+//! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::contracts::kernel_event::{KernelEvent, Kind};
+use crate::contracts::surface::{self, CapabilitySurface};
+
+/// Default noise globs (read-only accesses matching these are left out of the surface).
+pub const DEFAULT_NOISE: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.preload",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/proc/filesystems",
+    "/dev/null",
+    "/dev/tty",
+    "/usr/lib/locale/**",
+    "/usr/share/locale/**",
+    "/usr/lib/*-linux-gnu/gconv/**",
+    "/usr/share/zoneinfo/**",
+    "/{lib,lib64,usr/lib,usr/lib64}/**/*.so",
+    "/{lib,lib64,usr/lib,usr/lib64}/**/*.so.*",
+    "unix:/var/run/nscd/socket",
+    "unix:/run/nscd/socket",
+];
+
+/// Data sinks whose opens carry no capability, filtered for reads *and* writes (counted).
+pub const SINK_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full"];
+
+/// A compiled noise filter.
+#[derive(Debug, Clone)]
+pub struct NoiseFilter {
+    set: GlobSet,
+    /// The globs, as given.
+    pub globs: Vec<String>,
+}
+
+/// A bad noise-filter glob.
+#[derive(Debug, thiserror::Error)]
+#[error("noise filter line {line}: invalid glob `{glob}`: {why}")]
+pub struct NoiseError {
+    pub line: usize,
+    pub glob: String,
+    pub why: String,
+}
+
+impl NoiseFilter {
+    /// Compiles globs (same syntax as lanes; `*` does not cross `/`).
+    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<NoiseFilter, NoiseError> {
+        let mut b = GlobSetBuilder::new();
+        for (i, g) in globs.iter().enumerate() {
+            let g = g.as_ref();
+            let glob = globset::GlobBuilder::new(g)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| NoiseError {
+                    line: i + 1,
+                    glob: g.into(),
+                    why: e.kind().to_string(),
+                })?;
+            b.add(glob);
+        }
+        let set = b.build().map_err(|e| NoiseError {
+            line: 0,
+            glob: String::new(),
+            why: e.to_string(),
+        })?;
+        Ok(NoiseFilter {
+            set,
+            globs: globs.iter().map(|g| g.as_ref().to_string()).collect(),
+        })
+    }
+
+    /// The documented default list.
+    pub fn default_filter() -> NoiseFilter {
+        NoiseFilter::new(DEFAULT_NOISE).unwrap_or_else(|_| NoiseFilter {
+            set: GlobSet::empty(),
+            globs: Vec::new(),
+        })
+    }
+
+    /// A filter that filters nothing.
+    pub fn none() -> NoiseFilter {
+        NoiseFilter {
+            set: GlobSet::empty(),
+            globs: Vec::new(),
+        }
+    }
+
+    /// Parses a filter file: one glob per line, `#` comments and blank lines ignored.
+    pub fn parse(text: &str) -> Result<NoiseFilter, NoiseError> {
+        let mut globs = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            if let Err(e) = NoiseFilter::new(&[t]) {
+                return Err(NoiseError { line: i + 1, ..e });
+            }
+            globs.push(t.to_string());
+        }
+        NoiseFilter::new(&globs)
+    }
+
+    fn is_noise(&self, s: &str) -> bool {
+        self.set.is_match(s)
+    }
+}
+
+/// The surface and how many entries the filter removed per category.
+#[derive(Debug, Clone, Default)]
+pub struct Derived {
+    pub surface: CapabilitySurface,
+    pub filtered: BTreeMap<String, u64>,
+}
+
+/// Derives the capability surface from canonical kernel events.
+pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
+    let mut paths = BTreeSet::new();
+    let mut writes = BTreeSet::new();
+    let mut endpoints = BTreeSet::new();
+    let mut execs = BTreeSet::new();
+    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
+    let mut filter = |cat: &str, s: &str| -> bool {
+        if s.is_empty() || noise.is_noise(s) {
+            *filtered.entry(cat.to_string()).or_default() += 1;
+            true
+        } else {
+            false
+        }
+    };
+    for e in events {
+        let ok = e.result == "ok";
+        match e.kind {
+            Kind::Exec => {
+                if let Some(p) = &e.path {
+                    execs.insert(p.clone());
+                }
+            }
+            Kind::Open if ok => {
+                let Some(p) = &e.path else { continue };
+                let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
+                    || e.flags.iter().any(|f| f == "create" || f == "trunc");
+                if SINK_DEVICES.contains(&p.as_str()) && !noise.globs.is_empty() {
+                    filter("sink_devices", "");
+                } else if w {
+                    writes.insert(p.clone());
+                    paths.insert(p.clone());
+                } else if !filter("filesystem_paths", p) {
+                    paths.insert(p.clone());
+                }
+            }
+            Kind::Unlink | Kind::Rmdir | Kind::Mkdir | Kind::Rename | Kind::Link if ok => {
+                for p in [&e.path, &e.path2].into_iter().flatten() {
+                    if e.kind == Kind::Link && Some(p) == e.path.as_ref() {
+                        paths.insert(p.clone()); // the link source is read, not written
+                        continue;
+                    }
+                    writes.insert(p.clone());
+                    paths.insert(p.clone());
+                }
+            }
+            Kind::Symlink if ok => {
+                if let Some(p) = &e.path2 {
+                    writes.insert(p.clone());
+                    paths.insert(p.clone());
+                }
+            }
+            Kind::Connect => {
+                if let Some(ep) = &e.endpoint
+                    && !filter("network_endpoints", ep)
+                {
+                    endpoints.insert(ep.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    Derived {
+        surface: CapabilitySurface {
+            schema: surface::SCHEMA.into(),
+            run_id: run_id.into(),
+            filesystem_paths: paths.into_iter().collect(),
+            filesystem_writes: writes.into_iter().collect(),
+            network_endpoints: endpoints.into_iter().collect(),
+            process_execs: execs.into_iter().collect(),
+            mcp_tools: Vec::new(),
+            policy_decisions: Vec::new(),
+        },
+        filtered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contracts::kernel_event::SCHEMA;
+
+    fn ev(kind: Kind, path: &str, access: Option<&str>, result: &str) -> KernelEvent {
+        KernelEvent {
+            schema: SCHEMA.into(),
+            run_id: "r".into(),
+            seq: 0,
+            process: "p0".into(),
+            kind,
+            path: Some(path.into()),
+            path2: None,
+            access: access.map(String::from),
+            flags: vec![],
+            endpoint: None,
+            child: None,
+            exit_code: None,
+            result: result.into(),
+            escaped: false,
+        }
+    }
+
+    #[test]
+    fn reads_writes_noise_and_failures() {
+        let mut connect = ev(Kind::Connect, "", None, "ECONNREFUSED");
+        connect.path = None;
+        connect.endpoint = Some("127.0.0.1:9".into());
+        let events = vec![
+            ev(Kind::Exec, "/bin/sh", None, "ok"),
+            ev(Kind::Open, "<work>/in.txt", Some("read"), "ok"),
+            ev(Kind::Open, "<work>/out.txt", Some("write"), "ok"),
+            ev(Kind::Open, "<work>/missing", Some("read"), "ENOENT"),
+            ev(Kind::Open, "/etc/ld.so.cache", Some("read"), "ok"),
+            ev(
+                Kind::Open,
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                Some("read"),
+                "ok",
+            ),
+            ev(
+                Kind::Open,
+                "/usr/lib/locale/C.utf8/LC_CTYPE",
+                Some("write"),
+                "ok",
+            ),
+            ev(Kind::Unlink, "<work>/gone", None, "ok"),
+            connect,
+        ];
+        let d = derive("r", &events, &NoiseFilter::default_filter());
+        let s = d.surface;
+        assert_eq!(
+            s.filesystem_paths,
+            [
+                "/usr/lib/locale/C.utf8/LC_CTYPE",
+                "<work>/gone",
+                "<work>/in.txt",
+                "<work>/out.txt"
+            ]
+        );
+        assert_eq!(
+            s.filesystem_writes,
+            [
+                "/usr/lib/locale/C.utf8/LC_CTYPE",
+                "<work>/gone",
+                "<work>/out.txt"
+            ]
+        );
+        assert_eq!(s.network_endpoints, ["127.0.0.1:9"]);
+        assert_eq!(s.process_execs, ["/bin/sh"]);
+        assert_eq!(d.filtered.get("filesystem_paths"), Some(&2));
+        let all = derive("r", &events, &NoiseFilter::none());
+        assert_eq!(all.surface.filesystem_paths.len(), 6);
+    }
+
+    #[test]
+    fn filter_file_errors_name_the_line() {
+        let e = NoiseFilter::parse("# c\n/ok/**\n/bad/{\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(NoiseFilter::parse("/a/**\n\n").unwrap().globs, ["/a/**"]);
+    }
+}
