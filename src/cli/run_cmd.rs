@@ -129,7 +129,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => eprintln!(
             "{}",
-            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface})
+            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "run_finished": m.run_lines.last()})
         ),
         _ => eprint!("{}", summary(&m, a.out.as_deref())),
     }

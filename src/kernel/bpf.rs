@@ -338,6 +338,24 @@ impl Observer {
     }
 }
 
+impl Drop for Observer {
+    /// Detaches every program in parallel: each tracepoint detach waits for an RCU grace period
+    /// in the kernel, and concurrent detaches share grace periods instead of paying one each.
+    fn drop(&mut self) {
+        std::thread::scope(|s| {
+            for (_, prog) in self.ebpf.programs_mut() {
+                s.spawn(move || {
+                    let _ = match prog {
+                        aya::programs::Program::TracePoint(p) => p.unload(),
+                        aya::programs::Program::BtfTracePoint(p) => p.unload(),
+                        _ => Ok(()),
+                    };
+                });
+            }
+        });
+    }
+}
+
 fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf) -> Result<(), String> {
     let prog = ebpf
         .program_mut(name)
@@ -380,5 +398,22 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &AtomicBool, poll_ms: u16) -> Rea
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(ring.as_raw_fd()) };
         let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(poll_ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed fallback object must be rebuilt whenever `bpf/` changes
+    /// (`scripts/update-prebuilt-bpf`); this fails when source and object drift.
+    #[test]
+    fn prebuilt_object_matches_sources() {
+        let recorded = include_str!("../../bpf/prebuilt/observe.bpf.o.source-sha256");
+        assert_eq!(
+            recorded.trim(),
+            super::SOURCE_SHA256,
+            "bpf/ changed since bpf/prebuilt/observe.bpf.o was built: run scripts/update-prebuilt-bpf"
+        );
+        let obj = include_bytes!("../../bpf/prebuilt/observe.bpf.o");
+        assert_eq!(&obj[..4], b"\x7fELF");
     }
 }

@@ -1,7 +1,7 @@
 //! Kernel observation: the session cgroup, the eBPF programs (`bpf/observe.bpf.c`), the
 //! ring-buffer reader and the run lifecycle. Produces raw events and exact counters; knows
 //! nothing about layers, surfaces or bundles.
-//! Imports: `crate::pathbytes` only. Linux-only.
+//! Imports: `crate::exit` (run exit codes) only. Linux-only.
 
 pub mod bpf;
 pub mod cgroup;

@@ -1,0 +1,650 @@
+//! Kernel tests: real eBPF observation of real processes in real cgroups (root only).
+//!
+//! Each test drives the `assay-runner` binary and checks exact bundle content. On a host that
+//! cannot observe (not root, no BPF) each test prints a loud SKIPPED line — unless
+//! `ASSAY_REQUIRE_KERNEL=1` (set by `scripts/test` when running as root), which makes a missing
+//! capability a failure, so CI can never pass these tests without running them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn kernel_ok(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        if std::env::var_os("ASSAY_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
+            panic!("{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root");
+        }
+        eprintln!("SKIPPED {test}: kernel tests need root (run scripts/test as root)");
+        return false;
+    }
+    true
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_assay-runner"))
+}
+
+fn fixture(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/kernel")
+        .join(p)
+}
+
+/// Bundle members by path.
+fn members(bundle: &Path) -> BTreeMap<String, Vec<u8>> {
+    let f = std::fs::File::open(bundle).unwrap_or_else(|e| panic!("{}: {e}", bundle.display()));
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut out = BTreeMap::new();
+    for (i, e) in ar.entries().unwrap().enumerate() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        assert_eq!(
+            i == 0,
+            name == "manifest.json",
+            "manifest.json must be the first member"
+        );
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        out.insert(name, b);
+    }
+    out
+}
+
+struct Run {
+    out: Output,
+    health: Value,
+    surface: Value,
+    kernel: Vec<Value>,
+    events: Vec<Value>,
+}
+
+fn run_in(work: &Path, extra: &[&str], cmd: &[&str]) -> Run {
+    let bundle = work.with_extension("tar.gz");
+    let out = bin()
+        .args(["run", "--run-id", "t", "--work-dir"])
+        .arg(work)
+        .arg("--out")
+        .arg(&bundle)
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let m = members(&bundle);
+    assert_eq!(
+        m.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "capability-surface.json",
+            "events.ndjson",
+            "layers/kernel.ndjson",
+            "manifest.json",
+            "observation-health.json"
+        ]
+    );
+    let lines = |k: &str| -> Vec<Value> {
+        String::from_utf8(m[k].clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    Run {
+        health: serde_json::from_slice(&m["observation-health.json"]).unwrap(),
+        surface: serde_json::from_slice(&m["capability-surface.json"]).unwrap(),
+        kernel: lines("layers/kernel.ndjson"),
+        events: lines("events.ndjson"),
+        out,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn work_dir() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path().join("work");
+    std::fs::create_dir(&w).unwrap();
+    (t, w)
+}
+
+fn assert_clean(r: &Run) {
+    assert_eq!(r.health["kernel_layer"], "complete", "{:#}", r.health);
+    assert_eq!(r.health["cgroup_correlation"], "clean", "{:#}", r.health);
+    assert_eq!(r.health["ringbuf_drops"], 0);
+}
+
+#[test]
+fn demo_fixture_surface_is_exact() {
+    if !kernel_ok("demo_fixture_surface_is_exact") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    std::fs::copy(fixture("seed/input.txt"), w.join("input.txt")).unwrap();
+    std::fs::copy(fixture("demo.sh"), w.join("demo.sh")).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let script = w.join("demo.sh");
+    let r = run_in(&w, &[], &[script.to_str().unwrap(), &port]);
+    assert!(
+        r.out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    assert_clean(&r);
+    let s = &r.surface;
+    assert_eq!(
+        strings(&s["filesystem_paths"]),
+        [
+            "<work>/demo.sh",
+            "<work>/input.txt",
+            "<work>/out",
+            "<work>/out/copy.txt",
+            "<work>/out/count.txt",
+            "<work>/out/greeting.txt",
+            "<work>/out/late.txt",
+            "<work>/out/lines.txt"
+        ]
+    );
+    assert_eq!(
+        strings(&s["filesystem_writes"]),
+        [
+            "<work>/out",
+            "<work>/out/copy.txt",
+            "<work>/out/count.txt",
+            "<work>/out/greeting.txt",
+            "<work>/out/late.txt",
+            "<work>/out/lines.txt"
+        ]
+    );
+    assert_eq!(
+        strings(&s["network_endpoints"]),
+        [format!("127.0.0.1:{port}")]
+    );
+    assert_eq!(
+        strings(&s["process_execs"]),
+        [
+            "/usr/bin/bash",
+            "/usr/bin/cat",
+            "/usr/bin/mkdir",
+            "/usr/bin/mv",
+            "/usr/bin/rm",
+            "/usr/bin/sleep",
+            "/usr/bin/wc",
+            "<work>/demo.sh"
+        ]
+    );
+    // The background grandchild wrote late.txt after the script had exited: still observed,
+    // by a process below p0, and the run waited for it (no grace kill).
+    let late: Vec<&Value> = r
+        .kernel
+        .iter()
+        .filter(|e| e["path"] == "<work>/out/late.txt")
+        .collect();
+    assert_eq!(late.len(), 1);
+    assert!(
+        late[0]["process"].as_str().unwrap().starts_with("p0/"),
+        "{}",
+        late[0]
+    );
+    assert_eq!(r.health["counters"]["grace_kills"], 0);
+    // seq is gapless; every line carries the run id.
+    for (i, e) in r.kernel.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64);
+        assert_eq!(e["run_id"], "t");
+    }
+    // events.ndjson: argv, env keys only, exit status.
+    assert_eq!(r.events[0]["event"], "run_started");
+    let keys = strings(&r.events[0]["env_keys"]);
+    assert!(keys.contains(&"PATH".to_string()));
+    let env_text = serde_json::to_string(&r.events).unwrap();
+    let path_value = std::env::var("PATH").unwrap();
+    assert!(
+        !env_text.contains(&path_value),
+        "environment values must never be recorded"
+    );
+    assert_eq!(r.events.last().unwrap()["event"], "run_finished");
+    assert_eq!(r.events.last().unwrap()["exit_code"], 0);
+}
+
+#[test]
+fn outside_process_is_never_observed() {
+    if !kernel_ok("outside_process_is_never_observed") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let marker = t.path().join("outside-marker-file");
+    std::fs::write(&marker, "x").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (m2, s2) = (marker.clone(), stop.clone());
+    let opener = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = std::fs::read(&m2);
+            n += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        n
+    });
+    let r = run_in(
+        &w,
+        &[],
+        &["bash", "-c", "sleep 0.5; cat /etc/hostname >/dev/null"],
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opens = opener.join().unwrap();
+    assert!(
+        opens > 50,
+        "the outside process really opened the marker ({opens} times)"
+    );
+    let all =
+        serde_json::to_string(&r.kernel).unwrap() + &serde_json::to_string(&r.surface).unwrap();
+    assert!(
+        !all.contains("outside-marker-file"),
+        "an outside process leaked into the session"
+    );
+    assert!(
+        strings(&r.surface["filesystem_paths"]).contains(&"/etc/hostname".to_string()),
+        "the session itself was observed"
+    );
+    assert_clean(&r);
+}
+
+#[test]
+fn daemon_is_grace_killed_and_health_says_so() {
+    if !kernel_ok("daemon_is_grace_killed_and_health_says_so") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    let t0 = Instant::now();
+    let r = run_in(
+        &w,
+        &["--grace-ms", "300"],
+        &["bash", "-c", "setsid sleep 1000 & exit 3"],
+    );
+    assert_eq!(
+        r.out.status.code(),
+        Some(3),
+        "exit status mirrors the command"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    assert_eq!(r.health["counters"]["grace_kills"], 1);
+    let notes = strings(&r.health["notes"]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("grace-kill: 1 process(es) in the session cgroup")),
+        "{notes:?}"
+    );
+    // The daemon's exec and its exit (killed) are in the kernel layer.
+    assert!(
+        r.kernel
+            .iter()
+            .any(|e| e["kind"] == "exec" && e["path"] == "/usr/bin/sleep")
+    );
+    let sleep_label = r
+        .kernel
+        .iter()
+        .find(|e| e["path"] == "/usr/bin/sleep")
+        .unwrap()["process"]
+        .clone();
+    assert!(
+        r.kernel
+            .iter()
+            .any(|e| e["kind"] == "exit" && e["process"] == sleep_label && e["exit_code"] == 9),
+        "killed by SIGKILL"
+    );
+}
+
+fn cgroup2_root() -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assay_runner::kernel::cgroup::find_cgroup2_mount(&text).unwrap()
+}
+
+#[test]
+fn escaping_child_stays_observed_and_health_is_not_clean() {
+    if !kernel_ok("escaping_child_stays_observed_and_health_is_not_clean") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    let other = cgroup2_root().join(format!("assay-test-escape-{}", std::process::id()));
+    std::fs::create_dir(&other).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && touch after-escape && cat after-escape",
+        other.display()
+    );
+    let r = run_in(&w, &[], &["bash", "-c", &script]);
+    assert!(
+        r.out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    let after: Vec<&Value> = r
+        .kernel
+        .iter()
+        .filter(|e| e["path"] == "<work>/after-escape")
+        .collect();
+    assert!(
+        !after.is_empty(),
+        "events after the escape are still observed"
+    );
+    assert!(
+        after.iter().all(|e| e["escaped"] == true),
+        "and marked escaped: {after:?}"
+    );
+    assert!(strings(&r.surface["filesystem_writes"]).contains(&"<work>/after-escape".to_string()));
+    assert_eq!(r.health["cgroup_correlation"], "partial");
+    assert!(
+        strings(&r.health["notes"])
+            .iter()
+            .any(|n| n.starts_with("escape: "))
+    );
+    for _ in 0..200 {
+        if std::fs::remove_dir(&other).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn storm_binary(dir: &Path) -> PathBuf {
+    let out = dir.join("storm");
+    let st = Command::new("cc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&out)
+        .arg(fixture("storm.c"))
+        .status()
+        .unwrap();
+    assert!(st.success(), "cc -static failed (install libc6-dev)");
+    out
+}
+
+#[test]
+fn drops_are_counted_exactly_and_make_the_layer_partial() {
+    if !kernel_ok("drops_are_counted_exactly_and_make_the_layer_partial") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let storm = storm_binary(t.path());
+    let r = run_in(
+        &w,
+        &["--ring-bytes", "4096"],
+        &[storm.to_str().unwrap(), "20000"],
+    );
+    let generated: u64 = String::from_utf8_lossy(&r.out.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(generated, 20000);
+    let drops = r.health["ringbuf_drops"].as_u64().unwrap();
+    let received = r.health["counters"]["events_received"].as_u64().unwrap();
+    assert!(drops > 0);
+    assert_eq!(r.health["kernel_layer"], "partial_ringbuf_drops");
+    // The static workload makes exactly its N opens plus one exec and one exit.
+    assert_eq!(
+        received + drops,
+        generated + 2,
+        "received {received} + drops {drops}"
+    );
+    assert_eq!(
+        r.health["counters"]["events_attempted"].as_u64().unwrap(),
+        generated + 2
+    );
+    assert_eq!(r.kernel.len() as u64, received);
+}
+
+#[test]
+fn default_ring_has_no_drops_on_the_same_storm() {
+    if !kernel_ok("default_ring_has_no_drops_on_the_same_storm") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let storm = storm_binary(t.path());
+    let r = run_in(&w, &[], &[storm.to_str().unwrap(), "20000"]);
+    assert_clean(&r);
+    assert_eq!(r.health["counters"]["events_received"], 20002);
+    let opens = r
+        .kernel
+        .iter()
+        .filter(|e| e["kind"] == "open" && e["path"] == "<work>/storm-target")
+        .count();
+    assert_eq!(opens, 20000);
+}
+
+#[test]
+fn unicode_and_non_utf8_names_survive() {
+    if !kernel_ok("unicode_and_non_utf8_names_survive") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    let r = run_in(
+        &w,
+        &[],
+        &[
+            "bash",
+            "-c",
+            "touch 'café ✓.txt' \"$(printf 'bad\\xff\\xfe.bin')\" 'back\\slash'",
+        ],
+    );
+    assert!(
+        r.out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    let writes = strings(&r.surface["filesystem_writes"]);
+    assert_eq!(
+        writes,
+        [
+            "<work>/back\\\\slash",
+            "<work>/bad\\xff\\xfe.bin",
+            "<work>/café ✓.txt"
+        ]
+    );
+    let raw =
+        assay_runner::pathbytes::unescape(writes[1].strip_prefix("<work>/").unwrap()).unwrap();
+    assert_eq!(raw, b"bad\xff\xfe.bin");
+    assert!(
+        w.join(std::ffi::OsStr::new(
+            std::os::unix::ffi::OsStrExt::from_bytes(&raw[..]) as &std::ffi::OsStr
+        ))
+        .exists()
+    );
+}
+
+fn session_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let base = cgroup2_root().join("assay-runner");
+    std::fs::read_dir(&base)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(&format!("run-{pid}-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for(p: &Path) {
+    let t0 = Instant::now();
+    while !p.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_writes_a_partial_bundle_and_removes_the_cgroup() {
+    if !kernel_ok("sigterm_writes_a_partial_bundle_and_removes_the_cgroup") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let bundle = t.path().join("b.tar.gz");
+    let mut child = bin()
+        .args(["run", "--run-id", "t", "--work-dir"])
+        .arg(&w)
+        .arg("--out")
+        .arg(&bundle)
+        .args(["--", "bash", "-c", "touch started; sleep 30"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&w.join("started"));
+    let pid = child.id();
+    assert_eq!(session_dirs_of(pid).len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(128 + 15));
+    assert!(session_dirs_of(pid).is_empty(), "no session cgroup remains");
+    let m = members(&bundle);
+    let h: Value = serde_json::from_slice(&m["observation-health.json"]).unwrap();
+    assert!(
+        strings(&h["notes"])
+            .iter()
+            .any(|n| n.starts_with("run-interrupted: the runner received signal 15")),
+        "{h:#}"
+    );
+    let k = String::from_utf8_lossy(&m["layers/kernel.ndjson"]).into_owned();
+    assert!(
+        k.contains("<work>/started"),
+        "what happened before the signal is in the bundle"
+    );
+}
+
+#[test]
+fn sigkilled_runner_leaves_a_cgroup_that_the_next_run_cleans() {
+    if !kernel_ok("sigkilled_runner_leaves_a_cgroup_that_the_next_run_cleans") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    let mut child = bin()
+        .args(["run", "--work-dir"])
+        .arg(&w)
+        .args(["--", "bash", "-c", "touch started; sleep 30"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&w.join("started"));
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        session_dirs_of(pid).len(),
+        1,
+        "a SIGKILLed runner cannot clean up"
+    );
+    let (_t2, w2) = work_dir();
+    let r = run_in(&w2, &[], &["true"]);
+    assert!(r.out.status.success());
+    assert!(
+        session_dirs_of(pid).is_empty(),
+        "the next run removed the stale cgroup"
+    );
+    assert!(
+        strings(&r.health["notes"])
+            .iter()
+            .any(|n| n.starts_with("stale-cgroup-removed: ")
+                && n.contains(&format!("runner pid {pid} "))),
+        "{:#}",
+        r.health
+    );
+}
+
+#[test]
+fn exit_status_mirrors_the_command() {
+    if !kernel_ok("exit_status_mirrors_the_command") {
+        return;
+    }
+    let (_t, w) = work_dir();
+    let code = |extra: &[&str], cmd: &[&str]| run_in(&w, extra, cmd).out.status.code();
+    assert_eq!(code(&[], &["bash", "-c", "exit 7"]), Some(7));
+    assert_eq!(code(&[], &["bash", "-c", "kill -TERM $$"]), Some(143));
+    assert_eq!(code(&[], &["/nonexistent/command"]), Some(127));
+    assert_eq!(code(&["--timeout", "0.3"], &["sleep", "30"]), Some(124));
+}
+
+#[test]
+fn same_run_written_twice_is_byte_identical() {
+    if !kernel_ok("same_run_written_twice_is_byte_identical") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let spec = assay_runner::kernel::session::RunSpec {
+        argv: vec!["bash".into(), "-c".into(), "echo x > a; cat a".into()],
+        work_dir: w,
+        ring_bytes: 1 << 20,
+        wakeup_bytes: 1 << 16,
+        grace: Duration::from_millis(500),
+        timeout: None,
+        user: None,
+    };
+    let m = assay_runner::pipeline::measure(
+        "twice",
+        &spec,
+        &assay_runner::surface::NoiseFilter::default_filter(),
+    )
+    .unwrap();
+    let (a, b) = (t.path().join("a.tar.gz"), t.path().join("b.tar.gz"));
+    assay_runner::bundle::write(&a, "twice", &assay_runner::pipeline::entries(&m)).unwrap();
+    assay_runner::bundle::write(&b, "twice", &assay_runner::pipeline::entries(&m)).unwrap();
+    assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+}
+
+#[test]
+fn user_option_runs_the_command_unprivileged() {
+    if !kernel_ok("user_option_runs_the_command_unprivileged") {
+        return;
+    }
+    let (t, w) = work_dir();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let r = run_in(
+        &w,
+        &["--user", "nobody"],
+        &["bash", "-c", "id -u > uid.txt"],
+    );
+    assert!(
+        r.out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.join("uid.txt")).unwrap().trim(),
+        "65534"
+    );
+    assert!(strings(&r.surface["process_execs"]).contains(&"/usr/bin/id".to_string()));
+    assert_eq!(r.events[0]["uid"], 65534);
+    assert_clean(&r);
+}
+
+#[test]
+fn doctor_reports_a_capable_host() {
+    if !kernel_ok("doctor_reports_a_capable_host") {
+        return;
+    }
+    let out = bin().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ok    BPF object"), "{text}");
+}
