@@ -32,13 +32,13 @@
 #define ST_FAULT1 8    /* reading the first path from user memory failed */
 #define ST_FAULT2 16
 
-/* program slots for per-CPU attempt/drop counters */
+/* slots for per-CPU attempt/drop counters: one per emitting program family */
 #define PROG_EXEC 0
 #define PROG_FORK 1
 #define PROG_EXIT 2
-#define PROG_SYSCALL 3
-#define PROG_TRACK 4   /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 5
+#define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
+#define PROG_TRACK 13  /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_SLOTS 14
 
 struct event_hdr {
 	unsigned int kind;

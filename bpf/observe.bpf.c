@@ -304,7 +304,7 @@ static __always_inline int finish(struct sys_exit_args *ctx)
 		e->h.len1 = read_user_path(e, 0, saved.p1, ST_TRUNC1, ST_FAULT1);
 		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, saved.p2, ST_TRUNC2, ST_FAULT2);
 	}
-	emit(e, PROG_SYSCALL);
+	emit(e, PROG_SYSCALL + ((saved.op - 1) % 10));
 	return 0;
 }
 

@@ -11,7 +11,7 @@ use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::kernel::bpf;
-use crate::kernel::event::PROG_SLOTS;
+use crate::kernel::event::{EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
 use crate::layers::kernel::{Projection, project};
 use crate::pathbytes::escape;
@@ -58,11 +58,13 @@ pub fn measure(
     let mut hb = crate::health::Builder::new(run_id, platform());
     {
         let c = hb.counters();
-        c.events_attempted = rec.counters.attempts[..4].iter().sum();
+        c.events_attempted = rec.counters.attempts[..EMITTER_SLOTS].iter().sum();
         c.events_received = rec.received;
-        c.drops_by_program =
-            crate::health::drops_by_program(&PROG_SLOTS[..4], &rec.counters.drops[..4]);
-        c.track_failures = rec.counters.drops[4];
+        c.drops_by_program = crate::health::drops_by_program(
+            &PROG_SLOTS[..EMITTER_SLOTS],
+            &rec.counters.drops[..EMITTER_SLOTS],
+        );
+        c.track_failures = rec.counters.drops[TRACK_SLOT];
         c.parse_errors = rec.parse_errors;
         c.filtered_noise = derived.filtered.clone();
         c.escapes = projection.stats.escaped_pids.len() as u64;

@@ -73,7 +73,8 @@ pub struct Counters {
     pub events_attempted: u64,
     /// Records read from the ring buffer.
     pub events_received: u64,
-    /// Drops by program (`exec`, `fork`, `exit`, `syscall`).
+    /// Drops by program family: `exec`, `fork`, `exit`, and one per syscall operation
+    /// (`open`, `unlink`, `rmdir`, `rename`, `mkdir`, `chdir`, `fchdir`, `connect`, `link`, `symlink`).
     pub drops_by_program: BTreeMap<String, u64>,
     /// Failed insertions into the in-kernel pid-tree map.
     pub track_failures: u64,

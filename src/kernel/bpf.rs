@@ -232,8 +232,8 @@ pub struct ReadResult {
 /// Exact counters summed over CPUs, per slot (see `event::PROG_SLOTS`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub attempts: [u64; 5],
-    pub drops: [u64; 5],
+    pub attempts: [u64; PROG_SLOTS.len()],
+    pub drops: [u64; PROG_SLOTS.len()],
 }
 
 impl Observer {

@@ -31,8 +31,16 @@ pub const ST_TRUNC2: u32 = 4;
 pub const ST_FAULT1: u32 = 8;
 pub const ST_FAULT2: u32 = 16;
 
-/// Counter slots (`PROG_*`), in order, with their names in health.
-pub const PROG_SLOTS: [&str; 5] = ["exec", "fork", "exit", "syscall", "track"];
+/// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
+/// family (syscall exits by operation), then the pid-tree insertion failures.
+pub const PROG_SLOTS: [&str; 14] = [
+    "exec", "fork", "exit", "open", "unlink", "rmdir", "rename", "mkdir", "chdir", "fchdir",
+    "connect", "link", "symlink", "track",
+];
+/// Slots that count ring-buffer outputs (all but `track`).
+pub const EMITTER_SLOTS: usize = 13;
+/// The slot counting failed pid-tree insertions.
+pub const TRACK_SLOT: usize = 13;
 
 /// Mirror of `struct event_hdr`.
 #[repr(C)]
@@ -164,6 +172,12 @@ mod tests {
             assert_eq!(define(name), v as usize, "{name}");
         }
         assert_eq!(define("PROG_SLOTS"), PROG_SLOTS.len());
+        assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
+        assert_eq!(
+            define("PROG_SYSCALL") + OP_SYMLINK as usize - 1,
+            EMITTER_SLOTS - 1,
+            "one slot per op"
+        );
     }
 
     fn record(kind: u32, p1: &[u8], p2: &[u8]) -> Vec<u8> {

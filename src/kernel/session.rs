@@ -100,6 +100,15 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Live processes followed by pid tree that are no longer in the session cgroup.
+fn escaped_alive(observer: &Observer, in_cgroup: &[u32]) -> Vec<u32> {
+    observer
+        .tracked_pids()
+        .into_iter()
+        .filter(|p| !in_cgroup.contains(p) && alive(*p))
+        .collect()
+}
+
 fn kill_pid(pid: u32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -201,11 +210,7 @@ fn run_in(
                 }
                 if let Some(e) = &child_end {
                     let in_cg = cg.pids();
-                    let escaped: Vec<u32> = observer
-                        .tracked_pids()
-                        .into_iter()
-                        .filter(|p| !in_cg.contains(p) && alive(*p))
-                        .collect();
+                    let escaped = escaped_alive(observer, &in_cg);
                     if in_cg.is_empty() && !cg.populated() && escaped.is_empty() {
                         break e.clone();
                     }
@@ -234,11 +239,7 @@ fn run_in(
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let in_cg = cg.pids();
-        let escaped: Vec<u32> = observer
-            .tracked_pids()
-            .into_iter()
-            .filter(|p| !in_cg.contains(p) && alive(*p))
-            .collect();
+        let escaped = escaped_alive(observer, &in_cg);
         if !cg.populated() && escaped.is_empty() {
             break;
         }
