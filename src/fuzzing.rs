@@ -1,6 +1,6 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable seed-replay test, so
 //! the same code runs under libFuzzer and in every `cargo test`.
-//! Imports: `crate::lanes`.
+//! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::kernel`.
 
 use crate::lanes::{LanesConfig, changes};
 
@@ -30,6 +30,22 @@ pub fn change_list(data: &[u8]) {
     if let Ok(v) = changes::parse(data) {
         for c in v {
             let _ = crate::pathbytes::escape(&c.path);
+        }
+    }
+}
+
+/// Parses arbitrary bytes as a ring-buffer record and, when it parses, projects it.
+pub fn ring_record(data: &[u8]) {
+    let _ = crate::layers::kernel::sockaddr(data);
+    if let Ok(e) = crate::kernel::event::parse(data) {
+        let p = crate::layers::kernel::project(
+            "fuzz",
+            std::slice::from_ref(&e),
+            Some(e.hdr.pid),
+            b"/w",
+        );
+        for (i, ev) in p.events.iter().enumerate() {
+            assert_eq!(ev.seq, i as u64);
         }
     }
 }

@@ -22,6 +22,9 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("change_list") {
         assay_runner::fuzzing::change_list(&s);
     }
+    for s in seeds("ring_record") {
+        assay_runner::fuzzing::ring_record(&s);
+    }
 }
 
 proptest! {

@@ -153,14 +153,12 @@ pub fn sockaddr(b: &[u8]) -> Option<String> {
 /// `ok` or the errno name.
 pub fn result_of(ret: i64) -> String {
     if ret >= 0 {
-        "ok".into()
-    } else {
-        let errno = nix::errno::Errno::from_raw((-ret) as i32);
-        if errno == nix::errno::Errno::UnknownErrno {
-            format!("E{}", -ret)
-        } else {
-            format!("{errno:?}")
-        }
+        return "ok".into();
+    }
+    // A kernel error is -1..=-4095; anything else is not an errno and is shown as a number.
+    match i32::try_from(ret.unsigned_abs()).map(nix::errno::Errno::from_raw) {
+        Ok(errno) if errno != nix::errno::Errno::UnknownErrno => format!("{errno:?}"),
+        _ => format!("E{}", ret.unsigned_abs()),
     }
 }
 
@@ -593,6 +591,14 @@ mod tests {
             .map(|x| (x.label.as_str(), x.pid))
             .collect();
         assert_eq!(info, [("p0", 10), ("p0/cat#1", 11), ("p0/cat#2", 12)]);
+    }
+
+    #[test]
+    fn results_never_overflow() {
+        assert_eq!(result_of(0), "ok");
+        assert_eq!(result_of(-2), "ENOENT");
+        assert_eq!(result_of(-4000), "E4000");
+        assert_eq!(result_of(i64::MIN), "E9223372036854775808");
     }
 
     #[test]
