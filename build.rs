@@ -58,6 +58,11 @@ fn main() {
         ])
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg(format!("-I{multiarch}"))
+        // Keep build-machine paths out of the object's debug info and BTF line info.
+        .arg(format!(
+            "-ffile-prefix-map={}=.",
+            std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())
+        ))
         .args(["-c", "bpf/observe.bpf.c", "-o"])
         .arg(&out)
         .status();
