@@ -78,11 +78,7 @@ fn header(path: &str, len: u64) -> Result<tar::Header, BundleError> {
 }
 
 /// The bundle bytes: manifest first, then members sorted by path.
-pub fn to_bytes(
-    run_id: &str,
-    manifest_json: &[u8],
-    entries: &[Entry],
-) -> Result<Vec<u8>, BundleError> {
+pub fn to_bytes(manifest_json: &[u8], entries: &[Entry]) -> Result<Vec<u8>, BundleError> {
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for w in sorted.windows(2) {
@@ -101,7 +97,6 @@ pub fn to_bytes(
             return Err(BundleError::BadPath(e.path.clone()));
         }
     }
-    let _ = run_id;
     let io = |source| BundleError::Io {
         path: "<memory>".into(),
         source,
@@ -131,7 +126,7 @@ pub fn write(out: &Path, run_id: &str, entries: &[Entry]) -> Result<ArchiveManif
         source: e.into(),
     })?;
     json.push(b'\n');
-    let bytes = to_bytes(run_id, &json, entries)?;
+    let bytes = to_bytes(&json, entries)?;
     crate::fsutil::write_atomic(out, &bytes).map_err(|source| BundleError::Io {
         path: out.display().to_string(),
         source,
@@ -196,7 +191,7 @@ mod tests {
         let mut e = entries();
         e.push(e[0].clone());
         assert!(matches!(
-            to_bytes("r", b"{}", &e),
+            to_bytes(b"{}", &e),
             Err(BundleError::Duplicate(_))
         ));
         let bad = vec![Entry {
@@ -205,7 +200,7 @@ mod tests {
             class: MemberClass::Canonical,
         }];
         assert!(matches!(
-            to_bytes("r", b"{}", &bad),
+            to_bytes(b"{}", &bad),
             Err(BundleError::BadPath(_))
         ));
     }

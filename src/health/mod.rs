@@ -145,16 +145,6 @@ impl Builder {
     }
 }
 
-/// Health for a run whose kernel layer is absent (observation never started).
-pub fn absent(run_id: &str, platform: Platform, why: &str) -> ObservationHealth {
-    let mut b = Builder::new(run_id, platform);
-    b.kernel(KernelLayer::Absent)
-        .correlation(CgroupCorrelation::Failed)
-        .note("observation-failed", why);
-    b.h.notes.sort();
-    b.h
-}
-
 /// Drop counts keyed by program name.
 pub fn drops_by_program(names: &[&str], drops: &[u64]) -> BTreeMap<String, u64> {
     names

@@ -307,16 +307,11 @@ impl Observer {
     /// Reads the exact per-CPU attempt and drop counters.
     pub fn counters(&self) -> Result<Counters, BpfError> {
         let mut c = Counters::default();
-        for (map_name, out) in [("attempts", &mut c.attempts), ("drops", &mut c.drops)] {
-            let name: &'static str = if map_name == "attempts" {
-                "attempts"
-            } else {
-                "drops"
-            };
+        for (name, out) in [("attempts", &mut c.attempts), ("drops", &mut c.drops)] {
             let map = self.ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
             let arr: PerCpuArray<&MapData, u64> =
                 PerCpuArray::try_from(map).map_err(|source| BpfError::Map { map: name, source })?;
-            for (slot, total) in out.iter_mut().enumerate().take(PROG_SLOTS.len()) {
+            for (slot, total) in out.iter_mut().enumerate() {
                 let values = arr
                     .get(&(slot as u32), 0)
                     .map_err(|source| BpfError::Map { map: name, source })?;

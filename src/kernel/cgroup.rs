@@ -124,11 +124,6 @@ impl SessionCgroup {
         self.id
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The open `cgroup.procs` (a child writes `0` to it before exec to join).
     pub fn procs_file(&self) -> &File {
         &self.procs

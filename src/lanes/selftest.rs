@@ -81,10 +81,11 @@ pub enum SelfTestError {
 pub fn run(config: &LanesConfig, root: &Path) -> Result<Report, SelfTestError> {
     let mut report = Report::default();
     let mut exercised = vec![false; config.rules.len()];
-    let mut excepted_used = vec![vec![false; 0]; config.rules.len()];
-    for (i, r) in config.rules.iter().enumerate() {
-        excepted_used[i] = vec![false; r.except.len()];
-    }
+    let mut excepted_used: Vec<Vec<bool>> = config
+        .rules
+        .iter()
+        .map(|r| vec![false; r.except.len()])
+        .collect();
     for case in &config.cases {
         report.cases_run += 1;
         let changes: Vec<ChangedPath> = case
@@ -100,13 +101,9 @@ pub fn run(config: &LanesConfig, root: &Path) -> Result<Report, SelfTestError> {
             for &r in &f.rules {
                 exercised[r] = true;
             }
-            for v in config.explain(&f.path).rules {
+            // `explain` lists verdicts in rule order, so the index is the rule's index.
+            for (ri, v) in config.explain(&f.path).rules.into_iter().enumerate() {
                 if !v.matched.is_empty() {
-                    let ri = config
-                        .rules
-                        .iter()
-                        .position(|r| std::ptr::eq(r, v.rule))
-                        .unwrap_or(0);
                     for p in v.excepted {
                         if let Some(k) = v.rule.except.iter().position(|e| std::ptr::eq(e, p)) {
                             excepted_used[ri][k] = true;

@@ -40,6 +40,8 @@ pub struct NoiseFilter {
     set: GlobSet,
     /// The globs, as given.
     pub globs: Vec<String>,
+    /// Whether opens of [`SINK_DEVICES`] are filtered (on unless `--no-noise-filter`).
+    pub sinks: bool,
 }
 
 /// A bad noise-filter glob.
@@ -52,16 +54,15 @@ pub struct NoiseError {
 }
 
 impl NoiseFilter {
-    /// Compiles globs (same syntax as lanes; `*` does not cross `/`).
-    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<NoiseFilter, NoiseError> {
+    /// Compiles `(line, glob)` pairs (same syntax as lanes; `*` does not cross `/`).
+    fn build(items: &[(usize, &str)]) -> Result<NoiseFilter, NoiseError> {
         let mut b = GlobSetBuilder::new();
-        for (i, g) in globs.iter().enumerate() {
-            let g = g.as_ref();
+        for &(line, g) in items {
             let glob = globset::GlobBuilder::new(g)
                 .literal_separator(true)
                 .build()
                 .map_err(|e| NoiseError {
-                    line: i + 1,
+                    line,
                     glob: g.into(),
                     why: e.kind().to_string(),
                 })?;
@@ -74,16 +75,24 @@ impl NoiseFilter {
         })?;
         Ok(NoiseFilter {
             set,
-            globs: globs.iter().map(|g| g.as_ref().to_string()).collect(),
+            globs: items.iter().map(|(_, g)| g.to_string()).collect(),
+            sinks: true,
         })
     }
 
-    /// The documented default list.
+    /// Compiles globs; an error names the 1-based position of the bad glob.
+    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<NoiseFilter, NoiseError> {
+        let items: Vec<(usize, &str)> = globs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (i + 1, g.as_ref()))
+            .collect();
+        NoiseFilter::build(&items)
+    }
+
+    /// The documented default list ([`DEFAULT_NOISE`], checked valid by a unit test).
     pub fn default_filter() -> NoiseFilter {
-        NoiseFilter::new(DEFAULT_NOISE).unwrap_or_else(|_| NoiseFilter {
-            set: GlobSet::empty(),
-            globs: Vec::new(),
-        })
+        NoiseFilter::new(DEFAULT_NOISE).expect("DEFAULT_NOISE holds valid globs")
     }
 
     /// A filter that filters nothing.
@@ -91,23 +100,19 @@ impl NoiseFilter {
         NoiseFilter {
             set: GlobSet::empty(),
             globs: Vec::new(),
+            sinks: false,
         }
     }
 
     /// Parses a filter file: one glob per line, `#` comments and blank lines ignored.
     pub fn parse(text: &str) -> Result<NoiseFilter, NoiseError> {
-        let mut globs = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let t = line.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
-            if let Err(e) = NoiseFilter::new(&[t]) {
-                return Err(NoiseError { line: i + 1, ..e });
-            }
-            globs.push(t.to_string());
-        }
-        NoiseFilter::new(&globs)
+        let items: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, t)| !t.is_empty() && !t.starts_with('#'))
+            .collect();
+        NoiseFilter::build(&items)
     }
 
     fn is_noise(&self, s: &str) -> bool {
@@ -149,7 +154,7 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
                 let Some(p) = &e.path else { continue };
                 let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
                     || e.flags.iter().any(|f| f == "create" || f == "trunc");
-                if SINK_DEVICES.contains(&p.as_str()) && !noise.globs.is_empty() {
+                if noise.sinks && SINK_DEVICES.contains(&p.as_str()) {
                     filter("sink_devices", "");
                 } else if w {
                     writes.insert(p.clone());
@@ -273,6 +278,27 @@ mod tests {
         assert_eq!(d.filtered.get("filesystem_paths"), Some(&2));
         let all = derive("r", &events, &NoiseFilter::none());
         assert_eq!(all.surface.filesystem_paths.len(), 6);
+    }
+
+    #[test]
+    fn default_noise_compiles_and_sinks_follow_the_switch() {
+        assert_eq!(
+            NoiseFilter::default_filter().globs.len(),
+            DEFAULT_NOISE.len()
+        );
+        let sink = vec![ev(Kind::Open, "/dev/null", Some("write"), "ok")];
+        assert!(
+            derive("r", &sink, &NoiseFilter::default_filter())
+                .surface
+                .filesystem_writes
+                .is_empty()
+        );
+        assert_eq!(
+            derive("r", &sink, &NoiseFilter::none())
+                .surface
+                .filesystem_writes,
+            ["/dev/null"]
+        );
     }
 
     #[test]
