@@ -65,7 +65,10 @@ struct Run {
 
 fn run_in(work: &Path, extra: &[&str], cmd: &[&str]) -> Run {
     let bundle = work.with_extension("tar.gz");
+    // A fixed HOME: without one, bash looks the user up in /etc/passwd (CI runners may have
+    // no HOME), which would add a path the exact-surface assertions do not expect.
     let out = bin()
+        .env("HOME", work)
         .args(["run", "--run-id", "t", "--work-dir"])
         .arg(work)
         .arg("--out")
