@@ -19,3 +19,5 @@ pub const RUNNER_ERROR: i32 = 125;
 pub const CANNOT_EXEC: i32 = 126;
 /// `run`: the command was not found.
 pub const NOT_FOUND: i32 = 127;
+/// `prove`: no proof failed, but at least one was inconclusive (observation not clean).
+pub const INCONCLUSIVE: i32 = 4;

@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod cli;
 pub mod contracts;
+pub mod diff;
 pub mod exit;
 pub mod fsutil;
 pub mod fuzzing;
@@ -16,4 +17,7 @@ pub mod lanes;
 pub mod layers;
 pub mod pathbytes;
 pub mod pipeline;
+pub mod proofs;
+pub mod prove;
 pub mod surface;
+pub mod verify;

@@ -42,19 +42,23 @@ pub enum Command {
     )]
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
-    #[command(after_help = "Example:\n  assay-runner prove --proofs proofs.yaml --all --runs 3")]
-    Prove(Passthrough),
+    #[command(
+        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed; 4 inconclusive (observation not clean,\nnothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v0) is\nwritten to OUT_DIR/verdict.json."
+    )]
+    Prove(ProveArgs),
     /// Check a bundle offline, treating it as hostile input.
-    #[command(after_help = "Example:\n  assay-runner verify run.tar.gz --format json")]
-    Verify(Passthrough),
+    #[command(
+        after_help = "Examples:\n  assay-runner verify run.tar.gz\n  assay-runner verify run.tar.gz --format json\n\nExit codes: 0 valid; 1 invalid (one line per problem, naming the member); 2 usage/IO error."
+    )]
+    Verify(VerifyArgs),
     /// Diff a bundle's capability surface against a golden or another bundle.
     #[command(
-        after_help = "Example:\n  assay-runner diff --golden goldens/demo.surface.json head.tar.gz"
+        after_help = "Examples:\n  assay-runner diff --golden goldens/demo.surface.json head.tar.gz\n  assay-runner diff --base base.tar.gz head.tar.gz --format markdown\n\nExit codes: 0 unchanged; 1 changed; 2 error (unreadable or invalid input)."
     )]
-    Diff(Passthrough),
+    Diff(DiffArgs),
     /// Review pending goldens (`*.new`): accept them.
-    #[command(after_help = "Example:\n  assay-runner golden accept demo")]
-    Golden(Passthrough),
+    #[command(subcommand)]
+    Golden(GoldenCommand),
     /// Diff the same fixture across two SDK runtimes.
     #[command(after_help = "Example:\n  assay-runner cross-diff openai.tar.gz genai.tar.gz")]
     CrossDiff(Passthrough),
@@ -69,8 +73,10 @@ pub enum Command {
     )]
     Report(Passthrough),
     /// Print the JSON Schemas of the contracts.
-    #[command(after_help = "Example:\n  assay-runner schema capability_surface")]
-    Schema(Passthrough),
+    #[command(
+        after_help = "Examples:\n  assay-runner schema\n  assay-runner schema capability_surface > capability_surface.schema.json"
+    )]
+    Schema(SchemaArgs),
     /// Report what this host can observe, and why not.
     #[command(after_help = "Example:\n  assay-runner doctor")]
     Doctor(DoctorArgs),
@@ -85,6 +91,119 @@ pub struct Passthrough {
     /// Arguments (not yet interpreted).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// Output format of a report a script may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Concise text for people.
+    Human,
+    /// The command's JSON contract.
+    Json,
+}
+
+/// Output format of `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Concise text for people.
+    Human,
+    /// `assay.runner.capability_diff.v0`.
+    Json,
+    /// GitHub-flavoured Markdown tables.
+    Markdown,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle (`.tar.gz`).
+    pub bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
+    /// Refuse to decompress more than this many bytes.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_bytes: u64,
+    /// Refuse archives with more members than this.
+    #[arg(long, default_value_t = 64)]
+    pub max_members: usize,
+}
+
+/// `schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Contract name (`capability_surface`) or schema id; without it, list the contracts.
+    pub name: Option<String>,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("base_side").required(true).args(["golden", "base"])))]
+pub struct DiffArgs {
+    /// A golden surface file (one entry per line) as the base.
+    #[arg(long, value_name = "FILE")]
+    pub golden: Option<PathBuf>,
+    /// A bundle as the base.
+    #[arg(long, value_name = "BUNDLE")]
+    pub base: Option<PathBuf>,
+    /// The head bundle.
+    pub head: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+}
+
+/// `golden` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// Promote pending goldens (`<golden>.new`) written by `prove`, like `cargo insta accept`.
+    #[command(
+        after_help = "Examples:\n  assay-runner golden accept            # every pending golden\n  assay-runner golden accept demo       # only the proof `demo`\n  assay-runner golden accept --check    # list pending and stale goldens, change nothing\n\nExit codes: 0 done (with --check: nothing pending or stale); 1 --check found pending or\nstale goldens; 2 usage/config/IO error."
+    )]
+    Accept(GoldenAcceptArgs),
+}
+
+/// `golden accept`.
+#[derive(Debug, Args)]
+pub struct GoldenAcceptArgs {
+    /// Proof names (default: every proof with a pending golden).
+    pub names: Vec<String>,
+    /// The proofs file.
+    #[arg(long, default_value = "proofs.yaml")]
+    pub proofs: PathBuf,
+    /// Only list pending and stale goldens; change nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `prove`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").args(["proof", "lane", "all"])))]
+pub struct ProveArgs {
+    /// The proofs file.
+    #[arg(long, default_value = "proofs.yaml")]
+    pub proofs: PathBuf,
+    /// A proof to run (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub proof: Vec<String>,
+    /// Run the proofs this lane requires.
+    #[arg(long, value_name = "LANE")]
+    pub lane: Option<String>,
+    /// Run every proof.
+    #[arg(long)]
+    pub all: bool,
+    /// Runs per proof; canonical members must be identical across them.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub runs: u32,
+    /// Where bundles, work dirs and `verdict.json` go.
+    #[arg(long, default_value = ".assay/proofs")]
+    pub out_dir: PathBuf,
+    /// Only list the selected proofs (for a CI matrix); run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+    pub format: ReportFormat,
 }
 
 /// Which layers a run observes.

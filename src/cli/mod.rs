@@ -5,7 +5,9 @@
 
 mod args;
 mod demo;
+mod evidence_cmd;
 mod lanes_cmd;
+mod prove_cmd;
 mod run_cmd;
 
 use clap::Parser;
@@ -52,14 +54,14 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Lanes(l) => lanes_cmd::run(l),
         Command::Run(a) => run_cmd::run(a),
-        Command::Prove(_) => Err(NotImplemented("prove").into()),
-        Command::Verify(_) => Err(NotImplemented("verify").into()),
-        Command::Diff(_) => Err(NotImplemented("diff").into()),
-        Command::Golden(_) => Err(NotImplemented("golden accept").into()),
+        Command::Prove(a) => prove_cmd::prove(a),
+        Command::Verify(a) => evidence_cmd::verify(a),
+        Command::Diff(a) => evidence_cmd::diff(a),
+        Command::Golden(args::GoldenCommand::Accept(a)) => prove_cmd::accept(a),
         Command::CrossDiff(_) => Err(NotImplemented("cross-diff").into()),
         Command::McpWrap(_) => Err(NotImplemented("mcp-wrap").into()),
         Command::Report(_) => Err(NotImplemented("report").into()),
-        Command::Schema(_) => Err(NotImplemented("schema").into()),
+        Command::Schema(a) => evidence_cmd::schema(a),
         Command::Doctor(a) => run_cmd::doctor(a),
         Command::Demo(a) => demo::run(a),
     }

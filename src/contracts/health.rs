@@ -6,13 +6,29 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
 pub const SCHEMA: &str = "assay.runner.observation_health.v0";
 
+/// Program families that count attempts and drops (keys of `drops_by_program`).
+pub const PROGRAM_FAMILIES: [&str; 13] = [
+    "chdir", "connect", "exec", "exit", "fchdir", "fork", "link", "mkdir", "open", "rename",
+    "rmdir", "symlink", "unlink",
+];
+
+/// Keys of `filtered_noise`: the surface categories the noise filter applies to, and
+/// `sink_devices` (opens of `/dev/null`-like sinks, counted when the sink switch is on).
+pub const NOISE_KEYS: [&str; 3] = ["filesystem_paths", "network_endpoints", "sink_devices"];
+
+/// Notes are `code: prose` with a kebab-case code.
+pub const NOTE_PATTERN: &str = "^[a-z0-9]+(-[a-z0-9]+)*: .+$";
+
 /// State of the kernel layer, best first; `worsen` never moves left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelLayer {
     /// Every event the session produced was received.
@@ -26,7 +42,9 @@ pub enum KernelLayer {
 }
 
 /// Whether everything the run did was attributed to the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CgroupCorrelation {
     /// The session cgroup and its pid tree held every process; nothing escaped.
@@ -38,7 +56,7 @@ pub enum CgroupCorrelation {
 }
 
 /// State of a layer that the run's mode does not use or has not produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OtherLayer {
     /// The run's mode does not include this layer.
@@ -52,7 +70,7 @@ pub enum OtherLayer {
 }
 
 /// Host facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
     /// `uname -s`.
@@ -62,11 +80,12 @@ pub struct Platform {
     /// Whether `/sys/kernel/btf/vmlinux` exists.
     pub btf: bool,
     /// `clang` or `prebuilt`.
+    #[schemars(extend("enum" = ["clang", "prebuilt"]))]
     pub bpf_object: String,
 }
 
 /// Exact counts behind the health values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Counters {
     /// Records emitted by the programs (received + dropped).
@@ -75,12 +94,14 @@ pub struct Counters {
     pub events_received: u64,
     /// Drops by program family: `exec`, `fork`, `exit`, and one per syscall operation
     /// (`open`, `unlink`, `rmdir`, `rename`, `mkdir`, `chdir`, `fchdir`, `connect`, `link`, `symlink`).
+    #[schemars(extend("propertyNames" = {"enum": PROGRAM_FAMILIES}))]
     pub drops_by_program: BTreeMap<String, u64>,
     /// Failed insertions into the in-kernel pid-tree map.
     pub track_failures: u64,
     /// Records that could not be parsed.
     pub parse_errors: u64,
     /// Surface entries removed by the noise filter, per category.
+    #[schemars(extend("propertyNames" = {"enum": NOISE_KEYS}))]
     pub filtered_noise: BTreeMap<String, u64>,
     /// Processes seen outside the session cgroup (followed by pid tree).
     pub escapes: u64,
@@ -97,10 +118,11 @@ pub struct Counters {
 }
 
 /// `observation-health.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObservationHealth {
     /// Always [`SCHEMA`].
+    #[schemars(extend("const" = SCHEMA))]
     pub schema: String,
     /// The run this belongs to.
     pub run_id: String,
@@ -119,5 +141,6 @@ pub struct ObservationHealth {
     /// Exact counts.
     pub counters: Counters,
     /// `code: prose`, sorted.
+    #[schemars(extend("items" = {"type": "string", "pattern": NOTE_PATTERN}, "uniqueItems" = true))]
     pub notes: Vec<String>,
 }

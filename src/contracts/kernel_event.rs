@@ -6,13 +6,16 @@
 //! out. Lines are ordered by process label, then by each process's own event order, and `seq`
 //! counts them gaplessly from 0. Raw pids and times are in the diagnostic `events.ndjson`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
 pub const SCHEMA: &str = "assay.runner.kernel_event.v0";
 
 /// Event kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A successful execve.
@@ -42,10 +45,11 @@ pub enum Kind {
 }
 
 /// One canonical kernel event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KernelEvent {
     /// Always [`SCHEMA`].
+    #[schemars(extend("const" = SCHEMA))]
     pub schema: String,
     /// The run this belongs to.
     pub run_id: String,
@@ -63,9 +67,11 @@ pub struct KernelEvent {
     pub path2: Option<String>,
     /// `read`, `write` or `read_write` for opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["read", "write", "read_write"]))]
     pub access: Option<String>,
     /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("items" = {"enum": ["append", "create", "directory", "excl", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
     /// Connect target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +83,7 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
     /// `ok` or the errno name (`ENOENT`, ...).
+    #[schemars(extend("pattern" = "^(ok|E[A-Z0-9]+)$"))]
     pub result: String,
     /// True when the process was outside the session cgroup (followed by pid tree).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -8,16 +8,18 @@
 //! `files` is sorted by `path`, then `change`; `rules` is sorted by name; an empty `rules` means
 //! the file got the default lane. Paths use the lossless escaping of `crate::pathbytes`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id of this contract.
 pub const SCHEMA: &str = "assay.runner.lane_decision.v0";
 
 /// A PR's lane decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaneDecision {
     /// Always [`SCHEMA`].
+    #[schemars(extend("const" = SCHEMA))]
     pub schema: String,
     /// The lanes file the decision was made with (as named on the command line, plus `@REV`
     /// when read from git).
@@ -31,13 +33,14 @@ pub struct LaneDecision {
 }
 
 /// One changed path's lane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileLane {
     /// Repo-relative path, escaped losslessly.
     pub path: String,
     /// `listed`, `added`, `modified`, `deleted`, `type_changed`, `renamed_from`, `renamed_to`,
     /// `copied_to` or `other`.
+    #[schemars(extend("enum" = ["listed", "added", "modified", "deleted", "type_changed", "renamed_from", "renamed_to", "copied_to", "other"]))]
     pub change: String,
     /// The file's lane.
     pub lane: String,

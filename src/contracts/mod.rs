@@ -1,15 +1,148 @@
 //! Every `assay.runner.*.v0` wire contract, as serde types and nothing else (no I/O).
 //!
-//! Architecture Invariant: `Serialize`/`Deserialize` are derived only here; other modules build
-//! these types and hand them to the edge. Set-valued fields are sorted by whoever builds them
-//! and checked sorted by the tests. Adding a field or a vocabulary value is a contract change:
-//! bump the schema id, update `schemas/` and the docs.
+//! Architecture Invariant: `Serialize`/`Deserialize`/`JsonSchema` are derived only here; other
+//! modules build these types and hand them to the edge. Set-valued fields are sorted by whoever
+//! builds them (and `verify` checks it). The JSON Schemas in `schemas/` are generated from these
+//! types by [`generate`] and committed; `tests/schemas.rs` fails when they drift and validates
+//! real artifacts against them. Adding a field or a vocabulary value is a contract change: bump
+//! the schema id, regenerate `schemas/` (`ASSAY_UPDATE_SCHEMAS=1 cargo test --test schemas`),
+//! update `docs/contracts/` and the goldens.
+//!
+//! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
 
+pub mod capability_diff;
 pub mod health;
 pub mod kernel_event;
 pub mod lane_decision;
 pub mod manifest;
 pub mod run_event;
 pub mod surface;
+pub mod verdict;
+pub mod verify_report;
 
 pub use lane_decision::{FileLane, LaneDecision};
+
+/// How a contract appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One JSON document.
+    Document,
+    /// Newline-delimited JSON, one object per line.
+    Ndjson,
+}
+
+/// One published contract.
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    /// Short name (`capability_surface`), used by `assay-runner schema NAME` and in file names.
+    pub name: &'static str,
+    /// Schema id (`assay.runner.capability_surface.v0`).
+    pub id: &'static str,
+    /// The bundle member that holds it, when it lives in bundles.
+    pub member: Option<&'static str>,
+    /// Document or NDJSON.
+    pub shape: Shape,
+    /// The published schema text (`schemas/<name>.v0.schema.json`).
+    pub published: &'static str,
+    generate: fn() -> schemars::Schema,
+}
+
+macro_rules! contract {
+    ($name:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
+        Contract {
+            name: $name,
+            id: $module::SCHEMA,
+            member: $member,
+            shape: $shape,
+            published: include_str!(concat!("../../schemas/", $name, ".v0.schema.json")),
+            generate: || {
+                schemars::generate::SchemaSettings::draft2020_12()
+                    .into_generator()
+                    .into_root_schema_for::<$module::$ty>()
+            },
+        }
+    };
+}
+
+/// Every contract, in pipeline order.
+pub const CONTRACTS: &[Contract] = &[
+    contract!(
+        "lane_decision",
+        lane_decision::LaneDecision,
+        None,
+        Shape::Document
+    ),
+    contract!(
+        "kernel_event",
+        kernel_event::KernelEvent,
+        Some("layers/kernel.ndjson"),
+        Shape::Ndjson
+    ),
+    contract!(
+        "run_event",
+        run_event::RunRecord,
+        Some("events.ndjson"),
+        Shape::Ndjson
+    ),
+    contract!(
+        "observation_health",
+        health::ObservationHealth,
+        Some("observation-health.json"),
+        Shape::Document
+    ),
+    contract!(
+        "capability_surface",
+        surface::CapabilitySurface,
+        Some("capability-surface.json"),
+        Shape::Document
+    ),
+    contract!(
+        "archive_manifest",
+        manifest::ArchiveManifest,
+        Some("manifest.json"),
+        Shape::Document
+    ),
+    contract!(
+        "capability_diff",
+        capability_diff::CapabilityDiff,
+        None,
+        Shape::Document
+    ),
+    contract!(
+        "verify_report",
+        verify_report::VerifyReport,
+        None,
+        Shape::Document
+    ),
+    contract!("verdict", verdict::ProofSetVerdict, None, Shape::Document),
+];
+
+impl Contract {
+    /// The contract with this short name or schema id.
+    pub fn find(name: &str) -> Option<&'static Contract> {
+        CONTRACTS.iter().find(|c| c.name == name || c.id == name)
+    }
+
+    /// The contract stored in this bundle member.
+    pub fn for_member(path: &str) -> Option<&'static Contract> {
+        CONTRACTS.iter().find(|c| c.member == Some(path))
+    }
+
+    /// The schema generated from the Rust types: JSON Schema 2020-12 with `$id` and `title`.
+    /// Its pretty-printed form plus a newline is what `schemas/` must hold.
+    pub fn generate(&self) -> serde_json::Value {
+        let mut v = (self.generate)().to_value();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("$id".into(), format!("urn:{}", self.id).into());
+            o.insert("title".into(), self.id.into());
+        }
+        v
+    }
+
+    /// The generated schema as the exact text of its published file.
+    pub fn generate_text(&self) -> String {
+        let mut s = serde_json::to_string_pretty(&self.generate()).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}

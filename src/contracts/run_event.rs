@@ -1,18 +1,20 @@
 //! `assay.runner.run_event.v0` — one line of `events.ndjson` (diagnostic, not canonical):
 //! run start (argv, environment **keys only**), each process with its raw pid and times, run end.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
 pub const SCHEMA: &str = "assay.runner.run_event.v0";
 
 /// One diagnostic run record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RunRecord {
     /// The command started.
     RunStarted {
         /// Schema id.
+        #[schemars(extend("const" = SCHEMA))]
         schema: String,
         /// Run id.
         run_id: String,
@@ -21,6 +23,7 @@ pub enum RunRecord {
         /// The command line (escaped).
         argv: Vec<String>,
         /// Environment variable names (values are never recorded), sorted.
+        #[schemars(extend("uniqueItems" = true))]
         env_keys: Vec<String>,
         /// The work dir.
         work_dir: String,
@@ -32,6 +35,7 @@ pub enum RunRecord {
     /// A process of the session.
     Process {
         /// Schema id.
+        #[schemars(extend("const" = SCHEMA))]
         schema: String,
         /// Run id.
         run_id: String,
@@ -53,12 +57,14 @@ pub enum RunRecord {
     /// The run ended.
     RunFinished {
         /// Schema id.
+        #[schemars(extend("const" = SCHEMA))]
         schema: String,
         /// Run id.
         run_id: String,
         /// Line number.
         seq: u64,
         /// `exited`, `signaled`, `timeout`, `interrupted` or `spawn_failed`.
+        #[schemars(extend("enum" = ["exited", "signaled", "timeout", "interrupted", "spawn_failed"]))]
         end: String,
         /// The command's exit status, when it exited.
         exit_code: Option<i32>,

@@ -6,29 +6,47 @@
 //! truncated, removed, renamed, linked). `network_endpoints` holds attempted connects
 //! (`127.0.0.1:8080`, `[::1]:443`, `unix:/run/x.sock`). `process_execs` holds executed files.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
 pub const SCHEMA: &str = "assay.runner.capability_surface.v0";
 
+/// The set-valued categories, in file order (also the keys of `filtered_noise` in health).
+pub const CATEGORIES: [&str; 6] = [
+    "filesystem_paths",
+    "filesystem_writes",
+    "network_endpoints",
+    "process_execs",
+    "mcp_tools",
+    "policy_decisions",
+];
+
 /// `capability-surface.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilitySurface {
     /// Always [`SCHEMA`].
+    #[schemars(extend("const" = SCHEMA))]
     pub schema: String,
     /// The run this belongs to.
     pub run_id: String,
     /// Paths opened or changed.
+    #[schemars(extend("uniqueItems" = true))]
     pub filesystem_paths: Vec<String>,
     /// Paths written, created, removed, renamed or linked.
+    #[schemars(extend("uniqueItems" = true))]
     pub filesystem_writes: Vec<String>,
     /// Attempted connects.
+    #[schemars(extend("uniqueItems" = true))]
     pub network_endpoints: Vec<String>,
     /// Executed files.
+    #[schemars(extend("uniqueItems" = true))]
     pub process_execs: Vec<String>,
     /// MCP tools called (policy layer; empty in kernel mode).
+    #[schemars(extend("uniqueItems" = true))]
     pub mcp_tools: Vec<String>,
     /// `allow:tool` / `deny:tool` (policy layer; empty in kernel mode).
+    #[schemars(extend("uniqueItems" = true))]
     pub policy_decisions: Vec<String>,
 }

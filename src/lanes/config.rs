@@ -262,7 +262,7 @@ impl LanesConfig {
     }
 }
 
-fn strip_location_prefix(s: &str) -> String {
+pub(crate) fn strip_location_prefix(s: &str) -> String {
     // serde-saphyr renders "error: line L column C: message"; we print our own position.
     let s = s.trim();
     let s = s.strip_prefix("error: ").unwrap_or(s);

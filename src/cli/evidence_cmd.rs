@@ -1,0 +1,178 @@
+//! `verify`, `diff` and `schema`: commands that work from bundles and contracts alone (offline).
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+
+use super::args::{DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
+use crate::contracts::capability_diff::{self, CapabilityDiff, DiffStatus, Side, SideKind};
+use crate::contracts::{CONTRACTS, Contract};
+use crate::diff;
+use crate::exit;
+use crate::verify::{self, Keep, Limits};
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `assay-runner verify BUNDLE`.
+pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
+    let limits = Limits {
+        max_decompressed: a.max_bytes,
+        max_members: a.max_members,
+        ..Limits::default()
+    };
+    let v = verify::verify_path(&a.bundle, &limits, Keep::Documents)?;
+    let r = &v.report;
+    match a.format {
+        ReportFormat::Json => print_json(r)?,
+        ReportFormat::Human => {
+            if r.valid {
+                println!(
+                    "{}: valid (run {}, {} members, {} bytes decompressed, {})",
+                    r.bundle,
+                    r.run_id.as_deref().unwrap_or("?"),
+                    r.members.len(),
+                    r.decompressed_bytes,
+                    r.bundle_sha256.as_deref().unwrap_or("?")
+                );
+            } else {
+                for p in &r.problems {
+                    println!("{}: {}: {}: {}", r.bundle, p.member, p.code, p.message);
+                }
+                eprintln!(
+                    "assay-runner: {} is not a valid bundle ({} problem(s))",
+                    r.bundle,
+                    r.problems.len()
+                );
+            }
+        }
+    }
+    Ok(if r.valid { exit::OK } else { exit::FAILED })
+}
+
+fn failed_diff(base: Side, head: Side, note: String) -> CapabilityDiff {
+    CapabilityDiff {
+        schema: capability_diff::SCHEMA.into(),
+        run_id: head.run_id.clone(),
+        status: DiffStatus::Failed,
+        changed: false,
+        base,
+        head,
+        categories: Vec::new(),
+        golden_lines: Vec::new(),
+        notes: vec![note],
+    }
+}
+
+/// `assay-runner diff (--golden FILE | --base BUNDLE) HEAD_BUNDLE`.
+pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
+    let limits = Limits::default();
+    let side = |kind, path: &std::path::Path| Side {
+        kind,
+        source: path.display().to_string(),
+        run_id: String::new(),
+        health_clean: false,
+    };
+    let head_side = side(SideKind::Bundle, &a.head);
+    let (base_side, base_surface, golden) = if let Some(g) = &a.golden {
+        let text = crate::fsutil::read_bounded(g, 64 << 20)
+            .with_context(|| format!("cannot read golden {}", g.display()))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| anyhow::anyhow!("{}:1:1: golden is not UTF-8", g.display()))?;
+        let golden = diff::parse_golden(&g.display().to_string(), &text)?;
+        let s = Side {
+            run_id: golden.surface.run_id.clone(),
+            health_clean: true,
+            ..side(SideKind::Golden, g)
+        };
+        (s, golden.surface.clone(), Some(golden))
+    } else {
+        let b = a.base.as_deref().unwrap_or(std::path::Path::new("-"));
+        match verify::evidence(b, &limits, Keep::Documents) {
+            Ok(ev) => (
+                Side {
+                    run_id: ev.surface.run_id.clone(),
+                    health_clean: diff::health_clean(&ev.health),
+                    ..side(SideKind::Bundle, b)
+                },
+                ev.surface,
+                None,
+            ),
+            Err(e) => {
+                if a.format == DiffFormat::Json {
+                    print_json(&failed_diff(
+                        side(SideKind::Bundle, b),
+                        head_side,
+                        "base-invalid: the base bundle does not verify".into(),
+                    ))?;
+                }
+                return Err(e.into());
+            }
+        }
+    };
+    let head = match verify::evidence(&a.head, &limits, Keep::Documents) {
+        Ok(ev) => ev,
+        Err(e) => {
+            if a.format == DiffFormat::Json {
+                print_json(&failed_diff(
+                    base_side,
+                    head_side,
+                    "head-invalid: the head bundle does not verify".into(),
+                ))?;
+            }
+            return Err(e.into());
+        }
+    };
+    let head_side = Side {
+        run_id: head.surface.run_id.clone(),
+        health_clean: diff::health_clean(&head.health),
+        ..head_side
+    };
+    let d = diff::diff(
+        base_side,
+        &base_surface,
+        head_side,
+        &head.surface,
+        golden.as_ref(),
+    );
+    match a.format {
+        DiffFormat::Json => print_json(&d)?,
+        DiffFormat::Human => print!("{}", diff::human(&d)),
+        DiffFormat::Markdown => print!("{}", diff::markdown(&d)),
+    }
+    Ok(if d.changed { exit::FAILED } else { exit::OK })
+}
+
+/// `assay-runner schema [NAME]`.
+pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
+    match a.name {
+        None => {
+            for c in CONTRACTS {
+                println!(
+                    "{:<20} {:<40} {}",
+                    c.name,
+                    c.id,
+                    c.member.unwrap_or("(command output)")
+                );
+            }
+            Ok(exit::OK)
+        }
+        Some(n) => match Contract::find(&n) {
+            Some(c) => {
+                print!("{}", c.published);
+                Ok(exit::OK)
+            }
+            None => {
+                let names: Vec<&str> = CONTRACTS.iter().map(|c| c.name).collect();
+                anyhow::bail!(
+                    "unknown contract `{n}`; expected one of: {}",
+                    names.join(", ")
+                )
+            }
+        },
+    }
+}

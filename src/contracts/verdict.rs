@@ -1,0 +1,88 @@
+//! `assay.runner.verdict.v0` — output of `assay-runner prove` (`verdict.json` in the out dir):
+//! one verdict per proof and the overall verdict, with what the report needs (health, diff,
+//! bundle paths) so reporting works from this file and the bundles alone.
+//!
+//! Strictness: a proof is `pass` only when every run verified, the canonical members of all
+//! runs are byte-identical, observation was clean and the surface equals the golden; `fail`
+//! when the surface differs, determinism broke, a bundle failed verification or no golden
+//! exists; otherwise (observation not clean) `inconclusive` — never `pass`. The overall verdict
+//! is the worst of the proofs (`fail` > `inconclusive` > `pass`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::capability_diff::CapabilityDiff;
+use super::health::{CgroupCorrelation, KernelLayer};
+
+/// Schema id.
+pub const SCHEMA: &str = "assay.runner.verdict.v0";
+
+/// A verdict, best first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Clean observation, deterministic, surface equals golden.
+    Pass,
+    /// Observation was not clean: the evidence cannot decide.
+    Inconclusive,
+    /// The surface differs, determinism broke, or a bundle failed verification.
+    Fail,
+}
+
+/// Health figures a report shows, taken from the first run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSummary {
+    /// Kernel layer state.
+    pub kernel_layer: KernelLayer,
+    /// Cgroup correlation state.
+    pub cgroup_correlation: CgroupCorrelation,
+    /// Exact ring-buffer drops.
+    pub ringbuf_drops: u64,
+}
+
+/// One proof's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofVerdict {
+    /// Proof name from `proofs.yaml`.
+    pub name: String,
+    /// The proof's verdict.
+    pub verdict: Verdict,
+    /// Why, as `code: prose` strings, sorted (empty for a plain pass).
+    #[schemars(extend("items" = {"type": "string", "pattern": super::health::NOTE_PATTERN}, "uniqueItems" = true))]
+    pub reasons: Vec<String>,
+    /// How many runs were made.
+    pub runs: u32,
+    /// Whether the canonical members of all runs were byte-identical.
+    pub deterministic: bool,
+    /// The bundle of the first run (the one reported), relative to the current directory.
+    pub bundle: Option<String>,
+    /// The golden file, as named in `proofs.yaml`.
+    pub golden: String,
+    /// The pending golden written for review, when the surface differs from the golden.
+    pub pending: Option<String>,
+    /// Health of the first run, when one was measured.
+    pub health: Option<HealthSummary>,
+    /// The first run's surface against the golden, when both exist.
+    pub diff: Option<CapabilityDiff>,
+}
+
+/// `verdict.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProofSetVerdict {
+    /// Always [`SCHEMA`].
+    #[schemars(extend("const" = SCHEMA))]
+    pub schema: String,
+    /// The selection that was proved: `all`, `lane:<lane>` or `proof:<name>[,<name>...]`.
+    pub run_id: String,
+    /// The lane, when the selection was a lane.
+    pub lane: Option<String>,
+    /// Worst verdict of the proofs (`pass` when no proof was selected).
+    pub verdict: Verdict,
+    /// One entry per proof, in selection order.
+    pub proofs: Vec<ProofVerdict>,
+}

@@ -1,0 +1,261 @@
+//! Whole-bundle checks after the streaming pass: manifest against members, run ids, and the
+//! internal consistency of the claims (health strictness rules, surface supported by the
+//! canonical kernel layer, sorted sets).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::stream::ReadOut;
+use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
+use crate::contracts::health::{CgroupCorrelation, KernelLayer};
+
+pub(crate) fn check(r: &ReadOut, p: &mut Problems) {
+    if r.members.is_empty() && !p.is_empty() {
+        return; // the framing already failed before any member
+    }
+    manifest(r, p);
+    run_ids(r, p);
+    health(r, p);
+    surface(r, p);
+}
+
+fn manifest(r: &ReadOut, p: &mut Problems) {
+    let Some(m) = &r.manifest else {
+        if !r.members.iter().any(|m| m.path == "manifest.json") {
+            p.push(
+                "manifest.json",
+                "manifest-missing",
+                "the bundle has no manifest.json",
+            );
+        }
+        return;
+    };
+    if !r.manifest_first {
+        p.push(
+            "manifest.json",
+            "manifest-not-first",
+            "manifest.json must be the archive's first member",
+        );
+    }
+    let listed: BTreeMap<&str, _> = m.members.iter().map(|x| (x.path.as_str(), x)).collect();
+    if listed.len() != m.members.len() {
+        p.push(
+            "manifest.json",
+            "duplicate-member",
+            "the manifest lists a path twice",
+        );
+    }
+    let paths: Vec<&str> = m.members.iter().map(|x| x.path.as_str()).collect();
+    if paths.windows(2).any(|w| w[0] >= w[1]) {
+        p.push(
+            "manifest.json",
+            "member-order",
+            "the manifest's members are not sorted by path",
+        );
+    }
+    if listed.contains_key("manifest.json") {
+        p.push("manifest.json", "inconsistent", "the manifest lists itself");
+    }
+    let present: BTreeSet<&str> = r.members.iter().map(|x| x.path.as_str()).collect();
+    for x in &m.members {
+        if !present.contains(x.path.as_str()) {
+            p.push(
+                &x.path,
+                "missing-member",
+                "listed in the manifest but not in the archive",
+            );
+        }
+        if let Some(want) = expected_class(&x.path)
+            && want != x.class
+        {
+            p.push(
+                &x.path,
+                "class-mismatch",
+                format!(
+                    "the manifest marks it {:?}, but this member is {want:?} by contract",
+                    x.class
+                ),
+            );
+        }
+    }
+    for req in REQUIRED_MEMBERS {
+        if !listed.contains_key(req) && !present.contains(req) {
+            p.push(
+                req,
+                "missing-member",
+                "every bundle of this version holds this member",
+            );
+        }
+    }
+    let mut order: Vec<&str> = Vec::new();
+    for x in &r.members {
+        if x.path == "manifest.json" {
+            continue;
+        }
+        order.push(&x.path);
+        match listed.get(x.path.as_str()) {
+            None => p.push(
+                &x.path,
+                "not-listed",
+                "in the archive but not in the manifest",
+            ),
+            Some(l) => {
+                if l.bytes != x.bytes {
+                    p.push(
+                        &x.path,
+                        "size-mismatch",
+                        format!("manifest says {} bytes, archive has {}", l.bytes, x.bytes),
+                    );
+                } else if l.sha256 != x.sha256 {
+                    p.push(
+                        &x.path,
+                        "sha256-mismatch",
+                        format!("manifest says {}, content hashes to {}", l.sha256, x.sha256),
+                    );
+                }
+            }
+        }
+    }
+    if order.windows(2).any(|w| w[0] > w[1]) {
+        p.push(
+            ARCHIVE,
+            "member-order",
+            "members after manifest.json are not sorted by path",
+        );
+    }
+}
+
+fn run_ids(r: &ReadOut, p: &mut Problems) {
+    let Some(m) = &r.manifest else { return };
+    for (where_, id) in &r.run_ids {
+        if *id != m.run_id {
+            let member = where_.split(' ').next().unwrap_or(where_);
+            p.push(
+                member,
+                "run-id-mismatch",
+                format!(
+                    "{where_}: run_id `{id}` differs from the manifest's `{}`",
+                    m.run_id
+                ),
+            );
+        }
+    }
+}
+
+fn health(r: &ReadOut, p: &mut Problems) {
+    let Some(h) = &r.health else { return };
+    const M: &str = "observation-health.json";
+    let c = &h.counters;
+    let by_program: u64 = c.drops_by_program.values().sum();
+    if by_program != h.ringbuf_drops {
+        p.push(
+            M,
+            "inconsistent",
+            format!(
+                "ringbuf_drops is {} but drops_by_program sums to {by_program}",
+                h.ringbuf_drops
+            ),
+        );
+    }
+    let complete = h.kernel_layer == KernelLayer::Complete;
+    let mut not_complete = |why: String| {
+        if complete {
+            p.push(
+                M,
+                "inconsistent",
+                format!("kernel_layer is complete but {why}"),
+            );
+        }
+    };
+    if h.ringbuf_drops > 0 {
+        not_complete(format!("{} event(s) were dropped", h.ringbuf_drops));
+    }
+    if c.events_received + h.ringbuf_drops != c.events_attempted {
+        not_complete(format!(
+            "received {} + dropped {} != emitted {}",
+            c.events_received, h.ringbuf_drops, c.events_attempted
+        ));
+    }
+    for (n, what) in [
+        (c.attach_failures, "probe(s) failed to attach"),
+        (c.parse_errors, "record(s) could not be parsed"),
+        (c.read_faults, "path(s) could not be read"),
+    ] {
+        if n > 0 {
+            not_complete(format!("{n} {what}"));
+        }
+    }
+    if h.cgroup_correlation == CgroupCorrelation::Clean {
+        for (n, what) in [
+            (c.escapes, "process(es) escaped the session cgroup"),
+            (c.track_failures, "process(es) could not be tracked"),
+        ] {
+            if n > 0 {
+                p.push(
+                    M,
+                    "inconsistent",
+                    format!("cgroup_correlation is clean but {n} {what}"),
+                );
+            }
+        }
+    }
+    if h.notes.windows(2).any(|w| w[0] >= w[1]) {
+        p.push(M, "inconsistent", "notes are not a sorted set");
+    }
+}
+
+fn surface(r: &ReadOut, p: &mut Problems) {
+    let Some(s) = &r.surface else { return };
+    const M: &str = "capability-surface.json";
+    let sup = &r.support;
+    type Cat<'a> = (&'a str, &'a Vec<String>, Option<&'a BTreeSet<String>>);
+    let cats: [Cat; 6] = [
+        ("filesystem_paths", &s.filesystem_paths, Some(&sup.paths)),
+        ("filesystem_writes", &s.filesystem_writes, Some(&sup.writes)),
+        (
+            "network_endpoints",
+            &s.network_endpoints,
+            Some(&sup.endpoints),
+        ),
+        ("process_execs", &s.process_execs, Some(&sup.execs)),
+        ("mcp_tools", &s.mcp_tools, None),
+        ("policy_decisions", &s.policy_decisions, None),
+    ];
+    for (name, list, support) in cats {
+        if list.windows(2).any(|w| w[0] >= w[1]) {
+            p.push(M, "inconsistent", format!("{name} is not a sorted set"));
+        }
+        if !r.kernel_complete {
+            continue; // the kernel layer itself is broken and already reported
+        }
+        match support {
+            Some(sup) => {
+                let unsupported: Vec<&String> = list.iter().filter(|e| !sup.contains(*e)).collect();
+                if let Some(first) = unsupported.first() {
+                    p.push(
+                        M,
+                        "inconsistent",
+                        format!(
+                            "{name}: {} entr{} with no supporting event in layers/kernel.ndjson (first: `{first}`)",
+                            unsupported.len(),
+                            if unsupported.len() == 1 { "y" } else { "ies" }
+                        ),
+                    );
+                }
+            }
+            None if !list.is_empty() => p.push(
+                M,
+                "inconsistent",
+                format!("{name} is not empty but the bundle has no policy layer"),
+            ),
+            None => {}
+        }
+    }
+    let paths: BTreeSet<&String> = s.filesystem_paths.iter().collect();
+    if let Some(w) = s.filesystem_writes.iter().find(|w| !paths.contains(w)) {
+        p.push(
+            M,
+            "inconsistent",
+            format!("`{w}` is in filesystem_writes but not in filesystem_paths"),
+        );
+    }
+}

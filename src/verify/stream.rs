@@ -1,0 +1,658 @@
+//! The single streaming pass: gzip framing, raw tar entries, per-member hashing and schema
+//! validation. Produces what `checks` needs to judge the bundle as a whole.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+
+use super::{ARCHIVE, Keep, Limits, Problems};
+use crate::contracts::health::ObservationHealth;
+use crate::contracts::kernel_event::KernelEvent;
+use crate::contracts::manifest::ArchiveManifest;
+use crate::contracts::run_event::RunRecord;
+use crate::contracts::surface::CapabilitySurface;
+use crate::contracts::{Contract, Shape};
+use crate::pathbytes::escape;
+use crate::surface::NoiseFilter;
+
+/// The exact gzip header the bundle writer produces: deflate, no flags, mtime 0, no extra
+/// flags, OS 255. Its bytes are not covered by the gzip CRC, so anything else is rejected.
+pub const CANONICAL_GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// One member as read.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberInfo {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Entries each kernel-layer line supports, per surface category.
+#[derive(Debug, Default)]
+pub(crate) struct Support {
+    pub paths: BTreeSet<String>,
+    pub writes: BTreeSet<String>,
+    pub endpoints: BTreeSet<String>,
+    pub execs: BTreeSet<String>,
+}
+
+/// Everything the pass learned.
+#[derive(Debug, Default)]
+pub(crate) struct ReadOut {
+    pub members: Vec<MemberInfo>,
+    pub manifest: Option<ArchiveManifest>,
+    pub manifest_first: bool,
+    pub health: Option<ObservationHealth>,
+    pub surface: Option<CapabilitySurface>,
+    /// Whether the kernel layer was read to the end with every line well-formed.
+    pub kernel_complete: bool,
+    pub support: Support,
+    /// `run_id`s found in members, with the member and line that carried each first.
+    pub run_ids: Vec<(String, String)>,
+    pub kept: BTreeMap<String, Vec<u8>>,
+    pub archive_sha256: Option<String>,
+    pub compressed_bytes: u64,
+    pub decompressed_bytes: u64,
+}
+
+/// Hashes and counts the compressed bytes.
+struct HashRead<R> {
+    inner: R,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.hash.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+/// What stopped the decompressed stream, if anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    TooLarge,
+    Gzip(io::ErrorKind),
+}
+
+/// Caps decompressed bytes and records why the stream failed.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    n: Rc<Cell<u64>>,
+    stop: Rc<Cell<Option<Stop>>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Probe for one more byte: end of stream is fine, more data is over the cap.
+            let mut one = [0u8; 1];
+            return match self.inner.read(&mut one) {
+                Ok(0) => Ok(0),
+                Ok(_) => {
+                    self.stop.set(Some(Stop::TooLarge));
+                    Err(io::Error::other("decompressed size limit reached"))
+                }
+                Err(e) => {
+                    self.stop.set(Some(Stop::Gzip(e.kind())));
+                    Err(e)
+                }
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..want]) {
+            Ok(k) => {
+                self.left -= k as u64;
+                self.n.set(self.n.get() + k as u64);
+                Ok(k)
+            }
+            Err(e) => {
+                if self.stop.get().is_none() {
+                    self.stop.set(Some(Stop::Gzip(e.kind())));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Hashes what is read through it.
+struct Tee<R> {
+    inner: R,
+    hash: Sha256,
+    n: u64,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.hash.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+fn gzip_problem(p: &mut Problems, kind: io::ErrorKind) {
+    if kind == io::ErrorKind::UnexpectedEof {
+        p.push(
+            ARCHIVE,
+            "gzip-truncated",
+            "the gzip stream ends before its end (truncated download or write?)",
+        );
+    } else {
+        p.push(
+            ARCHIVE,
+            "gzip-corrupt",
+            format!("the gzip stream is corrupt ({kind:?}: bad deflate data, CRC or length)"),
+        );
+    }
+}
+
+/// Reports a stream error once, by cause.
+fn stream_error(p: &mut Problems, stop: Option<Stop>, what: &str, e: &io::Error) {
+    match stop {
+        Some(Stop::TooLarge) => p.push(
+            ARCHIVE,
+            "too-large",
+            "decompressed size exceeds the limit (--max-bytes); refusing to read further",
+        ),
+        Some(Stop::Gzip(kind)) => gzip_problem(p, kind),
+        None => p.push(ARCHIVE, "tar-invalid", format!("{what}: {e}")),
+    }
+}
+
+/// Compiled validators, by contract name.
+#[derive(Default)]
+struct Validators(BTreeMap<&'static str, Option<jsonschema::Validator>>);
+
+impl Validators {
+    fn get(&mut self, c: &'static Contract) -> Option<&jsonschema::Validator> {
+        self.0
+            .entry(c.name)
+            .or_insert_with(|| {
+                let schema: serde_json::Value = serde_json::from_str(c.published).ok()?;
+                jsonschema::draft202012::new(&schema).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// First schema error of `v`, if any.
+fn schema_error(val: Option<&jsonschema::Validator>, v: &serde_json::Value) -> Option<String> {
+    let val = val?;
+    if val.is_valid(v) {
+        return None;
+    }
+    val.iter_errors(v).next().map(|e| {
+        let at = e.instance_path.to_string();
+        format!("at `{}`: {e}", if at.is_empty() { "/" } else { &at })
+    })
+}
+
+pub(crate) fn read<R: Read>(r: R, limits: &Limits, keep: Keep, p: &mut Problems) -> ReadOut {
+    let mut out = ReadOut::default();
+    let mut raw = BufReader::with_capacity(
+        256 << 10,
+        HashRead {
+            inner: r,
+            hash: Sha256::new(),
+            n: 0,
+        },
+    );
+    match raw.fill_buf() {
+        Ok(b) if b.len() >= 10 && b[..10] == CANONICAL_GZIP_HEADER => {}
+        Ok(b) if b.len() >= 2 && b[..2] == [0x1f, 0x8b] => {
+            p.push(
+                ARCHIVE,
+                "gzip-header",
+                "the gzip header is not the bundle writer's (expected no name, no flags, mtime 0, OS 255)",
+            );
+            return out;
+        }
+        Ok([]) => {
+            p.push(ARCHIVE, "gzip-truncated", "the file is empty");
+            return out;
+        }
+        Ok(_) => {
+            p.push(
+                ARCHIVE,
+                "gzip-header",
+                "not a gzip file (a bundle is a .tar.gz)",
+            );
+            return out;
+        }
+        Err(e) => {
+            p.push(ARCHIVE, "gzip-truncated", format!("cannot read: {e}"));
+            return out;
+        }
+    }
+    let n = Rc::new(Cell::new(0u64));
+    let stop = Rc::new(Cell::new(None));
+    let capped = Capped {
+        inner: flate2::bufread::GzDecoder::new(raw),
+        left: limits.max_decompressed,
+        n: n.clone(),
+        stop: stop.clone(),
+    };
+    let mut ar = tar::Archive::new(capped);
+    let mut validators = Validators::default();
+    let mut seen = BTreeSet::new();
+    let mut framing_ok = true;
+    match ar.entries() {
+        Err(e) => {
+            stream_error(p, stop.get(), "cannot read the tar stream", &e);
+            framing_ok = false;
+        }
+        Ok(entries) => {
+            for (i, entry) in entries.raw(true).enumerate() {
+                let mut entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        stream_error(p, stop.get(), "bad tar header", &e);
+                        framing_ok = false;
+                        break;
+                    }
+                };
+                if i >= limits.max_members {
+                    p.push(
+                        ARCHIVE,
+                        "too-large",
+                        format!(
+                            "more than {} members; refusing to read further",
+                            limits.max_members
+                        ),
+                    );
+                    framing_ok = false;
+                    break;
+                }
+                let path = escape(&entry.path_bytes());
+                if !entry_allowed(&entry, &path, p) {
+                    // Skip the body (bounded by the decompressed cap).
+                    if let Err(e) = io::copy(&mut entry, &mut io::sink()) {
+                        stream_error(p, stop.get(), "cannot read a member", &e);
+                        framing_ok = false;
+                        break;
+                    }
+                    continue;
+                }
+                if !seen.insert(path.clone()) {
+                    p.push(
+                        &path,
+                        "duplicate-member",
+                        "the archive holds this path twice",
+                    );
+                }
+                if i == 0 {
+                    out.manifest_first = path == "manifest.json";
+                }
+                let mut tee = Tee {
+                    inner: &mut entry,
+                    hash: Sha256::new(),
+                    n: 0,
+                };
+                let res = member(&path, &mut tee, limits, keep, &mut validators, &mut out, p);
+                if let Err(e) = res.and_then(|()| io::copy(&mut tee, &mut io::sink()).map(|_| ())) {
+                    stream_error(p, stop.get(), &format!("cannot read member {path}"), &e);
+                    framing_ok = false;
+                    break;
+                }
+                out.members.push(MemberInfo {
+                    path,
+                    bytes: tee.n,
+                    sha256: format!("sha256:{}", hex::encode(tee.hash.finalize())),
+                });
+            }
+        }
+    }
+    if framing_ok {
+        framing_end(ar.into_inner(), &stop, &mut out, p);
+    }
+    out.decompressed_bytes = n.get();
+    out
+}
+
+/// After the tar end marker: only zero padding, then the gzip trailer, then nothing.
+fn framing_end<R: Read>(
+    mut capped: Capped<flate2::bufread::GzDecoder<BufReader<HashRead<R>>>>,
+    stop: &Rc<Cell<Option<Stop>>>,
+    out: &mut ReadOut,
+    p: &mut Problems,
+) {
+    let mut rest = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match capped.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                if buf[..k].iter().any(|b| *b != 0) {
+                    p.push(
+                        ARCHIVE,
+                        "tar-invalid",
+                        "data after the tar end-of-archive marker",
+                    );
+                    return;
+                }
+                rest += k as u64;
+            }
+            Err(e) => {
+                stream_error(p, stop.get(), "cannot read after the last member", &e);
+                return;
+            }
+        }
+    }
+    if rest < 512 {
+        p.push(
+            ARCHIVE,
+            "tar-invalid",
+            "the tar end-of-archive marker (two zero blocks) is incomplete",
+        );
+    }
+    let mut raw = capped.inner.into_inner();
+    match raw.fill_buf() {
+        Ok([]) => {}
+        Ok(_) => {
+            p.push(
+                ARCHIVE,
+                "gzip-trailing-data",
+                "bytes follow the end of the gzip stream",
+            );
+            return;
+        }
+        Err(e) => {
+            p.push(ARCHIVE, "gzip-truncated", format!("cannot read: {e}"));
+            return;
+        }
+    }
+    let inner = raw.into_inner();
+    out.compressed_bytes = inner.n;
+    out.archive_sha256 = Some(format!("sha256:{}", hex::encode(inner.hash.finalize())));
+}
+
+/// Entry type and path checks; false when the entry's content must not be looked at.
+fn entry_allowed<R: Read>(entry: &tar::Entry<'_, R>, path: &str, p: &mut Problems) -> bool {
+    use tar::EntryType as T;
+    let h = entry.header();
+    let t = h.entry_type();
+    let bad = match t {
+        T::Regular => None,
+        T::Symlink | T::Link => Some(("link", "links are not allowed in a bundle")),
+        T::Char | T::Block => Some(("device", "device files are not allowed in a bundle")),
+        T::Fifo => Some(("fifo", "FIFOs are not allowed in a bundle")),
+        T::Directory => Some(("directory", "directories are not members of a bundle")),
+        T::XHeader | T::XGlobalHeader | T::GNULongName | T::GNULongLink => Some((
+            "extension-header",
+            "PAX/GNU extension headers are not used by bundles",
+        )),
+        _ => Some(("entry-type", "only regular files are members of a bundle")),
+    };
+    if let Some((code, msg)) = bad {
+        p.push(
+            path,
+            code,
+            format!("{msg} (tar type {:?})", t.as_byte() as char),
+        );
+        return false;
+    }
+    if h.as_ustar().is_none() {
+        p.push(path, "tar-invalid", "not a ustar header");
+        return false;
+    }
+    let unsafe_path = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if unsafe_path {
+        p.push(
+            path,
+            "unsafe-path",
+            "member paths must be relative, without `.`/`..` or empty components",
+        );
+        return false;
+    }
+    true
+}
+
+/// Reads one member's content through `r`, validating it by its contract.
+fn member<R: Read>(
+    path: &str,
+    r: &mut R,
+    limits: &Limits,
+    keep: Keep,
+    validators: &mut Validators,
+    out: &mut ReadOut,
+    p: &mut Problems,
+) -> io::Result<()> {
+    let contract = if path == "manifest.json" {
+        Contract::find("archive_manifest")
+    } else {
+        Contract::for_member(path)
+    };
+    let Some(contract) = contract else {
+        p.push(
+            path,
+            "not-listed",
+            "not a member of any bundle contract of this version",
+        );
+        return Ok(());
+    };
+    match contract.shape {
+        Shape::Document => {
+            let mut bytes = Vec::new();
+            r.take(limits.max_document + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 > limits.max_document {
+                p.push(
+                    path,
+                    "too-large",
+                    format!("document larger than {} bytes", limits.max_document),
+                );
+                return Ok(());
+            }
+            document(path, contract, &bytes, validators, out, p);
+            out.kept.insert(path.into(), bytes);
+        }
+        Shape::Ndjson => {
+            let kept = ndjson(path, contract, r, limits, keep, validators, out, p)?;
+            if let Some(k) = kept {
+                out.kept.insert(path.into(), k);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn document(
+    path: &str,
+    contract: &'static Contract,
+    bytes: &[u8],
+    validators: &mut Validators,
+    out: &mut ReadOut,
+    p: &mut Problems,
+) {
+    let v: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            p.push(path, "json-invalid", format!("not JSON: {e}"));
+            return;
+        }
+    };
+    if let Some(err) = schema_error(validators.get(contract), &v) {
+        p.push(
+            path,
+            "schema-violation",
+            format!("does not match {}: {err}", contract.id),
+        );
+        return;
+    }
+    if let Some(id) = v.get("run_id").and_then(|x| x.as_str()) {
+        out.run_ids.push((path.into(), id.into()));
+    }
+    let typed = |p: &mut Problems, e: serde_json::Error| {
+        p.push(path, "schema-violation", format!("{}: {e}", contract.id));
+    };
+    match contract.name {
+        "archive_manifest" => match serde_json::from_value(v) {
+            Ok(m) if out.manifest.is_none() => out.manifest = Some(m),
+            Ok(_) => {}
+            Err(e) => typed(p, e),
+        },
+        "observation_health" => match serde_json::from_value(v) {
+            Ok(h) => out.health = Some(h),
+            Err(e) => typed(p, e),
+        },
+        "capability_surface" => match serde_json::from_value(v) {
+            Ok(s) => out.surface = Some(s),
+            Err(e) => typed(p, e),
+        },
+        _ => {}
+    }
+}
+
+/// Validates an NDJSON member line by line; returns its bytes when `keep` asks for them.
+#[allow(clippy::too_many_arguments)]
+fn ndjson<R: Read>(
+    path: &str,
+    contract: &'static Contract,
+    r: &mut R,
+    limits: &Limits,
+    keep: Keep,
+    validators: &mut Validators,
+    out: &mut ReadOut,
+    p: &mut Problems,
+) -> io::Result<Option<Vec<u8>>> {
+    const SHOWN: usize = 5;
+    let mut kept = (keep == Keep::All).then(Vec::new);
+    let mut br = BufReader::with_capacity(256 << 10, r);
+    let mut line = Vec::with_capacity(512);
+    let mut no = 0u64;
+    let mut bad = 0u64;
+    let mut report = |p: &mut Problems, no: u64, code: &'static str, msg: String| {
+        bad += 1;
+        if bad as usize <= SHOWN {
+            p.push(path, code, format!("line {no}: {msg}"));
+        }
+    };
+    let is_kernel = contract.name == "kernel_event";
+    let mut chunk: Vec<KernelEvent> = Vec::new();
+    let mut run_id: Option<String> = None;
+    loop {
+        line.clear();
+        let k = (&mut br)
+            .take(limits.max_line as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if k == 0 {
+            break;
+        }
+        no += 1;
+        if let Some(kb) = kept.as_mut() {
+            kb.extend_from_slice(&line);
+        }
+        if line.last() != Some(&b'\n') {
+            if line.len() > limits.max_line {
+                report(
+                    p,
+                    no,
+                    "too-large",
+                    format!("longer than {} bytes", limits.max_line),
+                );
+                // Skip the rest of the line.
+                let mut sink = Vec::new();
+                br.read_until(b'\n', &mut sink)?;
+                if let Some(kb) = kept.as_mut() {
+                    kb.extend_from_slice(&sink);
+                }
+            } else {
+                report(p, no, "json-invalid", "the last line has no newline".into());
+            }
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_slice(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                report(p, no, "json-invalid", format!("not JSON: {e}"));
+                continue;
+            }
+        };
+        if let Some(err) = schema_error(validators.get(contract), &v) {
+            report(
+                p,
+                no,
+                "schema-violation",
+                format!("does not match {}: {err}", contract.id),
+            );
+            continue;
+        }
+        let seq = v.get("seq").and_then(|s| s.as_u64());
+        if seq != Some(no - 1) {
+            report(
+                p,
+                no,
+                "inconsistent",
+                format!("`seq` is {seq:?}, expected {} (gapless from 0)", no - 1),
+            );
+        }
+        if let Some(id) = v.get("run_id").and_then(|x| x.as_str()) {
+            match &run_id {
+                None => {
+                    out.run_ids.push((format!("{path} line {no}"), id.into()));
+                    run_id = Some(id.into());
+                }
+                Some(first) if first != id => report(
+                    p,
+                    no,
+                    "run-id-mismatch",
+                    format!("run_id `{id}` differs from line 1's `{first}`"),
+                ),
+                Some(_) => {}
+            }
+        }
+        if is_kernel {
+            match serde_json::from_value::<KernelEvent>(v) {
+                Ok(e) => {
+                    chunk.push(e);
+                    if chunk.len() == 4096 {
+                        support(&mut out.support, &chunk);
+                        chunk.clear();
+                    }
+                }
+                Err(e) => report(p, no, "schema-violation", e.to_string()),
+            }
+        } else if let Err(e) = serde_json::from_value::<RunRecord>(v) {
+            report(p, no, "schema-violation", e.to_string());
+        }
+    }
+    if bad as usize > SHOWN {
+        p.push(
+            path,
+            "schema-violation",
+            format!("{bad} bad line(s) in all; the first {SHOWN} are listed"),
+        );
+    }
+    if is_kernel {
+        support(&mut out.support, &chunk);
+        out.kernel_complete = bad == 0;
+    }
+    Ok(kept)
+}
+
+/// Adds the surface entries these kernel events support (no noise filter: a superset).
+fn support(s: &mut Support, events: &[KernelEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    let d = crate::surface::derive("", events, &NoiseFilter::none());
+    s.paths.extend(d.surface.filesystem_paths);
+    s.writes.extend(d.surface.filesystem_writes);
+    s.endpoints.extend(d.surface.network_endpoints);
+    s.execs.extend(d.surface.process_execs);
+}

@@ -1,0 +1,316 @@
+//! The published JSON Schemas (`schemas/`) agree with the contract types.
+//!
+//! 1. Each file is exactly what the types generate (`ASSAY_UPDATE_SCHEMAS=1` rewrites them).
+//! 2. Each is a valid JSON Schema 2020-12 and compiles.
+//! 3. Both directions on many instances: typed instances serialize to JSON that the schema
+//!    accepts; systematic mutations (unknown property in every object, every required property
+//!    removed, wrong type for every value, wrong schema id, out-of-vocabulary strings) are
+//!    rejected by the schema whenever serde rejects them — the schema is never looser than the
+//!    types — and vocabulary/const/pattern mutations are rejected even where serde is lax.
+
+use assay_runner::contracts::{CONTRACTS, Contract};
+use serde_json::{Value, json};
+
+fn validator(c: &Contract) -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(c.published)
+        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json: {e}", c.name));
+    jsonschema::draft202012::new(&schema)
+        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json does not compile: {e}", c.name))
+}
+
+#[test]
+fn published_schemas_are_generated_from_the_types() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let update = std::env::var_os("ASSAY_UPDATE_SCHEMAS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for c in CONTRACTS {
+        let want = c.generate_text();
+        if c.published != want {
+            if update {
+                std::fs::write(dir.join(format!("{}.v0.schema.json", c.name)), &want).unwrap();
+            }
+            stale.push(c.name);
+        }
+    }
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for f in &files {
+        let known = CONTRACTS
+            .iter()
+            .any(|c| *f == format!("{}.v0.schema.json", c.name));
+        assert!(known, "schemas/{f} belongs to no contract");
+    }
+    assert!(
+        stale.is_empty() || update,
+        "schemas out of date for {stale:?}: run `ASSAY_UPDATE_SCHEMAS=1 cargo test --test schemas` and commit"
+    );
+}
+
+#[test]
+fn published_schemas_are_valid_2020_12_with_id_and_const() {
+    for c in CONTRACTS {
+        let s: Value = serde_json::from_str(c.published).unwrap();
+        assert_eq!(
+            s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{}",
+            c.name
+        );
+        assert_eq!(s["$id"], format!("urn:{}", c.id));
+        jsonschema::meta::validate(&s)
+            .unwrap_or_else(|e| panic!("{}: not a valid 2020-12 schema: {e}", c.name));
+        validator(c);
+        assert!(
+            c.published.contains(&format!("\"const\": \"{}\"", c.id)),
+            "{}: the schema id must be a const",
+            c.name
+        );
+    }
+}
+
+fn sha() -> String {
+    format!("sha256:{}", "ab".repeat(32))
+}
+
+/// Valid instances of every contract, covering optional fields present and absent.
+fn instances(name: &str) -> Vec<Value> {
+    let health = |kernel: &str, drops: u64| {
+        json!({
+            "schema": "assay.runner.observation_health.v0", "run_id": "r",
+            "platform": {"os": "linux", "arch": "x86_64", "btf": true, "bpf_object": "clang"},
+            "kernel_layer": kernel, "ringbuf_drops": drops,
+            "policy_layer": "not_applicable", "sdk_layer": "absent",
+            "cgroup_correlation": "clean",
+            "counters": {"events_attempted": 10, "events_received": 10,
+                "drops_by_program": {"exec": 0, "open": drops},
+                "track_failures": 0, "parse_errors": 0,
+                "filtered_noise": {"filesystem_paths": 3}, "escapes": 0, "grace_kills": 1,
+                "unresolved_paths": 0, "truncated_paths": 0, "read_faults": 0, "attach_failures": 0},
+            "notes": ["ringbuf-drops: 3 events lost"]
+        })
+    };
+    let surface = json!({
+        "schema": "assay.runner.capability_surface.v0", "run_id": "r",
+        "filesystem_paths": ["<work>/a", "<work>/b"], "filesystem_writes": ["<work>/b"],
+        "network_endpoints": ["127.0.0.1:9"], "process_execs": ["/usr/bin/cat"],
+        "mcp_tools": [], "policy_decisions": []
+    });
+    let diff = json!({
+        "schema": "assay.runner.capability_diff.v0", "run_id": "r", "status": "partial:health",
+        "changed": true,
+        "base": {"kind": "golden", "source": "goldens/x.surface.json", "run_id": "x", "health_clean": true},
+        "head": {"kind": "bundle", "source": "x.tar.gz", "run_id": "x", "health_clean": false},
+        "categories": [{"category": "filesystem_paths", "added": ["<work>/c"], "removed": [], "unchanged": ["<work>/a"]}],
+        "golden_lines": [{"line": 4, "category": "filesystem_paths", "change": "added", "entry": "<work>/c"}],
+        "notes": ["head-health: kernel_layer is partial_ringbuf_drops"]
+    });
+    match name {
+        "lane_decision" => vec![json!({
+            "schema": "assay.runner.lane_decision.v0", "config": "lanes/lanes.yaml",
+            "lanes": ["none", "all"], "lane": "all",
+            "files": [{"path": "a", "change": "renamed_to", "lane": "all", "rules": ["r"]}]
+        })],
+        "kernel_event" => vec![
+            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 0,
+                "process": "p0", "kind": "open", "path": "<work>/a", "access": "write",
+                "flags": ["create", "trunc"], "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 1,
+                "process": "p0", "kind": "connect", "endpoint": "127.0.0.1:9",
+                "result": "ECONNREFUSED", "escaped": true}),
+            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 2,
+                "process": "p0", "kind": "fork", "child": "p0/1", "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 3,
+                "process": "p0", "kind": "rename", "path": "<work>/a", "path2": "<work>/b",
+                "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 4,
+                "process": "p0", "kind": "exit", "exit_code": 256, "result": "ok"}),
+        ],
+        "run_event" => vec![
+            json!({"event": "run_started", "schema": "assay.runner.run_event.v0", "run_id": "r",
+                "seq": 0, "argv": ["sh"], "env_keys": ["HOME", "PATH"], "work_dir": "/w",
+                "uid": 0, "started_unix_ms": 1}),
+            json!({"event": "process", "schema": "assay.runner.run_event.v0", "run_id": "r",
+                "seq": 1, "label": "p0", "pid": 7, "ppid": null, "exec": "/bin/sh",
+                "first_ns": 1, "exit_ns": 2}),
+            json!({"event": "run_finished", "schema": "assay.runner.run_event.v0", "run_id": "r",
+                "seq": 2, "end": "exited", "exit_code": 0, "signal": null, "runner_exit": 0,
+                "duration_ms": 5, "runner_max_rss_kib": 1000}),
+        ],
+        "observation_health" => vec![health("complete", 0), health("partial_ringbuf_drops", 3)],
+        "capability_surface" => vec![surface],
+        "archive_manifest" => vec![json!({
+            "schema": "assay.runner.archive_manifest.v0", "run_id": "r",
+            "members": [{"path": "capability-surface.json", "bytes": 10, "sha256": sha(), "class": "canonical"},
+                        {"path": "events.ndjson", "bytes": 0, "sha256": sha(), "class": "diagnostic"}]
+        })],
+        "capability_diff" => vec![diff.clone()],
+        "verdict" => vec![json!({
+            "schema": "assay.runner.verdict.v0", "run_id": "all", "lane": null, "verdict": "fail",
+            "proofs": [{"name": "demo", "verdict": "fail", "reasons": ["surface-changed: 1 added"],
+                "runs": 3, "deterministic": true, "bundle": "a.tar.gz",
+                "golden": "goldens/demo.surface.json", "pending": "goldens/demo.surface.json.new",
+                "health": {"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0},
+                "diff": diff}]
+        })],
+        other => panic!("no instances for contract {other}: add some"),
+    }
+}
+
+/// Whether serde accepts `v` as the contract's type.
+fn serde_accepts(name: &str, v: &Value) -> bool {
+    use assay_runner::contracts::*;
+    let v = v.clone();
+    match name {
+        "lane_decision" => serde_json::from_value::<LaneDecision>(v).is_ok(),
+        "kernel_event" => serde_json::from_value::<kernel_event::KernelEvent>(v).is_ok(),
+        "run_event" => serde_json::from_value::<run_event::RunRecord>(v).is_ok(),
+        "observation_health" => serde_json::from_value::<health::ObservationHealth>(v).is_ok(),
+        "capability_surface" => serde_json::from_value::<surface::CapabilitySurface>(v).is_ok(),
+        "archive_manifest" => serde_json::from_value::<manifest::ArchiveManifest>(v).is_ok(),
+        "capability_diff" => serde_json::from_value::<capability_diff::CapabilityDiff>(v).is_ok(),
+        "verdict" => serde_json::from_value::<verdict::ProofSetVerdict>(v).is_ok(),
+        other => panic!("no type for contract {other}"),
+    }
+}
+
+/// Every JSON pointer to an object or value inside `v`.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                pointers(x, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                pointers(x, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn mutations(v: &Value) -> Vec<(String, Value)> {
+    let mut ptrs = Vec::new();
+    pointers(v, String::new(), &mut ptrs);
+    let mut out = Vec::new();
+    for p in &ptrs {
+        let target = v.pointer(p).unwrap();
+        if let Value::Object(o) = target {
+            let mut m = v.clone();
+            m.pointer_mut(p)
+                .unwrap()
+                .as_object_mut()
+                .unwrap()
+                .insert("zz_unknown".into(), json!(1));
+            out.push((format!("{p}: unknown property"), m));
+            for k in o.keys() {
+                let mut m = v.clone();
+                m.pointer_mut(p).unwrap().as_object_mut().unwrap().remove(k);
+                out.push((format!("{p}/{k}: removed"), m));
+            }
+        }
+        if p.is_empty() {
+            continue;
+        }
+        let replacement = match target {
+            Value::String(_) => vec![json!(7), json!("zz-not-in-any-vocabulary")],
+            Value::Number(_) => vec![json!("7"), json!(-1)],
+            Value::Bool(_) => vec![json!("true")],
+            Value::Array(_) => vec![json!({})],
+            Value::Object(_) => vec![json!([])],
+            Value::Null => vec![json!({})],
+        };
+        for r in replacement {
+            let mut m = v.clone();
+            *m.pointer_mut(p).unwrap() = r.clone();
+            out.push((format!("{p}: replaced by {r}"), m));
+        }
+    }
+    out
+}
+
+#[test]
+fn schemas_accept_valid_instances_and_are_never_looser_than_the_types() {
+    let mut checked = 0;
+    for c in CONTRACTS {
+        let val = validator(c);
+        for inst in instances(c.name) {
+            assert!(
+                serde_accepts(c.name, &inst),
+                "{}: instance not valid for serde: {inst}",
+                c.name
+            );
+            if let Err(e) = val.validate(&inst) {
+                panic!(
+                    "{}: a valid instance fails its schema: {e}\n{inst:#}",
+                    c.name
+                );
+            }
+            for (what, m) in mutations(&inst) {
+                checked += 1;
+                let schema_ok = val.is_valid(&m);
+                if !serde_accepts(c.name, &m) {
+                    assert!(
+                        !schema_ok,
+                        "{}: schema accepts what the type rejects ({what})",
+                        c.name
+                    );
+                }
+                // Ids and vocabularies are constrained by the schema even where the Rust type
+                // holds a plain string.
+                if what.ends_with("/schema: replaced by \"zz-not-in-any-vocabulary\"")
+                    || what.ends_with(": unknown property")
+                {
+                    assert!(!schema_ok, "{}: schema accepts {what}", c.name);
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} mutations checked");
+}
+
+#[test]
+fn vocabulary_strings_are_closed_in_the_schemas() {
+    let bad = |name: &str, ptr: &str, v: Value| {
+        let c = Contract::find(name).unwrap();
+        let mut inst = instances(name)
+            .into_iter()
+            .find(|i| i.pointer(ptr).is_some())
+            .unwrap_or_else(|| panic!("no {name} instance has {ptr}"));
+        *inst.pointer_mut(ptr).unwrap() = v.clone();
+        assert!(
+            !validator(c).is_valid(&inst),
+            "{name}{ptr} = {v} must be rejected"
+        );
+    };
+    bad("kernel_event", "/access", json!("execute"));
+    bad("kernel_event", "/flags/0", json!("nonblock"));
+    bad("kernel_event", "/result", json!("enoent"));
+    bad("lane_decision", "/files/0/change", json!("moved"));
+    bad("observation_health", "/platform/bpf_object", json!("gcc"));
+    bad("observation_health", "/notes/0", json!("no code here"));
+    bad(
+        "observation_health",
+        "/counters/drops_by_program",
+        json!({"bogus": 1}),
+    );
+    bad("archive_manifest", "/members/0/sha256", json!("sha256:XYZ"));
+    bad("capability_surface", "/filesystem_paths", json!(["a", "a"]));
+    bad("capability_diff", "/status", json!("partial"));
+    bad("run_event", "/end", json!("crashed"));
+    bad("verdict", "/verdict", json!("unknown"));
+}
+
+#[test]
+fn contract_names_and_ids_agree() {
+    for c in CONTRACTS {
+        assert_eq!(c.id, format!("assay.runner.{}.v0", c.name));
+        assert_eq!(Contract::find(c.name).unwrap().id, c.id);
+        if let Some(m) = c.member {
+            assert_eq!(Contract::for_member(m).unwrap().name, c.name);
+        }
+    }
+}
