@@ -93,10 +93,14 @@ pub fn measure(
         seq: 0,
         argv: spec.argv.iter().map(|a| escape(a.as_bytes())).collect(),
         env_keys: {
-            let mut k: Vec<String> = std::env::vars_os()
-                .map(|(k, _)| escape(k.as_bytes()))
-                .collect();
+            let mut k: Vec<String> = match &spec.env {
+                Some(env) => env.iter().map(|(k, _)| escape(k.as_bytes())).collect(),
+                None => std::env::vars_os()
+                    .map(|(k, _)| escape(k.as_bytes()))
+                    .collect(),
+            };
             k.sort();
+            k.dedup();
             k
         },
         work_dir: escape(work.as_os_str().as_bytes()),

@@ -1,1 +1,464 @@
+//! Proofs end to end (design §9): run a proof N times with the same run id in a work dir reset
+//! at the same path, verify every bundle, compare canonical members byte for byte, diff the
+//! surface against the golden, write a pending golden when it differs, and decide the verdict.
+//!
+//! The measured command gets a fixed environment so a proof means the same thing on every
+//! machine: `PATH` (the standard system path), `HOME` (the work dir), `LANG=C`, `SHELL=/bin/sh`
+//! (without it bash reads `/etc/passwd` to find one), `TZ=UTC`, plus the
+//! proof's own `env`. Nothing else of the runner's environment leaks in.
+//! Imports: `proofs`, `pipeline`, `kernel::session`, `bundle`, `verify`, `diff`, `contracts`,
+//! `fsutil`, `surface`.
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::contracts::capability_diff::{Side, SideKind};
+use crate::contracts::manifest::MemberClass;
+use crate::contracts::verdict::{self, HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
+use crate::kernel::session::{End, RunSpec};
+use crate::proofs::{Proof, ProofMode};
+use crate::surface::NoiseFilter;
+use crate::verify::{self, Keep, Limits};
+
+/// The `PATH` of every proof.
+pub const PROOF_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How proofs run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Runs per proof.
+    pub runs: u32,
+    /// Where work dirs, bundles and `verdict.json` go.
+    pub out_dir: PathBuf,
+    /// Ring buffer size per run.
+    pub ring_bytes: u32,
+    /// Grace period before leftover processes are killed.
+    pub grace: Duration,
+}
+
+impl Options {
+    /// The defaults of `assay-runner run`, with `runs` and `out_dir`.
+    pub fn new(runs: u32, out_dir: PathBuf) -> Options {
+        Options {
+            runs,
+            out_dir,
+            ring_bytes: 16 * 1024 * 1024,
+            grace: Duration::from_millis(2000),
+        }
+    }
+}
+
+/// Errors that stop a proof before it can be judged (setup, not evidence).
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error("proof `{proof}`: {path}: {source}")]
+    Io {
+        proof: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "proof `{0}`: mode `{1}` needs a layer this version does not have; only `kernel` proofs run"
+    )]
+    Mode(String, &'static str),
+}
+
+/// One proof's result plus what a person needs to see when determinism broke.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: ProofVerdict,
+    /// Unified diff of the first canonical member that differed between runs.
+    pub determinism_diff: Option<String>,
+}
+
+fn io_err(proof: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ProveError {
+    let (proof, path) = (proof.to_string(), path.display().to_string());
+    move |source| ProveError::Io {
+        proof,
+        path,
+        source,
+    }
+}
+
+/// Checks what can be checked before running anything: mode and seed files.
+pub fn preflight(p: &Proof) -> Result<(), ProveError> {
+    match p.mode {
+        ProofMode::Kernel => {}
+        ProofMode::KernelPolicy => return Err(ProveError::Mode(p.name.clone(), "kernel-policy")),
+        ProofMode::Sdk => return Err(ProveError::Mode(p.name.clone(), "sdk")),
+    }
+    for s in &p.seed {
+        std::fs::symlink_metadata(s).map_err(io_err(&p.name, s))?;
+    }
+    Ok(())
+}
+
+fn copy_into(src: &Path, dst_dir: &Path) -> std::io::Result<()> {
+    let name = src
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("seed has no file name"))?;
+    let dst = dst_dir.join(name);
+    let meta = std::fs::symlink_metadata(src)?;
+    if meta.is_dir() {
+        std::fs::create_dir(&dst)?;
+        let mut entries: Vec<_> = std::fs::read_dir(src)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            copy_into(&e.path(), &dst)?;
+        }
+    } else if meta.is_file() {
+        std::fs::copy(src, &dst)?;
+    } else {
+        return Err(std::io::Error::other(format!(
+            "{}: seeds must be regular files or directories",
+            src.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Removes and recreates `work` with the seeds in it.
+fn reset_work_dir(p: &Proof, work: &Path) -> Result<(), ProveError> {
+    match std::fs::remove_dir_all(work) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&p.name, work)(e)),
+    }
+    std::fs::create_dir_all(work).map_err(io_err(&p.name, work))?;
+    for s in &p.seed {
+        copy_into(s, work).map_err(io_err(&p.name, s))?;
+    }
+    Ok(())
+}
+
+fn environment(p: &Proof, work: &Path) -> Vec<(OsString, OsString)> {
+    let mut env: std::collections::BTreeMap<OsString, OsString> = [
+        ("PATH", OsString::from(PROOF_PATH)),
+        ("HOME", work.as_os_str().to_owned()),
+        ("LANG", "C".into()),
+        ("SHELL", "/bin/sh".into()),
+        ("TZ", "UTC".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (OsString::from(k), v))
+    .collect();
+    for (k, v) in &p.env {
+        env.insert(k.into(), v.into());
+    }
+    env.into_iter().collect()
+}
+
+/// Unified diff of two member texts (lossy for non-UTF-8).
+fn unified(member: &str, a: &[u8], b: &[u8], run_b: u32) -> String {
+    let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+    similar::TextDiff::from_lines(a.as_ref(), b.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("run-1/{member}"), &format!("run-{run_b}/{member}"))
+        .to_string()
+}
+
+/// The canonical members of a verified bundle.
+fn canonical(v: &verify::Verified) -> Vec<(String, Vec<u8>)> {
+    v.report
+        .members
+        .iter()
+        .filter(|m| m.class == Some(MemberClass::Canonical))
+        .map(|m| {
+            (
+                m.path.clone(),
+                v.kept.get(&m.path).cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Runs one proof `opts.runs` times and judges it.
+pub fn prove_one(
+    p: &Proof,
+    opts: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome, ProveError> {
+    preflight(p)?;
+    let dir = opts.out_dir.join(&p.name);
+    std::fs::create_dir_all(&dir).map_err(io_err(&p.name, &dir))?;
+    let dir = std::fs::canonicalize(&dir).map_err(io_err(&p.name, &dir))?;
+    let work = dir.join("work");
+    let mut reasons: Vec<String> = Vec::new();
+    let mut verdict = Verdict::Pass;
+    let worsen = |v: Verdict, verdict: &mut Verdict| *verdict = (*verdict).max(v);
+    let mut first: Option<(verify::Evidence, PathBuf)> = None;
+    let mut first_canonical: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut deterministic = true;
+    let mut determinism_diff = None;
+    let mut runs_done = 0;
+    for i in 1..=opts.runs {
+        reset_work_dir(p, &work)?;
+        let spec = RunSpec {
+            argv: p.command.iter().map(OsString::from).collect(),
+            work_dir: work.clone(),
+            ring_bytes: opts.ring_bytes,
+            wakeup_bytes: 256 * 1024,
+            grace: opts.grace,
+            timeout: Some(Duration::from_secs(p.timeout_s)),
+            user: None,
+            env: Some(environment(p, &work)),
+        };
+        progress(&format!("{}: run {i}/{}", p.name, opts.runs));
+        let m = match crate::pipeline::measure(&p.name, &spec, &NoiseFilter::default_filter()) {
+            Ok(m) => m,
+            Err(e) => {
+                reasons.push(format!("observation-failed: run {i}: {e}"));
+                worsen(Verdict::Inconclusive, &mut verdict);
+                break;
+            }
+        };
+        runs_done = i;
+        match &m.end {
+            End::Exited(0) => {}
+            other => {
+                reasons.push(format!(
+                    "command-failed: run {i}: the command ended with {other:?} (exit {})",
+                    m.exit_code
+                ));
+                worsen(Verdict::Fail, &mut verdict);
+            }
+        }
+        let bundle = dir.join(format!("run-{i}.tar.gz"));
+        crate::bundle::write(&bundle, &p.name, &crate::pipeline::entries(&m)).map_err(|e| {
+            ProveError::Io {
+                proof: p.name.clone(),
+                path: bundle.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        let ev = match verify::evidence(&bundle, &Limits::default(), Keep::All) {
+            Ok(ev) => ev,
+            Err(e) => {
+                reasons.push(format!("verify-failed: run {i}: {e}").replace('\n', "; "));
+                worsen(Verdict::Fail, &mut verdict);
+                break;
+            }
+        };
+        let canon = canonical(&ev.verified);
+        if i == 1 {
+            first_canonical = canon;
+            first = Some((ev, bundle));
+        } else if deterministic {
+            let differing = first_canonical
+                .iter()
+                .zip(&canon)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| (a.0.clone(), a.1.clone(), b.1.clone()))
+                .or_else(|| {
+                    (first_canonical.len() != canon.len())
+                        .then(|| ("manifest.json".into(), Vec::new(), Vec::new()))
+                });
+            if let Some((member, a, b)) = differing {
+                deterministic = false;
+                reasons.push(format!(
+                    "nondeterministic: canonical member {member} differs between run 1 and run {i}"
+                ));
+                determinism_diff = Some(unified(&member, &a, &b, i));
+                worsen(Verdict::Fail, &mut verdict);
+            }
+        }
+    }
+    let mut out = ProofVerdict {
+        name: p.name.clone(),
+        verdict,
+        reasons: Vec::new(),
+        runs: runs_done,
+        deterministic,
+        bundle: None,
+        golden: p.golden.clone(),
+        pending: None,
+        health: None,
+        diff: None,
+    };
+    if let Some((ev, bundle)) = &first {
+        out.bundle = Some(relative(bundle));
+        out.health = Some(HealthSummary {
+            kernel_layer: ev.health.kernel_layer,
+            cgroup_correlation: ev.health.cgroup_correlation,
+            ringbuf_drops: ev.health.ringbuf_drops,
+        });
+        let clean = crate::diff::health_clean(&ev.health);
+        if !clean {
+            reasons.push(format!(
+                "observation-unclean: kernel_layer {:?}, cgroup_correlation {:?}, {} drop(s); the evidence cannot decide",
+                ev.health.kernel_layer, ev.health.cgroup_correlation, ev.health.ringbuf_drops
+            ));
+            worsen(Verdict::Inconclusive, &mut out.verdict);
+        }
+        golden_step(
+            p,
+            ev,
+            bundle,
+            clean && deterministic,
+            &mut out,
+            &mut reasons,
+        )?;
+    }
+    reasons.sort();
+    reasons.dedup();
+    out.reasons = reasons;
+    Ok(Outcome {
+        verdict: out,
+        determinism_diff,
+    })
+}
+
+/// `<golden>.new`.
+pub fn pending_path(golden: &Path) -> PathBuf {
+    let mut s = golden.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
+}
+
+fn relative(p: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    cwd.as_deref()
+        .and_then(|c| p.strip_prefix(c).ok())
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
+
+/// Compares the first run's surface with the golden; writes or clears the pending golden.
+fn golden_step(
+    p: &Proof,
+    ev: &verify::Evidence,
+    bundle: &Path,
+    trustworthy: bool,
+    out: &mut ProofVerdict,
+    reasons: &mut Vec<String>,
+) -> Result<(), ProveError> {
+    let pending = pending_path(&p.golden_path);
+    let text = crate::diff::golden_text(&ev.surface);
+    let head = Side {
+        kind: SideKind::Bundle,
+        source: relative(bundle),
+        run_id: ev.surface.run_id.clone(),
+        health_clean: crate::diff::health_clean(&ev.health),
+    };
+    let golden = match std::fs::read_to_string(&p.golden_path) {
+        Ok(t) => match crate::diff::parse_golden(&p.golden, &t) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                reasons.push(format!("golden-invalid: {e}"));
+                out.verdict = out.verdict.max(Verdict::Fail);
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            reasons.push(format!(
+                "golden-missing: {} does not exist; review the pending golden and run `assay-runner golden accept {}`",
+                p.golden, p.name
+            ));
+            out.verdict = out.verdict.max(Verdict::Fail);
+            None
+        }
+        Err(e) => return Err(io_err(&p.name, &p.golden_path)(e)),
+    };
+    let mut changed = golden.is_none();
+    if let Some(g) = &golden {
+        let base = Side {
+            kind: SideKind::Golden,
+            source: p.golden.clone(),
+            run_id: g.surface.run_id.clone(),
+            health_clean: true,
+        };
+        let d = crate::diff::diff(base, &g.surface, head, &ev.surface, Some(g));
+        changed = d.changed;
+        if d.changed {
+            let (a, r): (usize, usize) = d
+                .categories
+                .iter()
+                .fold((0, 0), |(a, r), c| (a + c.added.len(), r + c.removed.len()));
+            reasons.push(format!(
+                "surface-changed: {a} entr{} added, {r} removed against {}",
+                if a == 1 { "y" } else { "ies" },
+                p.golden
+            ));
+            // A changed surface fails only on clean evidence; otherwise it is inconclusive.
+            out.verdict = out.verdict.max(if out.verdict == Verdict::Inconclusive {
+                Verdict::Inconclusive
+            } else {
+                Verdict::Fail
+            });
+        }
+        out.diff = Some(d);
+    }
+    if changed && trustworthy {
+        if let Some(parent) = pending.parent() {
+            std::fs::create_dir_all(parent).map_err(io_err(&p.name, parent))?;
+        }
+        crate::fsutil::write_atomic(&pending, text.as_bytes())
+            .map_err(io_err(&p.name, &pending))?;
+        out.pending = Some(pending_rel(p));
+    } else if !changed {
+        match std::fs::remove_file(&pending) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&p.name, &pending)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn pending_rel(p: &Proof) -> String {
+    format!("{}.new", p.golden)
+}
+
+/// The overall verdict of a set of proofs: the worst one (`pass` for none).
+pub fn set_verdict(run_id: &str, lane: Option<&str>, proofs: Vec<ProofVerdict>) -> ProofSetVerdict {
+    ProofSetVerdict {
+        schema: verdict::SCHEMA.into(),
+        run_id: run_id.into(),
+        lane: lane.map(str::to_string),
+        verdict: proofs
+            .iter()
+            .map(|p| p.verdict)
+            .max()
+            .unwrap_or(Verdict::Pass),
+        proofs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_order_is_pass_inconclusive_fail() {
+        assert!(Verdict::Pass < Verdict::Inconclusive);
+        assert!(Verdict::Inconclusive < Verdict::Fail);
+        assert_eq!(set_verdict("all", None, Vec::new()).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn pending_is_next_to_the_golden() {
+        assert_eq!(
+            pending_path(Path::new("goldens/demo.surface.json")),
+            PathBuf::from("goldens/demo.surface.json.new")
+        );
+    }
+
+    #[test]
+    fn environment_is_fixed_and_proof_env_wins() {
+        let p = crate::proofs::Proofs::parse(
+            "p.yaml",
+            b"proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    env: {LANG: C.UTF-8, X: '1'}\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let env = environment(&p.proofs[0], Path::new("/w"));
+        let keys: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+        assert_eq!(keys, ["HOME", "LANG", "PATH", "SHELL", "TZ", "X"]);
+        assert_eq!(env[1].1, "C.UTF-8");
+        assert_eq!(env[0].1, "/w");
+    }
+}

@@ -600,6 +600,7 @@ fn same_run_written_twice_is_byte_identical() {
         grace: Duration::from_millis(500),
         timeout: None,
         user: None,
+        env: None,
     };
     let m = assay_runner::pipeline::measure(
         "twice",

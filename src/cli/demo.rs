@@ -47,6 +47,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         grace: Duration::from_secs(2),
         timeout: Some(Duration::from_secs(60)),
         user: None,
+        env: None,
     };
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {

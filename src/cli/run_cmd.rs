@@ -107,6 +107,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         grace: Duration::from_millis(a.grace_ms),
         timeout,
         user,
+        env: None,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();

@@ -27,6 +27,8 @@ pub struct RunSpec {
     pub timeout: Option<Duration>,
     /// Run the command as this (uid, gid) instead of root.
     pub user: Option<(u32, u32)>,
+    /// The command's whole environment; `None` inherits the runner's.
+    pub env: Option<Vec<(OsString, OsString)>>,
 }
 
 /// How the run ended.
@@ -150,6 +152,9 @@ fn run_in(
     let t0 = Instant::now();
     let mut cmd = std::process::Command::new(&spec.argv[0]);
     cmd.args(&spec.argv[1..]).current_dir(&spec.work_dir);
+    if let Some(env) = &spec.env {
+        cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    }
     if let Some((uid, gid)) = spec.user {
         cmd.uid(uid).gid(gid);
     }
