@@ -1,6 +1,7 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable seed-replay test, so
 //! the same code runs under libFuzzer and in every `cargo test`.
-//! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::kernel`.
+//! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::kernel`, `crate::verify`,
+//! `crate::bundle`, `crate::surface`, `crate::contracts`.
 
 use crate::lanes::{LanesConfig, changes};
 
@@ -48,4 +49,152 @@ pub fn ring_record(data: &[u8]) {
             assert_eq!(ev.seq, i as u64);
         }
     }
+}
+
+/// Verifies arbitrary bytes as a bundle with small limits; checks the report's invariants.
+pub fn verify_bundle(data: &[u8]) {
+    let limits = crate::verify::Limits {
+        max_decompressed: 1 << 20,
+        max_members: 16,
+        max_document: 1 << 16,
+        max_line: 1 << 12,
+    };
+    let v = crate::verify::verify_reader("fuzz", data, &limits, crate::verify::Keep::Documents);
+    assert_eq!(v.report.valid, v.report.problems.is_empty());
+    assert!(v.report.problems.len() <= crate::verify::MAX_PROBLEMS);
+    assert!(v.report.decompressed_bytes <= limits.max_decompressed);
+    if v.report.valid {
+        assert!(v.report.bundle_sha256.is_some());
+    }
+}
+
+/// The members of a small, valid bundle built without a kernel: a process that reads
+/// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9`.
+/// Used by the verify tests and as the fuzz seed.
+pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
+    use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
+    use crate::contracts::kernel_event::{self, Kind};
+    use crate::contracts::manifest::MemberClass;
+    use crate::contracts::run_event::{self, RunRecord};
+    let ev = |seq: u64, kind: Kind| kernel_event::KernelEvent {
+        schema: kernel_event::SCHEMA.into(),
+        run_id: run_id.into(),
+        seq,
+        process: "p0".into(),
+        kind,
+        path: None,
+        path2: None,
+        access: None,
+        flags: Vec::new(),
+        endpoint: None,
+        child: None,
+        exit_code: None,
+        result: "ok".into(),
+        escaped: false,
+    };
+    let events = vec![
+        kernel_event::KernelEvent {
+            path: Some("/usr/bin/cat".into()),
+            ..ev(0, Kind::Exec)
+        },
+        kernel_event::KernelEvent {
+            path: Some("<work>/in.txt".into()),
+            access: Some("read".into()),
+            ..ev(1, Kind::Open)
+        },
+        kernel_event::KernelEvent {
+            path: Some("<work>/out.txt".into()),
+            access: Some("write".into()),
+            flags: vec!["create".into(), "trunc".into()],
+            ..ev(2, Kind::Open)
+        },
+        kernel_event::KernelEvent {
+            endpoint: Some("127.0.0.1:9".into()),
+            result: "ECONNREFUSED".into(),
+            ..ev(3, Kind::Connect)
+        },
+        kernel_event::KernelEvent {
+            exit_code: Some(0),
+            ..ev(4, Kind::Exit)
+        },
+    ];
+    let derived = crate::surface::derive(
+        run_id,
+        &events,
+        &crate::surface::NoiseFilter::default_filter(),
+    );
+    let mut hb = crate::health::Builder::new(
+        run_id,
+        crate::contracts::health::Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            btf: true,
+            bpf_object: "clang".into(),
+        },
+    );
+    hb.kernel(KernelLayer::Complete)
+        .correlation(CgroupCorrelation::Clean);
+    {
+        let c = hb.counters();
+        c.events_attempted = 9;
+        c.events_received = 9;
+        c.filtered_noise = derived.filtered.clone();
+    }
+    let health = hb.finish();
+    debug_assert_eq!(health.policy_layer, OtherLayer::NotApplicable);
+    let runs = vec![
+        RunRecord::RunStarted {
+            schema: run_event::SCHEMA.into(),
+            run_id: run_id.into(),
+            seq: 0,
+            argv: vec!["cat".into()],
+            env_keys: vec!["PATH".into()],
+            work_dir: "/w".into(),
+            uid: 0,
+            started_unix_ms: 1,
+        },
+        RunRecord::RunFinished {
+            schema: run_event::SCHEMA.into(),
+            run_id: run_id.into(),
+            seq: 1,
+            end: "exited".into(),
+            exit_code: Some(0),
+            signal: None,
+            runner_exit: 0,
+            duration_ms: 3,
+            runner_max_rss_kib: 1000,
+        },
+    ];
+    use crate::pipeline::{json, ndjson};
+    vec![
+        crate::bundle::Entry {
+            path: "observation-health.json".into(),
+            bytes: json(&health),
+            class: MemberClass::Canonical,
+        },
+        crate::bundle::Entry {
+            path: "capability-surface.json".into(),
+            bytes: json(&derived.surface),
+            class: MemberClass::Canonical,
+        },
+        crate::bundle::Entry {
+            path: "layers/kernel.ndjson".into(),
+            bytes: ndjson(&events),
+            class: MemberClass::Canonical,
+        },
+        crate::bundle::Entry {
+            path: "events.ndjson".into(),
+            bytes: ndjson(&runs),
+            class: MemberClass::Diagnostic,
+        },
+    ]
+}
+
+/// The bytes of [`sample_entries`] as a bundle.
+pub fn sample_bundle(run_id: &str) -> Vec<u8> {
+    let entries = sample_entries(run_id);
+    let mut m = serde_json::to_vec_pretty(&crate::bundle::manifest_for(run_id, &entries))
+        .unwrap_or_default();
+    m.push(b'\n');
+    crate::bundle::to_bytes(&m, &entries).unwrap_or_default()
 }

@@ -152,13 +152,15 @@ pub fn measure(
     })
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+/// A document member: pretty JSON and a newline.
+pub fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
     b.push(b'\n');
     b
 }
 
-fn ndjson<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
+/// An NDJSON member: one compact JSON object per line.
+pub fn ndjson<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
     let mut b = Vec::new();
     for i in items {
         b.extend(serde_json::to_vec(i).unwrap_or_default());

@@ -354,10 +354,17 @@ fn golden_step(
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            reasons.push(format!(
-                "golden-missing: {} does not exist; review the pending golden and run `assay-runner golden accept {}`",
-                p.golden, p.name
-            ));
+            reasons.push(if trustworthy {
+                format!(
+                    "golden-missing: {} does not exist; review the pending golden and run `assay-runner golden accept {}`",
+                    p.golden, p.name
+                )
+            } else {
+                format!(
+                    "golden-missing: {} does not exist, and no pending golden was written because the evidence is not clean and deterministic",
+                    p.golden
+                )
+            });
             out.verdict = out.verdict.max(Verdict::Fail);
             None
         }

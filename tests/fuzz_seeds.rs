@@ -25,6 +25,28 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("ring_record") {
         assay_runner::fuzzing::ring_record(&s);
     }
+    for s in seeds("verify_bundle") {
+        assay_runner::fuzzing::verify_bundle(&s);
+    }
+}
+
+/// The committed verify seed is the sample bundle of this version (regenerate it when the
+/// contracts change: `ASSAY_UPDATE_SEEDS=1 cargo test --test fuzz_seeds`).
+#[test]
+fn verify_seed_is_the_current_sample_bundle() {
+    let p = format!(
+        "{}/fuzz/corpus/verify_bundle/seed-sample",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let want = assay_runner::fuzzing::sample_bundle("r");
+    if std::env::var_os("ASSAY_UPDATE_SEEDS").is_some_and(|v| v == "1") {
+        std::fs::write(&p, &want).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(&p).unwrap(),
+        want,
+        "stale seed: rerun with ASSAY_UPDATE_SEEDS=1"
+    );
 }
 
 proptest! {

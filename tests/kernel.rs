@@ -35,8 +35,16 @@ fn fixture(p: &str) -> PathBuf {
         .join(p)
 }
 
-/// Bundle members by path.
+/// Bundle members by path. Every bundle the tool writes must verify (schemas, hashes,
+/// internal consistency), so this checks that first.
 fn members(bundle: &Path) -> BTreeMap<String, Vec<u8>> {
+    let v = assay_runner::verify::verify_path(
+        bundle,
+        &assay_runner::verify::Limits::default(),
+        assay_runner::verify::Keep::Documents,
+    )
+    .unwrap();
+    assert!(v.ok(), "{}: {:#?}", bundle.display(), v.report.problems);
     let f = std::fs::File::open(bundle).unwrap_or_else(|e| panic!("{}: {e}", bundle.display()));
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
     let mut out = BTreeMap::new();

@@ -31,7 +31,15 @@ fn json(out: &Output) -> serde_json::Value {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every decision the tool prints matches the published schema.
+    let c = assay_runner::contracts::Contract::find("lane_decision").unwrap();
+    let schema: serde_json::Value = serde_json::from_str(c.published).unwrap();
+    let val = jsonschema::draft202012::new(&schema).unwrap();
+    if let Err(e) = val.validate(&v) {
+        panic!("lane_decision output fails its schema: {e}\n{v:#}");
+    }
+    v
 }
 
 /// Golden test of `--format json`, from a name-status list with a rename, spaces, a leading
@@ -418,7 +426,7 @@ fn every_command_has_help_with_an_example() {
         &["prove"],
         &["verify"],
         &["diff"],
-        &["golden"],
+        &["golden", "accept"],
         &["cross-diff"],
         &["mcp-wrap"],
         &["report"],

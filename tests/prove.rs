@@ -1,0 +1,306 @@
+//! `prove`, `golden accept` and `diff` end to end, with real eBPF observation (root only; see
+//! tests/kernel.rs for the skip rules). Each test works in its own temporary project.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn kernel_ok(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var_os("ASSAY_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
+            panic!("{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root");
+        }
+        eprintln!("SKIPPED {test}: prove needs root (run scripts/test as root)");
+        return false;
+    }
+    true
+}
+
+fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay-runner"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn validate(contract: &str, v: &Value) {
+    let c = assay_runner::contracts::Contract::find(contract).unwrap();
+    let schema: Value = serde_json::from_str(c.published).unwrap();
+    if let Err(e) = jsonschema::draft202012::new(&schema).unwrap().validate(v) {
+        panic!("{contract} output fails its schema: {e}\n{v:#}");
+    }
+}
+
+/// A project with the demo fixture as proof `demo` and whatever `extra` proofs say.
+fn project(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().to_path_buf();
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kernel");
+    std::fs::create_dir_all(d.join("fx")).unwrap();
+    std::fs::copy(fx.join("demo.sh"), d.join("fx/demo.sh")).unwrap();
+    std::fs::copy(fx.join("seed/input.txt"), d.join("fx/input.txt")).unwrap();
+    std::fs::write(
+        d.join("proofs.yaml"),
+        format!(
+            "proofs:\n  - name: demo\n    command: [./demo.sh]\n    seed: [fx/demo.sh, fx/input.txt]\n    golden: goldens/demo.surface.json\n{extra}lanes:\n  kernel-only: [demo]\n  none: []\n"
+        ),
+    )
+    .unwrap();
+    (t, d)
+}
+
+fn verdict(d: &Path) -> Value {
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(d.join(".assay/proofs/verdict.json")).unwrap())
+            .unwrap();
+    validate("verdict", &v);
+    v
+}
+
+#[test]
+fn golden_lifecycle_pending_accept_pass_change() {
+    if !kernel_ok("golden_lifecycle_pending_accept_pass_change") {
+        return;
+    }
+    let (_t, d) = project("");
+    // 1. No golden yet: fail, a pending golden for review.
+    let o = cli(&d, &["prove", "--proof", "demo"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = verdict(&d);
+    assert_eq!(v["verdict"], "fail");
+    assert_eq!(v["proofs"][0]["deterministic"], true);
+    assert!(
+        v["proofs"][0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("golden-missing: ")
+    );
+    let pending = d.join("goldens/demo.surface.json.new");
+    assert!(pending.exists());
+    let o = cli(&d, &["golden", "accept", "--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pending goldens/demo.surface.json.new (proof demo)"));
+
+    // 2. Accept, then the same proof passes, three runs identical.
+    let o = cli(&d, &["golden", "accept", "demo"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!pending.exists());
+    let golden = std::fs::read_to_string(d.join("goldens/demo.surface.json")).unwrap();
+    assert!(golden.contains("    \"<work>/out/lines.txt\""), "{golden}");
+    assert!(
+        !golden.contains("/etc/passwd"),
+        "the fixed environment keeps bash off passwd"
+    );
+    let o = cli(&d, &["prove", "--lane", "kernel-only", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = verdict(&d);
+    assert_eq!(v["verdict"], "pass", "{v:#}");
+    assert_eq!(v["run_id"], "lane:kernel-only");
+    assert_eq!(v["proofs"][0]["runs"], 3);
+    assert_eq!(v["proofs"][0]["diff"]["changed"], false);
+    assert_eq!(v["proofs"][0]["diff"]["status"], "clean");
+    assert!(v["proofs"][0]["pending"].is_null());
+    for i in 1..=3 {
+        assert!(
+            d.join(format!(".assay/proofs/demo/run-{i}.tar.gz"))
+                .exists()
+        );
+    }
+    // A lane that requires nothing passes without running anything.
+    let o = cli(&d, &["prove", "--lane", "none"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // 3. The fixture changes its behaviour: fail, readable diff, pending golden, golden lines.
+    let script = std::fs::read_to_string(d.join("fx/demo.sh")).unwrap();
+    std::fs::write(
+        d.join("fx/demo.sh"),
+        script.replace(
+            "rm out/greeting.txt",
+            "rm out/greeting.txt\necho x > out/new.txt",
+        ),
+    )
+    .unwrap();
+    let o = cli(&d, &["prove", "--all", "--runs", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("surface-changed: 2 entries added, 0 removed"),
+        "{out}"
+    );
+    assert!(out.contains("+ <work>/out/new.txt"), "{out}");
+    assert!(pending.exists());
+    let v = verdict(&d);
+    let lines = v["proofs"][0]["diff"]["golden_lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{lines:#?}"); // filesystem_paths and filesystem_writes
+    let golden_lines: Vec<&str> = golden.lines().collect();
+    for l in lines {
+        assert_eq!(l["change"], "added");
+        // Added entries point at the entry they follow: `<work>/out/lines.txt`.
+        let at = golden_lines[l["line"].as_u64().unwrap() as usize - 1];
+        assert!(at.contains("<work>/out/lines.txt"), "{at}");
+    }
+
+    // 4. diff against the golden and against itself.
+    let head = d.join(".assay/proofs/demo/run-1.tar.gz");
+    let head = head.to_str().unwrap();
+    let o = cli(
+        &d,
+        &[
+            "diff",
+            "--golden",
+            "goldens/demo.surface.json",
+            head,
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let dj: Value = serde_json::from_slice(&o.stdout).unwrap();
+    validate("capability_diff", &dj);
+    assert_eq!(dj["status"], "clean");
+    assert_eq!(dj["categories"][0]["added"][0], "<work>/out/new.txt");
+    let o = cli(&d, &["diff", "--base", head, head, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dj: Value = serde_json::from_slice(&o.stdout).unwrap();
+    validate("capability_diff", &dj);
+    assert_eq!(dj["changed"], false);
+    assert_eq!(dj["status"], "clean");
+    assert!(dj["notes"].as_array().unwrap().is_empty());
+    let o = cli(
+        &d,
+        &[
+            "diff",
+            "--golden",
+            "goldens/demo.surface.json",
+            head,
+            "--format",
+            "markdown",
+        ],
+    );
+    assert!(
+        text(&o).contains("| added | `<work>/out/new.txt` |"),
+        "{}",
+        text(&o)
+    );
+
+    // 5. Stale goldens are listed, never deleted.
+    std::fs::write(d.join("goldens/old.surface.json"), "{}").unwrap();
+    let o = cli(&d, &["golden", "accept", "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("stale") && text(&o).contains("old.surface.json"));
+    assert!(d.join("goldens/old.surface.json").exists());
+    assert!(pending.exists(), "--check changes nothing");
+}
+
+#[test]
+fn nondeterminism_fails_with_a_unified_diff() {
+    if !kernel_ok("nondeterminism_fails_with_a_unified_diff") {
+        return;
+    }
+    let (_t, d) = project(
+        "  - name: racy\n    command: [sh, -c, 'touch f-$$']\n    golden: goldens/racy.surface.json\n",
+    );
+    let o = cli(&d, &["prove", "--proof", "racy", "--runs", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("canonical members differ between runs"),
+        "{out}"
+    );
+    assert!(out.contains("--- run-1/"), "{out}");
+    assert!(out.contains("+++ run-2/"), "{out}");
+    let v = verdict(&d);
+    assert_eq!(v["proofs"][0]["deterministic"], false);
+    assert!(
+        v["proofs"][0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("nondeterministic: "))
+    );
+    assert!(
+        !d.join("goldens/racy.surface.json.new").exists(),
+        "no pending golden from nondeterministic evidence"
+    );
+}
+
+#[test]
+fn unclean_observation_is_inconclusive_never_pass() {
+    if !kernel_ok("unclean_observation_is_inconclusive_never_pass") {
+        return;
+    }
+    let root = assay_runner::kernel::cgroup::find_cgroup2_mount(
+        &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
+    )
+    .unwrap();
+    let other = root.join(format!("assay-test-prove-escape-{}", std::process::id()));
+    std::fs::create_dir_all(&other).unwrap();
+    let (_t, d) = project(&format!(
+        "  - name: escape\n    command: [sh, -c, 'echo $$ > {}/cgroup.procs; touch x']\n    golden: goldens/escape.surface.json\n",
+        other.display()
+    ));
+    // The golden is exactly what it does, so only health can keep it from passing. (No pending
+    // golden is ever written from unclean evidence; take the surface from the bundle.)
+    let o = cli(&d, &["prove", "--proof", "escape", "--runs", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("no pending golden was written"),
+        "{}",
+        text(&o)
+    );
+    let f = std::fs::File::open(d.join(".assay/proofs/escape/run-1.tar.gz")).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let surface = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("capability-surface.json"))
+        .map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+            s
+        })
+        .unwrap();
+    std::fs::create_dir_all(d.join("goldens")).unwrap();
+    std::fs::write(d.join("goldens/escape.surface.json"), surface).unwrap();
+    let o = cli(&d, &["prove", "--proof", "escape", "--runs", "1"]);
+    let _ = std::fs::remove_dir(&other);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let v = verdict(&d);
+    assert_eq!(v["verdict"], "inconclusive");
+    assert_eq!(v["proofs"][0]["health"]["cgroup_correlation"], "partial");
+    assert!(
+        !d.join("goldens/escape.surface.json.new").exists(),
+        "no pending golden from unclean evidence"
+    );
+}
+
+#[test]
+fn bad_proofs_file_names_file_and_line() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("proofs.yaml"),
+        "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    colour: red\n",
+    )
+    .unwrap();
+    let o = cli(t.path(), &["prove", "--all"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("proofs.yaml:5:"),
+        "{}",
+        text(&o)
+    );
+    let o = cli(t.path(), &["prove", "--proof", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+}
