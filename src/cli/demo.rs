@@ -1,5 +1,7 @@
 //! `assay-runner demo`: the pipeline on the bundled fixtures, from the repository root:
-//! lanes self-test and classification, then a measured run of `fixtures/kernel/demo.sh`.
+//! lanes self-test and classification, a measured run of `fixtures/kernel/demo.sh`, offline
+//! verification of its bundle, then the `demo` proof of `proofs.yaml` (three runs, determinism
+//! gate, diff against `goldens/demo.surface.json`, verdict).
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +13,10 @@ use super::run_cmd;
 use crate::exit;
 use crate::kernel::session::RunSpec;
 use crate::lanes::{LanesConfig, changes, render, selftest};
+use crate::contracts::verdict::Verdict;
+use crate::proofs::Proofs;
 use crate::surface::NoiseFilter;
+use crate::verify::{Keep, Limits};
 
 pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     let cfg_path = Path::new("lanes/lanes.yaml");
@@ -62,9 +67,48 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     let bundle = a.out_dir.join("demo.tar.gz");
     crate::bundle::write(&bundle, "demo", &crate::pipeline::entries(&m))?;
     print!("{}", run_cmd::summary(&m, Some(&bundle)));
-    Ok(if report.passed() && m.exit_code == 0 {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+
+    println!("\n== 4. verify {} offline, as hostile input", bundle.display());
+    let v = crate::verify::verify_path(&bundle, &Limits::default(), Keep::Documents)?;
+    if v.ok() {
+        println!(
+            "valid: {} members, every hash, schema and consistency rule holds ({})",
+            v.report.members.len(),
+            v.report.bundle_sha256.as_deref().unwrap_or("?")
+        );
+    }
+    for p in &v.report.problems {
+        println!("{}: {}: {}", p.member, p.code, p.message);
+    }
+
+    println!("\n== 5. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff");
+    let proofs = Proofs::load(Path::new("proofs.yaml"))?;
+    let proof = proofs
+        .get("demo")
+        .context("proofs.yaml has no proof named `demo`")?;
+    let opts = crate::prove::Options::new(3, a.out_dir.join("proofs"));
+    let o = crate::prove::prove_one(proof, &opts, &mut |s| println!("  {s}"))?;
+    let pv = &o.verdict;
+    if let Some(d) = &pv.diff {
+        print!("{}", crate::diff::human(d));
+    }
+    for r in &pv.reasons {
+        println!("  {r}");
+    }
+    if let Some(d) = &o.determinism_diff {
+        println!("{d}");
+    }
+    println!(
+        "verdict: {} (deterministic across {} runs: {})",
+        format!("{:?}", pv.verdict).to_lowercase(),
+        pv.runs,
+        pv.deterministic
+    );
+    Ok(
+        if report.passed() && m.exit_code == 0 && v.ok() && pv.verdict == Verdict::Pass {
+            exit::OK
+        } else {
+            exit::FAILED
+        },
+    )
 }
