@@ -153,6 +153,14 @@ fn instances(name: &str) -> Vec<Value> {
                 "health": {"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0},
                 "diff": diff}]
         })],
+        "verify_report" => vec![json!({
+            "schema": "assay.runner.verify_report.v0", "run_id": null, "bundle": "b.tar.gz",
+            "valid": false, "bundle_sha256": sha(), "compressed_bytes": 10,
+            "decompressed_bytes": 20,
+            "members": [{"path": "manifest.json", "bytes": 3, "sha256": sha(), "class": null},
+                        {"path": "events.ndjson", "bytes": 3, "sha256": sha(), "class": "diagnostic"}],
+            "problems": [{"member": "<archive>", "code": "gzip-truncated", "message": "cut"}]
+        })],
         other => panic!("no instances for contract {other}: add some"),
     }
 }
@@ -170,6 +178,7 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "archive_manifest" => serde_json::from_value::<manifest::ArchiveManifest>(v).is_ok(),
         "capability_diff" => serde_json::from_value::<capability_diff::CapabilityDiff>(v).is_ok(),
         "verdict" => serde_json::from_value::<verdict::ProofSetVerdict>(v).is_ok(),
+        "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
         other => panic!("no type for contract {other}"),
     }
 }
@@ -313,4 +322,31 @@ fn contract_names_and_ids_agree() {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);
         }
     }
+}
+
+/// `verify`'s fast path for kernel-layer lines never accepts a line the published schema
+/// rejects, and accepts the valid instances (so it is actually taken).
+#[test]
+fn verify_fast_path_is_never_looser_than_the_kernel_event_schema() {
+    let c = Contract::find("kernel_event").unwrap();
+    let val = validator(c);
+    let mut checked = 0;
+    for inst in instances("kernel_event") {
+        let line = serde_json::to_vec(&inst).unwrap();
+        assert!(
+            assay_runner::verify::kernel_line_fast(&line).is_some(),
+            "valid line not on the fast path: {inst}"
+        );
+        for (what, m) in mutations(&inst) {
+            let line = serde_json::to_vec(&m).unwrap();
+            if assay_runner::verify::kernel_line_fast(&line).is_some() {
+                checked += 1;
+                assert!(
+                    val.is_valid(&m),
+                    "fast path accepts what the schema rejects: {what}"
+                );
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} accepted mutations checked");
 }

@@ -10,10 +10,10 @@ use anyhow::Context;
 
 use super::args::DemoArgs;
 use super::run_cmd;
+use crate::contracts::verdict::Verdict;
 use crate::exit;
 use crate::kernel::session::RunSpec;
 use crate::lanes::{LanesConfig, changes, render, selftest};
-use crate::contracts::verdict::Verdict;
 use crate::proofs::Proofs;
 use crate::surface::NoiseFilter;
 use crate::verify::{Keep, Limits};
@@ -68,7 +68,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     crate::bundle::write(&bundle, "demo", &crate::pipeline::entries(&m))?;
     print!("{}", run_cmd::summary(&m, Some(&bundle)));
 
-    println!("\n== 4. verify {} offline, as hostile input", bundle.display());
+    println!(
+        "\n== 4. verify {} offline, as hostile input",
+        bundle.display()
+    );
     let v = crate::verify::verify_path(&bundle, &Limits::default(), Keep::Documents)?;
     if v.ok() {
         println!(
@@ -81,7 +84,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         println!("{}: {}: {}", p.member, p.code, p.message);
     }
 
-    println!("\n== 5. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff");
+    println!(
+        "\n== 5. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
+    );
     let proofs = Proofs::load(Path::new("proofs.yaml"))?;
     let proof = proofs
         .get("demo")

@@ -127,6 +127,49 @@ pub struct Derived {
     pub filtered: BTreeMap<String, u64>,
 }
 
+/// What one kernel event contributes to the surface, before noise filtering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch<'a> {
+    /// A successful open for reading: a path (noise filter and sink switch apply).
+    OpenRead(&'a str),
+    /// A successful open that can change the file: a path and a write (sink switch applies).
+    OpenWrite(&'a str),
+    /// A successful unlink/rmdir/mkdir/rename/symlink target/link target: a path and a write.
+    Change(&'a str),
+    /// The source of a successful hard link: a path that was read, not written.
+    LinkSource(&'a str),
+    /// An executed file.
+    Exec(&'a str),
+    /// An attempted connect (noise filter applies).
+    Connect(&'a str),
+}
+
+/// The surface contributions of one event (at most two). The single source of the rules that
+/// [`derive`] applies and that `verify` checks a surface against.
+pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
+    let ok = e.result == "ok";
+    let path = e.path.as_deref();
+    let path2 = e.path2.as_deref();
+    match e.kind {
+        Kind::Exec => [path.map(Touch::Exec), None],
+        Kind::Open if ok => {
+            let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
+                || e.flags.iter().any(|f| f == "create" || f == "trunc");
+            [
+                path.map(if w { Touch::OpenWrite } else { Touch::OpenRead }),
+                None,
+            ]
+        }
+        Kind::Link if ok => [path.map(Touch::LinkSource), path2.map(Touch::Change)],
+        Kind::Unlink | Kind::Rmdir | Kind::Mkdir | Kind::Rename if ok => {
+            [path.map(Touch::Change), path2.map(Touch::Change)]
+        }
+        Kind::Symlink if ok => [path2.map(Touch::Change), None],
+        Kind::Connect => [e.endpoint.as_deref().map(Touch::Connect), None],
+        _ => [None, None],
+    }
+}
+
 /// Derives the capability surface from canonical kernel events.
 pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
     let mut paths = BTreeSet::new();
@@ -143,50 +186,34 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
         }
     };
     for e in events {
-        let ok = e.result == "ok";
-        match e.kind {
-            Kind::Exec => {
-                if let Some(p) = &e.path {
-                    execs.insert(p.clone());
-                }
-            }
-            Kind::Open if ok => {
-                let Some(p) = &e.path else { continue };
-                let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
-                    || e.flags.iter().any(|f| f == "create" || f == "trunc");
-                if noise.sinks && SINK_DEVICES.contains(&p.as_str()) {
-                    filter("sink_devices", "");
-                } else if w {
-                    writes.insert(p.clone());
-                    paths.insert(p.clone());
-                } else if !filter("filesystem_paths", p) {
-                    paths.insert(p.clone());
-                }
-            }
-            Kind::Unlink | Kind::Rmdir | Kind::Mkdir | Kind::Rename | Kind::Link if ok => {
-                for p in [&e.path, &e.path2].into_iter().flatten() {
-                    if e.kind == Kind::Link && Some(p) == e.path.as_ref() {
-                        paths.insert(p.clone()); // the link source is read, not written
-                        continue;
-                    }
-                    writes.insert(p.clone());
-                    paths.insert(p.clone());
-                }
-            }
-            Kind::Symlink if ok => {
-                if let Some(p) = &e.path2 {
-                    writes.insert(p.clone());
-                    paths.insert(p.clone());
-                }
-            }
-            Kind::Connect => {
-                if let Some(ep) = &e.endpoint
-                    && !filter("network_endpoints", ep)
+        for t in touches(e).into_iter().flatten() {
+            match t {
+                Touch::OpenRead(p) | Touch::OpenWrite(p)
+                    if noise.sinks && SINK_DEVICES.contains(&p) =>
                 {
-                    endpoints.insert(ep.clone());
+                    filter("sink_devices", "");
+                }
+                Touch::OpenRead(p) => {
+                    if !filter("filesystem_paths", p) {
+                        paths.insert(p.to_string());
+                    }
+                }
+                Touch::OpenWrite(p) | Touch::Change(p) => {
+                    writes.insert(p.to_string());
+                    paths.insert(p.to_string());
+                }
+                Touch::LinkSource(p) => {
+                    paths.insert(p.to_string());
+                }
+                Touch::Exec(p) => {
+                    execs.insert(p.to_string());
+                }
+                Touch::Connect(ep) => {
+                    if !filter("network_endpoints", ep) {
+                        endpoints.insert(ep.to_string());
+                    }
                 }
             }
-            _ => {}
         }
     }
     Derived {

@@ -2,7 +2,7 @@
 //! internal consistency of the claims (health strictness rules, surface supported by the
 //! canonical kernel layer, sorted sets).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::stream::ReadOut;
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
@@ -207,7 +207,7 @@ fn surface(r: &ReadOut, p: &mut Problems) {
     let Some(s) = &r.surface else { return };
     const M: &str = "capability-surface.json";
     let sup = &r.support;
-    type Cat<'a> = (&'a str, &'a Vec<String>, Option<&'a BTreeSet<String>>);
+    type Cat<'a> = (&'a str, &'a Vec<String>, Option<&'a HashSet<String>>);
     let cats: [Cat; 6] = [
         ("filesystem_paths", &s.filesystem_paths, Some(&sup.paths)),
         ("filesystem_writes", &s.filesystem_writes, Some(&sup.writes)),
@@ -224,12 +224,13 @@ fn surface(r: &ReadOut, p: &mut Problems) {
         if list.windows(2).any(|w| w[0] >= w[1]) {
             p.push(M, "inconsistent", format!("{name} is not a sorted set"));
         }
-        if !r.kernel_complete {
-            continue; // the kernel layer itself is broken and already reported
+        if !r.kernel_complete || !sup.ready {
+            continue; // the kernel layer is broken or misplaced, which is already reported
         }
         match support {
-            Some(sup) => {
-                let unsupported: Vec<&String> = list.iter().filter(|e| !sup.contains(*e)).collect();
+            Some(remaining) => {
+                let unsupported: Vec<&String> =
+                    list.iter().filter(|e| remaining.contains(*e)).collect();
                 if let Some(first) = unsupported.first() {
                     p.push(
                         M,

@@ -20,7 +20,7 @@ use std::io::Read;
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::verify_report::{self, MemberRead, Problem, VerifyReport};
 
-pub use stream::CANONICAL_GZIP_HEADER;
+pub use stream::{CANONICAL_GZIP_HEADER, kernel_line_fast};
 
 /// At most this many problems are listed; the last one says how many more were found.
 pub const MAX_PROBLEMS: usize = 100;

@@ -2,7 +2,7 @@
 //! validation. Produces what `checks` needs to judge the bundle as a whole.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
@@ -16,7 +16,6 @@ use crate::contracts::run_event::RunRecord;
 use crate::contracts::surface::CapabilitySurface;
 use crate::contracts::{Contract, Shape};
 use crate::pathbytes::escape;
-use crate::surface::NoiseFilter;
 
 /// The exact gzip header the bundle writer produces: deflate, no flags, mtime 0, no extra
 /// flags, OS 255. Its bytes are not covered by the gzip CRC, so anything else is rejected.
@@ -30,13 +29,50 @@ pub(crate) struct MemberInfo {
     pub sha256: String,
 }
 
-/// Entries each kernel-layer line supports, per surface category.
+/// The surface entries no kernel-layer line has supported yet, per category. Filled from the
+/// surface (which sorts before the kernel layer) when the kernel layer starts; each line
+/// removes what it supports, so memory stays bounded by the surface.
 #[derive(Debug, Default)]
 pub(crate) struct Support {
-    pub paths: BTreeSet<String>,
-    pub writes: BTreeSet<String>,
-    pub endpoints: BTreeSet<String>,
-    pub execs: BTreeSet<String>,
+    pub ready: bool,
+    pub paths: HashSet<String>,
+    pub writes: HashSet<String>,
+    pub endpoints: HashSet<String>,
+    pub execs: HashSet<String>,
+}
+
+impl Support {
+    fn from_surface(s: &CapabilitySurface) -> Support {
+        let set = |v: &[String]| v.iter().cloned().collect();
+        Support {
+            ready: true,
+            paths: set(&s.filesystem_paths),
+            writes: set(&s.filesystem_writes),
+            endpoints: set(&s.network_endpoints),
+            execs: set(&s.process_execs),
+        }
+    }
+
+    fn event(&mut self, e: &KernelEvent) {
+        use crate::surface::Touch;
+        for t in crate::surface::touches(e).into_iter().flatten() {
+            match t {
+                Touch::OpenRead(p) | Touch::LinkSource(p) => {
+                    self.paths.remove(p);
+                }
+                Touch::OpenWrite(p) | Touch::Change(p) => {
+                    self.paths.remove(p);
+                    self.writes.remove(p);
+                }
+                Touch::Exec(p) => {
+                    self.execs.remove(p);
+                }
+                Touch::Connect(p) => {
+                    self.endpoints.remove(p);
+                }
+            }
+        }
+    }
 }
 
 /// Everything the pass learned.
@@ -543,7 +579,9 @@ fn ndjson<R: Read>(
         }
     };
     let is_kernel = contract.name == "kernel_event";
-    let mut chunk: Vec<KernelEvent> = Vec::new();
+    if is_kernel && let Some(s) = &out.surface {
+        out.support = Support::from_surface(s);
+    }
     let mut run_id: Option<String> = None;
     loop {
         line.clear();
@@ -574,6 +612,32 @@ fn ndjson<R: Read>(
             } else {
                 report(p, no, "json-invalid", "the last line has no newline".into());
             }
+            continue;
+        }
+        if is_kernel && let Some(e) = kernel_line_fast(&line) {
+            if e.seq != no - 1 {
+                report(
+                    p,
+                    no,
+                    "inconsistent",
+                    format!("`seq` is {}, expected {} (gapless from 0)", e.seq, no - 1),
+                );
+            }
+            match &run_id {
+                None => {
+                    out.run_ids
+                        .push((format!("{path} line {no}"), e.run_id.clone()));
+                    run_id = Some(e.run_id.clone());
+                }
+                Some(first) if *first != e.run_id => report(
+                    p,
+                    no,
+                    "run-id-mismatch",
+                    format!("run_id `{}` differs from line 1's `{first}`", e.run_id),
+                ),
+                Some(_) => {}
+            }
+            out.support.event(&e);
             continue;
         }
         let v: serde_json::Value = match serde_json::from_slice(&line) {
@@ -618,13 +682,7 @@ fn ndjson<R: Read>(
         }
         if is_kernel {
             match serde_json::from_value::<KernelEvent>(v) {
-                Ok(e) => {
-                    chunk.push(e);
-                    if chunk.len() == 4096 {
-                        support(&mut out.support, &chunk);
-                        chunk.clear();
-                    }
-                }
+                Ok(e) => out.support.event(&e),
                 Err(e) => report(p, no, "schema-violation", e.to_string()),
             }
         } else if let Err(e) = serde_json::from_value::<RunRecord>(v) {
@@ -639,20 +697,38 @@ fn ndjson<R: Read>(
         );
     }
     if is_kernel {
-        support(&mut out.support, &chunk);
         out.kernel_complete = bad == 0;
     }
     Ok(kept)
 }
 
-/// Adds the surface entries these kernel events support (no noise filter: a superset).
-fn support(s: &mut Support, events: &[KernelEvent]) {
-    if events.is_empty() {
-        return;
+/// The fast path for a canonical kernel-layer line: a typed parse plus the constraints the
+/// schema adds to the types (schema id, vocabularies, the `result` pattern). `Some` only when
+/// the line is valid against `kernel_event.v0`; anything else takes the slow path, which
+/// validates against the published schema and says why. `tests/schemas.rs` checks that this
+/// never accepts what the schema rejects.
+pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
+    let e: KernelEvent = serde_json::from_slice(line).ok()?;
+    if e.schema != crate::contracts::kernel_event::SCHEMA {
+        return None;
     }
-    let d = crate::surface::derive("", events, &NoiseFilter::none());
-    s.paths.extend(d.surface.filesystem_paths);
-    s.writes.extend(d.surface.filesystem_writes);
-    s.endpoints.extend(d.surface.network_endpoints);
-    s.execs.extend(d.surface.process_execs);
+    if let Some(a) = &e.access
+        && !matches!(a.as_str(), "read" | "write" | "read_write")
+    {
+        return None;
+    }
+    const FLAGS: [&str; 6] = ["append", "create", "directory", "excl", "tmpfile", "trunc"];
+    for (i, f) in e.flags.iter().enumerate() {
+        if !FLAGS.contains(&f.as_str()) || e.flags[..i].contains(f) {
+            return None;
+        }
+    }
+    let r = e.result.as_bytes();
+    let result_ok = r == b"ok"
+        || (r.len() >= 2
+            && r[0] == b'E'
+            && r[1..]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+    result_ok.then_some(e)
 }

@@ -1,0 +1,208 @@
+//! Benchmark: `assay-runner verify` on a large bundle against the limit of any verifier — the
+//! same bytes through `sha256sum` plus `gzip -t` — measured side by side in one invocation
+//! (target: verify throughput ≥ 0.8× of that baseline's).
+//!
+//! The bundle is built with the real writer from a synthetic but realistic kernel layer (opens,
+//! execs, forks, connects of a build-like process tree), sized by `ASSAY_BENCH_BUNDLE_MB`
+//! (compressed size, default 200). Reps are interleaved (default 3, `ASSAY_BENCH_REPS`) and
+//! medians are printed. Run: `cargo bench --bench verify`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use assay_runner::bundle::Entry;
+use assay_runner::contracts::health::{CgroupCorrelation, KernelLayer, Platform};
+use assay_runner::contracts::kernel_event::{self, KernelEvent, Kind};
+use assay_runner::contracts::manifest::MemberClass;
+use assay_runner::pipeline::{json, ndjson};
+
+const RUN: &str = "bench";
+
+fn event(seq: u64, i: u64) -> KernelEvent {
+    let base = KernelEvent {
+        schema: kernel_event::SCHEMA.into(),
+        run_id: RUN.into(),
+        seq,
+        process: format!("p0/make#1/cc#{}", i / 64 % 4000),
+        kind: Kind::Open,
+        path: None,
+        path2: None,
+        access: None,
+        flags: Vec::new(),
+        endpoint: None,
+        child: None,
+        exit_code: None,
+        result: "ok".into(),
+        escaped: false,
+    };
+    // A pseudo-random but reproducible spread of files, like a build tree.
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    match i % 16 {
+        0 => KernelEvent {
+            kind: Kind::Exec,
+            path: Some(format!("/usr/lib/gcc/x86_64-linux-gnu/12/cc1-{}", h % 7)),
+            ..base
+        },
+        1 => KernelEvent {
+            kind: Kind::Connect,
+            endpoint: Some(format!("10.{}.{}.{}:443", h % 200, h % 97, h % 251)),
+            result: "ECONNREFUSED".into(),
+            ..base
+        },
+        2..=5 => KernelEvent {
+            path: Some(format!(
+                "<work>/build/obj{}/unit{:x}.o",
+                h % 300,
+                h % 40_000
+            )),
+            access: Some("write".into()),
+            flags: vec!["create".into(), "trunc".into()],
+            ..base
+        },
+        6 => KernelEvent {
+            kind: Kind::Fork,
+            child: Some(format!("p0/make#1/cc#{}", h % 4000)),
+            ..base
+        },
+        _ => KernelEvent {
+            path: Some(format!("<work>/src/mod{}/file{:x}.c", h % 500, h % 60_000)),
+            access: Some("read".into()),
+            result: if h.is_multiple_of(9) {
+                "ENOENT".into()
+            } else {
+                "ok".into()
+            },
+            ..base
+        },
+    }
+}
+
+fn build(out: &Path, target_bytes: u64) -> (u64, u64) {
+    // Probe the compression ratio with a slice, then size the layer to hit the target.
+    let probe: Vec<KernelEvent> = (0..200_000).map(|i| event(i, i)).collect();
+    let raw = ndjson(&probe);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &raw).unwrap();
+    let ratio = raw.len() as f64 / gz.finish().unwrap().len() as f64;
+    let per_event = raw.len() as f64 / probe.len() as f64;
+    let n = (target_bytes as f64 * ratio / per_event) as u64;
+    let events: Vec<KernelEvent> = (0..n).map(|i| event(i, i)).collect();
+    let derived = assay_runner::surface::derive(
+        RUN,
+        &events,
+        &assay_runner::surface::NoiseFilter::default_filter(),
+    );
+    let mut hb = assay_runner::health::Builder::new(
+        RUN,
+        Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            btf: true,
+            bpf_object: "clang".into(),
+        },
+    );
+    hb.kernel(KernelLayer::Complete)
+        .correlation(CgroupCorrelation::Clean);
+    hb.counters().events_attempted = n;
+    hb.counters().events_received = n;
+    hb.counters().filtered_noise = derived.filtered.clone();
+    let entries = vec![
+        Entry {
+            path: "observation-health.json".into(),
+            bytes: json(&hb.finish()),
+            class: MemberClass::Canonical,
+        },
+        Entry {
+            path: "capability-surface.json".into(),
+            bytes: json(&derived.surface),
+            class: MemberClass::Canonical,
+        },
+        Entry {
+            path: "layers/kernel.ndjson".into(),
+            bytes: ndjson(&events),
+            class: MemberClass::Canonical,
+        },
+        Entry {
+            path: "events.ndjson".into(),
+            bytes: Vec::new(),
+            class: MemberClass::Diagnostic,
+        },
+    ];
+    let decompressed: u64 = entries.iter().map(|e| e.bytes.len() as u64).sum();
+    assay_runner::bundle::write(out, RUN, &entries).unwrap();
+    (n, decompressed)
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mb: u64 = std::env::var("ASSAY_BENCH_BUNDLE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let reps: usize = std::env::var("ASSAY_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bundle = dir.join("bench-verify.tar.gz");
+    let t = Instant::now();
+    let (events, decompressed) = build(&bundle, mb << 20);
+    let size = std::fs::metadata(&bundle).unwrap().len();
+    println!(
+        "bundle: {:.1} MB compressed, {:.1} MB decompressed, {events} kernel events (built in {:.1?})",
+        size as f64 / 1e6,
+        decompressed as f64 / 1e6,
+        t.elapsed()
+    );
+    let bin = env!("CARGO_BIN_EXE_assay-runner");
+    let mut base = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..reps {
+        base.push(time(|| {
+            let a = Command::new("sha256sum").arg(&bundle).output().unwrap();
+            let b = Command::new("gzip")
+                .arg("-t")
+                .arg(&bundle)
+                .output()
+                .unwrap();
+            assert!(a.status.success() && b.status.success());
+        }));
+        ours.push(time(|| {
+            let o = Command::new(bin)
+                .arg("verify")
+                .arg(&bundle)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        }));
+    }
+    let (b, v) = (median(base), median(ours));
+    println!(
+        "baseline sha256sum + gzip -t: {b:.2?}  ({:.0} MB/s compressed)",
+        size as f64 / 1e6 / b.as_secs_f64()
+    );
+    println!(
+        "assay-runner verify:          {v:.2?}  ({:.0} MB/s compressed, {:.0} MB/s decompressed, {:.2} M lines/s)",
+        size as f64 / 1e6 / v.as_secs_f64(),
+        decompressed as f64 / 1e6 / v.as_secs_f64(),
+        events as f64 / 1e6 / v.as_secs_f64()
+    );
+    println!(
+        "ratio (verify throughput / baseline throughput): {:.2}x  (target >= 0.80x)",
+        b.as_secs_f64() / v.as_secs_f64()
+    );
+    if std::env::var_os("ASSAY_BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_file(&bundle);
+    }
+}
