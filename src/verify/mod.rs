@@ -98,8 +98,8 @@ pub enum Keep {
 /// Problems gathered so far, capped.
 #[derive(Debug, Default)]
 pub(crate) struct Problems {
-    list: Vec<Problem>,
-    more: usize,
+    pub(crate) list: Vec<Problem>,
+    pub(crate) more: usize,
 }
 
 impl Problems {

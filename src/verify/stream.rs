@@ -554,7 +554,175 @@ fn document(
     }
 }
 
+/// Line-by-line validation of one NDJSON member, fed arbitrary blocks of its bytes.
+struct Lines<'a> {
+    path: &'a str,
+    contract: &'static Contract,
+    max_line: usize,
+    validators: &'a mut Validators,
+    is_kernel: bool,
+    support: Support,
+    run_ids: Vec<(String, String)>,
+    run_id: Option<String>,
+    problems: Problems,
+    carry: Vec<u8>,
+    skipping: bool,
+    no: u64,
+    bad: u64,
+}
+
+impl Lines<'_> {
+    const SHOWN: usize = 5;
+
+    fn report(&mut self, code: &'static str, msg: String) {
+        self.bad += 1;
+        if self.bad as usize <= Self::SHOWN {
+            let no = self.no;
+            self.problems
+                .push(self.path, code, format!("line {no}: {msg}"));
+        }
+    }
+
+    /// Feeds the next block of the member.
+    fn feed(&mut self, mut block: &[u8]) {
+        while !block.is_empty() {
+            if self.skipping {
+                match memchr(block) {
+                    Some(i) => {
+                        self.skipping = false;
+                        block = &block[i + 1..];
+                    }
+                    None => return,
+                }
+                continue;
+            }
+            match memchr(block) {
+                Some(i) if self.carry.is_empty() => {
+                    self.line_checked(&block[..=i]);
+                    block = &block[i + 1..];
+                }
+                Some(i) => {
+                    let mut line = std::mem::take(&mut self.carry);
+                    line.extend_from_slice(&block[..=i]);
+                    self.line_checked(&line);
+                    line.clear();
+                    self.carry = line;
+                    block = &block[i + 1..];
+                }
+                None => {
+                    self.carry.extend_from_slice(block);
+                    if self.carry.len() > self.max_line {
+                        self.no += 1;
+                        let max = self.max_line;
+                        self.report("too-large", format!("longer than {max} bytes"));
+                        self.carry.clear();
+                        self.skipping = true;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.carry.is_empty() {
+            self.no += 1;
+            self.report("json-invalid", "the last line has no newline".into());
+            self.carry.clear();
+        }
+        if self.bad as usize > Self::SHOWN {
+            let bad = self.bad;
+            self.problems.push(
+                self.path,
+                "schema-violation",
+                format!(
+                    "{bad} bad line(s) in all; the first {} are listed",
+                    Self::SHOWN
+                ),
+            );
+        }
+    }
+
+    fn line_checked(&mut self, line: &[u8]) {
+        self.no += 1;
+        if line.len() > self.max_line {
+            let max = self.max_line;
+            self.report("too-large", format!("longer than {max} bytes"));
+            return;
+        }
+        self.line(line);
+    }
+
+    fn seen_run_id(&mut self, id: &str) {
+        match &self.run_id {
+            None => {
+                self.run_ids
+                    .push((format!("{} line {}", self.path, self.no), id.into()));
+                self.run_id = Some(id.into());
+            }
+            Some(first) if first != id => {
+                let msg = format!("run_id `{id}` differs from line 1's `{first}`");
+                self.report("run-id-mismatch", msg);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn seq(&mut self, seq: Option<u64>) {
+        let want = self.no - 1;
+        if seq != Some(want) {
+            self.report(
+                "inconsistent",
+                format!("`seq` is {seq:?}, expected {want} (gapless from 0)"),
+            );
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        if self.is_kernel
+            && let Some(e) = kernel_line_fast(line)
+        {
+            self.seq(Some(e.seq));
+            self.seen_run_id(&e.run_id);
+            self.support.event(&e);
+            return;
+        }
+        let v: serde_json::Value = match serde_json::from_slice(line) {
+            Ok(v) => v,
+            Err(e) => {
+                self.report("json-invalid", format!("not JSON: {e}"));
+                return;
+            }
+        };
+        if let Some(err) = schema_error(self.validators.get(self.contract), &v) {
+            let id = self.contract.id;
+            self.report("schema-violation", format!("does not match {id}: {err}"));
+            return;
+        }
+        self.seq(v.get("seq").and_then(|s| s.as_u64()));
+        if let Some(id) = v.get("run_id").and_then(|x| x.as_str()) {
+            self.seen_run_id(id);
+        }
+        if self.is_kernel {
+            match serde_json::from_value::<KernelEvent>(v) {
+                Ok(e) => self.support.event(&e),
+                Err(e) => self.report("schema-violation", e.to_string()),
+            }
+        } else if let Err(e) = serde_json::from_value::<RunRecord>(v) {
+            self.report("schema-violation", e.to_string());
+        }
+    }
+}
+
+fn memchr(b: &[u8]) -> Option<usize> {
+    memchr::memchr(b'\n', b)
+}
+
 /// Validates an NDJSON member line by line; returns its bytes when `keep` asks for them.
+///
+/// Two threads: this one keeps inflating, untarring and hashing (the caller's reader) and hands
+/// blocks to a worker that parses and checks lines, so on two or more cores a bundle is
+/// verified at about the speed it can be decompressed.
 #[allow(clippy::too_many_arguments)]
 fn ndjson<R: Read>(
     path: &str,
@@ -566,140 +734,88 @@ fn ndjson<R: Read>(
     out: &mut ReadOut,
     p: &mut Problems,
 ) -> io::Result<Option<Vec<u8>>> {
-    const SHOWN: usize = 5;
-    let mut kept = (keep == Keep::All).then(Vec::new);
-    let mut br = BufReader::with_capacity(256 << 10, r);
-    let mut line = Vec::with_capacity(512);
-    let mut no = 0u64;
-    let mut bad = 0u64;
-    let mut report = |p: &mut Problems, no: u64, code: &'static str, msg: String| {
-        bad += 1;
-        if bad as usize <= SHOWN {
-            p.push(path, code, format!("line {no}: {msg}"));
-        }
-    };
+    const BLOCK: usize = 1 << 20;
     let is_kernel = contract.name == "kernel_event";
-    if is_kernel && let Some(s) = &out.surface {
-        out.support = Support::from_surface(s);
-    }
-    let mut run_id: Option<String> = None;
-    loop {
-        line.clear();
-        let k = (&mut br)
-            .take(limits.max_line as u64 + 1)
-            .read_until(b'\n', &mut line)?;
-        if k == 0 {
-            break;
-        }
-        no += 1;
-        if let Some(kb) = kept.as_mut() {
-            kb.extend_from_slice(&line);
-        }
-        if line.last() != Some(&b'\n') {
-            if line.len() > limits.max_line {
-                report(
-                    p,
-                    no,
-                    "too-large",
-                    format!("longer than {} bytes", limits.max_line),
-                );
-                // Skip the rest of the line.
-                let mut sink = Vec::new();
-                br.read_until(b'\n', &mut sink)?;
-                if let Some(kb) = kept.as_mut() {
-                    kb.extend_from_slice(&sink);
+    let support = match (&out.surface, is_kernel) {
+        (Some(s), true) => Support::from_surface(s),
+        _ => Support::default(),
+    };
+    let mut lines = Lines {
+        path,
+        contract,
+        max_line: limits.max_line,
+        validators,
+        is_kernel,
+        support,
+        run_ids: Vec::new(),
+        run_id: None,
+        problems: Problems::default(),
+        carry: Vec::new(),
+        skipping: false,
+        no: 0,
+        bad: 0,
+    };
+    let mut kept = (keep == Keep::All).then(Vec::new);
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let read_result = std::thread::scope(|sc| {
+        let worker = sc.spawn(|| {
+            for block in full_rx {
+                lines.feed(&block);
+                let _ = empty_tx.send(block);
+            }
+            lines.finish();
+        });
+        let mut result = Ok(());
+        loop {
+            let mut buf = empty_rx
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BLOCK));
+            buf.clear();
+            match r.take(BLOCK as u64).read_to_end(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if let Some(k) = kept.as_mut() {
+                        k.extend_from_slice(&buf);
+                    }
+                    if full_tx.send(buf).is_err() {
+                        break;
+                    }
                 }
-            } else {
-                report(p, no, "json-invalid", "the last line has no newline".into());
-            }
-            continue;
-        }
-        if is_kernel && let Some(e) = kernel_line_fast(&line) {
-            if e.seq != no - 1 {
-                report(
-                    p,
-                    no,
-                    "inconsistent",
-                    format!("`seq` is {}, expected {} (gapless from 0)", e.seq, no - 1),
-                );
-            }
-            match &run_id {
-                None => {
-                    out.run_ids
-                        .push((format!("{path} line {no}"), e.run_id.clone()));
-                    run_id = Some(e.run_id.clone());
+                Err(e) => {
+                    result = Err(e);
+                    break;
                 }
-                Some(first) if *first != e.run_id => report(
-                    p,
-                    no,
-                    "run-id-mismatch",
-                    format!("run_id `{}` differs from line 1's `{first}`", e.run_id),
-                ),
-                Some(_) => {}
-            }
-            out.support.event(&e);
-            continue;
-        }
-        let v: serde_json::Value = match serde_json::from_slice(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                report(p, no, "json-invalid", format!("not JSON: {e}"));
-                continue;
-            }
-        };
-        if let Some(err) = schema_error(validators.get(contract), &v) {
-            report(
-                p,
-                no,
-                "schema-violation",
-                format!("does not match {}: {err}", contract.id),
-            );
-            continue;
-        }
-        let seq = v.get("seq").and_then(|s| s.as_u64());
-        if seq != Some(no - 1) {
-            report(
-                p,
-                no,
-                "inconsistent",
-                format!("`seq` is {seq:?}, expected {} (gapless from 0)", no - 1),
-            );
-        }
-        if let Some(id) = v.get("run_id").and_then(|x| x.as_str()) {
-            match &run_id {
-                None => {
-                    out.run_ids.push((format!("{path} line {no}"), id.into()));
-                    run_id = Some(id.into());
-                }
-                Some(first) if first != id => report(
-                    p,
-                    no,
-                    "run-id-mismatch",
-                    format!("run_id `{id}` differs from line 1's `{first}`"),
-                ),
-                Some(_) => {}
             }
         }
-        if is_kernel {
-            match serde_json::from_value::<KernelEvent>(v) {
-                Ok(e) => out.support.event(&e),
-                Err(e) => report(p, no, "schema-violation", e.to_string()),
-            }
-        } else if let Err(e) = serde_json::from_value::<RunRecord>(v) {
-            report(p, no, "schema-violation", e.to_string());
+        drop(full_tx);
+        if worker.join().is_err() {
+            result = Err(io::Error::other("the line checker panicked"));
         }
+        result
+    });
+    read_result?;
+    for pr in lines.problems.list {
+        p.push(&pr.member, static_code(&pr.code), pr.message);
     }
-    if bad as usize > SHOWN {
-        p.push(
-            path,
-            "schema-violation",
-            format!("{bad} bad line(s) in all; the first {SHOWN} are listed"),
-        );
+    if lines.problems.more > 0 {
+        p.more += lines.problems.more;
     }
+    out.run_ids.extend(lines.run_ids);
     if is_kernel {
-        out.kernel_complete = bad == 0;
+        out.support = lines.support;
+        out.kernel_complete = lines.bad == 0;
     }
     Ok(kept)
+}
+
+/// The `'static` code for a code string of [`crate::contracts::verify_report::PROBLEM_CODES`].
+fn static_code(code: &str) -> &'static str {
+    crate::contracts::verify_report::PROBLEM_CODES
+        .iter()
+        .find(|c| **c == code)
+        .copied()
+        .unwrap_or("inconsistent")
 }
 
 /// The fast path for a canonical kernel-layer line: a typed parse plus the constraints the
@@ -731,4 +847,80 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
                 .iter()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
     result_ok.then_some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_for<'a>(validators: &'a mut Validators, max_line: usize) -> Lines<'a> {
+        Lines {
+            path: "layers/kernel.ndjson",
+            contract: Contract::find("kernel_event").unwrap(),
+            max_line,
+            validators,
+            is_kernel: true,
+            support: Support::default(),
+            run_ids: Vec::new(),
+            run_id: None,
+            problems: Problems::default(),
+            carry: Vec::new(),
+            skipping: false,
+            no: 0,
+            bad: 0,
+        }
+    }
+
+    fn kernel_member() -> Vec<u8> {
+        crate::fuzzing::sample_entries("r")
+            .into_iter()
+            .find(|e| e.path == "layers/kernel.ndjson")
+            .unwrap()
+            .bytes
+    }
+
+    #[test]
+    fn lines_split_across_blocks_anywhere_are_checked_the_same() {
+        let member = kernel_member();
+        for size in [1, 2, 3, 7, 64, member.len()] {
+            let mut v = Validators::default();
+            let mut l = lines_for(&mut v, 1 << 20);
+            for block in member.chunks(size) {
+                l.feed(block);
+            }
+            l.finish();
+            assert!(
+                l.problems.list.is_empty(),
+                "block size {size}: {:?}",
+                l.problems.list
+            );
+            assert_eq!(l.no, 5);
+        }
+    }
+
+    #[test]
+    fn long_and_unterminated_lines_are_reported_with_their_number() {
+        let mut member = kernel_member();
+        member.extend_from_slice(&[b'x'; 300]);
+        member.extend_from_slice(b"\n{\"seq\":");
+        let mut v = Validators::default();
+        let mut l = lines_for(&mut v, 256);
+        for block in member.chunks(100) {
+            l.feed(block);
+        }
+        l.finish();
+        let msgs: Vec<String> = l
+            .problems
+            .list
+            .iter()
+            .map(|p| format!("{}: {}", p.code, p.message))
+            .collect();
+        assert_eq!(
+            msgs,
+            [
+                "too-large: line 6: longer than 256 bytes",
+                "json-invalid: line 7: the last line has no newline"
+            ]
+        );
+    }
 }
