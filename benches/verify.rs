@@ -157,6 +157,9 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    if !benching {
+        println!("(smoke run under cargo test: an unoptimized build, so the figures mean nothing)");
+    }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let bundle = dir.join("bench-verify.tar.gz");
     let t = Instant::now();
