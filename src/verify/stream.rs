@@ -94,7 +94,7 @@ pub(crate) struct ReadOut {
     pub decompressed_bytes: u64,
 }
 
-/// Hashes and counts the compressed bytes.
+/// Hashes and counts what is read through it (the compressed bytes, and each member).
 struct HashRead<R> {
     inner: R,
     hash: Sha256,
@@ -158,22 +158,6 @@ impl<R: Read> Read for Capped<R> {
                 Err(e)
             }
         }
-    }
-}
-
-/// Hashes what is read through it.
-struct Tee<R> {
-    inner: R,
-    hash: Sha256,
-    n: u64,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let k = self.inner.read(buf)?;
-        self.hash.update(&buf[..k]);
-        self.n += k as u64;
-        Ok(k)
     }
 }
 
@@ -330,7 +314,7 @@ pub(crate) fn read<R: Read>(r: R, limits: &Limits, keep: Keep, p: &mut Problems)
                 if i == 0 {
                     out.manifest_first = path == "manifest.json";
                 }
-                let mut tee = Tee {
+                let mut tee = HashRead {
                     inner: &mut entry,
                     hash: Sha256::new(),
                     n: 0,
