@@ -14,29 +14,19 @@ use std::time::{Duration, Instant};
 
 use assay_runner::bundle::Entry;
 use assay_runner::contracts::health::{CgroupCorrelation, KernelLayer, Platform};
-use assay_runner::contracts::kernel_event::{self, KernelEvent, Kind};
+use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
 use assay_runner::contracts::manifest::MemberClass;
 use assay_runner::pipeline::{json, ndjson};
 
 const RUN: &str = "bench";
 
 fn event(seq: u64, i: u64) -> KernelEvent {
-    let base = KernelEvent {
-        schema: kernel_event::SCHEMA.into(),
-        run_id: RUN.into(),
+    let base = KernelEvent::new(
+        RUN,
         seq,
-        process: format!("p0/make#1/cc#{}", i / 64 % 4000),
-        kind: Kind::Open,
-        path: None,
-        path2: None,
-        access: None,
-        flags: Vec::new(),
-        endpoint: None,
-        child: None,
-        exit_code: None,
-        result: "ok".into(),
-        escaped: false,
-    };
+        &format!("p0/make#1/cc#{}", i / 64 % 4000),
+        Kind::Open,
+    );
     // A pseudo-random but reproducible spread of files, like a build tree.
     let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
     match i % 16 {

@@ -76,22 +76,7 @@ pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
     use crate::contracts::kernel_event::{self, Kind};
     use crate::contracts::manifest::MemberClass;
     use crate::contracts::run_event::{self, RunRecord};
-    let ev = |seq: u64, kind: Kind| kernel_event::KernelEvent {
-        schema: kernel_event::SCHEMA.into(),
-        run_id: run_id.into(),
-        seq,
-        process: "p0".into(),
-        kind,
-        path: None,
-        path2: None,
-        access: None,
-        flags: Vec::new(),
-        endpoint: None,
-        child: None,
-        exit_code: None,
-        result: "ok".into(),
-        escaped: false,
-    };
+    let ev = |seq: u64, kind: Kind| kernel_event::KernelEvent::new(run_id, seq, "p0", kind);
     let events = vec![
         kernel_event::KernelEvent {
             path: Some("/usr/bin/cat".into()),

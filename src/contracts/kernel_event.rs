@@ -89,3 +89,26 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub escaped: bool,
 }
+
+impl KernelEvent {
+    /// An event with every optional field empty and `result: ok`; set the rest with struct
+    /// update syntax.
+    pub fn new(run_id: &str, seq: u64, process: &str, kind: Kind) -> KernelEvent {
+        KernelEvent {
+            schema: SCHEMA.into(),
+            run_id: run_id.into(),
+            seq,
+            process: process.into(),
+            kind,
+            path: None,
+            path2: None,
+            access: None,
+            flags: Vec::new(),
+            endpoint: None,
+            child: None,
+            exit_code: None,
+            result: "ok".into(),
+            escaped: false,
+        }
+    }
+}

@@ -234,24 +234,13 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contracts::kernel_event::SCHEMA;
 
     fn ev(kind: Kind, path: &str, access: Option<&str>, result: &str) -> KernelEvent {
         KernelEvent {
-            schema: SCHEMA.into(),
-            run_id: "r".into(),
-            seq: 0,
-            process: "p0".into(),
-            kind,
             path: Some(path.into()),
-            path2: None,
             access: access.map(String::from),
-            flags: vec![],
-            endpoint: None,
-            child: None,
-            exit_code: None,
             result: result.into(),
-            escaped: false,
+            ..KernelEvent::new("r", 0, "p0", kind)
         }
     }
 

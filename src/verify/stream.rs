@@ -555,8 +555,32 @@ struct Lines<'a> {
     bad: u64,
 }
 
-impl Lines<'_> {
+impl<'a> Lines<'a> {
     const SHOWN: usize = 5;
+
+    fn new(
+        path: &'a str,
+        contract: &'static Contract,
+        max_line: usize,
+        validators: &'a mut Validators,
+        support: Support,
+    ) -> Lines<'a> {
+        Lines {
+            path,
+            contract,
+            max_line,
+            validators,
+            is_kernel: contract.name == "kernel_event",
+            support,
+            run_ids: Vec::new(),
+            run_id: None,
+            problems: Problems::default(),
+            carry: Vec::new(),
+            skipping: false,
+            no: 0,
+            bad: 0,
+        }
+    }
 
     fn report(&mut self, code: &'static str, msg: String) {
         self.bad += 1;
@@ -724,21 +748,7 @@ fn ndjson<R: Read>(
         (Some(s), true) => Support::from_surface(s),
         _ => Support::default(),
     };
-    let mut lines = Lines {
-        path,
-        contract,
-        max_line: limits.max_line,
-        validators,
-        is_kernel,
-        support,
-        run_ids: Vec::new(),
-        run_id: None,
-        problems: Problems::default(),
-        carry: Vec::new(),
-        skipping: false,
-        no: 0,
-        bad: 0,
-    };
+    let mut lines = Lines::new(path, contract, limits.max_line, validators, support);
     let mut kept = (keep == Keep::All).then(Vec::new);
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -838,21 +848,14 @@ mod tests {
     use super::*;
 
     fn lines_for<'a>(validators: &'a mut Validators, max_line: usize) -> Lines<'a> {
-        Lines {
-            path: "layers/kernel.ndjson",
-            contract: Contract::find("kernel_event").unwrap(),
+        let c = Contract::find("kernel_event").unwrap();
+        Lines::new(
+            "layers/kernel.ndjson",
+            c,
             max_line,
             validators,
-            is_kernel: true,
-            support: Support::default(),
-            run_ids: Vec::new(),
-            run_id: None,
-            problems: Problems::default(),
-            carry: Vec::new(),
-            skipping: false,
-            no: 0,
-            bad: 0,
-        }
+            Support::default(),
+        )
     }
 
     fn kernel_member() -> Vec<u8> {
