@@ -73,10 +73,12 @@ struct Run {
 
 fn run_in(work: &Path, extra: &[&str], cmd: &[&str]) -> Run {
     let bundle = work.with_extension("tar.gz");
-    // A fixed HOME: without one, bash looks the user up in /etc/passwd (CI runners may have
-    // no HOME), which would add a path the exact-surface assertions do not expect.
+    // A fixed HOME and SHELL: without either, bash looks the user up in /etc/passwd (CI
+    // runners may set neither), which would add a path the exact-surface assertions do not
+    // expect. Proofs run with the same fixed environment (src/prove.rs).
     let out = bin()
         .env("HOME", work)
+        .env("SHELL", "/bin/sh")
         .args(["run", "--run-id", "t", "--work-dir"])
         .arg(work)
         .arg("--out")
