@@ -19,5 +19,6 @@ pub mod pathbytes;
 pub mod pipeline;
 pub mod proofs;
 pub mod prove;
+pub mod report;
 pub mod surface;
 pub mod verify;

@@ -69,9 +69,9 @@ pub enum Command {
     McpWrap(Passthrough),
     /// Publish a verdict: check run, step summary, annotations, outputs.
     #[command(
-        after_help = "Example:\n  assay-runner report --check-run --step-summary verdict.json"
+        after_help = "Examples:\n  assay-runner report .assay/proofs/verdict.json            # Markdown to stdout\n  assay-runner report --check-run --step-summary --outputs .assay/proofs/verdict.json\n  assay-runner report --annotations proofs-a/verdict.json proofs-b/verdict.json\n\nThe check run goes to the PR head commit from $GITHUB_EVENT_PATH, at $GITHUB_API_URL, with\n$GITHUB_TOKEN. A read-only token (fork PR, or HTTP 403) falls back to the step summary and at\nmost 10 ::error/::warning annotations.\n\nExit codes: 0 pass (or inconclusive concluded success/neutral); 1 fail; 4 inconclusive;\n2 usage/IO error or the check run could not be written (the fallback is still printed)."
     )]
-    Report(Passthrough),
+    Report(ReportArgs),
     /// Print the JSON Schemas of the contracts.
     #[command(
         after_help = "Examples:\n  assay-runner schema\n  assay-runner schema capability_surface > capability_surface.schema.json"
@@ -83,6 +83,67 @@ pub enum Command {
     /// Run the whole pipeline on the bundled fixtures.
     #[command(after_help = "Example:\n  assay-runner demo")]
     Demo(DemoArgs),
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// `verdict.json` files written by `prove` (or directories holding one); several are
+    /// merged into one report (a CI matrix of proof jobs).
+    #[arg(value_name = "VERDICT", required = true)]
+    pub verdicts: Vec<PathBuf>,
+    /// Create a check run on the PR head commit, with annotations on golden lines.
+    #[arg(long)]
+    pub check_run: bool,
+    /// Append the Markdown report (≤ 1 MiB) to `$GITHUB_STEP_SUMMARY`.
+    #[arg(long)]
+    pub step_summary: bool,
+    /// Print workflow-command annotations (`::error file=…`), at most 10.
+    #[arg(long)]
+    pub annotations: bool,
+    /// Append `lane`, `verdict` and `bundles` to `$GITHUB_OUTPUT`.
+    #[arg(long)]
+    pub outputs: bool,
+    /// Check run name; required checks match on it, so keep it stable.
+    #[arg(long, default_value = "assay-runner proofs")]
+    pub name: String,
+    /// Conclusion for an inconclusive verdict.
+    #[arg(long, value_enum, default_value_t = crate::report::Conclusion::Failure)]
+    pub inconclusive_conclusion: crate::report::Conclusion,
+    /// Lane to report when the verdict files do not name one (`prove --proof/--all`).
+    #[arg(long, value_name = "LANE")]
+    pub lane: Option<String>,
+    /// Prefix for annotation paths: the proofs' directory relative to the repository root.
+    #[arg(long, value_name = "DIR", default_value = "")]
+    pub path_prefix: String,
+    /// Also write the full (untruncated) Markdown report here, for an artifact.
+    #[arg(long, value_name = "FILE")]
+    pub markdown_out: Option<PathBuf>,
+    /// Event payload (default: `$GITHUB_EVENT_PATH`).
+    #[arg(long, value_name = "PATH")]
+    pub event: Option<PathBuf>,
+    /// Commit for the check run (default: `pull_request.head.sha` of the event payload).
+    #[arg(long, value_name = "SHA")]
+    pub head_sha: Option<String>,
+    /// Repository `owner/name` (default: `$GITHUB_REPOSITORY`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// REST API base (default: `$GITHUB_API_URL`, else https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Name of the environment variable holding the token (the token itself is never an
+    /// argument: arguments are visible to every process on the host).
+    #[arg(long, value_name = "VAR", default_value = "GITHUB_TOKEN")]
+    pub token_env: String,
+    /// Attempts per API request (retries on 5xx, rate limits, timeouts).
+    #[arg(long, default_value_t = 5, hide = true)]
+    pub attempts: u32,
+    /// First retry backoff in milliseconds (doubled per attempt, capped at 60 s).
+    #[arg(long, default_value_t = 1000, hide = true)]
+    pub retry_base_ms: u64,
+    /// Per-request connect/read/write timeout in seconds.
+    #[arg(long, default_value_t = 30, hide = true)]
+    pub timeout_secs: u64,
 }
 
 /// Arguments of commands that are not implemented yet (accepted so `--help` works).

@@ -8,6 +8,7 @@ mod demo;
 mod evidence_cmd;
 mod lanes_cmd;
 mod prove_cmd;
+mod report_cmd;
 mod run_cmd;
 
 use clap::Parser;
@@ -60,7 +61,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Golden(args::GoldenCommand::Accept(a)) => prove_cmd::accept(a),
         Command::CrossDiff(_) => Err(NotImplemented("cross-diff").into()),
         Command::McpWrap(_) => Err(NotImplemented("mcp-wrap").into()),
-        Command::Report(_) => Err(NotImplemented("report").into()),
+        Command::Report(a) => report_cmd::report(a),
         Command::Schema(a) => evidence_cmd::schema(a),
         Command::Doctor(a) => run_cmd::doctor(a),
         Command::Demo(a) => demo::run(a),

@@ -1,0 +1,201 @@
+//! `report`: merge verdict files and publish them on the selected channels.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::args::ReportArgs;
+use crate::report::check_run::{self, CheckRunError, Client, Request, Retry};
+use crate::report::{self, commands, github, markdown};
+
+/// Why no check run was written although one was asked for.
+enum NoCheckRun {
+    /// The token cannot write (fork PR, no token, 403): fall back, exit per verdict.
+    ReadOnly(String),
+    /// Anything else: fall back, then exit 2.
+    Failed(anyhow::Error),
+}
+
+pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
+    let mut v = report::load(&a.verdicts)?;
+    if v.lane.is_none() {
+        v.lane = a.lane.clone();
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let annotations = report::annotations(&v, &a.path_prefix);
+    let full = markdown::report(&v, &a.name, a.inconclusive_conclusion);
+    if let Some(p) = &a.markdown_out {
+        crate::fsutil::write_atomic(p, full.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let overrides = github::Overrides {
+        api_url: a.api_url.clone(),
+        repository: a.repo.clone(),
+        head_sha: a.head_sha.clone(),
+        event: a.event.clone(),
+    };
+    let run_url = github::context(&env, &overrides)
+        .ok()
+        .and_then(|c| c.run_url);
+    let full_at = match (&run_url, &a.markdown_out) {
+        (Some(u), _) => format!("in the `assay-report` artifact of [this workflow run]({u})"),
+        (None, Some(p)) => format!("`{}`", p.display()),
+        (None, None) => "printed by `assay-runner report` without options".into(),
+    };
+
+    let mut fallback = None;
+    let mut failure = None;
+    if a.check_run {
+        match check_run(&a, &env, &overrides, &v, &annotations, &full, &full_at)? {
+            Ok(p) => eprintln!(
+                "assay-runner: check run `{}` {} ({} requests, {} annotations): {}",
+                a.name,
+                p.id,
+                p.requests,
+                annotations.len(),
+                p.html_url.as_deref().unwrap_or("(no html_url)")
+            ),
+            Err(NoCheckRun::ReadOnly(why)) => {
+                eprintln!(
+                    "assay-runner: no check run: {why}; falling back to the step summary, annotations and exit code"
+                );
+                fallback = Some(why);
+            }
+            Err(NoCheckRun::Failed(e)) => {
+                eprintln!("assay-runner: error: the check run could not be written: {e:#}");
+                fallback = Some("the check run could not be written (see the job log)".into());
+                failure = Some(e);
+            }
+        }
+    }
+
+    let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
+    let mut stdout = String::new();
+    if a.annotations || fallback.is_some() {
+        stdout.push_str(&commands::annotation_lines(&annotations));
+    }
+    let mut printed_report = false;
+    if a.step_summary || fallback.is_some() {
+        let mut text = String::new();
+        if let Some(why) = &fallback {
+            text.push_str(&format!(
+                "> **No check run was written** ({}): this job's exit code carries the verdict.\n\n",
+                why.replace('\n', " ")
+            ));
+        }
+        text.push_str(&full);
+        let text = markdown::truncate(
+            &text,
+            markdown::STEP_SUMMARY_BYTES,
+            markdown::bytes,
+            &full_at,
+        );
+        match env("GITHUB_STEP_SUMMARY") {
+            Some(p) => crate::fsutil::append(p.as_ref(), &text)
+                .with_context(|| format!("cannot append to $GITHUB_STEP_SUMMARY ({p})"))?,
+            None => {
+                stdout.push_str(&guard(&text, in_actions)?);
+                printed_report = true;
+            }
+        }
+    }
+    if a.outputs {
+        let lines = github::outputs(
+            v.lane.as_deref(),
+            report::verdict_word(v.verdict),
+            &report::bundles(&v),
+        );
+        match env("GITHUB_OUTPUT") {
+            Some(p) => crate::fsutil::append(p.as_ref(), &lines)
+                .with_context(|| format!("cannot append to $GITHUB_OUTPUT ({p})"))?,
+            None => stdout.push_str(&guard(&lines, in_actions)?),
+        }
+    }
+    let any_channel = a.check_run || a.step_summary || a.annotations || a.outputs;
+    if !any_channel && !printed_report {
+        stdout.push_str(&guard(&full, in_actions)?);
+    }
+    print!("{stdout}");
+    if let Some(e) = failure {
+        eprintln!("assay-runner: error: {e:#}");
+        return Ok(crate::exit::ERROR);
+    }
+    Ok(report::exit_code(v.verdict, a.inconclusive_conclusion))
+}
+
+/// Text from the change under test, fenced from the runner's command parser in Actions.
+fn guard(text: &str, in_actions: bool) -> anyhow::Result<String> {
+    if !in_actions {
+        return Ok(text.to_string());
+    }
+    let token = commands::stop_token().context("cannot read /dev/urandom")?;
+    Ok(commands::guarded(text, &token))
+}
+
+/// Posts the check run. The outer error is a usage error (no repository, bad payload); the
+/// inner one says whether to fall back quietly or fail after the fallback.
+#[allow(clippy::too_many_arguments)]
+fn check_run(
+    a: &ReportArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    overrides: &github::Overrides,
+    v: &crate::contracts::verdict::ProofSetVerdict,
+    annotations: &[report::Annotation],
+    full: &str,
+    full_at: &str,
+) -> anyhow::Result<Result<check_run::Posted, NoCheckRun>> {
+    let ctx = github::context(env, overrides)?;
+    if ctx.read_only {
+        return Ok(Err(NoCheckRun::ReadOnly(
+            "the pull request comes from a fork, so its token is read-only".into(),
+        )));
+    }
+    let Some(token) = env(&a.token_env) else {
+        return Ok(Err(NoCheckRun::ReadOnly(format!(
+            "no token in ${} (give the job `permissions: checks: write` and pass the token)",
+            a.token_env
+        ))));
+    };
+    let summary = markdown::truncate(
+        full,
+        markdown::CHECK_RUN_SUMMARY_CHARS,
+        markdown::chars,
+        full_at,
+    );
+    let title = report::clip(&markdown::title(v), 1000);
+    let req = Request {
+        name: &a.name,
+        head_sha: &ctx.head_sha,
+        title: &title,
+        summary: &summary,
+        annotations,
+        conclusion: report::conclusion(v.verdict, a.inconclusive_conclusion),
+        details_url: ctx.run_url.as_deref(),
+        external_id: &v.run_id,
+    };
+    let retry = Retry {
+        attempts: a.attempts.max(1),
+        base: Duration::from_millis(a.retry_base_ms),
+        ..Retry::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let posted = rt.block_on(async {
+        let c = Client::new(
+            &ctx.api_url,
+            &ctx.owner,
+            &ctx.repo,
+            &token,
+            retry,
+            Duration::from_secs(a.timeout_secs.max(1)),
+        )?;
+        c.post(&req).await
+    });
+    Ok(match posted {
+        Ok(p) => Ok(p),
+        Err(e @ CheckRunError::Forbidden { .. }) => Err(NoCheckRun::ReadOnly(e.to_string())),
+        Err(e) => Err(NoCheckRun::Failed(e.into())),
+    })
+}
