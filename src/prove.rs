@@ -205,6 +205,7 @@ pub fn prove_one(
             timeout: Some(Duration::from_secs(p.timeout_s)),
             user: None,
             env: Some(environment(p, &work)),
+            detach: true,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
         let m = match crate::pipeline::measure(&p.name, &spec, &NoiseFilter::default_filter()) {

@@ -611,6 +611,7 @@ fn same_run_written_twice_is_byte_identical() {
         timeout: None,
         user: None,
         env: None,
+        detach: false,
     };
     let m = assay_runner::pipeline::measure(
         "twice",

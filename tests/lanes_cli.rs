@@ -212,6 +212,21 @@ fn classify_event_payload_and_config_from_ref() {
     let v = json(&out);
     assert_eq!(v["lane"], "all");
     assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    // --config-from-base takes the same revision from the payload.
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["lanes", "classify", "--config-from-base", "--format", "json", "--event"])
+        .arg(&event)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["lane"], "all");
+    assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    let out = bin()
+        .args(["lanes", "classify", "--config-from-base", "--files", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "needs a base revision");
     // Without --config-from-ref the work-tree file (one lane) decides.
     let out = bin()
         .current_dir(dir.path())

@@ -89,9 +89,13 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// `verdict.json` files written by `prove` (or directories holding one); several are
-    /// merged into one report (a CI matrix of proof jobs).
-    #[arg(value_name = "VERDICT", required = true)]
+    /// merged into one report (a CI matrix of proof jobs). None: see `--proofs`.
+    #[arg(value_name = "VERDICT", required_unless_present = "proofs")]
     pub verdicts: Vec<PathBuf>,
+    /// With no VERDICT: report `--lane` as passing because this proofs file requires no proof
+    /// for it (an error when it does: a skipped proof is never a pass).
+    #[arg(long, value_name = "FILE", requires = "lane", conflicts_with = "verdicts")]
+    pub proofs: Option<PathBuf>,
     /// Create a check run on the PR head commit, with annotations on golden lines.
     #[arg(long)]
     pub check_run: bool,
@@ -253,6 +257,11 @@ pub struct ProveArgs {
     /// Run every proof.
     #[arg(long)]
     pub all: bool,
+    /// Restore the judge — the proofs file and every golden it names — from git at this
+    /// revision (the PR's base) into the work tree first, so a PR cannot weaken its own proofs.
+    /// A golden missing at that revision is removed (its proof then fails: no golden).
+    #[arg(long, value_name = "REV")]
+    pub judge_from_ref: Option<String>,
     /// Runs per proof; canonical members must be identical across them.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub runs: u32,
@@ -391,6 +400,10 @@ pub struct ClassifyArgs {
     /// A `pull_request` event payload; base and head SHAs are taken from it.
     #[arg(long, value_name = "PATH", group = "input")]
     pub event: Option<PathBuf>,
+    /// Read the lanes file from the base revision (`--base`, or the event's base SHA), so a
+    /// PR cannot weaken its own judge. Shorthand for `--config-from-ref <base>`.
+    #[arg(long, conflicts_with_all = ["config_from_ref", "files"])]
+    pub config_from_base: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -53,6 +53,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         timeout: Some(Duration::from_secs(60)),
         user: None,
         env: None,
+        detach: true,
     };
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {

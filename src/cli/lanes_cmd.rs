@@ -43,7 +43,12 @@ pub fn run(cmd: LanesCommand) -> anyhow::Result<i32> {
 
 /// Loads and validates the lanes file; returns it with the name used in messages.
 fn load(a: &ConfigArgs) -> anyhow::Result<(LanesConfig, String)> {
-    let (name, bytes) = match &a.config_from_ref {
+    load_at(a, a.config_from_ref.as_deref())
+}
+
+/// Loads the lanes file from git at `rev`, or from the work tree when `None`.
+fn load_at(a: &ConfigArgs, rev: Option<&str>) -> anyhow::Result<(LanesConfig, String)> {
+    let (name, bytes) = match rev {
         Some(rev) => {
             let name = format!("{}@{rev}", a.config.display());
             let bytes = git::show_file(&a.repo, rev, &a.config)
@@ -74,7 +79,14 @@ fn git_toplevel(dir: &Path) -> Option<PathBuf> {
 }
 
 fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
-    let (config, name) = load(&a.config)?;
+    let event = a.event.as_ref().map(|ev| git::event_shas(ev)).transpose()?;
+    let base = event.as_ref().map(|(b, _)| b.as_str()).or(a.base.as_deref());
+    let rev = if a.config_from_base {
+        Some(base.context("--config-from-base needs --base or --event")?)
+    } else {
+        a.config.config_from_ref.as_deref()
+    };
+    let (config, name) = load_at(&a.config, rev)?;
     let changes = if let Some(f) = &a.files {
         let mut buf = Vec::new();
         if f.as_os_str() == "-" {
@@ -91,9 +103,8 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
             f.display().to_string()
         };
         changes::parse(&buf).with_context(|| format!("{label}: bad change list"))?
-    } else if let Some(ev) = &a.event {
-        let (base, head) = git::event_shas(ev)?;
-        git::changed_paths(&a.config.repo, &base, &head)?
+    } else if let Some((base, head)) = &event {
+        git::changed_paths(&a.config.repo, base, head)?
     } else if let (Some(base), Some(head)) = (&a.base, &a.head) {
         git::changed_paths(&a.config.repo, base, head)?
     } else {

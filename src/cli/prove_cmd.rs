@@ -16,8 +16,46 @@ fn load(path: &Path) -> anyhow::Result<Proofs> {
     Ok(Proofs::load(path)?)
 }
 
+/// Writes the proofs file and its goldens as they are at `rev` over the work tree.
+fn restore_judge(proofs_file: &Path, rev: &str) -> anyhow::Result<()> {
+    let dir = match proofs_file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = Path::new(proofs_file.file_name().context("--proofs names no file")?);
+    let bytes = crate::lanes::git::show_file(dir, rev, name).with_context(|| {
+        format!("--judge-from-ref {rev}: cannot read {} there", proofs_file.display())
+    })?;
+    crate::fsutil::write_atomic(proofs_file, &bytes)
+        .with_context(|| format!("cannot write {}", proofs_file.display()))?;
+    let proofs = load(proofs_file)?;
+    for p in &proofs.proofs {
+        match crate::lanes::git::show_file(dir, rev, Path::new(&p.golden)) {
+            Ok(b) => crate::fsutil::write_atomic(&p.golden_path, &b)
+                .with_context(|| format!("cannot write {}", p.golden_path.display()))?,
+            Err(_) => match std::fs::remove_file(&p.golden_path) {
+                Ok(()) => eprintln!(
+                    "assay-runner: {} does not exist at {rev}: removed the PR's copy",
+                    p.golden
+                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => bail!("cannot remove {}: {e}", p.golden_path.display()),
+            },
+        }
+    }
+    eprintln!(
+        "assay-runner: judge restored from {rev}: {} and {} golden(s)",
+        proofs_file.display(),
+        proofs.proofs.len()
+    );
+    Ok(())
+}
+
 /// `assay-runner prove`.
 pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
+    if let Some(rev) = &a.judge_from_ref {
+        restore_judge(&a.proofs, rev)?;
+    }
     let proofs = load(&a.proofs)?;
     let (run_id, lane, selected): (String, Option<String>, Vec<&Proof>) = if a.all {
         ("all".into(), None, proofs.proofs.iter().collect())

@@ -16,8 +16,39 @@ enum NoCheckRun {
     Failed(anyhow::Error),
 }
 
+/// The verdict of a lane whose proofs file requires no proof.
+fn no_proofs_required(
+    proofs: &std::path::Path,
+    lane: &str,
+) -> anyhow::Result<crate::contracts::verdict::ProofSetVerdict> {
+    let p = crate::proofs::Proofs::load(proofs)?;
+    let required = p
+        .for_lane(lane)
+        .map_err(|e| anyhow::anyhow!("--lane {lane}: {e}"))?;
+    if !required.is_empty() {
+        anyhow::bail!(
+            "lane `{lane}` requires proofs ({}) in {}, but no verdict file was given; \
+             run `assay-runner prove --lane {lane}` and pass its verdict.json",
+            required
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            proofs.display()
+        );
+    }
+    Ok(crate::prove::set_verdict(
+        &format!("lane:{lane}"),
+        Some(lane),
+        Vec::new(),
+    ))
+}
+
 pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
-    let mut v = report::load(&a.verdicts)?;
+    let mut v = match (&a.proofs, &a.lane) {
+        (Some(p), Some(lane)) if a.verdicts.is_empty() => no_proofs_required(p, lane)?,
+        _ => report::load(&a.verdicts)?,
+    };
     if v.lane.is_none() {
         v.lane = a.lane.clone();
     }

@@ -108,6 +108,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         timeout,
         user,
         env: None,
+        detach: false,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();

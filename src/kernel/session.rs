@@ -29,6 +29,10 @@ pub struct RunSpec {
     pub user: Option<(u32, u32)>,
     /// The command's whole environment; `None` inherits the runner's.
     pub env: Option<Vec<(OsString, OsString)>>,
+    /// Start the command in a new session (no controlling terminal) with stdin from
+    /// `/dev/null`, so what it touches does not depend on whether the caller has a terminal
+    /// (bash opens `/dev/tty` when it has one). Proofs always detach.
+    pub detach: bool,
 }
 
 /// How the run ended.
@@ -158,12 +162,19 @@ fn run_in(
     if let Some((uid, gid)) = spec.user {
         cmd.uid(uid).gid(gid);
     }
+    if spec.detach {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let detach = spec.detach;
     let procs_fd = cg.procs_file().as_raw_fd();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (write, prctl) on an fd the parent keeps open; it allocates nothing.
+    // (write, prctl, setsid) on an fd the parent keeps open; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if detach && libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
