@@ -6,99 +6,23 @@
 //! The simulator needs Node and `npm ci --prefix tests/github-sim`; without them the tests
 //! skip, unless `ASSAY_REQUIRE_GITHUB_SIM=1` (set by `scripts/test`) makes that a failure.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
+use support::Simulator;
 
 const HEAD: &str = "0123456789abcdef0123456789abcdef01234567";
 const TOKEN: &str = "ghs_simulatorTOKEN42";
 
-/// A running simulator, killed on drop.
-pub struct Simulator {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub url: String,
-}
-
-impl Simulator {
-    /// Starts the simulator, or returns `None` (after saying why) when it is not installed.
-    pub fn start(test: &str) -> Option<Simulator> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/github-sim");
-        let required = std::env::var("ASSAY_REQUIRE_GITHUB_SIM").as_deref() == Ok("1");
-        if !dir.join("node_modules/@simulacrum/github-api-simulator").exists() {
-            assert!(
-                !required,
-                "{test}: the GitHub simulator is not installed (run scripts/setup)"
-            );
-            eprintln!("{test}: skipped: GitHub simulator not installed (run scripts/setup)");
-            return None;
-        }
-        let mut child = Command::new("node")
-            .arg(dir.join("server.mjs"))
-            .arg("0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node runs the simulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("simulator did not start: {line:?}"))
-            .to_string();
-        Some(Simulator { child, url })
-    }
-
-    /// One HTTP/1.1 request; returns status and body.
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String) {
-        let addr = self.url.strip_prefix("http://").unwrap();
-        let mut s = TcpStream::connect(addr).unwrap();
-        let body = body.map(Value::to_string).unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let status = resp[9..12].parse().unwrap();
-        let (_, body) = resp.split_once("\r\n\r\n").unwrap();
-        // Chunked bodies: take the JSON between the first chunk-size line and the terminator.
-        let body = match body.split_once("\r\n") {
-            Some((size, rest)) if u64::from_str_radix(size.trim(), 16).is_ok() => {
-                rest.rsplit_once("\r\n0\r\n").map_or(rest, |(b, _)| b)
-            }
-            _ => body,
-        };
-        (status, body.trim().to_string())
-    }
-
-    /// Every API request the simulator received.
-    pub fn calls(&self) -> Vec<Value> {
-        let (status, body) = self.request("GET", "/_assay/calls", None);
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn verdict(dir: &Path, lines: usize) -> PathBuf {
     let golden_lines: Vec<Value> = (0..lines)
-        .map(|i| json!({"line": i + 2, "category": "network_endpoints", "change": "added",
-                        "entry": format!("tcp:10.0.0.{i}:443")}))
+        .map(|i| {
+            json!({"line": i + 2, "category": "network_endpoints", "change": "added",
+                        "entry": format!("tcp:10.0.0.{i}:443")})
+        })
         .collect();
     let added: Vec<String> = (0..lines).map(|i| format!("tcp:10.0.0.{i}:443")).collect();
     let v = json!({
@@ -135,7 +59,13 @@ fn report(sim: &Simulator, dir: &Path, repo: &str, verdict: &Path) -> std::proce
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_assay-runner"))
-        .args(["report", "--check-run", "--step-summary", "--retry-base-ms", "10"])
+        .args([
+            "report",
+            "--check-run",
+            "--step-summary",
+            "--retry-base-ms",
+            "10",
+        ])
         .arg(verdict)
         .env_clear()
         .env("GITHUB_ACTIONS", "true")
@@ -207,13 +137,18 @@ fn the_simulator_rejects_what_github_would() {
         return;
     };
     // 51 annotations in one request, and an unknown level: both outside GitHub's schema.
-    let ann = |level: &str| json!({"path": "g", "start_line": 1, "end_line": 1,
-                                    "annotation_level": level, "message": "m"});
+    let ann = |level: &str| {
+        json!({"path": "g", "start_line": 1, "end_line": 1,
+                                    "annotation_level": level, "message": "m"})
+    };
     let too_many = json!({"name": "x", "head_sha": HEAD, "output": {"title": "t", "summary": "s",
         "annotations": vec![ann("failure"); 51]}});
     let (status, body) = sim.request("POST", "/repos/o/r/check-runs", Some(&too_many));
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("maxItems") || body.contains("must NOT have more than 50"), "{body}");
+    assert!(
+        body.contains("maxItems") || body.contains("must NOT have more than 50"),
+        "{body}"
+    );
     let bad_level = json!({"name": "x", "head_sha": HEAD, "output": {"title": "t", "summary": "s",
         "annotations": [ann("error")]}});
     let (status, body) = sim.request("POST", "/repos/o/r/check-runs", Some(&bad_level));
@@ -231,7 +166,10 @@ fn read_only_token_falls_back_with_the_verdicts_exit_code() {
     let out = report(&sim, t.path(), "o/read-only", &v);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("::error ")).count(), 3);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("::error ")).count(),
+        3
+    );
     let summary = std::fs::read_to_string(t.path().join("summary.md")).unwrap();
     assert!(summary.contains("No check run was written"), "{summary}");
     assert_eq!(sim.calls().len(), 1, "403 is not retried");

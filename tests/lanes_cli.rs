@@ -215,7 +215,14 @@ fn classify_event_payload_and_config_from_ref() {
     // --config-from-base takes the same revision from the payload.
     let out = bin()
         .current_dir(dir.path())
-        .args(["lanes", "classify", "--config-from-base", "--format", "json", "--event"])
+        .args([
+            "lanes",
+            "classify",
+            "--config-from-base",
+            "--format",
+            "json",
+            "--event",
+        ])
         .arg(&event)
         .output()
         .unwrap();

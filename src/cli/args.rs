@@ -94,7 +94,12 @@ pub struct ReportArgs {
     pub verdicts: Vec<PathBuf>,
     /// With no VERDICT: report `--lane` as passing because this proofs file requires no proof
     /// for it (an error when it does: a skipped proof is never a pass).
-    #[arg(long, value_name = "FILE", requires = "lane", conflicts_with = "verdicts")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "lane",
+        conflicts_with = "verdicts"
+    )]
     pub proofs: Option<PathBuf>,
     /// Create a check run on the PR head commit, with annotations on golden lines.
     #[arg(long)]

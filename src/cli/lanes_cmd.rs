@@ -80,7 +80,10 @@ fn git_toplevel(dir: &Path) -> Option<PathBuf> {
 
 fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
     let event = a.event.as_ref().map(|ev| git::event_shas(ev)).transpose()?;
-    let base = event.as_ref().map(|(b, _)| b.as_str()).or(a.base.as_deref());
+    let base = event
+        .as_ref()
+        .map(|(b, _)| b.as_str())
+        .or(a.base.as_deref());
     let rev = if a.config_from_base {
         Some(base.context("--config-from-base needs --base or --event")?)
     } else {

@@ -24,7 +24,10 @@ fn restore_judge(proofs_file: &Path, rev: &str) -> anyhow::Result<()> {
     };
     let name = Path::new(proofs_file.file_name().context("--proofs names no file")?);
     let bytes = crate::lanes::git::show_file(dir, rev, name).with_context(|| {
-        format!("--judge-from-ref {rev}: cannot read {} there", proofs_file.display())
+        format!(
+            "--judge-from-ref {rev}: cannot read {} there",
+            proofs_file.display()
+        )
     })?;
     crate::fsutil::write_atomic(proofs_file, &bytes)
         .with_context(|| format!("cannot write {}", proofs_file.display()))?;

