@@ -421,3 +421,59 @@ fn hex(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+/// action.yml's contract: the documented inputs and outputs, every run step has `shell: bash`,
+/// and no `${{ }}` expression is spliced into a script (inputs reach scripts only via `env:`).
+/// The same rule holds for this project's workflows.
+#[test]
+fn action_inputs_reach_scripts_only_through_env() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join("action.yml")).unwrap()).unwrap();
+    let inputs: Vec<&str> = action["inputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for want in [
+        "command",
+        "config",
+        "proofs",
+        "lane",
+        "token",
+        "version",
+        "inconclusive-conclusion",
+        "working-directory",
+    ] {
+        assert!(inputs.contains(&want), "input {want} missing: {inputs:?}");
+    }
+    for want in ["lane", "verdict", "bundles"] {
+        assert!(
+            action["outputs"].get(want).is_some(),
+            "output {want} missing"
+        );
+    }
+    assert_eq!(action["runs"]["using"], "composite");
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    for s in steps {
+        let run = s["run"].as_str().expect("composite steps are run steps");
+        assert_eq!(s["shell"], "bash", "{s}");
+        assert!(!run.contains("${{"), "expression spliced into run: {run}");
+    }
+    for wf in std::fs::read_dir(root.join(".github/workflows")).unwrap() {
+        let path = wf.unwrap().path();
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (job, j) in v["jobs"].as_object().unwrap() {
+            for s in j["steps"].as_array().unwrap() {
+                if let Some(run) = s["run"].as_str() {
+                    assert!(
+                        !run.contains("${{"),
+                        "{}: job {job}: expression spliced into run: {run}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}

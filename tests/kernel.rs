@@ -663,3 +663,46 @@ fn doctor_reports_a_capable_host() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("ok    BPF object"), "{text}");
 }
+
+/// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
+/// and the command's own use of the value is what the kernel sees, not the value.
+#[test]
+fn token_values_never_reach_the_bundle() {
+    if !kernel_ok("token_values_never_reach_the_bundle") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let secret = "ghs_doNotLeak0123456789abcdefXYZ";
+    let bundle = t.path().join("secret.tar.gz");
+    let out = bin()
+        .env("GITHUB_TOKEN", secret)
+        .env("HOME", &w)
+        .env("SHELL", "/bin/sh")
+        .args(["run", "--run-id", "s", "--work-dir"])
+        .arg(&w)
+        .arg("--out")
+        .arg(&bundle)
+        .args([
+            "--",
+            "bash",
+            "-c",
+            "test -n \"$GITHUB_TOKEN\" && echo ok > seen",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(w.join("seen")).unwrap(), "ok\n");
+    let m = members(&bundle);
+    let events = String::from_utf8(m["events.ndjson"].clone()).unwrap();
+    assert!(events.contains("GITHUB_TOKEN"), "env keys are recorded");
+    for (name, bytes) in &m {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(secret),
+            "{name} contains the token value"
+        );
+    }
+    let raw = std::fs::read(&bundle).unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut plain).unwrap();
+    assert!(!String::from_utf8_lossy(&plain).contains(secret));
+}

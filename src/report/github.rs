@@ -68,6 +68,17 @@ pub fn parse_event(path: &std::path::Path, bytes: &[u8]) -> Result<Event, Contex
         message: e.to_string(),
     })?;
     let str_at = |ptr: &str| v.pointer(ptr).and_then(Value::as_str).map(str::to_string);
+    // `workflow_run`: a trusted workflow reporting for a finished (possibly fork) run. It
+    // runs with the base repository's token, so it is not read-only; the commit is the run's.
+    if let Some(run) = v.get("workflow_run").filter(|r| r.is_object()) {
+        return Ok(Event {
+            head_sha: str_at("/workflow_run/head_sha"),
+            fork: false,
+            pull_request: run
+                .pointer("/pull_requests/0/number")
+                .and_then(Value::as_u64),
+        });
+    }
     if let Some(pr) = v.get("pull_request").filter(|p| p.is_object()) {
         let head_repo = pr.pointer("/head/repo/full_name").and_then(Value::as_str);
         let base_repo = pr.pointer("/base/repo/full_name").and_then(Value::as_str);
@@ -228,6 +239,15 @@ mod tests {
         assert!(fork.fork);
         let deleted = parse_event(p, pr("null", "o/r").as_bytes()).unwrap();
         assert!(deleted.fork);
+        let wr = parse_event(
+            p,
+            br#"{"workflow_run":{"head_sha":"fff","pull_requests":[{"number":9}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (wr.head_sha.as_deref(), wr.fork, wr.pull_request),
+            (Some("fff"), false, Some(9))
+        );
         let push = parse_event(p, br#"{"after":"123","head_commit":{"id":"456"}}"#).unwrap();
         assert_eq!(push.head_sha.as_deref(), Some("123"));
         let e = parse_event(p, b"{\n x").unwrap_err().to_string();
