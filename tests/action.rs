@@ -204,6 +204,16 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
             let mut s = std::fs::read_to_string(&f).unwrap();
             s.push_str("echo extra > out/extra.txt\n");
             std::fs::write(f, s).unwrap();
+            // The PR also "accepts" its own surface in the golden: the judge comes from the
+            // base commit, so this must not make the proof pass.
+            let g = repo.join("goldens/demo.surface.json");
+            let text = std::fs::read_to_string(&g).unwrap();
+            let weakened = text.replace(
+                "\"<work>/out/count.txt\",\n",
+                "\"<work>/out/count.txt\",\n    \"<work>/out/extra.txt\",\n",
+            );
+            assert_ne!(text, weakened);
+            std::fs::write(g, weakened).unwrap();
         },
         false,
     );
@@ -253,8 +263,9 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
             )
         ]
     );
-    // The annotated lines are where the entry would go in the golden.
-    let golden = std::fs::read_to_string(pr.repo.join("goldens/demo.surface.json")).unwrap();
+    assert!(log.contains("judge restored from"), "{log}");
+    // The annotated lines are where the entry would go in the base's golden.
+    let golden = git(&pr.repo, &["show", "HEAD~1:goldens/demo.surface.json"]);
     for a in ann {
         let line = a["start_line"].as_u64().unwrap() as usize;
         let text = golden.lines().nth(line - 1).unwrap();
