@@ -1,7 +1,7 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable seed-replay test, so
 //! the same code runs under libFuzzer and in every `cargo test`.
 //! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::kernel`, `crate::verify`,
-//! `crate::bundle`, `crate::surface`, `crate::contracts`.
+//! `crate::bundle`, `crate::surface`, `crate::contracts`, `crate::report`.
 
 use crate::lanes::{LanesConfig, changes};
 
@@ -48,6 +48,29 @@ pub fn ring_record(data: &[u8]) {
         for (i, ev) in p.events.iter().enumerate() {
             assert_eq!(ev.seq, i as u64);
         }
+    }
+}
+
+/// Parses arbitrary bytes as a `verdict.json` (from another job's artifact: untrusted) and as
+/// an event payload; renders what parses through every report channel and checks the limits.
+pub fn report_input(data: &[u8]) {
+    use crate::report::{self, Conclusion, commands, markdown};
+    let path = std::path::Path::new("fuzz.json");
+    let _ = report::github::parse_event(path, data);
+    if let Ok(v) = report::parse(path, data) {
+        let ann = report::annotations(&v, "p");
+        for a in &ann {
+            assert!(a.title.chars().count() <= report::MAX_TITLE_CHARS);
+            assert!(a.line >= 1);
+            let c = commands::command(a);
+            assert!(!c.contains('\n') && !c.contains('\r'));
+        }
+        let lines = commands::annotation_lines(&ann);
+        assert!(lines.lines().filter(|l| l.starts_with("::")).count() <= commands::MAX_COMMANDS);
+        let full = markdown::report(&v, "fuzz", Conclusion::Failure);
+        let cut = markdown::truncate(&full, 4096, markdown::chars, "x");
+        assert!(markdown::chars(&cut) <= 4096);
+        let _ = report::github::outputs(v.lane.as_deref(), "pass", &report::bundles(&v));
     }
 }
 

@@ -28,6 +28,9 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("verify_bundle") {
         assay_runner::fuzzing::verify_bundle(&s);
     }
+    for s in seeds("report_input") {
+        assay_runner::fuzzing::report_input(&s);
+    }
 }
 
 /// The committed verify seed is the sample bundle of this version (regenerate it when the
