@@ -110,6 +110,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         pv.runs,
         pv.deterministic
     );
+
+    println!("\n== 6. report: what the check run on the PR would say (`assay-runner report`)");
+    let set = crate::prove::set_verdict("lane:kernel-only", Some("kernel-only"), vec![pv.clone()]);
+    let c = crate::report::Conclusion::Failure;
+    println!(
+        "check run `assay-runner proofs`: conclusion {}, {} annotation(s); summary:\n",
+        crate::report::conclusion(set.verdict, c).as_str(),
+        crate::report::annotations(&set, "").len()
+    );
+    print!(
+        "{}",
+        crate::report::markdown::report(&set, "assay-runner proofs", c)
+    );
     Ok(
         if report.passed() && m.exit_code == 0 && v.ok() && pv.verdict == Verdict::Pass {
             exit::OK

@@ -91,7 +91,7 @@ fn proof_section(o: &mut String, p: &ProofVerdict) {
     if !p.reasons.is_empty() {
         let _ = writeln!(o);
     }
-    let _ = writeln!(o, "Golden: `{}`", code_free(&p.golden));
+    let _ = write!(o, "Golden: `{}`", code_free(&p.golden));
     if let Some(b) = &p.bundle {
         let _ = write!(o, " · bundle: `{}`", code_free(b));
     }
