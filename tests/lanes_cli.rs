@@ -363,7 +363,11 @@ fn self_test_passes_on_the_project_config() {
 fn self_test_fails_when_a_case_expectation_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string("lanes/lanes.yaml").unwrap();
-    let broken = text.replacen("    expect: all\n", "    expect: none\n", 1);
+    let broken = text.replacen(
+        "    files: [\"Cargo.lock\"]\n    expect: all\n",
+        "    files: [\"Cargo.lock\"]\n    expect: none\n",
+        1,
+    );
     assert_ne!(text, broken);
     let cfg: PathBuf = dir.path().join("lanes.yaml");
     std::fs::write(&cfg, broken).unwrap();
