@@ -8,7 +8,7 @@ use std::process::Output;
 use assay_runner::contracts::capability_diff::{
     CapabilityDiff, CategoryDiff, DiffStatus, GoldenLine, Side, SideKind,
 };
-use assay_runner::contracts::verdict::{ProofSetVerdict, ProofVerdict, Verdict};
+use assay_runner::contracts::verdict::{ProofVerdict, Verdict};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -81,17 +81,7 @@ struct Env {
 fn setup(proofs: Vec<ProofVerdict>, fork: bool) -> Env {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().to_path_buf();
-    let v = ProofSetVerdict {
-        schema: "assay.runner.verdict.v0".into(),
-        run_id: "lane:sdk".into(),
-        lane: Some("sdk".into()),
-        verdict: proofs
-            .iter()
-            .map(|p| p.verdict)
-            .max()
-            .unwrap_or(Verdict::Pass),
-        proofs,
-    };
+    let v = assay_runner::prove::set_verdict("lane:sdk", Some("sdk"), proofs);
     let verdict = dir.join("verdict.json");
     std::fs::write(&verdict, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     let head_repo = if fork { "someone/r" } else { "o/r" };
