@@ -12,11 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assay_runner::bundle::Entry;
-use assay_runner::contracts::health::{CgroupCorrelation, KernelLayer, Platform};
 use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
-use assay_runner::contracts::manifest::MemberClass;
-use assay_runner::pipeline::{json, ndjson};
+use assay_runner::pipeline::ndjson;
 
 const RUN: &str = "bench";
 
@@ -79,47 +76,7 @@ fn build(out: &Path, target_bytes: u64) -> (u64, u64) {
     let per_event = raw.len() as f64 / probe.len() as f64;
     let n = (target_bytes as f64 * ratio / per_event) as u64;
     let events: Vec<KernelEvent> = (0..n).map(|i| event(i, i)).collect();
-    let derived = assay_runner::surface::derive(
-        RUN,
-        &events,
-        &assay_runner::surface::NoiseFilter::default_filter(),
-    );
-    let mut hb = assay_runner::health::Builder::new(
-        RUN,
-        Platform {
-            os: "linux".into(),
-            arch: "x86_64".into(),
-            btf: true,
-            bpf_object: "clang".into(),
-        },
-    );
-    hb.kernel(KernelLayer::Complete)
-        .correlation(CgroupCorrelation::Clean);
-    hb.counters().events_attempted = n;
-    hb.counters().events_received = n;
-    hb.counters().filtered_noise = derived.filtered.clone();
-    let entries = vec![
-        Entry {
-            path: "observation-health.json".into(),
-            bytes: json(&hb.finish()),
-            class: MemberClass::Canonical,
-        },
-        Entry {
-            path: "capability-surface.json".into(),
-            bytes: json(&derived.surface),
-            class: MemberClass::Canonical,
-        },
-        Entry {
-            path: "layers/kernel.ndjson".into(),
-            bytes: ndjson(&events),
-            class: MemberClass::Canonical,
-        },
-        Entry {
-            path: "events.ndjson".into(),
-            bytes: Vec::new(),
-            class: MemberClass::Diagnostic,
-        },
-    ];
+    let entries = assay_runner::fuzzing::entries_for(RUN, &events, n, Vec::new());
     let decompressed: u64 = entries.iter().map(|e| e.bytes.len() as u64).sum();
     assay_runner::bundle::write(out, RUN, &entries).unwrap();
     (n, decompressed)

@@ -95,9 +95,7 @@ pub fn verify_bundle(data: &[u8]) {
 /// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9`.
 /// Used by the verify tests and as the fuzz seed.
 pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
-    use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
     use crate::contracts::kernel_event::{self, Kind};
-    use crate::contracts::manifest::MemberClass;
     use crate::contracts::run_event::{self, RunRecord};
     let ev = |seq: u64, kind: Kind| kernel_event::KernelEvent::new(run_id, seq, "p0", kind);
     let events = vec![
@@ -126,30 +124,6 @@ pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
             ..ev(4, Kind::Exit)
         },
     ];
-    let derived = crate::surface::derive(
-        run_id,
-        &events,
-        &crate::surface::NoiseFilter::default_filter(),
-    );
-    let mut hb = crate::health::Builder::new(
-        run_id,
-        crate::contracts::health::Platform {
-            os: "linux".into(),
-            arch: "x86_64".into(),
-            btf: true,
-            bpf_object: "clang".into(),
-        },
-    );
-    hb.kernel(KernelLayer::Complete)
-        .correlation(CgroupCorrelation::Clean);
-    {
-        let c = hb.counters();
-        c.events_attempted = 9;
-        c.events_received = 9;
-        c.filtered_noise = derived.filtered.clone();
-    }
-    let health = hb.finish();
-    debug_assert_eq!(health.policy_layer, OtherLayer::NotApplicable);
     let runs = vec![
         RunRecord::RunStarted {
             schema: run_event::SCHEMA.into(),
@@ -173,7 +147,45 @@ pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
             runner_max_rss_kib: 1000,
         },
     ];
+    entries_for(run_id, &events, 9, crate::pipeline::ndjson(&runs))
+}
+
+/// The members of a cleanly observed bundle whose kernel layer is `events`: the surface derived
+/// from them, a complete and clean health with `received` events, and `diagnostic` as
+/// `events.ndjson`. Shared by the sample bundle and the verify benchmark.
+pub fn entries_for(
+    run_id: &str,
+    events: &[crate::contracts::kernel_event::KernelEvent],
+    received: u64,
+    diagnostic: Vec<u8>,
+) -> Vec<crate::bundle::Entry> {
+    use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
+    use crate::contracts::manifest::MemberClass;
     use crate::pipeline::{json, ndjson};
+    let derived = crate::surface::derive(
+        run_id,
+        events,
+        &crate::surface::NoiseFilter::default_filter(),
+    );
+    let mut hb = crate::health::Builder::new(
+        run_id,
+        crate::contracts::health::Platform {
+            os: "linux".into(),
+            arch: "x86_64".into(),
+            btf: true,
+            bpf_object: "clang".into(),
+        },
+    );
+    hb.kernel(KernelLayer::Complete)
+        .correlation(CgroupCorrelation::Clean);
+    {
+        let c = hb.counters();
+        c.events_attempted = received;
+        c.events_received = received;
+        c.filtered_noise = derived.filtered.clone();
+    }
+    let health = hb.finish();
+    debug_assert_eq!(health.policy_layer, OtherLayer::NotApplicable);
     vec![
         crate::bundle::Entry {
             path: "observation-health.json".into(),
@@ -187,12 +199,12 @@ pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
         },
         crate::bundle::Entry {
             path: "layers/kernel.ndjson".into(),
-            bytes: ndjson(&events),
+            bytes: ndjson(events),
             class: MemberClass::Canonical,
         },
         crate::bundle::Entry {
             path: "events.ndjson".into(),
-            bytes: ndjson(&runs),
+            bytes: diagnostic,
             class: MemberClass::Diagnostic,
         },
     ]

@@ -193,63 +193,31 @@ fn classify_event_payload_and_config_from_ref() {
     )
     .unwrap();
     std::fs::write(dir.path().join("lanes/lanes.yaml"), "lanes: [none]\n").unwrap();
-    let out = bin()
-        .current_dir(dir.path())
-        .args([
-            "lanes",
-            "classify",
-            "--config",
-            "lanes/lanes.yaml",
-            "--config-from-ref",
-            &base,
-            "--format",
-            "json",
-            "--event",
-        ])
-        .arg(&event)
-        .output()
-        .unwrap();
-    let v = json(&out);
-    assert_eq!(v["lane"], "all");
-    assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    let classify = |args: &[&str]| {
+        let out = bin()
+            .current_dir(dir.path())
+            .args(["lanes", "classify", "--format", "json"])
+            .args(args)
+            .arg("--event")
+            .arg(&event)
+            .output()
+            .unwrap();
+        json(&out)
+    };
+    let from_ref = classify(&["--config", "lanes/lanes.yaml", "--config-from-ref", &base]);
     // --config-from-base takes the same revision from the payload.
-    let out = bin()
-        .current_dir(dir.path())
-        .args([
-            "lanes",
-            "classify",
-            "--config-from-base",
-            "--format",
-            "json",
-            "--event",
-        ])
-        .arg(&event)
-        .output()
-        .unwrap();
-    let v = json(&out);
-    assert_eq!(v["lane"], "all");
-    assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    let from_base = classify(&["--config-from-base"]);
+    for v in [&from_ref, &from_base] {
+        assert_eq!(v["lane"], "all");
+        assert_eq!(v["config"], format!("lanes/lanes.yaml@{base}"));
+    }
     let out = bin()
         .args(["lanes", "classify", "--config-from-base", "--files", "-"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "needs a base revision");
     // Without --config-from-ref the work-tree file (one lane) decides.
-    let out = bin()
-        .current_dir(dir.path())
-        .args([
-            "lanes",
-            "classify",
-            "--config",
-            "lanes/lanes.yaml",
-            "--format",
-            "json",
-            "--event",
-        ])
-        .arg(&event)
-        .output()
-        .unwrap();
-    assert_eq!(json(&out)["lane"], "none");
+    assert_eq!(classify(&["--config", "lanes/lanes.yaml"])["lane"], "none");
 }
 
 #[test]

@@ -164,19 +164,17 @@ pub fn load(paths: &[PathBuf]) -> Result<ProofSetVerdict, ReportError> {
                     m.run_id = "merged".into();
                 }
                 m.proofs.extend(v.proofs);
-                m.verdict = m.verdict.max(v.verdict);
                 m
             }
         });
     }
-    let mut m = merged.ok_or(ReportError::Empty)?;
-    m.verdict = m
-        .proofs
-        .iter()
-        .map(|p| p.verdict)
-        .max()
-        .unwrap_or(Verdict::Pass);
-    Ok(m)
+    let m = merged.ok_or(ReportError::Empty)?;
+    // The overall verdict is recomputed from the proofs, never trusted from the files.
+    Ok(crate::prove::set_verdict(
+        &m.run_id,
+        m.lane.as_deref(),
+        m.proofs,
+    ))
 }
 
 /// Parses one verdict document strictly (unknown fields and other schemas are rejected).
@@ -449,6 +447,14 @@ mod tests {
         assert_eq!(m.verdict, Verdict::Fail);
         assert_eq!(m.lane.as_deref(), Some("sdk"));
         assert_eq!(bundles(&m), ["out/a.tar.gz", "out/b.tar.gz"]);
+        let mut lying = crate::prove::set_verdict("all", None, vec![proof("c", Verdict::Fail, 1)]);
+        lying.verdict = Verdict::Pass;
+        let lie = write("lie.json", &lying);
+        assert_eq!(
+            load(&[lie]).unwrap().verdict,
+            Verdict::Fail,
+            "recomputed, not trusted"
+        );
         let e = load(&[a.clone(), a]).unwrap_err().to_string();
         assert!(e.contains("proof `a` is also reported"), "{e}");
         let bad = t.path().join("bad.json");
