@@ -1,23 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 /* assay-runner observation programs.
  *
+ * Five attach points, all through BPF links, none needing tracefs: `raw_tp/sys_enter` and
+ * `raw_tp/sys_exit` dispatch on the syscall number in-kernel (one program run per syscall
+ * boundary instead of one perf-event tracepoint per syscall and direction), and
+ * `tp_btf/sched_process_exec|fork|exit` follow processes.
+ *
  * Every program filters to the session: the current cgroup id is in `session_cgroups`, or the
  * current process was followed into the session's pid tree (`tracked`, filled from fork and exec
  * events) — so a descendant that moves itself to another cgroup stays observed and is flagged
- * ST_ESCAPED. Syscall paths are saved at sys_enter and read at sys_exit (when the pages are
- * faulted in), together with the result. Every ring-buffer output is counted per CPU and per
- * program as an attempt, and every failed output as a drop, so received + drops == attempts.
- * Wakeups are adaptive: the reader is woken only when `wakeup_bytes` are pending (it also polls
- * with a timeout), which removes most of the irq_work cost on syscall storms.
+ * ST_ESCAPED. `sys_enter` first rejects syscalls it does not trace (a compare on the number, cheaper
+ * than the map lookup of the session filter), then filters to the session and saves the
+ * arguments per thread; `sys_exit` runs only the `pending` lookup for every other thread, then
+ * reads the paths (now faulted in) together with the result. Every ring-buffer output is counted
+ * per CPU and per program family as an attempt, and every failed output as a drop, so
+ * received + drops == attempts. Wakeups are adaptive: the reader is woken only when
+ * `wakeup_bytes` are pending (it also polls with a timeout), which removes most of the irq_work
+ * cost on syscall storms.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
-#include <bpf/bpf_tracing.h>
 #include "events.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#if !defined(__TARGET_ARCH_x86)
+#error "the syscall dispatch table below is x86-64's; other architectures are not supported yet"
+#endif
 
 #define AT_FDCWD -100
 #define AT_REMOVEDIR 0x200
@@ -50,8 +61,18 @@ struct task_struct {
 	int exit_code;
 } __attribute__((preserve_access_index));
 
-struct trace_event_raw_sched_process_exec {
-	__u32 __data_loc_filename;
+struct linux_binprm {
+	const char *filename;
+} __attribute__((preserve_access_index));
+
+/* x86-64 syscall registers (arguments in di, si, dx, r10, r8, r9; the number in orig_ax). */
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+	unsigned long r8;
+	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
 
 struct {
@@ -183,8 +204,9 @@ static __always_inline __u16 read_user_path(struct event *e, __u32 off, __u64 pt
 	return (__u16)(n - 1);
 }
 
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(struct trace_event_raw_sched_process_exec *ctx)
+/* tp_btf/sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+SEC("tp_btf/sched_process_exec")
+int on_exec(__u64 *ctx)
 {
 	int member = session_member();
 	if (!member)
@@ -195,8 +217,9 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct event *e = new_event(EV_EXEC, member);
 	if (!e)
 		return 0;
-	__u32 loc = BPF_CORE_READ(ctx, __data_loc_filename) & 0xffff;
-	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, (void *)ctx + loc);
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, filename);
 	if (n > 0)
 		e->h.len1 = (__u16)(n - 1);
 	else
@@ -205,9 +228,12 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 	return 0;
 }
 
+/* tp_btf/sched_process_fork(struct task_struct *parent, struct task_struct *child) */
 SEC("tp_btf/sched_process_fork")
-int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+int on_fork(__u64 *ctx)
 {
+	struct task_struct *parent = (struct task_struct *)ctx[0];
+	struct task_struct *child = (struct task_struct *)ctx[1];
 	int child_pid = BPF_CORE_READ(child, pid);
 	int child_tgid = BPF_CORE_READ(child, tgid);
 	if (child_pid != child_tgid)
@@ -225,8 +251,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int on_exit(void *ctx)
+/* tp_btf/sched_process_exit(struct task_struct *p, bool group_dead): fires in the exiting task. */
+SEC("tp_btf/sched_process_exit")
+int on_exit(__u64 *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if ((__u32)pid_tgid != (pid_tgid >> 32))
@@ -245,38 +272,117 @@ int on_exit(void *ctx)
 	return 0;
 }
 
-/* ---- syscalls: save at enter, emit at exit ---- */
+/* ---- syscalls: dispatch on the number at enter, save the arguments, emit at exit ---- */
 
-struct sys_enter_args {
-	__u64 _common;
-	__s32 nr;
-	__u32 _pad;
-	__u64 args[6];
-};
+/* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+#define NR_open 2
+#define NR_connect 42
+#define NR_rename 82
+#define NR_mkdir 83
+#define NR_rmdir 84
+#define NR_creat 85
+#define NR_link 86
+#define NR_unlink 87
+#define NR_symlink 88
+#define NR_chdir 80
+#define NR_fchdir 81
+#define NR_openat 257
+#define NR_mkdirat 258
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_renameat2 316
+#define NR_openat2 437
 
-struct sys_exit_args {
-	__u64 _common;
-	__s32 nr;
-	__u32 _pad;
-	__s64 ret;
-};
-
+/* Called only for session members. */
 static __always_inline int save(__u32 op, __s32 dfd1, __u64 p1, __s32 dfd2, __u64 p2, __u64 flags)
 {
-	if (!session_member())
-		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending p = {.op = op, .dfd1 = dfd1, .dfd2 = dfd2, .p1 = p1, .p2 = p2, .flags = flags};
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int finish(struct sys_exit_args *ctx)
+/* raw_tp/sys_enter(struct pt_regs *regs, long id) */
+SEC("raw_tp/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	long nr = (long)ctx->args[1];
+	switch (nr) {
+	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
+	case NR_unlink: case NR_unlinkat: case NR_rmdir:
+	case NR_rename: case NR_renameat: case NR_renameat2:
+	case NR_mkdir: case NR_mkdirat: case NR_chdir: case NR_fchdir: case NR_connect:
+	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
+		break;
+	default:
+		return 0; /* not a traced syscall: no map lookup at all */
+	}
+	if (!session_member())
+		return 0;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__u64 a0 = BPF_CORE_READ(regs, di);
+	__u64 a1 = BPF_CORE_READ(regs, si);
+	__u64 a2 = BPF_CORE_READ(regs, dx);
+	switch (nr) {
+	case NR_openat:
+		return save(OP_OPEN, (__s32)a0, a1, 0, 0, a2);
+	case NR_open:
+		return save(OP_OPEN, AT_FDCWD, a0, 0, 0, a1);
+	case NR_creat:
+		return save(OP_OPEN, AT_FDCWD, a0, 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */);
+	case NR_openat2: {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (const void *)a2);
+		return save(OP_OPEN, (__s32)a0, a1, 0, 0, flags);
+	}
+	case NR_unlinkat:
+		return save((a2 & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK, (__s32)a0, a1, 0, 0, a2);
+	case NR_unlink:
+		return save(OP_UNLINK, AT_FDCWD, a0, 0, 0, 0);
+	case NR_rmdir:
+		return save(OP_RMDIR, AT_FDCWD, a0, 0, 0, 0);
+	case NR_renameat2: {
+		__u64 a4 = BPF_CORE_READ(regs, r8);
+		return save(OP_RENAME, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), a4);
+	}
+	case NR_renameat:
+		return save(OP_RENAME, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), 0);
+	case NR_rename:
+		return save(OP_RENAME, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+	case NR_mkdirat:
+		return save(OP_MKDIR, (__s32)a0, a1, 0, 0, a2);
+	case NR_mkdir:
+		return save(OP_MKDIR, AT_FDCWD, a0, 0, 0, a1);
+	case NR_chdir:
+		return save(OP_CHDIR, AT_FDCWD, a0, 0, 0, 0);
+	case NR_fchdir:
+		return save(OP_FCHDIR, (__s32)a0, 0, 0, 0, 0);
+	case NR_connect:
+		return save(OP_CONNECT, (__s32)a0, a1, 0, 0, a2);
+	case NR_linkat: {
+		__u64 a4 = BPF_CORE_READ(regs, r8);
+		return save(OP_LINK, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), a4);
+	}
+	case NR_link:
+		return save(OP_LINK, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+	case NR_symlinkat:
+		return save(OP_SYMLINK, AT_FDCWD, a0, (__s32)a1, a2, 0);
+	case NR_symlink:
+		return save(OP_SYMLINK, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+	}
+	return 0;
+}
+
+/* raw_tp/sys_exit(struct pt_regs *regs, long ret) */
+SEC("raw_tp/sys_exit")
+int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
 	if (!p)
-		return 0;
+		return 0; /* no traced syscall of a session thread in flight: not ours */
 	struct pending saved = *p;
 	bpf_map_delete_elem(&pending, &tid);
 	int member = session_member();
@@ -286,7 +392,7 @@ static __always_inline int finish(struct sys_exit_args *ctx)
 	if (!e)
 		return 0;
 	e->h.op = saved.op;
-	e->h.ret = ctx->ret;
+	e->h.ret = (__s64)ctx->args[1];
 	e->h.flags = saved.flags;
 	e->h.dfd1 = saved.dfd1;
 	e->h.dfd2 = saved.dfd2;
@@ -307,58 +413,3 @@ static __always_inline int finish(struct sys_exit_args *ctx)
 	emit(e, PROG_SYSCALL + ((saved.op - 1) % 10));
 	return 0;
 }
-
-#define ENTER(name) SEC("tracepoint/syscalls/sys_enter_" #name) int enter_##name(struct sys_enter_args *ctx)
-#define EXIT(name)                                                                                 \
-	SEC("tracepoint/syscalls/sys_exit_" #name) int exit_##name(struct sys_exit_args *ctx)      \
-	{                                                                                          \
-		return finish(ctx);                                                                \
-	}
-
-ENTER(openat) { return save(OP_OPEN, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
-EXIT(openat)
-ENTER(open) { return save(OP_OPEN, AT_FDCWD, ctx->args[0], 0, 0, ctx->args[1]); }
-EXIT(open)
-ENTER(creat) { return save(OP_OPEN, AT_FDCWD, ctx->args[0], 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */); }
-EXIT(creat)
-ENTER(openat2)
-{
-	__u64 flags = 0;
-	bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]);
-	return save(OP_OPEN, (__s32)ctx->args[0], ctx->args[1], 0, 0, flags);
-}
-EXIT(openat2)
-ENTER(unlinkat)
-{
-	__u32 op = (ctx->args[2] & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK;
-	return save(op, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]);
-}
-EXIT(unlinkat)
-ENTER(unlink) { return save(OP_UNLINK, AT_FDCWD, ctx->args[0], 0, 0, 0); }
-EXIT(unlink)
-ENTER(rmdir) { return save(OP_RMDIR, AT_FDCWD, ctx->args[0], 0, 0, 0); }
-EXIT(rmdir)
-ENTER(renameat2) { return save(OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], ctx->args[4]); }
-EXIT(renameat2)
-ENTER(renameat) { return save(OP_RENAME, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], 0); }
-EXIT(renameat)
-ENTER(rename) { return save(OP_RENAME, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
-EXIT(rename)
-ENTER(mkdirat) { return save(OP_MKDIR, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
-EXIT(mkdirat)
-ENTER(mkdir) { return save(OP_MKDIR, AT_FDCWD, ctx->args[0], 0, 0, ctx->args[1]); }
-EXIT(mkdir)
-ENTER(chdir) { return save(OP_CHDIR, AT_FDCWD, ctx->args[0], 0, 0, 0); }
-EXIT(chdir)
-ENTER(fchdir) { return save(OP_FCHDIR, (__s32)ctx->args[0], 0, 0, 0, 0); }
-EXIT(fchdir)
-ENTER(connect) { return save(OP_CONNECT, (__s32)ctx->args[0], ctx->args[1], 0, 0, ctx->args[2]); }
-EXIT(connect)
-ENTER(linkat) { return save(OP_LINK, (__s32)ctx->args[0], ctx->args[1], (__s32)ctx->args[2], ctx->args[3], ctx->args[4]); }
-EXIT(linkat)
-ENTER(link) { return save(OP_LINK, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
-EXIT(link)
-ENTER(symlinkat) { return save(OP_SYMLINK, AT_FDCWD, ctx->args[0], (__s32)ctx->args[1], ctx->args[2], 0); }
-EXIT(symlinkat)
-ENTER(symlink) { return save(OP_SYMLINK, AT_FDCWD, ctx->args[0], AT_FDCWD, ctx->args[1], 0); }
-EXIT(symlink)

@@ -206,6 +206,7 @@ pub fn prove_one(
             user: None,
             env: Some(environment(p, &work)),
             detach: true,
+            quiet: false,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
         let m = match crate::pipeline::measure(&p.name, &spec, &NoiseFilter::default_filter()) {

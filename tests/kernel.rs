@@ -72,11 +72,35 @@ struct Run {
 }
 
 fn run_in(work: &Path, extra: &[&str], cmd: &[&str]) -> Run {
+    run_with(bin(), work, extra, cmd)
+}
+
+/// `assay-runner` as a new machine runs it: inside a private mount namespace where tracefs and
+/// debugfs were mounted (as a developer or CI machine may have them, by hand) and then
+/// `scripts/fresh-ns` removed them again, as on a new machine. The host's mounts never change.
+fn fresh_machine_bin() -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tracefs nodev /sys/kernel/tracing && mount -t debugfs nodev /sys/kernel/debug \
+         && grep -q ' - tracefs ' /proc/self/mountinfo && exec \"$@\"",
+        "sh",
+    ])
+    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fresh-ns"))
+    .arg(env!("CARGO_BIN_EXE_assay-runner"));
+    c
+}
+
+fn run_with(mut runner: Command, work: &Path, extra: &[&str], cmd: &[&str]) -> Run {
     let bundle = work.with_extension("tar.gz");
     // A fixed HOME and SHELL: without either, bash looks the user up in /etc/passwd (CI
     // runners may set neither), which would add a path the exact-surface assertions do not
     // expect. Proofs run with the same fixed environment (src/prove.rs).
-    let out = bin()
+    let out = runner
         .env("HOME", work)
         .env("SHELL", "/bin/sh")
         .args(["run", "--run-id", "t", "--work-dir"])
@@ -612,6 +636,7 @@ fn same_run_written_twice_is_byte_identical() {
         user: None,
         env: None,
         detach: false,
+        quiet: false,
     };
     let m = assay_runner::pipeline::measure(
         "twice",
@@ -653,15 +678,183 @@ fn user_option_runs_the_command_unprivileged() {
     assert_clean(&r);
 }
 
+fn doctor_json(mut c: Command) -> (bool, Value) {
+    let out = c.args(["doctor", "--format", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --format json is not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let schema = assay_runner::contracts::Contract::find("doctor_report").unwrap();
+    let validator =
+        jsonschema::validator_for(&serde_json::from_str(schema.published).unwrap()).unwrap();
+    assert!(
+        validator.is_valid(&v),
+        "doctor output violates its schema: {v:#}"
+    );
+    assert_eq!(v["ok"], out.status.success(), "exit status and `ok` agree");
+    (out.status.success(), v)
+}
+
+fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id}: {v:#}"))
+}
+
 #[test]
-fn doctor_reports_a_capable_host() {
-    if !kernel_ok("doctor_reports_a_capable_host") {
+fn doctor_reports_every_prerequisite_of_a_capable_host() {
+    if !kernel_ok("doctor_reports_every_prerequisite_of_a_capable_host") {
         return;
     }
+    let (ok, v) = doctor_json(bin());
+    assert!(ok, "{v:#}");
+    let ids: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, assay_runner::contracts::doctor_report::CHECK_IDS);
+    assert_eq!(
+        v["bpf_object"]["attach_points"],
+        serde_json::json!([
+            "tp_btf/sched_process_exec",
+            "tp_btf/sched_process_fork",
+            "tp_btf/sched_process_exit",
+            "raw_tp/sys_enter",
+            "raw_tp/sys_exit"
+        ])
+    );
+    // The human form says the same, a line per check.
     let out = bin().arg("doctor").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("ok    BPF object"), "{text}");
+    for id in ids {
+        assert!(text.contains(&format!("ok    {id}")), "{id}: {text}");
+    }
+}
+
+/// Each failure names its fix for this host; checks that depend on it are skipped, not failed.
+#[test]
+fn doctor_names_the_fix_for_each_failure() {
+    if !kernel_ok("doctor_names_the_fix_for_each_failure") {
+        return;
+    }
+    // Not root.
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_assay-runner"));
+    let (ok, v) = doctor_json(c);
+    assert!(!ok);
+    assert_eq!(check(&v, "root")["status"], "fail");
+    assert!(
+        check(&v, "root")["fix"].as_str().unwrap().contains("sudo "),
+        "{v:#}"
+    );
+    for id in ["session-cgroup", "ringbuf", "bpf-object", "observed-run"] {
+        assert_eq!(check(&v, id)["status"], "skipped", "{id}: {v:#}");
+    }
+    for c in v["checks"].as_array().unwrap() {
+        assert_eq!(
+            c["status"] == "fail",
+            c["fix"].is_string(),
+            "a fix exactly for each failure: {c}"
+        );
+    }
+
+    // No cgroup2 mount (in a private mount namespace): the printed fix, run there, repairs it.
+    let cg = cgroup2_root();
+    let script = format!(
+        "umount {cg} && \"$0\" doctor --format json > before.json; \
+         fix=$(python3 -c 'import json; print(next(c[\"fix\"] for c in json.load(open(\"before.json\"))[\"checks\"] if c[\"id\"] == \"cgroup2\"))') \
+         && sh -c \"$fix\" && \"$0\" doctor --format json > after.json",
+        cg = cg.display()
+    );
+    let t = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .arg(env!("CARGO_BIN_EXE_assay-runner"))
+        .current_dir(t.path())
+        .output()
+        .unwrap();
+    let read = |f: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(t.path().join(f)).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{f}: {e}; {out:?}"))
+    };
+    let before = read("before.json");
+    assert_eq!(check(&before, "cgroup2")["status"], "fail", "{before:#}");
+    assert_eq!(check(&before, "session-cgroup")["status"], "skipped");
+    let after = read("after.json");
+    assert_eq!(after["ok"], true, "the fix did not repair it: {after:#}");
+    assert!(
+        cgroup2_root().exists() && cgroup2_root() == cg,
+        "the host's cgroup2 mount is untouched"
+    );
+}
+
+/// The fresh-machine promise: on a host where tracefs and debugfs are not mounted (a new
+/// machine), `doctor` passes and a measured run is complete and exact. The namespace first
+/// mounts both, as a hand-prepared machine would, so this holds whatever the CI host has.
+#[test]
+fn fresh_machine_without_tracefs_observes_exactly() {
+    if !kernel_ok("fresh_machine_without_tracefs_observes_exactly") {
+        return;
+    }
+    let host_tracefs = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - tracefs ");
+    let mut mounts = Command::new("unshare");
+    mounts.args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tracefs nodev /sys/kernel/tracing && grep -c ' - tracefs ' /proc/self/mountinfo \
+         && exec \"$0\" grep -cE ' - (tracefs|debugfs) ' /proc/self/mountinfo",
+    ]);
+    mounts.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fresh-ns"));
+    let out = mounts.output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\n0\n",
+        "tracefs mounted before fresh-ns, none inside it: {out:?}"
+    );
+
+    let (ok, v) = doctor_json(fresh_machine_bin());
+    assert!(ok, "doctor fails on a fresh machine: {v:#}");
+
+    let (_t, w) = work_dir();
+    std::fs::write(w.join("in.txt"), "x\n").unwrap();
+    let r = run_with(
+        fresh_machine_bin(),
+        &w,
+        &["--grace-ms", "0"],
+        &["sh", "-c", "cat in.txt > out.txt; mkdir d"],
+    );
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_clean(&r);
+    assert_eq!(
+        strings(&r.surface["filesystem_writes"]),
+        ["<work>/d", "<work>/out.txt"]
+    );
+    assert_eq!(
+        strings(&r.surface["process_execs"]),
+        ["/usr/bin/cat", "/usr/bin/mkdir", "/usr/bin/sh"]
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(" - tracefs "),
+        host_tracefs,
+        "the host's mounts are untouched"
+    );
 }
 
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,

@@ -161,6 +161,15 @@ fn instances(name: &str) -> Vec<Value> {
                         {"path": "events.ndjson", "bytes": 3, "sha256": sha(), "class": "diagnostic"}],
             "problems": [{"member": "<archive>", "code": "gzip-truncated", "message": "cut"}]
         })],
+        "doctor_report" => vec![json!({
+            "schema": "assay.runner.doctor_report.v0", "ok": false,
+            "checks": [{"id": "root", "status": "ok", "detail": "uid 0", "fix": null},
+                       {"id": "btf", "status": "fail", "detail": "no /sys/kernel/btf/vmlinux",
+                        "fix": "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y"},
+                       {"id": "bpf-object", "status": "skipped", "detail": "needs btf", "fix": null}],
+            "bpf_object": {"origin": "clang", "source_sha256": "ab", "attach_points": ["raw_tp/sys_enter"]},
+            "facts": ["tracefs: not needed; not mounted"]
+        })],
         other => panic!("no instances for contract {other}: add some"),
     }
 }
@@ -179,6 +188,7 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "capability_diff" => serde_json::from_value::<capability_diff::CapabilityDiff>(v).is_ok(),
         "verdict" => serde_json::from_value::<verdict::ProofSetVerdict>(v).is_ok(),
         "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
+        "doctor_report" => serde_json::from_value::<doctor_report::DoctorReport>(v).is_ok(),
         other => panic!("no type for contract {other}"),
     }
 }
@@ -311,6 +321,8 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
     bad("capability_diff", "/status", json!("partial"));
     bad("run_event", "/end", json!("crashed"));
     bad("verdict", "/verdict", json!("unknown"));
+    bad("doctor_report", "/checks/0/id", json!("tracefs"));
+    bad("doctor_report", "/checks/0/status", json!("warn"));
 }
 
 #[test]

@@ -78,7 +78,7 @@ pub enum Command {
     )]
     Schema(SchemaArgs),
     /// Report what this host can observe, and why not.
-    #[command(after_help = "Example:\n  assay-runner doctor")]
+    #[command(after_help = "Examples:\n  assay-runner doctor\n  assay-runner doctor --format json")]
     Doctor(DoctorArgs),
     /// Run the whole pipeline on the bundled fixtures.
     #[command(after_help = "Example:\n  assay-runner demo")]
@@ -339,6 +339,10 @@ pub struct RunArgs {
 /// `doctor` arguments.
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    /// `human` (a line per check, with the fix for each failure) or `json`
+    /// (`assay.runner.doctor_report.v0`).
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
     /// Print only the hash of the BPF sources the embedded object was built from.
     #[arg(long, hide = true)]
     pub bpf_source_hash: bool,

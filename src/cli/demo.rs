@@ -54,6 +54,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         user: None,
         env: None,
         detach: true,
+        quiet: false,
     };
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use super::NotImplemented;
 use super::args::{DoctorArgs, Format, Mode, RunArgs};
+use crate::contracts::doctor_report::{CheckStatus, DoctorReport};
 use crate::exit;
 use crate::kernel::session::{self, RunSpec};
 use crate::pipeline::{self, Measured};
@@ -109,6 +110,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         user,
         env: None,
         detach: false,
+        quiet: false,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();
@@ -138,88 +140,49 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     Ok(m.exit_code)
 }
 
-struct Check {
-    ok: bool,
-    what: String,
-    fix: String,
-}
-
+/// `doctor`: every prerequisite on its own line, each failure with its fix for this host.
 pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
     if a.bpf_source_hash {
         println!("{}", crate::kernel::bpf::SOURCE_SHA256);
         return Ok(exit::OK);
     }
-    let mut checks = Vec::new();
-    let root = nix::unistd::geteuid().is_root();
-    checks.push(Check {
-        ok: root,
-        what: "running as root (BPF and cgroup management)".into(),
-        fix: "run as root (sudo)".into(),
-    });
-    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
-    checks.push(Check {
-        ok: btf,
-        what: "kernel BTF at /sys/kernel/btf/vmlinux (CO-RE)".into(),
-        fix: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y".into(),
-    });
-    let cg = crate::kernel::cgroup::cgroup2_root();
-    checks.push(Check {
-        ok: cg.is_ok(),
-        what: format!(
-            "cgroup2 mount: {}",
-            cg.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|e| e.to_string())
-        ),
-        fix: "mount -t cgroup2 none /sys/fs/cgroup/unified".into(),
-    });
-    if let Ok(root_cg) = &cg {
-        let session = crate::kernel::cgroup::SessionCgroup::create(root_cg);
-        checks.push(Check {
-            ok: session.is_ok(),
-            what: format!(
-                "create a session cgroup under {}/assay-runner",
-                root_cg.display()
-            ),
-            fix: session
-                .as_ref()
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        });
-        if let Ok(s) = session {
-            let _ = s.remove(Duration::from_secs(1));
+    let report = crate::kernel::doctor::diagnose();
+    if a.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", doctor_text(&report));
+    }
+    Ok(if report.ok { exit::OK } else { exit::FAILED })
+}
+
+fn doctor_text(r: &DoctorReport) -> String {
+    let mut out = String::new();
+    for c in &r.checks {
+        let tag = match c.status {
+            CheckStatus::Ok => "ok  ",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Skipped => "skip",
+        };
+        out.push_str(&format!("{tag}  {:<15} {}\n", c.id, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("      {:<15} fix: {fix}\n", ""));
         }
     }
-    match crate::kernel::bpf::Observer::start(1 << 16, 4096) {
-        Ok(o) => {
-            checks.push(Check {
-                ok: o.attach_failures.is_empty(),
-                what: format!(
-                    "BPF object ({}) loads; tracepoint, tp_btf and ringbuf programs attach{}",
-                    crate::kernel::bpf::OBJECT_ORIGIN,
-                    if o.attach_failures.is_empty() { String::new() } else { format!(" except: {}", o.attach_failures.join("; ")) }
-                ),
-                fix: "missing optional probes are reported as blind spots in health".into(),
-            });
-        }
-        Err(e) => checks.push(Check {
-            ok: false,
-            what: format!("BPF object loads and attaches: {e}"),
-            fix: "needs root, BTF, tracepoints and BPF ring buffers (Linux >= 5.8); see docs/kernel.md".into(),
-        }),
+    for f in &r.facts {
+        out.push_str(&format!("      {f}\n"));
     }
-    let mut all = true;
-    for c in &checks {
-        all &= c.ok;
-        if c.ok {
-            println!("ok    {}", c.what);
-        } else {
-            println!("FAIL  {}\n      fix: {}", c.what, c.fix);
-        }
-    }
-    println!("bpf sources sha256 {}", crate::kernel::bpf::SOURCE_SHA256);
-    Ok(if all { exit::OK } else { exit::FAILED })
+    out.push_str(&format!(
+        "      bpf object: {} ({}), sources sha256 {}\n",
+        r.bpf_object.origin,
+        r.bpf_object.attach_points.join(", "),
+        r.bpf_object.source_sha256
+    ));
+    out.push_str(if r.ok {
+        "doctor: ok, this host can observe measured runs\n"
+    } else {
+        "doctor: FAIL, fix the checks marked FAIL (skipped ones depend on them)\n"
+    });
+    out
 }
 
 /// Copies the demo seed into a fresh work dir.

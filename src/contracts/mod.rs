@@ -11,6 +11,7 @@
 //! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
 
 pub mod capability_diff;
+pub mod doctor_report;
 pub mod health;
 pub mod kernel_event;
 pub mod lane_decision;
@@ -115,6 +116,12 @@ pub const CONTRACTS: &[Contract] = &[
         Shape::Document
     ),
     contract!("verdict", verdict::ProofSetVerdict, None, Shape::Document),
+    contract!(
+        "doctor_report",
+        doctor_report::DoctorReport,
+        None,
+        Shape::Document
+    ),
 ];
 
 impl Contract {

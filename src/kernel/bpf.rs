@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, RawTracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::event::{self, PROG_SLOTS, RawEvent};
@@ -45,170 +45,69 @@ pub enum BpfError {
     RingSize(u32),
 }
 
-#[derive(Clone, Copy)]
-enum Hook {
-    Tp(&'static str, &'static str),
+/// Where a program attaches. Both kinds attach through BPF links by name or BTF id and need
+/// no tracefs (perf-event tracepoints read their id from tracefs, which a fresh host does not
+/// mount, and cost ~40 ms each to detach).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `raw_tp/NAME`: a raw tracepoint, attached by name.
+    RawTp(&'static str),
+    /// `tp_btf/NAME`: a BTF-typed tracepoint, attached by BTF id (needs kernel BTF).
     TpBtf(&'static str),
 }
 
-/// Every program: (ELF name, hook, required). A required probe that fails stops the run before
-/// anything executes; an optional one is recorded as a blind spot in health.
-const PROGRAMS: &[(&str, Hook, bool)] = &[
-    ("on_exec", Hook::Tp("sched", "sched_process_exec"), true),
-    ("on_fork", Hook::TpBtf("sched_process_fork"), true),
-    ("on_exit", Hook::Tp("sched", "sched_process_exit"), true),
-    (
-        "enter_openat",
-        Hook::Tp("syscalls", "sys_enter_openat"),
-        true,
-    ),
-    ("exit_openat", Hook::Tp("syscalls", "sys_exit_openat"), true),
-    ("enter_open", Hook::Tp("syscalls", "sys_enter_open"), false),
-    ("exit_open", Hook::Tp("syscalls", "sys_exit_open"), false),
-    (
-        "enter_creat",
-        Hook::Tp("syscalls", "sys_enter_creat"),
-        false,
-    ),
-    ("exit_creat", Hook::Tp("syscalls", "sys_exit_creat"), false),
-    (
-        "enter_openat2",
-        Hook::Tp("syscalls", "sys_enter_openat2"),
-        false,
-    ),
-    (
-        "exit_openat2",
-        Hook::Tp("syscalls", "sys_exit_openat2"),
-        false,
-    ),
-    (
-        "enter_unlinkat",
-        Hook::Tp("syscalls", "sys_enter_unlinkat"),
-        true,
-    ),
-    (
-        "exit_unlinkat",
-        Hook::Tp("syscalls", "sys_exit_unlinkat"),
-        true,
-    ),
-    (
-        "enter_unlink",
-        Hook::Tp("syscalls", "sys_enter_unlink"),
-        false,
-    ),
-    (
-        "exit_unlink",
-        Hook::Tp("syscalls", "sys_exit_unlink"),
-        false,
-    ),
-    (
-        "enter_rmdir",
-        Hook::Tp("syscalls", "sys_enter_rmdir"),
-        false,
-    ),
-    ("exit_rmdir", Hook::Tp("syscalls", "sys_exit_rmdir"), false),
-    (
-        "enter_renameat2",
-        Hook::Tp("syscalls", "sys_enter_renameat2"),
-        true,
-    ),
-    (
-        "exit_renameat2",
-        Hook::Tp("syscalls", "sys_exit_renameat2"),
-        true,
-    ),
-    (
-        "enter_renameat",
-        Hook::Tp("syscalls", "sys_enter_renameat"),
-        false,
-    ),
-    (
-        "exit_renameat",
-        Hook::Tp("syscalls", "sys_exit_renameat"),
-        false,
-    ),
-    (
-        "enter_rename",
-        Hook::Tp("syscalls", "sys_enter_rename"),
-        false,
-    ),
-    (
-        "exit_rename",
-        Hook::Tp("syscalls", "sys_exit_rename"),
-        false,
-    ),
-    (
-        "enter_mkdirat",
-        Hook::Tp("syscalls", "sys_enter_mkdirat"),
-        true,
-    ),
-    (
-        "exit_mkdirat",
-        Hook::Tp("syscalls", "sys_exit_mkdirat"),
-        true,
-    ),
-    (
-        "enter_mkdir",
-        Hook::Tp("syscalls", "sys_enter_mkdir"),
-        false,
-    ),
-    ("exit_mkdir", Hook::Tp("syscalls", "sys_exit_mkdir"), false),
-    ("enter_chdir", Hook::Tp("syscalls", "sys_enter_chdir"), true),
-    ("exit_chdir", Hook::Tp("syscalls", "sys_exit_chdir"), true),
-    (
-        "enter_fchdir",
-        Hook::Tp("syscalls", "sys_enter_fchdir"),
-        true,
-    ),
-    ("exit_fchdir", Hook::Tp("syscalls", "sys_exit_fchdir"), true),
-    (
-        "enter_connect",
-        Hook::Tp("syscalls", "sys_enter_connect"),
-        true,
-    ),
-    (
-        "exit_connect",
-        Hook::Tp("syscalls", "sys_exit_connect"),
-        true,
-    ),
-    (
-        "enter_linkat",
-        Hook::Tp("syscalls", "sys_enter_linkat"),
-        false,
-    ),
-    (
-        "exit_linkat",
-        Hook::Tp("syscalls", "sys_exit_linkat"),
-        false,
-    ),
-    ("enter_link", Hook::Tp("syscalls", "sys_enter_link"), false),
-    ("exit_link", Hook::Tp("syscalls", "sys_exit_link"), false),
-    (
-        "enter_symlinkat",
-        Hook::Tp("syscalls", "sys_enter_symlinkat"),
-        false,
-    ),
-    (
-        "exit_symlinkat",
-        Hook::Tp("syscalls", "sys_exit_symlinkat"),
-        false,
-    ),
-    (
-        "enter_symlink",
-        Hook::Tp("syscalls", "sys_enter_symlink"),
-        false,
-    ),
-    (
-        "exit_symlink",
-        Hook::Tp("syscalls", "sys_exit_symlink"),
-        false,
-    ),
+/// One observation program.
+#[derive(Clone, Copy, Debug)]
+pub struct Program {
+    /// Its name in the BPF object.
+    pub name: &'static str,
+    pub hook: Hook,
+    /// The event family it serves (`doctor` checks each family).
+    pub family: &'static str,
+    /// A required probe that fails stops the run before anything executes; an optional one is
+    /// recorded as a blind spot in health.
+    pub required: bool,
+}
+
+/// Every program, in attach order. Five attach points: syscalls are dispatched on their number
+/// in-kernel by one program per direction.
+pub const PROGRAMS: &[Program] = &[
+    Program {
+        name: "on_exec",
+        hook: Hook::TpBtf("sched_process_exec"),
+        family: "process",
+        required: true,
+    },
+    Program {
+        name: "on_fork",
+        hook: Hook::TpBtf("sched_process_fork"),
+        family: "process",
+        required: true,
+    },
+    Program {
+        name: "on_exit",
+        hook: Hook::TpBtf("sched_process_exit"),
+        family: "process",
+        required: true,
+    },
+    Program {
+        name: "on_sys_enter",
+        hook: Hook::RawTp("sys_enter"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_sys_exit",
+        hook: Hook::RawTp("sys_exit"),
+        family: "syscall",
+        required: true,
+    },
 ];
 
 impl Hook {
-    fn describe(self) -> String {
+    pub fn describe(self) -> String {
         match self {
-            Hook::Tp(c, n) => format!("tracepoint/{c}/{n}"),
+            Hook::RawTp(n) => format!("raw_tp/{n}"),
             Hook::TpBtf(n) => format!("tp_btf/{n}"),
         }
     }
@@ -239,27 +138,18 @@ pub struct Counters {
 impl Observer {
     /// Loads the object with a ring of `ring_bytes` and attaches every program.
     pub fn start(ring_bytes: u32, wakeup_bytes: u64) -> Result<Observer, BpfError> {
-        if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
-            return Err(BpfError::RingSize(ring_bytes));
-        }
-        let btf = Btf::from_sys_fs().map_err(|e| BpfError::Btf(e.to_string()))?;
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&btf))
-            .map_max_entries("events", ring_bytes)
-            .override_global("wakeup_bytes", &wakeup_bytes, true)
-            .load(OBJECT)?;
+        let (mut ebpf, btf) = load(ring_bytes, wakeup_bytes)?;
         let mut attach_failures = Vec::new();
-        for &(name, hook, required) in PROGRAMS {
-            let result = attach(&mut ebpf, name, hook, &btf);
-            if let Err(why) = result {
-                if required {
+        for p in PROGRAMS {
+            if let Err(why) = attach(&mut ebpf, p.name, p.hook, &btf) {
+                if p.required {
                     return Err(BpfError::Attach {
-                        program: name.into(),
-                        hook: hook.describe(),
+                        program: p.name.into(),
+                        hook: p.hook.describe(),
                         why,
                     });
                 }
-                attach_failures.push(format!("{name} ({}): {why}", hook.describe()));
+                attach_failures.push(format!("{} ({}): {why}", p.name, p.hook.describe()));
             }
         }
         Ok(Observer {
@@ -333,22 +223,32 @@ impl Observer {
     }
 }
 
-impl Drop for Observer {
-    /// Detaches every program in parallel: each tracepoint detach waits for an RCU grace period
-    /// in the kernel, and concurrent detaches share grace periods instead of paying one each.
-    fn drop(&mut self) {
-        std::thread::scope(|s| {
-            for (_, prog) in self.ebpf.programs_mut() {
-                s.spawn(move || {
-                    let _ = match prog {
-                        aya::programs::Program::TracePoint(p) => p.unload(),
-                        aya::programs::Program::BtfTracePoint(p) => p.unload(),
-                        _ => Ok(()),
-                    };
-                });
-            }
-        });
+/// Reads the kernel BTF and loads the object (maps, including the ring buffer, are created
+/// here; programs are verified when they are attached).
+fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<(Ebpf, Btf), BpfError> {
+    if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
+        return Err(BpfError::RingSize(ring_bytes));
     }
+    let btf = Btf::from_sys_fs().map_err(|e| BpfError::Btf(e.to_string()))?;
+    let ebpf = EbpfLoader::new()
+        .btf(Some(&btf))
+        .map_max_entries("events", ring_bytes)
+        .override_global("wakeup_bytes", &wakeup_bytes, true)
+        .load(OBJECT)?;
+    Ok((ebpf, btf))
+}
+
+/// A program and whether it loaded and attached (`Err` says why not).
+pub type ProbeResult = (Program, Result<(), String>);
+
+/// Loads the object, then loads and attaches each program on its own (all are detached again
+/// when this returns), so `doctor` can report every prerequisite separately.
+pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
+    let (mut ebpf, btf) = load(1 << 16, 4096)?;
+    Ok(PROGRAMS
+        .iter()
+        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, &btf)))
+        .collect())
 }
 
 fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf) -> Result<(), String> {
@@ -356,12 +256,12 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf) -> Result<(), Stri
         .program_mut(name)
         .ok_or_else(|| "not in the BPF object".to_string())?;
     match hook {
-        Hook::Tp(cat, tp) => {
-            let p: &mut TracePoint = prog
+        Hook::RawTp(tp) => {
+            let p: &mut RawTracePoint = prog
                 .try_into()
                 .map_err(|e: aya::programs::ProgramError| e.to_string())?;
             p.load().map_err(|e| format!("{e:#}"))?;
-            p.attach(cat, tp).map_err(|e| format!("{e:#}"))?;
+            p.attach(tp).map_err(|e| format!("{e:#}"))?;
         }
         Hook::TpBtf(tp) => {
             let p: &mut BtfTracePoint = prog

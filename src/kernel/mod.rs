@@ -1,9 +1,11 @@
 //! Kernel observation: the session cgroup, the eBPF programs (`bpf/observe.bpf.c`), the
 //! ring-buffer reader and the run lifecycle. Produces raw events and exact counters; knows
 //! nothing about layers, surfaces or bundles.
-//! Imports: `crate::exit` (run exit codes) only. Linux-only.
+//! Imports: `crate::exit` (run exit codes) and `crate::contracts::doctor_report` (`doctor`'s
+//! output) only. Linux-only.
 
 pub mod bpf;
 pub mod cgroup;
+pub mod doctor;
 pub mod event;
 pub mod session;

@@ -33,6 +33,8 @@ pub struct RunSpec {
     /// `/dev/null`, so what it touches does not depend on whether the caller has a terminal
     /// (bash opens `/dev/tty` when it has one). Proofs always detach.
     pub detach: bool,
+    /// Send the command's stdout and stderr to `/dev/null` (`doctor`'s probe run).
+    pub quiet: bool,
 }
 
 /// How the run ended.
@@ -164,6 +166,10 @@ fn run_in(
     }
     if spec.detach {
         cmd.stdin(std::process::Stdio::null());
+    }
+    if spec.quiet {
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
     }
     let detach = spec.detach;
     let procs_fd = cg.procs_file().as_raw_fd();
