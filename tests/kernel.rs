@@ -568,27 +568,89 @@ fn sigterm_writes_a_partial_bundle_and_removes_the_cgroup() {
     );
 }
 
+fn proc_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+        let state = st.rfind(')').and_then(|i| st.get(i + 2..i + 3));
+        !matches!(state, Some("Z" | "X"))
+    })
+}
+
+/// A runner killed with SIGKILL (the OOM killer, a cancelled job) takes its session with it:
+/// one second later no process of the session is alive and the session cgroup is gone.
 #[test]
-fn sigkilled_runner_leaves_a_cgroup_that_the_next_run_cleans() {
-    if !kernel_ok("sigkilled_runner_leaves_a_cgroup_that_the_next_run_cleans") {
+fn sigkilled_runner_takes_its_session_with_it() {
+    if !kernel_ok("sigkilled_runner_takes_its_session_with_it") {
         return;
     }
     let (_t, w) = work_dir();
     let mut child = bin()
         .args(["run", "--work-dir"])
         .arg(&w)
-        .args(["--", "bash", "-c", "touch started; sleep 30"])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 & sleep 300 & touch started; wait",
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for(&w.join("started"));
     let pid = child.id();
-    child.kill().unwrap();
+    let dirs = session_dirs_of(pid);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let procs: Vec<u32> = std::fs::read_to_string(dirs[0].join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(procs.len(), 3, "sh and two sleeps: {procs:?}");
+    assert!(procs.iter().all(|p| proc_alive(*p)));
+    child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let alive: Vec<u32> = procs.iter().copied().filter(|p| proc_alive(*p)).collect();
+    assert!(
+        alive.is_empty(),
+        "session processes alive 1 s after SIGKILL: {alive:?}"
+    );
+    assert!(
+        !dirs[0].exists(),
+        "the session cgroup {} is still there",
+        dirs[0].display()
+    );
+}
+
+/// Where even the reaper died with the runner (the whole process group SIGKILLed), the next
+/// run removes the stale session cgroup and says so.
+#[test]
+fn stale_session_of_a_killed_process_group_is_cleaned_by_the_next_run() {
+    if !kernel_ok("stale_session_of_a_killed_process_group_is_cleaned_by_the_next_run") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let (_t, w) = work_dir();
+    let mut child = bin()
+        .args(["run", "--work-dir"])
+        .arg(&w)
+        .args(["--", "bash", "-c", "touch started; sleep 30"])
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for(&w.join("started"));
+    let pid = child.id();
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
         session_dirs_of(pid).len(),
         1,
-        "a SIGKILLed runner cannot clean up"
+        "nobody was left to remove the cgroup"
     );
     let (_t2, w2) = work_dir();
     let r = run_in(&w2, &[], &["true"]);

@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,8 +76,28 @@ pub fn cgroup2_root() -> Result<PathBuf, CgroupError> {
 /// Start time of a process (field 22 of /proc/PID/stat), to tell a live owner from a reused pid.
 pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
+    let after = stat.get(stat.rfind(')')? + 2..)?;
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the runner that owns a session (pid and start time) is still running: the pid
+/// exists, is the same process (same start time) and is not a zombie (`Z`) or dead (`X`) — a
+/// killed runner can linger as a zombie while its fds close.
+pub fn owner_alive(pid: u32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    owner_alive_in(&stat, start)
+}
+
+fn owner_alive_in(stat: &str, start: u64) -> bool {
+    let Some(after) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return false;
+    };
+    let mut fields = after.split_whitespace();
+    let state = fields.next().unwrap_or("X");
+    let started = fields.nth(18).and_then(|s| s.parse::<u64>().ok());
+    !matches!(state, "Z" | "X" | "x") && started == Some(start)
 }
 
 /// A session cgroup owned by this runner.
@@ -148,6 +169,11 @@ impl SessionCgroup {
     pub fn remove(self, wait: Duration) -> Result<(), CgroupError> {
         remove_dir(&self.dir, wait)
     }
+
+    /// The session's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 fn pids_of(dir: &Path) -> Vec<u32> {
@@ -196,6 +222,110 @@ fn remove_dir(dir: &Path, wait: Duration) -> Result<(), CgroupError> {
     }
 }
 
+/// A process that takes the session with it when the runner dies, however it dies (SIGKILL,
+/// the OOM killer, a cancelled job): it blocks on a pipe whose only writer is the runner; when
+/// the runner's fds close it writes `cgroup.kill` and removes the session cgroup. Forked (not
+/// exec'd) right after the session cgroup exists, it runs only async-signal-safe syscalls on
+/// paths prepared before the fork, so it is safe in a multi-threaded runner. Dropping it (a
+/// runner that ended normally and removed the cgroup itself) closes the pipe and reaps it.
+#[derive(Debug)]
+pub struct Reaper {
+    guard: Option<std::os::fd::OwnedFd>,
+    pid: nix::unistd::Pid,
+}
+
+impl Reaper {
+    /// Starts the reaper for `dir`.
+    pub fn spawn(dir: &Path) -> Result<Reaper, CgroupError> {
+        use std::os::unix::ffi::OsStrExt;
+        let cstr = |p: &Path| {
+            std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io("reaper", p)(std::io::Error::other("path contains a NUL byte")))
+        };
+        let dir_c = cstr(dir)?;
+        let kill_c = cstr(&dir.join("cgroup.kill"))?;
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| io("pipe", dir)(std::io::Error::from_raw_os_error(e as i32)))?;
+        // SAFETY: the child runs only `reaper_child`, which makes async-signal-safe syscalls
+        // (signal, close_range, read, open, write, close, rmdir, nanosleep, _exit) on buffers
+        // prepared before the fork, and never returns.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                reaper_child(read.as_raw_fd(), &dir_c, &kill_c);
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                drop(read);
+                Ok(Reaper {
+                    guard: Some(write),
+                    pid: child,
+                })
+            }
+            Err(e) => Err(io("fork", dir)(std::io::Error::from_raw_os_error(e as i32))),
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
+}
+
+/// The reaper process's whole life (see [`Reaper`]). Never returns.
+fn reaper_child(guard: std::os::fd::RawFd, dir: &std::ffi::CStr, kill: &std::ffi::CStr) -> ! {
+    // SAFETY: every call below is an async-signal-safe syscall wrapper on fds and
+    // NUL-terminated strings that stay valid for the child's life; nothing allocates.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        // Hold no fd but the guard: not the runner's BPF links, pipes or terminal.
+        let g = guard as libc::c_uint;
+        if g > 0 {
+            libc::syscall(
+                libc::SYS_close_range,
+                0 as libc::c_uint,
+                g - 1,
+                0 as libc::c_uint,
+            );
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            g + 1,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        );
+        let mut buf = [0u8; 64];
+        loop {
+            let n = libc::read(guard, buf.as_mut_ptr().cast(), buf.len());
+            if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                break;
+            }
+        }
+        // The runner is gone. Kill what is left and remove the cgroup (up to ~5 s).
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 5_000_000,
+        };
+        for _ in 0..1000 {
+            let fd = libc::open(kill.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 && *libc::__errno_location() == libc::ENOENT {
+                break; // removed already: the runner ended normally
+            }
+            if fd >= 0 {
+                libc::write(fd, b"1".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+            if libc::rmdir(dir.as_ptr()) == 0 || *libc::__errno_location() == libc::ENOENT {
+                break;
+            }
+            libc::nanosleep(&pause, std::ptr::null_mut());
+        }
+        libc::_exit(0)
+    }
+}
+
 /// Removes session cgroups under `<root>/assay-runner/` whose owning runner is gone.
 /// Returns one `stale-cgroup-removed: ...` note per removed session.
 pub fn clean_stale(root: &Path) -> Vec<String> {
@@ -213,8 +343,8 @@ pub fn clean_stale(root: &Path) -> Vec<String> {
         ) else {
             continue;
         };
-        if start_time(pid) == Some(start) {
-            continue; // owner alive
+        if owner_alive(pid, start) {
+            continue;
         }
         let dir = e.path();
         let left = pids_of(&dir).len();
@@ -253,6 +383,38 @@ mod tests {
             Some(PathBuf::from("/mnt/my cg"))
         );
         assert_eq!(find_cgroup2_mount("garbage\n- - -\n"), None);
+    }
+
+    #[test]
+    fn zombie_or_reused_owners_are_gone() {
+        let stat = |state: &str| {
+            format!(
+                "42 (assay (runner)) {state} 1 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0"
+            )
+        };
+        assert!(owner_alive_in(&stat("S"), 777));
+        assert!(owner_alive_in(&stat("R"), 777));
+        assert!(!owner_alive_in(&stat("Z"), 777), "a zombie owner is gone");
+        assert!(!owner_alive_in(&stat("X"), 777));
+        assert!(
+            !owner_alive_in(&stat("S"), 778),
+            "a reused pid is another process"
+        );
+        assert!(!owner_alive_in("garbage", 777));
+        let me = std::process::id();
+        assert!(owner_alive(me, start_time(me).unwrap()));
+    }
+
+    #[test]
+    fn reaper_exits_when_its_guard_closes_and_the_cgroup_is_gone() {
+        let gone = Path::new("/nonexistent/assay-runner/run-0-0-0");
+        let r = Reaper::spawn(gone).unwrap();
+        let pid = r.pid;
+        drop(r); // closes the guard, reaps the child: must not hang
+        assert!(
+            nix::sys::wait::waitpid(pid, None).is_err(),
+            "already reaped"
+        );
     }
 
     #[test]

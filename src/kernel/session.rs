@@ -130,10 +130,21 @@ pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
     let root = cgroup::cgroup2_root()?;
     notes.extend(cgroup::clean_stale(&root));
 
-    let mut observer = Observer::start(spec.ring_bytes, spec.wakeup_bytes)?;
     let cg = SessionCgroup::create(&root)?;
-    let result = run_in(spec, &mut observer, &cg, notes);
+    // From here on, a runner that dies takes the session with it.
+    let reaper = match cgroup::Reaper::spawn(cg.dir()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = cg.remove(Duration::from_secs(1));
+            return Err(e.into());
+        }
+    };
+    let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes) {
+        Ok(mut observer) => run_in(spec, &mut observer, &cg, notes),
+        Err(e) => Err(e.into()),
+    };
     let remove = cg.remove(Duration::from_secs(5));
+    drop(reaper);
     let mut rec = result?;
     if let Err(e) = remove {
         rec.notes.push(format!("cgroup-remove-failed: {e}"));
