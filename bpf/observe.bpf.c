@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 /* assay-runner observation programs.
  *
- * Five attach points, all through BPF links, none needing tracefs: `raw_tp/sys_enter` and
- * `raw_tp/sys_exit` dispatch on the syscall number in-kernel (one program run per syscall
- * boundary instead of one perf-event tracepoint per syscall and direction), and
- * `tp_btf/sched_process_exec|fork|exit` follow processes.
+ * Four attach points, all raw tracepoints attached through BPF links by name (no tracefs, no
+ * BTF lookup of the attach point): `raw_tp/sys_exit` handles every traced syscall in one
+ * program run per syscall, dispatching on the syscall number in-kernel, and
+ * `raw_tp/sched_process_exec|fork|exit` follow processes.
+ *
+ * Syscalls are read at exit only: the argument registers in `pt_regs` still hold what the
+ * syscall used (the kernel writes only the return value; `sys_exit` fires before a ptrace
+ * exit-stop could change them, and execve/sigreturn, which rewrite them, are not traced), and
+ * user memory named by the arguments has been faulted in by the syscall itself, which avoids
+ * the ~2 % `-EFAULT` path reads at enter. Exact arguments at exit are covered by the kernel
+ * tests' exact surfaces.
  *
  * Every program filters to the session: the current cgroup id is in `session_cgroups`, or the
  * current process was followed into the session's pid tree (`tracked`, filled from fork and exec
  * events) — so a descendant that moves itself to another cgroup stays observed and is flagged
- * ST_ESCAPED. `sys_enter` first rejects syscalls it does not trace (a compare on the number, cheaper
- * than the map lookup of the session filter), then filters to the session and saves the
- * arguments per thread; `sys_exit` runs only the `pending` lookup for every other thread, then
- * reads the paths (now faulted in) together with the result. Every ring-buffer output is counted
- * per CPU and per program family as an attempt, and every failed output as a drop, so
- * received + drops == attempts. Wakeups are adaptive: the reader is woken only when
- * `wakeup_bytes` are pending (it also polls with a timeout), which removes most of the irq_work
- * cost on syscall storms.
+ * ST_ESCAPED. `sys_exit` first rejects syscalls it does not trace (one register read and a
+ * compare, cheaper than the map lookup of the session filter, for every syscall on the host).
+ * Every ring-buffer output is counted per CPU and per program family as an attempt, and every
+ * failed output as a drop, so received + drops == attempts. Wakeups are adaptive: the reader is
+ * woken only when `wakeup_bytes` are pending (it also polls with a timeout), which removes most
+ * of the irq_work cost on syscall storms.
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -42,16 +47,6 @@ _Static_assert(__builtin_offsetof(struct event_hdr, len1) == ASSAY_OFF_LEN1, "le
 struct event {
 	struct event_hdr h;
 	char data[ASSAY_DATA_MAX];
-};
-
-struct pending {
-	__u32 op;
-	__s32 dfd1;
-	__s32 dfd2;
-	__u32 _pad;
-	__u64 p1;
-	__u64 p2;
-	__u64 flags;
 };
 
 /* Kernel types read with CO-RE; aya relocates these against the running kernel's BTF. */
@@ -93,13 +88,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } tracked SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct pending);
-} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -204,9 +192,9 @@ static __always_inline __u16 read_user_path(struct event *e, __u32 off, __u64 pt
 	return (__u16)(n - 1);
 }
 
-/* tp_btf/sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
-SEC("tp_btf/sched_process_exec")
-int on_exec(__u64 *ctx)
+/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
+SEC("raw_tp/sched_process_exec")
+int on_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	int member = session_member();
 	if (!member)
@@ -217,7 +205,7 @@ int on_exec(__u64 *ctx)
 	struct event *e = new_event(EV_EXEC, member);
 	if (!e)
 		return 0;
-	struct linux_binprm *bprm = (struct linux_binprm *)ctx[2];
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
 	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, filename);
 	if (n > 0)
@@ -228,12 +216,12 @@ int on_exec(__u64 *ctx)
 	return 0;
 }
 
-/* tp_btf/sched_process_fork(struct task_struct *parent, struct task_struct *child) */
-SEC("tp_btf/sched_process_fork")
-int on_fork(__u64 *ctx)
+/* sched_process_fork(struct task_struct *parent, struct task_struct *child) */
+SEC("raw_tp/sched_process_fork")
+int on_fork(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *parent = (struct task_struct *)ctx[0];
-	struct task_struct *child = (struct task_struct *)ctx[1];
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	int child_pid = BPF_CORE_READ(child, pid);
 	int child_tgid = BPF_CORE_READ(child, tgid);
 	if (child_pid != child_tgid)
@@ -251,9 +239,9 @@ int on_fork(__u64 *ctx)
 	return 0;
 }
 
-/* tp_btf/sched_process_exit(struct task_struct *p, bool group_dead): fires in the exiting task. */
-SEC("tp_btf/sched_process_exit")
-int on_exit(__u64 *ctx)
+/* sched_process_exit(struct task_struct *p, bool group_dead): fires in the exiting task. */
+SEC("raw_tp/sched_process_exit")
+int on_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if ((__u32)pid_tgid != (pid_tgid >> 32))
@@ -272,7 +260,7 @@ int on_exit(__u64 *ctx)
 	return 0;
 }
 
-/* ---- syscalls: dispatch on the number at enter, save the arguments, emit at exit ---- */
+/* ---- syscalls: one program at exit, dispatching on the number ---- */
 
 /* x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 #define NR_open 2
@@ -295,20 +283,42 @@ int on_exit(__u64 *ctx)
 #define NR_renameat2 316
 #define NR_openat2 437
 
-/* Called only for session members. */
-static __always_inline int save(__u32 op, __s32 dfd1, __u64 p1, __s32 dfd2, __u64 p2, __u64 flags)
+static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 dfd1, __u64 p1,
+					 __s32 dfd2, __u64 p2, __u64 flags)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending p = {.op = op, .dfd1 = dfd1, .dfd2 = dfd2, .p1 = p1, .p2 = p2, .flags = flags};
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
-	return 0;
+	struct event *e = new_event(EV_SYSCALL, member);
+	if (!e)
+		return;
+	e->h.op = op;
+	e->h.ret = ret;
+	e->h.flags = flags;
+	e->h.dfd1 = dfd1;
+	e->h.dfd2 = dfd2;
+	if (op == OP_CONNECT) {
+		__u64 len = (__u32)flags; /* addrlen */
+		if (len > ASSAY_SOCKADDR_MAX)
+			len = ASSAY_SOCKADDR_MAX;
+		/* keep the verifier's bound on the 64-bit register the helper receives */
+		asm volatile("%0 &= 255" : "+r"(len));
+		if (len >= 2 && p1) {
+			if (bpf_probe_read_user(&e->data[0], len, (const void *)p1) == 0)
+				e->h.len1 = len;
+			else
+				e->h.status |= ST_FAULT1;
+		}
+	} else if (op != OP_FCHDIR) {
+		e->h.len1 = read_user_path(e, 0, p1, ST_TRUNC1, ST_FAULT1);
+		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, p2, ST_TRUNC2, ST_FAULT2);
+	}
+	emit(e, PROG_SYSCALL + ((op - 1) % 10));
 }
 
-/* raw_tp/sys_enter(struct pt_regs *regs, long id) */
-SEC("raw_tp/sys_enter")
-int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* sys_exit(struct pt_regs *regs, long ret) */
+SEC("raw_tp/sys_exit")
+int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
-	long nr = (long)ctx->args[1];
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = BPF_CORE_READ(regs, orig_ax);
 	switch (nr) {
 	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
 	case NR_unlink: case NR_unlinkat: case NR_rmdir:
@@ -319,97 +329,76 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */
 	}
-	if (!session_member())
+	int m = session_member();
+	if (!m)
 		return 0;
-	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	__s64 ret = (__s64)ctx->args[1];
 	__u64 a0 = BPF_CORE_READ(regs, di);
 	__u64 a1 = BPF_CORE_READ(regs, si);
 	__u64 a2 = BPF_CORE_READ(regs, dx);
 	switch (nr) {
 	case NR_openat:
-		return save(OP_OPEN, (__s32)a0, a1, 0, 0, a2);
+		emit_syscall(OP_OPEN, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
 	case NR_open:
-		return save(OP_OPEN, AT_FDCWD, a0, 0, 0, a1);
+		emit_syscall(OP_OPEN, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		break;
 	case NR_creat:
-		return save(OP_OPEN, AT_FDCWD, a0, 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */);
+		emit_syscall(OP_OPEN, ret, m, AT_FDCWD, a0, 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */);
+		break;
 	case NR_openat2: {
 		__u64 flags = 0;
 		bpf_probe_read_user(&flags, sizeof(flags), (const void *)a2);
-		return save(OP_OPEN, (__s32)a0, a1, 0, 0, flags);
+		emit_syscall(OP_OPEN, ret, m, (__s32)a0, a1, 0, 0, flags);
+		break;
 	}
 	case NR_unlinkat:
-		return save((a2 & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK, (__s32)a0, a1, 0, 0, a2);
+		emit_syscall((a2 & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
 	case NR_unlink:
-		return save(OP_UNLINK, AT_FDCWD, a0, 0, 0, 0);
+		emit_syscall(OP_UNLINK, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
 	case NR_rmdir:
-		return save(OP_RMDIR, AT_FDCWD, a0, 0, 0, 0);
-	case NR_renameat2: {
-		__u64 a4 = BPF_CORE_READ(regs, r8);
-		return save(OP_RENAME, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), a4);
-	}
+		emit_syscall(OP_RMDIR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_renameat2:
+		emit_syscall(OP_RENAME, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
+			     BPF_CORE_READ(regs, r8));
+		break;
 	case NR_renameat:
-		return save(OP_RENAME, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), 0);
+		emit_syscall(OP_RENAME, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), 0);
+		break;
 	case NR_rename:
-		return save(OP_RENAME, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		emit_syscall(OP_RENAME, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		break;
 	case NR_mkdirat:
-		return save(OP_MKDIR, (__s32)a0, a1, 0, 0, a2);
+		emit_syscall(OP_MKDIR, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
 	case NR_mkdir:
-		return save(OP_MKDIR, AT_FDCWD, a0, 0, 0, a1);
+		emit_syscall(OP_MKDIR, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		break;
 	case NR_chdir:
-		return save(OP_CHDIR, AT_FDCWD, a0, 0, 0, 0);
+		emit_syscall(OP_CHDIR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
 	case NR_fchdir:
-		return save(OP_FCHDIR, (__s32)a0, 0, 0, 0, 0);
+		emit_syscall(OP_FCHDIR, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
 	case NR_connect:
-		return save(OP_CONNECT, (__s32)a0, a1, 0, 0, a2);
-	case NR_linkat: {
-		__u64 a4 = BPF_CORE_READ(regs, r8);
-		return save(OP_LINK, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), a4);
-	}
+		emit_syscall(OP_CONNECT, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
+	case NR_linkat:
+		emit_syscall(OP_LINK, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
+			     BPF_CORE_READ(regs, r8));
+		break;
 	case NR_link:
-		return save(OP_LINK, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		emit_syscall(OP_LINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		break;
 	case NR_symlinkat:
-		return save(OP_SYMLINK, AT_FDCWD, a0, (__s32)a1, a2, 0);
+		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, (__s32)a1, a2, 0);
+		break;
 	case NR_symlink:
-		return save(OP_SYMLINK, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		break;
 	}
-	return 0;
-}
-
-/* raw_tp/sys_exit(struct pt_regs *regs, long ret) */
-SEC("raw_tp/sys_exit")
-int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
-		return 0; /* no traced syscall of a session thread in flight: not ours */
-	struct pending saved = *p;
-	bpf_map_delete_elem(&pending, &tid);
-	int member = session_member();
-	if (!member)
-		return 0;
-	struct event *e = new_event(EV_SYSCALL, member);
-	if (!e)
-		return 0;
-	e->h.op = saved.op;
-	e->h.ret = (__s64)ctx->args[1];
-	e->h.flags = saved.flags;
-	e->h.dfd1 = saved.dfd1;
-	e->h.dfd2 = saved.dfd2;
-	if (saved.op == OP_CONNECT) {
-		__u32 len = saved.flags;
-		if (len > ASSAY_SOCKADDR_MAX)
-			len = ASSAY_SOCKADDR_MAX;
-		if (len >= 2 && saved.p1) {
-			if (bpf_probe_read_user(&e->data[0], len & (ASSAY_SOCKADDR_MAX * 2 - 1), (const void *)saved.p1) == 0)
-				e->h.len1 = len;
-			else
-				e->h.status |= ST_FAULT1;
-		}
-	} else if (saved.op != OP_FCHDIR) {
-		e->h.len1 = read_user_path(e, 0, saved.p1, ST_TRUNC1, ST_FAULT1);
-		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, saved.p2, ST_TRUNC2, ST_FAULT2);
-	}
-	emit(e, PROG_SYSCALL + ((saved.op - 1) % 10));
 	return 0;
 }

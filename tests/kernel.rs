@@ -786,10 +786,9 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
     assert_eq!(
         v["bpf_object"]["attach_points"],
         serde_json::json!([
-            "tp_btf/sched_process_exec",
-            "tp_btf/sched_process_fork",
-            "tp_btf/sched_process_exit",
-            "raw_tp/sys_enter",
+            "raw_tp/sched_process_exec",
+            "raw_tp/sched_process_fork",
+            "raw_tp/sched_process_exit",
             "raw_tp/sys_exit"
         ])
     );

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, RawTracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::programs::RawTracePoint;
+use aya::{Ebpf, EbpfLoader};
 
 use super::event::{self, PROG_SLOTS, RawEvent};
 
@@ -45,15 +45,13 @@ pub enum BpfError {
     RingSize(u32),
 }
 
-/// Where a program attaches. Both kinds attach through BPF links by name or BTF id and need
-/// no tracefs (perf-event tracepoints read their id from tracefs, which a fresh host does not
-/// mount, and cost ~40 ms each to detach).
+/// Where a program attaches: a raw tracepoint, by name, through a BPF link. It needs no tracefs
+/// (perf-event tracepoints read their id from tracefs, which a fresh host does not mount, and
+/// cost ~40 ms each to detach) and no userspace BTF lookup of the attach point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// `raw_tp/NAME`: a raw tracepoint, attached by name.
+    /// `raw_tp/NAME`.
     RawTp(&'static str),
-    /// `tp_btf/NAME`: a BTF-typed tracepoint, attached by BTF id (needs kernel BTF).
-    TpBtf(&'static str),
 }
 
 /// One observation program.
@@ -69,31 +67,25 @@ pub struct Program {
     pub required: bool,
 }
 
-/// Every program, in attach order. Five attach points: syscalls are dispatched on their number
-/// in-kernel by one program per direction.
+/// Every program, in attach order. Four attach points: syscalls are dispatched on their number
+/// in-kernel by one program at syscall exit.
 pub const PROGRAMS: &[Program] = &[
     Program {
         name: "on_exec",
-        hook: Hook::TpBtf("sched_process_exec"),
+        hook: Hook::RawTp("sched_process_exec"),
         family: "process",
         required: true,
     },
     Program {
         name: "on_fork",
-        hook: Hook::TpBtf("sched_process_fork"),
+        hook: Hook::RawTp("sched_process_fork"),
         family: "process",
         required: true,
     },
     Program {
         name: "on_exit",
-        hook: Hook::TpBtf("sched_process_exit"),
+        hook: Hook::RawTp("sched_process_exit"),
         family: "process",
-        required: true,
-    },
-    Program {
-        name: "on_sys_enter",
-        hook: Hook::RawTp("sys_enter"),
-        family: "syscall",
         required: true,
     },
     Program {
@@ -108,7 +100,6 @@ impl Hook {
     pub fn describe(self) -> String {
         match self {
             Hook::RawTp(n) => format!("raw_tp/{n}"),
-            Hook::TpBtf(n) => format!("tp_btf/{n}"),
         }
     }
 }
@@ -138,10 +129,10 @@ pub struct Counters {
 impl Observer {
     /// Loads the object with a ring of `ring_bytes` and attaches every program.
     pub fn start(ring_bytes: u32, wakeup_bytes: u64) -> Result<Observer, BpfError> {
-        let (mut ebpf, btf) = load(ring_bytes, wakeup_bytes)?;
+        let mut ebpf = load(ring_bytes, wakeup_bytes)?;
         let mut attach_failures = Vec::new();
         for p in PROGRAMS {
-            if let Err(why) = attach(&mut ebpf, p.name, p.hook, &btf) {
+            if let Err(why) = attach(&mut ebpf, p.name, p.hook) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -175,11 +166,11 @@ impl Observer {
         })
     }
 
-    /// Starts the reader thread. It polls the ring (waking on data or every `poll_ms`) and
-    /// drains it completely after `stop` is set.
+    /// Starts the reader thread. It polls the ring (waking on data, on `stop`, or every
+    /// `poll_ms`) and drains it completely once `stop` is set.
     pub fn spawn_reader(
         &mut self,
-        stop: Arc<AtomicBool>,
+        stop: Arc<Stop>,
         poll_ms: u16,
     ) -> Result<JoinHandle<ReadResult>, BpfError> {
         let map = self
@@ -223,19 +214,20 @@ impl Observer {
     }
 }
 
-/// Reads the kernel BTF and loads the object (maps, including the ring buffer, are created
-/// here; programs are verified when they are attached).
-fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<(Ebpf, Btf), BpfError> {
+/// Loads the object (maps, including the ring buffer, are created here; programs are verified
+/// when they are attached). The loader reads the kernel BTF once for CO-RE relocations.
+fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
     if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
         return Err(BpfError::RingSize(ring_bytes));
     }
-    let btf = Btf::from_sys_fs().map_err(|e| BpfError::Btf(e.to_string()))?;
-    let ebpf = EbpfLoader::new()
-        .btf(Some(&btf))
+    const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+    if let Err(e) = std::fs::metadata(VMLINUX) {
+        return Err(BpfError::Btf(e.to_string()));
+    }
+    Ok(EbpfLoader::new()
         .map_max_entries("events", ring_bytes)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
-        .load(OBJECT)?;
-    Ok((ebpf, btf))
+        .load(OBJECT)?)
 }
 
 /// A program and whether it loaded and attached (`Err` says why not).
@@ -244,14 +236,14 @@ pub type ProbeResult = (Program, Result<(), String>);
 /// Loads the object, then loads and attaches each program on its own (all are detached again
 /// when this returns), so `doctor` can report every prerequisite separately.
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
-    let (mut ebpf, btf) = load(1 << 16, 4096)?;
+    let mut ebpf = load(1 << 16, 4096)?;
     Ok(PROGRAMS
         .iter()
-        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, &btf)))
+        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook)))
         .collect())
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf) -> Result<(), String> {
+fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook) -> Result<(), String> {
     let prog = ebpf
         .program_mut(name)
         .ok_or_else(|| "not in the BPF object".to_string())?;
@@ -263,22 +255,47 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf) -> Result<(), Stri
             p.load().map_err(|e| format!("{e:#}"))?;
             p.attach(tp).map_err(|e| format!("{e:#}"))?;
         }
-        Hook::TpBtf(tp) => {
-            let p: &mut BtfTracePoint = prog
-                .try_into()
-                .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-            p.load(tp, btf).map_err(|e| format!("{e:#}"))?;
-            p.attach().map_err(|e| format!("{e:#}"))?;
-        }
     }
     Ok(())
 }
 
-fn read_loop(mut ring: RingBuf<MapData>, stop: &AtomicBool, poll_ms: u16) -> ReadResult {
+/// Tells the reader thread to drain the ring and return, waking it at once (an eventfd in its
+/// poll set) instead of at its next poll timeout.
+#[derive(Debug)]
+pub struct Stop {
+    flag: AtomicBool,
+    wake: nix::sys::eventfd::EventFd,
+}
+
+impl Stop {
+    pub fn new() -> std::io::Result<Stop> {
+        Ok(Stop {
+            flag: AtomicBool::new(false),
+            wake: nix::sys::eventfd::EventFd::from_value_and_flags(
+                0,
+                nix::sys::eventfd::EfdFlags::EFD_CLOEXEC,
+            )
+            .map_err(std::io::Error::from)?,
+        })
+    }
+
+    /// Sets the flag, then wakes the reader.
+    pub fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        let _ = self.wake.write(1);
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResult {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
     let mut out = ReadResult::default();
     loop {
-        let stopping = stop.load(Ordering::Acquire);
+        let stopping = stop.is_set();
         while let Some(item) = ring.next() {
             out.received += 1;
             match event::parse(&item) {
@@ -291,7 +308,10 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &AtomicBool, poll_ms: u16) -> Rea
         }
         // SAFETY: the fd belongs to `ring`, which outlives this borrow.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(ring.as_raw_fd()) };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(fd, PollFlags::POLLIN),
+            PollFd::new(stop.wake.as_fd(), PollFlags::POLLIN),
+        ];
         let _ = poll(&mut fds, PollTimeout::from(poll_ms));
     }
 }

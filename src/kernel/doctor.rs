@@ -297,8 +297,8 @@ pub fn diagnose() -> DoctorReport {
                     (
                         "probes-process",
                         "process",
-                        "tp_btf programs need BPF tracing programs and kernel BTF (Linux >= 5.5, \
-                         CONFIG_DEBUG_INFO_BTF=y)",
+                        "raw tracepoints need Linux >= 4.17 (CONFIG_BPF_EVENTS=y); the sched \
+                         tracepoints must exist (CONFIG_TRACEPOINTS=y)",
                     ),
                     (
                         "probes-syscall",

@@ -9,10 +9,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::bpf::{BpfError, Counters, Observer};
+use super::bpf::{BpfError, Counters, Observer, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
 use super::event::RawEvent;
 
@@ -159,7 +159,7 @@ fn run_in(
     mut notes: Vec<String>,
 ) -> Result<RunRecord, SessionError> {
     observer.add_cgroup(cg.id())?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(Stop::new().map_err(|e| SessionError::Reader(e.to_string()))?);
     let reader = observer.spawn_reader(stop.clone(), 50)?;
 
     let started_unix_ms = SystemTime::now()
@@ -285,7 +285,7 @@ fn run_in(
         std::thread::sleep(Duration::from_millis(5));
     }
     let duration = t0.elapsed();
-    stop.store(true, Ordering::Release);
+    stop.set();
     let read = reader
         .join()
         .map_err(|_| SessionError::Reader("reader thread panicked".into()))?;
