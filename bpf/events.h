@@ -40,6 +40,26 @@
 #define PROG_TRACK 13  /* not an emitter: failed insertions into the pid-tree map */
 #define PROG_SLOTS 14
 
+/* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
+ * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
+#define BLIND_SENDTO 0      /* sendto with an INET, INET6 or UNIX destination */
+#define BLIND_SENDMSG 1     /* sendmsg with such a destination */
+#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination (first message) */
+#define BLIND_BIND 3        /* bind to an INET, INET6 or UNIX address */
+#define BLIND_LISTEN 4
+#define BLIND_TRUNCATE 5    /* truncate(path) */
+#define BLIND_CHMOD 6       /* chmod, fchmod, fchmodat, fchmodat2 */
+#define BLIND_CHOWN 7       /* chown, fchown, lchown, fchownat */
+#define BLIND_UTIMES 8      /* utime, utimes, futimesat, utimensat */
+#define BLIND_XATTR 9       /* set/remove xattr families */
+#define BLIND_MKNOD 10      /* mknod, mknodat */
+#define BLIND_OPEN_BY_HANDLE 11
+#define BLIND_IO_URING 12   /* io_uring_setup */
+#define BLIND_RAW_SOCKET 13 /* socket(AF_PACKET, ...) or SOCK_RAW */
+#define BLIND_MOUNT 14      /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
+#define BLIND_PTRACE 15     /* ptrace, process_vm_writev */
+#define BLIND_SLOTS 16
+
 struct event_hdr {
 	unsigned int kind;
 	unsigned int op;

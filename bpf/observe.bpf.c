@@ -110,6 +110,13 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BLIND_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} blind SEC(".maps");
+
 const volatile __u64 wakeup_bytes = 65536;
 
 static __always_inline void bump(void *map, __u32 slot)
@@ -282,6 +289,128 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_symlinkat 266
 #define NR_renameat2 316
 #define NR_openat2 437
+/* channels counted as blind spots */
+#define NR_socket 41
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_bind 49
+#define NR_listen 50
+#define NR_truncate 76
+#define NR_chmod 90
+#define NR_fchmod 91
+#define NR_chown 92
+#define NR_fchown 93
+#define NR_lchown 94
+#define NR_ptrace 101
+#define NR_utime 132
+#define NR_mknod 133
+#define NR_pivot_root 155
+#define NR_chroot 161
+#define NR_mount 165
+#define NR_umount2 166
+#define NR_setxattr 188
+#define NR_lsetxattr 189
+#define NR_fsetxattr 190
+#define NR_removexattr 197
+#define NR_lremovexattr 198
+#define NR_fremovexattr 199
+#define NR_utimes 235
+#define NR_mknodat 259
+#define NR_fchownat 260
+#define NR_futimesat 261
+#define NR_fchmodat 268
+#define NR_utimensat 280
+#define NR_open_by_handle_at 304
+#define NR_sendmmsg 307
+#define NR_process_vm_writev 311
+#define NR_io_uring_setup 425
+#define NR_open_tree 428
+#define NR_move_mount 429
+#define NR_fsmount 432
+#define NR_fchmodat2 452
+#define NR_setxattrat 463
+#define NR_removexattrat 466
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_PACKET 17
+#define SOCK_RAW 3
+
+/* Whether a user sockaddr names an INET, INET6 or UNIX address. */
+static __always_inline int addressed(__u64 uaddr)
+{
+	__u16 family = 0;
+	if (!uaddr || bpf_probe_read_user(&family, sizeof(family), (const void *)uaddr))
+		return 0;
+	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
+}
+
+/* Whether a user msghdr (struct msghdr / the first struct mmsghdr) names such an address. */
+static __always_inline int msg_addressed(__u64 umsg)
+{
+	__u64 name = 0;
+	if (!umsg || bpf_probe_read_user(&name, sizeof(name), (const void *)umsg))
+		return 0;
+	return addressed(name);
+}
+
+/* Counts a successful use of a channel the probes do not observe. */
+static __always_inline int blind_use(long nr, struct pt_regs *regs)
+{
+	__u32 slot;
+	switch (nr) {
+	case NR_sendto:
+		if (!addressed(BPF_CORE_READ(regs, r8)))
+			return 0;
+		slot = BLIND_SENDTO;
+		break;
+	case NR_sendmsg:
+		if (!msg_addressed(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_SENDMSG;
+		break;
+	case NR_sendmmsg:
+		if (!msg_addressed(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_SENDMMSG;
+		break;
+	case NR_bind:
+		if (!addressed(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_BIND;
+		break;
+	case NR_socket: {
+		__u64 domain = BPF_CORE_READ(regs, di);
+		__u64 type = BPF_CORE_READ(regs, si);
+		if (domain != AF_PACKET && (type & 0xf) != SOCK_RAW)
+			return 0;
+		slot = BLIND_RAW_SOCKET;
+		break;
+	}
+	case NR_listen: slot = BLIND_LISTEN; break;
+	case NR_truncate: slot = BLIND_TRUNCATE; break;
+	case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2: slot = BLIND_CHMOD; break;
+	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: slot = BLIND_CHOWN; break;
+	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: slot = BLIND_UTIMES; break;
+	case NR_setxattr: case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr:
+	case NR_lremovexattr: case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat:
+		slot = BLIND_XATTR;
+		break;
+	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
+	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE; break;
+	case NR_io_uring_setup: slot = BLIND_IO_URING; break;
+	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
+	case NR_open_tree: case NR_move_mount: case NR_fsmount:
+		slot = BLIND_MOUNT;
+		break;
+	case NR_ptrace: case NR_process_vm_writev: slot = BLIND_PTRACE; break;
+	default:
+		return 0;
+	}
+	bump(&blind, slot);
+	return 0;
+}
 
 static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 dfd1, __u64 p1,
 					 __s32 dfd2, __u64 p2, __u64 flags)
@@ -326,6 +455,19 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_mkdir: case NR_mkdirat: case NR_chdir: case NR_fchdir: case NR_connect:
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 		break;
+	case NR_socket: case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_bind:
+	case NR_listen: case NR_truncate: case NR_chmod: case NR_fchmod: case NR_fchmodat:
+	case NR_fchmodat2: case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat:
+	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr:
+	case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr:
+	case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat: case NR_mknod:
+	case NR_mknodat: case NR_open_by_handle_at: case NR_io_uring_setup: case NR_mount:
+	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
+	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
+		if ((long)ctx->args[1] < 0 || !session_member())
+			return 0; /* failed: no effect */
+		return blind_use(nr, regs);
+	}
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */
 	}

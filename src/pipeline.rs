@@ -11,7 +11,7 @@ use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::kernel::bpf;
-use crate::kernel::event::{EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
+use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
 use crate::layers::kernel::{Projection, project};
 use crate::pathbytes::escape;
@@ -80,6 +80,14 @@ pub fn measure(
             format!("{f}; those events were not observed"),
         );
     }
+    hb.unobserved_channels(BLIND_SLOTS.iter().copied().zip(rec.counters.blind));
+    hb.fileless_execs(
+        projection
+            .events
+            .iter()
+            .filter(|e| e.kind == crate::contracts::kernel_event::Kind::Exec)
+            .filter_map(|e| e.path.as_deref()),
+    );
     hb.notes(rec.notes.iter().cloned());
     if let End::SpawnFailed { why, .. } = &rec.end {
         hb.note("spawn-failed", why);

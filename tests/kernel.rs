@@ -918,6 +918,124 @@ fn fresh_machine_without_tracefs_observes_exactly() {
     );
 }
 
+/// The real Python interpreter (not a version-manager shim, which would run scripts of its own).
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Every channel the probes do not observe yet makes the health not clean, with a note that
+/// names it and counts its successful uses exactly — never `complete` with a surface that
+/// silently misses the effect. One small program per channel.
+#[test]
+fn unobserved_channels_are_never_a_clean_health() {
+    if !kernel_ok("unobserved_channels_are_never_a_clean_health") {
+        return;
+    }
+    let py = python();
+    let setup = "import os, socket, ctypes\nopen('f', 'w').write('abc')\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "udp4 sendto",
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'x', ('127.0.0.9', 9999))",
+            "sendto x1",
+        ),
+        (
+            "udp6 sendto",
+            "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.sendto(b'x', ('::1', 9998))",
+            "sendto x1",
+        ),
+        (
+            "udp sendmsg",
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendmsg([b'x'], [], 0, ('127.0.0.9', 9999))",
+            "sendmsg x1",
+        ),
+        (
+            "tcp listen",
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()",
+            "bind x1, listen x1",
+        ),
+        (
+            "unix datagram",
+            "r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind('sock'); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', 'sock')",
+            "bind x1, sendto x1",
+        ),
+        ("truncate", "os.truncate('f', 1)", "truncate x1"),
+        ("chmod", "os.chmod('f', 0o600)", "chmod x1"),
+        ("chown", "os.chown('f', 0, 0)", "chown x1"),
+        ("utime", "os.utime('f', (1, 1))", "utimes x1"),
+        ("xattr", "os.setxattr('f', 'user.k', b'v')", "xattr x1"),
+        ("fifo", "os.mkfifo('p')", "mknod x1"),
+        (
+            "raw socket",
+            "socket.socket(socket.AF_PACKET, socket.SOCK_RAW)",
+            "raw_socket x1",
+        ),
+        (
+            "io_uring",
+            "p = ctypes.create_string_buffer(120); assert ctypes.CDLL(None).syscall(425, 4, p) >= 0",
+            "io_uring x1",
+        ),
+        (
+            "ptrace",
+            "assert ctypes.CDLL(None).ptrace(0, 0, 0, 0) == 0",
+            "ptrace x1",
+        ),
+    ];
+    for (name, code, expect) in cases {
+        let (_t, w) = work_dir();
+        let script = format!("{setup}{code}\n");
+        let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &script]);
+        assert!(r.out.status.success(), "{name}: {:?}", r.out);
+        assert_eq!(
+            r.health["kernel_layer"], "partial_blind_spot",
+            "{name}: {:#}",
+            r.health
+        );
+        let notes = strings(&r.health["notes"]);
+        let note = notes
+            .iter()
+            .find(|n| n.starts_with("unobserved-channel: "))
+            .unwrap_or_else(|| panic!("{name}: no unobserved-channel note: {notes:?}"));
+        assert!(
+            note.contains(&format!("the session used {expect} successfully")),
+            "{name}: {note}"
+        );
+    }
+
+    // Fileless exec: a memfd holding a real binary, executed through its descriptor.
+    let (_t, w) = work_dir();
+    let script = "import os\nfd = os.memfd_create('payload', 0)\nos.write(fd, open('/usr/bin/true', 'rb').read())\nos.execve(fd, ['true'], {})\n";
+    let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", script]);
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    assert!(
+        strings(&r.health["notes"])
+            .iter()
+            .any(|n| n.starts_with("fileless-exec: /dev/fd/")),
+        "{:#}",
+        r.health
+    );
+
+    // Negative control: the same interpreter writing a file through observed channels only.
+    let (_t, w) = work_dir();
+    let r = run_in(
+        &w,
+        &["--grace-ms", "0"],
+        &[&py, "-c", "open('g', 'w').write('x')"],
+    );
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_clean(&r);
+    assert!(strings(&r.surface["filesystem_writes"]).contains(&"<work>/g".to_string()));
+}
+
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
 /// and the command's own use of the value is what the kernel sees, not the value.
 #[test]

@@ -328,6 +328,20 @@ fn inconsistent_claims_are_rejected() {
         "inconsistent",
     );
 
+    // Complete, though a note says a channel went unobserved.
+    let e = with_member("r", "observation-health.json", |b| {
+        let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        v["notes"] = serde_json::json!([
+            "unobserved-channel: the session used sendto x1 successfully; effects through these are not observed"
+        ]);
+        *b = serde_json::to_vec_pretty(&v).unwrap();
+    });
+    rejected(
+        &bundle_of("r", &e),
+        "observation-health.json",
+        "inconsistent",
+    );
+
     // A surface entry no kernel event supports.
     let e = with_member("r", "capability-surface.json", |b| {
         let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();

@@ -117,6 +117,11 @@ pub struct Counters {
     pub attach_failures: u64,
 }
 
+/// Note codes that say a class of effects was not observed: a health carrying one is never
+/// `kernel_layer: complete` (the builder makes it `partial_blind_spot`; `verify` checks it).
+pub const BLIND_SPOT_NOTE_CODES: [&str; 3] =
+    ["fileless-exec", "probe-missing", "unobserved-channel"];
+
 /// `observation-health.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,22 @@ use crate::contracts::health::{
     self, CgroupCorrelation, Counters, KernelLayer, ObservationHealth, OtherLayer, Platform,
 };
 
+/// `/dev/fd/N`, `/proc/self/fd/N` or `/proc/PID/fd/N`: the path the kernel reports for an exec
+/// of a file descriptor (`fexecve`, `execveat(fd, "", AT_EMPTY_PATH)`).
+pub fn is_fd_path(p: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(n) = p.strip_prefix("/dev/fd/") {
+        return digits(n);
+    }
+    let Some(rest) = p.strip_prefix("/proc/") else {
+        return false;
+    };
+    let Some((who, n)) = rest.split_once("/fd/") else {
+        return false;
+    };
+    (who == "self" || who == "thread-self" || digits(who)) && digits(n)
+}
+
 /// Health being built; every setter only worsens.
 #[derive(Debug, Clone)]
 pub struct Builder {
@@ -63,6 +79,55 @@ impl Builder {
     /// Adds pre-formatted `code: prose` notes.
     pub fn notes(&mut self, notes: impl IntoIterator<Item = String>) -> &mut Self {
         self.h.notes.extend(notes);
+        self
+    }
+
+    /// The session used channels the probes do not observe (`(name, successful uses)`, zero
+    /// counts ignored): their effects may be missing from the surface, so the kernel layer is
+    /// `partial_blind_spot`, with one `unobserved-channel` note naming each channel and count.
+    pub fn unobserved_channels<'a>(
+        &mut self,
+        uses: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> &mut Self {
+        let mut used: Vec<String> = uses
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} x{n}"))
+            .collect();
+        used.sort();
+        if !used.is_empty() {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "unobserved-channel",
+                format!(
+                    "the session used {} successfully; effects through these are not observed and may be missing from the surface (docs/kernel.md, channels)",
+                    used.join(", ")
+                ),
+            );
+        }
+        self
+    }
+
+    /// Executions of a file descriptor (`/dev/fd/N`, `/proc/*/fd/N`: a memfd or an unlinked
+    /// file): what ran is not identified by any path ⇒ `partial_blind_spot` and one
+    /// `fileless-exec` note.
+    pub fn fileless_execs<'a>(
+        &mut self,
+        exec_paths: impl IntoIterator<Item = &'a str>,
+    ) -> &mut Self {
+        let mut found: Vec<&str> = exec_paths.into_iter().filter(|p| is_fd_path(p)).collect();
+        found.sort_unstable();
+        found.dedup();
+        if !found.is_empty() {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "fileless-exec",
+                format!(
+                    "{} was executed from a file descriptor (a memfd or an unlinked file); what ran is not identified by a path",
+                    found.join(", ")
+                ),
+            );
+        }
         self
     }
 
@@ -178,6 +243,64 @@ mod tests {
             (KernelLayer::Complete, CgroupCorrelation::Clean, 0)
         );
         assert!(h.notes.is_empty());
+    }
+
+    #[test]
+    fn unobserved_channels_and_fileless_execs_are_blind_spots() {
+        let mut b = Builder::new("r", platform());
+        b.unobserved_channels([("sendto", 0), ("listen", 0)]);
+        b.fileless_execs(["/usr/bin/true", "/dev/fdx/3", "/proc/self/fdinfo/3"]);
+        let h = b.finish();
+        assert_eq!(
+            h.kernel_layer,
+            KernelLayer::Complete,
+            "zero uses change nothing"
+        );
+        assert!(h.notes.is_empty());
+
+        let mut b = Builder::new("r", platform());
+        b.unobserved_channels([("sendto", 2), ("listen", 0), ("bind", 1)]);
+        b.fileless_execs(["/dev/fd/3", "/proc/self/fd/4", "/dev/fd/3", "/proc/77/fd/5"]);
+        let h = b.finish();
+        assert_eq!(h.kernel_layer, KernelLayer::PartialBlindSpot);
+        assert_eq!(h.notes.len(), 2, "{:?}", h.notes);
+        assert!(
+            h.notes[0].starts_with(
+                "fileless-exec: /dev/fd/3, /proc/77/fd/5, /proc/self/fd/4 was executed"
+            )
+        );
+        assert!(
+            h.notes[1].starts_with(
+                "unobserved-channel: the session used bind x1, sendto x2 successfully"
+            )
+        );
+        for n in &h.notes {
+            let code = n.split(':').next().unwrap();
+            assert!(crate::contracts::health::BLIND_SPOT_NOTE_CODES.contains(&code));
+        }
+    }
+
+    #[test]
+    fn fd_paths() {
+        for p in [
+            "/dev/fd/0",
+            "/proc/self/fd/12",
+            "/proc/1/fd/3",
+            "/proc/thread-self/fd/9",
+        ] {
+            assert!(is_fd_path(p), "{p}");
+        }
+        for p in [
+            "/dev/fd/",
+            "/dev/fd/x",
+            "/proc/self/fd/",
+            "/proc/x1/fd/3",
+            "/dev/fd/3/a",
+            "/usr/bin/true",
+            "",
+        ] {
+            assert!(!is_fd_path(p), "{p}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::RawTracePoint;
 use aya::{Ebpf, EbpfLoader};
 
-use super::event::{self, PROG_SLOTS, RawEvent};
+use super::event::{self, BLIND_SLOTS, PROG_SLOTS, RawEvent};
 
 /// The BPF object built by build.rs (clang, or the verified prebuilt fallback).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observe.bpf.o"));
@@ -124,6 +124,8 @@ pub struct ReadResult {
 pub struct Counters {
     pub attempts: [u64; PROG_SLOTS.len()],
     pub drops: [u64; PROG_SLOTS.len()],
+    /// Successful uses of channels the probes do not observe, per `BLIND_SLOTS` entry.
+    pub blind: [u64; BLIND_SLOTS.len()],
 }
 
 impl Observer {
@@ -188,7 +190,12 @@ impl Observer {
     /// Reads the exact per-CPU attempt and drop counters.
     pub fn counters(&self) -> Result<Counters, BpfError> {
         let mut c = Counters::default();
-        for (name, out) in [("attempts", &mut c.attempts), ("drops", &mut c.drops)] {
+        let maps: [(&'static str, &mut [u64]); 3] = [
+            ("attempts", &mut c.attempts),
+            ("drops", &mut c.drops),
+            ("blind", &mut c.blind),
+        ];
+        for (name, out) in maps {
             let map = self.ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
             let arr: PerCpuArray<&MapData, u64> =
                 PerCpuArray::try_from(map).map_err(|source| BpfError::Map { map: name, source })?;

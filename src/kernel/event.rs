@@ -37,6 +37,27 @@ pub const PROG_SLOTS: [&str; 14] = [
     "exec", "fork", "exit", "open", "unlink", "rmdir", "rename", "mkdir", "chdir", "fchdir",
     "connect", "link", "symlink", "track",
 ];
+/// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
+/// effects are not in the surface yet (docs/kernel.md, "Channels").
+pub const BLIND_SLOTS: [&str; 16] = [
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "bind",
+    "listen",
+    "truncate",
+    "chmod",
+    "chown",
+    "utimes",
+    "xattr",
+    "mknod",
+    "open_by_handle_at",
+    "io_uring",
+    "raw_socket",
+    "mount",
+    "ptrace",
+];
+
 /// Slots that count ring-buffer outputs (all but `track`).
 pub const EMITTER_SLOTS: usize = 13;
 /// The slot counting failed pid-tree insertions.
@@ -172,6 +193,11 @@ mod tests {
             assert_eq!(define(name), v as usize, "{name}");
         }
         assert_eq!(define("PROG_SLOTS"), PROG_SLOTS.len());
+        assert_eq!(define("BLIND_SLOTS"), BLIND_SLOTS.len());
+        for (i, name) in BLIND_SLOTS.iter().enumerate() {
+            let define_name = format!("BLIND_{}", name.to_uppercase());
+            assert_eq!(define(&define_name), i, "{define_name}");
+        }
         assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
         assert_eq!(
             define("PROG_SYSCALL") + OP_SYMLINK as usize - 1,

@@ -184,6 +184,12 @@ fn health(r: &ReadOut, p: &mut Problems) {
             not_complete(format!("{n} {what}"));
         }
     }
+    for n in &h.notes {
+        let code = n.split(':').next().unwrap_or_default();
+        if crate::contracts::health::BLIND_SPOT_NOTE_CODES.contains(&code) {
+            not_complete(format!("a `{code}` note says effects were not observed"));
+        }
+    }
     if h.cgroup_correlation == CgroupCorrelation::Clean {
         for (n, what) in [
             (c.escapes, "process(es) escaped the session cgroup"),
