@@ -398,7 +398,7 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs)
 		slot = BLIND_XATTR;
 		break;
 	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
-	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE; break;
+	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
 	case NR_io_uring_setup: slot = BLIND_IO_URING; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
 	case NR_open_tree: case NR_move_mount: case NR_fsmount:
