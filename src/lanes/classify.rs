@@ -2,12 +2,14 @@
 //!
 //! A file's lane is the highest lane among rules where the path matches any `paths` glob and no
 //! `except` glob; with no such rule, the default. A PR's lane is the highest file lane; an empty
-//! PR gets the lowest lane. One [`globset::GlobSet`] holds every glob of every rule, so a path is
-//! matched once against the whole rule set.
-//! Imports: `crate::lanes::{config, changes}`.
+//! PR gets the lowest lane. One [`GlobIndex`](super::matcher::GlobIndex) holds every glob of every
+//! rule, so a path is matched once against the whole rule set, at a cost that grows with the
+//! globs it could match, not with the number of rules.
+//! Imports: `crate::lanes::{config, changes, matcher}`.
 
 use super::changes::{ChangeKind, ChangedPath};
-use super::config::{GlobRole, LanesConfig, Pattern, Rule, candidate};
+use super::config::{GlobRole, LanesConfig, Pattern, Rule};
+use super::matcher::MatchScratch;
 
 /// The lane of one file and the rules that put it there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +36,10 @@ pub struct Decision {
 /// Reusable per-thread scratch space so classifying many paths allocates nothing per path.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    hits: Vec<usize>,
-    state: Vec<u8>,
-    touched: Vec<usize>,
+    matcher: MatchScratch,
+    matched: Vec<bool>,
+    touched: Vec<u32>,
 }
-
-const MATCHED: u8 = 1;
-const EXCEPTED: u8 = 2;
 
 impl LanesConfig {
     /// Lane of one path; fills `applied` with the indices of the rules that applied.
@@ -51,30 +50,33 @@ impl LanesConfig {
         applied: &mut Vec<usize>,
     ) -> usize {
         applied.clear();
-        if scratch.state.len() != self.rules.len() {
-            scratch.state = vec![0; self.rules.len()];
+        if scratch.matched.len() != self.rules.len() {
+            scratch.matched = vec![false; self.rules.len()];
         }
-        self.set
-            .matches_candidate_into(&candidate(path), &mut scratch.hits);
-        for &g in &scratch.hits {
-            let owner = self.owners[g];
-            let st = &mut scratch.state[owner.rule];
-            if *st == 0 {
-                scratch.touched.push(owner.rule);
+        self.index.match_distinct(path, &mut scratch.matcher);
+        let hits = &scratch.matcher.hits;
+        for &id in hits {
+            for &r in &self.path_rules[id as usize] {
+                let m = &mut scratch.matched[r as usize];
+                if !*m {
+                    *m = true;
+                    scratch.touched.push(r);
+                }
             }
-            *st |= match owner.role {
-                GlobRole::Paths => MATCHED,
-                GlobRole::Except => EXCEPTED,
-            };
         }
         let mut lane = None;
         scratch.touched.sort_unstable();
         for &r in &scratch.touched {
-            if scratch.state[r] == MATCHED {
-                applied.push(r);
-                lane = lane.max(Some(self.rules[r].lane));
+            let r = r as usize;
+            scratch.matched[r] = false;
+            if self.except_ids[r]
+                .iter()
+                .any(|id| hits.binary_search(id).is_ok())
+            {
+                continue;
             }
-            scratch.state[r] = 0;
+            applied.push(r);
+            lane = lane.max(Some(self.rules[r].lane));
         }
         scratch.touched.clear();
         lane.unwrap_or(self.default)
@@ -108,8 +110,10 @@ impl LanesConfig {
 
     /// Every rule's verdict on one path, for `lanes explain`.
     pub fn explain(&self, path: &[u8]) -> Explanation<'_> {
+        let mut scratch = Scratch::default();
         let mut hits = Vec::new();
-        self.set.matches_candidate_into(&candidate(path), &mut hits);
+        self.index
+            .matches_into(path, &mut scratch.matcher, &mut hits);
         let mut rules: Vec<RuleVerdict<'_>> = self
             .rules
             .iter()
@@ -127,7 +131,6 @@ impl LanesConfig {
                 GlobRole::Except => v.excepted.push(&v.rule.except[o.index]),
             }
         }
-        let mut scratch = Scratch::default();
         let mut applied = Vec::new();
         let lane = self.classify_path(path, &mut scratch, &mut applied);
         Explanation {

@@ -1,0 +1,382 @@
+//! The matcher behind classification: every glob of a lanes file, matched once per path, at a
+//! cost that does not grow with the globs a path cannot match (design §4 semantics, exactly those
+//! of one `globset::GlobSet` over the same globs; property-tested against it).
+//!
+//! Each glob keeps globset's own translation to a regex. From that regex we take a *key*: a set
+//! of literals one of which every matching path must contain (`mod12/` for `mod12/**/*.rs`,
+//! `f12_` for `**/f12_*.txt`, `docs3/` for `**/docs3/**`, one of `a/`, `b/` for `{a,b}/**`),
+//! preferring literals few other globs share. One Aho-Corasick automaton over all keys finds a
+//! path's candidate globs; each candidate is confirmed by its own small dense DFA, built from the
+//! same regex. Globs without a usable key (`**`, `*`, `**/?`) or whose key too many globs share
+//! go to one `GlobSet`, as before. Identical globs (e.g. the same `except` in 500 rules) are
+//! matched once.
+//! Imports: nothing from the crate.
+
+use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
+use globset::{Candidate, Glob, GlobMatcher, GlobSet, GlobSetBuilder};
+use regex_automata::dfa::{Automaton, StartKind, dense};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input};
+use regex_syntax::hir::{Hir, HirKind};
+
+/// Shortest literal worth indexing: a one-byte key (`/`, `.`) selects nearly every path.
+const MIN_KEY_LEN: usize = 2;
+/// Most literals in one key (an alternation like `{a,b,c}` gives one literal per branch).
+const MAX_KEY_LITERALS: usize = 16;
+/// A key shared by more globs than this would make each hit confirm that many globs one by one;
+/// such globs are left to the `GlobSet`.
+const MAX_KEY_SHARE: usize = 64;
+/// Size limit of one glob's DFA; a bigger one is confirmed by globset's own matcher instead.
+const DFA_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Why the globs could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum MatcherError {
+    /// globset rejected the fallback set.
+    #[error("cannot compile globs: {0}")]
+    Set(#[from] globset::Error),
+    /// The literal index could not be built.
+    #[error("cannot index globs: {0}")]
+    Index(#[from] aho_corasick::BuildError),
+}
+
+/// How a distinct glob is confirmed once its key was seen in a path.
+#[derive(Debug, Clone)]
+enum Confirm {
+    /// Its own anchored dense DFA (the common case), and the glob, for the search error that
+    /// anchored searches of these regexes never raise.
+    Dfa(Box<(dense::DFA<Vec<u32>>, Glob)>),
+    /// globset's matcher for the glob (DFA too large or not buildable).
+    Glob(Box<GlobMatcher>),
+    /// Not indexed: matched by the fallback `GlobSet`.
+    Fallback,
+}
+
+/// Every glob of a config, compiled for matching many paths.
+#[derive(Debug, Clone)]
+pub struct GlobIndex {
+    /// Glob index → distinct glob id.
+    distinct_of: Vec<u32>,
+    /// Distinct glob id → the glob indices that share it, ascending.
+    members: Vec<Vec<u32>>,
+    /// Distinct glob id → how it is confirmed.
+    confirm: Vec<Confirm>,
+    /// Key literals; pattern id → distinct globs keyed by it.
+    keys: Option<AhoCorasick>,
+    keyed: Vec<Vec<u32>>,
+    /// Globs without a usable key, and their distinct ids.
+    fallback: GlobSet,
+    fallback_ids: Vec<u32>,
+}
+
+/// Per-thread scratch space for [`GlobIndex`], so matching allocates nothing per path.
+#[derive(Debug, Default)]
+pub struct MatchScratch {
+    seen: Vec<u32>,
+    generation: u32,
+    set_hits: Vec<usize>,
+    /// Distinct glob ids that matched the last path, ascending.
+    pub(crate) hits: Vec<u32>,
+}
+
+impl MatchScratch {
+    /// Starts a new path: returns the generation that marks "seen during this path".
+    fn start(&mut self, distinct: usize) -> u32 {
+        if self.seen.len() != distinct || self.generation == u32::MAX {
+            self.seen.clear();
+            self.seen.resize(distinct, 0);
+            self.generation = 0;
+        }
+        self.generation += 1;
+        self.hits.clear();
+        self.generation
+    }
+}
+
+/// A set of literals one of which every match contains.
+type Key = Vec<Vec<u8>>;
+
+impl GlobIndex {
+    /// Compiles `globs` (as built by `config::compile_glob`).
+    pub fn new(globs: &[Glob]) -> Result<GlobIndex, MatcherError> {
+        // Distinct globs, by globset's regex (which encodes every option of the glob).
+        let mut by_regex = std::collections::HashMap::new();
+        let mut distinct_of = Vec::with_capacity(globs.len());
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        let mut first: Vec<&Glob> = Vec::new();
+        for (i, g) in globs.iter().enumerate() {
+            let id = *by_regex.entry(g.regex()).or_insert_with(|| {
+                members.push(Vec::new());
+                first.push(g);
+                members.len() as u32 - 1
+            });
+            members[id as usize].push(i as u32);
+            distinct_of.push(id);
+        }
+
+        let syntax = syntax::Config::new().utf8(false).dot_matches_new_line(true);
+        let parsed: Vec<Option<Hir>> = first
+            .iter()
+            .map(|g| syntax::parse_with(g.regex(), &syntax).ok())
+            .collect();
+        let options: Vec<Vec<Key>> = parsed
+            .iter()
+            .map(|h| {
+                let mut out = Vec::new();
+                if let Some(h) = h {
+                    required(h, &mut out);
+                }
+                out.retain(|k| {
+                    k.len() <= MAX_KEY_LITERALS && k.iter().all(|l| l.len() >= MIN_KEY_LEN)
+                });
+                for k in &mut out {
+                    k.sort();
+                    k.dedup();
+                }
+                out
+            })
+            .collect();
+        // How many distinct globs could be keyed by each literal: prefer rare literals.
+        let mut share: std::collections::HashMap<&[u8], usize> = Default::default();
+        for opts in &options {
+            let mut lits: Vec<&[u8]> = opts.iter().flatten().map(Vec::as_slice).collect();
+            lits.sort();
+            lits.dedup();
+            for l in lits {
+                *share.entry(l).or_default() += 1;
+            }
+        }
+
+        let mut key_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut key_lits: Vec<Vec<u8>> = Vec::new();
+        let mut keyed: Vec<Vec<u32>> = Vec::new();
+        let mut confirm = Vec::with_capacity(first.len());
+        let mut fallback = GlobSetBuilder::new();
+        let mut fallback_ids = Vec::new();
+        for (id, (opts, hir)) in options.iter().zip(&parsed).enumerate() {
+            let best = opts
+                .iter()
+                .map(|k| {
+                    let cost: usize = k.iter().map(|l| share[l.as_slice()]).sum();
+                    let shortest = k.iter().map(Vec::len).min().unwrap_or(0);
+                    (cost, std::cmp::Reverse(shortest), k)
+                })
+                .min();
+            let chosen = match (best, hir) {
+                (Some((cost, _, key)), Some(hir)) if cost <= MAX_KEY_SHARE => {
+                    Some((key, confirm_for(hir, first[id])))
+                }
+                _ => None,
+            };
+            match chosen {
+                Some((key, c)) => {
+                    for lit in key {
+                        let k = *key_ids.entry(lit.clone()).or_insert_with(|| {
+                            key_lits.push(lit.clone());
+                            keyed.push(Vec::new());
+                            key_lits.len() - 1
+                        });
+                        keyed[k].push(id as u32);
+                    }
+                    confirm.push(c);
+                }
+                None => {
+                    fallback.add(first[id].clone());
+                    fallback_ids.push(id as u32);
+                    confirm.push(Confirm::Fallback);
+                }
+            }
+        }
+        let keys = if key_lits.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(AcMatchKind::Standard)
+                    .build(&key_lits)?,
+            )
+        };
+        Ok(GlobIndex {
+            distinct_of,
+            members,
+            confirm,
+            keys,
+            keyed,
+            fallback: fallback.build()?,
+            fallback_ids,
+        })
+    }
+
+    /// An index over no globs.
+    pub fn empty() -> GlobIndex {
+        GlobIndex {
+            distinct_of: Vec::new(),
+            members: Vec::new(),
+            confirm: Vec::new(),
+            keys: None,
+            keyed: Vec::new(),
+            fallback: GlobSet::empty(),
+            fallback_ids: Vec::new(),
+        }
+    }
+
+    /// Number of globs (as passed to [`GlobIndex::new`]).
+    pub fn len(&self) -> usize {
+        self.distinct_of.len()
+    }
+
+    /// True when there are no globs.
+    pub fn is_empty(&self) -> bool {
+        self.distinct_of.is_empty()
+    }
+
+    /// Number of distinct globs.
+    pub fn distinct(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The distinct id of glob `glob`.
+    pub fn distinct_of(&self, glob: usize) -> u32 {
+        self.distinct_of[glob]
+    }
+
+    /// The glob indices that share distinct id `id`, ascending.
+    pub fn members(&self, id: u32) -> &[u32] {
+        &self.members[id as usize]
+    }
+
+    /// Matches `path`; leaves the distinct ids that matched in `scratch.hits`, ascending.
+    pub fn match_distinct(&self, path: &[u8], scratch: &mut MatchScratch) {
+        let generation = scratch.start(self.members.len());
+        let mut candidate: Option<Candidate<'_>> = None;
+        if !self.fallback.is_empty() {
+            let c = candidate.insert(candidate_of(path));
+            self.fallback
+                .matches_candidate_into(c, &mut scratch.set_hits);
+            for &i in &scratch.set_hits {
+                let id = self.fallback_ids[i];
+                scratch.seen[id as usize] = generation;
+                scratch.hits.push(id);
+            }
+        }
+        if let Some(keys) = &self.keys {
+            for m in keys.find_overlapping_iter(path) {
+                for &id in &self.keyed[m.pattern().as_usize()] {
+                    let seen = &mut scratch.seen[id as usize];
+                    if *seen == generation {
+                        continue;
+                    }
+                    *seen = generation;
+                    let hit = match &self.confirm[id as usize] {
+                        Confirm::Dfa(d) => dfa_match(&d.0, path).unwrap_or_else(|| {
+                            d.1.compile_matcher().is_match_candidate(
+                                candidate.get_or_insert_with(|| candidate_of(path)),
+                            )
+                        }),
+                        Confirm::Glob(m) => m.is_match_candidate(
+                            candidate.get_or_insert_with(|| candidate_of(path)),
+                        ),
+                        Confirm::Fallback => false,
+                    };
+                    if hit {
+                        scratch.hits.push(id);
+                    }
+                }
+            }
+        }
+        scratch.hits.sort_unstable();
+    }
+
+    /// Like `GlobSet::matches_into`: the indices of every glob that matches `path`, ascending.
+    pub fn matches_into(&self, path: &[u8], scratch: &mut MatchScratch, out: &mut Vec<usize>) {
+        out.clear();
+        self.match_distinct(path, scratch);
+        for &id in &scratch.hits {
+            out.extend(self.members[id as usize].iter().map(|&g| g as usize));
+        }
+        out.sort_unstable();
+    }
+}
+
+fn candidate_of(path: &[u8]) -> Candidate<'_> {
+    use std::os::unix::ffi::OsStrExt;
+    Candidate::new(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
+}
+
+fn dfa_match(dfa: &dense::DFA<Vec<u32>>, path: &[u8]) -> Option<bool> {
+    let input = Input::new(path).anchored(Anchored::Yes).earliest(true);
+    dfa.try_search_fwd(&input).ok().map(|m| m.is_some())
+}
+
+/// Builds the confirming matcher of one glob from globset's regex for it.
+fn confirm_for(hir: &Hir, glob: &Glob) -> Confirm {
+    let nfa = thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .which_captures(thompson::WhichCaptures::None),
+        )
+        .build_from_hir(hir);
+    let dfa = nfa.ok().and_then(|nfa| {
+        dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
+                    .determinize_size_limit(Some(4 * DFA_SIZE_LIMIT)),
+            )
+            .build_from_nfa(&nfa)
+            .ok()
+    });
+    match dfa {
+        Some(dfa) => Confirm::Dfa(Box::new((dfa, glob.clone()))),
+        None => Confirm::Glob(Box::new(glob.compile_matcher())),
+    }
+}
+
+/// Collects keys of `h`: each a set of literals one of which every match of `h` contains.
+fn required(h: &Hir, out: &mut Vec<Key>) {
+    match h.kind() {
+        HirKind::Literal(l) => out.push(vec![l.0.to_vec()]),
+        HirKind::Capture(c) => required(&c.sub, out),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub, out),
+        HirKind::Concat(items) => {
+            // Adjacent literals of a concatenation are contiguous in every match.
+            let mut run: Vec<u8> = Vec::new();
+            for it in items {
+                if let HirKind::Literal(l) = it.kind() {
+                    run.extend_from_slice(&l.0);
+                    continue;
+                }
+                if !run.is_empty() {
+                    out.push(vec![std::mem::take(&mut run)]);
+                }
+                required(it, out);
+            }
+            if !run.is_empty() {
+                out.push(vec![run]);
+            }
+        }
+        HirKind::Alternation(branches) => {
+            // Every branch must contribute; the union of each branch's best key is a key.
+            let mut union = Vec::new();
+            for b in branches {
+                let mut keys = Vec::new();
+                required(b, &mut keys);
+                let best = keys
+                    .into_iter()
+                    .filter(|k| !k.iter().any(Vec::is_empty))
+                    .max_by_key(|k| k.iter().map(Vec::len).min().unwrap_or(0));
+                match best {
+                    Some(k) => union.extend(k),
+                    None => return,
+                }
+            }
+            if !union.is_empty() {
+                out.push(union);
+            }
+        }
+        _ => {}
+    }
+}
