@@ -373,4 +373,86 @@ rules:
             }
         }
     }
+
+    /// The decision as one `GlobSet` over every glob (the matcher before the index) makes it.
+    fn lane_by_one_globset(c: &LanesConfig, path: &[u8]) -> (usize, Vec<usize>) {
+        let mut b = globset::GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (r, rule) in c.rules.iter().enumerate() {
+            for p in &rule.paths {
+                b.add(super::super::config::compile_glob(&p.glob).unwrap());
+                owner.push((r, true));
+            }
+            for p in &rule.except {
+                b.add(super::super::config::compile_glob(&p.glob).unwrap());
+                owner.push((r, false));
+            }
+        }
+        let set = b.build().unwrap();
+        let (mut matched, mut excepted) = (vec![false; c.rules.len()], vec![false; c.rules.len()]);
+        for g in set.matches_candidate(&super::super::config::candidate(path)) {
+            let (r, is_path) = owner[g];
+            if is_path {
+                matched[r] = true;
+            } else {
+                excepted[r] = true;
+            }
+        }
+        let applied: Vec<usize> = (0..c.rules.len())
+            .filter(|&r| matched[r] && !excepted[r])
+            .collect();
+        let lane = applied
+            .iter()
+            .map(|&r| c.rules[r].lane)
+            .max()
+            .unwrap_or(c.default);
+        (lane, applied)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Lanes and applied rules equal those of one `GlobSet` over all globs, `except` included.
+        #[test]
+        fn same_decisions_as_one_globset(
+            rules in proptest::collection::vec((
+                0usize..4,
+                proptest::collection::vec(super::super::matcher::tests::arb_glob(), 1..4),
+                proptest::collection::vec(super::super::matcher::tests::arb_glob(), 0..3),
+            ), 0..12),
+            default in 0usize..4,
+            paths in proptest::collection::vec(super::super::matcher::tests::arb_path(), 1..16),
+        ) {
+            let lanes = ["l0", "l1", "l2", "l3"];
+            let valid = |g: &String| super::super::config::compile_glob(g).is_ok();
+            let mut y = format!("lanes: [l0, l1, l2, l3]\ndefault: {}\nrules:\n", lanes[default]);
+            let mut n = 0;
+            for (lane, paths, except) in &rules {
+                let paths: Vec<&String> = paths.iter().filter(|g| valid(g)).collect();
+                let except: Vec<&String> = except.iter().filter(|g| valid(g)).collect();
+                if paths.is_empty() {
+                    continue;
+                }
+                let q = |v: &[&String]| serde_json::to_string(v).unwrap();
+                y.push_str(&format!("  - name: r{n}\n    lane: {}\n    paths: {}\n    except: {}\n",
+                    lanes[*lane], q(&paths), q(&except)));
+                n += 1;
+            }
+            if n == 0 {
+                y.push_str("  []\n");
+            }
+            let c = LanesConfig::parse("p", y.as_bytes()).unwrap();
+            let mut s = Scratch::default();
+            let mut applied = Vec::new();
+            for p in &paths {
+                let lane = c.classify_path(p, &mut s, &mut applied);
+                let (want_lane, want_applied) = lane_by_one_globset(&c, p);
+                prop_assert_eq!((lane, &applied), (want_lane, &want_applied),
+                    "path {:?} config\n{}", String::from_utf8_lossy(p), y);
+                let e = c.explain(p);
+                prop_assert_eq!(e.lane, want_lane);
+                prop_assert_eq!(e.defaulted, want_applied.is_empty());
+            }
+        }
+    }
 }

@@ -44,9 +44,8 @@ pub enum MatcherError {
 /// How a distinct glob is confirmed once its key was seen in a path.
 #[derive(Debug, Clone)]
 enum Confirm {
-    /// Its own anchored dense DFA (the common case), and the glob, for the search error that
-    /// anchored searches of these regexes never raise.
-    Dfa(Box<(dense::DFA<Vec<u32>>, Glob)>),
+    /// Its own anchored dense DFA (the common case).
+    Dfa(Box<dense::DFA<Vec<u32>>>),
     /// globset's matcher for the glob (DFA too large or not buildable).
     Glob(Box<GlobMatcher>),
     /// Not indexed: matched by the fallback `GlobSet`.
@@ -60,6 +59,8 @@ pub struct GlobIndex {
     distinct_of: Vec<u32>,
     /// Distinct glob id → the glob indices that share it, ascending.
     members: Vec<Vec<u32>>,
+    /// Distinct glob id → the glob.
+    globs: Vec<Glob>,
     /// Distinct glob id → how it is confirmed.
     confirm: Vec<Confirm>,
     /// Key literals; pattern id → distinct globs keyed by it.
@@ -200,6 +201,7 @@ impl GlobIndex {
         Ok(GlobIndex {
             distinct_of,
             members,
+            globs: first.into_iter().cloned().collect(),
             confirm,
             keys,
             keyed,
@@ -213,6 +215,7 @@ impl GlobIndex {
         GlobIndex {
             distinct_of: Vec::new(),
             members: Vec::new(),
+            globs: Vec::new(),
             confirm: Vec::new(),
             keys: None,
             keyed: Vec::new(),
@@ -261,6 +264,7 @@ impl GlobIndex {
             }
         }
         if let Some(keys) = &self.keys {
+            let odd = without_basename(path);
             for m in keys.find_overlapping_iter(path) {
                 for &id in &self.keyed[m.pattern().as_usize()] {
                     let seen = &mut scratch.seen[id as usize];
@@ -269,11 +273,11 @@ impl GlobIndex {
                     }
                     *seen = generation;
                     let hit = match &self.confirm[id as usize] {
-                        Confirm::Dfa(d) => dfa_match(&d.0, path).unwrap_or_else(|| {
-                            d.1.compile_matcher().is_match_candidate(
-                                candidate.get_or_insert_with(|| candidate_of(path)),
-                            )
-                        }),
+                        _ if odd => self.globset_alone(id, path, &mut candidate),
+                        Confirm::Dfa(dfa) => match dfa_match(dfa, path) {
+                            Some(hit) => hit,
+                            None => self.globset_alone(id, path, &mut candidate),
+                        },
                         Confirm::Glob(m) => m.is_match_candidate(
                             candidate.get_or_insert_with(|| candidate_of(path)),
                         ),
@@ -297,6 +301,30 @@ impl GlobIndex {
         }
         out.sort_unstable();
     }
+}
+
+impl GlobIndex {
+    /// Matches one glob exactly as a `GlobSet` holding it would. Needed for the paths where
+    /// globset's strategies and its regex for a glob disagree (see [`without_basename`]) and
+    /// for a DFA search error, which anchored searches of these regexes never raise.
+    #[cold]
+    fn globset_alone<'p>(
+        &self,
+        id: u32,
+        path: &'p [u8],
+        candidate: &mut Option<Candidate<'p>>,
+    ) -> bool {
+        let c = candidate.get_or_insert_with(|| candidate_of(path));
+        GlobSet::new(std::slice::from_ref(&self.globs[id as usize]))
+            .is_ok_and(|set| set.is_match_candidate(c))
+    }
+}
+
+/// True for a path globset gives no base name (empty, or ending in the component `..`): there
+/// its basename, extension and required-extension strategies never match, although the glob's
+/// regex may (`**/*.` and `a/..`).
+fn without_basename(path: &[u8]) -> bool {
+    path.is_empty() || path == b".." || path.ends_with(b"/..")
 }
 
 fn candidate_of(path: &[u8]) -> Candidate<'_> {
@@ -330,7 +358,7 @@ fn confirm_for(hir: &Hir, glob: &Glob) -> Confirm {
             .ok()
     });
     match dfa {
-        Some(dfa) => Confirm::Dfa(Box::new((dfa, glob.clone()))),
+        Some(dfa) => Confirm::Dfa(Box::new(dfa)),
         None => Confirm::Glob(Box::new(glob.compile_matcher())),
     }
 }
@@ -378,5 +406,156 @@ fn required(h: &Hir, out: &mut Vec<Key>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::lanes::config::compile_glob;
+    use proptest::prelude::*;
+
+    fn index(globs: &[&str]) -> (GlobIndex, GlobSet) {
+        let globs: Vec<Glob> = globs.iter().map(|g| compile_glob(g).unwrap()).collect();
+        let mut b = GlobSetBuilder::new();
+        for g in &globs {
+            b.add(g.clone());
+        }
+        (GlobIndex::new(&globs).unwrap(), b.build().unwrap())
+    }
+
+    fn matches(i: &GlobIndex, path: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        i.matches_into(path, &mut MatchScratch::default(), &mut out);
+        out
+    }
+
+    fn keyed(i: &GlobIndex) -> usize {
+        i.confirm
+            .iter()
+            .filter(|c| !matches!(c, Confirm::Fallback))
+            .count()
+    }
+
+    #[test]
+    fn monorepo_shapes_are_keyed_not_left_to_the_globset() {
+        let (i, _) = index(&[
+            "mod12/**/*.rs",
+            "**/f12_*.txt",
+            "**/skip12/**",
+            "pkg7/{src,lib}/**/*.{ts,tsx}",
+            "services/s7/**/Dockerfile",
+            "**/docs7/**",
+            "**/*.test.ts",
+            "{apps,packages}/web/**",
+        ]);
+        assert_eq!(keyed(&i), 8, "{:?}", i.fallback_ids);
+        let (i, _) = index(&["**", "*", "**/?", "*/**"]);
+        assert_eq!(keyed(&i), 0, "nothing literal to key on");
+    }
+
+    #[test]
+    fn identical_globs_are_matched_once_and_reported_for_each() {
+        let (i, _) = index(&["**/*.md", "docs/**", "**/*.md"]);
+        assert_eq!(i.distinct(), 2);
+        assert_eq!(matches(&i, b"docs/a.md"), [0, 1, 2]);
+        assert_eq!(matches(&i, b"a.md"), [0, 2]);
+        assert_eq!(matches(&i, b"a.rs"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn a_key_is_necessary_not_sufficient() {
+        // Every path below contains the key `mod1/` or `f1_`, but only some match.
+        let (i, _) = index(&["mod1/**/*.rs", "**/f1_*.txt"]);
+        assert_eq!(matches(&i, b"mod1/a/b.rs"), [0]);
+        assert_eq!(matches(&i, b"xmod1/a/b.rs"), Vec::<usize>::new());
+        assert_eq!(matches(&i, b"mod1/a/b.rsx"), Vec::<usize>::new());
+        assert_eq!(matches(&i, b"d/f1_x.txt"), [1]);
+        assert_eq!(matches(&i, b"f1_x.txt"), [1]);
+        assert_eq!(matches(&i, b"d/xf1_x.txt"), Vec::<usize>::new());
+        assert_eq!(matches(&i, b"d/f1_/x.txt"), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn keys_ignore_literals_inside_classes_alternations_and_escapes() {
+        for (glob, path) in [
+            ("[ab]cd/**", "bcd/x"),
+            ("{ab,cd}ef", "cdef"),
+            ("x\\*yz/*", "x*yz/q"),
+            ("**/a[!/]bc", "q/axbc"),
+            ("{abc,de}/**/z{1,2}", "de/z2"),
+        ] {
+            let (i, s) = index(&[glob]);
+            assert!(s.is_match(path), "{glob} {path}");
+            assert_eq!(matches(&i, path.as_bytes()), [0], "{glob} {path}");
+        }
+    }
+
+    /// One glob component: literals, `*`, `?`, classes, alternations, escapes, `**`.
+    fn arb_component() -> impl Strategy<Value = String> {
+        let lit = "[ab.x]{1,3}";
+        prop_oneof![
+            Just("**".to_string()),
+            Just("*".to_string()),
+            Just("?".to_string()),
+            lit.prop_map(|s| s),
+            lit.prop_map(|s| format!("{s}*")),
+            lit.prop_map(|s| format!("*{s}")),
+            (lit, lit).prop_map(|(a, b)| format!("{a}?{b}")),
+            (lit, lit).prop_map(|(a, b)| format!("{a}*{b}")),
+            lit.prop_map(|s| format!("[ab]{s}")),
+            lit.prop_map(|s| format!("[!a]{s}")),
+            lit.prop_map(|s| format!("{s}[.-x]")),
+            (lit, lit).prop_map(|(a, b)| format!("{{{a},{b}}}")),
+            (lit, lit, lit).prop_map(|(a, b, c)| format!("{a}{{{b},{c}}}")),
+            (lit, lit).prop_map(|(a, b)| format!("*.{{{a},{b}}}")),
+            (lit, lit).prop_map(|(a, b)| format!("{{{a}/**,{b}}}")),
+            lit.prop_map(|s| format!("\\*{s}")),
+            lit.prop_map(|s| format!("{s}\\?")),
+            Just("\\[ab]".to_string()),
+        ]
+    }
+
+    pub(crate) fn arb_glob() -> impl Strategy<Value = String> {
+        proptest::collection::vec(arb_component(), 1..5).prop_map(|c| c.join("/"))
+    }
+
+    /// Paths over the same alphabet plus meta characters as literals and non-UTF-8 bytes.
+    pub(crate) fn arb_path() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            8 => proptest::sample::select(b"ab.x".to_vec()),
+            1 => proptest::sample::select(b"*?[]{},-\\\n".to_vec()),
+            1 => proptest::sample::select(vec![0xff_u8, 0xc3, 0xa9, 0x80]),
+        ];
+        proptest::collection::vec(proptest::collection::vec(byte, 0..5), 1..6)
+            .prop_map(|segs| segs.join(&b'/'))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The index reports exactly the globs one `GlobSet` over the same globs reports.
+        #[test]
+        fn same_matches_as_one_globset(
+            globs in proptest::collection::vec(arb_glob(), 0..24),
+            paths in proptest::collection::vec(arb_path(), 1..24),
+        ) {
+            let globs: Vec<Glob> = globs.iter().filter_map(|g| compile_glob(g).ok()).collect();
+            let mut b = GlobSetBuilder::new();
+            for g in &globs {
+                b.add(g.clone());
+            }
+            let set = b.build().unwrap();
+            let index = GlobIndex::new(&globs).unwrap();
+            let mut scratch = MatchScratch::default();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            for p in &paths {
+                index.matches_into(p, &mut scratch, &mut got);
+                set.matches_candidate_into(&candidate_of(p), &mut want);
+                want.sort_unstable();
+                prop_assert_eq!(&got, &want, "path {:?}, globs {:?}",
+                    String::from_utf8_lossy(p), globs.iter().map(Glob::glob).collect::<Vec<_>>());
+            }
+        }
     }
 }
