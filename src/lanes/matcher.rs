@@ -6,15 +6,18 @@
 //! of literals one of which every matching path must contain (`mod12/` for `mod12/**/*.rs`,
 //! `f12_` for `**/f12_*.txt`, `docs3/` for `**/docs3/**`, one of `a/`, `b/` for `{a,b}/**`),
 //! preferring literals few other globs share. One Aho-Corasick automaton over all keys finds a
-//! path's candidate globs; each candidate is confirmed by its own small dense DFA, built from the
-//! same regex. Globs without a usable key (`**`, `*`, `**/?`) or whose key too many globs share
+//! path's candidate globs; each candidate is confirmed by its own lazy DFA, built from the same
+//! regex the first time the glob is a candidate, which computes only the transitions paths use. Globs without a usable key (`**`, `*`, `**/?`) or whose key too many globs share
 //! go to one `GlobSet`, as before. Identical globs (e.g. the same `except` in 500 rules) are
 //! matched once.
 //! Imports: nothing from the crate.
 
 use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
-use globset::{Candidate, Glob, GlobMatcher, GlobSet, GlobSetBuilder};
-use regex_automata::dfa::{Automaton, StartKind, dense};
+use globset::{Candidate, Glob, GlobSet, GlobSetBuilder};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use regex_automata::hybrid;
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
@@ -27,8 +30,8 @@ const MAX_KEY_LITERALS: usize = 16;
 /// A key shared by more globs than this would make each hit confirm that many globs one by one;
 /// such globs are left to the `GlobSet`.
 const MAX_KEY_SHARE: usize = 64;
-/// Size limit of one glob's DFA; a bigger one is confirmed by globset's own matcher instead.
-const DFA_SIZE_LIMIT: usize = 256 * 1024;
+/// Cache size of one glob's lazy DFA; a glob whose DFA needs more states clears it and goes on.
+const DFA_CACHE_CAPACITY: usize = 256 * 1024;
 
 /// Why the globs could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -41,28 +44,33 @@ pub enum MatcherError {
     Index(#[from] aho_corasick::BuildError),
 }
 
-/// How a distinct glob is confirmed once its key was seen in a path.
+/// How a keyed glob is confirmed once its key was seen in a path.
 #[derive(Debug, Clone)]
 enum Confirm {
-    /// Its own anchored dense DFA (the common case).
-    Dfa(Box<dense::DFA<Vec<u32>>>),
-    /// globset's matcher for the glob (DFA too large or not buildable).
-    Glob(Box<GlobMatcher>),
-    /// Not indexed: matched by the fallback `GlobSet`.
-    Fallback,
+    /// Its own lazy DFA (the common case).
+    Dfa(Box<hybrid::dfa::DFA>),
+    /// A `GlobSet` of the glob alone, when no lazy DFA could be built for it.
+    Set(Box<GlobSet>),
 }
 
+/// Gives each index (and each clone) an identity, so scratch caches are never used with the
+/// DFAs of another index.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Every glob of a config, compiled for matching many paths.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct GlobIndex {
+    id: u64,
     /// Glob index → distinct glob id.
     distinct_of: Vec<u32>,
     /// Distinct glob id → the glob indices that share it, ascending.
     members: Vec<Vec<u32>>,
     /// Distinct glob id → the glob.
     globs: Vec<Glob>,
-    /// Distinct glob id → how it is confirmed.
-    confirm: Vec<Confirm>,
+    /// Distinct glob id → whether it is keyed (else the fallback set matches it).
+    is_keyed: Vec<bool>,
+    /// Distinct glob id → its confirming matcher, built when first needed.
+    confirm: Vec<OnceLock<Confirm>>,
     /// Key literals; pattern id → distinct globs keyed by it.
     keys: Option<AhoCorasick>,
     keyed: Vec<Vec<u32>>,
@@ -71,9 +79,29 @@ pub struct GlobIndex {
     fallback_ids: Vec<u32>,
 }
 
-/// Per-thread scratch space for [`GlobIndex`], so matching allocates nothing per path.
+impl Clone for GlobIndex {
+    fn clone(&self) -> GlobIndex {
+        GlobIndex {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            distinct_of: self.distinct_of.clone(),
+            members: self.members.clone(),
+            globs: self.globs.clone(),
+            is_keyed: self.is_keyed.clone(),
+            confirm: self.confirm.clone(),
+            keys: self.keys.clone(),
+            keyed: self.keyed.clone(),
+            fallback: self.fallback.clone(),
+            fallback_ids: self.fallback_ids.clone(),
+        }
+    }
+}
+
+/// Per-thread scratch space for [`GlobIndex`], so matching allocates nothing per path once
+/// warm: marks, hits, and each lazy DFA's cache.
 #[derive(Debug, Default)]
 pub struct MatchScratch {
+    owner: u64,
+    caches: Vec<Option<hybrid::dfa::Cache>>,
     seen: Vec<u32>,
     generation: u32,
     set_hits: Vec<usize>,
@@ -83,7 +111,13 @@ pub struct MatchScratch {
 
 impl MatchScratch {
     /// Starts a new path: returns the generation that marks "seen during this path".
-    fn start(&mut self, distinct: usize) -> u32 {
+    fn start(&mut self, owner: u64, distinct: usize) -> u32 {
+        if self.owner != owner {
+            self.owner = owner;
+            self.caches.clear();
+            self.caches.resize_with(distinct, || None);
+            self.seen.clear();
+        }
         if self.seen.len() != distinct || self.generation == u32::MAX {
             self.seen.clear();
             self.seen.resize(distinct, 0);
@@ -152,7 +186,7 @@ impl GlobIndex {
         let mut key_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         let mut key_lits: Vec<Vec<u8>> = Vec::new();
         let mut keyed: Vec<Vec<u32>> = Vec::new();
-        let mut confirm = Vec::with_capacity(first.len());
+        let mut is_keyed = Vec::with_capacity(first.len());
         let mut fallback = GlobSetBuilder::new();
         let mut fallback_ids = Vec::new();
         for (id, (opts, hir)) in options.iter().zip(&parsed).enumerate() {
@@ -165,13 +199,11 @@ impl GlobIndex {
                 })
                 .min();
             let chosen = match (best, hir) {
-                (Some((cost, _, key)), Some(hir)) if cost <= MAX_KEY_SHARE => {
-                    Some((key, confirm_for(hir, first[id])))
-                }
+                (Some((cost, _, key)), Some(_)) if cost <= MAX_KEY_SHARE => Some(key),
                 _ => None,
             };
             match chosen {
-                Some((key, c)) => {
+                Some(key) => {
                     for lit in key {
                         let k = *key_ids.entry(lit.clone()).or_insert_with(|| {
                             key_lits.push(lit.clone());
@@ -180,12 +212,12 @@ impl GlobIndex {
                         });
                         keyed[k].push(id as u32);
                     }
-                    confirm.push(c);
+                    is_keyed.push(true);
                 }
                 None => {
                     fallback.add(first[id].clone());
                     fallback_ids.push(id as u32);
-                    confirm.push(Confirm::Fallback);
+                    is_keyed.push(false);
                 }
             }
         }
@@ -199,10 +231,12 @@ impl GlobIndex {
             )
         };
         Ok(GlobIndex {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            confirm: (0..first.len()).map(|_| OnceLock::new()).collect(),
             distinct_of,
             members,
             globs: first.into_iter().cloned().collect(),
-            confirm,
+            is_keyed,
             keys,
             keyed,
             fallback: fallback.build()?,
@@ -213,9 +247,11 @@ impl GlobIndex {
     /// An index over no globs.
     pub fn empty() -> GlobIndex {
         GlobIndex {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             distinct_of: Vec::new(),
             members: Vec::new(),
             globs: Vec::new(),
+            is_keyed: Vec::new(),
             confirm: Vec::new(),
             keys: None,
             keyed: Vec::new(),
@@ -251,7 +287,7 @@ impl GlobIndex {
 
     /// Matches `path`; leaves the distinct ids that matched in `scratch.hits`, ascending.
     pub fn match_distinct(&self, path: &[u8], scratch: &mut MatchScratch) {
-        let generation = scratch.start(self.members.len());
+        let generation = scratch.start(self.id, self.members.len());
         let mut candidate: Option<Candidate<'_>> = None;
         if !self.fallback.is_empty() {
             let c = candidate.insert(candidate_of(path));
@@ -272,16 +308,10 @@ impl GlobIndex {
                         continue;
                     }
                     *seen = generation;
-                    let hit = match &self.confirm[id as usize] {
-                        _ if odd => self.globset_alone(id, path, &mut candidate),
-                        Confirm::Dfa(dfa) => match dfa_match(dfa, path) {
-                            Some(hit) => hit,
-                            None => self.globset_alone(id, path, &mut candidate),
-                        },
-                        Confirm::Glob(m) => m.is_match_candidate(
-                            candidate.get_or_insert_with(|| candidate_of(path)),
-                        ),
-                        Confirm::Fallback => false,
+                    let hit = if odd {
+                        self.globset_alone(id, path, &mut candidate)
+                    } else {
+                        self.confirm(id, path, &mut scratch.caches, &mut candidate)
                     };
                     if hit {
                         scratch.hits.push(id);
@@ -304,6 +334,31 @@ impl GlobIndex {
 }
 
 impl GlobIndex {
+    /// Confirms keyed glob `id` on `path` (its key was seen in `path`).
+    fn confirm<'p>(
+        &self,
+        id: u32,
+        path: &'p [u8],
+        caches: &mut [Option<hybrid::dfa::Cache>],
+        candidate: &mut Option<Candidate<'p>>,
+    ) -> bool {
+        let confirm =
+            self.confirm[id as usize].get_or_init(|| confirm_for(&self.globs[id as usize]));
+        match confirm {
+            Confirm::Dfa(dfa) => {
+                let cache = caches[id as usize].get_or_insert_with(|| dfa.create_cache());
+                let input = Input::new(path).anchored(Anchored::Yes).earliest(true);
+                match dfa.try_search_fwd(cache, &input) {
+                    Ok(m) => m.is_some(),
+                    Err(_) => self.globset_alone(id, path, candidate),
+                }
+            }
+            Confirm::Set(set) => {
+                set.is_match_candidate(candidate.get_or_insert_with(|| candidate_of(path)))
+            }
+        }
+    }
+
     /// Matches one glob exactly as a `GlobSet` holding it would. Needed for the paths where
     /// globset's strategies and its regex for a glob disagree (see [`without_basename`]) and
     /// for a DFA search error, which anchored searches of these regexes never raise.
@@ -332,34 +387,31 @@ fn candidate_of(path: &[u8]) -> Candidate<'_> {
     Candidate::new(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
 }
 
-fn dfa_match(dfa: &dense::DFA<Vec<u32>>, path: &[u8]) -> Option<bool> {
-    let input = Input::new(path).anchored(Anchored::Yes).earliest(true);
-    dfa.try_search_fwd(&input).ok().map(|m| m.is_some())
-}
-
-/// Builds the confirming matcher of one glob from globset's regex for it.
-fn confirm_for(hir: &Hir, glob: &Glob) -> Confirm {
-    let nfa = thompson::Compiler::new()
+/// Builds the confirming matcher of one glob from globset's regex for it, with globset's syntax
+/// options.
+fn confirm_for(glob: &Glob) -> Confirm {
+    let syntax = syntax::Config::new().utf8(false).dot_matches_new_line(true);
+    let dfa = thompson::Compiler::new()
+        .syntax(syntax)
         .configure(
             thompson::Config::new()
                 .utf8(false)
                 .which_captures(thompson::WhichCaptures::None),
         )
-        .build_from_hir(hir);
-    let dfa = nfa.ok().and_then(|nfa| {
-        dense::Builder::new()
-            .configure(
-                dense::Config::new()
-                    .start_kind(StartKind::Anchored)
-                    .dfa_size_limit(Some(DFA_SIZE_LIMIT))
-                    .determinize_size_limit(Some(4 * DFA_SIZE_LIMIT)),
-            )
-            .build_from_nfa(&nfa)
-            .ok()
-    });
+        .build(glob.regex())
+        .ok()
+        .and_then(|nfa| {
+            hybrid::dfa::Builder::new()
+                .configure(hybrid::dfa::Config::new().cache_capacity(DFA_CACHE_CAPACITY))
+                .build_from_nfa(nfa)
+                .ok()
+        });
     match dfa {
         Some(dfa) => Confirm::Dfa(Box::new(dfa)),
-        None => Confirm::Glob(Box::new(glob.compile_matcher())),
+        // Not expected for a glob's regex; exact, only slower.
+        None => Confirm::Set(Box::new(
+            GlobSet::new(std::slice::from_ref(glob)).unwrap_or_else(|_| GlobSet::empty()),
+        )),
     }
 }
 
@@ -431,10 +483,7 @@ pub(crate) mod tests {
     }
 
     fn keyed(i: &GlobIndex) -> usize {
-        i.confirm
-            .iter()
-            .filter(|c| !matches!(c, Confirm::Fallback))
-            .count()
+        i.is_keyed.iter().filter(|&&k| k).count()
     }
 
     #[test]
