@@ -85,7 +85,7 @@ impl LanesConfig {
     /// Classifies a change set. Renames arrive as two entries (old and new path), so both count.
     pub fn classify(&self, changes: &[ChangedPath]) -> Decision {
         let mut scratch = Scratch::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(changes.len());
         let mut files = Vec::with_capacity(changes.len());
         let mut pr_lane = 0;
         for c in changes {

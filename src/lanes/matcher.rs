@@ -67,6 +67,8 @@ pub struct GlobIndex {
     members: Vec<Vec<u32>>,
     /// Distinct glob id → the glob.
     globs: Vec<Glob>,
+    /// Distinct glob id → globset's regex for it, parsed (keyed globs only), to build the DFA.
+    hirs: Vec<Option<Hir>>,
     /// Distinct glob id → whether it is keyed (else the fallback set matches it).
     is_keyed: Vec<bool>,
     /// Distinct glob id → its confirming matcher, built when first needed.
@@ -86,6 +88,7 @@ impl Clone for GlobIndex {
             distinct_of: self.distinct_of.clone(),
             members: self.members.clone(),
             globs: self.globs.clone(),
+            hirs: self.hirs.clone(),
             is_keyed: self.is_keyed.clone(),
             confirm: self.confirm.clone(),
             keys: self.keys.clone(),
@@ -236,6 +239,11 @@ impl GlobIndex {
             distinct_of,
             members,
             globs: first.into_iter().cloned().collect(),
+            hirs: parsed
+                .into_iter()
+                .zip(&is_keyed)
+                .map(|(h, &k)| h.filter(|_| k))
+                .collect(),
             is_keyed,
             keys,
             keyed,
@@ -251,6 +259,7 @@ impl GlobIndex {
             distinct_of: Vec::new(),
             members: Vec::new(),
             globs: Vec::new(),
+            hirs: Vec::new(),
             is_keyed: Vec::new(),
             confirm: Vec::new(),
             keys: None,
@@ -342,8 +351,8 @@ impl GlobIndex {
         caches: &mut [Option<hybrid::dfa::Cache>],
         candidate: &mut Option<Candidate<'p>>,
     ) -> bool {
-        let confirm =
-            self.confirm[id as usize].get_or_init(|| confirm_for(&self.globs[id as usize]));
+        let confirm = self.confirm[id as usize]
+            .get_or_init(|| confirm_for(&self.globs[id as usize], self.hirs[id as usize].as_ref()));
         match confirm {
             Confirm::Dfa(dfa) => {
                 let cache = caches[id as usize].get_or_insert_with(|| dfa.create_cache());
@@ -387,19 +396,20 @@ fn candidate_of(path: &[u8]) -> Candidate<'_> {
     Candidate::new(std::path::Path::new(std::ffi::OsStr::from_bytes(path)))
 }
 
-/// Builds the confirming matcher of one glob from globset's regex for it, with globset's syntax
-/// options.
-fn confirm_for(glob: &Glob) -> Confirm {
-    let syntax = syntax::Config::new().utf8(false).dot_matches_new_line(true);
-    let dfa = thompson::Compiler::new()
-        .syntax(syntax)
-        .configure(
-            thompson::Config::new()
-                .utf8(false)
-                .which_captures(thompson::WhichCaptures::None),
-        )
-        .build(glob.regex())
-        .ok()
+/// Builds the confirming matcher of one glob from globset's regex for it, parsed with globset's
+/// syntax options.
+fn confirm_for(glob: &Glob, hir: Option<&Hir>) -> Confirm {
+    let dfa = hir
+        .and_then(|hir| {
+            thompson::Compiler::new()
+                .configure(
+                    thompson::Config::new()
+                        .utf8(false)
+                        .which_captures(thompson::WhichCaptures::None),
+                )
+                .build_from_hir(hir)
+                .ok()
+        })
         .and_then(|nfa| {
             hybrid::dfa::Builder::new()
                 .configure(hybrid::dfa::Config::new().cache_capacity(DFA_CACHE_CAPACITY))
