@@ -1,8 +1,10 @@
 //! Benchmark: classify 100,000 paths against 500 rules, for several rule shapes (target
 //! ≤ 100 ms each on a 2-vCPU machine).
 //!
-//! For each shape it prints, side by side: the rule-set compile time, the classification time of
-//! all paths and paths/s (median of 5), and the same figures for the matcher this replaced — one
+//! For each shape it prints, side by side: the rule-set compile time, the first classification
+//! pass (which also builds the lazy DFA of each glob a path is a candidate for), the
+//! classification time of all paths and paths/s (median of 5; the target applies to
+//! compile + first pass too), and the same figures for the matcher this replaced — one
 //! `globset::GlobSet` over every glob — measured in the same run. That baseline runs once, on a
 //! 10,000-path sample scaled to 100,000 (on the alternation shape it takes seconds and grows to
 //! gigabytes). Run: `cargo bench --bench lanes`.
@@ -283,10 +285,11 @@ fn main() {
          GlobSet (before): once, {BASELINE_SAMPLE}-path sample scaled to {PATHS}"
     );
     println!(
-        "{:<13} {:>6} {:>11} {:>12} {:>11} {:>12} {:>14} {:>8}  target",
+        "{:<13} {:>6} {:>11} {:>10} {:>12} {:>11} {:>12} {:>14} {:>8}  target",
         "shape",
         "globs",
         "compile ms",
+        "1st pass",
         "classify ms",
         "paths/s",
         "GlobSet cmp",
@@ -313,6 +316,7 @@ fn main() {
             .collect();
 
         let mut full = Vec::new();
+        let mut cold = None;
         for _ in 0..5 {
             let mut scratch = Scratch::default();
             let mut applied = Vec::new();
@@ -321,7 +325,10 @@ fn main() {
                 checksum += cfg.classify_path(p, &mut scratch, &mut applied);
             }
             full.push(t.elapsed());
+            // The first pass also builds each glob's lazy DFA the first time it is a candidate.
+            cold.get_or_insert(t.elapsed());
         }
+        let cold = cold.unwrap_or_default();
         let full = median(full);
 
         let t = Instant::now();
@@ -348,16 +355,17 @@ fn main() {
         }
 
         println!(
-            "{:<13} {:>6} {:>11.2} {:>12.2} {:>11.0} {:>12.2} {:>14.1} {:>7.1}x  {}",
+            "{:<13} {:>6} {:>11.2} {:>10.2} {:>12.2} {:>11.0} {:>12.2} {:>14.1} {:>7.1}x  {}",
             shape.name,
             old.owner.len(),
             ms(compile),
+            ms(cold),
             ms(full),
             PATHS as f64 / full.as_secs_f64(),
             ms(old_compile),
             ms(old_full),
             old_full.as_secs_f64() / full.as_secs_f64(),
-            if ms(full) <= TARGET_MS {
+            if ms(full) <= TARGET_MS && ms(compile + cold) <= TARGET_MS {
                 "ok"
             } else {
                 "MISSED"
