@@ -4,12 +4,13 @@
 //!
 //! Each glob keeps globset's own translation to a regex. From that regex we take a *key*: a set
 //! of literals one of which every matching path must contain (`mod12/` for `mod12/**/*.rs`,
-//! `f12_` for `**/f12_*.txt`, `docs3/` for `**/docs3/**`, one of `a/`, `b/` for `{a,b}/**`),
-//! preferring literals few other globs share. One Aho-Corasick automaton over all keys finds a
-//! path's candidate globs; each candidate is confirmed by its own lazy DFA, built from the same
-//! regex the first time the glob is a candidate, which computes only the transitions paths use. Globs without a usable key (`**`, `*`, `**/?`) or whose key too many globs share
-//! go to one `GlobSet`, as before. Identical globs (e.g. the same `except` in 500 rules) are
-//! matched once.
+//! `f12_` for `**/f12_*.txt`, `docs3/` for `**/docs3/**`, one of `apps`, `libs` for
+//! `{apps,libs}/**`), preferring literals few other globs share. One Aho-Corasick automaton over
+//! all keys finds a path's candidate globs; each candidate is confirmed by its own lazy DFA,
+//! built from the same regex the first time the glob is a candidate, which computes only the
+//! transitions paths use. Globs without a usable key (`**`, `*`, `**/?`) or whose key too many
+//! globs share go to one `GlobSet`, as before. Identical globs (e.g. the same `except` in 500
+//! rules) are matched once.
 //! Imports: nothing from the crate.
 
 use aho_corasick::{AhoCorasick, MatchKind as AcMatchKind};
@@ -230,6 +231,7 @@ impl GlobIndex {
             Some(
                 AhoCorasick::builder()
                     .match_kind(AcMatchKind::Standard)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(&key_lits)?,
             )
         };
