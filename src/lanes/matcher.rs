@@ -282,22 +282,17 @@ impl GlobIndex {
     }
 
     /// Number of distinct globs.
-    pub fn distinct(&self) -> usize {
+    pub(crate) fn distinct(&self) -> usize {
         self.members.len()
     }
 
-    /// The distinct id of glob `glob`.
-    pub fn distinct_of(&self, glob: usize) -> u32 {
+    /// The distinct id of glob `glob` (an index below [`GlobIndex::len`]).
+    pub(crate) fn distinct_of(&self, glob: usize) -> u32 {
         self.distinct_of[glob]
     }
 
-    /// The glob indices that share distinct id `id`, ascending.
-    pub fn members(&self, id: u32) -> &[u32] {
-        &self.members[id as usize]
-    }
-
     /// Matches `path`; leaves the distinct ids that matched in `scratch.hits`, ascending.
-    pub fn match_distinct(&self, path: &[u8], scratch: &mut MatchScratch) {
+    pub(crate) fn match_distinct(&self, path: &[u8], scratch: &mut MatchScratch) {
         let generation = scratch.start(self.id, self.members.len());
         let mut candidate: Option<Candidate<'_>> = None;
         if !self.fallback.is_empty() {
