@@ -511,6 +511,22 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn globs_sharing_their_only_literal_with_many_others_stay_in_the_globset() {
+        let texts: Vec<String> = (0..100)
+            .map(|i| format!("[!{}]*/**/*.rs", char::from(b'!' + (i % 90) as u8)))
+            .chain((0..20).map(|i| format!("src{i}/**/*.rs")))
+            .collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let (i, set) = index(&texts);
+        assert_eq!(keyed(&i), 20, "only the src{{i}} globs have a rare literal");
+        for path in ["a/b.rs", "src3/x/y.rs", "!/b.rs", "src3.rs", "q/src19/a.rs"] {
+            let mut want = set.matches(path);
+            want.sort_unstable();
+            assert_eq!(matches(&i, path.as_bytes()), want, "{path}");
+        }
+    }
+
+    #[test]
     fn identical_globs_are_matched_once_and_reported_for_each() {
         let (i, _) = index(&["**/*.md", "docs/**", "**/*.md"]);
         assert_eq!(i.distinct(), 2);
@@ -567,6 +583,7 @@ pub(crate) mod tests {
             (lit, lit).prop_map(|(a, b)| format!("*.{{{a},{b}}}")),
             (lit, lit).prop_map(|(a, b)| format!("{{{a}/**,{b}}}")),
             lit.prop_map(|s| format!("\\*{s}")),
+            lit.prop_map(|s| format!("é{s}")),
             lit.prop_map(|s| format!("{s}\\?")),
             Just("\\[ab]".to_string()),
         ]
