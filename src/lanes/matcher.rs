@@ -526,6 +526,34 @@ pub(crate) mod tests {
         }
     }
 
+    /// globset's basename strategies never match a path ending in `..`, although the glob's
+    /// regex does (`*..` matches `..`); the index must answer as the `GlobSet` does.
+    #[test]
+    fn paths_ending_in_dot_dot_are_matched_as_the_globset_does() {
+        let globs = ["*..", "**/..", "**/*.", "a/*.", "**/a*.", "a/**"];
+        let (i, set) = index(&globs);
+        for path in [
+            "..", "a/..", "x..", "a/x.", "a/b/..", "", "a/", "a.", "a/..",
+        ] {
+            let mut want = set.matches(path);
+            want.sort_unstable();
+            assert_eq!(matches(&i, path.as_bytes()), want, "{path}");
+        }
+        // The case that needs the care: the regex of `*..` matches `..`, the GlobSet does not.
+        assert!(
+            compile_glob("*..")
+                .unwrap()
+                .compile_matcher()
+                .is_match("..")
+        );
+        assert_eq!(matches(&i, b".."), Vec::<usize>::new());
+        assert_eq!(
+            matches(&i, b"a/.."),
+            [5],
+            "only `a/**`, which globset matches by prefix"
+        );
+    }
+
     #[test]
     fn identical_globs_are_matched_once_and_reported_for_each() {
         let (i, _) = index(&["**/*.md", "docs/**", "**/*.md"]);
