@@ -437,3 +437,135 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+/// The rule shapes monorepos write (literal directory + extension, basename prefixes, brace
+/// alternations, `**/dir/**`, one `except` shared by every rule), end to end through the binary:
+/// every file's lane and rules equal those one `globset::GlobSet` over all globs gives.
+#[test]
+fn monorepo_rule_shapes_decide_like_one_globset() {
+    use globset::{Candidate, GlobSetBuilder};
+    use std::os::unix::ffi::OsStrExt;
+
+    const RULES: usize = 60;
+    let lanes = ["l0", "l1", "l2", "l3"];
+    let mut yaml = String::from("lanes: [l0, l1, l2, l3]\ndefault: l1\nrules:\n");
+    let mut rules: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for i in 0..RULES {
+        let (paths, except) = match i % 3 {
+            0 => (
+                vec![format!("mod{i}/**/*.rs"), format!("**/f{i}_*.txt")],
+                vec![format!("**/skip{i}/**")],
+            ),
+            1 => (
+                vec![
+                    format!("pkg{i}/{{src,lib}}/**/*.{{ts,tsx}}"),
+                    format!("services/s{i}/**/Dockerfile"),
+                    format!("**/docs{i}/**"),
+                ],
+                vec!["**/*.test.ts".to_string()],
+            ),
+            _ => (
+                vec![
+                    format!("{{apps,libs}}/a{i}/[a-m]*/**"),
+                    "**/*.md".to_string(),
+                ],
+                vec![format!("**/a{i}/**/..")],
+            ),
+        };
+        yaml.push_str(&format!(
+            "  - name: r{i}\n    lane: {}\n    paths: {paths:?}\n    except: {except:?}\n",
+            lanes[i % 4]
+        ));
+        rules.push((paths, except));
+    }
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let mut list: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..3000 {
+        let i = next(RULES + 10);
+        let p = match next(9) {
+            0 => format!("mod{i}/sub{}/file.rs", next(5)),
+            1 => format!("mod{i}/skip{}/x.rs", next(RULES)),
+            2 => format!("d/f{i}_{}.txt", next(50)),
+            3 => format!(
+                "pkg{i}/{}/c/f.{}",
+                ["src", "lib", "test"][next(3)],
+                ["ts", "tsx", "test.ts"][next(3)]
+            ),
+            4 => format!("services/s{i}/b/Dockerfile"),
+            5 => format!("web/docs{i}/p.md"),
+            6 => format!(
+                "{}/a{i}/{}/x",
+                ["apps", "libs"][next(2)],
+                ["b", "n", "c/.."][next(3)]
+            ),
+            7 => format!("apps/a{i}/b/.."),
+            _ => format!("other/{}.md", next(100)),
+        };
+        let mut p = p.into_bytes();
+        if next(20) == 0 {
+            p.extend_from_slice(b"/\xff\xfe.rs");
+        }
+        list.push(p);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lanes.yaml");
+    std::fs::write(&config, &yaml).unwrap();
+    let mut c = bin();
+    c.args([
+        "lanes", "classify", "--files", "-", "--format", "json", "--config",
+    ])
+    .arg(&config);
+    let out = run_with_stdin(c, &list.join(&b'\n'));
+    let v = json(&out);
+
+    let mut b = GlobSetBuilder::new();
+    let mut owner = Vec::new();
+    for (r, (paths, except)) in rules.iter().enumerate() {
+        for (g, is_path) in paths
+            .iter()
+            .map(|g| (g, true))
+            .chain(except.iter().map(|g| (g, false)))
+        {
+            b.add(assay_runner::lanes::config::compile_glob(g).unwrap());
+            owner.push((r, is_path));
+        }
+    }
+    let set = b.build().unwrap();
+    let files = v["files"].as_array().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    assert_eq!(
+        files.len(),
+        list.iter().filter(|p| seen.insert(p.to_vec())).count()
+    );
+    let mut by_lane = [0usize; 4];
+    for f in files {
+        let path = assay_runner::pathbytes::unescape(f["path"].as_str().unwrap()).unwrap();
+        let hits = set.matches_candidate(&Candidate::new(Path::new(std::ffi::OsStr::from_bytes(
+            &path,
+        ))));
+        let (mut matched, mut excepted) = (vec![false; RULES], vec![false; RULES]);
+        for g in hits {
+            let (r, is_path) = owner[g];
+            if is_path {
+                matched[r] = true
+            } else {
+                excepted[r] = true
+            }
+        }
+        let applied: Vec<usize> = (0..RULES).filter(|&r| matched[r] && !excepted[r]).collect();
+        let lane = applied.iter().map(|&r| r % 4).max().unwrap_or(1);
+        by_lane[lane] += 1;
+        let mut names: Vec<String> = applied.iter().map(|r| format!("r{r}")).collect();
+        names.sort();
+        assert_eq!(f["lane"], lanes[lane], "{f}");
+        assert_eq!(f["rules"], serde_json::json!(names), "{f}");
+    }
+    // The sample exercises every lane, so the comparison above is not vacuous.
+    assert!(by_lane.iter().all(|&n| n > 50), "{by_lane:?}");
+}

@@ -115,11 +115,13 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
     };
     let decision = config.classify(&changes);
     let contract = render::contract(&config, &name, &decision);
+    // One buffered writer, row by row: at 100k files the output must not be built in memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
-        Format::Human => print!("{}", render::human(&contract)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&contract)?),
+        Format::Human => render::write_human(&mut out, &contract)?,
+        Format::Json => render::write_json(&mut out, &contract)?,
         Format::Github => {
-            print!("{}", render::human(&contract));
+            render::write_human(&mut out, &contract)?;
             if let Some(out) = std::env::var_os("GITHUB_OUTPUT") {
                 let files = serde_json::to_string(&contract.files)?;
                 crate::fsutil::append(Path::new(&out), &render::github_outputs(&contract, &files))
@@ -141,5 +143,6 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    std::io::Write::flush(&mut out)?;
     Ok(exit::OK)
 }

@@ -2,12 +2,14 @@
 //!
 //! A file's lane is the highest lane among rules where the path matches any `paths` glob and no
 //! `except` glob; with no such rule, the default. A PR's lane is the highest file lane; an empty
-//! PR gets the lowest lane. One [`globset::GlobSet`] holds every glob of every rule, so a path is
-//! matched once against the whole rule set.
-//! Imports: `crate::lanes::{config, changes}`.
+//! PR gets the lowest lane. One [`GlobIndex`](super::matcher::GlobIndex) holds every glob of every
+//! rule, so a path is matched once against the whole rule set, at a cost that grows with the
+//! globs it could match, not with the number of rules.
+//! Imports: `crate::lanes::{config, changes, matcher}`.
 
 use super::changes::{ChangeKind, ChangedPath};
-use super::config::{GlobRole, LanesConfig, Pattern, Rule, candidate};
+use super::config::{GlobRole, LanesConfig, Pattern, Rule};
+use super::matcher::MatchScratch;
 
 /// The lane of one file and the rules that put it there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +36,10 @@ pub struct Decision {
 /// Reusable per-thread scratch space so classifying many paths allocates nothing per path.
 #[derive(Debug, Default)]
 pub struct Scratch {
-    hits: Vec<usize>,
-    state: Vec<u8>,
-    touched: Vec<usize>,
+    matcher: MatchScratch,
+    matched: Vec<bool>,
+    touched: Vec<u32>,
 }
-
-const MATCHED: u8 = 1;
-const EXCEPTED: u8 = 2;
 
 impl LanesConfig {
     /// Lane of one path; fills `applied` with the indices of the rules that applied.
@@ -51,30 +50,33 @@ impl LanesConfig {
         applied: &mut Vec<usize>,
     ) -> usize {
         applied.clear();
-        if scratch.state.len() != self.rules.len() {
-            scratch.state = vec![0; self.rules.len()];
+        if scratch.matched.len() != self.rules.len() {
+            scratch.matched = vec![false; self.rules.len()];
         }
-        self.set
-            .matches_candidate_into(&candidate(path), &mut scratch.hits);
-        for &g in &scratch.hits {
-            let owner = self.owners[g];
-            let st = &mut scratch.state[owner.rule];
-            if *st == 0 {
-                scratch.touched.push(owner.rule);
+        self.index.match_distinct(path, &mut scratch.matcher);
+        let hits = &scratch.matcher.hits;
+        for &id in hits {
+            for &r in &self.path_rules[id as usize] {
+                let m = &mut scratch.matched[r as usize];
+                if !*m {
+                    *m = true;
+                    scratch.touched.push(r);
+                }
             }
-            *st |= match owner.role {
-                GlobRole::Paths => MATCHED,
-                GlobRole::Except => EXCEPTED,
-            };
         }
         let mut lane = None;
         scratch.touched.sort_unstable();
         for &r in &scratch.touched {
-            if scratch.state[r] == MATCHED {
-                applied.push(r);
-                lane = lane.max(Some(self.rules[r].lane));
+            let r = r as usize;
+            scratch.matched[r] = false;
+            if self.except_ids[r]
+                .iter()
+                .any(|id| hits.binary_search(id).is_ok())
+            {
+                continue;
             }
-            scratch.state[r] = 0;
+            applied.push(r);
+            lane = lane.max(Some(self.rules[r].lane));
         }
         scratch.touched.clear();
         lane.unwrap_or(self.default)
@@ -83,7 +85,7 @@ impl LanesConfig {
     /// Classifies a change set. Renames arrive as two entries (old and new path), so both count.
     pub fn classify(&self, changes: &[ChangedPath]) -> Decision {
         let mut scratch = Scratch::default();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::with_capacity(changes.len());
         let mut files = Vec::with_capacity(changes.len());
         let mut pr_lane = 0;
         for c in changes {
@@ -108,8 +110,10 @@ impl LanesConfig {
 
     /// Every rule's verdict on one path, for `lanes explain`.
     pub fn explain(&self, path: &[u8]) -> Explanation<'_> {
+        let mut scratch = Scratch::default();
         let mut hits = Vec::new();
-        self.set.matches_candidate_into(&candidate(path), &mut hits);
+        self.index
+            .matches_into(path, &mut scratch.matcher, &mut hits);
         let mut rules: Vec<RuleVerdict<'_>> = self
             .rules
             .iter()
@@ -127,7 +131,6 @@ impl LanesConfig {
                 GlobRole::Except => v.excepted.push(&v.rule.except[o.index]),
             }
         }
-        let mut scratch = Scratch::default();
         let mut applied = Vec::new();
         let lane = self.classify_path(path, &mut scratch, &mut applied);
         Explanation {
@@ -367,6 +370,88 @@ rules:
                 let l1 = after.classify_path(p.as_bytes(), &mut s, &mut a);
                 prop_assert!(l1 >= l0 || (l0 == default && before.explain(p.as_bytes()).defaulted),
                     "path {p}: lane dropped from {l0} to {l1}");
+            }
+        }
+    }
+
+    /// The decision as one `GlobSet` over every glob (the matcher before the index) makes it.
+    fn lane_by_one_globset(c: &LanesConfig, path: &[u8]) -> (usize, Vec<usize>) {
+        let mut b = globset::GlobSetBuilder::new();
+        let mut owner = Vec::new();
+        for (r, rule) in c.rules.iter().enumerate() {
+            for p in &rule.paths {
+                b.add(super::super::config::compile_glob(&p.glob).unwrap());
+                owner.push((r, true));
+            }
+            for p in &rule.except {
+                b.add(super::super::config::compile_glob(&p.glob).unwrap());
+                owner.push((r, false));
+            }
+        }
+        let set = b.build().unwrap();
+        let (mut matched, mut excepted) = (vec![false; c.rules.len()], vec![false; c.rules.len()]);
+        for g in set.matches_candidate(&super::super::config::candidate(path)) {
+            let (r, is_path) = owner[g];
+            if is_path {
+                matched[r] = true;
+            } else {
+                excepted[r] = true;
+            }
+        }
+        let applied: Vec<usize> = (0..c.rules.len())
+            .filter(|&r| matched[r] && !excepted[r])
+            .collect();
+        let lane = applied
+            .iter()
+            .map(|&r| c.rules[r].lane)
+            .max()
+            .unwrap_or(c.default);
+        (lane, applied)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Lanes and applied rules equal those of one `GlobSet` over all globs, `except` included.
+        #[test]
+        fn same_decisions_as_one_globset(
+            rules in proptest::collection::vec((
+                0usize..4,
+                proptest::collection::vec(super::super::matcher::tests::arb_glob(), 1..4),
+                proptest::collection::vec(super::super::matcher::tests::arb_glob(), 0..3),
+            ), 0..12),
+            default in 0usize..4,
+            paths in proptest::collection::vec(super::super::matcher::tests::arb_path(), 1..16),
+        ) {
+            let lanes = ["l0", "l1", "l2", "l3"];
+            let valid = |g: &String| super::super::config::compile_glob(g).is_ok();
+            let mut y = format!("lanes: [l0, l1, l2, l3]\ndefault: {}\nrules:\n", lanes[default]);
+            let mut n = 0;
+            for (lane, paths, except) in &rules {
+                let paths: Vec<&String> = paths.iter().filter(|g| valid(g)).collect();
+                let except: Vec<&String> = except.iter().filter(|g| valid(g)).collect();
+                if paths.is_empty() {
+                    continue;
+                }
+                let q = |v: &[&String]| serde_json::to_string(v).unwrap();
+                y.push_str(&format!("  - name: r{n}\n    lane: {}\n    paths: {}\n    except: {}\n",
+                    lanes[*lane], q(&paths), q(&except)));
+                n += 1;
+            }
+            if n == 0 {
+                y.push_str("  []\n");
+            }
+            let c = LanesConfig::parse("p", y.as_bytes()).unwrap();
+            let mut s = Scratch::default();
+            let mut applied = Vec::new();
+            for p in &paths {
+                let lane = c.classify_path(p, &mut s, &mut applied);
+                let (want_lane, want_applied) = lane_by_one_globset(&c, p);
+                prop_assert_eq!((lane, &applied), (want_lane, &want_applied),
+                    "path {:?} config\n{}", String::from_utf8_lossy(p), y);
+                let e = c.explain(p);
+                prop_assert_eq!(e.lane, want_lane);
+                prop_assert_eq!(e.defaulted, want_applied.is_empty());
             }
         }
     }

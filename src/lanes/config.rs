@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::diag::{Code, ConfigError, Diagnostic};
+use super::matcher::GlobIndex;
 
 /// Largest lanes file we accept; a bigger one is almost certainly not a lanes file.
 pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
@@ -151,7 +152,7 @@ pub(crate) enum GlobRole {
     Except,
 }
 
-/// Owner of one glob in the combined [`GlobSet`].
+/// Owner of one glob in the combined [`GlobIndex`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GlobOwner {
     pub rule: usize,
@@ -174,8 +175,14 @@ pub struct LanesConfig {
     pub cases: Vec<Case>,
     /// Absence checks.
     pub forbid: Vec<Forbid>,
-    pub(crate) set: GlobSet,
+    /// Every glob of every rule (`paths` then `except`, rule by rule), matched once per path.
+    pub(crate) index: GlobIndex,
+    /// Owner of each glob of `index`.
     pub(crate) owners: Vec<GlobOwner>,
+    /// Distinct glob id → the rules that list it under `paths`, ascending.
+    pub(crate) path_rules: Vec<Vec<u32>>,
+    /// Rule → the distinct glob ids of its `except` globs.
+    pub(crate) except_ids: Vec<Vec<u32>>,
 }
 
 pub(crate) fn candidate(path: &[u8]) -> globset::Candidate<'_> {
@@ -421,7 +428,23 @@ impl Validator<'_> {
                 pos,
             });
         }
-        let set = self.set(&all_globs, lanes_pos);
+        let globs = GlobIndex::new(&all_globs).unwrap_or_else(|e| {
+            self.push(lanes_pos, Code::InvalidGlob, e.to_string());
+            GlobIndex::empty()
+        });
+        let mut path_rules = vec![Vec::new(); globs.distinct()];
+        let mut except_ids = vec![Vec::new(); rules.len()];
+        for (g, o) in owners.iter().enumerate().take(globs.len()) {
+            let id = globs.distinct_of(g);
+            match o.role {
+                GlobRole::Paths => path_rules[id as usize].push(o.rule as u32),
+                GlobRole::Except => except_ids[o.rule].push(id),
+            }
+        }
+        for v in path_rules.iter_mut().chain(except_ids.iter_mut()) {
+            v.sort_unstable();
+            v.dedup();
+        }
 
         let mut case_names = HashMap::new();
         let mut cases = Vec::new();
@@ -498,8 +521,10 @@ impl Validator<'_> {
             rules,
             cases,
             forbid,
-            set,
+            index: globs,
             owners,
+            path_rules,
+            except_ids,
         })
     }
 

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod config;
 pub mod diag;
 pub mod git;
+pub mod matcher;
 pub mod render;
 pub mod selftest;
 

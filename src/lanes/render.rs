@@ -30,7 +30,9 @@ pub fn contract(config: &LanesConfig, config_name: &str, d: &Decision) -> LaneDe
             }
         })
         .collect();
-    files.sort_by(|a, b| (&a.path, &a.change).cmp(&(&b.path, &b.change)));
+    // Keys are unique (a decision holds each (path, change) once and escaping is lossless), so
+    // an unstable sort gives the one order there is.
+    files.sort_unstable_by(|a, b| (&a.path, &a.change).cmp(&(&b.path, &b.change)));
     LaneDecision {
         schema: lane_decision::SCHEMA.to_string(),
         config: config_name.to_string(),
@@ -42,12 +44,22 @@ pub fn contract(config: &LanesConfig, config_name: &str, d: &Decision) -> LaneDe
 
 /// Human table: the PR lane, then one row per file.
 pub fn human(c: &LaneDecision) -> String {
-    let mut out = format!(
-        "lane: {}  ({} file(s), config {})\n",
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_human(&mut out, c);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the human table to `w` row by row (give it a buffered writer: 100,000 files are
+/// 100,000 rows).
+pub fn write_human<W: std::io::Write>(w: &mut W, c: &LaneDecision) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "lane: {}  ({} file(s), config {})",
         c.lane,
         c.files.len(),
         c.config
-    );
+    )?;
     let w_lane = c
         .files
         .iter()
@@ -63,25 +75,37 @@ pub fn human(c: &LaneDecision) -> String {
         .unwrap_or(6)
         .max(6);
     if !c.files.is_empty() {
-        let _ = writeln!(
-            out,
+        writeln!(
+            w,
             "{:<w_lane$}  {:<w_change$}  PATH  (rules)",
             "LANE", "CHANGE"
-        );
+        )?;
     }
     for f in &c.files {
-        let rules = if f.rules.is_empty() {
-            "default".to_string()
-        } else {
-            f.rules.join(", ")
-        };
-        let _ = writeln!(
-            out,
-            "{:<w_lane$}  {:<w_change$}  {}  ({rules})",
+        write!(
+            w,
+            "{:<w_lane$}  {:<w_change$}  {}  (",
             f.lane, f.change, f.path
-        );
+        )?;
+        if f.rules.is_empty() {
+            w.write_all(b"default")?;
+        }
+        for (i, r) in f.rules.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b", ")?;
+            }
+            w.write_all(r.as_bytes())?;
+        }
+        w.write_all(b")\n")?;
     }
-    out
+    Ok(())
+}
+
+/// Writes the `lane_decision` contract as pretty JSON and a newline to `w`, without building
+/// the text in memory first (give it a buffered writer).
+pub fn write_json<W: std::io::Write>(w: &mut W, c: &LaneDecision) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, c)?;
+    w.write_all(b"\n")
 }
 
 /// Markdown for `$GITHUB_STEP_SUMMARY`: the lane and at most `max_rows` files.
