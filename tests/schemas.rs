@@ -347,7 +347,11 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
     bad("policy_event", "/reason", json!("no code here"));
     bad("policy_event", "/rule", json!("Not A Rule"));
     bad("policy_event", "/tool_call_id", json!(""));
-    bad("policy_event", "/diag/arguments_sha256", json!("sha256:XYZ"));
+    bad(
+        "policy_event",
+        "/diag/arguments_sha256",
+        json!("sha256:XYZ"),
+    );
 }
 
 #[test]
