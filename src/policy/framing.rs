@@ -93,10 +93,47 @@ pub enum Message {
     Malformed(String),
     /// JSON, but neither an object nor an array.
     NotRpc,
+    /// More than [`MAX_JSON_VALUES`] values (not parsed: memory would grow far past the line).
+    TooManyValues,
     /// One JSON-RPC object.
     Single(Value, Kind),
     /// A JSON-RPC batch (array); elements that are not objects are `Kind::Other`.
     Batch(Vec<(Value, Kind)>),
+}
+
+/// Most JSON values (scalars, arrays, objects) one message may hold. Parsing costs ~32 bytes
+/// per value, so without this bound a line of `[0,0,0,...]` would take ~16x its size in memory.
+pub const MAX_JSON_VALUES: usize = 1 << 20;
+
+/// Whether `line` holds more than `max` JSON values, counted without parsing: one per `[`, `{`
+/// and `,` outside strings (within one per container of what a parser would build).
+pub fn too_many_values(line: &[u8], max: usize) -> bool {
+    let mut n = 0usize;
+    let mut in_str = false;
+    let mut esc = false;
+    for &b in line {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' | b',' => {
+                n += 1;
+                if n > max {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The method `mcp-wrap` decides.
@@ -126,6 +163,9 @@ pub fn classify(line: &[u8]) -> Message {
     let Ok(text) = std::str::from_utf8(line) else {
         return Message::NotUtf8;
     };
+    if too_many_values(line, MAX_JSON_VALUES) {
+        return Message::TooManyValues;
+    }
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => return Message::Malformed(e.to_string()),
@@ -225,6 +265,21 @@ mod tests {
         assert!(is_tools_call(&b[0].1));
         assert_eq!(b[1].1, Kind::Other);
         assert_eq!(id_key(&json!("a\"b")), r#""a\"b""#);
+    }
+
+    #[test]
+    fn value_bombs_are_not_parsed() {
+        let mut bomb = b"[".to_vec();
+        for _ in 0..MAX_JSON_VALUES + 1 {
+            bomb.extend_from_slice(b"0,");
+        }
+        bomb.extend_from_slice(b"0]");
+        assert_eq!(classify(&bomb), Message::TooManyValues);
+        // Commas and brackets inside strings are text, not values.
+        let s = format!("{{\"x\":\"{}\\\"\"}}", ",[{".repeat(MAX_JSON_VALUES));
+        assert!(matches!(classify(s.as_bytes()), Message::Single(..)));
+        assert!(!too_many_values(b"[1,2,3]", 4));
+        assert!(too_many_values(b"[1,2,3]", 2));
     }
 
     #[test]

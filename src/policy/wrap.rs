@@ -474,6 +474,14 @@ impl ClientSide {
                     codes::PARSE_ERROR,
                     &format!("parse error: {why} (not forwarded by mcp-wrap)"),
                 )),
+                Message::TooManyValues => self.shared.to_client_json(&rpc_error(
+                    &Value::Null,
+                    codes::INVALID_REQUEST,
+                    &format!(
+                        "message holds more than {} JSON values (not forwarded by mcp-wrap)",
+                        super::framing::MAX_JSON_VALUES
+                    ),
+                )),
                 Message::NotRpc => send(&line, &self.shared),
                 Message::Single(v, k) if is_tools_call(&k) => {
                     let id = match &k {
@@ -566,6 +574,13 @@ fn server_side(
         };
         let ok = match classify(&line) {
             Message::Blank => continue,
+            Message::TooManyValues => {
+                (shared.note)(&format!(
+                    "mcp-wrap: dropped a server message holding more than {} JSON values",
+                    super::framing::MAX_JSON_VALUES
+                ));
+                continue;
+            }
             Message::NotUtf8 | Message::Malformed(_) | Message::NotRpc => {
                 dropped += 1;
                 if dropped <= 20 {
