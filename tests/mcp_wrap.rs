@@ -69,12 +69,7 @@ impl Wrapped {
             .arg(dir.path().join("policy.yaml"))
             .arg("--work-dir")
             .arg(dir.path())
-            .arg("--decision-log")
-            .arg(dir.path().join("decisions.ndjson"))
             .args(extra)
-            .arg("--")
-            .arg("node")
-            .arg(fixture())
             .env("MCP_FIXTURE_LOG", dir.path().join("server.log"))
             .env_remove("ASSAY_POLICY_LOG")
             .env_remove("ASSAY_RUN_ID")
@@ -82,6 +77,11 @@ impl Wrapped {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if !extra.contains(&"--decision-log") {
+            cmd.arg("--decision-log")
+                .arg(dir.path().join("decisions.ndjson"));
+        }
+        cmd.arg("--").arg("node").arg(fixture());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -552,6 +552,40 @@ fn client_eof_settles_pending_calls_and_mirrors_the_exit_status() {
     let log = w.log();
     assert_eq!(log.len(), 1);
     assert_eq!(log[0]["outcome"], "server_exited");
+}
+
+#[test]
+fn a_server_that_ignores_stdin_eof_is_terminated_after_the_grace() {
+    let w = Wrapped::start(
+        &["--shutdown-grace-ms", "300"],
+        &[("MCP_FIXTURE_LINGER", "1")],
+    );
+    let t = Instant::now();
+    let (code, err, _) = w.finish();
+    assert_eq!(code, 128 + 15, "killed by SIGTERM: {err}");
+    assert!(err.contains("did not exit within 300 ms"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_decision_log_that_cannot_be_written_stops_everything() {
+    for (name, args) in [("denied", json!({})), ("echo", json!({"a": 1}))] {
+        let mut w = Wrapped::start(&["--decision-log", "/dev/full"], &[]);
+        init(&mut w);
+        w.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": name, "arguments": args}}));
+        let (code, err, w) = w.finish();
+        assert_eq!(code, 125, "{err}");
+        assert!(
+            err.contains("cannot write the decision log /dev/full"),
+            "{err}"
+        );
+        let answers: Vec<Vec<u8>> = w.lines.try_iter().collect();
+        assert!(
+            answers.is_empty(),
+            "{name}: an answer was forwarded without its record: {answers:?}"
+        );
+    }
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //   slow      -> answers after arguments.ms milliseconds
 //   ask       -> sends the client a request (sampling/createMessage) with the SAME id as the
 //                call, answers the call with what the client replied
-// Any other request: JSON-RPC error -32601. On stdin EOF: exits with $MCP_FIXTURE_EXIT (0).
+// Any other request: JSON-RPC error -32601. On stdin EOF: exits with $MCP_FIXTURE_EXIT (0),
+// or with $MCP_FIXTURE_LINGER set keeps running (until a signal).
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -53,4 +54,7 @@ rl.on("line", (line) => {
       return send({ jsonrpc: "2.0", id: m.id, error: { code: -32601, message: "method not found" } });
   }
 });
-rl.on("close", () => process.exit(Number(process.env.MCP_FIXTURE_EXIT ?? 0)));
+rl.on("close", () => {
+  if (process.env.MCP_FIXTURE_LINGER) setInterval(() => {}, 1000);
+  else process.exit(Number(process.env.MCP_FIXTURE_EXIT ?? 0));
+});
