@@ -469,9 +469,18 @@ fn ids_are_tracked_per_direction_and_collisions_are_refused() {
     );
     let r = w.recv();
     assert!(text(&r).contains("\"model\":\"m\""), "{r}");
+    // Any other request reusing an id in flight is refused too, in both orders.
+    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"ms": 300}}}));
+    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}));
+    assert_eq!(w.recv()["error"]["code"], -32600);
+    assert_eq!(text(&w.recv()), "slow");
+    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"}));
+    assert!(w.recv()["result"]["tools"].is_array());
     let (_, _, w) = w.finish();
     let log = w.log();
     schema_valid(&log);
+    assert_eq!(log[2]["outcome"], "ok", "call 8 settled by its own answer");
     assert_eq!(log[0]["rule"], "protocol");
     assert!(
         log[0]["reason"]
@@ -483,12 +492,20 @@ fn ids_are_tracked_per_direction_and_collisions_are_refused() {
         (&log[1]["tool"], &log[1]["outcome"]),
         (&json!("ask"), &json!("ok"))
     );
+    let saw = w.server_saw();
+    let calls: Vec<(&Value, &Value)> = saw
+        .iter()
+        .filter(|m| m["method"] == "tools/call" || m["method"] == "tools/list")
+        .map(|m| (&m["id"], &m["method"]))
+        .collect();
     assert_eq!(
-        w.server_saw()
-            .iter()
-            .filter(|m| m["method"] == "tools/call")
-            .count(),
-        1
+        calls,
+        [
+            (&json!(7), &json!("tools/call")),
+            (&json!(8), &json!("tools/call")),
+            (&json!(8), &json!("tools/list")),
+        ],
+        "duplicates must not reach the server"
     );
 }
 

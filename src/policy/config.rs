@@ -65,7 +65,8 @@ pub struct Diagnostic {
 }
 
 /// Every diagnostic code, stable (scripts may match on them).
-pub const CODES: [&str; 10] = [
+pub const CODES: [&str; 11] = [
+    "unreadable",
     "too-large",
     "yaml-syntax",
     "unknown-key",
@@ -189,15 +190,26 @@ fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-fn strip_location_prefix(s: &str) -> String {
+/// serde-saphyr's message without its own position (we print ours first).
+fn strip_location(s: &str) -> String {
     let s = s.trim();
     let s = s.strip_prefix("error: ").unwrap_or(s);
-    if let Some(rest) = s.strip_prefix("line ")
-        && let Some(idx) = rest.find(": ")
+    let s = match s
+        .strip_prefix("line ")
+        .and_then(|r| r.find(": ").map(|i| &r[i + 2..]))
     {
-        return rest[idx + 2..].lines().next().unwrap_or("").to_string();
+        Some(rest) => rest,
+        None => s,
+    };
+    let s = s.lines().next().unwrap_or("");
+    if let Some(i) = s.rfind(" at line ")
+        && s[i + 9..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b",column ".contains(&b))
+    {
+        return s[..i].to_string();
     }
-    s.lines().next().unwrap_or("").to_string()
+    s.to_string()
 }
 
 impl Policy {
@@ -210,10 +222,10 @@ impl Policy {
                     file: name.clone(),
                     line: 1,
                     column: 1,
-                    code: if e.kind() == std::io::ErrorKind::Other {
+                    code: if e.to_string().starts_with("larger than") {
                         "too-large"
                     } else {
-                        "yaml-syntax"
+                        "unreadable"
                     },
                     message: format!("cannot read the policy file: {e}"),
                 }],
@@ -262,22 +274,18 @@ impl Policy {
         })?;
         let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
             let (l, c) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            let msg = strip_location_prefix(&e.without_snippet().to_string());
-            let code = if msg.contains("unknown field") {
-                "unknown-key"
+            let msg = strip_location(&e.without_snippet().to_string());
+            let (code, hint) = if msg.contains("unknown field") {
+                ("unknown-key", "")
             } else if msg.contains("missing field") {
-                "missing-key"
+                ("missing-key", "")
             } else {
-                "yaml-syntax"
+                (
+                    "yaml-syntax",
+                    " (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason)",
+                )
             };
-            one(
-                l,
-                c,
-                code,
-                format!(
-                    "{msg} (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason; see docs/policy.md)"
-                ),
-            )
+            one(l, c, code, format!("{msg}{hint}; see docs/policy.md"))
         })?;
         let mut diags = Vec::new();
         let mut push = |(line, column): (u64, u64), code, message: String| {
@@ -653,7 +661,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("policy.yaml:6:5: error[unknown-key]"), "{e}");
+        assert_eq!(
+            e,
+            "policy.yaml:6:5: error[unknown-key]: unknown field `whenn`, expected one of name, tool, decision, when, reason; see docs/policy.md"
+        );
         assert!(e.contains("whenn"), "{e}");
         let e = parse("rules: []\n").unwrap_err().to_string();
         assert!(

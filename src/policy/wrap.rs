@@ -14,7 +14,7 @@
 //! write to the server or the client, so a slow peer cannot deadlock the other direction.
 //! Imports: `policy::{config, framing}`, `contracts::policy_event`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -39,6 +39,9 @@ pub const META_KEY: &str = "assay.dev/tool_call_id";
 pub const MAX_META_ID_CHARS: usize = 256;
 /// Default bound on one message, either direction.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 << 20;
+/// Most non-`tools/call` client requests tracked in flight; past it, more are forwarded
+/// untracked (their ids are then not checked for collisions).
+pub const MAX_TRACKED: usize = 1 << 16;
 /// After SIGTERM, how long the server gets before SIGKILL.
 const KILL_AFTER: Duration = Duration::from_secs(2);
 /// After the server exits, how long its stdout may stay open (held by a descendant).
@@ -138,6 +141,9 @@ enum Sink {
 
 struct State {
     pending: HashMap<String, Pending>,
+    /// Ids of the client's other requests in flight (so no id is in flight twice, and a
+    /// response settles only the request it answers); at most [`MAX_TRACKED`].
+    others: HashSet<String>,
     sink: Sink,
     seq: u64,
     /// Set once a record could not be written: nothing more is forwarded.
@@ -341,7 +347,9 @@ impl ClientSide {
                     Some(rpc_error(id, codes::INVALID_PARAMS, msg)),
                 )
             }
-            (Some(id), Some(_)) if st.pending.contains_key(&id_key(id)) => {
+            (Some(id), Some(_))
+                if st.pending.contains_key(&id_key(id)) || st.others.contains(&id_key(id)) =>
+            {
                 let msg = format!(
                     "request id {} is already in flight (refused by mcp-wrap)",
                     show(&id_key(id))
@@ -409,6 +417,7 @@ impl ClientSide {
             return;
         };
         let mut st = lock(&self.shared.state);
+        st.others.remove(&id_key(rid));
         if let Some(p) = st.pending.remove(&id_key(rid)) {
             let _ = self.shared.record(&mut st, p, Outcome::Cancelled, None);
         }
@@ -500,6 +509,32 @@ impl ClientSide {
                     self.cancelled(&v);
                     send(&line, &self.shared);
                 }
+                Message::Single(_, Kind::Request { id, .. }) => {
+                    let key = id_key(&id);
+                    let fresh = {
+                        let mut st = lock(&self.shared.state);
+                        if st.pending.contains_key(&key) || st.others.contains(&key) {
+                            false
+                        } else {
+                            if st.others.len() < MAX_TRACKED {
+                                st.others.insert(key);
+                            }
+                            true
+                        }
+                    };
+                    if fresh {
+                        send(&line, &self.shared);
+                    } else {
+                        self.shared.to_client_json(&rpc_error(
+                            &id,
+                            codes::INVALID_REQUEST,
+                            &format!(
+                                "request id {} is already in flight (refused by mcp-wrap)",
+                                show(&id_key(&id))
+                            ),
+                        ));
+                    }
+                }
                 Message::Single(..) => send(&line, &self.shared),
                 Message::Batch(items) => {
                     if !items.iter().any(|(_, k)| is_tools_call(k)) {
@@ -569,7 +604,10 @@ fn server_side(
             let mut st = lock(&shared.state);
             match st.pending.remove(&id_key(id)) {
                 Some(p) => shared.record(&mut st, p, outcome_of(v), Some(responded_ns)),
-                None => Ok(()),
+                None => {
+                    st.others.remove(&id_key(id));
+                    Ok(())
+                }
             }
         };
         let ok = match classify(&line) {
@@ -655,6 +693,7 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             pending: HashMap::new(),
+            others: HashSet::new(),
             sink,
             seq: 0,
             broken: None,
