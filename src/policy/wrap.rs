@@ -819,3 +819,50 @@ fn settle_all(shared: &Shared) {
         shared.to_client_json(a);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_follow_the_response() {
+        assert_eq!(outcome_of(&json!({"id": 1, "result": {}})), Outcome::Ok);
+        assert_eq!(
+            outcome_of(&json!({"id": 1, "result": {"isError": false}})),
+            Outcome::Ok
+        );
+        assert_eq!(
+            outcome_of(&json!({"id": 1, "result": {"isError": true}})),
+            Outcome::ToolError
+        );
+        assert_eq!(
+            outcome_of(&json!({"id": 1, "result": {"isError": "true"}})),
+            Outcome::Ok
+        );
+        assert_eq!(
+            outcome_of(&json!({"id": 1, "error": {"code": 1}})),
+            Outcome::RpcError
+        );
+        assert_eq!(outcome_of(&json!({"id": 1})), Outcome::InvalidResponse);
+    }
+
+    #[test]
+    fn a_denial_is_a_tool_error_result_carrying_the_reason() {
+        let d = denial(&json!("a"), "default-deny: no rule matches tool x");
+        assert_eq!(d["id"], "a");
+        assert!(d.get("error").is_none());
+        assert_eq!(d["result"]["isError"], true);
+        assert_eq!(
+            d["result"]["content"][0]["text"],
+            "Denied by the mcp-wrap policy: default-deny: no rule matches tool x"
+        );
+    }
+
+    #[test]
+    fn the_monotonic_clock_moves_forward() {
+        let a = monotonic_ns();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a + 1_000_000, "{a} {b}");
+    }
+}
