@@ -17,6 +17,7 @@ pub mod lanes;
 pub mod layers;
 pub mod pathbytes;
 pub mod pipeline;
+pub mod policy;
 pub mod proofs;
 pub mod prove;
 pub mod report;

@@ -31,6 +31,12 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("report_input") {
         assay_runner::fuzzing::report_input(&s);
     }
+    for s in seeds("policy_file") {
+        assay_runner::policy::fuzzing::policy_file(&s);
+    }
+    for s in seeds("mcp_framing") {
+        assay_runner::policy::fuzzing::framing(&s);
+    }
 }
 
 /// The committed verify seed is the sample bundle of this version (regenerate it when the
@@ -63,5 +69,21 @@ proptest! {
             s.truncate(cut.index(s.len() + 1).max(i));
         }
         assay_runner::fuzzing::lanes_config(&s);
+    }
+
+    #[test]
+    fn mutated_policy_and_framing_seeds_never_panic(which in 0usize..2, idx in 0usize..3, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let all = seeds(["policy_file", "mcp_framing"][which]);
+        let mut s = all[idx % all.len()].clone();
+        if !s.is_empty() {
+            let i = pos.index(s.len());
+            s[i] = byte;
+            s.truncate(cut.index(s.len() + 1).max(i));
+        }
+        if which == 0 {
+            assay_runner::policy::fuzzing::policy_file(&s);
+        } else {
+            assay_runner::policy::fuzzing::framing(&s);
+        }
     }
 }

@@ -170,6 +170,23 @@ fn instances(name: &str) -> Vec<Value> {
             "bpf_object": {"origin": "clang", "source_sha256": "ab", "attach_points": ["raw_tp/sys_enter"]},
             "facts": ["tracefs: not needed; not mounted"]
         })],
+        "policy_event" => {
+            let diag = |fwd: Value, resp: Value, sha: Value| {
+                json!({"jsonrpc_id": "7", "wrapper_pid": 10, "server_pid": 11,
+                    "received_ns": 100, "forwarded_ns": fwd, "responded_ns": resp,
+                    "recorded_unix_ms": 5, "arguments_sha256": sha})
+            };
+            vec![
+                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 0,
+                    "tool_call_id": "call-1", "tool_call_id_source": "meta", "tool": "echo",
+                    "decision": "allow", "rule": "echo-ok", "reason": "rule-allow: rule echo-ok allows echo",
+                    "outcome": "ok", "diag": diag(json!(101), json!(150), json!(sha()))}),
+                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 1,
+                    "tool_call_id": "jsonrpc:7", "tool_call_id_source": "derived", "tool": "rm",
+                    "decision": "deny", "rule": "default", "reason": "default-deny: no rule matches tool rm",
+                    "outcome": "denied", "diag": diag(Value::Null, Value::Null, Value::Null)}),
+            ]
+        }
         other => panic!("no instances for contract {other}: add some"),
     }
 }
@@ -189,6 +206,7 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "verdict" => serde_json::from_value::<verdict::ProofSetVerdict>(v).is_ok(),
         "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
         "doctor_report" => serde_json::from_value::<doctor_report::DoctorReport>(v).is_ok(),
+        "policy_event" => serde_json::from_value::<policy_event::PolicyEvent>(v).is_ok(),
         other => panic!("no type for contract {other}"),
     }
 }
@@ -323,6 +341,17 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
     bad("verdict", "/verdict", json!("unknown"));
     bad("doctor_report", "/checks/0/id", json!("tracefs"));
     bad("doctor_report", "/checks/0/status", json!("warn"));
+    bad("policy_event", "/decision", json!("maybe"));
+    bad("policy_event", "/outcome", json!("timeout"));
+    bad("policy_event", "/tool_call_id_source", json!("guessed"));
+    bad("policy_event", "/reason", json!("no code here"));
+    bad("policy_event", "/rule", json!("Not A Rule"));
+    bad("policy_event", "/tool_call_id", json!(""));
+    bad(
+        "policy_event",
+        "/diag/arguments_sha256",
+        json!("sha256:XYZ"),
+    );
 }
 
 #[test]

@@ -64,9 +64,9 @@ pub enum Command {
     CrossDiff(Passthrough),
     /// Wrap an MCP stdio server, deciding each tools/call by policy.
     #[command(
-        after_help = "Example:\n  assay-runner mcp-wrap --policy policy.yaml --decision-log d.ndjson -- node server.js"
+        after_help = "Examples:\n  assay-runner mcp-wrap --policy policy.yaml --decision-log d.ndjson -- node server.js\n  ASSAY_POLICY_LOG=d.ndjson assay-runner mcp-wrap --policy policy.yaml -- npx my-server\n\nstdin/stdout belong to the MCP client; notes and (without a decision log) the decision\nrecords go to stderr. Exit status: the server's own (128+N if killed by signal N); 2 bad\npolicy or usage; 125 the decision log could not be written; 126/127 server not executable/found.\nPolicy format and odd-input behaviour: docs/policy.md."
     )]
-    McpWrap(Passthrough),
+    McpWrap(McpWrapArgs),
     /// Publish a verdict: check run, step summary, annotations, outputs.
     #[command(
         after_help = "Examples:\n  assay-runner report .assay/proofs/verdict.json            # Markdown to stdout\n  assay-runner report --check-run --step-summary --outputs .assay/proofs/verdict.json\n  assay-runner report --annotations proofs-a/verdict.json proofs-b/verdict.json\n\nThe check run goes to the PR head commit from $GITHUB_EVENT_PATH, at $GITHUB_API_URL, with\n$GITHUB_TOKEN. A read-only token (fork PR, or HTTP 403) falls back to the step summary and at\nmost 10 ::error/::warning annotations.\n\nExit codes: 0 pass (or inconclusive concluded success/neutral); 1 fail; 4 inconclusive;\n2 usage/IO error or the check run could not be written (the fallback is still printed)."
@@ -153,6 +153,32 @@ pub struct ReportArgs {
     /// Per-request connect/read/write timeout in seconds.
     #[arg(long, default_value_t = 30, hide = true)]
     pub timeout_secs: u64,
+}
+
+/// `mcp-wrap` arguments.
+#[derive(Debug, Args)]
+pub struct McpWrapArgs {
+    /// The policy file (docs/policy.md).
+    #[arg(long, value_name = "POLICY.yaml")]
+    pub policy: PathBuf,
+    /// Append one `assay.runner.policy_event.v0` line per tools/call here, fsynced before the
+    /// call's answer is forwarded (default: $ASSAY_POLICY_LOG; without either, records go to
+    /// stderr).
+    #[arg(long, value_name = "FILE")]
+    pub decision_log: Option<PathBuf>,
+    /// What `<work>` stands for in the policy (default: $ASSAY_WORK_DIR, else the current dir).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Largest JSON-RPC message (one line) passed in either direction.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::policy::wrap::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// After the client closes stdin, how long the server may take to exit before SIGTERM
+    /// (then SIGKILL 2 s later).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub shutdown_grace_ms: u64,
+    /// The server command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Arguments of commands that are not implemented yet (accepted so `--help` works).

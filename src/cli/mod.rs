@@ -7,6 +7,7 @@ mod args;
 mod demo;
 mod evidence_cmd;
 mod lanes_cmd;
+mod mcp_wrap_cmd;
 mod prove_cmd;
 mod report_cmd;
 mod run_cmd;
@@ -60,7 +61,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Diff(a) => evidence_cmd::diff(a),
         Command::Golden(args::GoldenCommand::Accept(a)) => prove_cmd::accept(a),
         Command::CrossDiff(_) => Err(NotImplemented("cross-diff").into()),
-        Command::McpWrap(_) => Err(NotImplemented("mcp-wrap").into()),
+        Command::McpWrap(a) => mcp_wrap_cmd::run(a),
         Command::Report(a) => report_cmd::report(a),
         Command::Schema(a) => evidence_cmd::schema(a),
         Command::Doctor(a) => run_cmd::doctor(a),

@@ -16,6 +16,7 @@ pub mod health;
 pub mod kernel_event;
 pub mod lane_decision;
 pub mod manifest;
+pub mod policy_event;
 pub mod run_event;
 pub mod surface;
 pub mod verdict;
@@ -77,6 +78,12 @@ pub const CONTRACTS: &[Contract] = &[
         "kernel_event",
         kernel_event::KernelEvent,
         Some("layers/kernel.ndjson"),
+        Shape::Ndjson
+    ),
+    contract!(
+        "policy_event",
+        policy_event::PolicyEvent,
+        Some("layers/policy.ndjson"),
         Shape::Ndjson
     ),
     contract!(

@@ -1,0 +1,83 @@
+//! `mcp-wrap`: resolve the work dir, the decision log and the run id from flags and the
+//! environment, load the policy, run the proxy on this process's stdin/stdout.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::args::McpWrapArgs;
+use crate::exit;
+use crate::policy::Policy;
+use crate::policy::wrap::{self, ClientIo, WrapConfig, WrapError};
+
+fn absolute(p: &Path) -> anyhow::Result<String> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(p)
+    };
+    p.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("work dir {} is not valid UTF-8", p.display()))
+}
+
+pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
+    let work = match (&a.work_dir, std::env::var_os("ASSAY_WORK_DIR")) {
+        (Some(w), _) => w.clone(),
+        (None, Some(w)) if !w.is_empty() => PathBuf::from(w),
+        _ => PathBuf::from("."),
+    };
+    let work = absolute(&work)?;
+    let policy = match Policy::load(&a.policy, &work) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(exit::ERROR);
+        }
+    };
+    let decision_log = a.decision_log.clone().or_else(|| {
+        std::env::var_os("ASSAY_POLICY_LOG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let run_id = std::env::var("ASSAY_RUN_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "standalone".into());
+    if a.max_message_bytes == 0 {
+        anyhow::bail!("--max-message-bytes must be at least 1");
+    }
+    let cfg = WrapConfig {
+        policy,
+        command: a.command,
+        decision_log,
+        run_id,
+        max_message_bytes: a.max_message_bytes,
+        shutdown_grace: Duration::from_millis(a.shutdown_grace_ms),
+    };
+    let io = ClientIo {
+        input: Box::new(std::io::stdin()),
+        output: Box::new(std::io::stdout()),
+        note: Arc::new(|s: &str| eprintln!("{s}")),
+    };
+    match wrap::run(cfg, io) {
+        Ok(end) => Ok(end.exit_code),
+        Err(WrapError::Spawn { program, source }) => {
+            eprintln!("assay-runner: mcp-wrap: cannot start the server `{program}`: {source}");
+            Ok(match source.kind() {
+                std::io::ErrorKind::NotFound => exit::NOT_FOUND,
+                std::io::ErrorKind::PermissionDenied => exit::CANNOT_EXEC,
+                _ => exit::RUNNER_ERROR,
+            })
+        }
+        Err(e @ WrapError::WriteLog { .. }) => {
+            eprintln!("assay-runner: mcp-wrap: {e}");
+            Ok(exit::RUNNER_ERROR)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
