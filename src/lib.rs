@@ -22,4 +22,5 @@ pub mod proofs;
 pub mod prove;
 pub mod report;
 pub mod surface;
+pub mod textutil;
 pub mod verify;

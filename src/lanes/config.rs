@@ -4,7 +4,7 @@
 //! every value's line and column, then [`LanesConfig::parse`] validates the whole file, gathering
 //! *every* problem (unknown lane, duplicate rule, bad glob or regex, ...) before failing, each with
 //! `file:line:column` and a stable code. The result holds compiled matchers, built once.
-//! Imports: `crate::lanes::diag` only.
+//! Imports: `crate::lanes::{diag, matcher}`, `crate::textutil`.
 
 use std::collections::HashMap;
 
@@ -231,11 +231,7 @@ impl LanesConfig {
                 ),
             ));
         }
-        let text = std::str::from_utf8(text).map_err(|e| {
-            let line = 1 + text[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
+        let text = crate::textutil::utf8_or_line(text).map_err(|line| {
             err(
                 Pos { line, column: 1 },
                 Code::YamlSyntax,

@@ -14,7 +14,7 @@
 //! Two stages like `lanes::config`: serde-saphyr into `Raw*` structs that keep positions
 //! (unknown and duplicate keys rejected), then validation that gathers every problem as
 //! `file:line:column: error[code]: message`. Globs compile once, with `<work>` substituted.
-//! Imports: `policy::path`, `contracts::policy_event` (vocabulary).
+//! Imports: `policy::path`, `contracts::policy_event` (vocabulary), `textutil`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -161,14 +161,6 @@ fn compile(text: &str) -> Result<GlobMatcher, String> {
         .map_err(|e| e.kind().to_string())
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && n.as_bytes()[0].is_ascii_alphanumeric()
-}
-
 /// Untrusted text for a one-line reason: control characters escaped, at most 200 chars.
 pub fn show(s: &str) -> String {
     let mut out = String::new();
@@ -265,13 +257,8 @@ impl Policy {
                 ),
             ));
         }
-        let text = std::str::from_utf8(text).map_err(|e| {
-            let line = 1 + text[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            one(line, 1, "yaml-syntax", "file is not valid UTF-8".into())
-        })?;
+        let text = crate::textutil::utf8_or_line(text)
+            .map_err(|line| one(line, 1, "yaml-syntax", "file is not valid UTF-8".into()))?;
         let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
             let (l, c) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             let msg = strip_location(&e.without_snippet().to_string());
@@ -320,7 +307,7 @@ impl Policy {
             let (line, _) = pos(r);
             let r = &r.value;
             let name = &r.name.value;
-            if !valid_name(name) || RESERVED_RULES.contains(&name.as_str()) {
+            if !crate::textutil::valid_name(name) || RESERVED_RULES.contains(&name.as_str()) {
                 push(
                     pos(&r.name),
                     "invalid-name",

@@ -105,14 +105,6 @@ fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && n.as_bytes()[0].is_ascii_alphanumeric()
-}
-
 fn relative_inside(p: &str) -> bool {
     !p.is_empty() && !p.starts_with('/') && !p.split('/').any(|c| c == "..")
 }
@@ -155,7 +147,7 @@ impl Proofs {
             let (line, _) = pos(&p);
             let p = p.value;
             let (nl, nc) = pos(&p.name);
-            if !valid_name(&p.name.value) {
+            if !crate::textutil::valid_name(&p.name.value) {
                 problems.push((nl, nc, format!("proof name `{}` must be 1-64 of [a-z0-9_-], starting with a letter or digit (it names files)", p.name.value)));
             }
             if !names.insert(p.name.value.clone()) {
