@@ -12,6 +12,7 @@
 #define EV_FORK 2
 #define EV_EXIT 3
 #define EV_SYSCALL 4
+#define EV_NET 5       /* socket addresses seen at the session cgroup's hooks (or at listen) */
 
 /* syscall operations (event.op when kind == EV_SYSCALL) */
 #define OP_OPEN 1
@@ -25,6 +26,13 @@
 #define OP_LINK 9
 #define OP_SYMLINK 10
 
+/* network operations (event.op when kind == EV_NET); data holds a sockaddr_in/_in6 and
+ * event.flags the socket's IP protocol number */
+#define NET_CONNECT 1  /* cgroup/connect4|6: TCP or UDP connect attempt, the destination */
+#define NET_SEND 2     /* cgroup/sendmsg4|6: one UDP datagram with an explicit destination */
+#define NET_BIND 3     /* cgroup/bind4|6: bind attempt, the requested local address */
+#define NET_LISTEN 4   /* listen(2) on an INET socket, its local address */
+
 /* event.status bits */
 #define ST_ESCAPED 1   /* emitted for a process followed by pid tree outside the session cgroup */
 #define ST_TRUNC1 2    /* first path filled the buffer: possibly truncated */
@@ -37,16 +45,17 @@
 #define PROG_FORK 1
 #define PROG_EXIT 2
 #define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
-#define PROG_TRACK 13  /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 14
+#define PROG_NET 13    /* network events: slot PROG_NET + op - 1, one per NET_* */
+#define PROG_TRACK 17  /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_SLOTS 18
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
-#define BLIND_SENDTO 0      /* sendto with an INET, INET6 or UNIX destination */
+#define BLIND_SENDTO 0      /* sendto with a UNIX destination, or an INET one not seen by sendmsg4|6 */
 #define BLIND_SENDMSG 1     /* sendmsg with such a destination */
 #define BLIND_SENDMMSG 2    /* sendmmsg with such a destination (first message) */
-#define BLIND_BIND 3        /* bind to an INET, INET6 or UNIX address */
-#define BLIND_LISTEN 4
+#define BLIND_BIND 3        /* bind to a UNIX address, or an INET one not seen by bind4|6 */
+#define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6 */
 #define BLIND_TRUNCATE 5    /* truncate(path) */
 #define BLIND_CHMOD 6       /* chmod, fchmod, fchmodat, fchmodat2 */
 #define BLIND_CHOWN 7       /* chown, fchown, lchown, fchownat */
@@ -59,6 +68,10 @@
 #define BLIND_MOUNT 14      /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
 #define BLIND_PTRACE 15     /* ptrace, process_vm_writev */
 #define BLIND_SLOTS 16
+
+/* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
+ * above URING_OPS - 1 share the last slot */
+#define URING_OPS 64
 
 struct event_hdr {
 	unsigned int kind;

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* assay-runner observation programs.
  *
- * Four attach points, all raw tracepoints attached through BPF links by name (no tracefs, no
- * BTF lookup of the attach point): `raw_tp/sys_exit` handles every traced syscall in one
- * program run per syscall, dispatching on the syscall number in-kernel, and
- * `raw_tp/sched_process_exec|fork|exit` follow processes.
+ * Five raw tracepoints attached through BPF links by name (no tracefs, no BTF lookup of the
+ * attach point): `raw_tp/sys_exit` handles every traced syscall in one program run per syscall,
+ * dispatching on the syscall number in-kernel, `raw_tp/sched_process_exec|fork|exit` follow
+ * processes, and `raw_tp/io_uring_submit_req` counts io_uring operations. Six sock_addr
+ * programs (`cgroup/connect4|6`, `cgroup/sendmsg4|6`, `cgroup/bind4|6`, at the end of this file)
+ * are attached to the session cgroup per run.
  *
  * Syscalls are read at exit only: the argument registers in `pt_regs` still hold what the
  * syscall used (the kernel writes only the return value; `sys_exit` fires before a ptrace
@@ -25,6 +27,7 @@
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
+#include <linux/in6.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "events.h"
@@ -54,6 +57,42 @@ struct task_struct {
 	int pid;
 	int tgid;
 	int exit_code;
+	struct files_struct *files;
+} __attribute__((preserve_access_index));
+
+/* The socket behind a descriptor (listen, and which sends the cgroup hooks see). */
+struct file {
+	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct {
+	struct fdtable *fdt;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	__be32 skc_rcv_saddr;
+	unsigned short skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_type;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
+
+struct io_kiocb {
+	__u8 opcode;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -116,6 +155,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } blind SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, URING_OPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} uring_ops SEC(".maps");
 
 const volatile __u64 wakeup_bytes = 65536;
 
@@ -335,49 +381,133 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define AF_INET 2
 #define AF_INET6 10
 #define AF_PACKET 17
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define SOCK_RAW 3
 
-/* Whether a user sockaddr names an INET, INET6 or UNIX address. */
-static __always_inline int addressed(__u64 uaddr)
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_UDPLITE 136
+
+/* The family of a user sockaddr (0 when unreadable). */
+static __always_inline __u16 addr_family(__u64 uaddr)
 {
 	__u16 family = 0;
 	if (!uaddr || bpf_probe_read_user(&family, sizeof(family), (const void *)uaddr))
 		return 0;
+	return family;
+}
+
+/* Whether a family is a destination the channel table counts: INET, INET6 or UNIX. */
+static __always_inline int counted_family(__u16 family)
+{
 	return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
 }
 
-/* Whether a user msghdr (struct msghdr / the first struct mmsghdr) names such an address. */
-static __always_inline int msg_addressed(__u64 umsg)
+/* The family of the address a user msghdr (struct msghdr / the first struct mmsghdr) names. */
+static __always_inline __u16 msg_family(__u64 umsg)
 {
 	__u64 name = 0;
 	if (!umsg || bpf_probe_read_user(&name, sizeof(name), (const void *)umsg))
 		return 0;
-	return addressed(name);
+	return addr_family(name);
 }
 
-/* Counts a successful use of a channel the probes do not observe. */
-static __always_inline int blind_use(long nr, struct pt_regs *regs)
+/* The kernel socket behind the current process's descriptor `fd` (0 when there is none). */
+static __always_inline struct sock *fd_sock(__u64 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+		return 0;
+	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : 0;
+}
+
+/* Whether the session's cgroup hooks see what this socket does: an INET/INET6 TCP stream or
+ * UDP (or UDP-Lite) datagram socket, as `protocol` asks, used by a session-cgroup member (a socket counts toward the
+ * cgroup it was created in; one made after escaping is outside the hooks). */
+static __always_inline int hooked(__u64 fd, int member, __u16 protocol)
+{
+	if (member != 1)
+		return 0;
+	struct sock *sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	__u16 type = BPF_CORE_READ(sk, sk_type);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (protocol == IPPROTO_TCP)
+		return type == SOCK_STREAM && proto == IPPROTO_TCP;
+	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
+}
+
+/* listen(2) on an INET/INET6 socket: one NET_LISTEN event with its local address. Returns 0
+ * (counted as a blind use) for any other socket. */
+static __always_inline int net_listen(__u64 fd, int member)
+{
+	struct sock *sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	struct event *e = new_event(EV_NET, member);
+	if (!e)
+		return 1;
+	e->h.op = NET_LISTEN;
+	e->h.flags = BPF_CORE_READ(sk, sk_protocol);
+	__u16 port = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_num));
+	__builtin_memset(&e->data[0], 0, 28);
+	*(__u16 *)&e->data[0] = family;
+	*(__u16 *)&e->data[2] = port;
+	if (family == AF_INET) {
+		*(__u32 *)&e->data[4] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		e->h.len1 = 16;
+	} else {
+		bpf_core_read(&e->data[8], 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		e->h.len1 = 28;
+	}
+	emit(e, PROG_NET + NET_LISTEN - 1);
+	return 1;
+}
+
+/* Counts a successful use of a channel the probes do not observe (or, for listen, observes it). */
+static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 {
 	__u32 slot;
+	__u16 family;
 	switch (nr) {
 	case NR_sendto:
-		if (!addressed(BPF_CORE_READ(regs, r8)))
+		family = addr_family(BPF_CORE_READ(regs, r8));
+		if (!counted_family(family))
 			return 0;
+		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+			return 0; /* seen by cgroup/sendmsg4|6 */
 		slot = BLIND_SENDTO;
 		break;
 	case NR_sendmsg:
-		if (!msg_addressed(BPF_CORE_READ(regs, si)))
-			return 0;
-		slot = BLIND_SENDMSG;
-		break;
 	case NR_sendmmsg:
-		if (!msg_addressed(BPF_CORE_READ(regs, si)))
+		family = msg_family(BPF_CORE_READ(regs, si));
+		if (!counted_family(family))
 			return 0;
-		slot = BLIND_SENDMMSG;
+		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+			return 0; /* seen by cgroup/sendmsg4|6 */
+		slot = nr == NR_sendmsg ? BLIND_SENDMSG : BLIND_SENDMMSG;
 		break;
 	case NR_bind:
-		if (!addressed(BPF_CORE_READ(regs, si)))
+		family = addr_family(BPF_CORE_READ(regs, si));
+		if (!counted_family(family))
 			return 0;
+		if (family != AF_UNIX && (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_TCP) ||
+					  hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP)))
+			return 0; /* seen by cgroup/bind4|6 */
 		slot = BLIND_BIND;
 		break;
 	case NR_socket: {
@@ -388,7 +518,11 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs)
 		slot = BLIND_RAW_SOCKET;
 		break;
 	}
-	case NR_listen: slot = BLIND_LISTEN; break;
+	case NR_listen:
+		if (net_listen(BPF_CORE_READ(regs, di), member))
+			return 0;
+		slot = BLIND_LISTEN;
+		break;
 	case NR_truncate: slot = BLIND_TRUNCATE; break;
 	case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2: slot = BLIND_CHMOD; break;
 	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: slot = BLIND_CHOWN; break;
@@ -464,9 +598,12 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_mknodat: case NR_open_by_handle_at: case NR_io_uring_setup: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
 	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
-		if ((long)ctx->args[1] < 0 || !session_member())
+		if ((long)ctx->args[1] < 0)
 			return 0; /* failed: no effect */
-		return blind_use(nr, regs);
+		int member = session_member();
+		if (!member)
+			return 0;
+		return blind_use(nr, regs, member);
 	}
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */
@@ -542,5 +679,72 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
 		break;
 	}
+	return 0;
+}
+
+/* ---- network at the session cgroup ----
+ *
+ * sock_addr programs attached to the session cgroup through BPF links: they run for sockets
+ * created in that cgroup (or below it), whatever syscall or io_uring operation carried the
+ * address, and never for anyone else's sockets, so they need no session filter. Each emits the
+ * address it was given and always allows the operation. */
+
+/* `v6` is a constant at each call: a program attached for IPv4 may not read `user_ip6`. */
+static __always_inline int sock_addr_event(struct bpf_sock_addr *ctx, __u32 op, const int v6)
+{
+	struct event *e = new_event(EV_NET, 1);
+	if (!e)
+		return 1;
+	e->h.op = op;
+	e->h.flags = ctx->protocol;
+	__builtin_memset(&e->data[0], 0, 28);
+	*(__u16 *)&e->data[0] = v6 ? AF_INET6 : AF_INET;
+	*(__u16 *)&e->data[2] = (__u16)ctx->user_port;
+	if (v6) {
+		*(__u32 *)&e->data[8] = ctx->user_ip6[0];
+		*(__u32 *)&e->data[12] = ctx->user_ip6[1];
+		*(__u32 *)&e->data[16] = ctx->user_ip6[2];
+		*(__u32 *)&e->data[20] = ctx->user_ip6[3];
+		e->h.len1 = 28;
+	} else {
+		*(__u32 *)&e->data[4] = ctx->user_ip4;
+		e->h.len1 = 16;
+	}
+	emit(e, PROG_NET + op - 1);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int on_connect4(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_CONNECT, 0); }
+
+SEC("cgroup/connect6")
+int on_connect6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_CONNECT, 1); }
+
+SEC("cgroup/sendmsg4")
+int on_sendmsg4(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_SEND, 0); }
+
+SEC("cgroup/sendmsg6")
+int on_sendmsg6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_SEND, 1); }
+
+SEC("cgroup/bind4")
+int on_bind4(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 0); }
+
+SEC("cgroup/bind6")
+int on_bind6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 1); }
+
+/* ---- io_uring ----
+ * io_uring_submit_req(struct io_kiocb *req) fires in the submitting task (with SQPOLL, the
+ * sq thread, same cgroup and process). Operations are counted per opcode for the session: which
+ * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). */
+SEC("raw_tp/io_uring_submit_req")
+int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (!session_member())
+		return 0;
+	struct io_kiocb *req = (struct io_kiocb *)ctx->args[0];
+	__u32 op = BPF_CORE_READ(req, opcode);
+	if (op >= URING_OPS)
+		op = URING_OPS - 1;
+	bump(&uring_ops, op);
 	return 0;
 }

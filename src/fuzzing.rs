@@ -92,7 +92,7 @@ pub fn verify_bundle(data: &[u8]) {
 }
 
 /// The members of a small, valid bundle built without a kernel: a process that reads
-/// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9`.
+/// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9` over TCP.
 /// Used by the verify tests and as the fuzz seed.
 pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
     use crate::contracts::kernel_event::{self, Kind};
@@ -120,8 +120,12 @@ pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
             ..ev(3, Kind::Connect)
         },
         kernel_event::KernelEvent {
+            endpoint: Some("tcp:127.0.0.1:9".into()),
+            ..ev(4, Kind::NetConnect)
+        },
+        kernel_event::KernelEvent {
             exit_code: Some(0),
-            ..ev(4, Kind::Exit)
+            ..ev(5, Kind::Exit)
         },
     ];
     let runs = vec![

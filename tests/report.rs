@@ -44,7 +44,7 @@ fn proof(name: &str, verdict: Verdict, lines: usize, entry_len: usize) -> ProofV
         pending: (lines > 0).then(|| format!("goldens/{name}.surface.json.new")),
         health: None,
         diff: Some(CapabilityDiff {
-            schema: "assay.runner.capability_diff.v0".into(),
+            schema: "assay.runner.capability_diff.v1".into(),
             run_id: name.into(),
             status: DiffStatus::Clean,
             changed: lines > 0,
@@ -477,7 +477,7 @@ fn bad_verdict_input_names_file_and_line() {
     let v = t.path().join("verdict.json");
     std::fs::write(
         &v,
-        "{\n  \"schema\": \"assay.runner.verdict.v0\",\n  \"bogus\": 1\n}",
+        "{\n  \"schema\": \"assay.runner.verdict.v1\",\n  \"bogus\": 1\n}",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_assay-runner"))

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 fn validator(c: &Contract) -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(c.published)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json: {e}", c.name));
+        .unwrap_or_else(|e| panic!("schemas/{}: {e}", c.schema_file()));
     jsonschema::draft202012::new(&schema)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json does not compile: {e}", c.name))
+        .unwrap_or_else(|e| panic!("schemas/{} does not compile: {e}", c.schema_file()))
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn published_schemas_are_generated_from_the_types() {
         let want = c.generate_text();
         if c.published != want {
             if update {
-                std::fs::write(dir.join(format!("{}.v0.schema.json", c.name)), &want).unwrap();
+                std::fs::write(dir.join(c.schema_file()), &want).unwrap();
             }
             stale.push(c.name);
         }
@@ -37,9 +37,7 @@ fn published_schemas_are_generated_from_the_types() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     for f in &files {
-        let known = CONTRACTS
-            .iter()
-            .any(|c| *f == format!("{}.v0.schema.json", c.name));
+        let known = CONTRACTS.iter().any(|c| *f == c.schema_file());
         assert!(known, "schemas/{f} belongs to no contract");
     }
     assert!(
@@ -77,7 +75,7 @@ fn sha() -> String {
 fn instances(name: &str) -> Vec<Value> {
     let health = |kernel: &str, drops: u64| {
         json!({
-            "schema": "assay.runner.observation_health.v0", "run_id": "r",
+            "schema": "assay.runner.observation_health.v1", "run_id": "r",
             "platform": {"os": "linux", "arch": "x86_64", "btf": true, "bpf_object": "clang"},
             "kernel_layer": kernel, "ringbuf_drops": drops,
             "policy_layer": "not_applicable", "sdk_layer": "absent",
@@ -91,13 +89,15 @@ fn instances(name: &str) -> Vec<Value> {
         })
     };
     let surface = json!({
-        "schema": "assay.runner.capability_surface.v0", "run_id": "r",
+        "schema": "assay.runner.capability_surface.v1", "run_id": "r",
         "filesystem_paths": ["<work>/a", "<work>/b"], "filesystem_writes": ["<work>/b"],
-        "network_endpoints": ["127.0.0.1:9"], "process_execs": ["/usr/bin/cat"],
+        "network_endpoints": ["tcp:127.0.0.1:9", "udp:[::1]:53"],
+        "network_local": ["bind:udp:0.0.0.0:0", "listen:tcp:127.0.0.1:8080"],
+        "process_execs": ["/usr/bin/cat"],
         "mcp_tools": [], "policy_decisions": []
     });
     let diff = json!({
-        "schema": "assay.runner.capability_diff.v0", "run_id": "r", "status": "partial:health",
+        "schema": "assay.runner.capability_diff.v1", "run_id": "r", "status": "partial:health",
         "changed": true,
         "base": {"kind": "golden", "source": "goldens/x.surface.json", "run_id": "x", "health_clean": true},
         "head": {"kind": "bundle", "source": "x.tar.gz", "run_id": "x", "health_clean": false},
@@ -112,19 +112,24 @@ fn instances(name: &str) -> Vec<Value> {
             "files": [{"path": "a", "change": "renamed_to", "lane": "all", "rules": ["r"]}]
         })],
         "kernel_event" => vec![
-            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 0,
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 0,
                 "process": "p0", "kind": "open", "path": "<work>/a", "access": "write",
                 "flags": ["create", "trunc"], "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 1,
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 1,
                 "process": "p0", "kind": "connect", "endpoint": "127.0.0.1:9",
                 "result": "ECONNREFUSED", "escaped": true}),
-            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 2,
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 2,
                 "process": "p0", "kind": "fork", "child": "p0/1", "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 3,
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 3,
                 "process": "p0", "kind": "rename", "path": "<work>/a", "path2": "<work>/b",
                 "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v0", "run_id": "r", "seq": 4,
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 4,
                 "process": "p0", "kind": "exit", "exit_code": 256, "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 5,
+                "process": "p0", "kind": "send", "endpoint": "udp:[::1]:53", "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 6,
+                "process": "p0", "kind": "listen", "endpoint": "tcp:0.0.0.0:8080",
+                "result": "ok"}),
         ],
         "run_event" => vec![
             json!({"event": "run_started", "schema": "assay.runner.run_event.v0", "run_id": "r",
@@ -146,7 +151,7 @@ fn instances(name: &str) -> Vec<Value> {
         })],
         "capability_diff" => vec![diff.clone()],
         "verdict" => vec![json!({
-            "schema": "assay.runner.verdict.v0", "run_id": "all", "lane": null, "verdict": "fail",
+            "schema": "assay.runner.verdict.v1", "run_id": "all", "lane": null, "verdict": "fail",
             "proofs": [{"name": "demo", "verdict": "fail", "reasons": ["surface-changed: 1 added"],
                 "runs": 3, "deterministic": true, "bundle": "a.tar.gz",
                 "golden": "goldens/demo.surface.json", "pending": "goldens/demo.surface.json.new",
@@ -357,7 +362,16 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
 #[test]
 fn contract_names_and_ids_agree() {
     for c in CONTRACTS {
-        assert_eq!(c.id, format!("assay.runner.{}.v0", c.name));
+        let version = c.id.rsplit('.').next().unwrap();
+        assert_eq!(c.id, format!("assay.runner.{}.{version}", c.name));
+        assert!(
+            version
+                .strip_prefix('v')
+                .is_some_and(|n| n.parse::<u32>().is_ok()),
+            "{}",
+            c.id
+        );
+        assert_eq!(c.schema_file(), format!("{}.{version}.schema.json", c.name));
         assert_eq!(Contract::find(c.name).unwrap().id, c.id);
         if let Some(m) = c.member {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);

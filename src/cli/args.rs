@@ -43,7 +43,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
     #[command(
-        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed; 4 inconclusive (observation not clean,\nnothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v0) is\nwritten to OUT_DIR/verdict.json."
+        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed; 4 inconclusive (observation not clean,\nnothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v1) is\nwritten to OUT_DIR/verdict.json."
     )]
     Prove(ProveArgs),
     /// Check a bundle offline, treating it as hostile input.
@@ -203,7 +203,7 @@ pub enum ReportFormat {
 pub enum DiffFormat {
     /// Concise text for people.
     Human,
-    /// `assay.runner.capability_diff.v0`.
+    /// `assay.runner.capability_diff.v1`.
     Json,
     /// GitHub-flavoured Markdown tables.
     Markdown,

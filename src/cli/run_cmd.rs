@@ -48,6 +48,7 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     list(&mut out, "filesystem_paths", &s.filesystem_paths);
     list(&mut out, "filesystem_writes", &s.filesystem_writes);
     list(&mut out, "network_endpoints", &s.network_endpoints);
+    list(&mut out, "network_local", &s.network_local);
     list(&mut out, "process_execs", &s.process_execs);
     out.push_str(&format!(
         "observation health: kernel_layer={} cgroup_correlation={} ringbuf_drops={} events={}/{}\n",

@@ -1,4 +1,4 @@
-//! `assay.runner.capability_diff.v0` — output of `assay-runner diff`: how a head surface differs
+//! `assay.runner.capability_diff.v1` — output of `assay-runner diff`: how a head surface differs
 //! from a base (a committed golden or another bundle), per category.
 //!
 //! Strictness: `status` is `clean` only when both sides' observation was clean (a golden counts
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_diff.v0";
+pub const SCHEMA: &str = "assay.runner.capability_diff.v1";
 
 /// Overall status of a diff.
 #[derive(

@@ -1,4 +1,4 @@
-//! `assay.runner.observation_health.v0` — how well the run was observed (`observation-health.json`).
+//! `assay.runner.observation_health.v1` — how well the run was observed (`observation-health.json`).
 //!
 //! Strictness: `ringbuf_drops > 0` ⇒ `kernel_layer` is not `complete`; any escape, lost process
 //! or tracking failure ⇒ `cgroup_correlation` is not `clean`. Values only get worse as evidence
@@ -10,12 +10,27 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.observation_health.v0";
+pub const SCHEMA: &str = "assay.runner.observation_health.v1";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 13] = [
-    "chdir", "connect", "exec", "exit", "fchdir", "fork", "link", "mkdir", "open", "rename",
-    "rmdir", "symlink", "unlink",
+pub const PROGRAM_FAMILIES: [&str; 17] = [
+    "chdir",
+    "connect",
+    "exec",
+    "exit",
+    "fchdir",
+    "fork",
+    "link",
+    "mkdir",
+    "net_bind",
+    "net_connect",
+    "net_listen",
+    "net_send",
+    "open",
+    "rename",
+    "rmdir",
+    "symlink",
+    "unlink",
 ];
 
 /// Keys of `filtered_noise`: the surface categories the noise filter applies to, and
@@ -93,7 +108,9 @@ pub struct Counters {
     /// Records read from the ring buffer.
     pub events_received: u64,
     /// Drops by program family: `exec`, `fork`, `exit`, and one per syscall operation
-    /// (`open`, `unlink`, `rmdir`, `rename`, `mkdir`, `chdir`, `fchdir`, `connect`, `link`, `symlink`).
+    /// (`open`, `unlink`, `rmdir`, `rename`, `mkdir`, `chdir`, `fchdir`, `connect`, `link`, `symlink`)
+    /// and one per network operation seen at the session cgroup (`net_connect`, `net_send`,
+    /// `net_bind`, `net_listen`).
     #[schemars(extend("propertyNames" = {"enum": PROGRAM_FAMILIES}))]
     pub drops_by_program: BTreeMap<String, u64>,
     /// Failed insertions into the in-kernel pid-tree map.

@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v0` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v1` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v0";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v1";
 
 /// Event kinds.
 #[derive(
@@ -42,6 +42,17 @@ pub enum Kind {
     Link,
     /// symlink/symlinkat (`path2` points at the text `path`).
     Symlink,
+    /// A TCP or UDP connect attempt seen at the session cgroup (any syscall or io_uring
+    /// operation): `endpoint` is `protocol:address:port`.
+    NetConnect,
+    /// A datagram sent with an explicit destination (`sendto`, `sendmsg`, `sendmmsg` per
+    /// message, io_uring), seen at the session cgroup: `endpoint` is `udp:address:port`.
+    Send,
+    /// A bind attempt seen at the session cgroup: `endpoint` is the requested local address
+    /// (`tcp:0.0.0.0:0` asks for any port).
+    Bind,
+    /// listen(2) on an INET socket: `endpoint` is its local address.
+    Listen,
 }
 
 /// One canonical kernel event.
@@ -73,7 +84,8 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("items" = {"enum": ["append", "create", "directory", "excl", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
-    /// Connect target.
+    /// Connect target (`connect`: `address:port` or `unix:path`); the protocol-qualified address
+    /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// Child label of a fork.

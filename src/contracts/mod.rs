@@ -1,4 +1,4 @@
-//! Every `assay.runner.*.v0` wire contract, as serde types and nothing else (no I/O).
+//! Every `assay.runner.*.vN` wire contract, as serde types and nothing else (no I/O).
 //!
 //! Architecture Invariant: `Serialize`/`Deserialize`/`JsonSchema` are derived only here; other
 //! modules build these types and hand them to the edge. Set-valued fields are sorted by whoever
@@ -38,25 +38,31 @@ pub enum Shape {
 pub struct Contract {
     /// Short name (`capability_surface`), used by `assay-runner schema NAME` and in file names.
     pub name: &'static str,
-    /// Schema id (`assay.runner.capability_surface.v0`).
+    /// Schema id (`assay.runner.capability_surface.v1`).
     pub id: &'static str,
     /// The bundle member that holds it, when it lives in bundles.
     pub member: Option<&'static str>,
     /// Document or NDJSON.
     pub shape: Shape,
-    /// The published schema text (`schemas/<name>.v0.schema.json`).
+    /// The published schema text (`schemas/<name>.<version>.schema.json`).
     pub published: &'static str,
     generate: fn() -> schemars::Schema,
 }
 
 macro_rules! contract {
-    ($name:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
+    ($name:literal, $version:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
         Contract {
             name: $name,
             id: $module::SCHEMA,
             member: $member,
             shape: $shape,
-            published: include_str!(concat!("../../schemas/", $name, ".v0.schema.json")),
+            published: include_str!(concat!(
+                "../../schemas/",
+                $name,
+                ".",
+                $version,
+                ".schema.json"
+            )),
             generate: || {
                 schemars::generate::SchemaSettings::draft2020_12()
                     .into_generator()
@@ -70,61 +76,77 @@ macro_rules! contract {
 pub const CONTRACTS: &[Contract] = &[
     contract!(
         "lane_decision",
+        "v0",
         lane_decision::LaneDecision,
         None,
         Shape::Document
     ),
     contract!(
         "kernel_event",
+        "v1",
         kernel_event::KernelEvent,
         Some("layers/kernel.ndjson"),
         Shape::Ndjson
     ),
     contract!(
         "policy_event",
+        "v0",
         policy_event::PolicyEvent,
         Some("layers/policy.ndjson"),
         Shape::Ndjson
     ),
     contract!(
         "run_event",
+        "v0",
         run_event::RunRecord,
         Some("events.ndjson"),
         Shape::Ndjson
     ),
     contract!(
         "observation_health",
+        "v1",
         health::ObservationHealth,
         Some("observation-health.json"),
         Shape::Document
     ),
     contract!(
         "capability_surface",
+        "v1",
         surface::CapabilitySurface,
         Some("capability-surface.json"),
         Shape::Document
     ),
     contract!(
         "archive_manifest",
+        "v0",
         manifest::ArchiveManifest,
         Some("manifest.json"),
         Shape::Document
     ),
     contract!(
         "capability_diff",
+        "v1",
         capability_diff::CapabilityDiff,
         None,
         Shape::Document
     ),
     contract!(
         "verify_report",
+        "v0",
         verify_report::VerifyReport,
         None,
         Shape::Document
     ),
-    contract!("verdict", verdict::ProofSetVerdict, None, Shape::Document),
+    contract!(
+        "verdict",
+        "v1",
+        verdict::ProofSetVerdict,
+        None,
+        Shape::Document
+    ),
     contract!(
         "doctor_report",
+        "v0",
         doctor_report::DoctorReport,
         None,
         Shape::Document
@@ -140,6 +162,13 @@ impl Contract {
     /// The contract stored in this bundle member.
     pub fn for_member(path: &str) -> Option<&'static Contract> {
         CONTRACTS.iter().find(|c| c.member == Some(path))
+    }
+
+    /// The file in `schemas/` that publishes this contract: `<name>.<version>.schema.json`,
+    /// the version being the schema id's last component.
+    pub fn schema_file(&self) -> String {
+        let version = self.id.rsplit('.').next().unwrap_or("v0");
+        format!("{}.{version}.schema.json", self.name)
     }
 
     /// The schema generated from the Rust types: JSON Schema 2020-12 with `$id` and `title`.

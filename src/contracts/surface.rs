@@ -1,22 +1,28 @@
-//! `assay.runner.capability_surface.v0` — what the run touched (`capability-surface.json`).
+//! `assay.runner.capability_surface.v1` — what the run touched (`capability-surface.json`).
 //!
 //! Every list is a sorted set. Paths are absolute, escaped with `crate::pathbytes`, with the
 //! work dir replaced by `<work>/`. `filesystem_paths` holds every path successfully opened,
 //! created, removed or renamed; `filesystem_writes` the subset opened for writing (or created,
-//! truncated, removed, renamed, linked). `network_endpoints` holds attempted connects
-//! (`127.0.0.1:8080`, `[::1]:443`, `unix:/run/x.sock`). `process_execs` holds executed files.
+//! truncated, removed, renamed, linked). `network_endpoints` holds destinations: attempted
+//! connects and datagrams sent, with their protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`),
+//! UNIX connects (`unix:/run/x.sock`, `unix:@name`), and, for a connect by a process outside the
+//! session cgroup on a socket the cgroup's hooks did not see, the bare `address:port`.
+//! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
+//! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`). `process_execs` holds executed
+//! files.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_surface.v0";
+pub const SCHEMA: &str = "assay.runner.capability_surface.v1";
 
 /// The set-valued categories, in file order (also the keys of `filtered_noise` in health).
-pub const CATEGORIES: [&str; 6] = [
+pub const CATEGORIES: [&str; 7] = [
     "filesystem_paths",
     "filesystem_writes",
     "network_endpoints",
+    "network_local",
     "process_execs",
     "mcp_tools",
     "policy_decisions",
@@ -37,9 +43,12 @@ pub struct CapabilitySurface {
     /// Paths written, created, removed, renamed or linked.
     #[schemars(extend("uniqueItems" = true))]
     pub filesystem_writes: Vec<String>,
-    /// Attempted connects.
+    /// Destinations: attempted connects and datagrams sent (`tcp:…`, `udp:…`, `unix:…`).
     #[schemars(extend("uniqueItems" = true))]
     pub network_endpoints: Vec<String>,
+    /// Local addresses: `bind:PROTOCOL:ADDRESS:PORT`, `listen:PROTOCOL:ADDRESS:PORT`.
+    #[schemars(extend("uniqueItems" = true))]
+    pub network_local: Vec<String>,
     /// Executed files.
     #[schemars(extend("uniqueItems" = true))]
     pub process_execs: Vec<String>,

@@ -1,4 +1,4 @@
-//! `assay.runner.verdict.v0` — output of `assay-runner prove` (`verdict.json` in the out dir):
+//! `assay.runner.verdict.v1` — output of `assay-runner prove` (`verdict.json` in the out dir):
 //! one verdict per proof and the overall verdict, with what the report needs (health, diff,
 //! bundle paths) so reporting works from this file and the bundles alone.
 //!
@@ -15,7 +15,7 @@ use super::capability_diff::CapabilityDiff;
 use super::health::{CgroupCorrelation, KernelLayer};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.verdict.v0";
+pub const SCHEMA: &str = "assay.runner.verdict.v1";
 
 /// A verdict, best first.
 #[derive(

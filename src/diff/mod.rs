@@ -53,6 +53,7 @@ pub fn category<'a>(s: &'a CapabilitySurface, name: &str) -> &'a [String] {
         "filesystem_paths" => &s.filesystem_paths,
         "filesystem_writes" => &s.filesystem_writes,
         "network_endpoints" => &s.network_endpoints,
+        "network_local" => &s.network_local,
         "process_execs" => &s.process_execs,
         "mcp_tools" => &s.mcp_tools,
         "policy_decisions" => &s.policy_decisions,

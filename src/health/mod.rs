@@ -108,6 +108,33 @@ impl Builder {
         self
     }
 
+    /// io_uring operations submitted by the session whose effects the surface would miss
+    /// (`(operation, submissions)`, zero counts ignored): `partial_blind_spot` and one
+    /// `unobserved-channel` note naming each operation and count. Submissions, not successes:
+    /// the probe sees an operation when it enters the ring.
+    pub fn unobserved_uring_ops<'a>(
+        &mut self,
+        ops: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> &mut Self {
+        let mut used: Vec<String> = ops
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} x{n}"))
+            .collect();
+        used.sort();
+        if !used.is_empty() {
+            self.kernel(KernelLayer::PartialBlindSpot);
+            self.note(
+                "unobserved-channel",
+                format!(
+                    "the session submitted io_uring {}; their paths and addresses are not observed and may be missing from the surface (docs/kernel.md, channels)",
+                    used.join(", ")
+                ),
+            );
+        }
+        self
+    }
+
     /// Executions of a file descriptor (`/dev/fd/N`, `/proc/*/fd/N`: a memfd or an unlinked
     /// file): what ran is not identified by any path ⇒ `partial_blind_spot` and one
     /// `fileless-exec` note.
@@ -243,6 +270,23 @@ mod tests {
             (KernelLayer::Complete, CgroupCorrelation::Clean, 0)
         );
         assert!(h.notes.is_empty());
+    }
+
+    #[test]
+    fn unobserved_uring_ops_are_a_blind_spot() {
+        let mut b = Builder::new("r", platform());
+        b.unobserved_uring_ops([("openat", 0)]);
+        assert_eq!(b.clone().finish().kernel_layer, KernelLayer::Complete);
+        b.unobserved_uring_ops([("read", 3), ("openat", 1)]);
+        let h = b.finish();
+        assert_eq!(h.kernel_layer, KernelLayer::PartialBlindSpot);
+        assert!(
+            h.notes[0].starts_with(
+                "unobserved-channel: the session submitted io_uring openat x1, read x3;"
+            ),
+            "{:?}",
+            h.notes
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::RawTracePoint;
+use aya::programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint};
 use aya::{Ebpf, EbpfLoader};
 
-use super::event::{self, BLIND_SLOTS, PROG_SLOTS, RawEvent};
+use super::event::{self, BLIND_SLOTS, PROG_SLOTS, RawEvent, URING_OPS};
 
 /// The BPF object built by build.rs (clang, or the verified prebuilt fallback).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observe.bpf.o"));
@@ -52,6 +52,9 @@ pub enum BpfError {
 pub enum Hook {
     /// `raw_tp/NAME`.
     RawTp(&'static str),
+    /// `cgroup/NAME`: a sock_addr program attached to the session cgroup (per run, through a
+    /// BPF link on the cgroup directory); it sees exactly the sockets created in that cgroup.
+    Cgroup(&'static str),
 }
 
 /// One observation program.
@@ -94,12 +97,55 @@ pub const PROGRAMS: &[Program] = &[
         family: "syscall",
         required: true,
     },
+    Program {
+        name: "on_uring_submit",
+        hook: Hook::RawTp("io_uring_submit_req"),
+        family: "syscall",
+        required: false,
+    },
+    Program {
+        name: "on_connect4",
+        hook: Hook::Cgroup("connect4"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_connect6",
+        hook: Hook::Cgroup("connect6"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_sendmsg4",
+        hook: Hook::Cgroup("sendmsg4"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_sendmsg6",
+        hook: Hook::Cgroup("sendmsg6"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_bind4",
+        hook: Hook::Cgroup("bind4"),
+        family: "syscall",
+        required: true,
+    },
+    Program {
+        name: "on_bind6",
+        hook: Hook::Cgroup("bind6"),
+        family: "syscall",
+        required: true,
+    },
 ];
 
 impl Hook {
     pub fn describe(self) -> String {
         match self {
             Hook::RawTp(n) => format!("raw_tp/{n}"),
+            Hook::Cgroup(n) => format!("cgroup/{n}"),
         }
     }
 }
@@ -126,6 +172,8 @@ pub struct Counters {
     pub drops: [u64; PROG_SLOTS.len()],
     /// Successful uses of channels the probes do not observe, per `BLIND_SLOTS` entry.
     pub blind: [u64; BLIND_SLOTS.len()],
+    /// io_uring submissions by the session, per opcode (`event::URING_OPS`).
+    pub uring_ops: Vec<u64>,
 }
 
 impl Observer {
@@ -134,7 +182,10 @@ impl Observer {
         let mut ebpf = load(ring_bytes, wakeup_bytes)?;
         let mut attach_failures = Vec::new();
         for p in PROGRAMS {
-            if let Err(why) = attach(&mut ebpf, p.name, p.hook) {
+            if let Hook::Cgroup(_) = p.hook {
+                continue; // attached to the session cgroup by `attach_cgroup`
+            }
+            if let Err(why) = attach(&mut ebpf, p.name, p.hook, None) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -168,6 +219,31 @@ impl Observer {
         })
     }
 
+    /// Attaches the `cgroup/*` programs to the session cgroup directory, through BPF links
+    /// owned by this observer (they go away with it). A required one that fails is an error.
+    pub fn attach_cgroup(&mut self, dir: &std::path::Path) -> Result<(), BpfError> {
+        let cgroup = std::fs::File::open(dir).map_err(|e| BpfError::Attach {
+            program: "cgroup programs".into(),
+            hook: dir.display().to_string(),
+            why: e.to_string(),
+        })?;
+        for p in PROGRAMS {
+            let Hook::Cgroup(_) = p.hook else { continue };
+            if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup)) {
+                if p.required {
+                    return Err(BpfError::Attach {
+                        program: p.name.into(),
+                        hook: p.hook.describe(),
+                        why,
+                    });
+                }
+                self.attach_failures
+                    .push(format!("{} ({}): {why}", p.name, p.hook.describe()));
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the reader thread. It polls the ring (waking on data, on `stop`, or every
     /// `poll_ms`) and drains it completely once `stop` is set.
     pub fn spawn_reader(
@@ -189,11 +265,15 @@ impl Observer {
 
     /// Reads the exact per-CPU attempt and drop counters.
     pub fn counters(&self) -> Result<Counters, BpfError> {
-        let mut c = Counters::default();
-        let maps: [(&'static str, &mut [u64]); 3] = [
+        let mut c = Counters {
+            uring_ops: vec![0; URING_OPS],
+            ..Counters::default()
+        };
+        let maps: [(&'static str, &mut [u64]); 4] = [
             ("attempts", &mut c.attempts),
             ("drops", &mut c.drops),
             ("blind", &mut c.blind),
+            ("uring_ops", &mut c.uring_ops),
         ];
         for (name, out) in maps {
             let map = self.ebpf.map(name).ok_or(BpfError::MissingMap(name))?;
@@ -241,16 +321,23 @@ fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
 pub type ProbeResult = (Program, Result<(), String>);
 
 /// Loads the object, then loads and attaches each program on its own (all are detached again
-/// when this returns), so `doctor` can report every prerequisite separately.
+/// when this returns), so `doctor` can report every prerequisite separately. `cgroup/*`
+/// programs are loaded (verified) only: they attach to a session cgroup, which `doctor`'s
+/// observed run exercises.
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
     let mut ebpf = load(1 << 16, 4096)?;
     Ok(PROGRAMS
         .iter()
-        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook)))
+        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None)))
         .collect())
 }
 
-fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook) -> Result<(), String> {
+fn attach(
+    ebpf: &mut Ebpf,
+    name: &str,
+    hook: Hook,
+    cgroup: Option<&std::fs::File>,
+) -> Result<(), String> {
     let prog = ebpf
         .program_mut(name)
         .ok_or_else(|| "not in the BPF object".to_string())?;
@@ -261,6 +348,18 @@ fn attach(ebpf: &mut Ebpf, name: &str, hook: Hook) -> Result<(), String> {
                 .map_err(|e: aya::programs::ProgramError| e.to_string())?;
             p.load().map_err(|e| format!("{e:#}"))?;
             p.attach(tp).map_err(|e| format!("{e:#}"))?;
+        }
+        Hook::Cgroup(_) => {
+            let p: &mut CgroupSockAddr = prog
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+            p.load().map_err(|e| format!("{e:#}"))?;
+            if let Some(cg) = cgroup {
+                // Through a BPF link (flags 0): links on a cgroup always coexist with other
+                // programs on it and its parents; BPF_F_ALLOW_MULTI is refused for links.
+                p.attach(cg, CgroupAttachMode::Single)
+                    .map_err(|e| format!("{e:#}"))?;
+            }
         }
     }
     Ok(())

@@ -13,6 +13,13 @@ pub const EV_EXEC: u32 = 1;
 pub const EV_FORK: u32 = 2;
 pub const EV_EXIT: u32 = 3;
 pub const EV_SYSCALL: u32 = 4;
+pub const EV_NET: u32 = 5;
+
+/// `EV_NET` operations: `data1` is a `sockaddr_in`/`sockaddr_in6`, `flags` the IP protocol.
+pub const NET_CONNECT: u32 = 1;
+pub const NET_SEND: u32 = 2;
+pub const NET_BIND: u32 = 3;
+pub const NET_LISTEN: u32 = 4;
 
 pub const OP_OPEN: u32 = 1;
 pub const OP_UNLINK: u32 = 2;
@@ -33,9 +40,25 @@ pub const ST_FAULT2: u32 = 16;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
 /// family (syscall exits by operation), then the pid-tree insertion failures.
-pub const PROG_SLOTS: [&str; 14] = [
-    "exec", "fork", "exit", "open", "unlink", "rmdir", "rename", "mkdir", "chdir", "fchdir",
-    "connect", "link", "symlink", "track",
+pub const PROG_SLOTS: [&str; 18] = [
+    "exec",
+    "fork",
+    "exit",
+    "open",
+    "unlink",
+    "rmdir",
+    "rename",
+    "mkdir",
+    "chdir",
+    "fchdir",
+    "connect",
+    "link",
+    "symlink",
+    "net_connect",
+    "net_send",
+    "net_bind",
+    "net_listen",
+    "track",
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
@@ -59,9 +82,65 @@ pub const BLIND_SLOTS: [&str; 16] = [
 ];
 
 /// Slots that count ring-buffer outputs (all but `track`).
-pub const EMITTER_SLOTS: usize = 13;
+pub const EMITTER_SLOTS: usize = 17;
 /// The slot counting failed pid-tree insertions.
-pub const TRACK_SLOT: usize = 13;
+pub const TRACK_SLOT: usize = 17;
+
+/// Slots of the per-opcode io_uring submission counter (`URING_OPS`); the last one also counts
+/// every opcode above it.
+pub const URING_OPS: usize = 64;
+
+/// io_uring opcodes whose effect the surface would miss, by number, with the name used in the
+/// `unobserved-channel` note: operations that name a path (the probes do not read io_uring
+/// paths), and socket operations the session cgroup's hooks may not see (a UNIX address, a
+/// listen, a raw socket, a driver command). Every other opcode works on descriptors whose
+/// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
+/// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
+pub const URING_BLIND_OPS: [(usize, &str); 17] = [
+    (9, "sendmsg"),
+    (16, "connect"),
+    (18, "openat"),
+    (21, "statx"),
+    (26, "send"),
+    (28, "openat2"),
+    (35, "renameat"),
+    (36, "unlinkat"),
+    (37, "mkdirat"),
+    (38, "symlinkat"),
+    (39, "linkat"),
+    (41, "fsetxattr"),
+    (42, "setxattr"),
+    (45, "socket"),
+    (46, "uring_cmd"),
+    (47, "send_zc"),
+    (48, "sendmsg_zc"),
+];
+/// The highest opcode the tables here know (Linux 6.18: `IORING_OP_LISTEN` is 57); above it,
+/// an opcode is blind.
+pub const URING_KNOWN_MAX: usize = 57;
+/// Known opcodes above 48 that are blind.
+pub const URING_BLIND_OPS_LATE: [(usize, &str); 2] = [(56, "bind"), (57, "listen")];
+
+/// The io_uring operations among `counts` (per opcode) whose effects the surface would miss,
+/// as `(name, count)`.
+pub fn uring_blind(counts: &[u64]) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (op, &n) in counts.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let known = URING_BLIND_OPS
+            .iter()
+            .chain(URING_BLIND_OPS_LATE.iter())
+            .find(|(o, _)| *o == op);
+        match known {
+            Some((_, name)) => out.push((name.to_string(), n)),
+            None if op > URING_KNOWN_MAX => out.push((format!("op{op}"), n)),
+            None => {}
+        }
+    }
+    out
+}
 
 /// Mirror of `struct event_hdr`.
 #[repr(C)]
@@ -137,7 +216,7 @@ pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
         len2: u16_at(b, 66),
         _pad: 0,
     };
-    if !(EV_EXEC..=EV_SYSCALL).contains(&hdr.kind) {
+    if !(EV_EXEC..=EV_NET).contains(&hdr.kind) {
         return Err(ParseError::UnknownKind(hdr.kind));
     }
     let data = &b[HDR_SIZE..];
@@ -200,10 +279,25 @@ mod tests {
         }
         assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
         assert_eq!(
-            define("PROG_SYSCALL") + OP_SYMLINK as usize - 1,
-            EMITTER_SLOTS - 1,
+            define("PROG_SYSCALL") + OP_SYMLINK as usize,
+            define("PROG_NET"),
             "one slot per op"
         );
+        assert_eq!(
+            define("PROG_NET") + NET_LISTEN as usize,
+            EMITTER_SLOTS,
+            "one slot per network op"
+        );
+        for (name, v) in [
+            ("EV_NET", EV_NET),
+            ("NET_CONNECT", NET_CONNECT),
+            ("NET_SEND", NET_SEND),
+            ("NET_BIND", NET_BIND),
+            ("NET_LISTEN", NET_LISTEN),
+        ] {
+            assert_eq!(define(name), v as usize, "{name}");
+        }
+        assert_eq!(define("URING_OPS"), URING_OPS);
     }
 
     fn record(kind: u32, p1: &[u8], p2: &[u8]) -> Vec<u8> {
@@ -234,6 +328,7 @@ mod tests {
     fn bad_records_are_errors() {
         assert_eq!(parse(&[0; 10]), Err(ParseError::Short(10)));
         assert_eq!(parse(&record(9, b"", b"")), Err(ParseError::UnknownKind(9)));
+        assert!(parse(&record(EV_NET, b"", b"")).is_ok());
         let mut r = record(EV_EXEC, b"/abc", b"");
         r.truncate(HDR_SIZE + 2);
         assert_eq!(
@@ -242,6 +337,24 @@ mod tests {
                 claimed: 4,
                 have: 2
             })
+        );
+    }
+
+    #[test]
+    fn uring_ops_that_carry_paths_or_addresses_are_blind() {
+        let mut counts = [0u64; URING_OPS];
+        counts[0] = 5; // nop
+        counts[22] = 3; // read on a descriptor: its open was observed
+        counts[18] = 1; // openat
+        counts[57] = 2; // listen
+        counts[63] = 1; // unknown
+        assert_eq!(
+            uring_blind(&counts),
+            [
+                ("openat".to_string(), 1),
+                ("listen".to_string(), 2),
+                ("op63".to_string(), 1)
+            ]
         );
     }
 

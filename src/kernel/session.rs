@@ -159,6 +159,7 @@ fn run_in(
     mut notes: Vec<String>,
 ) -> Result<RunRecord, SessionError> {
     observer.add_cgroup(cg.id())?;
+    observer.attach_cgroup(cg.dir())?;
     let stop = Arc::new(Stop::new().map_err(|e| SessionError::Reader(e.to_string()))?);
     let reader = observer.spawn_reader(stop.clone(), 50)?;
 

@@ -1,4 +1,4 @@
-//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v0` lines.
+//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v1` lines.
 //!
 //! * Paths are made absolute against each process's tracked working directory (inherited at
 //!   fork, updated by chdir/fchdir) or the directory fd it used (known from earlier opens), then
@@ -150,6 +150,25 @@ pub fn sockaddr(b: &[u8]) -> Option<String> {
     }
 }
 
+/// Name of an IP protocol number in endpoints (`tcp:127.0.0.1:80`).
+pub fn protocol_name(proto: u64) -> String {
+    match proto {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        136 => "udplite".into(),
+        n => format!("ip{n}"),
+    }
+}
+
+/// The endpoint of a network event from the session cgroup's hooks (or listen): the protocol,
+/// then the address (`udp:[::1]:53`).
+pub fn net_endpoint(proto: u64, addr: &[u8]) -> Option<String> {
+    let a = sockaddr(addr)?;
+    Some(format!("{}:{a}", protocol_name(proto)))
+}
+
 /// `ok` or the errno name.
 pub fn result_of(ret: i64) -> String {
     if ret >= 0 {
@@ -296,6 +315,21 @@ pub fn project(run_id: &str, raw: &[RawEvent], root_pid: Option<u32>, work: &[u8
                 }
                 ev.kind = Kind::Exit;
                 ev.exit_code = Some(h.ret);
+                ev.ret = 0;
+            }
+            EV_NET => {
+                let Some(ep) = net_endpoint(h.flags, &e.data1) else {
+                    continue;
+                };
+                ev.kind = match h.op {
+                    NET_CONNECT => Kind::NetConnect,
+                    NET_SEND => Kind::Send,
+                    NET_BIND => Kind::Bind,
+                    NET_LISTEN => Kind::Listen,
+                    _ => continue,
+                };
+                ev.endpoint = Some(ep);
+                ev.flags = 0;
                 ev.ret = 0;
             }
             _ => match h.op {
@@ -591,6 +625,47 @@ mod tests {
             .map(|x| (x.label.as_str(), x.pid))
             .collect();
         assert_eq!(info, [("p0", 10), ("p0/cat#1", 11), ("p0/cat#2", 12)]);
+    }
+
+    #[test]
+    fn network_events_name_their_protocol() {
+        let mut v4 = vec![2, 0, 0x27, 0x0f, 127, 0, 0, 9];
+        v4.extend([0; 8]);
+        let mut v6 = vec![10, 0, 0x27, 0x0e, 0, 0, 0, 0];
+        v6.extend(Ipv6Addr::LOCALHOST.octets());
+        let net = |op, ts, proto: u64, addr: &[u8]| {
+            let mut e = ev(EV_NET, op, 10, ts, 0, 0, addr, b"");
+            e.hdr.flags = proto;
+            e
+        };
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            net(NET_SEND, 2, 17, &v4),
+            net(NET_SEND, 3, 17, &v6),
+            net(NET_CONNECT, 4, 6, &v4),
+            net(NET_BIND, 5, 17, &v6),
+            net(NET_LISTEN, 6, 6, &v4),
+            net(9, 7, 6, &v4),
+            net(NET_SEND, 8, 17, &[0, 0]),
+        ];
+        let p = project("r", &raw, Some(10), b"/w");
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .skip(1)
+            .map(|e| format!("{:?} {}", e.kind, e.endpoint.as_deref().unwrap_or("-")))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Send udp:127.0.0.9:9999",
+                "Send udp:[::1]:9998",
+                "NetConnect tcp:127.0.0.9:9999",
+                "Bind udp:[::1]:9998",
+                "Listen tcp:127.0.0.9:9999",
+            ]
+        );
+        assert_eq!(protocol_name(132), "ip132");
     }
 
     #[test]

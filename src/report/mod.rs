@@ -38,8 +38,8 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A verdict file is not an `assay.runner.verdict.v0` document.
-    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v0 document: {message}")]
+    /// A verdict file is not an `assay.runner.verdict.v1` document.
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v1 document: {message}")]
     Parse {
         /// The file.
         path: PathBuf,

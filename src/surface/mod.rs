@@ -140,8 +140,17 @@ pub enum Touch<'a> {
     LinkSource(&'a str),
     /// An executed file.
     Exec(&'a str),
-    /// An attempted connect (noise filter applies).
+    /// An attempted connect or a datagram's destination (noise filter applies).
     Connect(&'a str),
+    /// A local address: `bind:` or `listen:` and the event's endpoint.
+    Local(&'static str, &'a str),
+}
+
+impl Touch<'_> {
+    /// The `network_local` entry of a [`Touch::Local`].
+    pub fn local_entry(prefix: &str, endpoint: &str) -> String {
+        format!("{prefix}:{endpoint}")
+    }
 }
 
 /// The surface contributions of one event (at most two). The single source of the rules that
@@ -165,7 +174,22 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
             [path.map(Touch::Change), path2.map(Touch::Change)]
         }
         Kind::Symlink if ok => [path2.map(Touch::Change), None],
-        Kind::Connect => [e.endpoint.as_deref().map(Touch::Connect), None],
+        // An INET connect of a session-cgroup process is in the surface through the cgroup
+        // hook's `net_connect` line, which names the protocol; the syscall line adds it only
+        // when the process had escaped (its socket may be outside the hooks).
+        Kind::Connect => match e.endpoint.as_deref() {
+            Some(ep) if ep.starts_with("unix:") || e.escaped => [Some(Touch::Connect(ep)), None],
+            _ => [None, None],
+        },
+        Kind::NetConnect | Kind::Send => [e.endpoint.as_deref().map(Touch::Connect), None],
+        Kind::Bind => [
+            e.endpoint.as_deref().map(|ep| Touch::Local("bind", ep)),
+            None,
+        ],
+        Kind::Listen => [
+            e.endpoint.as_deref().map(|ep| Touch::Local("listen", ep)),
+            None,
+        ],
         _ => [None, None],
     }
 }
@@ -175,6 +199,7 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
     let mut paths = BTreeSet::new();
     let mut writes = BTreeSet::new();
     let mut endpoints = BTreeSet::new();
+    let mut local = BTreeSet::new();
     let mut execs = BTreeSet::new();
     let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
     let mut filter = |cat: &str, s: &str| -> bool {
@@ -213,6 +238,9 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
                         endpoints.insert(ep.to_string());
                     }
                 }
+                Touch::Local(prefix, ep) => {
+                    local.insert(Touch::local_entry(prefix, ep));
+                }
             }
         }
     }
@@ -223,6 +251,7 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
             filesystem_paths: paths.into_iter().collect(),
             filesystem_writes: writes.into_iter().collect(),
             network_endpoints: endpoints.into_iter().collect(),
+            network_local: local.into_iter().collect(),
             process_execs: execs.into_iter().collect(),
             mcp_tools: Vec::new(),
             policy_decisions: Vec::new(),
@@ -240,6 +269,14 @@ mod tests {
             path: Some(path.into()),
             access: access.map(String::from),
             result: result.into(),
+            ..KernelEvent::new("r", 0, "p0", kind)
+        }
+    }
+
+    fn net(kind: Kind, endpoint: &str, escaped: bool) -> KernelEvent {
+        KernelEvent {
+            endpoint: Some(endpoint.into()),
+            escaped,
             ..KernelEvent::new("r", 0, "p0", kind)
         }
     }
@@ -269,6 +306,12 @@ mod tests {
             ),
             ev(Kind::Unlink, "<work>/gone", None, "ok"),
             connect,
+            net(Kind::NetConnect, "tcp:127.0.0.1:9", false),
+            net(Kind::Send, "udp:[::1]:53", false),
+            net(Kind::Bind, "udp:0.0.0.0:0", false),
+            net(Kind::Listen, "tcp:127.0.0.1:8080", false),
+            net(Kind::Connect, "unix:/run/x.sock", false),
+            net(Kind::Connect, "10.0.0.1:22", true),
         ];
         let d = derive("r", &events, &NoiseFilter::default_filter());
         let s = d.surface;
@@ -289,7 +332,21 @@ mod tests {
                 "<work>/out.txt"
             ]
         );
-        assert_eq!(s.network_endpoints, ["127.0.0.1:9"]);
+        // The syscall's INET connect is in the surface through the hook's line, with its
+        // protocol; the bare address only for a process that had escaped.
+        assert_eq!(
+            s.network_endpoints,
+            [
+                "10.0.0.1:22",
+                "tcp:127.0.0.1:9",
+                "udp:[::1]:53",
+                "unix:/run/x.sock"
+            ]
+        );
+        assert_eq!(
+            s.network_local,
+            ["bind:udp:0.0.0.0:0", "listen:tcp:127.0.0.1:8080"]
+        );
         assert_eq!(s.process_execs, ["/bin/sh"]);
         assert_eq!(d.filtered.get("filesystem_paths"), Some(&2));
         let all = derive("r", &events, &NoiseFilter::none());

@@ -214,7 +214,7 @@ fn surface(r: &ReadOut, p: &mut Problems) {
     const M: &str = "capability-surface.json";
     let sup = &r.support;
     type Cat<'a> = (&'a str, &'a Vec<String>, Option<&'a HashSet<String>>);
-    let cats: [Cat; 6] = [
+    let cats: [Cat; 7] = [
         ("filesystem_paths", &s.filesystem_paths, Some(&sup.paths)),
         ("filesystem_writes", &s.filesystem_writes, Some(&sup.writes)),
         (
@@ -222,6 +222,7 @@ fn surface(r: &ReadOut, p: &mut Problems) {
             &s.network_endpoints,
             Some(&sup.endpoints),
         ),
+        ("network_local", &s.network_local, Some(&sup.local)),
         ("process_execs", &s.process_execs, Some(&sup.execs)),
         ("mcp_tools", &s.mcp_tools, None),
         ("policy_decisions", &s.policy_decisions, None),

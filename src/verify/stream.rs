@@ -38,6 +38,7 @@ pub(crate) struct Support {
     pub paths: HashSet<String>,
     pub writes: HashSet<String>,
     pub endpoints: HashSet<String>,
+    pub local: HashSet<String>,
     pub execs: HashSet<String>,
 }
 
@@ -49,6 +50,7 @@ impl Support {
             paths: set(&s.filesystem_paths),
             writes: set(&s.filesystem_writes),
             endpoints: set(&s.network_endpoints),
+            local: set(&s.network_local),
             execs: set(&s.process_execs),
         }
     }
@@ -69,6 +71,9 @@ impl Support {
                 }
                 Touch::Connect(p) => {
                     self.endpoints.remove(p);
+                }
+                Touch::Local(prefix, ep) => {
+                    self.local.remove(&Touch::local_entry(prefix, ep));
                 }
             }
         }
@@ -814,7 +819,7 @@ fn static_code(code: &str) -> &'static str {
 
 /// The fast path for a canonical kernel-layer line: a typed parse plus the constraints the
 /// schema adds to the types (schema id, vocabularies, the `result` pattern). `Some` only when
-/// the line is valid against `kernel_event.v0`; anything else takes the slow path, which
+/// the line is valid against `kernel_event.v1`; anything else takes the slow path, which
 /// validates against the published schema and says why. `tests/schemas.rs` checks that this
 /// never accepts what the schema rejects.
 pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
@@ -881,7 +886,7 @@ mod tests {
                 "block size {size}: {:?}",
                 l.problems.list
             );
-            assert_eq!(l.no, 5);
+            assert_eq!(l.no, 6);
         }
     }
 
@@ -905,8 +910,8 @@ mod tests {
         assert_eq!(
             msgs,
             [
-                "too-large: line 6: longer than 256 bytes",
-                "json-invalid: line 7: the last line has no newline"
+                "too-large: line 7: longer than 256 bytes",
+                "json-invalid: line 8: the last line has no newline"
             ]
         );
     }
