@@ -63,7 +63,7 @@
 #define BLIND_XATTR 9       /* set/remove xattr families */
 #define BLIND_MKNOD 10      /* mknod, mknodat */
 #define BLIND_OPEN_BY_HANDLE_AT 11
-#define BLIND_IO_URING 12   /* io_uring_setup */
+#define BLIND_IO_URING_OPEN 12 /* an io_uring open whose path could not be kept until its completion */
 #define BLIND_RAW_SOCKET 13 /* socket(AF_PACKET, ...) or SOCK_RAW */
 #define BLIND_MOUNT 14      /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
 #define BLIND_PTRACE 15     /* ptrace, process_vm_writev */

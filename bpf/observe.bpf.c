@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* assay-runner observation programs.
  *
- * Five raw tracepoints attached through BPF links by name (no tracefs, no BTF lookup of the
+ * Six raw tracepoints attached through BPF links by name (no tracefs, no BTF lookup of the
  * attach point): `raw_tp/sys_exit` handles every traced syscall in one program run per syscall,
  * dispatching on the syscall number in-kernel, `raw_tp/sched_process_exec|fork|exit` follow
- * processes, and `raw_tp/io_uring_submit_req` counts io_uring operations. Six sock_addr
+ * processes, and `raw_tp/io_uring_submit_req|io_uring_complete` count io_uring operations and
+ * turn io_uring opens into open events. Six sock_addr
  * programs (`cgroup/connect4|6`, `cgroup/sendmsg4|6`, `cgroup/bind4|6`, at the end of this file)
  * are attached to the session cgroup per run.
  *
@@ -91,8 +92,28 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
+struct io_cqe {
+	__s32 res;
+} __attribute__((preserve_access_index));
+
 struct io_kiocb {
 	__u8 opcode;
+	struct io_cqe cqe;
+} __attribute__((preserve_access_index));
+
+/* An IORING_OP_OPENAT/OPENAT2 request: its command data overlays the start of io_kiocb. */
+struct filename {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+struct open_how {
+	__u64 flags;
+} __attribute__((preserve_access_index));
+
+struct io_open {
+	int dfd;
+	struct filename *filename;
+	struct open_how how;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -162,6 +183,24 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } uring_ops SEC(".maps");
+
+/* io_uring opens between submission (path, flags) and completion (result), by request. */
+struct uring_open {
+	__u64 pid_tgid;
+	__u64 flags;
+	__s32 dfd;
+	__u32 member;
+	char path[ASSAY_PATH_MAX];
+};
+
+/* A plain hash, not an LRU: a full map refuses the insertion (counted blind) instead of
+ * silently evicting an open still in flight. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct uring_open);
+} uring_opens SEC(".maps");
 
 const volatile __u64 wakeup_bytes = 65536;
 
@@ -533,7 +572,6 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 		break;
 	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
 	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
-	case NR_io_uring_setup: slot = BLIND_IO_URING; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
 	case NR_open_tree: case NR_move_mount: case NR_fsmount:
 		slot = BLIND_MOUNT;
@@ -595,7 +633,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr:
 	case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr:
 	case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat: case NR_mknod:
-	case NR_mknodat: case NR_open_by_handle_at: case NR_io_uring_setup: case NR_mount:
+	case NR_mknodat: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
 	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
 		if ((long)ctx->args[1] < 0)
@@ -736,15 +774,69 @@ int on_bind6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 
  * io_uring_submit_req(struct io_kiocb *req) fires in the submitting task (with SQPOLL, the
  * sq thread, same cgroup and process). Operations are counted per opcode for the session: which
  * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). */
+#define IORING_OP_OPENAT 18
+#define IORING_OP_OPENAT2 28
+
 SEC("raw_tp/io_uring_submit_req")
 int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (!session_member())
+	int member = session_member();
+	if (!member)
 		return 0;
 	struct io_kiocb *req = (struct io_kiocb *)ctx->args[0];
 	__u32 op = BPF_CORE_READ(req, opcode);
 	if (op >= URING_OPS)
 		op = URING_OPS - 1;
 	bump(&uring_ops, op);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	/* The path was copied into the kernel at prep, before this tracepoint: keep it with the
+	 * flags until the completion brings the result. */
+	__u32 zero = 0;
+	struct event *scratch_e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!scratch_e)
+		return 0;
+	struct uring_open *o = (struct uring_open *)scratch_e;
+	struct io_open *open = (struct io_open *)req;
+	o->pid_tgid = bpf_get_current_pid_tgid();
+	o->flags = BPF_CORE_READ(open, how.flags);
+	o->dfd = BPF_CORE_READ(open, dfd);
+	o->member = member;
+	const char *name = BPF_CORE_READ(open, filename, name);
+	o->path[0] = 0;
+	if (bpf_probe_read_kernel_str(o->path, ASSAY_PATH_MAX, name) <= 0 ||
+	    bpf_map_update_elem(&uring_opens, &req, o, BPF_ANY))
+		bump(&blind, BLIND_IO_URING_OPEN); /* cannot be followed to its completion */
+	return 0;
+}
+
+/* io_uring_complete(ctx, req, cqe): `req->cqe.res` holds the result. */
+SEC("raw_tp/io_uring_complete")
+int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 req = ctx->args[1];
+	struct uring_open *o = bpf_map_lookup_elem(&uring_opens, &req);
+	if (!o)
+		return 0;
+	struct event *e = new_event(EV_SYSCALL, o->member);
+	if (!e) {
+		bpf_map_delete_elem(&uring_opens, &req);
+		return 0;
+	}
+	e->h.pid = o->pid_tgid >> 32;
+	e->h.tid = (__u32)o->pid_tgid;
+	e->h.op = OP_OPEN;
+	e->h.ret = BPF_CORE_READ((struct io_kiocb *)req, cqe.res);
+	e->h.flags = o->flags;
+	e->h.dfd1 = o->dfd;
+	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, o->path);
+	if (n > 0)
+		e->h.len1 = (__u16)(n - 1);
+	else
+		e->h.status |= ST_FAULT1;
+	if (n >= ASSAY_PATH_MAX)
+		e->h.status |= ST_TRUNC1;
+	bpf_map_delete_elem(&uring_opens, &req);
+	emit(e, PROG_SYSCALL + OP_OPEN - 1);
 	return 0;
 }

@@ -80,15 +80,9 @@ pub fn measure(
             format!("{f}; those events were not observed"),
         );
     }
+    hb.unobserved_channels(BLIND_SLOTS.iter().copied().zip(rec.counters.blind));
     // io_uring is observed per operation (`io_uring_submit_req`): a ring by itself is no blind
     // spot, the operations whose effects the surface would miss are.
-    hb.unobserved_channels(
-        BLIND_SLOTS
-            .iter()
-            .copied()
-            .zip(rec.counters.blind)
-            .filter(|(name, _)| *name != "io_uring"),
-    );
     let uring = crate::kernel::event::uring_blind(&rec.counters.uring_ops);
     hb.unobserved_uring_ops(uring.iter().map(|(op, n)| (op.as_str(), *n)));
     hb.fileless_execs(

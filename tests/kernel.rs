@@ -792,6 +792,7 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "raw_tp/sched_process_exit",
             "raw_tp/sys_exit",
             "raw_tp/io_uring_submit_req",
+            "raw_tp/io_uring_complete",
             "cgroup/connect4",
             "cgroup/connect6",
             "cgroup/sendmsg4",
@@ -999,14 +1000,19 @@ fn unobserved_channels_are_never_a_clean_health() {
         );
     }
 
-    // Files touched only through io_uring: the opens are flagged by operation (the reads and
-    // writes on the descriptors they returned are covered by those opens).
+    // A file removed through io_uring: the operation is flagged by name.
     let (t, w) = work_dir();
     let uring = uring_binary(t.path());
+    std::fs::write(w.join("doomed"), "x").unwrap();
     let r = run_in(
         &w,
         &["--grace-ms", "0"],
-        &[uring.to_str().unwrap(), "/etc/hostname", "created"],
+        &[
+            uring.to_str().unwrap(),
+            "/etc/hostname",
+            "created",
+            "doomed",
+        ],
     );
     assert!(r.out.status.success(), "{:?}", r.out);
     assert_eq!(
@@ -1015,12 +1021,14 @@ fn unobserved_channels_are_never_a_clean_health() {
         r.health
     );
     assert!(
-        strings(&r.health["notes"]).iter().any(|n| n
-            .starts_with("unobserved-channel: the session submitted io_uring openat x2;")),
+        strings(&r.health["notes"])
+            .iter()
+            .any(|n| n
+                .starts_with("unobserved-channel: the session submitted io_uring unlinkat x1;")),
         "{:#}",
         r.health
     );
-    assert!(w.join("created").exists());
+    assert!(!w.join("doomed").exists());
 
     // Fileless exec: a memfd holding a real binary, executed through its descriptor.
     let (_t, w) = work_dir();
@@ -1257,4 +1265,46 @@ fn network_channels_are_observed_exactly() {
         !all.contains("127.0.0.77"),
         "an outside process leaked into the session"
     );
+}
+
+/// Files opened, read, created and written only through io_uring are in the surface exactly:
+/// the opens are observed (path at submission, result at completion) and the reads and writes
+/// go through the descriptors they returned; the health stays complete.
+#[test]
+fn io_uring_opens_are_observed_exactly() {
+    if !kernel_ok("io_uring_opens_are_observed_exactly") {
+        return;
+    }
+    let (t, w) = work_dir();
+    let uring = uring_binary(t.path());
+    let r = run_in(
+        &w,
+        &["--grace-ms", "0", "--no-noise-filter"],
+        &[uring.to_str().unwrap(), "/etc/hostname", "created"],
+    );
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_clean(&r);
+    let opens: Vec<String> = r
+        .kernel
+        .iter()
+        .filter(|e| e["kind"] == "open" && e["process"] == "p0")
+        .filter(|e| e["path"] == "/etc/hostname" || e["path"] == "<work>/created")
+        .map(|e| format!("{} {} {}", e["path"], e["access"], e["result"]))
+        .collect();
+    assert_eq!(
+        opens,
+        [
+            "\"/etc/hostname\" \"read\" \"ok\"",
+            "\"<work>/created\" \"write\" \"ok\""
+        ]
+    );
+    assert!(strings(&r.surface["filesystem_paths"]).contains(&"/etc/hostname".to_string()));
+    assert_eq!(
+        strings(&r.surface["filesystem_writes"])
+            .into_iter()
+            .filter(|p| p.starts_with("<work>"))
+            .collect::<Vec<_>>(),
+        ["<work>/created"]
+    );
+    assert_eq!(std::fs::read(w.join("created")).unwrap(), b"x");
 }

@@ -104,6 +104,12 @@ pub const PROGRAMS: &[Program] = &[
         required: false,
     },
     Program {
+        name: "on_uring_complete",
+        hook: Hook::RawTp("io_uring_complete"),
+        family: "syscall",
+        required: false,
+    },
+    Program {
         name: "on_connect4",
         hook: Hook::Cgroup("connect4"),
         family: "syscall",

@@ -75,7 +75,7 @@ pub const BLIND_SLOTS: [&str; 16] = [
     "xattr",
     "mknod",
     "open_by_handle_at",
-    "io_uring",
+    "io_uring_open",
     "raw_socket",
     "mount",
     "ptrace",
@@ -91,18 +91,17 @@ pub const TRACK_SLOT: usize = 17;
 pub const URING_OPS: usize = 64;
 
 /// io_uring opcodes whose effect the surface would miss, by number, with the name used in the
-/// `unobserved-channel` note: operations that name a path (the probes do not read io_uring
-/// paths), and socket operations the session cgroup's hooks may not see (a UNIX address, a
+/// `unobserved-channel` note: operations that name a path (other than `openat`/`openat2`,
+/// which are observed as opens: path at submission, result at completion), and socket
+/// operations the session cgroup's hooks may not see (a UNIX address, a
 /// listen, a raw socket, a driver command). Every other opcode works on descriptors whose
 /// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
 /// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
-pub const URING_BLIND_OPS: [(usize, &str); 17] = [
+pub const URING_BLIND_OPS: [(usize, &str); 15] = [
     (9, "sendmsg"),
     (16, "connect"),
-    (18, "openat"),
     (21, "statx"),
     (26, "send"),
-    (28, "openat2"),
     (35, "renameat"),
     (36, "unlinkat"),
     (37, "mkdirat"),
@@ -345,13 +344,14 @@ mod tests {
         let mut counts = [0u64; URING_OPS];
         counts[0] = 5; // nop
         counts[22] = 3; // read on a descriptor: its open was observed
-        counts[18] = 1; // openat
+        counts[18] = 1; // openat: observed as an open
+        counts[36] = 1; // unlinkat
         counts[57] = 2; // listen
         counts[63] = 1; // unknown
         assert_eq!(
             uring_blind(&counts),
             [
-                ("openat".to_string(), 1),
+                ("unlinkat".to_string(), 1),
                 ("listen".to_string(), 2),
                 ("op63".to_string(), 1)
             ]
