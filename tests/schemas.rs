@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 fn validator(c: &Contract) -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(c.published)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json: {e}", c.name));
+        .unwrap_or_else(|e| panic!("schemas/{}: {e}", c.schema_file()));
     jsonschema::draft202012::new(&schema)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json does not compile: {e}", c.name))
+        .unwrap_or_else(|e| panic!("schemas/{} does not compile: {e}", c.schema_file()))
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn published_schemas_are_generated_from_the_types() {
         let want = c.generate_text();
         if c.published != want {
             if update {
-                std::fs::write(dir.join(format!("{}.v0.schema.json", c.name)), &want).unwrap();
+                std::fs::write(dir.join(c.schema_file()), &want).unwrap();
             }
             stale.push(c.name);
         }
@@ -37,9 +37,7 @@ fn published_schemas_are_generated_from_the_types() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     for f in &files {
-        let known = CONTRACTS
-            .iter()
-            .any(|c| *f == format!("{}.v0.schema.json", c.name));
+        let known = CONTRACTS.iter().any(|c| *f == c.schema_file());
         assert!(known, "schemas/{f} belongs to no contract");
     }
     assert!(
@@ -177,14 +175,38 @@ fn instances(name: &str) -> Vec<Value> {
                     "recorded_unix_ms": 5, "arguments_sha256": sha})
             };
             vec![
-                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 0,
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 0,
                     "tool_call_id": "call-1", "tool_call_id_source": "meta", "tool": "echo",
                     "decision": "allow", "rule": "echo-ok", "reason": "rule-allow: rule echo-ok allows echo",
                     "outcome": "ok", "diag": diag(json!(101), json!(150), json!(sha()))}),
-                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 1,
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 1,
                     "tool_call_id": "jsonrpc:7", "tool_call_id_source": "derived", "tool": "rm",
                     "decision": "deny", "rule": "default", "reason": "default-deny: no rule matches tool rm",
                     "outcome": "denied", "diag": diag(Value::Null, Value::Null, Value::Null)}),
+                // The canonical form in bundles: no diag.
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 2,
+                    "tool_call_id": "call-3", "tool_call_id_source": "meta", "tool": "",
+                    "decision": "deny", "rule": "protocol", "reason": "tools-call-in-batch: refused",
+                    "outcome": "denied"}),
+            ]
+        }
+        "correlation_report" => {
+            let effects = |p: &[&str], w: &[&str], n: &[&str], x: &[&str]| json!({"filesystem_paths": p, "filesystem_writes": w, "network_endpoints": n, "process_execs": x});
+            vec![
+                json!({"schema": "assay.runner.correlation_report.v0", "run_id": "r", "status": "clean",
+                    "bindings": [
+                        {"tool_call_id": "call-1", "tool": "read", "decision": "allow", "rule": "read-data",
+                         "outcome": "ok", "server": "p0/assay-runner#1/node#1",
+                         "effects": effects(&["<work>/a"], &[], &["127.0.0.1:9"], &["/bin/echo"])},
+                        {"tool_call_id": "call-2", "tool": "rm", "decision": "deny", "rule": "default",
+                         "outcome": "denied", "server": "", "effects": effects(&[], &[], &[], &[])}],
+                    "unattributed": effects(&["<work>/server.mjs"], &[], &[], &[]),
+                    "ambiguities": []}),
+                json!({"schema": "assay.runner.correlation_report.v0", "run_id": "r", "status": "partial",
+                    "bindings": [],
+                    "unattributed": effects(&[], &[], &[], &[]),
+                    "ambiguities": [{"code": "overlapping-windows", "tool_call_ids": ["a", "b"],
+                        "effects": effects(&["<work>/x"], &["<work>/x"], &[], &[])}]}),
             ]
         }
         other => panic!("no instances for contract {other}: add some"),
@@ -207,6 +229,9 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
         "doctor_report" => serde_json::from_value::<doctor_report::DoctorReport>(v).is_ok(),
         "policy_event" => serde_json::from_value::<policy_event::PolicyEvent>(v).is_ok(),
+        "correlation_report" => {
+            serde_json::from_value::<correlation_report::CorrelationReport>(v).is_ok()
+        }
         other => panic!("no type for contract {other}"),
     }
 }
@@ -357,9 +382,13 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
 #[test]
 fn contract_names_and_ids_agree() {
     for c in CONTRACTS {
-        assert_eq!(c.id, format!("assay.runner.{}.v0", c.name));
+        let prefix = format!("assay.runner.{}.v", c.name);
+        let version =
+            c.id.strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{}", c.id));
+        assert!(version.parse::<u32>().is_ok(), "{}", c.id);
         assert_eq!(Contract::find(c.name).unwrap().id, c.id);
-        if let Some(m) = c.member {
+        for m in c.members {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);
         }
     }

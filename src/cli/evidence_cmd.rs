@@ -156,7 +156,11 @@ pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
                     "{:<20} {:<40} {}",
                     c.name,
                     c.id,
-                    c.member.unwrap_or("(command output)")
+                    if c.members.is_empty() {
+                        "(command output)".to_string()
+                    } else {
+                        c.members.join(", ")
+                    }
                 );
             }
             Ok(exit::OK)

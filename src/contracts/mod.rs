@@ -11,6 +11,7 @@
 //! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
 
 pub mod capability_diff;
+pub mod correlation_report;
 pub mod doctor_report;
 pub mod health;
 pub mod kernel_event;
@@ -40,23 +41,23 @@ pub struct Contract {
     pub name: &'static str,
     /// Schema id (`assay.runner.capability_surface.v0`).
     pub id: &'static str,
-    /// The bundle member that holds it, when it lives in bundles.
-    pub member: Option<&'static str>,
+    /// The bundle members that hold it (empty when it never lives in bundles).
+    pub members: &'static [&'static str],
     /// Document or NDJSON.
     pub shape: Shape,
-    /// The published schema text (`schemas/<name>.v0.schema.json`).
+    /// The published schema text (`schemas/<name>.<version>.schema.json`, see [`Contract::schema_file`]).
     pub published: &'static str,
     generate: fn() -> schemars::Schema,
 }
 
 macro_rules! contract {
-    ($name:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
+    ($name:literal, $ver:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
         Contract {
             name: $name,
             id: $module::SCHEMA,
-            member: $member,
+            members: $member,
             shape: $shape,
-            published: include_str!(concat!("../../schemas/", $name, ".v0.schema.json")),
+            published: include_str!(concat!("../../schemas/", $name, ".", $ver, ".schema.json")),
             generate: || {
                 schemars::generate::SchemaSettings::draft2020_12()
                     .into_generator()
@@ -70,63 +71,86 @@ macro_rules! contract {
 pub const CONTRACTS: &[Contract] = &[
     contract!(
         "lane_decision",
+        "v0",
         lane_decision::LaneDecision,
-        None,
+        &[],
         Shape::Document
     ),
     contract!(
         "kernel_event",
+        "v0",
         kernel_event::KernelEvent,
-        Some("layers/kernel.ndjson"),
+        &["layers/kernel.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "policy_event",
+        "v1",
         policy_event::PolicyEvent,
-        Some("layers/policy.ndjson"),
+        &["layers/policy.ndjson", "policy-diag.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "run_event",
+        "v0",
         run_event::RunRecord,
-        Some("events.ndjson"),
+        &["events.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "observation_health",
+        "v0",
         health::ObservationHealth,
-        Some("observation-health.json"),
+        &["observation-health.json"],
         Shape::Document
     ),
     contract!(
         "capability_surface",
+        "v0",
         surface::CapabilitySurface,
-        Some("capability-surface.json"),
+        &["capability-surface.json"],
         Shape::Document
     ),
     contract!(
         "archive_manifest",
+        "v0",
         manifest::ArchiveManifest,
-        Some("manifest.json"),
+        &["manifest.json"],
         Shape::Document
     ),
     contract!(
         "capability_diff",
+        "v0",
         capability_diff::CapabilityDiff,
-        None,
+        &[],
         Shape::Document
     ),
     contract!(
         "verify_report",
+        "v0",
         verify_report::VerifyReport,
-        None,
+        &[],
         Shape::Document
     ),
-    contract!("verdict", verdict::ProofSetVerdict, None, Shape::Document),
+    contract!(
+        "verdict",
+        "v0",
+        verdict::ProofSetVerdict,
+        &[],
+        Shape::Document
+    ),
+    contract!(
+        "correlation_report",
+        "v0",
+        correlation_report::CorrelationReport,
+        &["correlation-report.json"],
+        Shape::Document
+    ),
     contract!(
         "doctor_report",
+        "v0",
         doctor_report::DoctorReport,
-        None,
+        &[],
         Shape::Document
     ),
 ];
@@ -137,9 +161,16 @@ impl Contract {
         CONTRACTS.iter().find(|c| c.name == name || c.id == name)
     }
 
+    /// The published schema's file name in `schemas/`: `<name>.<version>.schema.json`, the
+    /// version being the id's last dot-separated part.
+    pub fn schema_file(&self) -> String {
+        let version = self.id.rsplit('.').next().unwrap_or("v0");
+        format!("{}.{version}.schema.json", self.name)
+    }
+
     /// The contract stored in this bundle member.
     pub fn for_member(path: &str) -> Option<&'static Contract> {
-        CONTRACTS.iter().find(|c| c.member == Some(path))
+        CONTRACTS.iter().find(|c| c.members.contains(&path))
     }
 
     /// The schema generated from the Rust types: JSON Schema 2020-12 with `$id` and `title`.
