@@ -158,10 +158,11 @@ pub struct ReportArgs {
 /// `mcp-wrap` arguments.
 #[derive(Debug, Args)]
 pub struct McpWrapArgs {
-    /// The policy file (docs/policy.md).
+    /// The policy file (docs/policy.md; default: $ASSAY_POLICY, which `run --mode
+    /// kernel-policy` and `prove` set to the run's policy).
     #[arg(long, value_name = "POLICY.yaml")]
-    pub policy: PathBuf,
-    /// Append one `assay.runner.policy_event.v0` line per tools/call here, fsynced before the
+    pub policy: Option<PathBuf>,
+    /// Append one `assay.runner.policy_event.v1` line per tools/call here, fsynced before the
     /// call's answer is forwarded (default: $ASSAY_POLICY_LOG; without either, records go to
     /// stderr).
     #[arg(long, value_name = "FILE")]
@@ -312,7 +313,7 @@ pub struct ProveArgs {
 pub enum Mode {
     /// Kernel observation only.
     Kernel,
-    /// Kernel + MCP policy wrapper (not yet implemented).
+    /// Kernel + the decision records of `mcp-wrap` processes (needs `--policy`).
     KernelPolicy,
     /// Kernel + policy + SDK events (not yet implemented).
     Sdk,
@@ -324,6 +325,10 @@ pub struct RunArgs {
     /// Layers to observe.
     #[arg(long, value_enum, default_value_t = Mode::Kernel)]
     pub mode: Mode,
+    /// The policy every `mcp-wrap` of the session must use (mode `kernel-policy`); wrappers
+    /// find it in $ASSAY_POLICY.
+    #[arg(long, value_name = "POLICY.yaml")]
+    pub policy: Option<PathBuf>,
     /// Run id recorded in every artifact (default: derived from time and pid).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,

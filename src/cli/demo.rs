@@ -1,7 +1,9 @@
 //! `assay-runner demo`: the pipeline on the bundled fixtures, from the repository root:
 //! lanes self-test and classification, a measured run of `fixtures/kernel/demo.sh`, offline
-//! verification of its bundle, then the `demo` proof of `proofs.yaml` (three runs, determinism
-//! gate, diff against `goldens/demo.surface.json`, verdict).
+//! verification of its bundle, a `kernel-policy` run of the MCP fixture (fixtures/policy: a client
+//! and server talking through `mcp-wrap`) with the kernel effects of each tool call, then the
+//! `demo` proof of `proofs.yaml` (three runs, determinism gate, diff against
+//! `goldens/demo.surface.json`, verdict).
 
 use std::path::Path;
 use std::time::Duration;
@@ -86,8 +88,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         println!("{}: {}: {}", p.member, p.code, p.message);
     }
 
+    let policy_ok = policy_step(&a.out_dir)?;
+
     println!(
-        "\n== 5. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
+        "\n== 6. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
     );
     let proofs = Proofs::load(Path::new("proofs.yaml"))?;
     let proof = proofs
@@ -112,7 +116,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         pv.deterministic
     );
 
-    println!("\n== 6. report: what the check run on the PR would say (`assay-runner report`)");
+    println!("\n== 7. report: what the check run on the PR would say (`assay-runner report`)");
     let set = crate::prove::set_verdict("lane:kernel-only", Some("kernel-only"), vec![pv.clone()]);
     let c = crate::report::Conclusion::Failure;
     println!(
@@ -125,10 +129,96 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         crate::report::markdown::report(&set, "assay-runner proofs", c)
     );
     Ok(
-        if report.passed() && m.exit_code == 0 && v.ok() && pv.verdict == Verdict::Pass {
+        if report.passed() && m.exit_code == 0 && v.ok() && policy_ok && pv.verdict == Verdict::Pass
+        {
             exit::OK
         } else {
             exit::FAILED
         },
     )
+}
+
+/// Step 5: the MCP fixture through `mcp-wrap`, observed; prints each tool call's decision next
+/// to the kernel effects attributed to it. True when the policy layer and correlation are clean.
+fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
+    use crate::contracts::correlation_report::Status;
+    use crate::contracts::health::OtherLayer;
+    println!(
+        "\n== 5. tool calls through mcp-wrap: fixtures/policy (MCP SDK client and server), kernel effects per call"
+    );
+    let dist = Path::new("fixtures/policy/dist");
+    if !dist.join("server.mjs").exists() {
+        anyhow::bail!(
+            "fixtures/policy/dist/server.mjs is missing: run scripts/setup (it installs and bundles the MCP fixture)"
+        );
+    }
+    let work = run_cmd::fresh_work_dir(&out_dir.join("policy-work"), dist)?;
+    run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
+    let spec = RunSpec {
+        argv: vec!["node".into(), "client.mjs".into()],
+        work_dir: work,
+        ring_bytes: 16 << 20,
+        wakeup_bytes: 256 << 10,
+        grace: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(60)),
+        user: None,
+        env: None,
+        detach: true,
+        quiet: true,
+    };
+    let layers = crate::pipeline::Layers::Policy {
+        policy: "fixtures/policy/policy.yaml".into(),
+    };
+    let m = crate::pipeline::measure_with(
+        "demo-policy",
+        &spec,
+        &NoiseFilter::default_filter(),
+        &layers,
+    )?;
+    let bundle = out_dir.join("demo-policy.tar.gz");
+    crate::bundle::write(&bundle, "demo-policy", &crate::pipeline::entries(&m))?;
+    let Some(c) = &m.correlation else {
+        return Ok(false);
+    };
+    for b in &c.bindings {
+        let e = &b.effects;
+        let reads: Vec<String> = e
+            .filesystem_paths
+            .iter()
+            .filter(|p| !e.filesystem_writes.contains(p))
+            .cloned()
+            .collect();
+        let effects: Vec<String> = [
+            ("read", &reads),
+            ("wrote", &e.filesystem_writes),
+            ("connected", &e.network_endpoints),
+            ("executed", &e.process_execs),
+        ]
+        .iter()
+        .flat_map(|(verb, list)| list.iter().map(move |x| format!("{verb} {x}")))
+        .collect();
+        let decision = match b.decision {
+            crate::contracts::policy_event::Decision::Allow => "allow",
+            crate::contracts::policy_event::Decision::Deny => "DENY ",
+        };
+        println!(
+            "  {decision} {:<20} {:<16} kernel: {}",
+            b.tool_call_id,
+            b.tool,
+            if effects.is_empty() {
+                "no effect".to_string()
+            } else {
+                effects.join(", ")
+            }
+        );
+    }
+    println!(
+        "policy_layer {:?}, correlation {:?}; bundle: {}",
+        m.health.policy_layer,
+        c.status,
+        bundle.display()
+    );
+    Ok(m.health.policy_layer == OtherLayer::Complete
+        && c.status == Status::Clean
+        && m.exit_code == 0)
 }

@@ -29,6 +29,14 @@ fn resolve_user(name: &str) -> anyhow::Result<(u32, u32)> {
     Ok((user.uid.as_raw(), user.gid.as_raw()))
 }
 
+/// The JSON text of a unit enum value (`partial`, `allow`).
+fn text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// Prints the surface/health summary to stderr.
 pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     let s = &m.surface;
@@ -49,6 +57,10 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     list(&mut out, "filesystem_writes", &s.filesystem_writes);
     list(&mut out, "network_endpoints", &s.network_endpoints);
     list(&mut out, "process_execs", &s.process_execs);
+    if m.policy.is_some() {
+        list(&mut out, "mcp_tools", &s.mcp_tools);
+        list(&mut out, "policy_decisions", &s.policy_decisions);
+    }
     out.push_str(&format!(
         "observation health: kernel_layer={} cgroup_correlation={} ringbuf_drops={} events={}/{}\n",
         serde_json::to_value(h.kernel_layer)
@@ -63,8 +75,34 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
         h.counters.events_received,
         h.counters.events_attempted,
     ));
+    if m.policy.is_some() {
+        out.push_str(&format!("  policy_layer={}\n", text(&h.policy_layer)));
+    }
     for n in &h.notes {
         out.push_str(&format!("  note {n}\n"));
+    }
+    if let Some(c) = &m.correlation {
+        out.push_str(&format!("tool calls (correlation {}):\n", text(&c.status)));
+        for b in &c.bindings {
+            let e = &b.effects;
+            out.push_str(&format!(
+                "  {} {} {}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
+                b.tool_call_id,
+                b.tool,
+                text(&b.decision),
+                e.filesystem_paths.len(),
+                e.filesystem_writes.len(),
+                e.network_endpoints.len(),
+                e.process_execs.len()
+            ));
+        }
+        for a in &c.ambiguities {
+            out.push_str(&format!(
+                "  ambiguous ({}): {}\n",
+                a.code,
+                a.tool_call_ids.join(", ")
+            ));
+        }
     }
     if let Some(b) = bundle {
         out.push_str(&format!("bundle: {}\n", b.display()));
@@ -73,9 +111,17 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    if a.mode != Mode::Kernel {
-        return Err(NotImplemented("run --mode kernel-policy|sdk").into());
-    }
+    let layers = match (a.mode, &a.policy) {
+        (Mode::Kernel, None) => pipeline::Layers::Kernel,
+        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy"),
+        (Mode::KernelPolicy, Some(p)) => pipeline::Layers::Policy { policy: p.clone() },
+        (Mode::KernelPolicy, None) => {
+            bail!(
+                "--mode kernel-policy needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
+        (Mode::Sdk, _) => return Err(NotImplemented("run --mode sdk").into()),
+    };
     let noise = if a.no_noise_filter {
         NoiseFilter::none()
     } else if let Some(f) = &a.noise_filter {
@@ -114,8 +160,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();
-    let m = match pipeline::measure(&run_id, &spec, &noise) {
+    let m = match pipeline::measure_with(&run_id, &spec, &noise, &layers) {
         Ok(m) => m,
+        Err(e @ pipeline::MeasureError::Policy(_)) => {
+            eprintln!("{e}");
+            return Ok(exit::ERROR);
+        }
         Err(e) => {
             eprintln!("assay-runner: {e}");
             eprintln!(
@@ -133,7 +183,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => eprintln!(
             "{}",
-            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "run_finished": m.run_lines.last()})
+            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "correlation": m.correlation, "run_finished": m.run_lines.last()})
         ),
         _ => eprint!("{}", summary(&m, a.out.as_deref())),
     }
