@@ -16,6 +16,7 @@ use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::correlation::policy::PolicyLayer;
+use crate::correlation::sdk::SdkLayer;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
@@ -35,7 +36,9 @@ pub struct Measured {
     pub exit_code: i32,
     /// The accepted policy layer (mode `kernel-policy`).
     pub policy: Option<PolicyLayer>,
-    /// Kernel effects per tool call (mode `kernel-policy`).
+    /// The accepted SDK layer (mode `sdk`).
+    pub sdk: Option<SdkLayer>,
+    /// Kernel effects per tool call (modes `kernel-policy` and `sdk`).
     pub correlation: Option<CorrelationReport>,
 }
 
@@ -47,6 +50,18 @@ pub enum Layers {
     /// Kernel + the decision records of `mcp-wrap` processes that use this policy file
     /// (mode `kernel-policy`).
     Policy { policy: PathBuf },
+    /// Kernel + policy + the agent runtime's `sdk_event` records (mode `sdk`).
+    Sdk { policy: PathBuf },
+}
+
+impl Layers {
+    /// The policy file, for modes with a policy layer.
+    pub fn policy(&self) -> Option<&Path> {
+        match self {
+            Layers::Kernel => None,
+            Layers::Policy { policy } | Layers::Sdk { policy } => Some(policy),
+        }
+    }
 }
 
 /// Where the runner tells `mcp-wrap` processes of the session to write (see docs/policy.md).
@@ -56,6 +71,7 @@ pub const LAYERS_ROOT: &str = "/run/assay-runner";
 pub const ENV_RUNNER: &str = "ASSAY_RUNNER";
 pub const ENV_POLICY: &str = "ASSAY_POLICY";
 pub const ENV_POLICY_LOG: &str = "ASSAY_POLICY_LOG";
+pub const ENV_SDK_LOG: &str = "ASSAY_SDK_LOG";
 pub const ENV_RUN_ID: &str = "ASSAY_RUN_ID";
 pub const ENV_WORK_DIR: &str = "ASSAY_WORK_DIR";
 
@@ -79,6 +95,8 @@ struct LayerDir {
     dir: PathBuf,
     policy: PathBuf,
     log: PathBuf,
+    /// The agent's SDK log (mode `sdk`).
+    sdk_log: Option<PathBuf>,
     runner: PathBuf,
 }
 
@@ -102,7 +120,12 @@ fn dir_name(run_id: &str) -> String {
 impl LayerDir {
     /// Checks the policy, then creates `LAYERS_ROOT/<run id>/` afresh (mode 0700) holding a copy
     /// of it. The path depends only on the run id, so proofs stay deterministic.
-    fn prepare(run_id: &str, policy: &Path, work: &Path) -> Result<LayerDir, MeasureError> {
+    fn prepare(
+        run_id: &str,
+        policy: &Path,
+        sdk: bool,
+        work: &Path,
+    ) -> Result<LayerDir, MeasureError> {
         let work_text = work.to_string_lossy();
         crate::policy::Policy::load(policy, &work_text)
             .map_err(|e| MeasureError::Policy(e.to_string()))?;
@@ -134,27 +157,32 @@ impl LayerDir {
         std::os::unix::fs::symlink(&exe, &runner).map_err(io(&runner))?;
         Ok(LayerDir {
             log: dir.join("policy.ndjson"),
+            sdk_log: sdk.then(|| dir.join("sdk.ndjson")),
             policy: copy,
             dir,
             runner,
         })
     }
 
-    fn env(&self, run_id: &str, work: &Path) -> [(OsString, OsString); 5] {
-        [
+    fn env(&self, run_id: &str, work: &Path) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = vec![
             (ENV_RUNNER.into(), self.runner.clone().into()),
             (ENV_POLICY.into(), self.policy.clone().into()),
             (ENV_POLICY_LOG.into(), self.log.clone().into()),
             (ENV_RUN_ID.into(), run_id.into()),
             (ENV_WORK_DIR.into(), work.as_os_str().to_owned()),
-        ]
+        ];
+        if let Some(s) = &self.sdk_log {
+            env.push((ENV_SDK_LOG.into(), s.clone().into()));
+        }
+        env
     }
 
-    /// The log as written (`None` when no wrapper created it) and whether it was cut short.
-    fn read_log(&self) -> (Option<Vec<u8>>, bool) {
+    /// A log as written (`None` when nobody created it) and whether it was cut short.
+    fn read_log(path: &Path) -> (Option<Vec<u8>>, bool) {
         use std::io::Read as _;
         let max = crate::correlation::policy::MAX_LOG_BYTES;
-        match std::fs::File::open(&self.log) {
+        match std::fs::File::open(path) {
             Ok(f) => {
                 let mut buf = Vec::new();
                 let read = f.take(max as u64 + 1).read_to_end(&mut buf);
@@ -202,9 +230,14 @@ pub fn measure_with(
     layers: &Layers,
 ) -> Result<Measured, MeasureError> {
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
-    let layer_dir = match layers {
-        Layers::Kernel => None,
-        Layers::Policy { policy } => Some(LayerDir::prepare(run_id, policy, &work)?),
+    let layer_dir = match layers.policy() {
+        None => None,
+        Some(policy) => Some(LayerDir::prepare(
+            run_id,
+            policy,
+            matches!(layers, Layers::Sdk { .. }),
+            &work,
+        )?),
     };
     let rec = match &layer_dir {
         None => session::run(spec)?,
@@ -227,19 +260,22 @@ pub fn measure_with(
     let work_bytes = work.as_os_str().as_bytes();
     let projection = project(run_id, &rec.events, rec.root_pid, work_bytes);
     let mut derived = crate::surface::derive(run_id, &projection.events, noise);
-    let (policy, correlation) = match &layer_dir {
-        None => (None, None),
+    let (policy, sdk, correlation) = match &layer_dir {
+        None => (None, None, None),
         Some(ld) => {
             let shown =
                 |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work_bytes);
             let policy_shown = shown(&ld.policy);
+            let sdk_shown: Vec<String> = ld.sdk_log.as_deref().map(shown).into_iter().collect();
+            let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
             let att = crate::correlation::provenance::attest(
                 &projection,
                 &shown(&ld.runner),
                 &shown(&ld.dir),
                 &[policy_shown.as_str()],
+                &agent_logs,
             );
-            let (log, truncated) = ld.read_log();
+            let (log, truncated) = LayerDir::read_log(&ld.log);
             let layer = crate::correlation::policy::accept(
                 run_id,
                 log.as_deref(),
@@ -247,9 +283,23 @@ pub fn measure_with(
                 &att,
                 &policy_shown,
             );
-            let report = crate::correlation::correlate(run_id, &layer, &projection, noise);
+            let sdk = match (&ld.sdk_log, agent_logs.first()) {
+                (Some(path), Some(shown_path)) => {
+                    let (log, truncated) = LayerDir::read_log(path);
+                    Some(crate::correlation::sdk::accept(
+                        run_id,
+                        log.as_deref(),
+                        truncated,
+                        &att,
+                        shown_path,
+                    ))
+                }
+                _ => None,
+            };
+            let report =
+                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &projection, noise);
             crate::surface::add_policy(&mut derived.surface, &layer.records);
-            (Some(layer), Some(report))
+            (Some(layer), sdk, Some(report))
         }
     };
     drop(layer_dir);
@@ -290,6 +340,10 @@ pub fn measure_with(
     hb.notes(rec.notes.iter().cloned());
     if let Some(l) = &policy {
         hb.policy_layer(l.state);
+        hb.notes(l.notes.iter().cloned());
+    }
+    if let Some(l) = &sdk {
+        hb.sdk_layer(l.state);
         hb.notes(l.notes.iter().cloned());
     }
     if let End::SpawnFailed { why, .. } = &rec.end {
@@ -361,6 +415,7 @@ pub fn measure_with(
         end: rec.end,
         exit_code,
         policy,
+        sdk,
         correlation,
     })
 }
@@ -419,6 +474,23 @@ pub fn entries(m: &Measured) -> Vec<Entry> {
         });
         out.push(Entry {
             path: "policy-diag.ndjson".into(),
+            bytes: ndjson(&l.records),
+            class: MemberClass::Diagnostic,
+        });
+    }
+    if let Some(l) = &m.sdk {
+        let canonical: Vec<_> = l
+            .records
+            .iter()
+            .map(crate::correlation::sdk::canonical)
+            .collect();
+        out.push(Entry {
+            path: "layers/sdk.ndjson".into(),
+            bytes: ndjson(&canonical),
+            class: MemberClass::Canonical,
+        });
+        out.push(Entry {
+            path: "sdk-diag.ndjson".into(),
             bytes: ndjson(&l.records),
             class: MemberClass::Diagnostic,
         });

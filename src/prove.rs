@@ -59,10 +59,6 @@ pub enum ProveError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "proof `{0}`: mode `{1}` needs a layer this version does not have; only `kernel` and `kernel-policy` proofs run"
-    )]
-    Mode(String, &'static str),
     #[error("proof `{proof}`: {message}")]
     Layer { proof: String, message: String },
 }
@@ -88,12 +84,11 @@ fn io_err(proof: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ProveError
 pub fn preflight(p: &Proof) -> Result<(), ProveError> {
     match p.mode {
         ProofMode::Kernel => {}
-        ProofMode::KernelPolicy => {
+        ProofMode::KernelPolicy | ProofMode::Sdk => {
             if let Some(pol) = &p.policy_path {
                 std::fs::metadata(pol).map_err(io_err(&p.name, pol))?;
             }
         }
-        ProofMode::Sdk => return Err(ProveError::Mode(p.name.clone(), "sdk")),
     }
     for s in &p.seed {
         std::fs::symlink_metadata(s).map_err(io_err(&p.name, s))?;
@@ -217,6 +212,9 @@ pub fn prove_one(
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
         let layers = match (&p.mode, &p.policy_path) {
             (ProofMode::KernelPolicy, Some(pol)) => crate::pipeline::Layers::Policy {
+                policy: pol.clone(),
+            },
+            (ProofMode::Sdk, Some(pol)) => crate::pipeline::Layers::Sdk {
                 policy: pol.clone(),
             },
             _ => crate::pipeline::Layers::Kernel,

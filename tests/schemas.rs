@@ -190,19 +190,60 @@ fn instances(name: &str) -> Vec<Value> {
                     "outcome": "denied"}),
             ]
         }
+        "cross_runtime_diff" => {
+            let change = |c: &str, a: &[&str], r: &[&str], u: &[&str]| json!({"category": c, "added": a, "removed": r, "unchanged": u});
+            let side = |s: &str| json!({"source": s, "run_id": "sdk", "evidence_clean": true});
+            vec![json!({
+                "schema": "assay.runner.cross_runtime_diff.v0", "run_id": "sdk-genai",
+                "status": "different", "base": side("a.tar.gz"), "head": side("b.tar.gz"),
+                "canonical": {
+                    "tools": [change("mcp_tools", &[], &[], &["read"]),
+                              change("policy_decisions", &["deny:rm"], &[], &["allow:read"])],
+                    "per_tool": [{"tool": "read", "effects": [
+                        change("filesystem_paths", &[], &["<work>/a"], &[]),
+                        change("filesystem_writes", &[], &[], &[]),
+                        change("network_endpoints", &[], &[], &[]),
+                        change("process_execs", &[], &[], &["/bin/echo"])]}]
+                },
+                "diagnostic": {
+                    "base_sdk": {"name": "@openai/agents", "version": "0.20.1"},
+                    "head_sdk": {"name": "@google/genai", "version": "1.9.0"},
+                    "set_aside": [{"side": "head", "rule": "outside-tool-calls",
+                        "category": "network_endpoints", "entries": ["127.0.0.1:18089"]}]
+                },
+                "non_claims": ["no claim about model quality"]
+            })]
+        }
+        "sdk_event" => {
+            let sdk = json!({"name": "@openai/agents", "version": "0.20.1"});
+            vec![
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 0,
+                    "event_type": "run_started", "sdk": sdk,
+                    "diag": {"pid": 42, "monotonic_ns": 1000}}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 1,
+                    "event_type": "tool_call_started", "tool_call_id": "call-1", "tool": "read",
+                    "sdk": sdk}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 2,
+                    "event_type": "tool_call_finished", "tool_call_id": "call-1", "tool": "read",
+                    "outcome": "error", "sdk": sdk}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 3,
+                    "event_type": "run_finished", "sdk": sdk}),
+            ]
+        }
         "correlation_report" => {
             let effects = |p: &[&str], w: &[&str], n: &[&str], x: &[&str]| json!({"filesystem_paths": p, "filesystem_writes": w, "network_endpoints": n, "process_execs": x});
             vec![
-                json!({"schema": "assay.runner.correlation_report.v0", "run_id": "r", "status": "clean",
+                json!({"schema": "assay.runner.correlation_report.v1", "run_id": "r", "status": "clean",
                     "bindings": [
                         {"tool_call_id": "call-1", "tool": "read", "decision": "allow", "rule": "read-data",
                          "outcome": "ok", "server": "p0/assay-runner#1/node#1",
                          "effects": effects(&["<work>/a"], &[], &["127.0.0.1:9"], &["/bin/echo"])},
                         {"tool_call_id": "call-2", "tool": "rm", "decision": "deny", "rule": "default",
-                         "outcome": "denied", "server": "", "effects": effects(&[], &[], &[], &[])}],
+                         "outcome": "denied", "server": "", "sdk_outcome": "error",
+                         "effects": effects(&[], &[], &[], &[])}],
                     "unattributed": effects(&["<work>/server.mjs"], &[], &[], &[]),
                     "ambiguities": []}),
-                json!({"schema": "assay.runner.correlation_report.v0", "run_id": "r", "status": "partial",
+                json!({"schema": "assay.runner.correlation_report.v1", "run_id": "r", "status": "partial",
                     "bindings": [],
                     "unattributed": effects(&[], &[], &[], &[]),
                     "ambiguities": [{"code": "overlapping-windows", "tool_call_ids": ["a", "b"],
@@ -231,6 +272,10 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "policy_event" => serde_json::from_value::<policy_event::PolicyEvent>(v).is_ok(),
         "correlation_report" => {
             serde_json::from_value::<correlation_report::CorrelationReport>(v).is_ok()
+        }
+        "sdk_event" => serde_json::from_value::<sdk_event::SdkEvent>(v).is_ok(),
+        "cross_runtime_diff" => {
+            serde_json::from_value::<cross_runtime_diff::CrossRuntimeDiff>(v).is_ok()
         }
         other => panic!("no type for contract {other}"),
     }

@@ -147,6 +147,22 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
     Ok(if d.changed { exit::FAILED } else { exit::OK })
 }
 
+/// `assay-runner cross-diff BASE HEAD`.
+pub fn cross_diff(a: super::args::CrossDiffArgs) -> anyhow::Result<i32> {
+    use crate::contracts::cross_runtime_diff::CrossStatus;
+    let d = crate::crossdiff::cross_diff(&a.base, &a.head)?;
+    match a.format {
+        DiffFormat::Json => print_json(&d)?,
+        DiffFormat::Human => print!("{}", crate::crossdiff::human(&d)),
+        DiffFormat::Markdown => print!("{}", crate::crossdiff::markdown(&d)),
+    }
+    Ok(match d.status {
+        CrossStatus::Same => exit::OK,
+        CrossStatus::Different => exit::FAILED,
+        CrossStatus::Inconclusive => exit::INCONCLUSIVE,
+    })
+}
+
 /// `assay-runner schema [NAME]`.
 pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
     match a.name {

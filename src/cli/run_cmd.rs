@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::NotImplemented;
 use super::args::{DoctorArgs, Format, Mode, RunArgs};
 use crate::contracts::doctor_report::{CheckStatus, DoctorReport};
 use crate::exit;
@@ -78,6 +77,9 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     if m.policy.is_some() {
         out.push_str(&format!("  policy_layer={}\n", text(&h.policy_layer)));
     }
+    if m.sdk.is_some() {
+        out.push_str(&format!("  sdk_layer={}\n", text(&h.sdk_layer)));
+    }
     for n in &h.notes {
         out.push_str(&format!("  note {n}\n"));
     }
@@ -86,10 +88,13 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
         for b in &c.bindings {
             let e = &b.effects;
             out.push_str(&format!(
-                "  {} {} {}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
+                "  {} {} {}{}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
                 b.tool_call_id,
                 b.tool,
                 text(&b.decision),
+                b.sdk_outcome
+                    .map(|o| format!(" (sdk: {})", text(&o)))
+                    .unwrap_or_default(),
                 e.filesystem_paths.len(),
                 e.filesystem_writes.len(),
                 e.network_endpoints.len(),
@@ -113,14 +118,19 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let layers = match (a.mode, &a.policy) {
         (Mode::Kernel, None) => pipeline::Layers::Kernel,
-        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy"),
+        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy or sdk"),
         (Mode::KernelPolicy, Some(p)) => pipeline::Layers::Policy { policy: p.clone() },
         (Mode::KernelPolicy, None) => {
             bail!(
                 "--mode kernel-policy needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
             )
         }
-        (Mode::Sdk, _) => return Err(NotImplemented("run --mode sdk").into()),
+        (Mode::Sdk, Some(p)) => pipeline::Layers::Sdk { policy: p.clone() },
+        (Mode::Sdk, None) => {
+            bail!(
+                "--mode sdk needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
     };
     let noise = if a.no_noise_filter {
         NoiseFilter::none()

@@ -1,5 +1,6 @@
-//! `assay.runner.correlation_report.v0` — kernel effects attributed to tool calls
-//! (`correlation-report.json`).
+//! `assay.runner.correlation_report.v1` — kernel effects attributed to tool calls, and tool
+//! calls joined across the SDK and policy layers by `tool_call_id` (`correlation-report.json`).
+//! v1 added `sdk_outcome` and the cross-layer ambiguity codes (v0 had the policy layer only).
 //!
 //! A call's window runs from the wrapper forwarding the request to the server until the
 //! server's response arrives (CLOCK_MONOTONIC on both sides: the policy record's
@@ -12,15 +13,19 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::policy_event::{Decision, Outcome};
+use super::sdk_event::ToolOutcome;
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.correlation_report.v0";
+pub const SCHEMA: &str = "assay.runner.correlation_report.v1";
 
 /// Ambiguity codes.
-pub const AMBIGUITY_CODES: [&str; 4] = [
+pub const AMBIGUITY_CODES: [&str; 7] = [
     "duplicate-tool-call-id",
     "open-window",
     "overlapping-windows",
+    "policy-without-sdk",
+    "sdk-without-policy",
+    "tool-mismatch",
     "unknown-server",
 ];
 
@@ -34,7 +39,8 @@ pub enum Status {
     Clean,
     /// Some effects or calls could not be attributed (see `ambiguities`).
     Partial,
-    /// No trustworthy attribution: the policy layer is absent or not attested.
+    /// No trustworthy attribution: the policy layer (or, in `sdk` runs, the SDK layer) is
+    /// absent or not attested.
     Failed,
 }
 
@@ -75,6 +81,9 @@ pub struct Binding {
     pub outcome: Outcome,
     /// The process label of the server that handled the call (empty when denied).
     pub server: String,
+    /// How the SDK saw the call end (runs with an SDK layer, when the SDK reported this id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk_outcome: Option<ToolOutcome>,
     /// Effects of the server's subtree inside this call's window only.
     pub effects: Effects,
 }

@@ -12,6 +12,7 @@
 
 pub mod capability_diff;
 pub mod correlation_report;
+pub mod cross_runtime_diff;
 pub mod doctor_report;
 pub mod health;
 pub mod kernel_event;
@@ -19,6 +20,7 @@ pub mod lane_decision;
 pub mod manifest;
 pub mod policy_event;
 pub mod run_event;
+pub mod sdk_event;
 pub mod surface;
 pub mod verdict;
 pub mod verify_report;
@@ -140,8 +142,22 @@ pub const CONTRACTS: &[Contract] = &[
         Shape::Document
     ),
     contract!(
-        "correlation_report",
+        "cross_runtime_diff",
         "v0",
+        cross_runtime_diff::CrossRuntimeDiff,
+        &[],
+        Shape::Document
+    ),
+    contract!(
+        "sdk_event",
+        "v0",
+        sdk_event::SdkEvent,
+        &["layers/sdk.ndjson", "sdk-diag.ndjson"],
+        Shape::Ndjson
+    ),
+    contract!(
+        "correlation_report",
+        "v1",
         correlation_report::CorrelationReport,
         &["correlation-report.json"],
         Shape::Document

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: &str = "assay.runner.sdk_event.v0";
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// The agent run began.

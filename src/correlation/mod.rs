@@ -3,7 +3,7 @@
 //!
 //! * [`provenance`] extracts what the kernel saw of the processes that may write layer records.
 //! * [`policy`] accepts the decision log of a run's wrappers against that attestation.
-//! * [`correlate`] builds `assay.runner.correlation_report.v0`: a call's window runs from the
+//! * [`correlate`] builds `assay.runner.correlation_report.v1`: a call's window runs from the
 //!   wrapper forwarding the request (`diag.forwarded_ns`) to the response arriving
 //!   (`diag.responded_ns`); both are CLOCK_MONOTONIC, the clock of the kernel's event times. An
 //!   effect of the server's process subtree inside exactly one window belongs to that call;
@@ -16,6 +16,7 @@
 
 pub mod policy;
 pub mod provenance;
+pub mod sdk;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -28,6 +29,7 @@ use crate::layers::kernel::Projection;
 use crate::surface::{Accumulator, NoiseFilter};
 
 use self::policy::PolicyLayer;
+use self::sdk::SdkLayer;
 
 fn effects(a: Accumulator) -> Effects {
     Effects {
@@ -44,10 +46,12 @@ struct Window {
     binding: usize,
 }
 
-/// Attributes the projection's effects to the accepted policy records.
+/// Attributes the projection's effects to the accepted policy records and, in `sdk` runs, joins
+/// the SDK's tool calls to them by `tool_call_id` (never by position or time).
 pub fn correlate(
     run_id: &str,
     layer: &PolicyLayer,
+    sdk: Option<&SdkLayer>,
     p: &Projection,
     noise: &NoiseFilter,
 ) -> CorrelationReport {
@@ -83,6 +87,7 @@ pub fn correlate(
             } else {
                 String::new()
             },
+            sdk_outcome: None,
             effects: Effects::default(),
         });
         if id_count[r.tool_call_id.as_str()] > 1 {
@@ -172,6 +177,9 @@ pub fn correlate(
     for (b, acc) in bindings.iter_mut().zip(per_binding) {
         b.effects = effects(acc);
     }
+    if let Some(sdk) = sdk {
+        join_sdk(sdk, &mut bindings, &mut ambiguous);
+    }
     let ambiguities: Vec<Ambiguity> = ambiguous
         .into_iter()
         .map(|((code, ids), acc)| Ambiguity {
@@ -180,9 +188,10 @@ pub fn correlate(
             effects: effects(acc),
         })
         .collect();
+    let sdk_ok = sdk.is_none_or(|s| s.state == OtherLayer::Complete);
     let status = match layer.state {
-        OtherLayer::Complete if ambiguities.is_empty() => Status::Clean,
-        OtherLayer::Complete => Status::Partial,
+        OtherLayer::Complete if sdk_ok && ambiguities.is_empty() => Status::Clean,
+        OtherLayer::Complete if sdk_ok => Status::Partial,
         _ => Status::Failed,
     };
     CorrelationReport {
@@ -192,6 +201,51 @@ pub fn correlate(
         bindings,
         unattributed: effects(unattributed),
         ambiguities,
+    }
+}
+
+/// Joins the SDK's calls to the policy bindings by id: a call only one side saw, or an id the
+/// two sides name different tools under, is an ambiguity.
+fn join_sdk(
+    sdk: &SdkLayer,
+    bindings: &mut [Binding],
+    ambiguous: &mut BTreeMap<(&'static str, Vec<String>), Accumulator>,
+) {
+    let calls = sdk.calls();
+    let mut by_id: BTreeMap<&str, Vec<(&str, Option<crate::contracts::sdk_event::ToolOutcome>)>> =
+        BTreeMap::new();
+    for (id, tool, outcome) in &calls {
+        by_id.entry(id).or_default().push((tool, *outcome));
+    }
+    let policy_ids: BTreeSet<String> = bindings.iter().map(|b| b.tool_call_id.clone()).collect();
+    for b in bindings.iter_mut() {
+        match by_id.get(b.tool_call_id.as_str()).map(Vec::as_slice) {
+            None => {
+                ambiguous
+                    .entry(("policy-without-sdk", vec![b.tool_call_id.clone()]))
+                    .or_default();
+            }
+            Some([(tool, outcome)]) => {
+                b.sdk_outcome = *outcome;
+                if *tool != b.tool {
+                    ambiguous
+                        .entry(("tool-mismatch", vec![b.tool_call_id.clone()]))
+                        .or_default();
+                }
+            }
+            Some(_) => {
+                ambiguous
+                    .entry(("duplicate-tool-call-id", vec![b.tool_call_id.clone()]))
+                    .or_default();
+            }
+        }
+    }
+    for id in by_id.keys() {
+        if !policy_ids.contains(*id) {
+            ambiguous
+                .entry(("sdk-without-policy", vec![id.to_string()]))
+                .or_default();
+        }
     }
 }
 

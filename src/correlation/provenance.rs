@@ -32,9 +32,31 @@ pub struct Attestation {
     pub labels: BTreeMap<u32, String>,
     /// For each watched path, the pids that opened it for reading.
     pub readers: BTreeMap<String, BTreeSet<u32>>,
+    /// For each watched agent log, the pids that wrote it (opened it for writing, created,
+    /// renamed, linked or removed it).
+    pub writers: BTreeMap<String, BTreeSet<u32>>,
     /// Writes (opens for writing, creates, renames, links, removals) inside the layer
-    /// directory by processes other than `runners`, sorted.
+    /// directory by processes other than `runners`, sorted; writes to a watched agent log are
+    /// in `writers` instead.
     pub foreign_writes: Vec<ForeignWrite>,
+}
+
+impl Attestation {
+    /// Whether `pid` is a runner process or a descendant of one (an MCP server and its
+    /// children).
+    pub fn in_wrapper_tree(&self, pid: u32) -> bool {
+        let mut cur = pid;
+        for _ in 0..self.parents.len() + 1 {
+            if self.runners.contains_key(&cur) {
+                return true;
+            }
+            match self.parents.get(&cur) {
+                Some(&pp) => cur = pp,
+                None => return false,
+            }
+        }
+        false
+    }
 }
 
 fn inside(path: &str, dir: &str) -> bool {
@@ -46,8 +68,15 @@ fn inside(path: &str, dir: &str) -> bool {
 
 /// Extracts the attestation from a projection. `runner_exe` and `layer_dir` are in the
 /// projection's display form (escaped, `<work>` replaced); `watch` lists paths whose readers
-/// are wanted (e.g. the policy file the runner handed out).
-pub fn attest(p: &Projection, runner_exe: &str, layer_dir: &str, watch: &[&str]) -> Attestation {
+/// are wanted (e.g. the policy file the runner handed out); `agent_logs` lists files inside the
+/// layer directory that agent processes (not runners) write, whose writers are wanted.
+pub fn attest(
+    p: &Projection,
+    runner_exe: &str,
+    layer_dir: &str,
+    watch: &[&str],
+    agent_logs: &[&str],
+) -> Attestation {
     let mut a = Attestation::default();
     for proc in &p.processes {
         a.labels.insert(proc.pid, proc.label.clone());
@@ -57,6 +86,9 @@ pub fn attest(p: &Projection, runner_exe: &str, layer_dir: &str, watch: &[&str])
     }
     for w in watch {
         a.readers.insert((*w).to_string(), BTreeSet::new());
+    }
+    for w in agent_logs {
+        a.writers.insert((*w).to_string(), BTreeSet::new());
     }
     // Executions first: a write into the layer dir is judged against every runner process.
     for (e, o) in p.events.iter().zip(&p.origins) {
@@ -70,6 +102,11 @@ pub fn attest(p: &Projection, runner_exe: &str, layer_dir: &str, watch: &[&str])
             match t {
                 Touch::OpenRead(path) => {
                     if let Some(set) = a.readers.get_mut(path) {
+                        set.insert(o.pid);
+                    }
+                }
+                Touch::OpenWrite(path) | Touch::Change(path) if a.writers.contains_key(path) => {
+                    if let Some(set) = a.writers.get_mut(path) {
                         set.insert(o.pid);
                     }
                 }
@@ -148,7 +185,13 @@ mod tests {
             ],
             stats: Default::default(),
         };
-        let a = attest(&p, "/opt/assay-runner", "/run/l", &["/run/l/policy.yaml"]);
+        let a = attest(
+            &p,
+            "/opt/assay-runner",
+            "/run/l",
+            &["/run/l/policy.yaml"],
+            &[],
+        );
         assert_eq!(a.runners.keys().copied().collect::<Vec<_>>(), [11]);
         assert_eq!(
             a.foreign_writes,

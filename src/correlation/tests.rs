@@ -108,7 +108,7 @@ fn effects_land_in_their_call_and_denied_calls_have_none() {
         (11, 350, open(SERVER, "<work>/out/c.txt", "write")),
         (11, 350, open(SERVER, "/etc/ld.so.cache", "read")),
     ]);
-    let r = correlate("r", &l, &p, &NoiseFilter::default_filter());
+    let r = correlate("r", &l, None, &p, &NoiseFilter::default_filter());
     assert_eq!(r.status, Status::Clean, "{:?}", r.ambiguities);
     assert_eq!(r.bindings.len(), 3);
     assert_eq!(
@@ -146,7 +146,7 @@ fn concurrent_open_and_duplicate_calls_are_ambiguous_never_guessed() {
         (11, 850, open(SERVER, "<work>/g", "read")),
         (11, 1250, open(SERVER, "<work>/after-f", "read")),
     ]);
-    let r = correlate("r", &l, &p, &NoiseFilter::none());
+    let r = correlate("r", &l, None, &p, &NoiseFilter::none());
     assert_eq!(r.status, Status::Partial);
     assert_eq!(r.bindings[0].effects.filesystem_paths, ["<work>/only-d"]);
     assert!(r.bindings[1].effects.is_empty());
@@ -182,11 +182,86 @@ fn concurrent_open_and_duplicate_calls_are_ambiguous_never_guessed() {
 fn an_unattested_layer_fails_the_correlation() {
     let mut l = layer(vec![record("a", Decision::Allow, Some((1, Some(2))))]);
     l.state = OtherLayer::Partial;
-    let r = correlate("r", &l, &projection(Vec::new()), &NoiseFilter::none());
+    let r = correlate("r", &l, None, &projection(Vec::new()), &NoiseFilter::none());
     assert_eq!(r.status, Status::Failed);
     l.records[0].diag.as_mut().unwrap().server_pid = 77;
     l.state = OtherLayer::Complete;
-    let r = correlate("r", &l, &projection(Vec::new()), &NoiseFilter::none());
+    let r = correlate("r", &l, None, &projection(Vec::new()), &NoiseFilter::none());
     assert_eq!(r.ambiguities[0].code, "unknown-server");
     assert_eq!(r.status, Status::Partial);
+}
+
+fn sdk_layer(calls: &[(&str, &str)]) -> SdkLayer {
+    use crate::contracts::sdk_event::{self, EventType, Sdk, SdkEvent, ToolOutcome};
+    let mut records = Vec::new();
+    let mut push = |t: EventType, call: Option<(&str, &str)>| {
+        records.push(SdkEvent {
+            schema: sdk_event::SCHEMA.into(),
+            run_id: "r".into(),
+            seq: records.len() as u64,
+            event_type: t,
+            tool_call_id: call.map(|c| c.0.to_string()),
+            tool: call.map(|c| c.1.to_string()),
+            outcome: (t == EventType::ToolCallFinished).then_some(ToolOutcome::Ok),
+            sdk: Sdk {
+                name: "@google/genai".into(),
+                version: "1.0.0".into(),
+            },
+            diag: None,
+        })
+    };
+    push(EventType::RunStarted, None);
+    for c in calls {
+        push(EventType::ToolCallStarted, Some(*c));
+        push(EventType::ToolCallFinished, Some(*c));
+    }
+    push(EventType::RunFinished, None);
+    SdkLayer {
+        state: OtherLayer::Complete,
+        records,
+        notes: Vec::new(),
+    }
+}
+
+#[test]
+fn sdk_calls_join_policy_records_by_id_and_mismatches_are_partial() {
+    let l = layer(vec![
+        record("a", Decision::Allow, Some((100, Some(200)))),
+        record("b", Decision::Deny, None),
+    ]);
+    let p = projection(vec![(11, 150, open(SERVER, "<work>/a", "read"))]);
+    let same = sdk_layer(&[("a", "tool-a"), ("b", "tool-b")]);
+    let r = correlate("r", &l, Some(&same), &p, &NoiseFilter::none());
+    assert_eq!(r.status, Status::Clean, "{:?}", r.ambiguities);
+    assert!(r.bindings.iter().all(|b| b.sdk_outcome.is_some()));
+    assert_eq!(r.bindings[0].effects.filesystem_paths, ["<work>/a"]);
+
+    type Calls<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Calls, Calls); 3] = [
+        (&[("a", "tool-a")], &[("policy-without-sdk", "b")]),
+        (
+            &[("a", "tool-a"), ("b", "tool-b"), ("c", "tool-c")],
+            &[("sdk-without-policy", "c")],
+        ),
+        (
+            &[("a", "tool-a"), ("b", "tool-x")],
+            &[("tool-mismatch", "b")],
+        ),
+    ];
+    for (calls, want) in cases {
+        let r = correlate("r", &l, Some(&sdk_layer(calls)), &p, &NoiseFilter::none());
+        assert_eq!(r.status, Status::Partial);
+        let got: Vec<(&str, &str)> = r
+            .ambiguities
+            .iter()
+            .map(|a| (a.code.as_str(), a.tool_call_ids[0].as_str()))
+            .collect();
+        assert_eq!(got, want);
+        // The kernel attribution does not depend on the join.
+        assert_eq!(r.bindings[0].effects.filesystem_paths, ["<work>/a"]);
+    }
+    let mut broken = sdk_layer(&[("a", "tool-a"), ("b", "tool-b")]);
+    broken.state = OtherLayer::Partial;
+    let r = correlate("r", &l, Some(&broken), &p, &NoiseFilter::none());
+    assert_eq!(r.status, Status::Failed);
 }

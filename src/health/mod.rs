@@ -80,6 +80,15 @@ impl Builder {
         self
     }
 
+    /// Sets the SDK layer of a run that expects one; afterwards it only worsens.
+    pub fn sdk_layer(&mut self, v: OtherLayer) -> &mut Self {
+        self.h.sdk_layer = match self.h.sdk_layer {
+            OtherLayer::NotApplicable => v,
+            cur => cur.max(v),
+        };
+        self
+    }
+
     /// Adds a `code: prose` note.
     pub fn note(&mut self, code: &str, prose: impl AsRef<str>) -> &mut Self {
         self.h.notes.push(format!("{code}: {}", prose.as_ref()));

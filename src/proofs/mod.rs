@@ -11,7 +11,7 @@
 //!     golden: goldens/demo.surface.json
 //!     timeout: 60                     # seconds (default 120)
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
-//!     policy: fixtures/policy/policy.yaml  # mode kernel-policy only: the policy of every mcp-wrap
+//!     policy: fixtures/policy/policy.yaml  # modes kernel-policy and sdk: the policy of every mcp-wrap
 //! lanes:
 //!   kernel-only: [demo]
 //! ```
@@ -212,8 +212,9 @@ impl Proofs {
                 Some(t) => t.value,
                 None => 120,
             };
-            match (&p.policy, mode) {
-                (Some(pol), ProofMode::KernelPolicy) if !relative_inside(&pol.value) => {
+            let layered = matches!(mode, ProofMode::KernelPolicy | ProofMode::Sdk);
+            match (&p.policy, layered) {
+                (Some(pol), true) if !relative_inside(&pol.value) => {
                     let (l, c) = pos(pol);
                     problems.push((
                         l,
@@ -224,24 +225,23 @@ impl Proofs {
                         ),
                     ));
                 }
-                (Some(_), ProofMode::KernelPolicy) | (None, ProofMode::Kernel) => {}
-                (None, ProofMode::KernelPolicy) => problems.push((
+                (Some(_), true) | (None, false) => {}
+                (None, true) => problems.push((
                     nl,
                     nc,
                     format!(
-                        "proof `{}` has mode kernel-policy but no `policy:` file",
+                        "proof `{}` has a mode with a policy layer but no `policy:` file",
                         p.name.value
                     ),
                 )),
-                (Some(pol), _) => {
+                (Some(pol), false) => {
                     let (l, c) = pos(pol);
                     problems.push((
                         l,
                         c,
-                        "`policy:` belongs to proofs of mode kernel-policy".into(),
+                        "`policy:` belongs to proofs of mode kernel-policy or sdk".into(),
                     ));
                 }
-                (None, _) => {}
             }
             for k in p.env.keys() {
                 if k.is_empty() || k.contains('=') || k.contains('\0') {

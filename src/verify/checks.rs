@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::stream::{POLICY_LAYER, ReadOut};
+use super::stream::{POLICY_LAYER, ReadOut, SDK_LAYER};
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
 use crate::contracts::correlation_report::{CorrelationReport, Status};
 use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
@@ -20,6 +20,68 @@ pub(crate) fn check(r: &ReadOut, p: &mut Problems) {
     health(r, p);
     surface(r, p);
     policy(r, p);
+    sdk(r, p);
+}
+
+/// The SDK layer against health and the correlation report.
+fn sdk(r: &ReadOut, p: &mut Problems) {
+    let Some(h) = &r.health else { return };
+    let layer = r.kept.get(SDK_LAYER);
+    match (h.sdk_layer, layer.is_some()) {
+        (OtherLayer::NotApplicable, false)
+        | (OtherLayer::Complete | OtherLayer::Partial | OtherLayer::Absent, true) => {}
+        (OtherLayer::NotApplicable, true) => p.push(
+            SDK_LAYER,
+            "inconsistent",
+            "the bundle has an SDK layer but health says sdk_layer is not_applicable",
+        ),
+        (state, false) => p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!("sdk_layer is {state:?} but the bundle has no {SDK_LAYER}"),
+        ),
+    }
+    let Some(bytes) = layer else { return };
+    if !r.kept.contains_key(POLICY_LAYER) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            format!("an SDK layer needs {POLICY_LAYER}"),
+        );
+    }
+    let Ok(records) = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice::<crate::contracts::sdk_event::SdkEvent>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return;
+    };
+    if records.iter().any(|r| r.diag.is_some()) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            "canonical SDK records carry diag (it belongs in sdk-diag.ndjson)",
+        );
+    }
+    if let Some((i, r)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            format!("line {}: seq {} is not gapless from 0", i + 1, r.seq),
+        );
+    }
+    if matches!(h.sdk_layer, OtherLayer::Complete | OtherLayer::Partial) == records.is_empty() {
+        p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!(
+                "sdk_layer is {:?} but the SDK layer holds {} record(s)",
+                h.sdk_layer,
+                records.len()
+            ),
+        );
+    }
 }
 
 /// The policy layer against health, the surface and the correlation report: the layer exists
@@ -128,7 +190,11 @@ fn policy(r: &ReadOut, p: &mut Problems) {
             format!("bindings do not match the records of {POLICY_LAYER} one for one, in order"),
         );
     }
-    let trusted = h.policy_layer == OtherLayer::Complete;
+    let trusted = h.policy_layer == OtherLayer::Complete
+        && matches!(
+            h.sdk_layer,
+            OtherLayer::NotApplicable | OtherLayer::Complete
+        );
     let consistent = match c.status {
         Status::Clean => trusted && c.ambiguities.is_empty(),
         Status::Partial => trusted && !c.ambiguities.is_empty(),

@@ -14,6 +14,7 @@ use crate::contracts::kernel_event::KernelEvent;
 use crate::contracts::manifest::ArchiveManifest;
 use crate::contracts::policy_event::PolicyEvent;
 use crate::contracts::run_event::RunRecord;
+use crate::contracts::sdk_event::SdkEvent;
 use crate::contracts::surface::CapabilitySurface;
 use crate::contracts::{Contract, Shape};
 use crate::pathbytes::escape;
@@ -721,6 +722,7 @@ impl<'a> Lines<'a> {
             let typed = match self.contract.name {
                 "run_event" => serde_json::from_value::<RunRecord>(v).err(),
                 "policy_event" => serde_json::from_value::<PolicyEvent>(v).err(),
+                "sdk_event" => serde_json::from_value::<SdkEvent>(v).err(),
                 _ => None,
             };
             if let Some(e) = typed {
@@ -759,7 +761,7 @@ fn ndjson<R: Read>(
     let mut lines = Lines::new(path, contract, limits.max_line, validators, support);
     // The policy layer is kept always: the whole-bundle checks compare it with the surface and
     // the correlation report (it is small: one line per tool call, bounded like any member).
-    let mut kept = (keep == Keep::All || path == POLICY_LAYER).then(Vec::new);
+    let mut kept = (keep == Keep::All || path == POLICY_LAYER || path == SDK_LAYER).then(Vec::new);
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let read_result = std::thread::scope(|sc| {
@@ -815,6 +817,8 @@ fn ndjson<R: Read>(
 
 /// The canonical policy layer member.
 pub(crate) const POLICY_LAYER: &str = "layers/policy.ndjson";
+/// The canonical SDK layer member.
+pub(crate) const SDK_LAYER: &str = "layers/sdk.ndjson";
 
 /// The `'static` code for a code string of [`crate::contracts::verify_report::PROBLEM_CODES`].
 fn static_code(code: &str) -> &'static str {
