@@ -88,7 +88,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         println!("{}: {}: {}", p.member, p.code, p.message);
     }
 
-    let policy_ok = policy_step(&a.out_dir)?;
+    let policy_ok = policy_step(&a.out_dir)? && sdk_step(&a.out_dir)?;
 
     println!(
         "\n== 6. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
@@ -219,6 +219,102 @@ fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
         bundle.display()
     );
     Ok(m.health.policy_layer == OtherLayer::Complete
+        && c.status == Status::Clean
+        && m.exit_code == 0)
+}
+
+/// Step 5b: the `@openai/agents` fixture in mode `sdk`: one tool call id followed from the SDK's
+/// record through the policy decision to the kernel effects. True when every layer is clean.
+fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
+    use crate::contracts::correlation_report::Status;
+    use crate::contracts::health::OtherLayer;
+    println!(
+        "\n== 5b. an agent runtime (@openai/agents, scripted local model, fixtures/sdk): one tool call id through every layer"
+    );
+    let agent = Path::new("fixtures/sdk/dist/openai-agent.mjs");
+    if !agent.exists() {
+        anyhow::bail!(
+            "{} is missing: run scripts/setup (it installs and bundles the SDK fixtures)",
+            agent.display()
+        );
+    }
+    let work =
+        run_cmd::fresh_work_dir(&out_dir.join("sdk-work"), Path::new("fixtures/policy/dist"))?;
+    std::fs::remove_file(work.join("client.mjs")).ok();
+    std::fs::copy(agent, work.join("openai-agent.mjs"))
+        .with_context(|| format!("cannot copy {}", agent.display()))?;
+    run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
+    let spec = RunSpec {
+        argv: vec!["node".into(), "openai-agent.mjs".into()],
+        work_dir: work,
+        ring_bytes: 16 << 20,
+        wakeup_bytes: 256 << 10,
+        grace: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(60)),
+        user: None,
+        env: None,
+        detach: true,
+        quiet: true,
+    };
+    let layers = crate::pipeline::Layers::Sdk {
+        policy: "fixtures/policy/policy.yaml".into(),
+    };
+    let m =
+        crate::pipeline::measure_with("demo-sdk", &spec, &NoiseFilter::default_filter(), &layers)?;
+    let bundle = out_dir.join("demo-sdk.tar.gz");
+    crate::bundle::write(&bundle, "demo-sdk", &crate::pipeline::entries(&m))?;
+    let (Some(c), Some(sdk), Some(policy)) = (&m.correlation, &m.sdk, &m.policy) else {
+        return Ok(false);
+    };
+    let sdk_name = sdk
+        .records
+        .first()
+        .map(|r| format!("{} {}", r.sdk.name, r.sdk.version))
+        .unwrap_or_default();
+    for b in c.bindings.iter().take(2) {
+        let id = &b.tool_call_id;
+        let rec = policy.records.iter().find(|r| &r.tool_call_id == id);
+        println!("  {id}");
+        println!(
+            "    sdk     ({sdk_name}): called {}, saw {:?}",
+            b.tool, b.sdk_outcome
+        );
+        if let Some(r) = rec {
+            println!(
+                "    policy  (mcp-wrap): {:?} by rule `{}`: {}",
+                r.decision, r.rule, r.reason
+            );
+        }
+        let e = &b.effects;
+        let mut effects: Vec<String> = e
+            .filesystem_paths
+            .iter()
+            .map(|p| format!("opened {p}"))
+            .collect();
+        effects.extend(e.network_endpoints.iter().map(|p| format!("connected {p}")));
+        effects.extend(e.process_execs.iter().map(|p| format!("executed {p}")));
+        println!(
+            "    kernel  (eBPF): {}",
+            if effects.is_empty() {
+                "no effect".into()
+            } else {
+                effects.join(", ")
+            }
+        );
+    }
+    println!(
+        "sdk_layer {:?}, policy_layer {:?}, correlation {:?} ({} calls joined by id); bundle: {}",
+        m.health.sdk_layer,
+        m.health.policy_layer,
+        c.status,
+        c.bindings
+            .iter()
+            .filter(|b| b.sdk_outcome.is_some())
+            .count(),
+        bundle.display()
+    );
+    Ok(m.health.sdk_layer == OtherLayer::Complete
+        && m.health.policy_layer == OtherLayer::Complete
         && c.status == Status::Clean
         && m.exit_code == 0)
 }

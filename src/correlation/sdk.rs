@@ -4,7 +4,8 @@
 //! The agent is the measured command's own code, so the kernel can attest *who* wrote: exactly
 //! one process wrote the log, it is not an MCP server (a runner process or a descendant of one:
 //! the tools being called must not be able to speak for the agent), and every record names that
-//! process in `diag.pid`. The records must also tell a coherent story: `seq` gapless from 0,
+//! process in `diag.pid` (records naming a process that never wrote the log are dropped; with
+//! several writers the records are kept but the layer is not trusted). The records must also tell a coherent story: `seq` gapless from 0,
 //! `run_started` first and `run_finished` last, each `tool_call_started` finished exactly once,
 //! one SDK throughout. Anything else makes `sdk_layer` partial with coded notes; no record at
 //! all is `absent`.
@@ -139,7 +140,6 @@ pub fn accept(
             );
         }
     }
-    let writer = (writers.len() == 1).then(|| writers[0]);
     let mut records: Vec<SdkEvent> = Vec::new();
     let log = log.unwrap_or_default();
     let mut lines = log.split(|&b| b == b'\n').enumerate().peekable();
@@ -189,7 +189,7 @@ pub fn accept(
             );
             continue;
         };
-        if Some(diag.pid) != writer {
+        if !writers.contains(&diag.pid) {
             notes.add(
                 "sdk-record-forged",
                 format!(

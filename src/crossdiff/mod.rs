@@ -253,6 +253,9 @@ pub fn human(d: &CrossRuntimeDiff) -> String {
         }
     );
     let mut lines = |scope: &str, c: &Change| {
+        if c.added.is_empty() && c.removed.is_empty() && c.unchanged.is_empty() {
+            return;
+        }
         for a in &c.added {
             out.push_str(&format!("  + {scope}{}: {a}\n", c.category));
         }
@@ -311,6 +314,9 @@ pub fn markdown(d: &CrossRuntimeDiff) -> String {
             .join("<br>")
     };
     let mut row = |scope: &str, c: &Change| {
+        if c.added.is_empty() && c.removed.is_empty() && c.unchanged.is_empty() {
+            return;
+        }
         out.push_str(&format!(
             "| {scope} | {} | {} | {} | {} |\n",
             c.category,
