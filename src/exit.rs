@@ -7,8 +7,6 @@ pub const OK: i32 = 0;
 pub const FAILED: i32 = 1;
 /// Usage, configuration or I/O error: the command could not do its job.
 pub const ERROR: i32 = 2;
-/// The command exists in the v0 command tree but is not implemented yet.
-pub const NOT_IMPLEMENTED: i32 = 3;
 /// `run`: the observation (eBPF programs, session cgroup) could not be started; nothing ran.
 pub const OBSERVATION_FAILED: i32 = 120;
 /// `run`: `--timeout` expired and the session was killed.

@@ -7,6 +7,8 @@
 pub mod bundle;
 pub mod cli;
 pub mod contracts;
+pub mod correlation;
+pub mod crossdiff;
 pub mod diff;
 pub mod exit;
 pub mod fsutil;

@@ -1,15 +1,22 @@
-//! One measured run, end to end: kernel session → canonical kernel layer → surface and health →
-//! bundle members. Shared by `run`, `demo` and the tests so they cannot drift apart.
-//! Imports: `kernel`, `layers`, `surface`, `health`, `bundle`, `contracts`, `pathbytes`.
+//! One measured run, end to end: kernel session → canonical kernel layer → (policy layer,
+//! accepted against the kernel's witness) → surface, health and correlation → bundle members.
+//! Shared by `run`, `prove`, `demo` and the tests so they cannot drift apart.
+//! Imports: `kernel`, `layers`, `policy` (to check a policy before running), `correlation`,
+//! `surface`, `health`, `bundle`, `contracts`, `pathbytes`, `fsutil`.
 
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
 
 use crate::bundle::Entry;
+use crate::contracts::correlation_report::CorrelationReport;
 use crate::contracts::health::{ObservationHealth, Platform};
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
+use crate::correlation::policy::PolicyLayer;
+use crate::correlation::sdk::SdkLayer;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
@@ -27,6 +34,171 @@ pub struct Measured {
     pub run_lines: Vec<RunLine>,
     pub end: End,
     pub exit_code: i32,
+    /// The accepted policy layer (mode `kernel-policy`).
+    pub policy: Option<PolicyLayer>,
+    /// The accepted SDK layer (mode `sdk`).
+    pub sdk: Option<SdkLayer>,
+    /// Kernel effects per tool call (modes `kernel-policy` and `sdk`).
+    pub correlation: Option<CorrelationReport>,
+}
+
+/// Which layers a run observes besides the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layers {
+    /// The kernel alone (mode `kernel`).
+    Kernel,
+    /// Kernel + the decision records of `mcp-wrap` processes that use this policy file
+    /// (mode `kernel-policy`).
+    Policy { policy: PathBuf },
+    /// Kernel + policy + the agent runtime's `sdk_event` records (mode `sdk`).
+    Sdk { policy: PathBuf },
+}
+
+impl Layers {
+    /// The policy file, for modes with a policy layer.
+    pub fn policy(&self) -> Option<&Path> {
+        match self {
+            Layers::Kernel => None,
+            Layers::Policy { policy } | Layers::Sdk { policy } => Some(policy),
+        }
+    }
+}
+
+/// Where the runner tells `mcp-wrap` processes of the session to write (see docs/policy.md).
+pub const LAYERS_ROOT: &str = "/run/assay-runner";
+
+/// Environment the runner sets for the measured command in mode `kernel-policy`.
+pub const ENV_RUNNER: &str = "ASSAY_RUNNER";
+pub const ENV_POLICY: &str = "ASSAY_POLICY";
+pub const ENV_POLICY_LOG: &str = "ASSAY_POLICY_LOG";
+pub const ENV_SDK_LOG: &str = "ASSAY_SDK_LOG";
+pub const ENV_RUN_ID: &str = "ASSAY_RUN_ID";
+pub const ENV_WORK_DIR: &str = "ASSAY_WORK_DIR";
+
+/// Why a run could not start or its layers could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("{0}")]
+    Policy(String),
+    #[error("layer directory {path}: {source}")]
+    LayerDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The per-run directory the session's wrappers write into, and what they are told.
+struct LayerDir {
+    dir: PathBuf,
+    policy: PathBuf,
+    log: PathBuf,
+    /// The agent's SDK log (mode `sdk`).
+    sdk_log: Option<PathBuf>,
+    runner: PathBuf,
+}
+
+/// A directory name for a run id: the id itself when it is a plain name, else its digest.
+fn dir_name(run_id: &str) -> String {
+    let plain = !run_id.is_empty()
+        && run_id.len() <= 100
+        && !run_id.starts_with('.')
+        && run_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if plain {
+        run_id.to_string()
+    } else {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(run_id.as_bytes());
+        d.iter().take(12).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl LayerDir {
+    /// Checks the policy, then creates `LAYERS_ROOT/<run id>/` afresh (mode 0700) holding a copy
+    /// of it. The path depends only on the run id, so proofs stay deterministic.
+    fn prepare(
+        run_id: &str,
+        policy: &Path,
+        sdk: bool,
+        work: &Path,
+    ) -> Result<LayerDir, MeasureError> {
+        let work_text = work.to_string_lossy();
+        crate::policy::Policy::load(policy, &work_text)
+            .map_err(|e| MeasureError::Policy(e.to_string()))?;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| MeasureError::LayerDir { path, source }
+        };
+        let root = Path::new(LAYERS_ROOT);
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let dir = root.join(dir_name(run_id));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&dir)(e)),
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io(&dir))?;
+        let copy = dir.join("policy.yaml");
+        let bytes = std::fs::read(policy).map_err(io(policy))?;
+        crate::fsutil::write_atomic(&copy, &bytes).map_err(io(&copy))?;
+        // Wrappers execute the runner through a link in the layer directory: a path that depends
+        // only on the run id (stable across machines and checkouts), which only the runner wrote.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .map_err(io(Path::new("/proc/self/exe")))?;
+        let runner = dir.join("assay-runner");
+        std::os::unix::fs::symlink(&exe, &runner).map_err(io(&runner))?;
+        Ok(LayerDir {
+            log: dir.join("policy.ndjson"),
+            sdk_log: sdk.then(|| dir.join("sdk.ndjson")),
+            policy: copy,
+            dir,
+            runner,
+        })
+    }
+
+    fn env(&self, run_id: &str, work: &Path) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = vec![
+            (ENV_RUNNER.into(), self.runner.clone().into()),
+            (ENV_POLICY.into(), self.policy.clone().into()),
+            (ENV_POLICY_LOG.into(), self.log.clone().into()),
+            (ENV_RUN_ID.into(), run_id.into()),
+            (ENV_WORK_DIR.into(), work.as_os_str().to_owned()),
+        ];
+        if let Some(s) = &self.sdk_log {
+            env.push((ENV_SDK_LOG.into(), s.clone().into()));
+        }
+        env
+    }
+
+    /// A log as written (`None` when nobody created it) and whether it was cut short.
+    fn read_log(path: &Path) -> (Option<Vec<u8>>, bool) {
+        use std::io::Read as _;
+        let max = crate::correlation::policy::MAX_LOG_BYTES;
+        match std::fs::File::open(path) {
+            Ok(f) => {
+                let mut buf = Vec::new();
+                let read = f.take(max as u64 + 1).read_to_end(&mut buf);
+                let truncated = read.is_err() || buf.len() > max;
+                buf.truncate(max);
+                (Some(buf), truncated)
+            }
+            Err(_) => (None, false),
+        }
+    }
+}
+
+impl Drop for LayerDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The host facts recorded in health.
@@ -39,21 +211,98 @@ pub fn platform() -> Platform {
     }
 }
 
-/// Runs `spec` observed and derives every artifact. Errors only when observation could not start.
+/// Runs `spec` observed (kernel layer only) and derives every artifact. Errors only when
+/// observation could not start.
 pub fn measure(
     run_id: &str,
     spec: &RunSpec,
     noise: &NoiseFilter,
-) -> Result<Measured, SessionError> {
-    let rec = session::run(spec)?;
+) -> Result<Measured, MeasureError> {
+    measure_with(run_id, spec, noise, &Layers::Kernel)
+}
+
+/// Runs `spec` observed with `layers` and derives every artifact. Errors only when observation
+/// or a layer could not start (a bad policy file, an unwritable layer directory).
+pub fn measure_with(
+    run_id: &str,
+    spec: &RunSpec,
+    noise: &NoiseFilter,
+    layers: &Layers,
+) -> Result<Measured, MeasureError> {
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
-    let projection = project(
-        run_id,
-        &rec.events,
-        rec.root_pid,
-        work.as_os_str().as_bytes(),
-    );
-    let derived = crate::surface::derive(run_id, &projection.events, noise);
+    let layer_dir = match layers.policy() {
+        None => None,
+        Some(policy) => Some(LayerDir::prepare(
+            run_id,
+            policy,
+            matches!(layers, Layers::Sdk { .. }),
+            &work,
+        )?),
+    };
+    let rec = match &layer_dir {
+        None => session::run(spec)?,
+        Some(ld) => {
+            let mut env: Vec<(OsString, OsString)> = spec
+                .env
+                .clone()
+                .unwrap_or_else(|| std::env::vars_os().collect());
+            let extra = ld.env(run_id, &work);
+            env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
+            env.extend(extra);
+            env.sort();
+            let spec = RunSpec {
+                env: Some(env),
+                ..spec.clone()
+            };
+            session::run(&spec)?
+        }
+    };
+    let work_bytes = work.as_os_str().as_bytes();
+    let projection = project(run_id, &rec.events, rec.root_pid, work_bytes);
+    let mut derived = crate::surface::derive(run_id, &projection.events, noise);
+    let (policy, sdk, correlation) = match &layer_dir {
+        None => (None, None, None),
+        Some(ld) => {
+            let shown =
+                |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work_bytes);
+            let policy_shown = shown(&ld.policy);
+            let sdk_shown: Vec<String> = ld.sdk_log.as_deref().map(shown).into_iter().collect();
+            let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
+            let att = crate::correlation::provenance::attest(
+                &projection,
+                &shown(&ld.runner),
+                &shown(&ld.dir),
+                &[policy_shown.as_str()],
+                &agent_logs,
+            );
+            let (log, truncated) = LayerDir::read_log(&ld.log);
+            let layer = crate::correlation::policy::accept(
+                run_id,
+                log.as_deref(),
+                truncated,
+                &att,
+                &policy_shown,
+            );
+            let sdk = match (&ld.sdk_log, agent_logs.first()) {
+                (Some(path), Some(shown_path)) => {
+                    let (log, truncated) = LayerDir::read_log(path);
+                    Some(crate::correlation::sdk::accept(
+                        run_id,
+                        log.as_deref(),
+                        truncated,
+                        &att,
+                        shown_path,
+                    ))
+                }
+                _ => None,
+            };
+            let report =
+                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &projection, noise);
+            crate::surface::add_policy(&mut derived.surface, &layer.records);
+            (Some(layer), sdk, Some(report))
+        }
+    };
+    drop(layer_dir);
 
     let mut hb = crate::health::Builder::new(run_id, platform());
     {
@@ -93,6 +342,14 @@ pub fn measure(
             .filter_map(|e| e.path.as_deref()),
     );
     hb.notes(rec.notes.iter().cloned());
+    if let Some(l) = &policy {
+        hb.policy_layer(l.state);
+        hb.notes(l.notes.iter().cloned());
+    }
+    if let Some(l) = &sdk {
+        hb.sdk_layer(l.state);
+        hb.notes(l.notes.iter().cloned());
+    }
     if let End::SpawnFailed { why, .. } = &rec.end {
         hb.note("spawn-failed", why);
     }
@@ -161,6 +418,9 @@ pub fn measure(
         run_lines: lines,
         end: rec.end,
         exit_code,
+        policy,
+        sdk,
+        correlation,
     })
 }
 
@@ -183,7 +443,7 @@ pub fn ndjson<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
 
 /// The bundle members of a measured run.
 pub fn entries(m: &Measured) -> Vec<Entry> {
-    vec![
+    let mut out = vec![
         Entry {
             path: "observation-health.json".into(),
             bytes: json(&m.health),
@@ -204,5 +464,47 @@ pub fn entries(m: &Measured) -> Vec<Entry> {
             bytes: ndjson(&m.run_lines),
             class: MemberClass::Diagnostic,
         },
-    ]
+    ];
+    if let Some(l) = &m.policy {
+        let canonical: Vec<_> = l
+            .records
+            .iter()
+            .map(crate::correlation::policy::canonical)
+            .collect();
+        out.push(Entry {
+            path: "layers/policy.ndjson".into(),
+            bytes: ndjson(&canonical),
+            class: MemberClass::Canonical,
+        });
+        out.push(Entry {
+            path: "policy-diag.ndjson".into(),
+            bytes: ndjson(&l.records),
+            class: MemberClass::Diagnostic,
+        });
+    }
+    if let Some(l) = &m.sdk {
+        let canonical: Vec<_> = l
+            .records
+            .iter()
+            .map(crate::correlation::sdk::canonical)
+            .collect();
+        out.push(Entry {
+            path: "layers/sdk.ndjson".into(),
+            bytes: ndjson(&canonical),
+            class: MemberClass::Canonical,
+        });
+        out.push(Entry {
+            path: "sdk-diag.ndjson".into(),
+            bytes: ndjson(&l.records),
+            class: MemberClass::Diagnostic,
+        });
+    }
+    if let Some(c) = &m.correlation {
+        out.push(Entry {
+            path: "correlation-report.json".into(),
+            bytes: json(c),
+            class: MemberClass::Canonical,
+        });
+    }
+    out
 }

@@ -59,10 +59,8 @@ pub enum ProveError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "proof `{0}`: mode `{1}` needs a layer this version does not have; only `kernel` proofs run"
-    )]
-    Mode(String, &'static str),
+    #[error("proof `{proof}`: {message}")]
+    Layer { proof: String, message: String },
 }
 
 /// One proof's result plus what a person needs to see when determinism broke.
@@ -86,8 +84,11 @@ fn io_err(proof: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ProveError
 pub fn preflight(p: &Proof) -> Result<(), ProveError> {
     match p.mode {
         ProofMode::Kernel => {}
-        ProofMode::KernelPolicy => return Err(ProveError::Mode(p.name.clone(), "kernel-policy")),
-        ProofMode::Sdk => return Err(ProveError::Mode(p.name.clone(), "sdk")),
+        ProofMode::KernelPolicy | ProofMode::Sdk => {
+            if let Some(pol) = &p.policy_path {
+                std::fs::metadata(pol).map_err(io_err(&p.name, pol))?;
+            }
+        }
     }
     for s in &p.seed {
         std::fs::symlink_metadata(s).map_err(io_err(&p.name, s))?;
@@ -209,8 +210,25 @@ pub fn prove_one(
             quiet: false,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
-        let m = match crate::pipeline::measure(&p.name, &spec, &NoiseFilter::default_filter()) {
+        let layers = match (&p.mode, &p.policy_path) {
+            (ProofMode::KernelPolicy, Some(pol)) => crate::pipeline::Layers::Policy {
+                policy: pol.clone(),
+            },
+            (ProofMode::Sdk, Some(pol)) => crate::pipeline::Layers::Sdk {
+                policy: pol.clone(),
+            },
+            _ => crate::pipeline::Layers::Kernel,
+        };
+        let measured =
+            crate::pipeline::measure_with(&p.name, &spec, &NoiseFilter::default_filter(), &layers);
+        let m = match measured {
             Ok(m) => m,
+            Err(e @ crate::pipeline::MeasureError::Policy(_)) => {
+                return Err(ProveError::Layer {
+                    proof: p.name.clone(),
+                    message: e.to_string(),
+                });
+            }
             Err(e) => {
                 reasons.push(format!("observation-failed: run {i}: {e}"));
                 worsen(Verdict::Inconclusive, &mut verdict);
@@ -218,6 +236,19 @@ pub fn prove_one(
             }
         };
         runs_done = i;
+        if let Some(c) = &m.correlation
+            && c.status != crate::contracts::correlation_report::Status::Clean
+        {
+            let codes: std::collections::BTreeSet<&str> =
+                c.ambiguities.iter().map(|a| a.code.as_str()).collect();
+            reasons.push(format!(
+                "correlation-unclean: run {i}: kernel effects could not all be attributed to tool calls (status {:?}{}{})",
+                c.status,
+                if codes.is_empty() { "" } else { "; " },
+                codes.into_iter().collect::<Vec<_>>().join(", ")
+            ));
+            worsen(Verdict::Inconclusive, &mut verdict);
+        }
         match &m.end {
             End::Exited(0) => {}
             other => {

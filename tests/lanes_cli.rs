@@ -404,13 +404,6 @@ fn explain_names_matching_and_excepting_globs() {
 }
 
 #[test]
-fn unimplemented_commands_fail_distinctly() {
-    let out = bin().args(["cross-diff", "a", "b"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not yet implemented"));
-}
-
-#[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
         &["lanes", "classify"][..],

@@ -680,7 +680,7 @@ fn without_a_log_records_go_to_stderr_and_the_env_var_names_the_log() {
     let out = run(None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("mcp-wrap: decision {\"schema\":\"assay.runner.policy_event.v0\""),
+        err.contains("mcp-wrap: decision {\"schema\":\"assay.runner.policy_event.v1\""),
         "{err}"
     );
     let out = run(Some(&env_log));

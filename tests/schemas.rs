@@ -182,14 +182,79 @@ fn instances(name: &str) -> Vec<Value> {
                     "recorded_unix_ms": 5, "arguments_sha256": sha})
             };
             vec![
-                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 0,
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 0,
                     "tool_call_id": "call-1", "tool_call_id_source": "meta", "tool": "echo",
                     "decision": "allow", "rule": "echo-ok", "reason": "rule-allow: rule echo-ok allows echo",
                     "outcome": "ok", "diag": diag(json!(101), json!(150), json!(sha()))}),
-                json!({"schema": "assay.runner.policy_event.v0", "run_id": "r", "seq": 1,
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 1,
                     "tool_call_id": "jsonrpc:7", "tool_call_id_source": "derived", "tool": "rm",
                     "decision": "deny", "rule": "default", "reason": "default-deny: no rule matches tool rm",
                     "outcome": "denied", "diag": diag(Value::Null, Value::Null, Value::Null)}),
+                // The canonical form in bundles: no diag.
+                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 2,
+                    "tool_call_id": "call-3", "tool_call_id_source": "meta", "tool": "",
+                    "decision": "deny", "rule": "protocol", "reason": "tools-call-in-batch: refused",
+                    "outcome": "denied"}),
+            ]
+        }
+        "cross_runtime_diff" => {
+            let change = |c: &str, a: &[&str], r: &[&str], u: &[&str]| json!({"category": c, "added": a, "removed": r, "unchanged": u});
+            let side = |s: &str| json!({"source": s, "run_id": "sdk", "evidence_clean": true});
+            vec![json!({
+                "schema": "assay.runner.cross_runtime_diff.v0", "run_id": "sdk-genai",
+                "status": "different", "base": side("a.tar.gz"), "head": side("b.tar.gz"),
+                "canonical": {
+                    "tools": [change("mcp_tools", &[], &[], &["read"]),
+                              change("policy_decisions", &["deny:rm"], &[], &["allow:read"])],
+                    "per_tool": [{"tool": "read", "effects": [
+                        change("filesystem_paths", &[], &["<work>/a"], &[]),
+                        change("filesystem_writes", &[], &[], &[]),
+                        change("network_endpoints", &[], &[], &[]),
+                        change("process_execs", &[], &[], &["/bin/echo"])]}]
+                },
+                "diagnostic": {
+                    "base_sdk": {"name": "@openai/agents", "version": "0.20.1"},
+                    "head_sdk": {"name": "@google/genai", "version": "1.9.0"},
+                    "set_aside": [{"side": "head", "rule": "outside-tool-calls",
+                        "category": "network_endpoints", "entries": ["127.0.0.1:18089"]}]
+                },
+                "non_claims": ["no claim about model quality"]
+            })]
+        }
+        "sdk_event" => {
+            let sdk = json!({"name": "@openai/agents", "version": "0.20.1"});
+            vec![
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 0,
+                    "event_type": "run_started", "sdk": sdk,
+                    "diag": {"pid": 42, "monotonic_ns": 1000}}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 1,
+                    "event_type": "tool_call_started", "tool_call_id": "call-1", "tool": "read",
+                    "sdk": sdk}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 2,
+                    "event_type": "tool_call_finished", "tool_call_id": "call-1", "tool": "read",
+                    "outcome": "error", "sdk": sdk}),
+                json!({"schema": "assay.runner.sdk_event.v0", "run_id": "r", "seq": 3,
+                    "event_type": "run_finished", "sdk": sdk}),
+            ]
+        }
+        "correlation_report" => {
+            let effects = |p: &[&str], w: &[&str], n: &[&str], x: &[&str]| json!({"filesystem_paths": p, "filesystem_writes": w, "network_endpoints": n, "process_execs": x});
+            vec![
+                json!({"schema": "assay.runner.correlation_report.v1", "run_id": "r", "status": "clean",
+                    "bindings": [
+                        {"tool_call_id": "call-1", "tool": "read", "decision": "allow", "rule": "read-data",
+                         "outcome": "ok", "server": "p0/assay-runner#1/node#1",
+                         "effects": effects(&["<work>/a"], &[], &["127.0.0.1:9"], &["/bin/echo"])},
+                        {"tool_call_id": "call-2", "tool": "rm", "decision": "deny", "rule": "default",
+                         "outcome": "denied", "server": "", "sdk_outcome": "error",
+                         "effects": effects(&[], &[], &[], &[])}],
+                    "unattributed": effects(&["<work>/server.mjs"], &[], &[], &[]),
+                    "ambiguities": []}),
+                json!({"schema": "assay.runner.correlation_report.v1", "run_id": "r", "status": "partial",
+                    "bindings": [],
+                    "unattributed": effects(&[], &[], &[], &[]),
+                    "ambiguities": [{"code": "overlapping-windows", "tool_call_ids": ["a", "b"],
+                        "effects": effects(&["<work>/x"], &["<work>/x"], &[], &[])}]}),
             ]
         }
         other => panic!("no instances for contract {other}: add some"),
@@ -212,6 +277,13 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
         "doctor_report" => serde_json::from_value::<doctor_report::DoctorReport>(v).is_ok(),
         "policy_event" => serde_json::from_value::<policy_event::PolicyEvent>(v).is_ok(),
+        "correlation_report" => {
+            serde_json::from_value::<correlation_report::CorrelationReport>(v).is_ok()
+        }
+        "sdk_event" => serde_json::from_value::<sdk_event::SdkEvent>(v).is_ok(),
+        "cross_runtime_diff" => {
+            serde_json::from_value::<cross_runtime_diff::CrossRuntimeDiff>(v).is_ok()
+        }
         other => panic!("no type for contract {other}"),
     }
 }
@@ -362,18 +434,13 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
 #[test]
 fn contract_names_and_ids_agree() {
     for c in CONTRACTS {
-        let version = c.id.rsplit('.').next().unwrap();
-        assert_eq!(c.id, format!("assay.runner.{}.{version}", c.name));
-        assert!(
-            version
-                .strip_prefix('v')
-                .is_some_and(|n| n.parse::<u32>().is_ok()),
-            "{}",
-            c.id
-        );
-        assert_eq!(c.schema_file(), format!("{}.{version}.schema.json", c.name));
+        let prefix = format!("assay.runner.{}.v", c.name);
+        let version =
+            c.id.strip_prefix(&prefix)
+                .unwrap_or_else(|| panic!("{}", c.id));
+        assert!(version.parse::<u32>().is_ok(), "{}", c.id);
         assert_eq!(Contract::find(c.name).unwrap().id, c.id);
-        if let Some(m) = c.member {
+        for m in c.members {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);
         }
     }

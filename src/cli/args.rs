@@ -59,9 +59,11 @@ pub enum Command {
     /// Review pending goldens (`*.new`): accept them.
     #[command(subcommand)]
     Golden(GoldenCommand),
-    /// Diff the same fixture across two SDK runtimes.
-    #[command(after_help = "Example:\n  assay-runner cross-diff openai.tar.gz genai.tar.gz")]
-    CrossDiff(Passthrough),
+    /// Diff the same fixture across two SDK runtimes (two bundles of `sdk` runs).
+    #[command(
+        after_help = "Example:\n  assay-runner cross-diff sdk-openai/run-1.tar.gz sdk-genai/run-1.tar.gz --format markdown\n\nCompares the tool surfaces (tools called, decisions, per-tool kernel effects); what only one\nruntime's own process did is listed as set aside. Exit codes: 0 same; 1 different; 4\ninconclusive (a side's evidence is not clean); 2 error (unreadable, invalid or not an sdk\nbundle). Format and rules: docs/contracts/cross_runtime_diff.md."
+    )]
+    CrossDiff(CrossDiffArgs),
     /// Wrap an MCP stdio server, deciding each tools/call by policy.
     #[command(
         after_help = "Examples:\n  assay-runner mcp-wrap --policy policy.yaml --decision-log d.ndjson -- node server.js\n  ASSAY_POLICY_LOG=d.ndjson assay-runner mcp-wrap --policy policy.yaml -- npx my-server\n\nstdin/stdout belong to the MCP client; notes and (without a decision log) the decision\nrecords go to stderr. Exit status: the server's own (128+N if killed by signal N); 2 bad\npolicy or usage; 125 the decision log could not be written; 126/127 server not executable/found.\nPolicy format and odd-input behaviour: docs/policy.md."
@@ -158,10 +160,11 @@ pub struct ReportArgs {
 /// `mcp-wrap` arguments.
 #[derive(Debug, Args)]
 pub struct McpWrapArgs {
-    /// The policy file (docs/policy.md).
+    /// The policy file (docs/policy.md; default: $ASSAY_POLICY, which `run --mode
+    /// kernel-policy` and `prove` set to the run's policy).
     #[arg(long, value_name = "POLICY.yaml")]
-    pub policy: PathBuf,
-    /// Append one `assay.runner.policy_event.v0` line per tools/call here, fsynced before the
+    pub policy: Option<PathBuf>,
+    /// Append one `assay.runner.policy_event.v1` line per tools/call here, fsynced before the
     /// call's answer is forwarded (default: $ASSAY_POLICY_LOG; without either, records go to
     /// stderr).
     #[arg(long, value_name = "FILE")]
@@ -181,12 +184,16 @@ pub struct McpWrapArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-/// Arguments of commands that are not implemented yet (accepted so `--help` works).
+/// `cross-diff` arguments.
 #[derive(Debug, Args)]
-pub struct Passthrough {
-    /// Arguments (not yet interpreted).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
+pub struct CrossDiffArgs {
+    /// The base runtime's bundle.
+    pub base: PathBuf,
+    /// The head runtime's bundle.
+    pub head: PathBuf,
+    /// Output format (`json`: `assay.runner.cross_runtime_diff.v0`).
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
 }
 
 /// Output format of a report a script may read.
@@ -312,9 +319,9 @@ pub struct ProveArgs {
 pub enum Mode {
     /// Kernel observation only.
     Kernel,
-    /// Kernel + MCP policy wrapper (not yet implemented).
+    /// Kernel + the decision records of `mcp-wrap` processes (needs `--policy`).
     KernelPolicy,
-    /// Kernel + policy + SDK events (not yet implemented).
+    /// Kernel + policy + the agent runtime's SDK events (needs `--policy`).
     Sdk,
 }
 
@@ -324,6 +331,10 @@ pub struct RunArgs {
     /// Layers to observe.
     #[arg(long, value_enum, default_value_t = Mode::Kernel)]
     pub mode: Mode,
+    /// The policy every `mcp-wrap` of the session must use (modes `kernel-policy` and `sdk`);
+    /// wrappers find it in $ASSAY_POLICY.
+    #[arg(long, value_name = "POLICY.yaml")]
+    pub policy: Option<PathBuf>,
     /// Run id recorded in every artifact (default: derived from time and pid).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,

@@ -1,7 +1,9 @@
 //! `assay-runner demo`: the pipeline on the bundled fixtures, from the repository root:
 //! lanes self-test and classification, a measured run of `fixtures/kernel/demo.sh`, offline
-//! verification of its bundle, then the `demo` proof of `proofs.yaml` (three runs, determinism
-//! gate, diff against `goldens/demo.surface.json`, verdict).
+//! verification of its bundle, a `kernel-policy` run of the MCP fixture (fixtures/policy: a client
+//! and server talking through `mcp-wrap`) with the kernel effects of each tool call, then the
+//! `demo` proof of `proofs.yaml` (three runs, determinism gate, diff against
+//! `goldens/demo.surface.json`, verdict).
 
 use std::path::Path;
 use std::time::Duration;
@@ -86,8 +88,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         println!("{}: {}: {}", p.member, p.code, p.message);
     }
 
+    let policy_ok = policy_step(&a.out_dir)? && sdk_step(&a.out_dir)?;
+
     println!(
-        "\n== 5. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
+        "\n== 6. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
     );
     let proofs = Proofs::load(Path::new("proofs.yaml"))?;
     let proof = proofs
@@ -112,7 +116,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         pv.deterministic
     );
 
-    println!("\n== 6. report: what the check run on the PR would say (`assay-runner report`)");
+    println!("\n== 7. report: what the check run on the PR would say (`assay-runner report`)");
     let set = crate::prove::set_verdict("lane:kernel-only", Some("kernel-only"), vec![pv.clone()]);
     let c = crate::report::Conclusion::Failure;
     println!(
@@ -125,10 +129,192 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         crate::report::markdown::report(&set, "assay-runner proofs", c)
     );
     Ok(
-        if report.passed() && m.exit_code == 0 && v.ok() && pv.verdict == Verdict::Pass {
+        if report.passed() && m.exit_code == 0 && v.ok() && policy_ok && pv.verdict == Verdict::Pass
+        {
             exit::OK
         } else {
             exit::FAILED
         },
     )
+}
+
+/// Step 5: the MCP fixture through `mcp-wrap`, observed; prints each tool call's decision next
+/// to the kernel effects attributed to it. True when the policy layer and correlation are clean.
+fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
+    use crate::contracts::correlation_report::Status;
+    use crate::contracts::health::OtherLayer;
+    println!(
+        "\n== 5. tool calls through mcp-wrap: fixtures/policy (MCP SDK client and server), kernel effects per call"
+    );
+    let dist = Path::new("fixtures/policy/dist");
+    if !dist.join("server.mjs").exists() {
+        anyhow::bail!(
+            "fixtures/policy/dist/server.mjs is missing: run scripts/setup (it installs and bundles the MCP fixture)"
+        );
+    }
+    let work = run_cmd::fresh_work_dir(&out_dir.join("policy-work"), dist)?;
+    run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
+    let spec = RunSpec {
+        argv: vec!["node".into(), "client.mjs".into()],
+        work_dir: work,
+        ring_bytes: 16 << 20,
+        wakeup_bytes: 256 << 10,
+        grace: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(60)),
+        user: None,
+        env: None,
+        detach: true,
+        quiet: true,
+    };
+    let layers = crate::pipeline::Layers::Policy {
+        policy: "fixtures/policy/policy.yaml".into(),
+    };
+    let m = crate::pipeline::measure_with(
+        "demo-policy",
+        &spec,
+        &NoiseFilter::default_filter(),
+        &layers,
+    )?;
+    let bundle = out_dir.join("demo-policy.tar.gz");
+    crate::bundle::write(&bundle, "demo-policy", &crate::pipeline::entries(&m))?;
+    let Some(c) = &m.correlation else {
+        return Ok(false);
+    };
+    for b in &c.bindings {
+        let e = &b.effects;
+        let reads: Vec<String> = e
+            .filesystem_paths
+            .iter()
+            .filter(|p| !e.filesystem_writes.contains(p))
+            .cloned()
+            .collect();
+        let effects: Vec<String> = [
+            ("read", &reads),
+            ("wrote", &e.filesystem_writes),
+            ("connected", &e.network_endpoints),
+            ("executed", &e.process_execs),
+        ]
+        .iter()
+        .flat_map(|(verb, list)| list.iter().map(move |x| format!("{verb} {x}")))
+        .collect();
+        let decision = match b.decision {
+            crate::contracts::policy_event::Decision::Allow => "allow",
+            crate::contracts::policy_event::Decision::Deny => "DENY ",
+        };
+        println!(
+            "  {decision} {:<20} {:<16} kernel: {}",
+            b.tool_call_id,
+            b.tool,
+            if effects.is_empty() {
+                "no effect".to_string()
+            } else {
+                effects.join(", ")
+            }
+        );
+    }
+    println!(
+        "policy_layer {:?}, correlation {:?}; bundle: {}",
+        m.health.policy_layer,
+        c.status,
+        bundle.display()
+    );
+    Ok(m.health.policy_layer == OtherLayer::Complete
+        && c.status == Status::Clean
+        && m.exit_code == 0)
+}
+
+/// Step 5b: the `@openai/agents` fixture in mode `sdk`: one tool call id followed from the SDK's
+/// record through the policy decision to the kernel effects. True when every layer is clean.
+fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
+    use crate::contracts::correlation_report::Status;
+    use crate::contracts::health::OtherLayer;
+    println!(
+        "\n== 5b. an agent runtime (@openai/agents, scripted local model, fixtures/sdk): one tool call id through every layer"
+    );
+    let agent = Path::new("fixtures/sdk/dist/openai-agent.mjs");
+    if !agent.exists() {
+        anyhow::bail!(
+            "{} is missing: run scripts/setup (it installs and bundles the SDK fixtures)",
+            agent.display()
+        );
+    }
+    let work =
+        run_cmd::fresh_work_dir(&out_dir.join("sdk-work"), Path::new("fixtures/policy/dist"))?;
+    std::fs::remove_file(work.join("client.mjs")).ok();
+    std::fs::copy(agent, work.join("openai-agent.mjs"))
+        .with_context(|| format!("cannot copy {}", agent.display()))?;
+    run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
+    let spec = RunSpec {
+        argv: vec!["node".into(), "openai-agent.mjs".into()],
+        work_dir: work,
+        ring_bytes: 16 << 20,
+        wakeup_bytes: 256 << 10,
+        grace: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(60)),
+        user: None,
+        env: None,
+        detach: true,
+        quiet: true,
+    };
+    let layers = crate::pipeline::Layers::Sdk {
+        policy: "fixtures/policy/policy.yaml".into(),
+    };
+    let m =
+        crate::pipeline::measure_with("demo-sdk", &spec, &NoiseFilter::default_filter(), &layers)?;
+    let bundle = out_dir.join("demo-sdk.tar.gz");
+    crate::bundle::write(&bundle, "demo-sdk", &crate::pipeline::entries(&m))?;
+    let (Some(c), Some(sdk), Some(policy)) = (&m.correlation, &m.sdk, &m.policy) else {
+        return Ok(false);
+    };
+    let sdk_name = sdk
+        .records
+        .first()
+        .map(|r| format!("{} {}", r.sdk.name, r.sdk.version))
+        .unwrap_or_default();
+    for b in c.bindings.iter().take(2) {
+        let id = &b.tool_call_id;
+        let rec = policy.records.iter().find(|r| &r.tool_call_id == id);
+        println!("  {id}");
+        println!(
+            "    sdk     ({sdk_name}): called {}, saw {:?}",
+            b.tool, b.sdk_outcome
+        );
+        if let Some(r) = rec {
+            println!(
+                "    policy  (mcp-wrap): {:?} by rule `{}`: {}",
+                r.decision, r.rule, r.reason
+            );
+        }
+        let e = &b.effects;
+        let mut effects: Vec<String> = e
+            .filesystem_paths
+            .iter()
+            .map(|p| format!("opened {p}"))
+            .collect();
+        effects.extend(e.network_endpoints.iter().map(|p| format!("connected {p}")));
+        effects.extend(e.process_execs.iter().map(|p| format!("executed {p}")));
+        println!(
+            "    kernel  (eBPF): {}",
+            if effects.is_empty() {
+                "no effect".into()
+            } else {
+                effects.join(", ")
+            }
+        );
+    }
+    println!(
+        "sdk_layer {:?}, policy_layer {:?}, correlation {:?} ({} calls joined by id); bundle: {}",
+        m.health.sdk_layer,
+        m.health.policy_layer,
+        c.status,
+        c.bindings
+            .iter()
+            .filter(|b| b.sdk_outcome.is_some())
+            .count(),
+        bundle.display()
+    );
+    Ok(m.health.sdk_layer == OtherLayer::Complete
+        && m.health.policy_layer == OtherLayer::Complete
+        && c.status == Status::Clean
+        && m.exit_code == 0)
 }

@@ -147,6 +147,22 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
     Ok(if d.changed { exit::FAILED } else { exit::OK })
 }
 
+/// `assay-runner cross-diff BASE HEAD`.
+pub fn cross_diff(a: super::args::CrossDiffArgs) -> anyhow::Result<i32> {
+    use crate::contracts::cross_runtime_diff::CrossStatus;
+    let d = crate::crossdiff::cross_diff(&a.base, &a.head)?;
+    match a.format {
+        DiffFormat::Json => print_json(&d)?,
+        DiffFormat::Human => print!("{}", crate::crossdiff::human(&d)),
+        DiffFormat::Markdown => print!("{}", crate::crossdiff::markdown(&d)),
+    }
+    Ok(match d.status {
+        CrossStatus::Same => exit::OK,
+        CrossStatus::Different => exit::FAILED,
+        CrossStatus::Inconclusive => exit::INCONCLUSIVE,
+    })
+}
+
 /// `assay-runner schema [NAME]`.
 pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
     match a.name {
@@ -156,7 +172,11 @@ pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
                     "{:<20} {:<40} {}",
                     c.name,
                     c.id,
-                    c.member.unwrap_or("(command output)")
+                    if c.members.is_empty() {
+                        "(command output)".to_string()
+                    } else {
+                        c.members.join(", ")
+                    }
                 );
             }
             Ok(exit::OK)

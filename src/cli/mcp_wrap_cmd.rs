@@ -32,7 +32,15 @@ pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
         _ => PathBuf::from("."),
     };
     let work = absolute(&work)?;
-    let policy = match Policy::load(&a.policy, &work) {
+    let Some(policy_path) = a.policy.clone().or_else(|| {
+        std::env::var_os("ASSAY_POLICY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    }) else {
+        eprintln!("assay-runner: mcp-wrap: no policy: pass --policy FILE (or set $ASSAY_POLICY)");
+        return Ok(exit::ERROR);
+    };
+    let policy = match Policy::load(&policy_path, &work) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");

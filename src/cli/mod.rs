@@ -18,13 +18,6 @@ pub use args::{Cli, Command};
 
 use crate::exit;
 
-/// A command of the v0 tree that does not exist yet.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "`assay-runner {0}` is not yet implemented in this version (exit code 3); see README, \"Commands\""
-)]
-pub struct NotImplemented(pub &'static str);
-
 /// Entry point: parses `std::env::args` and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -42,10 +35,6 @@ pub fn main() -> i32 {
     match dispatch(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            if let Some(ni) = e.downcast_ref::<NotImplemented>() {
-                eprintln!("assay-runner: {ni}");
-                return exit::NOT_IMPLEMENTED;
-            }
             eprintln!("assay-runner: error: {e:#}");
             exit::ERROR
         }
@@ -60,7 +49,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Verify(a) => evidence_cmd::verify(a),
         Command::Diff(a) => evidence_cmd::diff(a),
         Command::Golden(args::GoldenCommand::Accept(a)) => prove_cmd::accept(a),
-        Command::CrossDiff(_) => Err(NotImplemented("cross-diff").into()),
+        Command::CrossDiff(a) => evidence_cmd::cross_diff(a),
         Command::McpWrap(a) => mcp_wrap_cmd::run(a),
         Command::Report(a) => report_cmd::report(a),
         Command::Schema(a) => evidence_cmd::schema(a),

@@ -32,22 +32,26 @@ fn restore_judge(proofs_file: &Path, rev: &str) -> anyhow::Result<()> {
     crate::fsutil::write_atomic(proofs_file, &bytes)
         .with_context(|| format!("cannot write {}", proofs_file.display()))?;
     let proofs = load(proofs_file)?;
+    // Goldens and policies judge the PR: both come from the base.
     for p in &proofs.proofs {
-        match crate::lanes::git::show_file(dir, rev, Path::new(&p.golden)) {
-            Ok(b) => crate::fsutil::write_atomic(&p.golden_path, &b)
-                .with_context(|| format!("cannot write {}", p.golden_path.display()))?,
-            Err(_) => match std::fs::remove_file(&p.golden_path) {
-                Ok(()) => eprintln!(
-                    "assay-runner: {} does not exist at {rev}: removed the PR's copy",
-                    p.golden
-                ),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => bail!("cannot remove {}: {e}", p.golden_path.display()),
-            },
+        let judged = std::iter::once((&p.golden, &p.golden_path))
+            .chain(p.policy.as_ref().zip(p.policy_path.as_ref()));
+        for (rel, path) in judged {
+            match crate::lanes::git::show_file(dir, rev, Path::new(rel)) {
+                Ok(b) => crate::fsutil::write_atomic(path, &b)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                Err(_) => match std::fs::remove_file(path) {
+                    Ok(()) => eprintln!(
+                        "assay-runner: {rel} does not exist at {rev}: removed the PR's copy"
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => bail!("cannot remove {}: {e}", path.display()),
+                },
+            }
         }
     }
     eprintln!(
-        "assay-runner: judge restored from {rev}: {} and {} golden(s)",
+        "assay-runner: judge restored from {rev}: {} and {} proof(s)' goldens and policies",
         proofs_file.display(),
         proofs.proofs.len()
     );

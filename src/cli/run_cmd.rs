@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::NotImplemented;
 use super::args::{DoctorArgs, Format, Mode, RunArgs};
 use crate::contracts::doctor_report::{CheckStatus, DoctorReport};
 use crate::exit;
@@ -29,6 +28,14 @@ fn resolve_user(name: &str) -> anyhow::Result<(u32, u32)> {
     Ok((user.uid.as_raw(), user.gid.as_raw()))
 }
 
+/// The JSON text of a unit enum value (`partial`, `allow`).
+fn text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
 /// Prints the surface/health summary to stderr.
 pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     let s = &m.surface;
@@ -50,6 +57,10 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     list(&mut out, "network_endpoints", &s.network_endpoints);
     list(&mut out, "network_local", &s.network_local);
     list(&mut out, "process_execs", &s.process_execs);
+    if m.policy.is_some() {
+        list(&mut out, "mcp_tools", &s.mcp_tools);
+        list(&mut out, "policy_decisions", &s.policy_decisions);
+    }
     out.push_str(&format!(
         "observation health: kernel_layer={} cgroup_correlation={} ringbuf_drops={} events={}/{}\n",
         serde_json::to_value(h.kernel_layer)
@@ -64,8 +75,40 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
         h.counters.events_received,
         h.counters.events_attempted,
     ));
+    if m.policy.is_some() {
+        out.push_str(&format!("  policy_layer={}\n", text(&h.policy_layer)));
+    }
+    if m.sdk.is_some() {
+        out.push_str(&format!("  sdk_layer={}\n", text(&h.sdk_layer)));
+    }
     for n in &h.notes {
         out.push_str(&format!("  note {n}\n"));
+    }
+    if let Some(c) = &m.correlation {
+        out.push_str(&format!("tool calls (correlation {}):\n", text(&c.status)));
+        for b in &c.bindings {
+            let e = &b.effects;
+            out.push_str(&format!(
+                "  {} {} {}{}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
+                b.tool_call_id,
+                b.tool,
+                text(&b.decision),
+                b.sdk_outcome
+                    .map(|o| format!(" (sdk: {})", text(&o)))
+                    .unwrap_or_default(),
+                e.filesystem_paths.len(),
+                e.filesystem_writes.len(),
+                e.network_endpoints.len(),
+                e.process_execs.len()
+            ));
+        }
+        for a in &c.ambiguities {
+            out.push_str(&format!(
+                "  ambiguous ({}): {}\n",
+                a.code,
+                a.tool_call_ids.join(", ")
+            ));
+        }
     }
     if let Some(b) = bundle {
         out.push_str(&format!("bundle: {}\n", b.display()));
@@ -74,9 +117,22 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    if a.mode != Mode::Kernel {
-        return Err(NotImplemented("run --mode kernel-policy|sdk").into());
-    }
+    let layers = match (a.mode, &a.policy) {
+        (Mode::Kernel, None) => pipeline::Layers::Kernel,
+        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy or sdk"),
+        (Mode::KernelPolicy, Some(p)) => pipeline::Layers::Policy { policy: p.clone() },
+        (Mode::KernelPolicy, None) => {
+            bail!(
+                "--mode kernel-policy needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
+        (Mode::Sdk, Some(p)) => pipeline::Layers::Sdk { policy: p.clone() },
+        (Mode::Sdk, None) => {
+            bail!(
+                "--mode sdk needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
+    };
     let noise = if a.no_noise_filter {
         NoiseFilter::none()
     } else if let Some(f) = &a.noise_filter {
@@ -115,8 +171,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();
-    let m = match pipeline::measure(&run_id, &spec, &noise) {
+    let m = match pipeline::measure_with(&run_id, &spec, &noise, &layers) {
         Ok(m) => m,
+        Err(e @ pipeline::MeasureError::Policy(_)) => {
+            eprintln!("{e}");
+            return Ok(exit::ERROR);
+        }
         Err(e) => {
             eprintln!("assay-runner: {e}");
             eprintln!(
@@ -134,7 +194,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => eprintln!(
             "{}",
-            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "run_finished": m.run_lines.last()})
+            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "correlation": m.correlation, "run_finished": m.run_lines.last()})
         ),
         _ => eprint!("{}", summary(&m, a.out.as_deref())),
     }

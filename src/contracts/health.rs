@@ -70,8 +70,11 @@ pub enum CgroupCorrelation {
     Failed,
 }
 
-/// State of a layer that the run's mode does not use or has not produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// State of a layer that the run's mode does not use or has not produced (ordered best first
+/// after `not_applicable`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OtherLayer {
     /// The run's mode does not include this layer.

@@ -11,6 +11,8 @@
 //! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
 
 pub mod capability_diff;
+pub mod correlation_report;
+pub mod cross_runtime_diff;
 pub mod doctor_report;
 pub mod health;
 pub mod kernel_event;
@@ -18,6 +20,7 @@ pub mod lane_decision;
 pub mod manifest;
 pub mod policy_event;
 pub mod run_event;
+pub mod sdk_event;
 pub mod surface;
 pub mod verdict;
 pub mod verify_report;
@@ -40,29 +43,23 @@ pub struct Contract {
     pub name: &'static str,
     /// Schema id (`assay.runner.capability_surface.v1`).
     pub id: &'static str,
-    /// The bundle member that holds it, when it lives in bundles.
-    pub member: Option<&'static str>,
+    /// The bundle members that hold it (empty when it never lives in bundles).
+    pub members: &'static [&'static str],
     /// Document or NDJSON.
     pub shape: Shape,
-    /// The published schema text (`schemas/<name>.<version>.schema.json`).
+    /// The published schema text (`schemas/<name>.<version>.schema.json`, see [`Contract::schema_file`]).
     pub published: &'static str,
     generate: fn() -> schemars::Schema,
 }
 
 macro_rules! contract {
-    ($name:literal, $version:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
+    ($name:literal, $ver:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
         Contract {
             name: $name,
             id: $module::SCHEMA,
-            member: $member,
+            members: $member,
             shape: $shape,
-            published: include_str!(concat!(
-                "../../schemas/",
-                $name,
-                ".",
-                $version,
-                ".schema.json"
-            )),
+            published: include_str!(concat!("../../schemas/", $name, ".", $ver, ".schema.json")),
             generate: || {
                 schemars::generate::SchemaSettings::draft2020_12()
                     .into_generator()
@@ -78,77 +75,98 @@ pub const CONTRACTS: &[Contract] = &[
         "lane_decision",
         "v0",
         lane_decision::LaneDecision,
-        None,
+        &[],
         Shape::Document
     ),
     contract!(
         "kernel_event",
         "v1",
         kernel_event::KernelEvent,
-        Some("layers/kernel.ndjson"),
+        &["layers/kernel.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "policy_event",
-        "v0",
+        "v1",
         policy_event::PolicyEvent,
-        Some("layers/policy.ndjson"),
+        &["layers/policy.ndjson", "policy-diag.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "run_event",
         "v0",
         run_event::RunRecord,
-        Some("events.ndjson"),
+        &["events.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "observation_health",
         "v1",
         health::ObservationHealth,
-        Some("observation-health.json"),
+        &["observation-health.json"],
         Shape::Document
     ),
     contract!(
         "capability_surface",
         "v1",
         surface::CapabilitySurface,
-        Some("capability-surface.json"),
+        &["capability-surface.json"],
         Shape::Document
     ),
     contract!(
         "archive_manifest",
         "v0",
         manifest::ArchiveManifest,
-        Some("manifest.json"),
+        &["manifest.json"],
         Shape::Document
     ),
     contract!(
         "capability_diff",
         "v1",
         capability_diff::CapabilityDiff,
-        None,
+        &[],
         Shape::Document
     ),
     contract!(
         "verify_report",
         "v0",
         verify_report::VerifyReport,
-        None,
+        &[],
         Shape::Document
     ),
     contract!(
         "verdict",
         "v1",
         verdict::ProofSetVerdict,
-        None,
+        &[],
+        Shape::Document
+    ),
+    contract!(
+        "cross_runtime_diff",
+        "v0",
+        cross_runtime_diff::CrossRuntimeDiff,
+        &[],
+        Shape::Document
+    ),
+    contract!(
+        "sdk_event",
+        "v0",
+        sdk_event::SdkEvent,
+        &["layers/sdk.ndjson", "sdk-diag.ndjson"],
+        Shape::Ndjson
+    ),
+    contract!(
+        "correlation_report",
+        "v1",
+        correlation_report::CorrelationReport,
+        &["correlation-report.json"],
         Shape::Document
     ),
     contract!(
         "doctor_report",
         "v0",
         doctor_report::DoctorReport,
-        None,
+        &[],
         Shape::Document
     ),
 ];
@@ -159,16 +177,16 @@ impl Contract {
         CONTRACTS.iter().find(|c| c.name == name || c.id == name)
     }
 
-    /// The contract stored in this bundle member.
-    pub fn for_member(path: &str) -> Option<&'static Contract> {
-        CONTRACTS.iter().find(|c| c.member == Some(path))
-    }
-
-    /// The file in `schemas/` that publishes this contract: `<name>.<version>.schema.json`,
-    /// the version being the schema id's last component.
+    /// The published schema's file name in `schemas/`: `<name>.<version>.schema.json`, the
+    /// version being the id's last dot-separated part.
     pub fn schema_file(&self) -> String {
         let version = self.id.rsplit('.').next().unwrap_or("v0");
         format!("{}.{version}.schema.json", self.name)
+    }
+
+    /// The contract stored in this bundle member.
+    pub fn for_member(path: &str) -> Option<&'static Contract> {
+        CONTRACTS.iter().find(|c| c.members.contains(&path))
     }
 
     /// The schema generated from the Rust types: JSON Schema 2020-12 with `$id` and `title`.

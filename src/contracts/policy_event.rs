@@ -1,6 +1,8 @@
-//! `assay.runner.policy_event.v0` — one line of the decision log written by
-//! `assay-runner mcp-wrap` (later `layers/policy.ndjson` in bundles): one record per
-//! `tools/call`, written and fsynced before the call's response (or denial) reaches the client.
+//! `assay.runner.policy_event.v1` — one line of the decision log written by
+//! `assay-runner mcp-wrap`: one record per `tools/call`, written and fsynced before the call's
+//! response (or denial) reaches the client. In a bundle, `layers/policy.ndjson` holds the
+//! accepted records without `diag` (canonical) and `policy-diag.ndjson` holds them as written.
+//! v1: `diag` became optional (v0 required it).
 //!
 //! Everything outside `diag` is canonical: identical across runs of a deterministic fixture.
 //! `diag` holds what differs from run to run (pids, clock readings, the raw JSON-RPC id) and what
@@ -12,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.policy_event.v0";
+pub const SCHEMA: &str = "assay.runner.policy_event.v1";
 
 /// Values of `rule` that are not rule names: no rule matched (`default`), or the message was
 /// refused before the policy could decide it (`protocol`). Policy files may not use them.
@@ -104,6 +106,8 @@ pub struct PolicyEvent {
     #[schemars(extend("pattern" = super::health::NOTE_PATTERN))]
     pub reason: String,
     pub outcome: Outcome,
-    /// Diagnostic part: differs between runs.
-    pub diag: PolicyDiag,
+    /// Diagnostic part: differs between runs. Always written by `mcp-wrap`; absent from the
+    /// canonical `layers/policy.ndjson` of a bundle (kept in the diagnostic `policy-diag.ndjson`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diag: Option<PolicyDiag>,
 }

@@ -70,6 +70,25 @@ impl Builder {
         self
     }
 
+    /// Sets the policy layer of a run that expects one; afterwards it only worsens
+    /// (`complete` < `partial` < `absent`).
+    pub fn policy_layer(&mut self, v: OtherLayer) -> &mut Self {
+        self.h.policy_layer = match self.h.policy_layer {
+            OtherLayer::NotApplicable => v,
+            cur => cur.max(v),
+        };
+        self
+    }
+
+    /// Sets the SDK layer of a run that expects one; afterwards it only worsens.
+    pub fn sdk_layer(&mut self, v: OtherLayer) -> &mut Self {
+        self.h.sdk_layer = match self.h.sdk_layer {
+            OtherLayer::NotApplicable => v,
+            cur => cur.max(v),
+        };
+        self
+    }
+
     /// Adds a `code: prose` note.
     pub fn note(&mut self, code: &str, prose: impl AsRef<str>) -> &mut Self {
         self.h.notes.push(format!("{code}: {}", prose.as_ref()));

@@ -40,10 +40,20 @@ pub struct Stats {
     pub read_faults: u64,
 }
 
+/// Where a canonical event came from: the raw record's pid and kernel time
+/// (`bpf_ktime_get_ns`, CLOCK_MONOTONIC). Diagnostic; what correlation and provenance use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    pub pid: u32,
+    pub ns: u64,
+}
+
 /// The kernel layer of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
     pub events: Vec<KernelEvent>,
+    /// The origin of each of `events`, index for index.
+    pub origins: Vec<Origin>,
     pub processes: Vec<ProcessInfo>,
     pub stats: Stats,
 }
@@ -64,6 +74,7 @@ struct Proc {
 #[derive(Debug)]
 struct Pending {
     pid: u32,
+    ns: u64,
     kind: Kind,
     path: Option<Vec<u8>>,
     path2: Option<Vec<u8>>,
@@ -266,6 +277,7 @@ pub fn project(run_id: &str, raw: &[RawEvent], root_pid: Option<u32>, work: &[u8
         let escaped = h.status & ST_ESCAPED != 0;
         let mut ev = Pending {
             pid: h.pid,
+            ns: h.ts,
             kind: Kind::Exec,
             path: None,
             path2: None,
@@ -411,8 +423,13 @@ pub fn project(run_id: &str, raw: &[RawEvent], root_pid: Option<u32>, work: &[u8
         by_proc.entry(labels[&p.pid].as_str()).or_default().push(p);
     }
     let mut events = Vec::with_capacity(pending.len());
+    let mut origins = Vec::with_capacity(pending.len());
     for (label, list) in by_proc {
         for p in list {
+            origins.push(Origin {
+                pid: p.pid,
+                ns: p.ns,
+            });
             let (access, flags) = if p.kind == Kind::Open {
                 let (a, f) = open_flags(p.flags);
                 (Some(a.to_string()), f)
@@ -457,6 +474,7 @@ pub fn project(run_id: &str, raw: &[RawEvent], root_pid: Option<u32>, work: &[u8
     processes.sort_by(|a, b| a.label.cmp(&b.label));
     Projection {
         events,
+        origins,
         processes,
         stats,
     }

@@ -1,6 +1,6 @@
 //! The MCP policy layer (design §6): `mcp-wrap` sits between an MCP client and a stdio server,
 //! passes every message through, decides each `tools/call` against a policy file before the
-//! server sees it, and writes one `assay.runner.policy_event.v0` record per call.
+//! server sees it, and writes one `assay.runner.policy_event.v1` record per call.
 //!
 //! `config` parses and validates the policy file (file:line:column errors) and decides calls;
 //! `path` normalizes path arguments lexically; `framing` reads bounded lines and classifies

@@ -193,7 +193,7 @@ impl Shared {
             rule: p.verdict.rule,
             reason: p.verdict.reason,
             outcome,
-            diag: PolicyDiag {
+            diag: Some(PolicyDiag {
                 jsonrpc_id: p.jsonrpc_id,
                 wrapper_pid: self.wrapper_pid,
                 server_pid: self.server_pid,
@@ -202,7 +202,7 @@ impl Shared {
                 responded_ns,
                 recorded_unix_ms: unix_ms(),
                 arguments_sha256: p.arguments_sha256,
-            },
+            }),
         };
         let mut line = serde_json::to_vec(&ev).unwrap_or_default();
         line.push(b'\n');

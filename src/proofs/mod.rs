@@ -11,6 +11,7 @@
 //!     golden: goldens/demo.surface.json
 //!     timeout: 60                     # seconds (default 120)
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
+//!     policy: fixtures/policy/policy.yaml  # modes kernel-policy and sdk: the policy of every mcp-wrap
 //! lanes:
 //!   kernel-only: [demo]
 //! ```
@@ -50,6 +51,8 @@ struct RawProof {
     timeout: Option<Spanned<u64>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    policy: Option<Spanned<String>>,
 }
 
 /// Which layers a proof observes.
@@ -77,6 +80,10 @@ pub struct Proof {
     pub golden_path: PathBuf,
     pub timeout_s: u64,
     pub env: BTreeMap<String, String>,
+    /// The policy file of a `kernel-policy` proof, as written.
+    pub policy: Option<String>,
+    /// The policy path resolved against the proofs file's directory.
+    pub policy_path: Option<PathBuf>,
     /// Line of the proof in the file.
     pub line: u64,
 }
@@ -205,6 +212,37 @@ impl Proofs {
                 Some(t) => t.value,
                 None => 120,
             };
+            let layered = matches!(mode, ProofMode::KernelPolicy | ProofMode::Sdk);
+            match (&p.policy, layered) {
+                (Some(pol), true) if !relative_inside(&pol.value) => {
+                    let (l, c) = pos(pol);
+                    problems.push((
+                        l,
+                        c,
+                        format!(
+                            "policy `{}` must be a relative path without `..`",
+                            pol.value
+                        ),
+                    ));
+                }
+                (Some(_), true) | (None, false) => {}
+                (None, true) => problems.push((
+                    nl,
+                    nc,
+                    format!(
+                        "proof `{}` has a mode with a policy layer but no `policy:` file",
+                        p.name.value
+                    ),
+                )),
+                (Some(pol), false) => {
+                    let (l, c) = pos(pol);
+                    problems.push((
+                        l,
+                        c,
+                        "`policy:` belongs to proofs of mode kernel-policy or sdk".into(),
+                    ));
+                }
+            }
             for k in p.env.keys() {
                 if k.is_empty() || k.contains('=') || k.contains('\0') {
                     problems.push((
@@ -223,6 +261,8 @@ impl Proofs {
                 golden_path: base.join(&p.golden.value),
                 timeout_s,
                 env: p.env.clone(),
+                policy: p.policy.as_ref().map(|x| x.value.clone()),
+                policy_path: p.policy.as_ref().map(|x| base.join(&x.value)),
                 line,
             });
         }

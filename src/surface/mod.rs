@@ -1,7 +1,8 @@
 //! The capability surface: sorted sets of what a run touched, derived from the canonical kernel
 //! layer, with a documented, overridable noise filter whose filtered counts stay visible.
 //!
-//! Default noise (`DEFAULT_NOISE`): dynamic-loader and locale reads that every process makes.
+//! Default noise (`DEFAULT_NOISE`): dynamic-loader, locale and cgroup-limit reads that every
+//! process or runtime makes.
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
 
@@ -10,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{GlobSet, GlobSetBuilder};
 
 use crate::contracts::kernel_event::{KernelEvent, Kind};
+use crate::contracts::policy_event::{Decision, PolicyEvent};
 use crate::contracts::surface::{self, CapabilitySurface};
 
 /// Default noise globs (read-only accesses matching these are left out of the surface).
@@ -25,6 +27,9 @@ pub const DEFAULT_NOISE: &[&str] = &[
     "/usr/share/locale/**",
     "/usr/lib/*-linux-gnu/gconv/**",
     "/usr/share/zoneinfo/**",
+    // Runtimes (node, the JVM, Go) size their heaps from the cgroup's memory limits; the path
+    // names the host's container, not anything the command chose.
+    "/sys/fs/cgroup/**",
     "/{lib,lib64,usr/lib,usr/lib64}/**/*.so",
     "/{lib,lib64,usr/lib,usr/lib64}/**/*.so.*",
     "unix:/var/run/nscd/socket",
@@ -194,69 +199,103 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
     }
 }
 
-/// Derives the capability surface from canonical kernel events.
-pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
-    let mut paths = BTreeSet::new();
-    let mut writes = BTreeSet::new();
-    let mut endpoints = BTreeSet::new();
-    let mut local = BTreeSet::new();
-    let mut execs = BTreeSet::new();
-    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
-    let mut filter = |cat: &str, s: &str| -> bool {
-        if s.is_empty() || noise.is_noise(s) {
-            *filtered.entry(cat.to_string()).or_default() += 1;
-            true
-        } else {
-            false
-        }
-    };
-    for e in events {
+/// The four kernel categories of a surface, built one event at a time with the noise filter
+/// applied: what [`derive`] uses for a whole run and correlation uses per tool call.
+#[derive(Debug, Clone, Default)]
+pub struct Accumulator {
+    pub paths: BTreeSet<String>,
+    pub writes: BTreeSet<String>,
+    pub endpoints: BTreeSet<String>,
+    /// `network_local` entries.
+    pub local: BTreeSet<String>,
+    pub execs: BTreeSet<String>,
+    /// Entries removed by the filter, per category (`sink_devices` for data sinks).
+    pub filtered: BTreeMap<String, u64>,
+}
+
+impl Accumulator {
+    /// Adds what one event contributes.
+    pub fn add(&mut self, e: &KernelEvent, noise: &NoiseFilter) {
+        let filter = |filtered: &mut BTreeMap<String, u64>, cat: &str, s: &str| -> bool {
+            if s.is_empty() || noise.is_noise(s) {
+                *filtered.entry(cat.to_string()).or_default() += 1;
+                true
+            } else {
+                false
+            }
+        };
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(p) | Touch::OpenWrite(p)
                     if noise.sinks && SINK_DEVICES.contains(&p) =>
                 {
-                    filter("sink_devices", "");
+                    filter(&mut self.filtered, "sink_devices", "");
                 }
                 Touch::OpenRead(p) => {
-                    if !filter("filesystem_paths", p) {
-                        paths.insert(p.to_string());
+                    if !filter(&mut self.filtered, "filesystem_paths", p) {
+                        self.paths.insert(p.to_string());
                     }
                 }
                 Touch::OpenWrite(p) | Touch::Change(p) => {
-                    writes.insert(p.to_string());
-                    paths.insert(p.to_string());
+                    self.writes.insert(p.to_string());
+                    self.paths.insert(p.to_string());
                 }
                 Touch::LinkSource(p) => {
-                    paths.insert(p.to_string());
+                    self.paths.insert(p.to_string());
                 }
                 Touch::Exec(p) => {
-                    execs.insert(p.to_string());
+                    self.execs.insert(p.to_string());
                 }
                 Touch::Connect(ep) => {
-                    if !filter("network_endpoints", ep) {
-                        endpoints.insert(ep.to_string());
+                    if !filter(&mut self.filtered, "network_endpoints", ep) {
+                        self.endpoints.insert(ep.to_string());
                     }
                 }
                 Touch::Local(prefix, ep) => {
-                    local.insert(Touch::local_entry(prefix, ep));
+                    self.local.insert(Touch::local_entry(prefix, ep));
                 }
             }
         }
+    }
+}
+
+/// Adds the policy layer's categories: `mcp_tools` (the tools called through a wrapper) and
+/// `policy_decisions` (`allow:TOOL` / `deny:TOOL`). Calls refused before a tool name was known
+/// add nothing.
+pub fn add_policy(s: &mut CapabilitySurface, records: &[PolicyEvent]) {
+    let mut tools: BTreeSet<String> = s.mcp_tools.drain(..).collect();
+    let mut decisions: BTreeSet<String> = s.policy_decisions.drain(..).collect();
+    for r in records.iter().filter(|r| !r.tool.is_empty()) {
+        tools.insert(r.tool.clone());
+        let d = match r.decision {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        };
+        decisions.insert(format!("{d}:{}", r.tool));
+    }
+    s.mcp_tools = tools.into_iter().collect();
+    s.policy_decisions = decisions.into_iter().collect();
+}
+
+/// Derives the capability surface from canonical kernel events.
+pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
+    let mut acc = Accumulator::default();
+    for e in events {
+        acc.add(e, noise);
     }
     Derived {
         surface: CapabilitySurface {
             schema: surface::SCHEMA.into(),
             run_id: run_id.into(),
-            filesystem_paths: paths.into_iter().collect(),
-            filesystem_writes: writes.into_iter().collect(),
-            network_endpoints: endpoints.into_iter().collect(),
-            network_local: local.into_iter().collect(),
-            process_execs: execs.into_iter().collect(),
+            filesystem_paths: acc.paths.into_iter().collect(),
+            filesystem_writes: acc.writes.into_iter().collect(),
+            network_endpoints: acc.endpoints.into_iter().collect(),
+            network_local: acc.local.into_iter().collect(),
+            process_execs: acc.execs.into_iter().collect(),
             mcp_tools: Vec::new(),
             policy_decisions: Vec::new(),
         },
-        filtered,
+        filtered: acc.filtered,
     }
 }
 

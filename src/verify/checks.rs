@@ -4,9 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::stream::ReadOut;
+use super::stream::{POLICY_LAYER, ReadOut, SDK_LAYER};
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
-use crate::contracts::health::{CgroupCorrelation, KernelLayer};
+use crate::contracts::correlation_report::{CorrelationReport, Status};
+use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
+use crate::contracts::policy_event::PolicyEvent;
+use crate::contracts::surface::CapabilitySurface;
 
 pub(crate) fn check(r: &ReadOut, p: &mut Problems) {
     if r.members.is_empty() && !p.is_empty() {
@@ -16,6 +19,212 @@ pub(crate) fn check(r: &ReadOut, p: &mut Problems) {
     run_ids(r, p);
     health(r, p);
     surface(r, p);
+    policy(r, p);
+    sdk(r, p);
+}
+
+/// The SDK layer against health and the correlation report.
+fn sdk(r: &ReadOut, p: &mut Problems) {
+    let Some(h) = &r.health else { return };
+    let layer = r.kept.get(SDK_LAYER);
+    match (h.sdk_layer, layer.is_some()) {
+        (OtherLayer::NotApplicable, false)
+        | (OtherLayer::Complete | OtherLayer::Partial | OtherLayer::Absent, true) => {}
+        (OtherLayer::NotApplicable, true) => p.push(
+            SDK_LAYER,
+            "inconsistent",
+            "the bundle has an SDK layer but health says sdk_layer is not_applicable",
+        ),
+        (state, false) => p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!("sdk_layer is {state:?} but the bundle has no {SDK_LAYER}"),
+        ),
+    }
+    let Some(bytes) = layer else { return };
+    if !r.kept.contains_key(POLICY_LAYER) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            format!("an SDK layer needs {POLICY_LAYER}"),
+        );
+    }
+    let Ok(records) = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice::<crate::contracts::sdk_event::SdkEvent>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return;
+    };
+    if records.iter().any(|r| r.diag.is_some()) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            "canonical SDK records carry diag (it belongs in sdk-diag.ndjson)",
+        );
+    }
+    if let Some((i, r)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64) {
+        p.push(
+            SDK_LAYER,
+            "inconsistent",
+            format!("line {}: seq {} is not gapless from 0", i + 1, r.seq),
+        );
+    }
+    if matches!(h.sdk_layer, OtherLayer::Complete | OtherLayer::Partial) == records.is_empty() {
+        p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!(
+                "sdk_layer is {:?} but the SDK layer holds {} record(s)",
+                h.sdk_layer,
+                records.len()
+            ),
+        );
+    }
+}
+
+/// The policy layer against health, the surface and the correlation report: the layer exists
+/// exactly when health expects one, the surface's `mcp_tools`/`policy_decisions` are exactly
+/// what its records say, and the correlation binds exactly its records, in order.
+fn policy(r: &ReadOut, p: &mut Problems) {
+    const C: &str = "correlation-report.json";
+    let layer = r.kept.get(POLICY_LAYER);
+    let correlation: Option<CorrelationReport> =
+        r.kept.get(C).and_then(|b| serde_json::from_slice(b).ok());
+    let Some(h) = &r.health else { return };
+    match (h.policy_layer, layer.is_some()) {
+        (OtherLayer::NotApplicable, false)
+        | (OtherLayer::Complete | OtherLayer::Partial | OtherLayer::Absent, true) => {}
+        (OtherLayer::NotApplicable, true) => p.push(
+            POLICY_LAYER,
+            "inconsistent",
+            "the bundle has a policy layer but health says policy_layer is not_applicable",
+        ),
+        (state, false) => p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!("policy_layer is {state:?} but the bundle has no {POLICY_LAYER}"),
+        ),
+    }
+    if layer.is_some() != r.kept.contains_key(C) {
+        p.push(
+            C,
+            "inconsistent",
+            format!("{C} and {POLICY_LAYER} must come together"),
+        );
+    }
+    let Some(bytes) = layer else { return };
+    let Ok(records) = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice::<PolicyEvent>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return; // schema problems are already reported line by line
+    };
+    if records.iter().any(|r| r.diag.is_some()) {
+        p.push(
+            POLICY_LAYER,
+            "inconsistent",
+            "canonical policy records carry diag (it belongs in policy-diag.ndjson)",
+        );
+    }
+    if let Some((i, r)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64) {
+        p.push(
+            POLICY_LAYER,
+            "inconsistent",
+            format!("line {}: seq {} is not gapless from 0", i + 1, r.seq),
+        );
+    }
+    match (h.policy_layer, records.is_empty()) {
+        (OtherLayer::Complete | OtherLayer::Partial, true) => p.push(
+            "observation-health.json",
+            "inconsistent",
+            format!(
+                "policy_layer is {:?} but the policy layer holds no record",
+                h.policy_layer
+            ),
+        ),
+        (OtherLayer::Absent, false) => p.push(
+            "observation-health.json",
+            "inconsistent",
+            "policy_layer is absent but the policy layer holds records",
+        ),
+        _ => {}
+    }
+    if let Some(s) = &r.surface {
+        let mut want = CapabilitySurface::default();
+        crate::surface::add_policy(&mut want, &records);
+        for (name, have, want) in [
+            ("mcp_tools", &s.mcp_tools, &want.mcp_tools),
+            (
+                "policy_decisions",
+                &s.policy_decisions,
+                &want.policy_decisions,
+            ),
+        ] {
+            if have != want {
+                p.push(
+                    "capability-surface.json",
+                    "inconsistent",
+                    format!("{name} is not what {POLICY_LAYER} records: {have:?} vs {want:?}"),
+                );
+            }
+        }
+    }
+    let Some(c) = correlation else { return };
+    let bound: Vec<_> = c
+        .bindings
+        .iter()
+        .map(|b| (&b.tool_call_id, &b.tool, b.decision, &b.rule, b.outcome))
+        .collect();
+    let recorded: Vec<_> = records
+        .iter()
+        .map(|r| (&r.tool_call_id, &r.tool, r.decision, &r.rule, r.outcome))
+        .collect();
+    if bound != recorded {
+        p.push(
+            C,
+            "inconsistent",
+            format!("bindings do not match the records of {POLICY_LAYER} one for one, in order"),
+        );
+    }
+    let trusted = h.policy_layer == OtherLayer::Complete
+        && matches!(
+            h.sdk_layer,
+            OtherLayer::NotApplicable | OtherLayer::Complete
+        );
+    let consistent = match c.status {
+        Status::Clean => trusted && c.ambiguities.is_empty(),
+        Status::Partial => trusted && !c.ambiguities.is_empty(),
+        Status::Failed => !trusted,
+    };
+    if !consistent {
+        p.push(
+            C,
+            "inconsistent",
+            format!(
+                "status {:?} contradicts policy_layer {:?} with {} ambiguit(ies)",
+                c.status,
+                h.policy_layer,
+                c.ambiguities.len()
+            ),
+        );
+    }
+    for b in &c.bindings {
+        let e = &b.effects;
+        if b.decision == crate::contracts::policy_event::Decision::Deny && !e.is_empty() {
+            p.push(
+                C,
+                "inconsistent",
+                format!(
+                    "denied call {} has effects: it never reached the server",
+                    b.tool_call_id
+                ),
+            );
+        }
+    }
 }
 
 fn manifest(r: &ReadOut, p: &mut Problems) {
@@ -250,7 +459,7 @@ fn surface(r: &ReadOut, p: &mut Problems) {
                     );
                 }
             }
-            None if !list.is_empty() => p.push(
+            None if !list.is_empty() && !r.kept.contains_key(POLICY_LAYER) => p.push(
                 M,
                 "inconsistent",
                 format!("{name} is not empty but the bundle has no policy layer"),

@@ -57,7 +57,10 @@ pub fn expected_class(path: &str) -> Option<MemberClass> {
         "observation-health.json" | "capability-surface.json" | "layers/kernel.ndjson" => {
             Some(MemberClass::Canonical)
         }
-        "events.ndjson" => Some(MemberClass::Diagnostic),
+        "layers/policy.ndjson" | "layers/sdk.ndjson" | "correlation-report.json" => {
+            Some(MemberClass::Canonical)
+        }
+        "events.ndjson" | "policy-diag.ndjson" | "sdk-diag.ndjson" => Some(MemberClass::Diagnostic),
         _ => None,
     }
 }

@@ -12,7 +12,9 @@ use super::{ARCHIVE, Keep, Limits, Problems};
 use crate::contracts::health::ObservationHealth;
 use crate::contracts::kernel_event::KernelEvent;
 use crate::contracts::manifest::ArchiveManifest;
+use crate::contracts::policy_event::PolicyEvent;
 use crate::contracts::run_event::RunRecord;
+use crate::contracts::sdk_event::SdkEvent;
 use crate::contracts::surface::CapabilitySurface;
 use crate::contracts::{Contract, Shape};
 use crate::pathbytes::escape;
@@ -721,8 +723,16 @@ impl<'a> Lines<'a> {
                 Ok(e) => self.support.event(&e),
                 Err(e) => self.report("schema-violation", e.to_string()),
             }
-        } else if let Err(e) = serde_json::from_value::<RunRecord>(v) {
-            self.report("schema-violation", e.to_string());
+        } else {
+            let typed = match self.contract.name {
+                "run_event" => serde_json::from_value::<RunRecord>(v).err(),
+                "policy_event" => serde_json::from_value::<PolicyEvent>(v).err(),
+                "sdk_event" => serde_json::from_value::<SdkEvent>(v).err(),
+                _ => None,
+            };
+            if let Some(e) = typed {
+                self.report("schema-violation", e.to_string());
+            }
         }
     }
 }
@@ -754,7 +764,9 @@ fn ndjson<R: Read>(
         _ => Support::default(),
     };
     let mut lines = Lines::new(path, contract, limits.max_line, validators, support);
-    let mut kept = (keep == Keep::All).then(Vec::new);
+    // The policy layer is kept always: the whole-bundle checks compare it with the surface and
+    // the correlation report (it is small: one line per tool call, bounded like any member).
+    let mut kept = (keep == Keep::All || path == POLICY_LAYER || path == SDK_LAYER).then(Vec::new);
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let read_result = std::thread::scope(|sc| {
@@ -807,6 +819,11 @@ fn ndjson<R: Read>(
     }
     Ok(kept)
 }
+
+/// The canonical policy layer member.
+pub(crate) const POLICY_LAYER: &str = "layers/policy.ndjson";
+/// The canonical SDK layer member.
+pub(crate) const SDK_LAYER: &str = "layers/sdk.ndjson";
 
 /// The `'static` code for a code string of [`crate::contracts::verify_report::PROBLEM_CODES`].
 fn static_code(code: &str) -> &'static str {

@@ -1,0 +1,253 @@
+//! Correlation (design §6): kernel effects attributed to tool calls, and the kernel-attested
+//! acceptance of layer records that makes the attribution trustworthy.
+//!
+//! * [`provenance`] extracts what the kernel saw of the processes that may write layer records.
+//! * [`policy`] accepts the decision log of a run's wrappers against that attestation.
+//! * [`correlate`] builds `assay.runner.correlation_report.v1`: a call's window runs from the
+//!   wrapper forwarding the request (`diag.forwarded_ns`) to the response arriving
+//!   (`diag.responded_ns`); both are CLOCK_MONOTONIC, the clock of the kernel's event times. An
+//!   effect of the server's process subtree inside exactly one window belongs to that call;
+//!   inside several windows (concurrent calls), inside a window that never closed, or in the
+//!   window of an id used twice, it is ambiguous and belongs to none; outside every window it is
+//!   unattributed. Effects are normalized like the surface (same rules, same noise filter).
+//!
+//! Imports: `contracts`, `layers::kernel` (projection and origins), `surface` (the touch rules
+//! and noise filter).
+
+pub mod policy;
+pub mod provenance;
+pub mod sdk;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::contracts::correlation_report::{
+    self, Ambiguity, Binding, CorrelationReport, Effects, Status,
+};
+use crate::contracts::health::OtherLayer;
+use crate::contracts::policy_event::Decision;
+use crate::layers::kernel::Projection;
+use crate::surface::{Accumulator, NoiseFilter};
+
+use self::policy::PolicyLayer;
+use self::sdk::SdkLayer;
+
+fn effects(a: Accumulator) -> Effects {
+    Effects {
+        filesystem_paths: a.paths.into_iter().collect(),
+        filesystem_writes: a.writes.into_iter().collect(),
+        network_endpoints: a.endpoints.into_iter().collect(),
+        process_execs: a.execs.into_iter().collect(),
+    }
+}
+
+struct Window {
+    start: u64,
+    end: Option<u64>,
+    binding: usize,
+}
+
+/// Attributes the projection's effects to the accepted policy records and, in `sdk` runs, joins
+/// the SDK's tool calls to them by `tool_call_id` (never by position or time).
+pub fn correlate(
+    run_id: &str,
+    layer: &PolicyLayer,
+    sdk: Option<&SdkLayer>,
+    p: &Projection,
+    noise: &NoiseFilter,
+) -> CorrelationReport {
+    let parents: HashMap<u32, u32> = p
+        .processes
+        .iter()
+        .filter_map(|x| x.ppid.map(|pp| (x.pid, pp)))
+        .collect();
+    let labels: HashMap<u32, &str> = p
+        .processes
+        .iter()
+        .map(|x| (x.pid, x.label.as_str()))
+        .collect();
+    let mut id_count: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &layer.records {
+        *id_count.entry(r.tool_call_id.as_str()).or_default() += 1;
+    }
+    let mut ambiguous: BTreeMap<(&'static str, Vec<String>), Accumulator> = BTreeMap::new();
+    let mut bindings = Vec::with_capacity(layer.records.len());
+    let mut windows: HashMap<u32, Vec<Window>> = HashMap::new();
+    for (i, r) in layer.records.iter().enumerate() {
+        let diag = r.diag.as_ref();
+        let server_pid = diag.map(|d| d.server_pid);
+        let known = server_pid.and_then(|s| labels.get(&s).copied());
+        bindings.push(Binding {
+            tool_call_id: r.tool_call_id.clone(),
+            tool: r.tool.clone(),
+            decision: r.decision,
+            rule: r.rule.clone(),
+            outcome: r.outcome,
+            server: if r.decision == Decision::Allow {
+                known.unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
+            sdk_outcome: None,
+            effects: Effects::default(),
+        });
+        if id_count[r.tool_call_id.as_str()] > 1 {
+            ambiguous
+                .entry(("duplicate-tool-call-id", vec![r.tool_call_id.clone()]))
+                .or_default();
+        }
+        let Some(d) = diag else { continue };
+        let (Decision::Allow, Some(start)) = (r.decision, d.forwarded_ns) else {
+            continue;
+        };
+        if known.is_none() {
+            ambiguous
+                .entry(("unknown-server", vec![r.tool_call_id.clone()]))
+                .or_default();
+            continue;
+        }
+        windows.entry(d.server_pid).or_default().push(Window {
+            start,
+            end: d.responded_ns,
+            binding: i,
+        });
+    }
+    // Which server (if any) each process belongs to: itself or its nearest server ancestor.
+    let mut owner: HashMap<u32, Option<u32>> = HashMap::new();
+    let mut find_owner = |pid: u32| -> Option<u32> {
+        if let Some(o) = owner.get(&pid) {
+            return *o;
+        }
+        let mut cur = pid;
+        let mut seen = BTreeSet::new();
+        let found = loop {
+            if windows.contains_key(&cur) {
+                break Some(cur);
+            }
+            if !seen.insert(cur) {
+                break None; // a pid cycle cannot happen; never loop on one
+            }
+            match parents.get(&cur) {
+                Some(&pp) => cur = pp,
+                None => break None,
+            }
+        };
+        owner.insert(pid, found);
+        found
+    };
+    let mut per_binding: Vec<Accumulator> = vec![Accumulator::default(); bindings.len()];
+    let mut unattributed = Accumulator::default();
+    for (e, o) in p.events.iter().zip(&p.origins) {
+        let Some(server) = find_owner(o.pid) else {
+            continue;
+        };
+        let hits: Vec<&Window> = windows[&server]
+            .iter()
+            .filter(|w| w.start <= o.ns && w.end.is_none_or(|end| o.ns <= end))
+            .collect();
+        let ids = |hits: &[&Window]| -> Vec<String> {
+            let set: BTreeSet<String> = hits
+                .iter()
+                .map(|w| bindings[w.binding].tool_call_id.clone())
+                .collect();
+            set.into_iter().collect()
+        };
+        match hits.as_slice() {
+            [] => unattributed.add(e, noise),
+            [w] if w.end.is_some() => {
+                let id = bindings[w.binding].tool_call_id.as_str();
+                if id_count[id] > 1 {
+                    ambiguous
+                        .entry(("duplicate-tool-call-id", vec![id.to_string()]))
+                        .or_default()
+                        .add(e, noise);
+                } else {
+                    per_binding[w.binding].add(e, noise);
+                }
+            }
+            _ if hits.iter().any(|w| w.end.is_none()) => ambiguous
+                .entry(("open-window", ids(&hits)))
+                .or_default()
+                .add(e, noise),
+            _ => ambiguous
+                .entry(("overlapping-windows", ids(&hits)))
+                .or_default()
+                .add(e, noise),
+        }
+    }
+    for (b, acc) in bindings.iter_mut().zip(per_binding) {
+        b.effects = effects(acc);
+    }
+    if let Some(sdk) = sdk {
+        join_sdk(sdk, &mut bindings, &mut ambiguous);
+    }
+    let ambiguities: Vec<Ambiguity> = ambiguous
+        .into_iter()
+        .map(|((code, ids), acc)| Ambiguity {
+            code: code.into(),
+            tool_call_ids: ids,
+            effects: effects(acc),
+        })
+        .collect();
+    let sdk_ok = sdk.is_none_or(|s| s.state == OtherLayer::Complete);
+    let status = match layer.state {
+        OtherLayer::Complete if sdk_ok && ambiguities.is_empty() => Status::Clean,
+        OtherLayer::Complete if sdk_ok => Status::Partial,
+        _ => Status::Failed,
+    };
+    CorrelationReport {
+        schema: correlation_report::SCHEMA.into(),
+        run_id: run_id.into(),
+        status,
+        bindings,
+        unattributed: effects(unattributed),
+        ambiguities,
+    }
+}
+
+/// Joins the SDK's calls to the policy bindings by id: a call only one side saw, or an id the
+/// two sides name different tools under, is an ambiguity.
+fn join_sdk(
+    sdk: &SdkLayer,
+    bindings: &mut [Binding],
+    ambiguous: &mut BTreeMap<(&'static str, Vec<String>), Accumulator>,
+) {
+    let calls = sdk.calls();
+    let mut by_id: BTreeMap<&str, Vec<(&str, Option<crate::contracts::sdk_event::ToolOutcome>)>> =
+        BTreeMap::new();
+    for (id, tool, outcome) in &calls {
+        by_id.entry(id).or_default().push((tool, *outcome));
+    }
+    let policy_ids: BTreeSet<String> = bindings.iter().map(|b| b.tool_call_id.clone()).collect();
+    for b in bindings.iter_mut() {
+        match by_id.get(b.tool_call_id.as_str()).map(Vec::as_slice) {
+            None => {
+                ambiguous
+                    .entry(("policy-without-sdk", vec![b.tool_call_id.clone()]))
+                    .or_default();
+            }
+            Some([(tool, outcome)]) => {
+                b.sdk_outcome = *outcome;
+                if *tool != b.tool {
+                    ambiguous
+                        .entry(("tool-mismatch", vec![b.tool_call_id.clone()]))
+                        .or_default();
+                }
+            }
+            Some(_) => {
+                ambiguous
+                    .entry(("duplicate-tool-call-id", vec![b.tool_call_id.clone()]))
+                    .or_default();
+            }
+        }
+    }
+    for id in by_id.keys() {
+        if !policy_ids.contains(*id) {
+            ambiguous
+                .entry(("sdk-without-policy", vec![id.to_string()]))
+                .or_default();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

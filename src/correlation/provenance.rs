@@ -1,0 +1,212 @@
+//! Kernel-attested provenance of layer records (design §6).
+//!
+//! The measured command can write files too, so a layer record (a policy decision, later an
+//! SDK event) counts only when the kernel itself witnessed its writer: a process of the session
+//! that executed the runner's own binary, and a layer directory that no other process of the
+//! session wrote to. This module extracts exactly those facts from the canonical kernel layer;
+//! the layers decide what to accept from them.
+//! Imports: `crate::contracts`, `crate::layers::kernel` (the projection), `crate::surface` (the
+//! one rule for what an event touches).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::contracts::kernel_event::Kind;
+use crate::layers::kernel::Projection;
+use crate::surface::{Touch, touches};
+
+/// A write into the layer directory by a process that is not a known writer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ForeignWrite {
+    pub label: String,
+    pub path: String,
+}
+
+/// What the kernel saw of the processes that may write layer records.
+#[derive(Debug, Clone, Default)]
+pub struct Attestation {
+    /// Processes that successfully executed the runner's binary: pid → process label.
+    pub runners: BTreeMap<u32, String>,
+    /// pid → parent pid, for every process of the session.
+    pub parents: BTreeMap<u32, u32>,
+    /// pid → label, for every process of the session.
+    pub labels: BTreeMap<u32, String>,
+    /// For each watched path, the pids that opened it for reading.
+    pub readers: BTreeMap<String, BTreeSet<u32>>,
+    /// For each watched agent log, the pids that wrote it (opened it for writing, created,
+    /// renamed, linked or removed it).
+    pub writers: BTreeMap<String, BTreeSet<u32>>,
+    /// Writes (opens for writing, creates, renames, links, removals) inside the layer
+    /// directory by processes other than `runners`, sorted; writes to a watched agent log are
+    /// in `writers` instead.
+    pub foreign_writes: Vec<ForeignWrite>,
+}
+
+impl Attestation {
+    /// Whether `pid` is a runner process or a descendant of one (an MCP server and its
+    /// children).
+    pub fn in_wrapper_tree(&self, pid: u32) -> bool {
+        let mut cur = pid;
+        for _ in 0..self.parents.len() + 1 {
+            if self.runners.contains_key(&cur) {
+                return true;
+            }
+            match self.parents.get(&cur) {
+                Some(&pp) => cur = pp,
+                None => return false,
+            }
+        }
+        false
+    }
+}
+
+fn inside(path: &str, dir: &str) -> bool {
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Extracts the attestation from a projection. `runner_exe` and `layer_dir` are in the
+/// projection's display form (escaped, `<work>` replaced); `watch` lists paths whose readers
+/// are wanted (e.g. the policy file the runner handed out); `agent_logs` lists files inside the
+/// layer directory that agent processes (not runners) write, whose writers are wanted.
+pub fn attest(
+    p: &Projection,
+    runner_exe: &str,
+    layer_dir: &str,
+    watch: &[&str],
+    agent_logs: &[&str],
+) -> Attestation {
+    let mut a = Attestation::default();
+    for proc in &p.processes {
+        a.labels.insert(proc.pid, proc.label.clone());
+        if let Some(pp) = proc.ppid {
+            a.parents.insert(proc.pid, pp);
+        }
+    }
+    for w in watch {
+        a.readers.insert((*w).to_string(), BTreeSet::new());
+    }
+    for w in agent_logs {
+        a.writers.insert((*w).to_string(), BTreeSet::new());
+    }
+    // Executions first: a write into the layer dir is judged against every runner process.
+    for (e, o) in p.events.iter().zip(&p.origins) {
+        if e.kind == Kind::Exec && e.result == "ok" && e.path.as_deref() == Some(runner_exe) {
+            a.runners.insert(o.pid, e.process.clone());
+        }
+    }
+    let mut foreign = BTreeSet::new();
+    for (e, o) in p.events.iter().zip(&p.origins) {
+        for t in touches(e).into_iter().flatten() {
+            match t {
+                Touch::OpenRead(path) => {
+                    if let Some(set) = a.readers.get_mut(path) {
+                        set.insert(o.pid);
+                    }
+                }
+                Touch::OpenWrite(path) | Touch::Change(path) if a.writers.contains_key(path) => {
+                    if let Some(set) = a.writers.get_mut(path) {
+                        set.insert(o.pid);
+                    }
+                }
+                Touch::OpenWrite(path) | Touch::Change(path)
+                    if inside(path, layer_dir) && !a.runners.contains_key(&o.pid) =>
+                {
+                    foreign.insert(ForeignWrite {
+                        label: e.process.clone(),
+                        path: path.to_string(),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    a.foreign_writes = foreign.into_iter().collect();
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contracts::kernel_event::KernelEvent;
+    use crate::layers::kernel::{Origin, ProcessInfo};
+
+    fn proc(label: &str, pid: u32, ppid: Option<u32>) -> ProcessInfo {
+        ProcessInfo {
+            label: label.into(),
+            pid,
+            ppid,
+            exec: None,
+            first_ns: 0,
+            exit_ns: None,
+        }
+    }
+
+    fn ev(process: &str, kind: Kind, path: &str, access: Option<&str>) -> KernelEvent {
+        KernelEvent {
+            path: Some(path.into()),
+            access: access.map(String::from),
+            ..KernelEvent::new("r", 0, process, kind)
+        }
+    }
+
+    #[test]
+    fn only_runner_processes_may_write_the_layer_dir() {
+        let p = Projection {
+            events: vec![
+                ev("p0", Kind::Exec, "/bin/sh", None),
+                ev("p0/assay-runner#1", Kind::Exec, "/opt/assay-runner", None),
+                ev(
+                    "p0/assay-runner#1",
+                    Kind::Open,
+                    "/run/l/policy.yaml",
+                    Some("read"),
+                ),
+                ev(
+                    "p0/assay-runner#1",
+                    Kind::Open,
+                    "/run/l/policy.ndjson",
+                    Some("write"),
+                ),
+                ev("p0/sh#1", Kind::Exec, "/bin/sh", None),
+                ev("p0/sh#1", Kind::Open, "/run/l/policy.ndjson", Some("write")),
+                ev("p0/sh#1", Kind::Open, "/run/l/policy.yaml", Some("read")),
+                ev("p0/sh#1", Kind::Open, "/run/lx/other", Some("write")),
+            ],
+            origins: [10, 11, 11, 11, 12, 12, 12, 12]
+                .into_iter()
+                .map(|pid| Origin { pid, ns: 0 })
+                .collect(),
+            processes: vec![
+                proc("p0", 10, None),
+                proc("p0/assay-runner#1", 11, Some(10)),
+                proc("p0/sh#1", 12, Some(10)),
+            ],
+            stats: Default::default(),
+        };
+        let a = attest(
+            &p,
+            "/opt/assay-runner",
+            "/run/l",
+            &["/run/l/policy.yaml"],
+            &[],
+        );
+        assert_eq!(a.runners.keys().copied().collect::<Vec<_>>(), [11]);
+        assert_eq!(
+            a.foreign_writes,
+            [ForeignWrite {
+                label: "p0/sh#1".into(),
+                path: "/run/l/policy.ndjson".into()
+            }]
+        );
+        assert_eq!(
+            a.readers["/run/l/policy.yaml"]
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            [11, 12]
+        );
+        assert_eq!(a.parents.get(&11), Some(&10));
+    }
+}
