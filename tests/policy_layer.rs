@@ -221,7 +221,7 @@ fn each_tool_call_gets_exactly_the_kernel_effects_it_caused() {
     );
     assert_eq!(
         effects("call-4-probe-port", "network_endpoints"),
-        ["127.0.0.1:9"]
+        ["tcp:127.0.0.1:9"]
     );
     assert_eq!(effects("call-5-run-echo", "process_execs"), ["/bin/echo"]);
     for denied in ["call-2-read-system", "call-6-run-rm", "call-7-delete-tree"] {
