@@ -1277,13 +1277,46 @@ fn io_uring_opens_are_observed_exactly() {
     }
     let (t, w) = work_dir();
     let uring = uring_binary(t.path());
+    // Negative control: the same program outside the session, opening its own files through
+    // io_uring all along the run.
+    let outside_dir = t.path().join("outside");
+    std::fs::create_dir(&outside_dir).unwrap();
+    std::fs::write(outside_dir.join("outside-uring-marker"), "x").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s2, u2, d2) = (stop.clone(), uring.clone(), outside_dir.clone());
+    let outside = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let st = Command::new(&u2)
+                .args(["outside-uring-marker", "outside-uring-created"])
+                .current_dir(&d2)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            n += 1;
+        }
+        n
+    });
+    let cmd = format!("sleep 0.3; exec {} /etc/hostname created", uring.display());
     let r = run_in(
         &w,
         &["--grace-ms", "0", "--no-noise-filter"],
-        &[uring.to_str().unwrap(), "/etc/hostname", "created"],
+        &["bash", "-c", &cmd],
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs_outside = outside.join().unwrap();
+    assert!(
+        runs_outside > 5,
+        "the outside program really ran ({runs_outside})"
     );
     assert!(r.out.status.success(), "{:?}", r.out);
     assert_clean(&r);
+    let all =
+        serde_json::to_string(&r.kernel).unwrap() + &serde_json::to_string(&r.surface).unwrap();
+    assert!(
+        !all.contains("outside-uring"),
+        "an outside process leaked into the session"
+    );
     let opens: Vec<String> = r
         .kernel
         .iter()

@@ -718,7 +718,7 @@ mod tests {
 
         #[test]
         fn projection_never_panics_and_seq_is_gapless(
-            evs in proptest::collection::vec((1u32..5, 0u32..12, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
+            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
             let pr = project("r", &raw, Some(1), b"/w");
