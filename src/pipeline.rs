@@ -45,6 +45,16 @@ pub fn measure(
     spec: &RunSpec,
     noise: &NoiseFilter,
 ) -> Result<Measured, SessionError> {
+    measure_with(run_id, spec, noise, &crate::surface::normalize::Rules::defaults())
+}
+
+/// [`measure`] with the surface normalized by `rules` (a proof's own).
+pub fn measure_with(
+    run_id: &str,
+    spec: &RunSpec,
+    noise: &NoiseFilter,
+    rules: &crate::surface::normalize::Rules,
+) -> Result<Measured, SessionError> {
     let rec = session::run(spec)?;
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
     let projection = project(
@@ -53,7 +63,7 @@ pub fn measure(
         rec.root_pid,
         work.as_os_str().as_bytes(),
     );
-    let derived = crate::surface::derive(run_id, &projection.events, noise);
+    let derived = crate::surface::derive_with(run_id, &projection.events, noise, rules);
 
     let mut hb = crate::health::Builder::new(run_id, platform());
     {

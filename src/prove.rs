@@ -140,6 +140,7 @@ fn environment(p: &Proof, work: &Path) -> Vec<(OsString, OsString)> {
         ("LANG", "C".into()),
         ("SHELL", "/bin/sh".into()),
         ("TZ", "UTC".into()),
+        ("TMPDIR", crate::kernel::privtmp::MOUNT_POINT.into()),
     ]
     .into_iter()
     .map(|(k, v)| (OsString::from(k), v))
@@ -148,6 +149,49 @@ fn environment(p: &Proof, work: &Path) -> Vec<(OsString, OsString)> {
         env.insert(k.into(), v.into());
     }
     env.into_iter().collect()
+}
+
+/// The kernel layer's bundle member.
+pub const KERNEL_LAYER: &str = "layers/kernel.ndjson";
+
+/// The kernel layer's class in a proof's bundles: canonical (gated) only for `strict_kernel`
+/// proofs. Concurrent processes make its order, sibling numbering and temp names vary between
+/// runs of real work; it stays the complete diagnostic record, and the surface derived from it is
+/// gated.
+pub fn kernel_class(p: &Proof) -> MemberClass {
+    if p.strict_kernel {
+        MemberClass::Canonical
+    } else {
+        MemberClass::Diagnostic
+    }
+}
+
+/// The proof's surface rules for a run in `work` (freshly reset: its contents are the seeds),
+/// with the private temp dir.
+fn surface_rules(p: &Proof, work: &Path) -> Result<crate::surface::normalize::Rules, ProveError> {
+    let mut rules = p.surface_rules().map_err(|e| ProveError::Io {
+        proof: p.name.clone(),
+        path: "proofs.yaml".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    rules.private_tmp = true;
+    let mut before = std::collections::BTreeSet::new();
+    let mut stack = vec![(work.to_path_buf(), "<work>".to_string())];
+    while let Some((dir, shown)) = stack.pop() {
+        for e in std::fs::read_dir(&dir).map_err(io_err(&p.name, &dir))? {
+            let e = e.map_err(io_err(&p.name, &dir))?;
+            let name = crate::pathbytes::escape(
+                std::os::unix::ffi::OsStrExt::as_bytes(e.file_name().as_os_str()),
+            );
+            let child = format!("{shown}/{name}");
+            if e.file_type().map_err(io_err(&p.name, &dir))?.is_dir() {
+                stack.push((e.path(), child.clone()));
+            }
+            before.insert(child);
+        }
+    }
+    rules.work_before = Some(before);
+    Ok(rules)
 }
 
 /// Unified diff of two member texts (lossy for non-UTF-8).
@@ -207,9 +251,16 @@ pub fn prove_one(
             env: Some(environment(p, &work)),
             detach: true,
             quiet: false,
+            private_tmp: true,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
-        let m = match crate::pipeline::measure(&p.name, &spec, &NoiseFilter::default_filter()) {
+        let rules = surface_rules(p, &work)?;
+        let m = match crate::pipeline::measure_with(
+            &p.name,
+            &spec,
+            &NoiseFilter::default_filter(),
+            &rules,
+        ) {
             Ok(m) => m,
             Err(e) => {
                 reasons.push(format!("observation-failed: run {i}: {e}"));
@@ -229,7 +280,13 @@ pub fn prove_one(
             }
         }
         let bundle = dir.join(format!("run-{i}.tar.gz"));
-        crate::bundle::write(&bundle, &p.name, &crate::pipeline::entries(&m)).map_err(|e| {
+        let mut entries = crate::pipeline::entries(&m);
+        for e in &mut entries {
+            if e.path == KERNEL_LAYER {
+                e.class = kernel_class(p);
+            }
+        }
+        crate::bundle::write(&bundle, &p.name, &entries).map_err(|e| {
             ProveError::Io {
                 proof: p.name.clone(),
                 path: bundle.display().to_string(),
@@ -466,7 +523,7 @@ mod tests {
         .unwrap();
         let env = environment(&p.proofs[0], Path::new("/w"));
         let keys: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
-        assert_eq!(keys, ["HOME", "LANG", "PATH", "SHELL", "TZ", "X"]);
+        assert_eq!(keys, ["HOME", "LANG", "PATH", "SHELL", "TMPDIR", "TZ", "X"]);
         assert_eq!(env[1].1, "C.UTF-8");
         assert_eq!(env[0].1, "/w");
     }

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 fn validator(c: &Contract) -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(c.published)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json: {e}", c.name));
+        .unwrap_or_else(|e| panic!("schemas/{}: {e}", c.schema_file()));
     jsonschema::draft202012::new(&schema)
-        .unwrap_or_else(|e| panic!("schemas/{}.v0.schema.json does not compile: {e}", c.name))
+        .unwrap_or_else(|e| panic!("schemas/{} does not compile: {e}", c.schema_file()))
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn published_schemas_are_generated_from_the_types() {
         let want = c.generate_text();
         if c.published != want {
             if update {
-                std::fs::write(dir.join(format!("{}.v0.schema.json", c.name)), &want).unwrap();
+                std::fs::write(dir.join(c.schema_file()), &want).unwrap();
             }
             stale.push(c.name);
         }
@@ -39,7 +39,7 @@ fn published_schemas_are_generated_from_the_types() {
     for f in &files {
         let known = CONTRACTS
             .iter()
-            .any(|c| *f == format!("{}.v0.schema.json", c.name));
+            .any(|c| *f == c.schema_file());
         assert!(known, "schemas/{f} belongs to no contract");
     }
     assert!(
@@ -91,7 +91,7 @@ fn instances(name: &str) -> Vec<Value> {
         })
     };
     let surface = json!({
-        "schema": "assay.runner.capability_surface.v0", "run_id": "r",
+        "schema": "assay.runner.capability_surface.v1", "run_id": "r",
         "filesystem_paths": ["<work>/a", "<work>/b"], "filesystem_writes": ["<work>/b"],
         "network_endpoints": ["127.0.0.1:9"], "process_execs": ["/usr/bin/cat"],
         "mcp_tools": [], "policy_decisions": []

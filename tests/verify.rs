@@ -371,12 +371,12 @@ fn inconsistent_claims_are_rejected() {
     let mut listed = e.clone();
     listed
         .iter_mut()
-        .find(|m| m.path == "layers/kernel.ndjson")
+        .find(|m| m.path == "capability-surface.json")
         .unwrap()
         .class = MemberClass::Diagnostic;
     rejected(
         &bundle::to_bytes(&manifest("r", &listed), &e).unwrap(),
-        "layers/kernel.ndjson",
+        "capability-surface.json",
         "class-mismatch",
     );
 }

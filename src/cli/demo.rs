@@ -55,6 +55,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         env: None,
         detach: true,
         quiet: false,
+        private_tmp: false,
     };
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {

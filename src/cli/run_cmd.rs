@@ -111,6 +111,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         env: None,
         detach: false,
         quiet: false,
+        private_tmp: false,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();

@@ -44,19 +44,22 @@ pub struct Contract {
     pub member: Option<&'static str>,
     /// Document or NDJSON.
     pub shape: Shape,
-    /// The published schema text (`schemas/<name>.v0.schema.json`).
+    /// The published schema text (`schemas/<name>.<version>.schema.json`).
     pub published: &'static str,
     generate: fn() -> schemars::Schema,
 }
 
 macro_rules! contract {
     ($name:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
+        contract!($name @ "v0", $module::$ty, $member, $shape)
+    };
+    ($name:literal @ $ver:literal, $module:ident :: $ty:ident, $member:expr, $shape:expr) => {
         Contract {
             name: $name,
             id: $module::SCHEMA,
             member: $member,
             shape: $shape,
-            published: include_str!(concat!("../../schemas/", $name, ".v0.schema.json")),
+            published: include_str!(concat!("../../schemas/", $name, ".", $ver, ".schema.json")),
             generate: || {
                 schemars::generate::SchemaSettings::draft2020_12()
                     .into_generator()
@@ -99,7 +102,7 @@ pub const CONTRACTS: &[Contract] = &[
         Shape::Document
     ),
     contract!(
-        "capability_surface",
+        "capability_surface" @ "v1",
         surface::CapabilitySurface,
         Some("capability-surface.json"),
         Shape::Document
@@ -140,6 +143,13 @@ impl Contract {
     /// The contract stored in this bundle member.
     pub fn for_member(path: &str) -> Option<&'static Contract> {
         CONTRACTS.iter().find(|c| c.member == Some(path))
+    }
+
+    /// The published schema's file name in `schemas/` (`<name>.<version>.schema.json`, the
+    /// version being the id's last part).
+    pub fn schema_file(&self) -> String {
+        let ver = self.id.rsplit('.').next().unwrap_or("v0");
+        format!("{}.{ver}.schema.json", self.name)
     }
 
     /// The schema generated from the Rust types: JSON Schema 2020-12 with `$id` and `title`.

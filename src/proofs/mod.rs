@@ -11,6 +11,11 @@
 //!     golden: goldens/demo.surface.json
 //!     timeout: 60                     # seconds (default 120)
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
+//!     strict_kernel: true             # the determinism gate also compares the kernel layer
+//!     surface:                        # surface rules added to the defaults (docs/proofs.md)
+//!       collapse: ["<work>/dist"]     # tree roots shown as ROOT/**
+//!       redact:                       # regex inside one name → placeholder (work dir, temp areas)
+//!         - {pattern: "[0-9a-f]{8}$", placeholder: "<id>"}
 //! lanes:
 //!   kernel-only: [demo]
 //! ```
@@ -50,6 +55,26 @@ struct RawProof {
     timeout: Option<Spanned<u64>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    strict_kernel: bool,
+    #[serde(default)]
+    surface: Option<RawSurface>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurface {
+    #[serde(default)]
+    collapse: Vec<Spanned<String>>,
+    #[serde(default)]
+    redact: Vec<Spanned<RawRedaction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedaction {
+    pattern: Spanned<String>,
+    placeholder: Spanned<String>,
 }
 
 /// Which layers a proof observes.
@@ -77,8 +102,27 @@ pub struct Proof {
     pub golden_path: PathBuf,
     pub timeout_s: u64,
     pub env: BTreeMap<String, String>,
+    /// Whether the determinism gate compares the kernel layer too (it is then canonical).
+    pub strict_kernel: bool,
+    /// Collapse roots added to the default surface rules.
+    pub collapse: Vec<String>,
+    /// `(pattern, placeholder)` redactions, checked.
+    pub redact: Vec<(String, String)>,
     /// Line of the proof in the file.
     pub line: u64,
+}
+
+impl Proof {
+    /// The surface rules of this proof (the defaults plus its own; checked when parsed).
+    pub fn surface_rules(&self) -> Result<crate::surface::normalize::Rules, crate::surface::normalize::RuleError> {
+        use crate::surface::normalize::{Redaction, Rules};
+        let red = self
+            .redact
+            .iter()
+            .map(|(p, h)| Redaction::new(p, h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Rules::with(&self.collapse, red)
+    }
 }
 
 /// A validated proofs file.
@@ -214,6 +258,32 @@ impl Proofs {
                     ));
                 }
             }
+            let mut collapse = Vec::new();
+            let mut redact = Vec::new();
+            if let Some(sf) = &p.surface {
+                for c in &sf.collapse {
+                    if let Err(e) = crate::surface::normalize::Rules::with(&[&c.value], Vec::new()) {
+                        let (l, col) = pos(c);
+                        problems.push((l, col, e.to_string()));
+                    }
+                    collapse.push(c.value.clone());
+                }
+                for r in &sf.redact {
+                    let (pt, ph) = (&r.value.pattern, &r.value.placeholder);
+                    match crate::surface::normalize::Redaction::new(&pt.value, &ph.value) {
+                        Err(e @ crate::surface::normalize::RuleError::Placeholder(_)) => {
+                            let (l, col) = pos(ph);
+                            problems.push((l, col, e.to_string()));
+                        }
+                        Err(e) => {
+                            let (l, col) = pos(pt);
+                            problems.push((l, col, e.to_string()));
+                        }
+                        Ok(_) => {}
+                    }
+                    redact.push((pt.value.clone(), ph.value.clone()));
+                }
+            }
             proofs.push(Proof {
                 name: p.name.value.clone(),
                 mode,
@@ -223,6 +293,9 @@ impl Proofs {
                 golden_path: base.join(&p.golden.value),
                 timeout_s,
                 env: p.env.clone(),
+                strict_kernel: p.strict_kernel,
+                collapse,
+                redact,
                 line,
             });
         }
@@ -388,6 +461,31 @@ mod tests {
                 .to_string();
         assert!(e.starts_with("proofs.yaml:5:"), "{e}");
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn surface_rules_and_gate_are_parsed_and_checked() {
+        let p = parse(
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
+        )
+        .unwrap();
+        let a = &p.proofs[0];
+        assert!(a.strict_kernel);
+        assert_eq!(a.collapse, ["<work>/dist"]);
+        assert_eq!(a.redact, [("[0-9]+".to_string(), "<n>".to_string())]);
+        assert!(a.surface_rules().is_ok());
+        let e = parse(
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "proofs.yaml:6:18: error: collapse root `dist`",
+            "proofs.yaml:8:21: error: redaction pattern `(`: invalid regex: unclosed group\n",
+            "proofs.yaml:9:39: error: placeholder `<tmp>`",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
     }
 
     proptest::proptest! {

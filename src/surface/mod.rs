@@ -3,7 +3,12 @@
 //!
 //! Default noise (`DEFAULT_NOISE`): dynamic-loader and locale reads that every process makes.
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
+//! After filtering, [`normalize`] maps the exact sets to stable, reviewable entries (transient
+//! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
+//! exact).
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
+
+pub mod normalize;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -170,8 +175,19 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
     }
 }
 
-/// Derives the capability surface from canonical kernel events.
+/// Derives the capability surface from canonical kernel events with the default rules.
 pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
+    derive_with(run_id, events, noise, &normalize::Rules::defaults())
+}
+
+/// Derives the capability surface from canonical kernel events, normalized by `rules`.
+pub fn derive_with(
+    run_id: &str,
+    events: &[KernelEvent],
+    noise: &NoiseFilter,
+    rules: &normalize::Rules,
+) -> Derived {
+    let mut facts = normalize::Facts::default();
     let mut paths = BTreeSet::new();
     let mut writes = BTreeSet::new();
     let mut endpoints = BTreeSet::new();
@@ -186,6 +202,7 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
         }
     };
     for e in events {
+        facts.event(e);
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(p) | Touch::OpenWrite(p)
@@ -216,6 +233,14 @@ pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Deri
             }
         }
     }
+    let m = normalize::Mapper::new(rules, &facts, writes.iter().map(String::as_str));
+    use normalize::Use;
+    let paths: BTreeSet<String> = paths
+        .iter()
+        .map(|p| m.map(p, if writes.contains(p) { Use::Write } else { Use::Read }))
+        .collect();
+    let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
+    let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
     Derived {
         surface: CapabilitySurface {
             schema: surface::SCHEMA.into(),
