@@ -45,7 +45,12 @@ pub fn measure(
     spec: &RunSpec,
     noise: &NoiseFilter,
 ) -> Result<Measured, SessionError> {
-    measure_with(run_id, spec, noise, &crate::surface::normalize::Rules::defaults())
+    measure_with(
+        run_id,
+        spec,
+        noise,
+        &crate::surface::normalize::Rules::defaults(),
+    )
 }
 
 /// [`measure`] with the surface normalized by `rules` (a proof's own).

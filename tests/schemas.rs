@@ -37,9 +37,7 @@ fn published_schemas_are_generated_from_the_types() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     for f in &files {
-        let known = CONTRACTS
-            .iter()
-            .any(|c| *f == c.schema_file());
+        let known = CONTRACTS.iter().any(|c| *f == c.schema_file());
         assert!(known, "schemas/{f} belongs to no contract");
     }
     assert!(

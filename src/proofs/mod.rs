@@ -12,6 +12,7 @@
 //!     timeout: 60                     # seconds (default 120)
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
 //!     strict_kernel: true             # the determinism gate also compares the kernel layer
+//!     allow_unobserved: [chmod]       # channels whose use alone does not make it inconclusive
 //!     surface:                        # surface rules added to the defaults (docs/proofs.md)
 //!       collapse: ["<work>/dist"]     # tree roots shown as ROOT/**
 //!       redact:                       # regex inside one name → placeholder (work dir, temp areas)
@@ -57,6 +58,8 @@ struct RawProof {
     env: BTreeMap<String, String>,
     #[serde(default)]
     strict_kernel: bool,
+    #[serde(default)]
+    allow_unobserved: Vec<Spanned<String>>,
     #[serde(default)]
     surface: Option<RawSurface>,
 }
@@ -104,6 +107,9 @@ pub struct Proof {
     pub env: BTreeMap<String, String>,
     /// Whether the determinism gate compares the kernel layer too (it is then canonical).
     pub strict_kernel: bool,
+    /// Unobserved channels (`chmod`, `utimes`, ...) whose use alone does not make the evidence
+    /// inconclusive for this proof (health still reports them).
+    pub allow_unobserved: Vec<String>,
     /// Collapse roots added to the default surface rules.
     pub collapse: Vec<String>,
     /// `(pattern, placeholder)` redactions, checked.
@@ -114,7 +120,9 @@ pub struct Proof {
 
 impl Proof {
     /// The surface rules of this proof (the defaults plus its own; checked when parsed).
-    pub fn surface_rules(&self) -> Result<crate::surface::normalize::Rules, crate::surface::normalize::RuleError> {
+    pub fn surface_rules(
+        &self,
+    ) -> Result<crate::surface::normalize::Rules, crate::surface::normalize::RuleError> {
         use crate::surface::normalize::{Redaction, Rules};
         let red = self
             .redact
@@ -262,7 +270,8 @@ impl Proofs {
             let mut redact = Vec::new();
             if let Some(sf) = &p.surface {
                 for c in &sf.collapse {
-                    if let Err(e) = crate::surface::normalize::Rules::with(&[&c.value], Vec::new()) {
+                    if let Err(e) = crate::surface::normalize::Rules::with(&[&c.value], Vec::new())
+                    {
                         let (l, col) = pos(c);
                         problems.push((l, col, e.to_string()));
                     }
@@ -284,6 +293,20 @@ impl Proofs {
                     redact.push((pt.value.clone(), ph.value.clone()));
                 }
             }
+            for a in &p.allow_unobserved {
+                if !crate::kernel::event::BLIND_SLOTS.contains(&a.value.as_str()) {
+                    let (l, col) = pos(a);
+                    problems.push((
+                        l,
+                        col,
+                        format!(
+                            "allow_unobserved: `{}` is not an unobserved channel (channels: {})",
+                            a.value,
+                            crate::kernel::event::BLIND_SLOTS.join(", ")
+                        ),
+                    ));
+                }
+            }
             proofs.push(Proof {
                 name: p.name.value.clone(),
                 mode,
@@ -294,6 +317,7 @@ impl Proofs {
                 timeout_s,
                 env: p.env.clone(),
                 strict_kernel: p.strict_kernel,
+                allow_unobserved: p.allow_unobserved.iter().map(|a| a.value.clone()).collect(),
                 collapse,
                 redact,
                 line,
@@ -466,23 +490,25 @@ mod tests {
     #[test]
     fn surface_rules_and_gate_are_parsed_and_checked() {
         let p = parse(
-            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    allow_unobserved: [chmod]\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
         )
         .unwrap();
         let a = &p.proofs[0];
         assert!(a.strict_kernel);
+        assert_eq!(a.allow_unobserved, ["chmod"]);
         assert_eq!(a.collapse, ["<work>/dist"]);
         assert_eq!(a.redact, [("[0-9]+".to_string(), "<n>".to_string())]);
         assert!(a.surface_rules().is_ok());
         let e = parse(
-            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    allow_unobserved: [chmodd]\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
         )
         .unwrap_err()
         .to_string();
         for want in [
-            "proofs.yaml:6:18: error: collapse root `dist`",
-            "proofs.yaml:8:21: error: redaction pattern `(`: invalid regex: unclosed group\n",
-            "proofs.yaml:9:39: error: placeholder `<tmp>`",
+            "proofs.yaml:5:24: error: allow_unobserved: `chmodd`",
+            "proofs.yaml:7:18: error: collapse root `dist`",
+            "proofs.yaml:9:21: error: redaction pattern `(`: invalid regex: unclosed group\n",
+            "proofs.yaml:10:39: error: placeholder `<tmp>`",
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }

@@ -237,7 +237,16 @@ pub fn derive_with(
     use normalize::Use;
     let paths: BTreeSet<String> = paths
         .iter()
-        .map(|p| m.map(p, if writes.contains(p) { Use::Write } else { Use::Read }))
+        .map(|p| {
+            m.map(
+                p,
+                if writes.contains(p) {
+                    Use::Write
+                } else {
+                    Use::Read
+                },
+            )
+        })
         .collect();
     let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
     let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();

@@ -247,7 +247,9 @@ impl Rules {
                 return Err(bad("must start with `/`, `<work>/` or `<tmp>/`".into()));
             }
             if g.ends_with('/') || g.ends_with("**") {
-                return Err(bad("names the root directory (no trailing `/` or `**`)".into()));
+                return Err(bad(
+                    "names the root directory (no trailing `/` or `**`)".into()
+                ));
             }
             b.add(
                 GlobBuilder::new(g)
@@ -390,7 +392,14 @@ impl Facts {
         match e.kind {
             Kind::Open if e.flags.iter().any(|f| f == "create") => {
                 let excl = e.flags.iter().any(|f| f == "excl");
-                put(path, if excl { Change::Created } else { Change::Opened });
+                put(
+                    path,
+                    if excl {
+                        Change::Created
+                    } else {
+                        Change::Opened
+                    },
+                );
             }
             Kind::Mkdir => put(path, Change::Created),
             Kind::Unlink | Kind::Rmdir => put(path, Change::Removed),
@@ -451,9 +460,8 @@ impl Facts {
             .filter_map(|(l, pp)| pp.last_create.map(|c| (l.as_str(), c)))
             .collect();
         x.per.iter().any(|(y, pp)| {
-            pp.last_remove.is_some_and(|r| {
-                creators.iter().all(|&(cx, c)| self.before(cx, c, y, r))
-            })
+            pp.last_remove
+                .is_some_and(|r| creators.iter().all(|&(cx, c)| self.before(cx, c, y, r)))
         })
     }
 
@@ -539,8 +547,7 @@ impl<'a> Mapper<'a> {
         // Rule 3: trees the run created in the work dir.
         if p.starts_with("<work>/")
             && let Some(root) = prefixes(p).find(|a| {
-                self.venvs.contains(*a)
-                    || (r.work_trees.is_match(a) && self.facts.created(r, a))
+                self.venvs.contains(*a) || (r.work_trees.is_match(a) && self.facts.created(r, a))
             })
         {
             return format!("{root}/**");
@@ -577,7 +584,11 @@ impl<'a> Mapper<'a> {
             return p.to_string();
         }
         let area = if in_tmp {
-            TEMP_AREAS.iter().find(|a| under(p, a)).copied().unwrap_or("")
+            TEMP_AREAS
+                .iter()
+                .find(|a| under(p, a))
+                .copied()
+                .unwrap_or("")
         } else {
             "<work>"
         };
@@ -655,7 +666,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ev(process: &str, kind: Kind, path: &str, path2: Option<&str>, flags: &[&str]) -> KernelEvent {
+    fn ev(
+        process: &str,
+        kind: Kind,
+        path: &str,
+        path2: Option<&str>,
+        flags: &[&str],
+    ) -> KernelEvent {
         KernelEvent {
             path: Some(path.into()),
             path2: path2.map(String::from),
@@ -686,25 +703,70 @@ mod tests {
         let f = facts(&[
             // git: tmp object created exclusively, renamed to its final name
             ev("p0", Kind::Mkdir, "<work>/objs", None, &[]),
-            ev("p0", Kind::Open, "<work>/objs/tmp_obj_Ab12Cd", None, &["create", "excl"]),
-            ev("p0", Kind::Rename, "<work>/objs/tmp_obj_Ab12Cd", Some("<work>/objs/0f"), &[]),
+            ev(
+                "p0",
+                Kind::Open,
+                "<work>/objs/tmp_obj_Ab12Cd",
+                None,
+                &["create", "excl"],
+            ),
+            ev(
+                "p0",
+                Kind::Rename,
+                "<work>/objs/tmp_obj_Ab12Cd",
+                Some("<work>/objs/0f"),
+                &[],
+            ),
             // gcc: the driver makes the temp file, cc1 writes it, the driver removes it
-            ev("p0/gcc#1", Kind::Open, "/tmp/ccX1y2Z3.s", None, &["create", "excl"]),
-            ev("p0/gcc#1/cc1#1", Kind::Open, "/tmp/ccX1y2Z3.s", None, &["trunc"]),
+            ev(
+                "p0/gcc#1",
+                Kind::Open,
+                "/tmp/ccX1y2Z3.s",
+                None,
+                &["create", "excl"],
+            ),
+            ev(
+                "p0/gcc#1/cc1#1",
+                Kind::Open,
+                "/tmp/ccX1y2Z3.s",
+                None,
+                &["trunc"],
+            ),
             ev("p0/gcc#1", Kind::Unlink, "/tmp/ccX1y2Z3.s", None, &[]),
             // a TemporaryDirectory tree
             ev("p0", Kind::Mkdir, "/tmp/tmpabcd1234", None, &[]),
-            ev("p0", Kind::Open, "/tmp/tmpabcd1234/f", None, &["create", "trunc"]),
+            ev(
+                "p0",
+                Kind::Open,
+                "/tmp/tmpabcd1234/f",
+                None,
+                &["create", "trunc"],
+            ),
             ev("p0", Kind::Unlink, "/tmp/tmpabcd1234/f", None, &[]),
             ev("p0", Kind::Rmdir, "/tmp/tmpabcd1234", None, &[]),
         ]);
         let mut rules = Rules::defaults();
         rules.private_tmp = true;
-        assert_eq!(map(&rules, &f, "<work>/objs/tmp_obj_Ab12Cd", Use::Write), "<work>/objs/<transient>");
-        assert_eq!(map(&rules, &f, "<work>/objs/0f", Use::Write), "<work>/objs/0f");
-        assert_eq!(map(&rules, &f, "/tmp/ccX1y2Z3.s", Use::Write), "<tmp>/<transient>");
-        assert_eq!(map(&rules, &f, "/tmp/tmpabcd1234/f", Use::Write), "<tmp>/<transient>");
-        assert_eq!(map(&rules, &f, "/tmp/tmpabcd1234", Use::Write), "<tmp>/<transient>");
+        assert_eq!(
+            map(&rules, &f, "<work>/objs/tmp_obj_Ab12Cd", Use::Write),
+            "<work>/objs/<transient>"
+        );
+        assert_eq!(
+            map(&rules, &f, "<work>/objs/0f", Use::Write),
+            "<work>/objs/0f"
+        );
+        assert_eq!(
+            map(&rules, &f, "/tmp/ccX1y2Z3.s", Use::Write),
+            "<tmp>/<transient>"
+        );
+        assert_eq!(
+            map(&rules, &f, "/tmp/tmpabcd1234/f", Use::Write),
+            "<tmp>/<transient>"
+        );
+        assert_eq!(
+            map(&rules, &f, "/tmp/tmpabcd1234", Use::Write),
+            "<tmp>/<transient>"
+        );
         // A shell redirect creates, a later child removes: ordered by the fork.
         let f2 = facts(&[
             ev("p0", Kind::Open, "<work>/g.txt", None, &["create", "trunc"]),
@@ -717,11 +779,17 @@ mod tests {
         ]);
         let mut fresh = Rules::defaults();
         fresh.work_before = Some(BTreeSet::new());
-        assert_eq!(map(&fresh, &f2, "<work>/g.txt", Use::Write), "<work>/<transient>");
+        assert_eq!(
+            map(&fresh, &f2, "<work>/g.txt", Use::Write),
+            "<work>/<transient>"
+        );
         assert_eq!(map(&fresh, &f2, "<work>/h.txt", Use::Write), "<work>/h.txt");
         // Without a private tmp, /tmp is still a temp area but not shown as <tmp>.
         let shared = Rules::defaults();
-        assert_eq!(map(&shared, &f, "/tmp/ccX1y2Z3.s", Use::Write), "/tmp/<transient>");
+        assert_eq!(
+            map(&shared, &f, "/tmp/ccX1y2Z3.s", Use::Write),
+            "/tmp/<transient>"
+        );
     }
 
     #[test]
@@ -732,51 +800,101 @@ mod tests {
             ev("p0/rm#1", Kind::Rmdir, "<work>/build", None, &[]),
             ev("p0/mkdir#2", Kind::Mkdir, "<work>/build", None, &[]),
             // a file that may have existed before the run, removed
-            ev("p0", Kind::Open, "<work>/old.txt", None, &["create", "trunc"]),
+            ev(
+                "p0",
+                Kind::Open,
+                "<work>/old.txt",
+                None,
+                &["create", "trunc"],
+            ),
             ev("p0", Kind::Unlink, "<work>/old.txt", None, &[]),
             // outside the work dir and temp areas: writes stay exact
             ev("p0", Kind::Open, "/etc/passwd+", None, &["create", "excl"]),
             ev("p0", Kind::Rename, "/etc/passwd+", Some("/etc/passwd"), &[]),
             // sensitive, even in the work dir
-            ev("p0", Kind::Open, "<work>/.ssh/tmpkey", None, &["create", "excl"]),
+            ev(
+                "p0",
+                Kind::Open,
+                "<work>/.ssh/tmpkey",
+                None,
+                &["create", "excl"],
+            ),
             ev("p0", Kind::Unlink, "<work>/.ssh/tmpkey", None, &[]),
         ]);
         let rules = Rules::defaults();
-        for p in ["<work>/build", "<work>/old.txt", "/etc/passwd+", "<work>/.ssh/tmpkey"] {
+        for p in [
+            "<work>/build",
+            "<work>/old.txt",
+            "/etc/passwd+",
+            "<work>/.ssh/tmpkey",
+        ] {
             assert_eq!(map(&rules, &f, p, Use::Write), p);
         }
         // In a fresh work dir, a path that was not a seed was created by the run.
         let mut fresh = Rules::defaults();
         fresh.work_before = Some(BTreeSet::from(["<work>/seed.txt".to_string()]));
-        assert_eq!(map(&fresh, &f, "<work>/old.txt", Use::Write), "<work>/<transient>");
+        assert_eq!(
+            map(&fresh, &f, "<work>/old.txt", Use::Write),
+            "<work>/<transient>"
+        );
     }
 
     #[test]
     fn trees_collapse_reads_and_created_work_trees() {
         let f = facts(&[
             ev("p0", Kind::Mkdir, "<work>/target", None, &[]),
-            ev("p0", Kind::Open, "<work>/v/pyvenv.cfg", None, &["create", "trunc"]),
+            ev(
+                "p0",
+                Kind::Open,
+                "<work>/v/pyvenv.cfg",
+                None,
+                &["create", "trunc"],
+            ),
             ev("p0", Kind::Mkdir, "<work>/v", None, &[]),
         ]);
         let rules = Rules::defaults();
         let m = Mapper::new(&rules, &f, ["<work>/v/pyvenv.cfg"]);
-        assert_eq!(m.map("/usr/lib/python3.11/os.py", Use::Read), "/usr/lib/python3.11/**");
         assert_eq!(
-            m.map("/usr/lib/python3.11/__pycache__/os.cpython-311.pyc", Use::Read),
+            m.map("/usr/lib/python3.11/os.py", Use::Read),
+            "/usr/lib/python3.11/**"
+        );
+        assert_eq!(
+            m.map(
+                "/usr/lib/python3.11/__pycache__/os.cpython-311.pyc",
+                Use::Read
+            ),
             "/usr/lib/python3.11/**"
         );
         // a write under a toolchain tree stays exact
-        assert_eq!(m.map("/usr/lib/python3.11/os.py", Use::Write), "/usr/lib/python3.11/os.py");
         assert_eq!(
-            m.map("/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/lib/x.rlib", Use::Read),
+            m.map("/usr/lib/python3.11/os.py", Use::Write),
+            "/usr/lib/python3.11/os.py"
+        );
+        assert_eq!(
+            m.map(
+                "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/lib/x.rlib",
+                Use::Read
+            ),
             "/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/**"
         );
-        assert_eq!(m.map("<work>/target/debug/app", Use::Write), "<work>/target/**");
+        assert_eq!(
+            m.map("<work>/target/debug/app", Use::Write),
+            "<work>/target/**"
+        );
         assert_eq!(m.map("<work>/target", Use::Write), "<work>/target/**");
-        assert_eq!(m.map("<work>/v/lib/python3.11/site-packages/x.py", Use::Write), "<work>/v/**");
+        assert_eq!(
+            m.map("<work>/v/lib/python3.11/site-packages/x.py", Use::Write),
+            "<work>/v/**"
+        );
         // a seeded tree (not created by the run) stays exact
-        assert_eq!(m.map("<work>/node_modules/a/index.js", Use::Read), "<work>/node_modules/a/index.js");
-        assert_eq!(m.map("/usr/bin/python3.11", Use::Exec), "/usr/bin/python3.11");
+        assert_eq!(
+            m.map("<work>/node_modules/a/index.js", Use::Read),
+            "<work>/node_modules/a/index.js"
+        );
+        assert_eq!(
+            m.map("/usr/bin/python3.11", Use::Exec),
+            "/usr/bin/python3.11"
+        );
     }
 
     #[test]
@@ -787,15 +905,30 @@ mod tests {
         rules.private_tmp = true;
         let m = Mapper::new(&rules, &f, std::iter::empty());
         assert_eq!(m.map("/tmp/tmpvxa96i4f", Use::Write), "<tmp>/tmp<random>");
-        assert_eq!(m.map("/tmp/tmp.AbCdEf1234/x", Use::Write), "<tmp>/tmp.<random>/x");
-        assert_eq!(m.map("/tmp/pip-unpack-ab_d1234", Use::Write), "<tmp>/pip-unpack-<random>");
+        assert_eq!(
+            m.map("/tmp/tmp.AbCdEf1234/x", Use::Write),
+            "<tmp>/tmp.<random>/x"
+        );
+        assert_eq!(
+            m.map("/tmp/pip-unpack-ab_d1234", Use::Write),
+            "<tmp>/pip-unpack-<random>"
+        );
         assert_eq!(m.map("/tmp/node-Ab12Cd", Use::Write), "<tmp>/node-<random>");
         assert_eq!(m.map("/tmp/ccAb12Cd.o", Use::Write), "<tmp>/cc<random>.o");
         assert_eq!(m.map("/tmp/cache/a/b", Use::Write), "<tmp>/cache/**");
-        assert_eq!(m.map("<work>/build-0123abcd", Use::Write), "<work>/build-<id>");
+        assert_eq!(
+            m.map("<work>/build-0123abcd", Use::Write),
+            "<work>/build-<id>"
+        );
         // outside the work dir and temp areas nothing is redacted
-        assert_eq!(m.map("/opt/tmp.AbCdEf1234", Use::Write), "/opt/tmp.AbCdEf1234");
-        assert_eq!(m.map("/opt/build-0123abcd", Use::Read), "/opt/build-0123abcd");
+        assert_eq!(
+            m.map("/opt/tmp.AbCdEf1234", Use::Write),
+            "/opt/tmp.AbCdEf1234"
+        );
+        assert_eq!(
+            m.map("/opt/build-0123abcd", Use::Read),
+            "/opt/build-0123abcd"
+        );
         assert_eq!(m.map("/tmp/readme.txt", Use::Read), "<tmp>/readme.txt");
     }
 
@@ -867,8 +1000,12 @@ mod tests {
             Just("/etc".to_string()),
             Just("/proc/1".to_string()),
         ];
-        (root, proptest::collection::vec(name, 0..5))
-            .prop_map(|(r, names)| std::iter::once(r).chain(names).collect::<Vec<_>>().join("/"))
+        (root, proptest::collection::vec(name, 0..5)).prop_map(|(r, names)| {
+            std::iter::once(r)
+                .chain(names)
+                .collect::<Vec<_>>()
+                .join("/")
+        })
     }
 
     fn arb_facts() -> impl Strategy<Value = Vec<KernelEvent>> {
@@ -879,12 +1016,15 @@ mod tests {
             Just((Kind::Unlink, vec![])),
             Just((Kind::Rmdir, vec![])),
         ];
-        proptest::collection::vec((prop_oneof![Just("p0"), Just("p0/x#1")], kind, arb_path()), 0..12)
-            .prop_map(|v| {
-                v.into_iter()
-                    .map(|(proc_, (k, fl), p)| ev(proc_, k, &p, None, &fl))
-                    .collect()
-            })
+        proptest::collection::vec(
+            (prop_oneof![Just("p0"), Just("p0/x#1")], kind, arb_path()),
+            0..12,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(proc_, (k, fl), p)| ev(proc_, k, &p, None, &fl))
+                .collect()
+        })
     }
 
     proptest! {

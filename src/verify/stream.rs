@@ -57,9 +57,7 @@ impl Patterns {
     fn new(list: &[String]) -> Patterns {
         let (entries, res): (Vec<String>, Vec<String>) = list
             .iter()
-            .filter_map(|e| {
-                crate::surface::normalize::support_pattern(e).map(|re| (e.clone(), re))
-            })
+            .filter_map(|e| crate::surface::normalize::support_pattern(e).map(|re| (e.clone(), re)))
             .unzip();
         let set = regex::RegexSet::new(&res).ok();
         Patterns {
