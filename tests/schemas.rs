@@ -355,7 +355,14 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
 #[test]
 fn contract_names_and_ids_agree() {
     for c in CONTRACTS {
-        assert_eq!(c.id, format!("assay.runner.{}.v0", c.name));
+        let ver = c.id.rsplit('.').next().unwrap();
+        assert!(
+            ver.starts_with('v') && ver[1..].parse::<u32>().is_ok(),
+            "{}",
+            c.id
+        );
+        assert_eq!(c.id, format!("assay.runner.{}.{ver}", c.name));
+        assert_eq!(c.schema_file(), format!("{}.{ver}.schema.json", c.name));
         assert_eq!(Contract::find(c.name).unwrap().id, c.id);
         if let Some(m) = c.member {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);

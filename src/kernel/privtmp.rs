@@ -2,12 +2,12 @@
 //! reaches the host) with a fresh tmpfs on `/tmp`. Set up between fork and exec, *before* the
 //! child joins the session cgroup, so the mount calls are not the command's (they would count as
 //! an unobserved mount channel) while the command's first instruction still runs inside the
-//! cgroup. A work dir under `/tmp` is bound back at the same path, so absolute paths into it
-//! still work. The tmpfs disappears with the last process of the namespace.
+//! cgroup. A work dir under `/tmp` is bound back at the same path (from the child's working
+//! directory, which `unshare` carries into the new namespace), so absolute paths into it still
+//! work. The tmpfs disappears with the last process of the namespace.
 //! Imports: nothing from this crate.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -18,9 +18,9 @@ pub const MOUNT_POINT: &str = "/tmp";
 #[derive(Debug)]
 pub struct PrivateTmp {
     target: CString,
-    /// A work dir under `/tmp`: an `O_PATH` fd to it (open until exec), its `/proc/self/fd/N`
-    /// name, the directories to create in the tmpfs (outermost first) and the bind target.
-    work: Option<(OwnedFd, CString, Vec<CString>)>,
+    /// A work dir under `/tmp`: the directories to create in the tmpfs, outermost first (the
+    /// last is the bind target).
+    work: Option<Vec<CString>>,
 }
 
 fn cstr(b: &[u8]) -> std::io::Result<CString> {
@@ -35,22 +35,13 @@ impl PrivateTmp {
         if let Ok(rest) = work.strip_prefix(MOUNT_POINT)
             && !rest.as_os_str().is_empty()
         {
-            let fd: OwnedFd = nix::fcntl::open(
-                &work,
-                nix::fcntl::OFlag::O_PATH
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .map_err(std::io::Error::from)?;
-            let src = cstr(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_bytes())?;
             let mut dirs = Vec::new();
             let mut d = std::path::PathBuf::from(MOUNT_POINT);
             for c in rest.components() {
                 d.push(c);
                 dirs.push(cstr(d.as_os_str().as_bytes())?);
             }
-            bind = Some((fd, src, dirs));
+            bind = Some(dirs);
         }
         Ok(PrivateTmp {
             target: cstr(MOUNT_POINT.as_bytes())?,
@@ -59,7 +50,8 @@ impl PrivateTmp {
     }
 
     /// Enters a new mount namespace with a fresh tmpfs on `/tmp`. Only for the child between
-    /// fork and exec: it makes raw syscalls on prepared buffers and allocates nothing.
+    /// fork and exec, after it changed into the work dir: it makes raw syscalls on prepared
+    /// buffers and allocates nothing.
     pub fn enter(&self) -> std::io::Result<()> {
         let err = std::io::Error::last_os_error;
         // SAFETY: unshare and mount take NUL-terminated strings that live in `self` for the
@@ -88,7 +80,7 @@ impl PrivateTmp {
             {
                 return Err(err());
             }
-            if let Some((_, src, dirs)) = &self.work {
+            if let Some(dirs) = &self.work {
                 for d in dirs {
                     if libc::mkdir(d.as_ptr(), 0o755) != 0
                         && *libc::__errno_location() != libc::EEXIST
@@ -99,13 +91,16 @@ impl PrivateTmp {
                 let Some(target) = dirs.last() else {
                     return Ok(());
                 };
+                // "." is the work dir under the covered /tmp (the working directory moved into
+                // the new namespace with unshare); enter the bind so the two are one.
                 if libc::mount(
-                    src.as_ptr(),
+                    c".".as_ptr(),
                     target.as_ptr(),
                     std::ptr::null(),
                     libc::MS_BIND | libc::MS_REC,
                     std::ptr::null(),
                 ) != 0
+                    || libc::chdir(target.as_ptr()) != 0
                 {
                     return Err(err());
                 }

@@ -203,7 +203,7 @@ fn run_in(
     let detach = spec.detach;
     let procs_fd = cg.procs_file().as_raw_fd();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (unshare, mount, mkdir, setgroups/setgid/setuid, write, prctl, setsid) on fds and buffers
+    // (unshare, mount, mkdir, chdir, setgroups/setgid/setuid, write, prctl, setsid) on fds and buffers
     // the parent keeps alive until spawn returns; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
