@@ -21,7 +21,8 @@
 //!   kernel-only: [demo]
 //! ```
 //! Paths are relative to the directory of `proofs.yaml`. Every problem is reported at once as
-//! `file:line:column: error: message`. Imports: `lanes::config` (lane names).
+//! `file:line:column: error: message`. Imports: `lanes::config` (lane names),
+//! `surface::normalize` (collapse and redaction rules), `kernel::event` (channel names).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -194,7 +194,8 @@ pub fn derive_with(
     let mut execs = BTreeSet::new();
     let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
     let mut filter = |cat: &str, s: &str| -> bool {
-        if s.is_empty() || noise.is_noise(s) {
+        // A sensitive location is never hidden, whatever the noise filter says.
+        if s.is_empty() || (noise.is_noise(s) && !rules.is_sensitive(s)) {
             *filtered.entry(cat.to_string()).or_default() += 1;
             true
         } else {
@@ -328,6 +329,13 @@ mod tests {
         assert_eq!(d.filtered.get("filesystem_paths"), Some(&2));
         let all = derive("r", &events, &NoiseFilter::none());
         assert_eq!(all.surface.filesystem_paths.len(), 6);
+        // A noise filter never hides a sensitive location.
+        let ssh = vec![ev(Kind::Open, "/root/.ssh/id_rsa", Some("read"), "ok")];
+        let broad = NoiseFilter::new(&["/root/**"]).unwrap();
+        assert_eq!(
+            derive("r", &ssh, &broad).surface.filesystem_paths,
+            ["/root/.ssh/id_rsa"]
+        );
     }
 
     #[test]
