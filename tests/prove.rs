@@ -329,6 +329,13 @@ fn private_tmp_is_fresh_per_run_and_shown_as_tmp() {
         !out.contains("command-failed"),
         "the command saw the host's /tmp or no TMPDIR: {out}"
     );
+    // The mount namespace and tmpfs are set up before the child joins the session cgroup, so
+    // they are not the command's mount channel: the evidence is clean.
+    assert_eq!(
+        v["proofs"][0]["health"]["kernel_layer"], "complete",
+        "{out}"
+    );
+    assert!(!out.contains("observation-unclean"), "{out}");
     let pending = std::fs::read_to_string(d.join("goldens/tmp.surface.json.new")).unwrap();
     for want in [
         "\"<tmp>/assay-privtmp-kept.txt\"",
