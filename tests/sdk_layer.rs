@@ -102,9 +102,23 @@ impl Run {
 fn run(tmp: &Path, run_id: &str, work: &Path, cmd: &[&str]) -> Run {
     let bundle = tmp.join(format!("{run_id}.tar.gz"));
     let out = Command::new("unshare")
-        .args(["--net", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
         .arg(env!("CARGO_BIN_EXE_assay-runner"))
-        .args(["run", "--mode", "sdk", "--grace-ms", "500", "--run-id", run_id, "--policy"])
+        .args([
+            "run",
+            "--mode",
+            "sdk",
+            "--grace-ms",
+            "500",
+            "--run-id",
+            run_id,
+            "--policy",
+        ])
         .arg(repo().join("fixtures/policy/policy.yaml"))
         .arg("--work-dir")
         .arg(work)

@@ -108,7 +108,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "capability_surface",
-        "v0",
+        "v1",
         surface::CapabilitySurface,
         &["capability-surface.json"],
         Shape::Document

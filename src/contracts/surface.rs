@@ -1,16 +1,22 @@
-//! `assay.runner.capability_surface.v0` — what the run touched (`capability-surface.json`).
+//! `assay.runner.capability_surface.v1` — what the run touched (`capability-surface.json`).
 //!
 //! Every list is a sorted set. Paths are absolute, escaped with `crate::pathbytes`, with the
 //! work dir replaced by `<work>/`. `filesystem_paths` holds every path successfully opened,
 //! created, removed or renamed; `filesystem_writes` the subset opened for writing (or created,
 //! truncated, removed, renamed, linked). `network_endpoints` holds attempted connects
 //! (`127.0.0.1:8080`, `[::1]:443`, `unix:/run/x.sock`). `process_execs` holds executed files.
+//!
+//! v1 vocabulary (normalized entries; `crate::surface::normalize` has the rules): `<tmp>` is
+//! the run's private temp dir; `DIR/<transient>` stands for paths the run created under `DIR`
+//! that were gone at its end; `ROOT/**` for a collapsed tree; `<random>` for the random part of
+//! a well-known temp name; `<name>` for a proof's own redaction. Sensitive paths are never
+//! normalized.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_surface.v0";
+pub const SCHEMA: &str = "assay.runner.capability_surface.v1";
 
 /// The set-valued categories, in file order (also the keys of `filtered_noise` in health).
 pub const CATEGORIES: [&str; 6] = [
