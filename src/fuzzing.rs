@@ -94,6 +94,46 @@ pub fn verify_bundle(data: &[u8]) {
 /// The members of a small, valid bundle built without a kernel: a process that reads
 /// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9` over TCP.
 /// Used by the verify tests and as the fuzz seed.
+/// Decision and SDK logs are written by processes of the measured run (untrusted): accepting
+/// them never panics, and a `complete` layer is one whose every line was accepted, in order.
+pub fn layer_logs(data: &[u8]) {
+    use crate::contracts::health::OtherLayer;
+    use crate::correlation::provenance::Attestation;
+    let mut att = Attestation::default();
+    att.runners.insert(10, "p0/assay-runner#1".into());
+    att.parents.insert(11, 10);
+    att.labels.insert(5, "p0".into());
+    att.readers
+        .insert("/p.yaml".into(), std::collections::BTreeSet::from([10]));
+    att.writers.insert(
+        "/l/sdk.ndjson".into(),
+        std::collections::BTreeSet::from([5]),
+    );
+    let lines = data.split(|&b| b == b'\n').count().saturating_sub(1);
+    let p = crate::correlation::policy::accept("r", Some(data), false, &att, "/p.yaml");
+    assert!(p.records.len() <= lines);
+    assert!(p.records.iter().enumerate().all(|(i, r)| r.seq == i as u64));
+    if p.state == OtherLayer::Complete {
+        assert_eq!(p.records.len(), lines);
+        assert!(p.notes.is_empty());
+    }
+    let s = crate::correlation::sdk::accept("r", Some(data), false, &att, "/l/sdk.ndjson");
+    assert!(s.records.len() <= lines);
+    if s.state == OtherLayer::Complete {
+        assert_eq!(s.records.len(), lines);
+        assert!(s.notes.is_empty());
+    }
+    let empty = crate::layers::kernel::Projection::default();
+    let r = crate::correlation::correlate(
+        "r",
+        &p,
+        Some(&s),
+        &empty,
+        &crate::surface::NoiseFilter::none(),
+    );
+    assert_eq!(r.bindings.len(), p.records.len());
+}
+
 pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
     use crate::contracts::kernel_event::{self, Kind};
     use crate::contracts::run_event::{self, RunRecord};

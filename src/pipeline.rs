@@ -218,16 +218,24 @@ pub fn measure(
     spec: &RunSpec,
     noise: &NoiseFilter,
 ) -> Result<Measured, MeasureError> {
-    measure_with(run_id, spec, noise, &Layers::Kernel)
+    measure_with(
+        run_id,
+        spec,
+        noise,
+        &Layers::Kernel,
+        &crate::surface::normalize::Rules::defaults(),
+    )
 }
 
-/// Runs `spec` observed with `layers` and derives every artifact. Errors only when observation
-/// or a layer could not start (a bad policy file, an unwritable layer directory).
+/// Runs `spec` observed with `layers` and derives every artifact, the surface normalized by
+/// `rules` (a proof's own). Errors only when observation or a layer could not start (a bad
+/// policy file, an unwritable layer directory).
 pub fn measure_with(
     run_id: &str,
     spec: &RunSpec,
     noise: &NoiseFilter,
     layers: &Layers,
+    rules: &crate::surface::normalize::Rules,
 ) -> Result<Measured, MeasureError> {
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
     let layer_dir = match layers.policy() {
@@ -259,7 +267,7 @@ pub fn measure_with(
     };
     let work_bytes = work.as_os_str().as_bytes();
     let projection = project(run_id, &rec.events, rec.root_pid, work_bytes);
-    let mut derived = crate::surface::derive(run_id, &projection.events, noise);
+    let mut derived = crate::surface::derive_with(run_id, &projection.events, noise, rules);
     let (policy, sdk, correlation) = match &layer_dir {
         None => (None, None, None),
         Some(ld) => {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::contracts::capability_diff::{Side, SideKind};
+use crate::contracts::health::{KernelLayer, ObservationHealth};
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::verdict::{self, HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
 use crate::kernel::session::{End, RunSpec};
@@ -141,6 +142,7 @@ fn environment(p: &Proof, work: &Path) -> Vec<(OsString, OsString)> {
         ("LANG", "C".into()),
         ("SHELL", "/bin/sh".into()),
         ("TZ", "UTC".into()),
+        ("TMPDIR", crate::kernel::privtmp::MOUNT_POINT.into()),
     ]
     .into_iter()
     .map(|(k, v)| (OsString::from(k), v))
@@ -149,6 +151,49 @@ fn environment(p: &Proof, work: &Path) -> Vec<(OsString, OsString)> {
         env.insert(k.into(), v.into());
     }
     env.into_iter().collect()
+}
+
+/// The kernel layer's bundle member.
+pub const KERNEL_LAYER: &str = "layers/kernel.ndjson";
+
+/// The kernel layer's class in a proof's bundles: canonical (gated) only for `strict_kernel`
+/// proofs. Concurrent processes make its order, sibling numbering and temp names vary between
+/// runs of real work; it stays the complete diagnostic record, and the surface derived from it is
+/// gated.
+pub fn kernel_class(p: &Proof) -> MemberClass {
+    if p.strict_kernel {
+        MemberClass::Canonical
+    } else {
+        MemberClass::Diagnostic
+    }
+}
+
+/// The proof's surface rules for a run in `work` (freshly reset: its contents are the seeds),
+/// with the private temp dir.
+fn surface_rules(p: &Proof, work: &Path) -> Result<crate::surface::normalize::Rules, ProveError> {
+    let mut rules = p.surface_rules().map_err(|e| ProveError::Io {
+        proof: p.name.clone(),
+        path: "proofs.yaml".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    rules.private_tmp = true;
+    let mut before = std::collections::BTreeSet::new();
+    let mut stack = vec![(work.to_path_buf(), "<work>".to_string())];
+    while let Some((dir, shown)) = stack.pop() {
+        for e in std::fs::read_dir(&dir).map_err(io_err(&p.name, &dir))? {
+            let e = e.map_err(io_err(&p.name, &dir))?;
+            let name = crate::pathbytes::escape(std::os::unix::ffi::OsStrExt::as_bytes(
+                e.file_name().as_os_str(),
+            ));
+            let child = format!("{shown}/{name}");
+            if e.file_type().map_err(io_err(&p.name, &dir))?.is_dir() {
+                stack.push((e.path(), child.clone()));
+            }
+            before.insert(child);
+        }
+    }
+    rules.work_before = Some(before);
+    Ok(rules)
 }
 
 /// Unified diff of two member texts (lossy for non-UTF-8).
@@ -208,6 +253,7 @@ pub fn prove_one(
             env: Some(environment(p, &work)),
             detach: true,
             quiet: false,
+            private_tmp: true,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
         let layers = match (&p.mode, &p.policy_path) {
@@ -219,8 +265,14 @@ pub fn prove_one(
             },
             _ => crate::pipeline::Layers::Kernel,
         };
-        let measured =
-            crate::pipeline::measure_with(&p.name, &spec, &NoiseFilter::default_filter(), &layers);
+        let rules = surface_rules(p, &work)?;
+        let measured = crate::pipeline::measure_with(
+            &p.name,
+            &spec,
+            &NoiseFilter::default_filter(),
+            &layers,
+            &rules,
+        );
         let m = match measured {
             Ok(m) => m,
             Err(e @ crate::pipeline::MeasureError::Policy(_)) => {
@@ -260,12 +312,16 @@ pub fn prove_one(
             }
         }
         let bundle = dir.join(format!("run-{i}.tar.gz"));
-        crate::bundle::write(&bundle, &p.name, &crate::pipeline::entries(&m)).map_err(|e| {
-            ProveError::Io {
-                proof: p.name.clone(),
-                path: bundle.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
+        let mut entries = crate::pipeline::entries(&m);
+        for e in &mut entries {
+            if e.path == KERNEL_LAYER {
+                e.class = kernel_class(p);
             }
+        }
+        crate::bundle::write(&bundle, &p.name, &entries).map_err(|e| ProveError::Io {
+            proof: p.name.clone(),
+            path: bundle.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
         })?;
         let ev = match verify::evidence(&bundle, &Limits::default(), Keep::All) {
             Ok(ev) => ev,
@@ -318,7 +374,12 @@ pub fn prove_one(
             cgroup_correlation: ev.health.cgroup_correlation,
             ringbuf_drops: ev.health.ringbuf_drops,
         });
-        let clean = crate::diff::health_clean(&ev.health);
+        let (clean, accepted) = clean_for(p, &ev.health);
+        if let Some(a) = accepted {
+            reasons.push(format!(
+                "unobserved-allowed: the session used {a}, allowed by the proof's allow_unobserved; effects through these channels are not in the surface"
+            ));
+        }
         if !clean {
             reasons.push(format!(
                 "observation-unclean: kernel_layer {:?}, cgroup_correlation {:?}, {} drop(s); the evidence cannot decide",
@@ -342,6 +403,65 @@ pub fn prove_one(
         verdict: out,
         determinism_diff,
     })
+}
+
+/// Channels and counts of an `unobserved-channel` health note (`chmod x5, bind x2`).
+fn unobserved_uses(note: &str) -> Option<Vec<(&str, &str)>> {
+    let rest = note.strip_prefix("unobserved-channel: the session used ")?;
+    let (list, _) = rest.split_once(" successfully")?;
+    list.split(", ")
+        .map(|u| u.rsplit_once(" x"))
+        .collect::<Option<Vec<_>>>()
+}
+
+/// Whether a proof's evidence is clean enough to decide: clean health, or health whose only
+/// flaw is the use of unobserved channels the proof allows (then also which uses were allowed).
+pub fn clean_for(p: &Proof, h: &ObservationHealth) -> (bool, Option<String>) {
+    if crate::diff::health_clean(h) {
+        return (true, None);
+    }
+    let mut only_allowed =
+        h.kernel_layer == KernelLayer::PartialBlindSpot && !p.allow_unobserved.is_empty();
+    let mut accepted = None;
+    // Notes that make the kernel layer partial_blind_spot; only `unobserved-channel` may be allowed.
+    const BLIND: [&str; 5] = [
+        "probe-missing:",
+        "parse-errors:",
+        "path-read-faults:",
+        "fileless-exec:",
+        "count-mismatch:",
+    ];
+    for n in &h.notes {
+        if BLIND.iter().any(|b| n.starts_with(b)) {
+            only_allowed = false;
+        }
+        if n.starts_with("unobserved-channel:") {
+            match unobserved_uses(n) {
+                Some(uses)
+                    if uses
+                        .iter()
+                        .all(|(c, _)| p.allow_unobserved.iter().any(|a| a == c)) =>
+                {
+                    accepted = Some(
+                        uses.iter()
+                            .map(|(c, k)| format!("{c} x{k}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                }
+                _ => only_allowed = false,
+            }
+        }
+    }
+    let mut relaxed = h.clone();
+    relaxed.kernel_layer = KernelLayer::Complete;
+    let clean = only_allowed
+        && accepted.is_some()
+        && h.counters.attach_failures == 0
+        && h.counters.parse_errors == 0
+        && h.counters.read_faults == 0
+        && crate::diff::health_clean(&relaxed);
+    (clean, clean.then_some(accepted).flatten())
 }
 
 /// `<golden>.new`.
@@ -375,7 +495,7 @@ fn golden_step(
         kind: SideKind::Bundle,
         source: relative(bundle),
         run_id: ev.surface.run_id.clone(),
-        health_clean: crate::diff::health_clean(&ev.health),
+        health_clean: clean_for(p, &ev.health).0,
     };
     let golden = match std::fs::read_to_string(&p.golden_path) {
         Ok(t) => match crate::diff::parse_golden(&p.golden, &t) {
@@ -480,6 +600,34 @@ mod tests {
     }
 
     #[test]
+    fn allowed_unobserved_channels_alone_keep_evidence_decidable() {
+        let parse = |extra: &str| {
+            crate::proofs::Proofs::parse(
+                "p.yaml",
+                format!("proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n{extra}")
+                    .as_bytes(),
+                Path::new("."),
+            )
+            .unwrap()
+            .proofs
+            .remove(0)
+        };
+        let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
+        b.unobserved_channels([("chmod", 5), ("utimes", 1)]);
+        let h = b.finish();
+        assert!(!clean_for(&parse(""), &h).0);
+        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &h).0);
+        let (clean, accepted) = clean_for(&parse("    allow_unobserved: [chmod, utimes]\n"), &h);
+        assert!(clean);
+        assert_eq!(accepted.as_deref(), Some("chmod x5, utimes x1"));
+        // any other blind spot still makes it inconclusive
+        let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
+        b.unobserved_channels([("chmod", 5)]);
+        b.fileless_execs(["/dev/fd/3"]);
+        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &b.finish()).0);
+    }
+
+    #[test]
     fn pending_is_next_to_the_golden() {
         assert_eq!(
             pending_path(Path::new("goldens/demo.surface.json")),
@@ -497,7 +645,7 @@ mod tests {
         .unwrap();
         let env = environment(&p.proofs[0], Path::new("/w"));
         let keys: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
-        assert_eq!(keys, ["HOME", "LANG", "PATH", "SHELL", "TZ", "X"]);
+        assert_eq!(keys, ["HOME", "LANG", "PATH", "SHELL", "TMPDIR", "TZ", "X"]);
         assert_eq!(env[1].1, "C.UTF-8");
         assert_eq!(env[0].1, "/w");
     }

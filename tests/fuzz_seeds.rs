@@ -37,6 +37,28 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("mcp_framing") {
         assay_runner::policy::fuzzing::framing(&s);
     }
+    for s in seeds("layer_logs") {
+        assay_runner::fuzzing::layer_logs(&s);
+    }
+}
+
+/// The layer-log seeds reach the accepting paths (not only the rejecting ones).
+#[test]
+fn layer_log_seeds_are_accepted_as_written() {
+    use assay_runner::contracts::health::OtherLayer;
+    use assay_runner::correlation::provenance::Attestation;
+    let mut att = Attestation::default();
+    att.runners.insert(10, "p0/assay-runner#1".into());
+    att.parents.insert(11, 10);
+    att.readers.insert("/p.yaml".into(), [10].into());
+    att.writers.insert("/l/sdk.ndjson".into(), [5].into());
+    let dir = format!("{}/fuzz/corpus/layer_logs", env!("CARGO_MANIFEST_DIR"));
+    let policy = std::fs::read(format!("{dir}/seed-policy.ndjson")).unwrap();
+    let sdk = std::fs::read(format!("{dir}/seed-sdk.ndjson")).unwrap();
+    let p = assay_runner::correlation::policy::accept("r", Some(&policy), false, &att, "/p.yaml");
+    assert_eq!(p.state, OtherLayer::Complete, "{:?}", p.notes);
+    let s = assay_runner::correlation::sdk::accept("r", Some(&sdk), false, &att, "/l/sdk.ndjson");
+    assert_eq!(s.state, OtherLayer::Complete, "{:?}", s.notes);
 }
 
 /// The committed verify seed is the sample bundle of this version (regenerate it when the

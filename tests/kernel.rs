@@ -700,6 +700,7 @@ fn same_run_written_twice_is_byte_identical() {
         env: None,
         detach: false,
         quiet: false,
+        private_tmp: false,
     };
     let m = assay_runner::pipeline::measure(
         "twice",

@@ -304,3 +304,98 @@ fn bad_proofs_file_names_file_and_line() {
     let o = cli(t.path(), &["prove", "--proof", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn private_tmp_is_fresh_per_run_and_shown_as_tmp() {
+    if !kernel_ok("private_tmp_is_fresh_per_run_and_shown_as_tmp") {
+        return;
+    }
+    // A file in the host's /tmp that the command must not see, and one it writes that the host
+    // must not get.
+    let marker = Path::new("/tmp/assay-privtmp-host-marker");
+    std::fs::write(marker, "host").unwrap();
+    let kept = Path::new("/tmp/assay-privtmp-kept.txt");
+    let _ = std::fs::remove_file(kept);
+    let (_t, d) = project(
+        "  - name: tmp\n    command: [sh, -c, 'test ! -e /tmp/assay-privtmp-host-marker && test \"$TMPDIR\" = /tmp && echo x > /tmp/assay-privtmp-kept.txt && mktemp -d >/dev/null && python3 -c \"import tempfile; tempfile.TemporaryDirectory(); open(tempfile.mkstemp()[1]).close()\"']\n    golden: goldens/tmp.surface.json\n",
+    );
+    let o = cli(&d, &["prove", "--proof", "tmp", "--runs", "3"]);
+    let out = text(&o);
+    assert!(!kept.exists(), "the command wrote into the host's /tmp");
+    std::fs::remove_file(marker).unwrap();
+    let v = verdict(&d);
+    assert_eq!(v["proofs"][0]["deterministic"], true, "{out}");
+    assert!(
+        !out.contains("command-failed"),
+        "the command saw the host's /tmp or no TMPDIR: {out}"
+    );
+    // The mount namespace and tmpfs are set up before the child joins the session cgroup, so
+    // they are not the command's mount channel: the evidence is clean.
+    assert_eq!(
+        v["proofs"][0]["health"]["kernel_layer"], "complete",
+        "{out}"
+    );
+    assert!(!out.contains("observation-unclean"), "{out}");
+    let pending = std::fs::read_to_string(d.join("goldens/tmp.surface.json.new")).unwrap();
+    for want in [
+        "\"<tmp>/assay-privtmp-kept.txt\"",
+        "\"<tmp>/tmp.<random>\"",
+        "\"<tmp>/tmp<random>\"",
+        "\"<tmp>/<transient>\"",
+    ] {
+        assert!(pending.contains(want), "{want} missing from\n{pending}");
+    }
+    assert!(!pending.contains("\"/tmp/"), "{pending}");
+}
+
+#[test]
+fn real_steps_are_deterministic_over_three_runs() {
+    if !kernel_ok("real_steps_are_deterministic_over_three_runs") {
+        return;
+    }
+    // The repository's own real-work proofs, run from a copy so pending goldens land there.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let copy = |rel: &str| {
+        let o = Command::new("cp")
+            .args(["-a", "--parents", rel])
+            .arg(d)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    copy("fixtures/real");
+    copy("goldens");
+    let yaml = std::fs::read_to_string(repo.join("proofs.yaml")).unwrap();
+    let yaml: String = yaml
+        .lines()
+        .filter(|l| !l.starts_with("lanes_config:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("proofs.yaml"), yaml).unwrap();
+    for proof in ["python-venv", "git-commit", "cargo-build", "node-tmpdir"] {
+        let o = cli(d, &["prove", "--proof", proof, "--runs", "3"]);
+        let out = text(&o);
+        let v = verdict(d);
+        let p = &v["proofs"][0];
+        assert_eq!(p["runs"], 3, "{out}");
+        // Identical canonical members (surface and health) in all three runs, clean evidence,
+        // and the command succeeded; the golden may name another host's toolchain.
+        assert_eq!(p["deterministic"], true, "{proof}: {out}");
+        for r in p["reasons"].as_array().unwrap() {
+            let r = r.as_str().unwrap();
+            assert!(
+                !r.starts_with("observation-unclean")
+                    && !r.starts_with("command-failed")
+                    && !r.starts_with("nondeterministic"),
+                "{proof}: {out}"
+            );
+        }
+        // The bundle's kernel layer is the diagnostic record of these proofs.
+        let bundle = d.join(format!(".assay/proofs/{proof}/run-1.tar.gz"));
+        let o = cli(d, &["verify", bundle.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+}

@@ -89,7 +89,7 @@ fn instances(name: &str) -> Vec<Value> {
         })
     };
     let surface = json!({
-        "schema": "assay.runner.capability_surface.v1", "run_id": "r",
+        "schema": "assay.runner.capability_surface.v2", "run_id": "r",
         "filesystem_paths": ["<work>/a", "<work>/b"], "filesystem_writes": ["<work>/b"],
         "network_endpoints": ["tcp:127.0.0.1:9", "udp:[::1]:53"],
         "network_local": ["bind:udp:0.0.0.0:0", "listen:tcp:127.0.0.1:8080"],
@@ -434,11 +434,14 @@ fn vocabulary_strings_are_closed_in_the_schemas() {
 #[test]
 fn contract_names_and_ids_agree() {
     for c in CONTRACTS {
-        let prefix = format!("assay.runner.{}.v", c.name);
-        let version =
-            c.id.strip_prefix(&prefix)
-                .unwrap_or_else(|| panic!("{}", c.id));
-        assert!(version.parse::<u32>().is_ok(), "{}", c.id);
+        let ver = c.id.rsplit('.').next().unwrap();
+        assert!(
+            ver.starts_with('v') && ver[1..].parse::<u32>().is_ok(),
+            "{}",
+            c.id
+        );
+        assert_eq!(c.id, format!("assay.runner.{}.{ver}", c.name));
+        assert_eq!(c.schema_file(), format!("{}.{ver}.schema.json", c.name));
         assert_eq!(Contract::find(c.name).unwrap().id, c.id);
         for m in c.members {
             assert_eq!(Contract::for_member(m).unwrap().name, c.name);

@@ -96,10 +96,19 @@ impl Run {
     }
 }
 
-/// `run --mode sdk` with a fixed run id; the bundle must verify.
+/// `run --mode sdk` with a fixed run id, offline: inside an empty network namespace with only
+/// loopback up (what the runtimes need for their MCP tools and local models); the bundle must
+/// verify.
 fn run(tmp: &Path, run_id: &str, work: &Path, cmd: &[&str]) -> Run {
     let bundle = tmp.join(format!("{run_id}.tar.gz"));
-    let out = bin()
+    let out = Command::new("unshare")
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ])
+        .arg(env!("CARGO_BIN_EXE_assay-runner"))
         .args([
             "run",
             "--mode",

@@ -371,13 +371,57 @@ fn inconsistent_claims_are_rejected() {
     let mut listed = e.clone();
     listed
         .iter_mut()
-        .find(|m| m.path == "layers/kernel.ndjson")
+        .find(|m| m.path == "capability-surface.json")
         .unwrap()
         .class = MemberClass::Diagnostic;
     rejected(
         &bundle::to_bytes(&manifest("r", &listed), &e).unwrap(),
-        "layers/kernel.ndjson",
+        "capability-surface.json",
         "class-mismatch",
+    );
+}
+
+#[test]
+fn normalized_entries_need_an_event_they_stand_for() {
+    let surface = |paths: serde_json::Value| {
+        with_member("r", "capability-surface.json", |b| {
+            let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+            v["filesystem_paths"] = paths;
+            v["filesystem_writes"] = serde_json::json!(["<work>/<transient>", "<work>/out.txt"]);
+            v["process_execs"] = serde_json::json!(["/usr/bin/**"]);
+            *b = serde_json::to_vec_pretty(&v).unwrap();
+        })
+    };
+    // `<work>/<transient>` stands for the written `<work>/out.txt`, `/usr/bin/**` for the exec.
+    let ok = surface(serde_json::json!([
+        "<work>/<transient>",
+        "<work>/in.txt",
+        "<work>/out.txt"
+    ]));
+    assert_eq!(problems(&bundle_of("r", &ok)), Vec::<String>::new());
+    // No path under /opt was touched.
+    let bad = surface(serde_json::json!([
+        "/opt/**",
+        "<work>/<transient>",
+        "<work>/in.txt",
+        "<work>/out.txt"
+    ]));
+    rejected(
+        &bundle_of("r", &bad),
+        "capability-surface.json",
+        "inconsistent",
+    );
+    // The kernel layer may be diagnostic (a proof without strict_kernel).
+    let e = sample_entries("r");
+    let mut listed = e.clone();
+    listed
+        .iter_mut()
+        .find(|m| m.path == "layers/kernel.ndjson")
+        .unwrap()
+        .class = MemberClass::Diagnostic;
+    assert_eq!(
+        problems(&bundle::to_bytes(&manifest("r", &listed), &e).unwrap()),
+        Vec::<String>::new()
     );
 }
 

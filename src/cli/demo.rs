@@ -57,6 +57,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         env: None,
         detach: true,
         quiet: false,
+        private_tmp: false,
     };
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {
@@ -165,6 +166,7 @@ fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
         env: None,
         detach: true,
         quiet: true,
+        private_tmp: false,
     };
     let layers = crate::pipeline::Layers::Policy {
         policy: "fixtures/policy/policy.yaml".into(),
@@ -174,6 +176,7 @@ fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
         &spec,
         &NoiseFilter::default_filter(),
         &layers,
+        &crate::surface::normalize::Rules::defaults(),
     )?;
     let bundle = out_dir.join("demo-policy.tar.gz");
     crate::bundle::write(&bundle, "demo-policy", &crate::pipeline::entries(&m))?;
@@ -255,12 +258,18 @@ fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
         env: None,
         detach: true,
         quiet: true,
+        private_tmp: false,
     };
     let layers = crate::pipeline::Layers::Sdk {
         policy: "fixtures/policy/policy.yaml".into(),
     };
-    let m =
-        crate::pipeline::measure_with("demo-sdk", &spec, &NoiseFilter::default_filter(), &layers)?;
+    let m = crate::pipeline::measure_with(
+        "demo-sdk",
+        &spec,
+        &NoiseFilter::default_filter(),
+        &layers,
+        &crate::surface::normalize::Rules::defaults(),
+    )?;
     let bundle = out_dir.join("demo-sdk.tar.gz");
     crate::bundle::write(&bundle, "demo-sdk", &crate::pipeline::entries(&m))?;
     let (Some(c), Some(sdk), Some(policy)) = (&m.correlation, &m.sdk, &m.policy) else {

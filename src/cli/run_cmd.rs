@@ -168,10 +168,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         env: None,
         detach: false,
         quiet: false,
+        private_tmp: false,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
     session::install_interrupt_handlers();
-    let m = match pipeline::measure_with(&run_id, &spec, &noise, &layers) {
+    let m = match pipeline::measure_with(
+        &run_id,
+        &spec,
+        &noise,
+        &layers,
+        &crate::surface::normalize::Rules::defaults(),
+    ) {
         Ok(m) => m,
         Err(e @ pipeline::MeasureError::Policy(_)) => {
             eprintln!("{e}");

@@ -41,7 +41,7 @@ pub enum Shape {
 pub struct Contract {
     /// Short name (`capability_surface`), used by `assay-runner schema NAME` and in file names.
     pub name: &'static str,
-    /// Schema id (`assay.runner.capability_surface.v1`).
+    /// Schema id (`assay.runner.capability_surface.v2`).
     pub id: &'static str,
     /// The bundle members that hold it (empty when it never lives in bundles).
     pub members: &'static [&'static str],
@@ -108,7 +108,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "capability_surface",
-        "v1",
+        "v2",
         surface::CapabilitySurface,
         &["capability-surface.json"],
         Shape::Document

@@ -1,4 +1,4 @@
-//! `assay.runner.capability_surface.v1` — what the run touched (`capability-surface.json`).
+//! `assay.runner.capability_surface.v2` — what the run touched (`capability-surface.json`).
 //!
 //! Every list is a sorted set. Paths are absolute, escaped with `crate::pathbytes`, with the
 //! work dir replaced by `<work>/`. `filesystem_paths` holds every path successfully opened,
@@ -10,12 +10,18 @@
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
 //! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`). `process_execs` holds executed
 //! files.
+//!
+//! Vocabulary since v1 (normalized entries; `crate::surface::normalize` has the rules): `<tmp>` is
+//! the run's private temp dir; `DIR/<transient>` stands for paths the run created under `DIR`
+//! that were gone at its end; `ROOT/**` for a collapsed tree; `<random>` for the random part of
+//! a well-known temp name; `<name>` for a proof's own redaction. Sensitive paths are never
+//! normalized.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_surface.v1";
+pub const SCHEMA: &str = "assay.runner.capability_surface.v2";
 
 /// The set-valued categories, in file order (also the keys of `filtered_noise` in health).
 pub const CATEGORIES: [&str; 7] = [

@@ -402,6 +402,7 @@ fn observed_run(c: &mut Checks) {
         env: None,
         detach: true,
         quiet: true,
+        private_tmp: false,
     };
     let rec = match session::run(&spec) {
         Ok(r) => r,

@@ -8,4 +8,5 @@ pub mod bpf;
 pub mod cgroup;
 pub mod doctor;
 pub mod event;
+pub mod privtmp;
 pub mod session;

@@ -35,6 +35,9 @@ pub struct RunSpec {
     pub detach: bool,
     /// Send the command's stdout and stderr to `/dev/null` (`doctor`'s probe run).
     pub quiet: bool,
+    /// Give the command a private `/tmp` (a fresh tmpfs in its own mount namespace; see
+    /// `privtmp`). Proofs always do.
+    pub private_tmp: bool,
 }
 
 /// How the run ended.
@@ -75,6 +78,8 @@ pub enum SessionError {
     Cgroup(#[from] CgroupError),
     #[error("observation could not start: cannot start the ring-buffer reader: {0}")]
     Reader(String),
+    #[error("observation could not start: cannot prepare the private /tmp: {0}")]
+    PrivateTmp(String),
 }
 
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
@@ -158,6 +163,13 @@ fn run_in(
     cg: &SessionCgroup,
     mut notes: Vec<String>,
 ) -> Result<RunRecord, SessionError> {
+    let private_tmp = match spec.private_tmp {
+        true => Some(
+            super::privtmp::PrivateTmp::prepare(&spec.work_dir)
+                .map_err(|e| SessionError::PrivateTmp(e.to_string()))?,
+        ),
+        false => None,
+    };
     observer.add_cgroup(cg.id())?;
     observer.attach_cgroup(cg.dir())?;
     let stop = Arc::new(Stop::new().map_err(|e| SessionError::Reader(e.to_string()))?);
@@ -173,9 +185,15 @@ fn run_in(
     if let Some(env) = &spec.env {
         cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     }
-    if let Some((uid, gid)) = spec.user {
-        cmd.uid(uid).gid(gid);
-    }
+    // A private /tmp needs privileges, so with one the user is switched after it is set up.
+    let switch_user = if private_tmp.is_some() {
+        spec.user
+    } else {
+        if let Some((uid, gid)) = spec.user {
+            cmd.uid(uid).gid(gid);
+        }
+        None
+    };
     if spec.detach {
         cmd.stdin(std::process::Stdio::null());
     }
@@ -186,9 +204,21 @@ fn run_in(
     let detach = spec.detach;
     let procs_fd = cg.procs_file().as_raw_fd();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (write, prctl, setsid) on an fd the parent keeps open; it allocates nothing.
+    // (unshare, mount, mkdir, chdir, setgroups/setgid/setuid, write, prctl, setsid) on fds and buffers
+    // the parent keeps alive until spawn returns; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
+            // Before joining the cgroup: the mount calls are the runner's, not the command's.
+            if let Some(t) = &private_tmp {
+                t.enter()?;
+            }
+            if let Some((uid, gid)) = switch_user
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(std::io::Error::last_os_error());
             }

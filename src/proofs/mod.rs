@@ -12,11 +12,18 @@
 //!     timeout: 60                     # seconds (default 120)
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
 //!     policy: fixtures/policy/policy.yaml  # modes kernel-policy and sdk: the policy of every mcp-wrap
+//!     strict_kernel: true             # the determinism gate also compares the kernel layer
+//!     allow_unobserved: [chmod]       # channels whose use alone does not make it inconclusive
+//!     surface:                        # surface rules added to the defaults (docs/proofs.md)
+//!       collapse: ["<work>/dist"]     # tree roots shown as ROOT/**
+//!       redact:                       # regex inside one name → placeholder (work dir, temp areas)
+//!         - {pattern: "[0-9a-f]{8}$", placeholder: "<id>"}
 //! lanes:
 //!   kernel-only: [demo]
 //! ```
 //! Paths are relative to the directory of `proofs.yaml`. Every problem is reported at once as
-//! `file:line:column: error: message`. Imports: `lanes::config` (lane names).
+//! `file:line:column: error: message`. Imports: `lanes::config` (lane names),
+//! `surface::normalize` (collapse and redaction rules), `kernel::event` (channel names).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -53,6 +60,28 @@ struct RawProof {
     env: BTreeMap<String, String>,
     #[serde(default)]
     policy: Option<Spanned<String>>,
+    #[serde(default)]
+    strict_kernel: bool,
+    #[serde(default)]
+    allow_unobserved: Vec<Spanned<String>>,
+    #[serde(default)]
+    surface: Option<RawSurface>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurface {
+    #[serde(default)]
+    collapse: Vec<Spanned<String>>,
+    #[serde(default)]
+    redact: Vec<Spanned<RawRedaction>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedaction {
+    pattern: Spanned<String>,
+    placeholder: Spanned<String>,
 }
 
 /// Which layers a proof observes.
@@ -84,8 +113,32 @@ pub struct Proof {
     pub policy: Option<String>,
     /// The policy path resolved against the proofs file's directory.
     pub policy_path: Option<PathBuf>,
+    /// Whether the determinism gate compares the kernel layer too (it is then canonical).
+    pub strict_kernel: bool,
+    /// Unobserved channels (`chmod`, `utimes`, ...) whose use alone does not make the evidence
+    /// inconclusive for this proof (health still reports them).
+    pub allow_unobserved: Vec<String>,
+    /// Collapse roots added to the default surface rules.
+    pub collapse: Vec<String>,
+    /// `(pattern, placeholder)` redactions, checked.
+    pub redact: Vec<(String, String)>,
     /// Line of the proof in the file.
     pub line: u64,
+}
+
+impl Proof {
+    /// The surface rules of this proof (the defaults plus its own; checked when parsed).
+    pub fn surface_rules(
+        &self,
+    ) -> Result<crate::surface::normalize::Rules, crate::surface::normalize::RuleError> {
+        use crate::surface::normalize::{Redaction, Rules};
+        let red = self
+            .redact
+            .iter()
+            .map(|(p, h)| Redaction::new(p, h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Rules::with(&self.collapse, red)
+    }
 }
 
 /// A validated proofs file.
@@ -252,6 +305,47 @@ impl Proofs {
                     ));
                 }
             }
+            let mut collapse = Vec::new();
+            let mut redact = Vec::new();
+            if let Some(sf) = &p.surface {
+                for c in &sf.collapse {
+                    if let Err(e) = crate::surface::normalize::Rules::with(&[&c.value], Vec::new())
+                    {
+                        let (l, col) = pos(c);
+                        problems.push((l, col, e.to_string()));
+                    }
+                    collapse.push(c.value.clone());
+                }
+                for r in &sf.redact {
+                    let (pt, ph) = (&r.value.pattern, &r.value.placeholder);
+                    match crate::surface::normalize::Redaction::new(&pt.value, &ph.value) {
+                        Err(e @ crate::surface::normalize::RuleError::Placeholder(_)) => {
+                            let (l, col) = pos(ph);
+                            problems.push((l, col, e.to_string()));
+                        }
+                        Err(e) => {
+                            let (l, col) = pos(pt);
+                            problems.push((l, col, e.to_string()));
+                        }
+                        Ok(_) => {}
+                    }
+                    redact.push((pt.value.clone(), ph.value.clone()));
+                }
+            }
+            for a in &p.allow_unobserved {
+                if !crate::kernel::event::BLIND_SLOTS.contains(&a.value.as_str()) {
+                    let (l, col) = pos(a);
+                    problems.push((
+                        l,
+                        col,
+                        format!(
+                            "allow_unobserved: `{}` is not an unobserved channel (channels: {})",
+                            a.value,
+                            crate::kernel::event::BLIND_SLOTS.join(", ")
+                        ),
+                    ));
+                }
+            }
             proofs.push(Proof {
                 name: p.name.value.clone(),
                 mode,
@@ -263,6 +357,10 @@ impl Proofs {
                 env: p.env.clone(),
                 policy: p.policy.as_ref().map(|x| x.value.clone()),
                 policy_path: p.policy.as_ref().map(|x| base.join(&x.value)),
+                strict_kernel: p.strict_kernel,
+                allow_unobserved: p.allow_unobserved.iter().map(|a| a.value.clone()).collect(),
+                collapse,
+                redact,
                 line,
             });
         }
@@ -428,6 +526,33 @@ mod tests {
                 .to_string();
         assert!(e.starts_with("proofs.yaml:5:"), "{e}");
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn surface_rules_and_gate_are_parsed_and_checked() {
+        let p = parse(
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    allow_unobserved: [chmod]\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
+        )
+        .unwrap();
+        let a = &p.proofs[0];
+        assert!(a.strict_kernel);
+        assert_eq!(a.allow_unobserved, ["chmod"]);
+        assert_eq!(a.collapse, ["<work>/dist"]);
+        assert_eq!(a.redact, [("[0-9]+".to_string(), "<n>".to_string())]);
+        assert!(a.surface_rules().is_ok());
+        let e = parse(
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    allow_unobserved: [chmodd]\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for want in [
+            "proofs.yaml:5:24: error: allow_unobserved: `chmodd`",
+            "proofs.yaml:7:18: error: collapse root `dist`",
+            "proofs.yaml:9:21: error: redaction pattern `(`: invalid regex: unclosed group\n",
+            "proofs.yaml:10:39: error: placeholder `<tmp>`",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
     }
 
     proptest::proptest! {

@@ -4,7 +4,12 @@
 //! Default noise (`DEFAULT_NOISE`): dynamic-loader, locale and cgroup-limit reads that every
 //! process or runtime makes.
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
+//! After filtering, [`normalize`] maps the exact sets to stable, reviewable entries (transient
+//! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
+//! exact).
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
+
+pub mod normalize;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -200,7 +205,8 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
 }
 
 /// The four kernel categories of a surface, built one event at a time with the noise filter
-/// applied: what [`derive`] uses for a whole run and correlation uses per tool call.
+/// applied (never to a sensitive location): what [`derive_with`] uses for a whole run before
+/// normalizing, and correlation uses per tool call.
 #[derive(Debug, Clone, Default)]
 pub struct Accumulator {
     pub paths: BTreeSet<String>,
@@ -214,10 +220,21 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    /// Adds what one event contributes.
+    /// Adds what one event contributes; the default sensitive locations are never filtered.
     pub fn add(&mut self, e: &KernelEvent, noise: &NoiseFilter) {
+        self.add_with(e, noise, normalize::is_sensitive_default);
+    }
+
+    /// Adds what one event contributes; `sensitive` entries are never filtered.
+    pub fn add_with(
+        &mut self,
+        e: &KernelEvent,
+        noise: &NoiseFilter,
+        sensitive: impl Fn(&str) -> bool,
+    ) {
         let filter = |filtered: &mut BTreeMap<String, u64>, cat: &str, s: &str| -> bool {
-            if s.is_empty() || noise.is_noise(s) {
+            // A sensitive location is never hidden, whatever the noise filter says.
+            if s.is_empty() || (noise.is_noise(s) && !sensitive(s)) {
                 *filtered.entry(cat.to_string()).or_default() += 1;
                 true
             } else {
@@ -277,25 +294,62 @@ pub fn add_policy(s: &mut CapabilitySurface, records: &[PolicyEvent]) {
     s.policy_decisions = decisions.into_iter().collect();
 }
 
-/// Derives the capability surface from canonical kernel events.
+/// Derives the capability surface from canonical kernel events with the default rules.
 pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
+    derive_with(run_id, events, noise, &normalize::Rules::defaults())
+}
+
+/// Derives the capability surface from canonical kernel events, normalized by `rules`.
+pub fn derive_with(
+    run_id: &str,
+    events: &[KernelEvent],
+    noise: &NoiseFilter,
+    rules: &normalize::Rules,
+) -> Derived {
+    let mut facts = normalize::Facts::default();
     let mut acc = Accumulator::default();
     for e in events {
-        acc.add(e, noise);
+        facts.event(e);
+        acc.add_with(e, noise, |s| rules.is_sensitive(s));
     }
+    let Accumulator {
+        paths,
+        writes,
+        endpoints,
+        local,
+        execs,
+        filtered,
+    } = acc;
+    let m = normalize::Mapper::new(rules, &facts, writes.iter().map(String::as_str));
+    use normalize::Use;
+    let paths: BTreeSet<String> = paths
+        .iter()
+        .map(|p| {
+            m.map(
+                p,
+                if writes.contains(p) {
+                    Use::Write
+                } else {
+                    Use::Read
+                },
+            )
+        })
+        .collect();
+    let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
+    let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
     Derived {
         surface: CapabilitySurface {
             schema: surface::SCHEMA.into(),
             run_id: run_id.into(),
-            filesystem_paths: acc.paths.into_iter().collect(),
-            filesystem_writes: acc.writes.into_iter().collect(),
-            network_endpoints: acc.endpoints.into_iter().collect(),
-            network_local: acc.local.into_iter().collect(),
-            process_execs: acc.execs.into_iter().collect(),
+            filesystem_paths: paths.into_iter().collect(),
+            filesystem_writes: writes.into_iter().collect(),
+            network_endpoints: endpoints.into_iter().collect(),
+            network_local: local.into_iter().collect(),
+            process_execs: execs.into_iter().collect(),
             mcp_tools: Vec::new(),
             policy_decisions: Vec::new(),
         },
-        filtered: acc.filtered,
+        filtered,
     }
 }
 
@@ -390,6 +444,13 @@ mod tests {
         assert_eq!(d.filtered.get("filesystem_paths"), Some(&2));
         let all = derive("r", &events, &NoiseFilter::none());
         assert_eq!(all.surface.filesystem_paths.len(), 6);
+        // A noise filter never hides a sensitive location.
+        let ssh = vec![ev(Kind::Open, "/root/.ssh/id_rsa", Some("read"), "ok")];
+        let broad = NoiseFilter::new(&["/root/**"]).unwrap();
+        assert_eq!(
+            derive("r", &ssh, &broad).surface.filesystem_paths,
+            ["/root/.ssh/id_rsa"]
+        );
     }
 
     #[test]

@@ -51,12 +51,12 @@ impl Default for Limits {
     }
 }
 
-/// The class every known member must have in the manifest.
+/// The class every known member must have in the manifest. `None` for unknown members and for
+/// the kernel layer, whose class depends on the proof: canonical when its determinism gate
+/// compares it (`strict_kernel`), diagnostic otherwise (docs/proofs.md, "Determinism gate").
 pub fn expected_class(path: &str) -> Option<MemberClass> {
     match path {
-        "observation-health.json" | "capability-surface.json" | "layers/kernel.ndjson" => {
-            Some(MemberClass::Canonical)
-        }
+        "observation-health.json" | "capability-surface.json" => Some(MemberClass::Canonical),
         "layers/policy.ndjson" | "layers/sdk.ndjson" | "correlation-report.json" => {
             Some(MemberClass::Canonical)
         }

@@ -42,6 +42,47 @@ pub(crate) struct Support {
     pub endpoints: HashSet<String>,
     pub local: HashSet<String>,
     pub execs: HashSet<String>,
+    paths_pat: Patterns,
+    writes_pat: Patterns,
+    execs_pat: Patterns,
+}
+
+/// The normalized entries of one category (placeholders, `/**` trees), each supported by any
+/// kernel-layer path it stands for (`surface::normalize::support_pattern`).
+#[derive(Debug, Default)]
+struct Patterns {
+    entries: Vec<String>,
+    set: Option<regex::RegexSet>,
+    left: usize,
+}
+
+impl Patterns {
+    fn new(list: &[String]) -> Patterns {
+        let (entries, res): (Vec<String>, Vec<String>) = list
+            .iter()
+            .filter_map(|e| crate::surface::normalize::support_pattern(e).map(|re| (e.clone(), re)))
+            .unzip();
+        let set = regex::RegexSet::new(&res).ok();
+        Patterns {
+            left: if set.is_some() { entries.len() } else { 0 },
+            entries,
+            set,
+        }
+    }
+
+    /// Removes from `remaining` every entry `path` supports.
+    fn hit(&mut self, path: &str, remaining: &mut HashSet<String>) {
+        if self.left == 0 {
+            return;
+        }
+        if let Some(set) = &self.set {
+            for i in set.matches(path).iter() {
+                if remaining.remove(&self.entries[i]) {
+                    self.left -= 1;
+                }
+            }
+        }
+    }
 }
 
 impl Support {
@@ -54,6 +95,9 @@ impl Support {
             endpoints: set(&s.network_endpoints),
             local: set(&s.network_local),
             execs: set(&s.process_execs),
+            paths_pat: Patterns::new(&s.filesystem_paths),
+            writes_pat: Patterns::new(&s.filesystem_writes),
+            execs_pat: Patterns::new(&s.process_execs),
         }
     }
 
@@ -63,13 +107,17 @@ impl Support {
             match t {
                 Touch::OpenRead(p) | Touch::LinkSource(p) => {
                     self.paths.remove(p);
+                    self.paths_pat.hit(p, &mut self.paths);
                 }
                 Touch::OpenWrite(p) | Touch::Change(p) => {
                     self.paths.remove(p);
                     self.writes.remove(p);
+                    self.paths_pat.hit(p, &mut self.paths);
+                    self.writes_pat.hit(p, &mut self.writes);
                 }
                 Touch::Exec(p) => {
                     self.execs.remove(p);
+                    self.execs_pat.hit(p, &mut self.execs);
                 }
                 Touch::Connect(p) => {
                     self.endpoints.remove(p);
