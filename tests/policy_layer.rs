@@ -410,3 +410,93 @@ fn a_bad_policy_stops_the_run_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --policy"));
 }
+
+#[test]
+fn judge_from_ref_restores_the_policy_a_pr_loosened() {
+    if !ready("judge_from_ref_restores_the_policy_a_pr_loosened") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join("fx/data")).unwrap();
+    for f in ["client.mjs", "server.mjs"] {
+        std::fs::copy(fixture_dir().join("dist").join(f), d.join("fx").join(f)).unwrap();
+    }
+    std::fs::copy(
+        fixture_dir().join("seed/data/input.txt"),
+        d.join("fx/data/input.txt"),
+    )
+    .unwrap();
+    let base_policy = std::fs::read_to_string(fixture_dir().join("policy.yaml")).unwrap();
+    std::fs::write(d.join("policy.yaml"), &base_policy).unwrap();
+    std::fs::write(
+        d.join("proofs.yaml"),
+        "proofs:\n  - name: p\n    mode: kernel-policy\n    command: [node, client.mjs]\n    policy: policy.yaml\n    seed: [fx/client.mjs, fx/server.mjs, fx/data]\n    golden: goldens/p.surface.json\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .current_dir(d)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "base"]);
+    // The PR allows everything, including deleting the work dir.
+    std::fs::write(d.join("policy.yaml"), "default: allow\nrules: []\n").unwrap();
+    git(&["commit", "-qam", "loosen the policy"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_assay-runner"))
+        .current_dir(d)
+        .args([
+            "prove",
+            "--proof",
+            "p",
+            "--judge-from-ref",
+            "HEAD~1",
+            "--out-dir",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("judge restored from HEAD~1"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("policy.yaml")).unwrap(),
+        base_policy
+    );
+    // The run was judged by the base's policy: the delete was denied, the work dir is intact.
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(d.join("out/p/run-1.tar.gz")).unwrap(),
+    ));
+    let mut surface = Value::Null;
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("capability-surface.json") {
+            surface = serde_json::from_reader(&mut e).unwrap();
+        }
+    }
+    let decisions = strs(&surface["policy_decisions"]);
+    assert!(
+        decisions.contains(&"deny:delete_tree".to_string()),
+        "{decisions:?}"
+    );
+    assert!(
+        !decisions.contains(&"allow:delete_tree".to_string()),
+        "{decisions:?}"
+    );
+}
