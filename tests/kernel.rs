@@ -622,54 +622,6 @@ fn sigkilled_runner_takes_its_session_with_it() {
     );
 }
 
-/// Where even the reaper died with the runner (the whole process group SIGKILLed), the next
-/// run removes the stale session cgroup and says so.
-#[test]
-fn stale_session_of_a_killed_process_group_is_cleaned_by_the_next_run() {
-    if !kernel_ok("stale_session_of_a_killed_process_group_is_cleaned_by_the_next_run") {
-        return;
-    }
-    use std::os::unix::process::CommandExt;
-    let (_t, w) = work_dir();
-    let mut child = bin()
-        .args(["run", "--work-dir"])
-        .arg(&w)
-        .args(["--", "bash", "-c", "touch started; sleep 30"])
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    wait_for(&w.join("started"));
-    let pid = child.id();
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
-    child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        session_dirs_of(pid).len(),
-        1,
-        "nobody was left to remove the cgroup"
-    );
-    let (_t2, w2) = work_dir();
-    let r = run_in(&w2, &[], &["true"]);
-    assert!(r.out.status.success());
-    assert!(
-        session_dirs_of(pid).is_empty(),
-        "the next run removed the stale cgroup"
-    );
-    assert!(
-        strings(&r.health["notes"])
-            .iter()
-            .any(|n| n.starts_with("stale-cgroup-removed: ")
-                && n.contains(&format!("runner pid {pid} "))),
-        "{:#}",
-        r.health
-    );
-}
-
 #[test]
 fn exit_status_mirrors_the_command() {
     if !kernel_ok("exit_status_mirrors_the_command") {
