@@ -1,21 +1,30 @@
 //! One measured run, end to end: kernel session → canonical kernel layer → surface and health →
 //! bundle members. Shared by `run`, `demo` and the tests so they cannot drift apart.
+//!
+//! Memory stays flat in the number of events: the raw records come back from the reader's spill
+//! (`kernel::spill`), the projection streams each canonical event once to its sinks (the
+//! `layers/kernel.ndjson` writer, which hashes as it writes to an unnamed temporary file; the
+//! surface [`Deriver`]; any extra sinks a caller passes), and the bundle streams that file.
 //! Imports: `kernel`, `layers`, `surface`, `health`, `bundle`, `contracts`, `pathbytes`.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::bundle::Entry;
+use crate::bundle::{Body, Entry, FileBody, Hashing};
 use crate::contracts::health::{ObservationHealth, Platform};
+use crate::contracts::kernel_event::KernelEvent;
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
-use crate::layers::kernel::{Projection, project};
+use crate::layers::kernel::{KernelSink, LayerError, Origin, ProcessInfo, project_into};
 use crate::pathbytes::escape;
-use crate::surface::NoiseFilter;
+use crate::surface::{Deriver, NoiseFilter};
 
 /// Everything one measured run produced.
 #[derive(Debug)]
@@ -23,10 +32,78 @@ pub struct Measured {
     pub run_id: String,
     pub health: ObservationHealth,
     pub surface: CapabilitySurface,
-    pub projection: Projection,
+    /// `layers/kernel.ndjson`, written and hashed while it was projected.
+    pub kernel_layer: FileBody,
+    /// Number of canonical kernel events (lines of the kernel layer).
+    pub kernel_events: u64,
+    /// The process table of the projection, sorted by label.
+    pub processes: Vec<ProcessInfo>,
     pub run_lines: Vec<RunLine>,
     pub end: End,
     pub exit_code: i32,
+}
+
+/// A measured run that could not produce its artifacts.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    /// Observation could not start: nothing was run.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("kernel layer: cannot write its temporary file: {0}")]
+    LayerFile(#[source] std::io::Error),
+}
+
+/// Writes each canonical event as one NDJSON line to an unnamed temporary file, hashing it.
+struct LayerWriter {
+    out: Hashing<BufWriter<File>>,
+    err: Option<std::io::Error>,
+}
+
+impl KernelSink for LayerWriter {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = serde_json::to_writer(&mut self.out, ev)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+}
+
+impl LayerWriter {
+    fn new() -> std::io::Result<LayerWriter> {
+        Ok(LayerWriter {
+            out: Hashing::new(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
+            err: None,
+        })
+    }
+
+    fn finish(self) -> std::io::Result<FileBody> {
+        if let Some(e) = self.err {
+            return Err(e);
+        }
+        let (w, len, sha256) = self.out.finish();
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        Ok(FileBody {
+            file: Arc::new(file),
+            len,
+            sha256,
+        })
+    }
+}
+
+fn max_rss_kib() -> u64 {
+    // SAFETY: getrusage fills the struct we pass; no other invariants.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru.ru_maxrss.max(0) as u64
+    }
 }
 
 /// The host facts recorded in health.
@@ -39,21 +116,41 @@ pub fn platform() -> Platform {
     }
 }
 
-/// Runs `spec` observed and derives every artifact. Errors only when observation could not start.
+/// Runs `spec` observed and derives every artifact.
 pub fn measure(
     run_id: &str,
     spec: &RunSpec,
     noise: &NoiseFilter,
-) -> Result<Measured, SessionError> {
+) -> Result<Measured, MeasureError> {
+    measure_with(run_id, spec, noise, &mut [])
+}
+
+/// [`measure`], handing every canonical kernel event (in canonical order, with its raw origin)
+/// to `sinks` as well, in the same single pass that writes the layer and derives the surface.
+pub fn measure_with(
+    run_id: &str,
+    spec: &RunSpec,
+    noise: &NoiseFilter,
+    sinks: &mut [&mut dyn KernelSink],
+) -> Result<Measured, MeasureError> {
     let rec = session::run(spec)?;
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
-    let projection = project(
-        run_id,
-        &rec.events,
-        rec.root_pid,
-        work.as_os_str().as_bytes(),
-    );
-    let derived = crate::surface::derive(run_id, &projection.events, noise);
+    let mut layer = LayerWriter::new().map_err(MeasureError::LayerFile)?;
+    let mut deriver = Deriver::new(noise);
+    let projection = {
+        let mut all: Vec<&mut dyn KernelSink> = vec![&mut layer, &mut deriver];
+        all.extend(sinks.iter_mut().map(|s| &mut **s as &mut dyn KernelSink));
+        project_into(
+            run_id,
+            &rec.events,
+            rec.root_pid,
+            work.as_os_str().as_bytes(),
+            &mut all,
+        )?
+    };
+    drop(rec.events);
+    let kernel_layer = layer.finish().map_err(MeasureError::LayerFile)?;
+    let derived = deriver.finish(run_id);
 
     let mut hb = crate::health::Builder::new(run_id, platform());
     {
@@ -80,14 +177,20 @@ pub fn measure(
             format!("{f}; those events were not observed"),
         );
     }
+    if rec.spill_lost > 0 {
+        hb.kernel(crate::contracts::health::KernelLayer::PartialBlindSpot);
+        hb.note(
+            "spill-failed",
+            format!(
+                "{} received event(s) could not be kept because the spill file could not be written ({})",
+                rec.spill_lost,
+                rec.spill_error.as_deref().unwrap_or("unknown error")
+            ),
+        );
+    }
     hb.unobserved_channels(BLIND_SLOTS.iter().copied().zip(rec.counters.blind));
-    hb.fileless_execs(
-        projection
-            .events
-            .iter()
-            .filter(|e| e.kind == crate::contracts::kernel_event::Kind::Exec)
-            .filter_map(|e| e.path.as_deref()),
-    );
+    // Every exec event's path is in `process_execs` (no filter applies to execs).
+    hb.fileless_execs(derived.surface.process_execs.iter().map(String::as_str));
     hb.notes(rec.notes.iter().cloned());
     if let End::SpawnFailed { why, .. } = &rec.end {
         hb.note("spawn-failed", why);
@@ -147,13 +250,15 @@ pub fn measure(
         signal,
         runner_exit: exit_code,
         duration_ms: rec.duration.as_millis() as u64,
-        runner_max_rss_kib: rec.runner_max_rss_kib,
+        runner_max_rss_kib: rec.runner_max_rss_kib.max(max_rss_kib()),
     });
     Ok(Measured {
         run_id: run_id.into(),
         health,
         surface: derived.surface,
-        projection,
+        kernel_layer,
+        kernel_events: projection.events,
+        processes: projection.processes,
         run_lines: lines,
         end: rec.end,
         exit_code,
@@ -180,25 +285,25 @@ pub fn ndjson<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
 /// The bundle members of a measured run.
 pub fn entries(m: &Measured) -> Vec<Entry> {
     vec![
-        Entry {
-            path: "observation-health.json".into(),
-            bytes: json(&m.health),
-            class: MemberClass::Canonical,
-        },
-        Entry {
-            path: "capability-surface.json".into(),
-            bytes: json(&m.surface),
-            class: MemberClass::Canonical,
-        },
+        Entry::bytes(
+            "observation-health.json",
+            json(&m.health),
+            MemberClass::Canonical,
+        ),
+        Entry::bytes(
+            "capability-surface.json",
+            json(&m.surface),
+            MemberClass::Canonical,
+        ),
         Entry {
             path: "layers/kernel.ndjson".into(),
-            bytes: ndjson(&m.projection.events),
+            body: Body::File(m.kernel_layer.clone()),
             class: MemberClass::Canonical,
         },
-        Entry {
-            path: "events.ndjson".into(),
-            bytes: ndjson(&m.run_lines),
-            class: MemberClass::Diagnostic,
-        },
+        Entry::bytes(
+            "events.ndjson",
+            ndjson(&m.run_lines),
+            MemberClass::Diagnostic,
+        ),
     ]
 }

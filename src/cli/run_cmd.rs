@@ -116,12 +116,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     session::install_interrupt_handlers();
     let m = match pipeline::measure(&run_id, &spec, &noise) {
         Ok(m) => m,
-        Err(e) => {
+        Err(pipeline::MeasureError::Session(e)) => {
             eprintln!("assay-runner: {e}");
             eprintln!(
                 "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
             );
             return Ok(exit::OBSERVATION_FAILED);
+        }
+        Err(e) => {
+            eprintln!("assay-runner: {e}");
+            return Ok(exit::RUNNER_ERROR);
         }
     };
     if let Some(out) = &a.out

@@ -9,3 +9,4 @@ pub mod cgroup;
 pub mod doctor;
 pub mod event;
 pub mod session;
+pub mod spill;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::bpf::{BpfError, Counters, Observer, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
-use super::event::RawEvent;
+use super::spill::RawSpill;
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -50,9 +50,13 @@ pub enum End {
 /// Everything the kernel side recorded about one run.
 #[derive(Debug)]
 pub struct RunRecord {
-    pub events: Vec<RawEvent>,
+    /// The raw records, in bounded memory (`kernel::spill`).
+    pub events: RawSpill,
     pub received: u64,
     pub parse_errors: u64,
+    /// Records received but lost because the spill file could not be written, and why.
+    pub spill_lost: u64,
+    pub spill_error: Option<String>,
     pub counters: Counters,
     pub root_pid: Option<u32>,
     pub end: End,
@@ -300,6 +304,8 @@ fn run_in(
         events: read.events,
         received: read.received,
         parse_errors: read.parse_errors,
+        spill_lost: read.spill_lost,
+        spill_error: read.spill_error,
         counters,
         root_pid,
         end,

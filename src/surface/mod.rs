@@ -3,7 +3,7 @@
 //!
 //! Default noise (`DEFAULT_NOISE`): dynamic-loader and locale reads that every process makes.
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
-//! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
+//! Imports: `crate::contracts`, `crate::layers::kernel` (the sink it implements).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,6 +11,7 @@ use globset::{GlobSet, GlobSetBuilder};
 
 use crate::contracts::kernel_event::{KernelEvent, Kind};
 use crate::contracts::surface::{self, CapabilitySurface};
+use crate::layers::kernel::{KernelSink, Origin};
 
 /// Default noise globs (read-only accesses matching these are left out of the surface).
 pub const DEFAULT_NOISE: &[&str] = &[
@@ -172,62 +173,107 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
 
 /// Derives the capability surface from canonical kernel events.
 pub fn derive(run_id: &str, events: &[KernelEvent], noise: &NoiseFilter) -> Derived {
-    let mut paths = BTreeSet::new();
-    let mut writes = BTreeSet::new();
-    let mut endpoints = BTreeSet::new();
-    let mut execs = BTreeSet::new();
-    let mut filtered: BTreeMap<String, u64> = BTreeMap::new();
-    let mut filter = |cat: &str, s: &str| -> bool {
-        if s.is_empty() || noise.is_noise(s) {
-            *filtered.entry(cat.to_string()).or_default() += 1;
+    let mut d = Deriver::new(noise);
+    for e in events {
+        d.add(e);
+    }
+    d.finish(run_id)
+}
+
+/// The surface built incrementally, one canonical event at a time: a [`KernelSink`], so the
+/// pipeline derives it while the kernel layer streams past. It holds the distinct strings of
+/// each set (small next to the events) and the filtered counts.
+#[derive(Debug)]
+pub struct Deriver<'a> {
+    noise: &'a NoiseFilter,
+    paths: BTreeSet<String>,
+    writes: BTreeSet<String>,
+    endpoints: BTreeSet<String>,
+    execs: BTreeSet<String>,
+    filtered: BTreeMap<String, u64>,
+}
+
+impl<'a> Deriver<'a> {
+    pub fn new(noise: &'a NoiseFilter) -> Deriver<'a> {
+        Deriver {
+            noise,
+            paths: BTreeSet::new(),
+            writes: BTreeSet::new(),
+            endpoints: BTreeSet::new(),
+            execs: BTreeSet::new(),
+            filtered: BTreeMap::new(),
+        }
+    }
+
+    fn filter(&mut self, cat: &str, s: &str) -> bool {
+        if s.is_empty() || self.noise.is_noise(s) {
+            match self.filtered.get_mut(cat) {
+                Some(n) => *n += 1,
+                None => {
+                    self.filtered.insert(cat.to_string(), 1);
+                }
+            }
             true
         } else {
             false
         }
-    };
-    for e in events {
+    }
+
+    /// Adds one event's contributions.
+    pub fn add(&mut self, e: &KernelEvent) {
+        fn insert(set: &mut BTreeSet<String>, s: &str) {
+            if !set.contains(s) {
+                set.insert(s.to_string());
+            }
+        }
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(p) | Touch::OpenWrite(p)
-                    if noise.sinks && SINK_DEVICES.contains(&p) =>
+                    if self.noise.sinks && SINK_DEVICES.contains(&p) =>
                 {
-                    filter("sink_devices", "");
+                    self.filter("sink_devices", "");
                 }
                 Touch::OpenRead(p) => {
-                    if !filter("filesystem_paths", p) {
-                        paths.insert(p.to_string());
+                    if !self.filter("filesystem_paths", p) {
+                        insert(&mut self.paths, p);
                     }
                 }
                 Touch::OpenWrite(p) | Touch::Change(p) => {
-                    writes.insert(p.to_string());
-                    paths.insert(p.to_string());
+                    insert(&mut self.writes, p);
+                    insert(&mut self.paths, p);
                 }
-                Touch::LinkSource(p) => {
-                    paths.insert(p.to_string());
-                }
-                Touch::Exec(p) => {
-                    execs.insert(p.to_string());
-                }
+                Touch::LinkSource(p) => insert(&mut self.paths, p),
+                Touch::Exec(p) => insert(&mut self.execs, p),
                 Touch::Connect(ep) => {
-                    if !filter("network_endpoints", ep) {
-                        endpoints.insert(ep.to_string());
+                    if !self.filter("network_endpoints", ep) {
+                        insert(&mut self.endpoints, ep);
                     }
                 }
             }
         }
     }
-    Derived {
-        surface: CapabilitySurface {
-            schema: surface::SCHEMA.into(),
-            run_id: run_id.into(),
-            filesystem_paths: paths.into_iter().collect(),
-            filesystem_writes: writes.into_iter().collect(),
-            network_endpoints: endpoints.into_iter().collect(),
-            process_execs: execs.into_iter().collect(),
-            mcp_tools: Vec::new(),
-            policy_decisions: Vec::new(),
-        },
-        filtered,
+
+    /// The surface and the filtered counts.
+    pub fn finish(self, run_id: &str) -> Derived {
+        Derived {
+            surface: CapabilitySurface {
+                schema: surface::SCHEMA.into(),
+                run_id: run_id.into(),
+                filesystem_paths: self.paths.into_iter().collect(),
+                filesystem_writes: self.writes.into_iter().collect(),
+                network_endpoints: self.endpoints.into_iter().collect(),
+                process_execs: self.execs.into_iter().collect(),
+                mcp_tools: Vec::new(),
+                policy_decisions: Vec::new(),
+            },
+            filtered: self.filtered,
+        }
+    }
+}
+
+impl KernelSink for Deriver<'_> {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        self.add(ev);
     }
 }
 
