@@ -324,7 +324,13 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResul
             }
         }
         if stopping {
-            out.events = spill.finish();
+            match spill.finish() {
+                Ok(events) => out.events = events,
+                Err(e) => {
+                    out.spill_lost = out.received - out.parse_errors;
+                    out.spill_error = Some(e.to_string());
+                }
+            }
             return out;
         }
         // SAFETY: the fd belongs to `ring`, which outlives this borrow.

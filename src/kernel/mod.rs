@@ -9,4 +9,5 @@ pub mod cgroup;
 pub mod doctor;
 pub mod event;
 pub mod session;
+pub mod spawn;
 pub mod spill;

@@ -1,12 +1,10 @@
 //! The run lifecycle: start observation, create the session cgroup, start the command inside it
-//! before its first instruction, wait for it and its descendants (grace period, then
+//! before its first instruction (`spawn`: clone3 into the cgroup), wait for it and its descendants (grace period, then
 //! `cgroup.kill`), honour `--timeout` and SIGINT/SIGTERM, then drain the ring and read the exact
 //! counters. Produces a [`RunRecord`]; what it means is decided later (layers, health).
 //! Imports: `crate::kernel::{bpf, cgroup, event}`.
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -14,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::bpf::{BpfError, Counters, Observer, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
+use super::spawn::Status;
 use super::spill::RawSpill;
 
 /// What to run and how.
@@ -171,49 +170,26 @@ fn run_in(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let t0 = Instant::now();
-    let mut cmd = std::process::Command::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..]).current_dir(&spec.work_dir);
-    if let Some(env) = &spec.env {
-        cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
-    }
-    if let Some((uid, gid)) = spec.user {
-        cmd.uid(uid).gid(gid);
-    }
-    if spec.detach {
-        cmd.stdin(std::process::Stdio::null());
-    }
-    if spec.quiet {
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-    }
-    let detach = spec.detach;
-    let procs_fd = cg.procs_file().as_raw_fd();
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (write, prctl, setsid) on an fd the parent keeps open; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if detach && libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let launch = super::spawn::Spawn {
+        argv: &spec.argv,
+        env: spec.env.as_deref(),
+        dir: &spec.work_dir,
+        user: spec.user,
+        detach: spec.detach,
+        quiet: spec.quiet,
+    };
+    let spawned = std::fs::File::open(cg.dir())
+        .and_then(|dir| super::spawn::spawn(&launch, &dir, cg.procs_file()));
 
     let mut grace_kills = 0u64;
     let mut escaped_kills = 0u64;
     let mut root_pid = None;
-    let end = match cmd.spawn() {
+    let end = match spawned {
         Err(e) => End::SpawnFailed {
             not_found: e.kind() == std::io::ErrorKind::NotFound,
             why: format!("{}: {e}", spec.argv[0].to_string_lossy()),
         },
-        Ok(mut child) => {
+        Ok(child) => {
             root_pid = Some(child.id());
             let mut child_end: Option<End> = None;
             let mut lingering_since: Option<Instant> = None;
@@ -239,10 +215,9 @@ fn run_in(
                 if child_end.is_none()
                     && let Ok(Some(st)) = child.try_wait()
                 {
-                    child_end = Some(match (st.code(), st.signal()) {
-                        (Some(c), _) => End::Exited(c),
-                        (None, Some(s)) => End::Signaled(s),
-                        _ => End::Exited(0),
+                    child_end = Some(match st {
+                        Status::Exited(c) => End::Exited(c),
+                        Status::Signaled(s) => End::Signaled(s),
                     });
                 }
                 if let Some(e) = &child_end {

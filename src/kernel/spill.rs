@@ -2,8 +2,8 @@
 //!
 //! The reader appends each record (compacted: header, then only the bytes of its paths) to an
 //! in-memory chunk. A full chunk ([`CHUNK_BYTES`]) is sorted by (kernel timestamp, arrival
-//! number) and appended to an unnamed temporary file as one sorted run; the last chunk stays in
-//! memory. [`RawSpill::for_each`] merges the runs (k-way, by the same key), so the records come
+//! number) and appended to an unnamed temporary file as one sorted run; a run that fits in one
+//! chunk never touches the disk. [`RawSpill::for_each`] merges the runs (k-way, by the same key), so the records come
 //! back in timestamp order with ties in ring order — the order the projection needs — while the
 //! runner holds one chunk and a small buffer per run, however many events the run produced.
 //!
@@ -20,9 +20,9 @@ use std::os::unix::fs::FileExt;
 use super::event::{EventHdr, HDR_SIZE, PATH_MAX, RawEvent, header_at, header_bytes};
 
 /// Bytes of records held in memory before a chunk is sorted and written out.
-pub const CHUNK_BYTES: usize = 8 << 20;
+pub const CHUNK_BYTES: usize = 4 << 20;
 /// Read buffer per on-disk run while merging (at least one whole record).
-const RUN_BUFFER: usize = 32 << 10;
+const RUN_BUFFER: usize = 16 << 10;
 const PREFIX: usize = 8 + HDR_SIZE;
 const TS_AT: usize = 8 + 16;
 
@@ -105,46 +105,57 @@ impl SpillWriter {
         self.next == 0
     }
 
-    fn sorted_chunk(&mut self) -> Vec<u8> {
+    fn sort_index(&mut self) {
         if !self.index.is_sorted_by_key(|&(ts, n, _)| (ts, n)) {
             self.index.sort_unstable_by_key(|&(ts, n, _)| (ts, n));
         }
-        let mut out = Vec::with_capacity(self.chunk.len());
-        for &(_, _, off) in &self.index {
-            out.extend_from_slice(record_at(&self.chunk[off..]));
-        }
-        self.index.clear();
-        self.chunk.clear();
-        out
     }
 
+    /// Writes the chunk, in key order, straight from the chunk buffer as one run on disk.
     fn flush_chunk(&mut self) -> io::Result<()> {
         if self.index.is_empty() {
             return Ok(());
         }
-        let sorted = self.sorted_chunk();
+        self.sort_index();
         let file = match &mut self.file {
             Some(f) => f,
             None => self.file.insert(tempfile::tempfile()?),
         };
         let mut w = BufWriter::with_capacity(1 << 16, &*file);
-        w.write_all(&sorted)?;
+        let mut written = 0u64;
+        for &(_, _, off) in &self.index {
+            let r = record_at(&self.chunk[off..]);
+            w.write_all(r)?;
+            written += r.len() as u64;
+        }
         w.flush()?;
         let start = self.file_len;
-        self.file_len += sorted.len() as u64;
+        self.file_len += written;
         self.runs.push((start, self.file_len));
+        self.index.clear();
+        self.chunk.clear();
         Ok(())
     }
 
-    /// Sorts the last chunk (kept in memory) and returns the spill.
-    pub fn finish(mut self) -> RawSpill {
-        let mem = self.sorted_chunk();
-        RawSpill {
+    /// Ends the spill. A run that fit in one chunk stays in memory (sorted); otherwise the last
+    /// chunk becomes a run on disk too.
+    pub fn finish(mut self) -> io::Result<RawSpill> {
+        let mut mem = Vec::new();
+        if self.file.is_none() {
+            self.sort_index();
+            mem.reserve_exact(self.chunk.len());
+            for &(_, _, off) in &self.index {
+                mem.extend_from_slice(record_at(&self.chunk[off..]));
+            }
+        } else {
+            self.flush_chunk()?;
+        }
+        Ok(RawSpill {
             file: self.file,
             runs: self.runs,
             mem,
             len: self.next,
-        }
+        })
     }
 }
 
@@ -369,7 +380,7 @@ mod tests {
                 w.push(&hdr(*ts, i as u32), a, b).unwrap();
                 mem.push(RawEvent { hdr: hdr(*ts, i as u32), data1: a.clone(), data2: b.clone() });
             }
-            let spill = w.finish();
+            let spill = w.finish().unwrap();
             prop_assert_eq!(spill.len(), recs.len() as u64);
             prop_assert_eq!(collect(&spill), collect(&mem.as_slice()));
         }
@@ -383,7 +394,7 @@ mod tests {
             w.push(&hdr((i * 7919) % 1000, i as u32), b"/p", b"")
                 .unwrap();
         }
-        let spill = w.finish();
+        let spill = w.finish().unwrap();
         assert!(spill.disk_runs() >= 5, "{} runs", spill.disk_runs());
         let ts: Vec<u64> = collect(&spill).into_iter().map(|r| r.0).collect();
         assert_eq!(ts, (0..1000).collect::<Vec<_>>());

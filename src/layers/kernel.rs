@@ -589,7 +589,7 @@ fn step(
 }
 
 /// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
-const PENDING_CHUNK_BYTES: usize = 8 << 20;
+const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
 const KINDS: [Kind; 12] = [
     Kind::Exec,
@@ -646,51 +646,67 @@ impl PendingSpill {
         encode(&mut self.chunk, p);
         self.index.push((p.pid, off, self.chunk.len() - off));
         if self.chunk.len() >= self.limit {
-            let (bytes, segments) = self.group();
-            let file = match &mut self.file {
-                Some(f) => f,
-                None => self.file.insert(tempfile::tempfile()?),
-            };
-            let mut w = BufWriter::with_capacity(1 << 16, &*file);
-            w.write_all(&bytes)?;
-            w.flush()?;
-            let base = self.file_len;
-            self.file_len += bytes.len() as u64;
-            self.list.push(Chunk {
-                on_disk: true,
-                segments: segments
-                    .into_iter()
-                    .map(|(pid, s, e)| (pid, s + base, e + base))
-                    .collect(),
-            });
+            self.flush()?;
         }
         Ok(())
     }
 
-    /// The current chunk's bytes grouped by pid (stable) and its segments.
-    fn group(&mut self) -> (Vec<u8>, Vec<(u32, u64, u64)>) {
+    /// Writes the chunk grouped by pid straight from the chunk buffer; returns its segments.
+    fn write_grouped(&mut self, w: &mut dyn Write, base: u64) -> io::Result<Vec<(u32, u64, u64)>> {
         self.index.sort_by_key(|&(pid, _, _)| pid); // stable: keeps each pid's order
-        let mut out = Vec::with_capacity(self.chunk.len());
         let mut segments: Vec<(u32, u64, u64)> = Vec::new();
+        let mut at = base;
         for &(pid, off, len) in &self.index {
-            let start = out.len() as u64;
-            out.extend_from_slice(&self.chunk[off..off + len]);
+            w.write_all(&self.chunk[off..off + len])?;
+            let start = at;
+            at += len as u64;
             match segments.last_mut() {
-                Some(s) if s.0 == pid => s.2 = out.len() as u64,
-                _ => segments.push((pid, start, out.len() as u64)),
+                Some(s) if s.0 == pid => s.2 = at,
+                _ => segments.push((pid, start, at)),
             }
         }
         self.index.clear();
         self.chunk.clear();
-        (out, segments)
+        Ok(segments)
     }
 
-    fn finish(mut self) -> io::Result<Chunks> {
-        let (mem, segments) = self.group();
+    fn flush(&mut self) -> io::Result<()> {
+        if self.index.is_empty() {
+            return Ok(());
+        }
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => tempfile::tempfile()?,
+        };
+        let mut w = BufWriter::with_capacity(1 << 16, &file);
+        let segments = self.write_grouped(&mut w, self.file_len)?;
+        w.flush()?;
+        drop(w);
+        self.file = Some(file);
+        if let Some(last) = segments.last() {
+            self.file_len = last.2;
+        }
         self.list.push(Chunk {
-            on_disk: false,
+            on_disk: true,
             segments,
         });
+        Ok(())
+    }
+
+    /// Ends the spill: a layer that fit in one chunk stays in memory, else the last chunk goes
+    /// to disk too.
+    fn finish(mut self) -> io::Result<Chunks> {
+        let mut mem = Vec::new();
+        if self.file.is_none() {
+            mem.reserve_exact(self.chunk.len());
+            let segments = self.write_grouped(&mut mem, 0)?;
+            self.list.push(Chunk {
+                on_disk: false,
+                segments,
+            });
+        } else {
+            self.flush()?;
+        }
         Ok(Chunks {
             file: self.file,
             mem,
