@@ -57,7 +57,8 @@ pub enum MeasureError {
 
 /// Writes each canonical event as one NDJSON line to an unnamed temporary file, hashing it.
 struct LayerWriter {
-    out: Hashing<BufWriter<File>>,
+    /// Buffered before hashing, so the hash sees 64 KiB blocks, not every JSON token.
+    out: BufWriter<Hashing<File>>,
     err: Option<std::io::Error>,
 }
 
@@ -78,7 +79,7 @@ impl KernelSink for LayerWriter {
 impl LayerWriter {
     fn new() -> std::io::Result<LayerWriter> {
         Ok(LayerWriter {
-            out: Hashing::new(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
+            out: BufWriter::with_capacity(1 << 16, Hashing::new(tempfile::tempfile()?)),
             err: None,
         })
     }
@@ -87,8 +88,8 @@ impl LayerWriter {
         if let Some(e) = self.err {
             return Err(e);
         }
-        let (w, len, sha256) = self.out.finish();
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let hashing = self.out.into_inner().map_err(|e| e.into_error())?;
+        let (file, len, sha256) = hashing.finish();
         Ok(FileBody {
             file: Arc::new(file),
             len,

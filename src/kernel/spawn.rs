@@ -154,14 +154,22 @@ unsafe fn child(p: &Prepared, s: &Owned, procs_fd: Option<i32>, report: i32) -> 
                 fail(report);
             }
         }
+        // Raw system calls: glibc's setuid/setgid/setgroups signal every thread it believes
+        // exists (setxid), and after a raw clone it still believes in the parent's threads.
         if let Some((uid, gid)) = s.user {
-            if libc::setgid(gid) != 0 {
+            if libc::syscall(libc::SYS_setgid, gid as libc::c_long) != 0 {
                 fail(report);
             }
-            if libc::getuid() == 0 && libc::setgroups(0, std::ptr::null()) != 0 {
+            if libc::getuid() == 0
+                && libc::syscall(
+                    libc::SYS_setgroups,
+                    0 as libc::c_long,
+                    std::ptr::null::<libc::gid_t>(),
+                ) != 0
+            {
                 fail(report);
             }
-            if libc::setuid(uid) != 0 {
+            if libc::syscall(libc::SYS_setuid, uid as libc::c_long) != 0 {
                 fail(report);
             }
         }
