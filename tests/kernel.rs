@@ -469,6 +469,8 @@ fn ten_million_event_storm_is_lossless_in_bounded_memory() {
     let (t, w) = work_dir();
     let storm = storm_binary(t.path());
     let bundle = t.path().join("storm.tar.gz");
+    // Reaped by `wait4` below, which also returns its rusage.
+    #[allow(clippy::zombie_processes)]
     let mut child = bin()
         .args([
             "run",

@@ -26,14 +26,17 @@ const RUN_BUFFER: usize = 16 << 10;
 const PREFIX: usize = 8 + HDR_SIZE;
 const TS_AT: usize = 8 + 16;
 
+/// A visitor of raw records: header, data1, data2.
+pub type Visit<'a> = dyn FnMut(&EventHdr, &[u8], &[u8]) + 'a;
+
 /// Anything that yields raw records in projection order: timestamp, ties in arrival order.
 pub trait RawSource {
     /// Calls `f` with each record's header and data, in order.
-    fn for_each_raw(&self, f: &mut dyn FnMut(&EventHdr, &[u8], &[u8])) -> io::Result<()>;
+    fn for_each_raw(&self, f: &mut Visit) -> io::Result<()>;
 }
 
 impl RawSource for &[RawEvent] {
-    fn for_each_raw(&self, f: &mut dyn FnMut(&EventHdr, &[u8], &[u8])) -> io::Result<()> {
+    fn for_each_raw(&self, f: &mut Visit) -> io::Result<()> {
         let mut sorted: Vec<&RawEvent> = self.iter().collect();
         sorted.sort_by_key(|e| e.hdr.ts); // stable: ties keep ring order
         for e in sorted {
@@ -298,7 +301,7 @@ impl Cursor<'_> {
 }
 
 impl RawSource for RawSpill {
-    fn for_each_raw(&self, f: &mut dyn FnMut(&EventHdr, &[u8], &[u8])) -> io::Result<()> {
+    fn for_each_raw(&self, f: &mut Visit) -> io::Result<()> {
         let mut cursors: Vec<Cursor> = Vec::with_capacity(self.runs.len() + 1);
         if let Some(file) = &self.file {
             for &(start, end) in &self.runs {
