@@ -77,7 +77,7 @@ fn build(out: &Path, target_bytes: u64) -> (u64, u64) {
     let n = (target_bytes as f64 * ratio / per_event) as u64;
     let events: Vec<KernelEvent> = (0..n).map(|i| event(i, i)).collect();
     let entries = assay_runner::fuzzing::entries_for(RUN, &events, n, Vec::new());
-    let decompressed: u64 = entries.iter().map(|e| e.bytes.len() as u64).sum();
+    let decompressed: u64 = entries.iter().map(|e| e.body.len()).sum();
     assay_runner::bundle::write(out, RUN, &entries).unwrap();
     (n, decompressed)
 }

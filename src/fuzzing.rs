@@ -44,7 +44,8 @@ pub fn ring_record(data: &[u8]) {
             std::slice::from_ref(&e),
             Some(e.hdr.pid),
             b"/w",
-        );
+        )
+        .expect("an in-memory projection does not fail");
         for (i, ev) in p.events.iter().enumerate() {
             assert_eq!(ev.seq, i as u64);
         }
@@ -231,26 +232,22 @@ pub fn entries_for(
     let health = hb.finish();
     debug_assert_eq!(health.policy_layer, OtherLayer::NotApplicable);
     vec![
-        crate::bundle::Entry {
-            path: "observation-health.json".into(),
-            bytes: json(&health),
-            class: MemberClass::Canonical,
-        },
-        crate::bundle::Entry {
-            path: "capability-surface.json".into(),
-            bytes: json(&derived.surface),
-            class: MemberClass::Canonical,
-        },
-        crate::bundle::Entry {
-            path: "layers/kernel.ndjson".into(),
-            bytes: ndjson(events),
-            class: MemberClass::Canonical,
-        },
-        crate::bundle::Entry {
-            path: "events.ndjson".into(),
-            bytes: diagnostic,
-            class: MemberClass::Diagnostic,
-        },
+        crate::bundle::Entry::bytes(
+            "observation-health.json",
+            json(&health),
+            MemberClass::Canonical,
+        ),
+        crate::bundle::Entry::bytes(
+            "capability-surface.json",
+            json(&derived.surface),
+            MemberClass::Canonical,
+        ),
+        crate::bundle::Entry::bytes(
+            "layers/kernel.ndjson",
+            ndjson(events),
+            MemberClass::Canonical,
+        ),
+        crate::bundle::Entry::bytes("events.ndjson", diagnostic, MemberClass::Diagnostic),
     ]
 }
 

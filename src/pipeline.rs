@@ -1,17 +1,27 @@
 //! One measured run, end to end: kernel session → canonical kernel layer → (policy layer,
 //! accepted against the kernel's witness) → surface, health and correlation → bundle members.
 //! Shared by `run`, `prove`, `demo` and the tests so they cannot drift apart.
+//!
+//! Memory stays flat in the number of events: the raw records come back from the reader's spill
+//! (`kernel::spill`), the projection streams each canonical event once to its sinks (the
+//! `layers/kernel.ndjson` writer, which hashes as it writes to an unnamed temporary file; the
+//! surface [`Deriver`]; in layered runs the provenance witness and the servers' events for
+//! correlation), and the bundle streams that file.
 //! Imports: `kernel`, `layers`, `policy` (to check a policy before running), `correlation`,
 //! `surface`, `health`, `bundle`, `contracts`, `pathbytes`, `fsutil`.
 
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::bundle::Entry;
+use crate::bundle::{Body, Entry, FileBody, Hashing};
 use crate::contracts::correlation_report::CorrelationReport;
 use crate::contracts::health::{ObservationHealth, Platform};
+use crate::contracts::kernel_event::KernelEvent;
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
@@ -20,9 +30,9 @@ use crate::correlation::sdk::SdkLayer;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
-use crate::layers::kernel::{Projection, project};
+use crate::layers::kernel::{KernelSink, LayerError, Origin, ProcessInfo, project_into};
 use crate::pathbytes::escape;
-use crate::surface::NoiseFilter;
+use crate::surface::{Deriver, NoiseFilter};
 
 /// Everything one measured run produced.
 #[derive(Debug)]
@@ -30,7 +40,12 @@ pub struct Measured {
     pub run_id: String,
     pub health: ObservationHealth,
     pub surface: CapabilitySurface,
-    pub projection: Projection,
+    /// `layers/kernel.ndjson`, written and hashed while it was projected.
+    pub kernel_layer: FileBody,
+    /// Number of canonical kernel events (lines of the kernel layer).
+    pub kernel_events: u64,
+    /// The process table of the projection, sorted by label.
+    pub processes: Vec<ProcessInfo>,
     pub run_lines: Vec<RunLine>,
     pub end: End,
     pub exit_code: i32,
@@ -88,6 +103,10 @@ pub enum MeasureError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("kernel layer: cannot write its temporary file: {0}")]
+    LayerFile(#[source] std::io::Error),
 }
 
 /// The per-run directory the session's wrappers write into, and what they are told.
@@ -201,6 +220,86 @@ impl Drop for LayerDir {
     }
 }
 
+/// Writes each canonical event as one NDJSON line to an unnamed temporary file, hashing it.
+struct LayerWriter {
+    /// Buffered before hashing, so the hash sees 64 KiB blocks, not every JSON token.
+    out: BufWriter<Hashing<File>>,
+    err: Option<std::io::Error>,
+}
+
+impl KernelSink for LayerWriter {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        if self.err.is_some() {
+            return;
+        }
+        let r = serde_json::to_writer(&mut self.out, ev)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"));
+        if let Err(e) = r {
+            self.err = Some(e);
+        }
+    }
+}
+
+impl LayerWriter {
+    fn new() -> std::io::Result<LayerWriter> {
+        Ok(LayerWriter {
+            out: BufWriter::with_capacity(1 << 16, Hashing::new(tempfile::tempfile()?)),
+            err: None,
+        })
+    }
+
+    fn finish(self) -> std::io::Result<FileBody> {
+        if let Some(e) = self.err {
+            return Err(e);
+        }
+        let hashing = self.out.into_inner().map_err(|e| e.into_error())?;
+        let (file, len, sha256) = hashing.finish();
+        Ok(FileBody {
+            file: Arc::new(file),
+            len,
+            sha256,
+        })
+    }
+}
+
+fn max_rss_kib() -> u64 {
+    // SAFETY: getrusage fills the struct we pass; no other invariants.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru.ru_maxrss.max(0) as u64
+    }
+}
+
+/// Exec paths of fileless executions (`/dev/fd/N`, ...), for health.
+#[derive(Default)]
+struct FdExecs(Vec<String>);
+
+impl KernelSink for FdExecs {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        if ev.kind == crate::contracts::kernel_event::Kind::Exec
+            && let Some(p) = ev.path.as_deref()
+            && crate::health::is_fd_path(p)
+            && !self.0.iter().any(|x| x == p)
+        {
+            self.0.push(p.to_string());
+        }
+    }
+}
+
+/// The server pids the decision log claims (parseable lines only): what correlation keeps
+/// events for while the kernel layer streams past. Acceptance comes later.
+fn claimed_servers(log: Option<&[u8]>) -> Vec<u32> {
+    log.unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .filter_map(|l| {
+            serde_json::from_slice::<crate::contracts::policy_event::PolicyEvent>(l).ok()
+        })
+        .filter_map(|r| r.diag.map(|d| d.server_pid))
+        .collect()
+}
+
 /// The host facts recorded in health.
 pub fn platform() -> Platform {
     Platform {
@@ -266,34 +365,66 @@ pub fn measure_with(
         }
     };
     let work_bytes = work.as_os_str().as_bytes();
-    let projection = project(run_id, &rec.events, rec.root_pid, work_bytes);
-    let mut derived = crate::surface::derive_with(run_id, &projection.events, noise, rules);
-    let (policy, sdk, correlation) = match &layer_dir {
-        None => (None, None, None),
-        Some(ld) => {
-            let shown =
-                |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work_bytes);
-            let policy_shown = shown(&ld.policy);
-            let sdk_shown: Vec<String> = ld.sdk_log.as_deref().map(shown).into_iter().collect();
-            let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
-            let att = crate::correlation::provenance::attest(
-                &projection,
-                &shown(&ld.runner),
-                &shown(&ld.dir),
-                &[policy_shown.as_str()],
-                &agent_logs,
-            );
-            let (log, truncated) = LayerDir::read_log(&ld.log);
+    let shown = |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work_bytes);
+    // The layer logs are read before the projection: correlation keeps the events of the
+    // servers they claim while the kernel layer streams past.
+    let logs = layer_dir.as_ref().map(|ld| {
+        (
+            LayerDir::read_log(&ld.log),
+            ld.sdk_log.as_deref().map(LayerDir::read_log),
+        )
+    });
+    let policy_shown = layer_dir.as_ref().map(|ld| shown(&ld.policy));
+    let sdk_shown: Vec<String> = layer_dir
+        .as_ref()
+        .and_then(|ld| ld.sdk_log.as_deref())
+        .map(shown)
+        .into_iter()
+        .collect();
+    let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
+    let mut witness = layer_dir.as_ref().map(|ld| {
+        crate::correlation::provenance::Witness::new(
+            &shown(&ld.runner),
+            &shown(&ld.dir),
+            policy_shown
+                .as_slice()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &agent_logs,
+        )
+    });
+    let mut servers = logs.as_ref().map(|((log, _), _)| {
+        crate::correlation::ServerEvents::new(claimed_servers(log.as_deref()))
+    });
+    let mut layer_file = LayerWriter::new().map_err(MeasureError::LayerFile)?;
+    let mut deriver = Deriver::new(noise, rules);
+    let mut fd_execs = FdExecs::default();
+    let projected = {
+        let mut all: Vec<&mut dyn KernelSink> = vec![&mut layer_file, &mut deriver, &mut fd_execs];
+        if let Some(w) = witness.as_mut() {
+            all.push(w);
+        }
+        if let Some(s) = servers.as_mut() {
+            all.push(s);
+        }
+        project_into(run_id, &rec.events, rec.root_pid, work_bytes, &mut all)?
+    };
+    let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
+    let mut derived = deriver.finish(run_id);
+    let (policy, sdk, correlation) = match (witness, servers, logs, &policy_shown) {
+        (Some(witness), Some(servers), Some(((log, truncated), sdk_log)), Some(policy_shown)) => {
+            let att = witness.finish(&projected.processes);
             let layer = crate::correlation::policy::accept(
                 run_id,
                 log.as_deref(),
                 truncated,
                 &att,
-                &policy_shown,
+                policy_shown,
             );
-            let sdk = match (&ld.sdk_log, agent_logs.first()) {
-                (Some(path), Some(shown_path)) => {
-                    let (log, truncated) = LayerDir::read_log(path);
+            let sdk = match (sdk_log, agent_logs.first()) {
+                (Some((log, truncated)), Some(shown_path)) => {
                     Some(crate::correlation::sdk::accept(
                         run_id,
                         log.as_deref(),
@@ -304,11 +435,13 @@ pub fn measure_with(
                 }
                 _ => None,
             };
+            let server_events = servers.into_projection(projected.processes.clone());
             let report =
-                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &projection, noise);
+                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &server_events, noise);
             crate::surface::add_policy(&mut derived.surface, &layer.records);
             (Some(layer), sdk, Some(report))
         }
+        _ => (None, None, None),
     };
     drop(layer_dir);
 
@@ -324,11 +457,11 @@ pub fn measure_with(
         c.track_failures = rec.counters.drops[TRACK_SLOT];
         c.parse_errors = rec.parse_errors;
         c.filtered_noise = derived.filtered.clone();
-        c.escapes = projection.stats.escaped_pids.len() as u64;
+        c.escapes = projected.stats.escaped_pids.len() as u64;
         c.grace_kills = rec.grace_kills + rec.escaped_kills;
-        c.unresolved_paths = projection.stats.unresolved_paths;
-        c.truncated_paths = projection.stats.truncated_paths;
-        c.read_faults = projection.stats.read_faults;
+        c.unresolved_paths = projected.stats.unresolved_paths;
+        c.truncated_paths = projected.stats.truncated_paths;
+        c.read_faults = projected.stats.read_faults;
         c.attach_failures = rec.attach_failures.len() as u64;
     }
     for f in &rec.attach_failures {
@@ -342,13 +475,18 @@ pub fn measure_with(
     // spot, the operations whose effects the surface would miss are.
     let uring = crate::kernel::event::uring_blind(&rec.counters.uring_ops);
     hb.unobserved_uring_ops(uring.iter().map(|(op, n)| (op.as_str(), *n)));
-    hb.fileless_execs(
-        projection
-            .events
-            .iter()
-            .filter(|e| e.kind == crate::contracts::kernel_event::Kind::Exec)
-            .filter_map(|e| e.path.as_deref()),
-    );
+    if rec.spill_lost > 0 {
+        hb.kernel(crate::contracts::health::KernelLayer::PartialBlindSpot);
+        hb.note(
+            "spill-failed",
+            format!(
+                "{} received event(s) could not be kept because the spill file could not be written ({})",
+                rec.spill_lost,
+                rec.spill_error.as_deref().unwrap_or("unknown error")
+            ),
+        );
+    }
+    hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
     hb.notes(rec.notes.iter().cloned());
     if let Some(l) = &policy {
         hb.policy_layer(l.state);
@@ -387,7 +525,7 @@ pub fn measure_with(
             .unwrap_or_else(|| nix::unistd::getuid().as_raw()),
         started_unix_ms: rec.started_unix_ms,
     }];
-    for p in &projection.processes {
+    for p in &projected.processes {
         lines.push(RunLine::Process {
             schema: run_event::SCHEMA.into(),
             run_id: run_id.into(),
@@ -416,13 +554,15 @@ pub fn measure_with(
         signal,
         runner_exit: exit_code,
         duration_ms: rec.duration.as_millis() as u64,
-        runner_max_rss_kib: rec.runner_max_rss_kib,
+        runner_max_rss_kib: rec.runner_max_rss_kib.max(max_rss_kib()),
     });
     Ok(Measured {
         run_id: run_id.into(),
         health,
         surface: derived.surface,
-        projection,
+        kernel_layer,
+        kernel_events: projected.events,
+        processes: projected.processes,
         run_lines: lines,
         end: rec.end,
         exit_code,
@@ -452,26 +592,26 @@ pub fn ndjson<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
 /// The bundle members of a measured run.
 pub fn entries(m: &Measured) -> Vec<Entry> {
     let mut out = vec![
-        Entry {
-            path: "observation-health.json".into(),
-            bytes: json(&m.health),
-            class: MemberClass::Canonical,
-        },
-        Entry {
-            path: "capability-surface.json".into(),
-            bytes: json(&m.surface),
-            class: MemberClass::Canonical,
-        },
+        Entry::bytes(
+            "observation-health.json",
+            json(&m.health),
+            MemberClass::Canonical,
+        ),
+        Entry::bytes(
+            "capability-surface.json",
+            json(&m.surface),
+            MemberClass::Canonical,
+        ),
         Entry {
             path: "layers/kernel.ndjson".into(),
-            bytes: ndjson(&m.projection.events),
+            body: Body::File(m.kernel_layer.clone()),
             class: MemberClass::Canonical,
         },
-        Entry {
-            path: "events.ndjson".into(),
-            bytes: ndjson(&m.run_lines),
-            class: MemberClass::Diagnostic,
-        },
+        Entry::bytes(
+            "events.ndjson",
+            ndjson(&m.run_lines),
+            MemberClass::Diagnostic,
+        ),
     ];
     if let Some(l) = &m.policy {
         let canonical: Vec<_> = l
@@ -479,16 +619,16 @@ pub fn entries(m: &Measured) -> Vec<Entry> {
             .iter()
             .map(crate::correlation::policy::canonical)
             .collect();
-        out.push(Entry {
-            path: "layers/policy.ndjson".into(),
-            bytes: ndjson(&canonical),
-            class: MemberClass::Canonical,
-        });
-        out.push(Entry {
-            path: "policy-diag.ndjson".into(),
-            bytes: ndjson(&l.records),
-            class: MemberClass::Diagnostic,
-        });
+        out.push(Entry::bytes(
+            "layers/policy.ndjson",
+            ndjson(&canonical),
+            MemberClass::Canonical,
+        ));
+        out.push(Entry::bytes(
+            "policy-diag.ndjson",
+            ndjson(&l.records),
+            MemberClass::Diagnostic,
+        ));
     }
     if let Some(l) = &m.sdk {
         let canonical: Vec<_> = l
@@ -496,23 +636,23 @@ pub fn entries(m: &Measured) -> Vec<Entry> {
             .iter()
             .map(crate::correlation::sdk::canonical)
             .collect();
-        out.push(Entry {
-            path: "layers/sdk.ndjson".into(),
-            bytes: ndjson(&canonical),
-            class: MemberClass::Canonical,
-        });
-        out.push(Entry {
-            path: "sdk-diag.ndjson".into(),
-            bytes: ndjson(&l.records),
-            class: MemberClass::Diagnostic,
-        });
+        out.push(Entry::bytes(
+            "layers/sdk.ndjson",
+            ndjson(&canonical),
+            MemberClass::Canonical,
+        ));
+        out.push(Entry::bytes(
+            "sdk-diag.ndjson",
+            ndjson(&l.records),
+            MemberClass::Diagnostic,
+        ));
     }
     if let Some(c) = &m.correlation {
-        out.push(Entry {
-            path: "correlation-report.json".into(),
-            bytes: json(c),
-            class: MemberClass::Canonical,
-        });
+        out.push(Entry::bytes(
+            "correlation-report.json",
+            json(c),
+            MemberClass::Canonical,
+        ));
     }
     out
 }

@@ -206,19 +206,37 @@ fn unified(member: &str, a: &[u8], b: &[u8], run_b: u32) -> String {
         .to_string()
 }
 
-/// The canonical members of a verified bundle.
-fn canonical(v: &verify::Verified) -> Vec<(String, Vec<u8>)> {
+/// The canonical members of a verified bundle and their hashes (compared across runs; the
+/// bytes are read back only to show a difference).
+fn canonical(v: &verify::Verified) -> Vec<(String, String)> {
     v.report
         .members
         .iter()
         .filter(|m| m.class == Some(MemberClass::Canonical))
-        .map(|m| {
-            (
-                m.path.clone(),
-                v.kept.get(&m.path).cloned().unwrap_or_default(),
-            )
-        })
+        .map(|m| (m.path.clone(), m.sha256.clone()))
         .collect()
+}
+
+/// Largest member shown as a unified diff when runs differ.
+const DIFF_MAX_BYTES: u64 = 8 << 20;
+
+/// One member's bytes, from a bundle that verified (for the determinism diff only).
+fn member_bytes(bundle: &Path, member: &str) -> Vec<u8> {
+    use std::io::Read as _;
+    let read = || -> std::io::Result<Vec<u8>> {
+        let f = std::fs::File::open(bundle)?;
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+        for e in ar.entries()? {
+            let e = e?;
+            if e.path()?.to_string_lossy() == member {
+                let mut b = Vec::new();
+                e.take(DIFF_MAX_BYTES).read_to_end(&mut b)?;
+                return Ok(b);
+            }
+        }
+        Ok(Vec::new())
+    };
+    read().unwrap_or_default()
 }
 
 /// Runs one proof `opts.runs` times and judges it.
@@ -236,7 +254,7 @@ pub fn prove_one(
     let mut verdict = Verdict::Pass;
     let worsen = |v: Verdict, verdict: &mut Verdict| *verdict = (*verdict).max(v);
     let mut first: Option<(verify::Evidence, PathBuf)> = None;
-    let mut first_canonical: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut first_canonical: Vec<(String, String)> = Vec::new();
     let mut deterministic = true;
     let mut determinism_diff = None;
     let mut runs_done = 0;
@@ -323,7 +341,7 @@ pub fn prove_one(
             path: bundle.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let ev = match verify::evidence(&bundle, &Limits::default(), Keep::All) {
+        let ev = match verify::evidence(&bundle, &Limits::default(), Keep::Documents) {
             Ok(ev) => ev,
             Err(e) => {
                 reasons.push(format!("verify-failed: run {i}: {e}").replace('\n', "; "));
@@ -336,11 +354,17 @@ pub fn prove_one(
             first_canonical = canon;
             first = Some((ev, bundle));
         } else if deterministic {
+            let first_bundle = first.as_ref().map(|(_, b)| b.as_path());
             let differing = first_canonical
                 .iter()
                 .zip(&canon)
                 .find(|(a, b)| a != b)
-                .map(|(a, b)| (a.0.clone(), a.1.clone(), b.1.clone()))
+                .map(|(a, _)| {
+                    let run1 = first_bundle
+                        .map(|b| member_bytes(b, &a.0))
+                        .unwrap_or_default();
+                    (a.0.clone(), run1, member_bytes(&bundle, &a.0))
+                })
                 .or_else(|| {
                     (first_canonical.len() != canon.len())
                         .then(|| ("manifest.json".into(), Vec::new(), Vec::new()))

@@ -83,7 +83,11 @@ fn sample_raw(run_id: &str) -> Vec<Raw> {
     let mut sorted = e.clone();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let mut v = vec![raw("manifest.json", &manifest(run_id, &e))];
-    v.extend(sorted.iter().map(|x| raw(&x.path, &x.bytes)));
+    v.extend(
+        sorted
+            .iter()
+            .map(|x| raw(&x.path, &x.body.to_vec().unwrap())),
+    );
     v
 }
 
@@ -110,7 +114,7 @@ fn rejected(bytes: &[u8], member: &str, code: &str) {
 fn with_member(run_id: &str, path: &str, f: impl FnOnce(&mut Vec<u8>)) -> Vec<Entry> {
     let mut e = sample_entries(run_id);
     let m = e.iter_mut().find(|m| m.path == path).unwrap();
-    f(&mut m.bytes);
+    f(m.body.bytes_mut());
     e
 }
 
@@ -200,7 +204,7 @@ fn size_and_hash_mismatches_are_rejected() {
         .iter_mut()
         .find(|m| m.path == "capability-surface.json")
         .unwrap();
-    s.bytes = String::from_utf8(s.bytes.clone())
+    *s.body.bytes_mut() = String::from_utf8(s.body.to_vec().unwrap())
         .unwrap()
         .replace("in.txt", "IN.txt")
         .into_bytes();
@@ -217,7 +221,8 @@ fn size_mismatch(man: &[u8], e: &[Entry]) {
     e2.iter_mut()
         .find(|m| m.path == "events.ndjson")
         .unwrap()
-        .bytes
+        .body
+        .bytes_mut()
         .push(b'\n');
     rejected(
         &bundle::to_bytes(man, &e2).unwrap(),

@@ -4,8 +4,11 @@
 //! Writing the same members twice gives the same bytes. Files are written atomically.
 //! Imports: `crate::contracts::manifest`, `crate::fsutil`.
 
-use std::io::Write as _;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
@@ -16,8 +19,156 @@ use crate::contracts::manifest::{self, ArchiveManifest, Member, MemberClass};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub body: Body,
     pub class: MemberClass,
+}
+
+/// A member's content: bytes in memory, or a file written (and hashed) while it was produced,
+/// streamed into the archive so a large member is never held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    File(FileBody),
+}
+
+/// A member's content in a file: `len` bytes from offset 0, whose hash is `sha256`.
+#[derive(Debug, Clone)]
+pub struct FileBody {
+    pub file: Arc<File>,
+    pub len: u64,
+    /// `sha256:<hex>`.
+    pub sha256: String,
+}
+
+impl PartialEq for FileBody {
+    fn eq(&self, o: &FileBody) -> bool {
+        self.len == o.len && self.sha256 == o.sha256
+    }
+}
+impl Eq for FileBody {}
+
+impl Entry {
+    /// A member held in memory.
+    pub fn bytes(path: impl Into<String>, bytes: Vec<u8>, class: MemberClass) -> Entry {
+        Entry {
+            path: path.into(),
+            body: Body::Bytes(bytes),
+            class,
+        }
+    }
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File(f) => f.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `sha256:<hex>` of the content.
+    pub fn sha256(&self) -> String {
+        match self {
+            Body::Bytes(b) => sha256(b),
+            Body::File(f) => f.sha256.clone(),
+        }
+    }
+
+    /// The content in memory (a file body is read back).
+    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(self.len() as usize);
+        self.reader().read_to_end(&mut v)?;
+        Ok(v)
+    }
+
+    /// The content as editable bytes; a file body is read into memory first (an unreadable
+    /// file becomes empty bytes, which no longer match the recorded hash).
+    pub fn bytes_mut(&mut self) -> &mut Vec<u8> {
+        if let Body::File(_) = self {
+            *self = Body::Bytes(self.to_vec().unwrap_or_default());
+        }
+        match self {
+            Body::Bytes(b) => b,
+            Body::File(_) => unreachable!("converted above"),
+        }
+    }
+
+    fn reader(&self) -> Box<dyn Read + '_> {
+        match self {
+            Body::Bytes(b) => Box::new(b.as_slice()),
+            Body::File(f) => Box::new(At {
+                file: &f.file,
+                pos: 0,
+                end: f.len,
+            }),
+        }
+    }
+}
+
+/// Reads `file` from `pos` to `end` with positioned reads; a file shorter than promised is an
+/// error (the archive header already holds the length).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = buf.len().min((self.end - self.pos) as usize);
+        if room == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..room], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "member file is shorter than its recorded length",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// A writer that hashes and counts what passes through it.
+pub struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Hashing<W> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the byte count and `sha256:<hex>` of everything written.
+    pub fn finish(self) -> (W, u64, String) {
+        let sum = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        (self.inner, self.len, sum)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Errors writing a bundle.
@@ -46,8 +197,8 @@ pub fn manifest_for(run_id: &str, entries: &[Entry]) -> ArchiveManifest {
         .iter()
         .map(|e| Member {
             path: e.path.clone(),
-            bytes: e.bytes.len() as u64,
-            sha256: sha256(&e.bytes),
+            bytes: e.body.len(),
+            sha256: e.body.sha256(),
             class: e.class,
         })
         .collect();
@@ -79,6 +230,17 @@ fn header(path: &str, len: u64) -> Result<tar::Header, BundleError> {
 
 /// The bundle bytes: manifest first, then members sorted by path.
 pub fn to_bytes(manifest_json: &[u8], entries: &[Entry]) -> Result<Vec<u8>, BundleError> {
+    let mut out = Vec::new();
+    write_to(&mut out, manifest_json, entries)?;
+    Ok(out)
+}
+
+/// Streams the bundle into `out`: manifest first, then members sorted by path.
+pub fn write_to(
+    out: &mut dyn Write,
+    manifest_json: &[u8],
+    entries: &[Entry],
+) -> Result<(), BundleError> {
     let mut sorted: Vec<&Entry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for w in sorted.windows(2) {
@@ -98,24 +260,24 @@ pub fn to_bytes(manifest_json: &[u8], entries: &[Entry]) -> Result<Vec<u8>, Bund
         }
     }
     let io = |source| BundleError::Io {
-        path: "<memory>".into(),
+        path: "<bundle>".into(),
         source,
     };
     let gz = GzBuilder::new()
         .mtime(0)
         .operating_system(255)
-        .write(Vec::new(), Compression::default());
+        .write(out, Compression::default());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);
     let h = header("manifest.json", manifest_json.len() as u64)?;
     tar.append(&h, manifest_json).map_err(io)?;
     for e in sorted {
-        let h = header(&e.path, e.bytes.len() as u64)?;
-        tar.append(&h, e.bytes.as_slice()).map_err(io)?;
+        let h = header(&e.path, e.body.len())?;
+        tar.append(&h, e.body.reader()).map_err(io)?;
     }
     let mut gz = tar.into_inner().map_err(io)?;
     gz.flush().map_err(io)?;
-    gz.finish().map_err(io)
+    gz.finish().map_err(io)?.flush().map_err(io)
 }
 
 /// Serializes the manifest and writes the bundle atomically to `out`.
@@ -126,12 +288,29 @@ pub fn write(out: &Path, run_id: &str, entries: &[Entry]) -> Result<ArchiveManif
         source: e.into(),
     })?;
     json.push(b'\n');
-    let bytes = to_bytes(&json, entries)?;
-    crate::fsutil::write_atomic(out, &bytes).map_err(|source| BundleError::Io {
-        path: out.display().to_string(),
-        source,
-    })?;
-    Ok(m)
+    let mut inner = None;
+    let written = crate::fsutil::write_atomic_with(out, &mut |w| {
+        let mut buf = std::io::BufWriter::with_capacity(1 << 16, w);
+        let r = write_to(&mut buf, &json, entries).and_then(|()| {
+            buf.flush().map_err(|source| BundleError::Io {
+                path: out.display().to_string(),
+                source,
+            })
+        });
+        r.map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            inner = Some(e);
+            io
+        })
+    });
+    match (written, inner) {
+        (Ok(()), _) => Ok(m),
+        (Err(_), Some(e)) => Err(e),
+        (Err(source), None) => Err(BundleError::Io {
+            path: out.display().to_string(),
+            source,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -140,21 +319,17 @@ mod tests {
 
     fn entries() -> Vec<Entry> {
         vec![
-            Entry {
-                path: "observation-health.json".into(),
-                bytes: b"{}\n".to_vec(),
-                class: MemberClass::Canonical,
-            },
-            Entry {
-                path: "events.ndjson".into(),
-                bytes: b"{\"a\":1}\n".to_vec(),
-                class: MemberClass::Diagnostic,
-            },
-            Entry {
-                path: "layers/kernel.ndjson".into(),
-                bytes: Vec::new(),
-                class: MemberClass::Canonical,
-            },
+            Entry::bytes(
+                "observation-health.json",
+                b"{}\n".to_vec(),
+                MemberClass::Canonical,
+            ),
+            Entry::bytes(
+                "events.ndjson",
+                b"{\"a\":1}\n".to_vec(),
+                MemberClass::Diagnostic,
+            ),
+            Entry::bytes("layers/kernel.ndjson", Vec::new(), MemberClass::Canonical),
         ]
     }
 
@@ -194,15 +369,32 @@ mod tests {
             to_bytes(b"{}", &e),
             Err(BundleError::Duplicate(_))
         ));
-        let bad = vec![Entry {
-            path: "../x".into(),
-            bytes: vec![],
-            class: MemberClass::Canonical,
-        }];
+        let bad = vec![Entry::bytes("../x", vec![], MemberClass::Canonical)];
         assert!(matches!(
             to_bytes(b"{}", &bad),
             Err(BundleError::BadPath(_))
         ));
+    }
+
+    /// A member streamed from a file gives the same archive as the same bytes in memory.
+    #[test]
+    fn file_members_stream_like_bytes() {
+        let mut f = tempfile::tempfile().unwrap();
+        let mut h = Hashing::new(&mut f);
+        h.write_all(b"{\"a\":1}\n").unwrap();
+        let (_, len, sum) = h.finish();
+        let mut e = entries();
+        e[1].body = Body::File(FileBody {
+            file: Arc::new(f),
+            len,
+            sha256: sum,
+        });
+        let m = serde_json::to_vec(&manifest_for("r", &e)).unwrap();
+        assert_eq!(
+            m,
+            serde_json::to_vec(&manifest_for("r", &entries())).unwrap()
+        );
+        assert_eq!(to_bytes(&m, &e).unwrap(), to_bytes(&m, &entries()).unwrap());
     }
 
     #[test]

@@ -62,11 +62,15 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {
         Ok(m) => m,
-        Err(e) => {
+        Err(crate::pipeline::MeasureError::Session(e)) => {
             eprintln!(
                 "assay-runner: {e}\nassay-runner: run `assay-runner doctor` to see what this host lacks"
             );
             return Ok(exit::OBSERVATION_FAILED);
+        }
+        Err(e) => {
+            eprintln!("assay-runner: {e}");
+            return Ok(exit::RUNNER_ERROR);
         }
     };
     let bundle = a.out_dir.join("demo.tar.gz");

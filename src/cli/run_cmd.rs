@@ -184,12 +184,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             eprintln!("{e}");
             return Ok(exit::ERROR);
         }
-        Err(e) => {
+        Err(e @ (pipeline::MeasureError::Session(_) | pipeline::MeasureError::LayerDir { .. })) => {
             eprintln!("assay-runner: {e}");
             eprintln!(
                 "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
             );
             return Ok(exit::OBSERVATION_FAILED);
+        }
+        Err(e) => {
+            eprintln!("assay-runner: {e}");
+            return Ok(exit::RUNNER_ERROR);
         }
     };
     if let Some(out) = &a.out

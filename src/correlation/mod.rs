@@ -25,7 +25,7 @@ use crate::contracts::correlation_report::{
 };
 use crate::contracts::health::OtherLayer;
 use crate::contracts::policy_event::Decision;
-use crate::layers::kernel::Projection;
+use crate::layers::kernel::{KernelSink, Origin, Projection};
 use crate::surface::{Accumulator, NoiseFilter};
 
 use self::policy::PolicyLayer;
@@ -201,6 +201,56 @@ pub fn correlate(
         bindings,
         unattributed: effects(unattributed),
         ambiguities,
+    }
+}
+
+/// The events of the servers' process subtrees, kept while the kernel layer streams past (a
+/// [`KernelSink`]): all [`correlate`] needs of a run. `servers` are the server pids the decision
+/// log claims (attribution later uses only the accepted records). Labels name the process tree
+/// and arrive sorted, so a server's own events come before its descendants'.
+#[derive(Debug, Default)]
+pub struct ServerEvents {
+    servers: BTreeSet<u32>,
+    roots: Vec<String>,
+    events: Vec<crate::contracts::kernel_event::KernelEvent>,
+    origins: Vec<Origin>,
+}
+
+impl ServerEvents {
+    pub fn new(servers: impl IntoIterator<Item = u32>) -> ServerEvents {
+        ServerEvents {
+            servers: servers.into_iter().collect(),
+            ..ServerEvents::default()
+        }
+    }
+
+    /// The kept events as a projection with the run's process table.
+    pub fn into_projection(self, processes: Vec<crate::layers::kernel::ProcessInfo>) -> Projection {
+        Projection {
+            events: self.events,
+            origins: self.origins,
+            processes,
+            stats: Default::default(),
+        }
+    }
+}
+
+impl KernelSink for ServerEvents {
+    fn event(&mut self, ev: &crate::contracts::kernel_event::KernelEvent, origin: &Origin) {
+        if self.servers.contains(&origin.pid) && !self.roots.contains(&ev.process) {
+            self.roots.push(ev.process.clone());
+        }
+        let inside = self.roots.iter().any(|r| {
+            ev.process == *r
+                || ev
+                    .process
+                    .strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        });
+        if inside {
+            self.events.push(ev.clone());
+            self.origins.push(*origin);
+        }
     }
 }
 

@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::contracts::kernel_event::Kind;
-use crate::layers::kernel::Projection;
+use crate::contracts::kernel_event::{KernelEvent, Kind};
+use crate::layers::kernel::{KernelSink, Origin, ProcessInfo, Projection};
 use crate::surface::{Touch, touches};
 
 /// A write into the layer directory by a process that is not a known writer.
@@ -66,10 +66,7 @@ fn inside(path: &str, dir: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Extracts the attestation from a projection. `runner_exe` and `layer_dir` are in the
-/// projection's display form (escaped, `<work>` replaced); `watch` lists paths whose readers
-/// are wanted (e.g. the policy file the runner handed out); `agent_logs` lists files inside the
-/// layer directory that agent processes (not runners) write, whose writers are wanted.
+/// Extracts the attestation from a projection held in memory (see [`Witness`] for the rules).
 pub fn attest(
     p: &Projection,
     runner_exe: &str,
@@ -77,60 +74,102 @@ pub fn attest(
     watch: &[&str],
     agent_logs: &[&str],
 ) -> Attestation {
-    let mut a = Attestation::default();
-    for proc in &p.processes {
-        a.labels.insert(proc.pid, proc.label.clone());
-        if let Some(pp) = proc.ppid {
-            a.parents.insert(proc.pid, pp);
+    let mut w = Witness::new(runner_exe, layer_dir, watch, agent_logs);
+    for (e, o) in p.events.iter().zip(&p.origins) {
+        w.event(e, o);
+    }
+    w.finish(&p.processes)
+}
+
+/// The attestation built while the kernel layer streams past (a [`KernelSink`]). `runner_exe`
+/// and `layer_dir` are in the projection's display form (escaped, `<work>` replaced); `watch`
+/// lists paths whose readers are wanted (e.g. the policy file the runner handed out);
+/// `agent_logs` lists files inside the layer directory that agent processes (not runners)
+/// write, whose writers are wanted. Memory grows with runner processes and writes into the
+/// layer directory, not with events.
+#[derive(Debug)]
+pub struct Witness {
+    runner_exe: String,
+    layer_dir: String,
+    runners: BTreeMap<u32, String>,
+    readers: BTreeMap<String, BTreeSet<u32>>,
+    writers: BTreeMap<String, BTreeSet<u32>>,
+    /// Writes into the layer directory: (pid, label, path).
+    dir_writes: BTreeSet<(u32, String, String)>,
+}
+
+impl Witness {
+    pub fn new(runner_exe: &str, layer_dir: &str, watch: &[&str], agent_logs: &[&str]) -> Witness {
+        Witness {
+            runner_exe: runner_exe.into(),
+            layer_dir: layer_dir.into(),
+            runners: BTreeMap::new(),
+            readers: watch
+                .iter()
+                .map(|w| (w.to_string(), BTreeSet::new()))
+                .collect(),
+            writers: agent_logs
+                .iter()
+                .map(|w| (w.to_string(), BTreeSet::new()))
+                .collect(),
+            dir_writes: BTreeSet::new(),
         }
     }
-    for w in watch {
-        a.readers.insert((*w).to_string(), BTreeSet::new());
-    }
-    for w in agent_logs {
-        a.writers.insert((*w).to_string(), BTreeSet::new());
-    }
-    // Executions first: a write into the layer dir is judged against every runner process.
-    for (e, o) in p.events.iter().zip(&p.origins) {
-        if e.kind == Kind::Exec && e.result == "ok" && e.path.as_deref() == Some(runner_exe) {
-            a.runners.insert(o.pid, e.process.clone());
+
+    /// The attestation, given the projection's process table.
+    pub fn finish(self, processes: &[ProcessInfo]) -> Attestation {
+        let mut a = Attestation {
+            runners: self.runners,
+            readers: self.readers,
+            writers: self.writers,
+            ..Attestation::default()
+        };
+        for proc in processes {
+            a.labels.insert(proc.pid, proc.label.clone());
+            if let Some(pp) = proc.ppid {
+                a.parents.insert(proc.pid, pp);
+            }
         }
+        let foreign: BTreeSet<ForeignWrite> = self
+            .dir_writes
+            .into_iter()
+            .filter(|(pid, _, _)| !a.runners.contains_key(pid))
+            .map(|(_, label, path)| ForeignWrite { label, path })
+            .collect();
+        a.foreign_writes = foreign.into_iter().collect();
+        a
     }
-    let mut foreign = BTreeSet::new();
-    for (e, o) in p.events.iter().zip(&p.origins) {
+}
+
+impl KernelSink for Witness {
+    fn event(&mut self, e: &KernelEvent, o: &Origin) {
+        if e.kind == Kind::Exec && e.result == "ok" && e.path.as_deref() == Some(&self.runner_exe) {
+            self.runners.insert(o.pid, e.process.clone());
+        }
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(path) => {
-                    if let Some(set) = a.readers.get_mut(path) {
+                    if let Some(set) = self.readers.get_mut(path) {
                         set.insert(o.pid);
                     }
                 }
-                Touch::OpenWrite(path) | Touch::Change(path) if a.writers.contains_key(path) => {
-                    if let Some(set) = a.writers.get_mut(path) {
+                Touch::OpenWrite(path) | Touch::Change(path) => {
+                    if let Some(set) = self.writers.get_mut(path) {
                         set.insert(o.pid);
+                    } else if inside(path, &self.layer_dir) {
+                        self.dir_writes
+                            .insert((o.pid, e.process.clone(), path.to_string()));
                     }
-                }
-                Touch::OpenWrite(path) | Touch::Change(path)
-                    if inside(path, layer_dir) && !a.runners.contains_key(&o.pid) =>
-                {
-                    foreign.insert(ForeignWrite {
-                        label: e.process.clone(),
-                        path: path.to_string(),
-                    });
                 }
                 _ => {}
             }
         }
     }
-    a.foreign_writes = foreign.into_iter().collect();
-    a
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contracts::kernel_event::KernelEvent;
-    use crate::layers::kernel::{Origin, ProcessInfo};
 
     fn proc(label: &str, pid: u32, ppid: Option<u32>) -> ProcessInfo {
         ProcessInfo {

@@ -11,7 +11,8 @@ use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint};
 use aya::{Ebpf, EbpfLoader};
 
-use super::event::{self, BLIND_SLOTS, PROG_SLOTS, RawEvent, URING_OPS};
+use super::event::{self, BLIND_SLOTS, PROG_SLOTS, URING_OPS};
+use super::spill::{RawSpill, SpillWriter};
 
 /// The BPF object built by build.rs (clang, or the verified prebuilt fallback).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/observe.bpf.o"));
@@ -166,9 +167,13 @@ pub struct Observer {
 /// What the reader thread returns.
 #[derive(Debug, Default)]
 pub struct ReadResult {
-    pub events: Vec<RawEvent>,
+    /// Every record that parsed, in bounded memory (sorted runs on disk).
+    pub events: RawSpill,
     pub parse_errors: u64,
     pub received: u64,
+    /// Records received but lost because the spill file could not be written, and why.
+    pub spill_lost: u64,
+    pub spill_error: Option<String>,
 }
 
 /// Exact counters summed over CPUs, per slot (see `event::PROG_SLOTS`).
@@ -406,16 +411,31 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResul
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
     let mut out = ReadResult::default();
+    let mut spill = SpillWriter::default();
     loop {
         let stopping = stop.is_set();
         while let Some(item) = ring.next() {
             out.received += 1;
-            match event::parse(&item) {
-                Ok(e) => out.events.push(e),
+            match event::parse_view(&item) {
+                Ok((h, d1, d2)) => {
+                    if out.spill_error.is_some() {
+                        out.spill_lost += 1;
+                    } else if let Err(e) = spill.push(&h, d1, d2) {
+                        out.spill_lost += 1;
+                        out.spill_error = Some(e.to_string());
+                    }
+                }
                 Err(_) => out.parse_errors += 1,
             }
         }
         if stopping {
+            match spill.finish() {
+                Ok(events) => out.events = events,
+                Err(e) => {
+                    out.spill_lost = out.received - out.parse_errors;
+                    out.spill_error = Some(e.to_string());
+                }
+            }
             return out;
         }
         // SAFETY: the fd belongs to `ring`, which outlives this borrow.

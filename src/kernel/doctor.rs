@@ -14,6 +14,7 @@ use super::bpf::{self, PROGRAMS};
 use super::cgroup::{self, CgroupError, SessionCgroup};
 use super::event::EV_EXEC;
 use super::session::{self, End, RunSpec};
+use super::spill::RawSource as _;
 use crate::contracts::doctor_report::{BpfObject, CheckStatus, DoctorCheck, DoctorReport, SCHEMA};
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -417,10 +418,10 @@ fn observed_run(c: &mut Checks) {
     };
     let attempts: u64 = rec.counters.attempts.iter().sum();
     let drops: u64 = rec.counters.drops.iter().sum();
-    let saw_exec = rec
-        .events
-        .iter()
-        .any(|e| e.hdr.kind == EV_EXEC && e.data1 == me.as_os_str().as_encoded_bytes());
+    let mut saw_exec = false;
+    let _ = rec.events.for_each_raw(&mut |h, d1, _| {
+        saw_exec |= h.kind == EV_EXEC && d1 == me.as_os_str().as_encoded_bytes();
+    });
     let detail = format!(
         "`{} --version` in a session cgroup: end {:?}, {} event(s) received of {attempts} \
          attempted, {drops} dropped, exec seen: {saw_exec}",

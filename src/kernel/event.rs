@@ -184,21 +184,62 @@ pub enum ParseError {
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_ne_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_ne_bytes)
 }
 fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_ne_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_ne_bytes)
 }
 fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_ne_bytes(b[off..off + 2].try_into().unwrap_or([0; 2]))
+    b.get(off..off + 2)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u16::from_ne_bytes)
 }
 
 /// Parses one ring-buffer record.
 pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
+    let (hdr, data1, data2) = parse_view(b)?;
+    Ok(RawEvent {
+        hdr,
+        data1: data1.to_vec(),
+        data2: data2.to_vec(),
+    })
+}
+
+/// Parses one ring-buffer record without copying its data: the header and the two data slices
+/// (empty when absent), borrowed from `b`.
+pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
     if b.len() < HDR_SIZE {
         return Err(ParseError::Short(b.len()));
     }
-    let hdr = EventHdr {
+    let hdr = header_at(b);
+    if !(EV_EXEC..=EV_NET).contains(&hdr.kind) {
+        return Err(ParseError::UnknownKind(hdr.kind));
+    }
+    let data = &b[HDR_SIZE..];
+    let l1 = hdr.len1 as usize;
+    let l2 = hdr.len2 as usize;
+    let need = if l2 > 0 { PATH_MAX + l2 } else { l1 };
+    if data.len() < need || l1 > PATH_MAX {
+        return Err(ParseError::Truncated {
+            claimed: need,
+            have: data.len(),
+        });
+    }
+    let data2 = if l2 > 0 {
+        &data[PATH_MAX..PATH_MAX + l2]
+    } else {
+        &[][..]
+    };
+    Ok((hdr, &data[..l1], data2))
+}
+
+/// The header fields at the start of `b` (at least [`HDR_SIZE`] bytes; shorter reads as zeros).
+pub fn header_at(b: &[u8]) -> EventHdr {
+    EventHdr {
         kind: u32_at(b, 0),
         op: u32_at(b, 4),
         pid: u32_at(b, 8),
@@ -214,27 +255,27 @@ pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
         len1: u16_at(b, 64),
         len2: u16_at(b, 66),
         _pad: 0,
-    };
-    if !(EV_EXEC..=EV_NET).contains(&hdr.kind) {
-        return Err(ParseError::UnknownKind(hdr.kind));
     }
-    let data = &b[HDR_SIZE..];
-    let l1 = hdr.len1 as usize;
-    let l2 = hdr.len2 as usize;
-    let need = if l2 > 0 { PATH_MAX + l2 } else { l1 };
-    if data.len() < need || l1 > PATH_MAX {
-        return Err(ParseError::Truncated {
-            claimed: need,
-            have: data.len(),
-        });
-    }
-    let data1 = data[..l1].to_vec();
-    let data2 = if l2 > 0 {
-        data[PATH_MAX..PATH_MAX + l2].to_vec()
-    } else {
-        Vec::new()
-    };
-    Ok(RawEvent { hdr, data1, data2 })
+}
+
+/// The header in the ring's own byte layout (the inverse of [`header_at`]).
+pub fn header_bytes(h: &EventHdr) -> [u8; HDR_SIZE] {
+    let mut b = [0u8; HDR_SIZE];
+    b[0..4].copy_from_slice(&h.kind.to_ne_bytes());
+    b[4..8].copy_from_slice(&h.op.to_ne_bytes());
+    b[8..12].copy_from_slice(&h.pid.to_ne_bytes());
+    b[12..16].copy_from_slice(&h.tid.to_ne_bytes());
+    b[16..24].copy_from_slice(&h.ts.to_ne_bytes());
+    b[24..32].copy_from_slice(&h.cgid.to_ne_bytes());
+    b[32..40].copy_from_slice(&h.ret.to_ne_bytes());
+    b[40..48].copy_from_slice(&h.flags.to_ne_bytes());
+    b[48..52].copy_from_slice(&h.dfd1.to_ne_bytes());
+    b[52..56].copy_from_slice(&h.dfd2.to_ne_bytes());
+    b[56..60].copy_from_slice(&h.ppid.to_ne_bytes());
+    b[60..64].copy_from_slice(&h.status.to_ne_bytes());
+    b[64..66].copy_from_slice(&h.len1.to_ne_bytes());
+    b[66..68].copy_from_slice(&h.len2.to_ne_bytes());
+    b
 }
 
 #[cfg(test)]

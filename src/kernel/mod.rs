@@ -10,3 +10,5 @@ pub mod doctor;
 pub mod event;
 pub mod privtmp;
 pub mod session;
+pub mod spawn;
+pub mod spill;

@@ -14,8 +14,8 @@ use std::path::Path;
 /// Where the private temp dir is mounted.
 pub const MOUNT_POINT: &str = "/tmp";
 
-/// Everything [`PrivateTmp::enter`] needs, prepared before fork (it must not allocate).
-#[derive(Debug)]
+/// Everything [`PrivateTmp::enter`] needs, prepared before the spawning thread enters it.
+#[derive(Debug, Clone)]
 pub struct PrivateTmp {
     target: CString,
     /// A work dir under `/tmp`: the directories to create in the tmpfs, outermost first (the

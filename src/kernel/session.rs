@@ -1,12 +1,10 @@
 //! The run lifecycle: start observation, create the session cgroup, start the command inside it
-//! before its first instruction, wait for it and its descendants (grace period, then
+//! before its first instruction (`spawn`: clone3 into the cgroup), wait for it and its descendants (grace period, then
 //! `cgroup.kill`), honour `--timeout` and SIGINT/SIGTERM, then drain the ring and read the exact
 //! counters. Produces a [`RunRecord`]; what it means is decided later (layers, health).
 //! Imports: `crate::kernel::{bpf, cgroup, event}`.
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -14,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::bpf::{BpfError, Counters, Observer, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
-use super::event::RawEvent;
+use super::spawn::Status;
+use super::spill::RawSpill;
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -53,9 +52,13 @@ pub enum End {
 /// Everything the kernel side recorded about one run.
 #[derive(Debug)]
 pub struct RunRecord {
-    pub events: Vec<RawEvent>,
+    /// The raw records, in bounded memory (`kernel::spill`).
+    pub events: RawSpill,
     pub received: u64,
     pub parse_errors: u64,
+    /// Records received but lost because the spill file could not be written, and why.
+    pub spill_lost: u64,
+    pub spill_error: Option<String>,
     pub counters: Counters,
     pub root_pid: Option<u32>,
     pub end: End,
@@ -180,67 +183,27 @@ fn run_in(
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let t0 = Instant::now();
-    let mut cmd = std::process::Command::new(&spec.argv[0]);
-    cmd.args(&spec.argv[1..]).current_dir(&spec.work_dir);
-    if let Some(env) = &spec.env {
-        cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
-    }
-    // A private /tmp needs privileges, so with one the user is switched after it is set up.
-    let switch_user = if private_tmp.is_some() {
-        spec.user
-    } else {
-        if let Some((uid, gid)) = spec.user {
-            cmd.uid(uid).gid(gid);
-        }
-        None
+    let launch = super::spawn::Spawn {
+        argv: &spec.argv,
+        env: spec.env.as_deref(),
+        dir: &spec.work_dir,
+        user: spec.user,
+        detach: spec.detach,
+        quiet: spec.quiet,
+        private_tmp: private_tmp.as_ref(),
     };
-    if spec.detach {
-        cmd.stdin(std::process::Stdio::null());
-    }
-    if spec.quiet {
-        cmd.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-    }
-    let detach = spec.detach;
-    let procs_fd = cg.procs_file().as_raw_fd();
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (unshare, mount, mkdir, chdir, setgroups/setgid/setuid, write, prctl, setsid) on fds and buffers
-    // the parent keeps alive until spawn returns; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Before joining the cgroup: the mount calls are the runner's, not the command's.
-            if let Some(t) = &private_tmp {
-                t.enter()?;
-            }
-            if let Some((uid, gid)) = switch_user
-                && (libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0)
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if detach && libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let spawned = std::fs::File::open(cg.dir())
+        .and_then(|dir| super::spawn::spawn(&launch, &dir, cg.procs_file()));
 
     let mut grace_kills = 0u64;
     let mut escaped_kills = 0u64;
     let mut root_pid = None;
-    let end = match cmd.spawn() {
+    let end = match spawned {
         Err(e) => End::SpawnFailed {
             not_found: e.kind() == std::io::ErrorKind::NotFound,
             why: format!("{}: {e}", spec.argv[0].to_string_lossy()),
         },
-        Ok(mut child) => {
+        Ok(child) => {
             root_pid = Some(child.id());
             let mut child_end: Option<End> = None;
             let mut lingering_since: Option<Instant> = None;
@@ -266,10 +229,9 @@ fn run_in(
                 if child_end.is_none()
                     && let Ok(Some(st)) = child.try_wait()
                 {
-                    child_end = Some(match (st.code(), st.signal()) {
-                        (Some(c), _) => End::Exited(c),
-                        (None, Some(s)) => End::Signaled(s),
-                        _ => End::Exited(0),
+                    child_end = Some(match st {
+                        Status::Exited(c) => End::Exited(c),
+                        Status::Signaled(s) => End::Signaled(s),
                     });
                 }
                 if let Some(e) = &child_end {
@@ -331,6 +293,8 @@ fn run_in(
         events: read.events,
         received: read.received,
         parse_errors: read.parse_errors,
+        spill_lost: read.spill_lost,
+        spill_error: read.spill_error,
         counters,
         root_pid,
         end,

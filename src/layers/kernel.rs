@@ -9,18 +9,30 @@
 //!   fork order. Processes not reached from `p0` are `orphan/<name>#<n>`.
 //! * Lines are ordered by label, then by each process's own order; `seq` is gapless from 0.
 //!
-//! Imports: `crate::kernel::event`, `crate::contracts::kernel_event`, `crate::pathbytes`.
+//! Memory stays bounded by the number of processes, not events ([`project_into`]): pass 1 reads
+//! the raw records in timestamp order (from the spill), keeps per-process state only (working
+//! directory, the fds it opened, parent, children, first and last exec) and appends each
+//! resolved event to a pending spill, whose chunks are grouped by pid and written to an unnamed
+//! temporary file when full. Labels are assigned from the process table; pass 2 then reads, for
+//! each process in label order, its segment of every chunk, and hands each canonical event with
+//! its raw origin to every [`KernelSink`].
+//!
+//! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::FileExt;
 
-use crate::contracts::kernel_event::{self, KernelEvent, Kind};
+use crate::contracts::kernel_event::{KernelEvent, Kind};
 use crate::kernel::event::*;
+use crate::kernel::spill::RawSource;
 use crate::pathbytes::escape;
 
 const AT_FDCWD: i32 = -100;
 
-/// Facts about one process, for the diagnostic run events.
+/// Facts about one process, for the diagnostic run events (and later stages).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub label: String,
@@ -40,15 +52,35 @@ pub struct Stats {
     pub read_faults: u64,
 }
 
-/// Where a canonical event came from: the raw record's pid and kernel time
-/// (`bpf_ktime_get_ns`, CLOCK_MONOTONIC). Diagnostic; what correlation and provenance use.
+/// Where a canonical event came from: the pid and the kernel timestamp (`bpf_ktime_get_ns`,
+/// CLOCK_MONOTONIC) of the raw record it was projected from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
     pub pid: u32,
     pub ns: u64,
 }
 
-/// The kernel layer of one run.
+/// A consumer of the canonical kernel layer. [`project_into`] calls every sink once per event,
+/// in canonical order (`seq` 0, 1, ...), with the event's raw origin.
+pub trait KernelSink {
+    fn event(&mut self, ev: &KernelEvent, origin: &Origin);
+}
+
+/// A sink that keeps every event (tests, fuzzing, small in-memory projections).
+#[derive(Debug, Default)]
+pub struct Collect {
+    pub events: Vec<KernelEvent>,
+    pub origins: Vec<Origin>,
+}
+
+impl KernelSink for Collect {
+    fn event(&mut self, ev: &KernelEvent, origin: &Origin) {
+        self.events.push(ev.clone());
+        self.origins.push(*origin);
+    }
+}
+
+/// The kernel layer of one run, held in memory ([`project`]).
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
     pub events: Vec<KernelEvent>,
@@ -58,26 +90,45 @@ pub struct Projection {
     pub stats: Stats,
 }
 
+/// What [`project_into`] leaves after the events went to the sinks: the process table (sorted
+/// by label), the counts for health and the number of events.
+#[derive(Debug, Clone, Default)]
+pub struct Projected {
+    pub processes: Vec<ProcessInfo>,
+    pub stats: Stats,
+    pub events: u64,
+}
+
+/// The projection could not read its spills back.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerError {
+    #[error("kernel layer: the raw spill could not be read: {0}")]
+    Raw(#[source] io::Error),
+    #[error("kernel layer: the pending spill could not be written or read: {0}")]
+    Pending(#[source] io::Error),
+}
+
 #[derive(Debug, Default, Clone)]
 struct Proc {
     ppid: Option<u32>,
     cwd: Option<Vec<u8>>,
     fds: HashMap<i32, Vec<u8>>,
     children: Vec<u32>,
-    execs: Vec<Vec<u8>>,
+    first_exec: Option<Vec<u8>>,
+    last_exec: Option<Vec<u8>>,
     first_ns: u64,
     exit_ns: Option<u64>,
     order: usize,
 }
 
-/// One event before labels are known.
+/// One event before labels are known; paths are already in their text form.
 #[derive(Debug)]
 struct Pending {
     pid: u32,
     ns: u64,
     kind: Kind,
-    path: Option<Vec<u8>>,
-    path2: Option<Vec<u8>>,
+    path: Option<String>,
+    path2: Option<String>,
     flags: u64,
     endpoint: Option<String>,
     child: Option<u32>,
@@ -224,264 +275,569 @@ pub fn open_writes(flags: u64) -> bool {
     flags & 3 != 0 || flags & (0o100 | 0o1000) != 0
 }
 
-/// Builds the canonical kernel layer.
-pub fn project(run_id: &str, raw: &[RawEvent], root_pid: Option<u32>, work: &[u8]) -> Projection {
-    let mut raw: Vec<&RawEvent> = raw.iter().collect();
-    raw.sort_by_key(|e| e.hdr.ts); // stable: ties keep ring order
+/// Builds the canonical kernel layer in memory (tests, fuzzing, small inputs).
+pub fn project(
+    run_id: &str,
+    raw: &[RawEvent],
+    root_pid: Option<u32>,
+    work: &[u8],
+) -> Result<Projection, LayerError> {
+    let mut all = Collect::default();
+    let p = project_into(run_id, &raw, root_pid, work, &mut [&mut all])?;
+    Ok(Projection {
+        events: all.events,
+        origins: all.origins,
+        processes: p.processes,
+        stats: p.stats,
+    })
+}
+
+/// Builds the canonical kernel layer from `raw` and hands each event, in canonical order, to
+/// every sink. Memory grows with the number of processes and distinct open fds, not events.
+pub fn project_into(
+    run_id: &str,
+    raw: &dyn RawSource,
+    root_pid: Option<u32>,
+    work: &[u8],
+    sinks: &mut [&mut dyn KernelSink],
+) -> Result<Projected, LayerError> {
+    project_chunked(run_id, raw, root_pid, work, sinks, PENDING_CHUNK_BYTES)
+}
+
+fn project_chunked(
+    run_id: &str,
+    raw: &dyn RawSource,
+    root_pid: Option<u32>,
+    work: &[u8],
+    sinks: &mut [&mut dyn KernelSink],
+    chunk_bytes: usize,
+) -> Result<Projected, LayerError> {
     let mut procs: HashMap<u32, Proc> = HashMap::new();
     let mut stats = Stats::default();
-    let mut pending: Vec<Pending> = Vec::new();
+    let mut pending = PendingSpill::new(chunk_bytes);
+    let mut pending_err: Option<io::Error> = None;
     let mut next_order = 0usize;
-
-    for e in raw {
-        let h = &e.hdr;
-        if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
-            next_order += 1;
-            let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
-            slot.insert(Proc {
-                cwd,
-                first_ns: h.ts,
-                order: next_order,
-                ..Proc::default()
-            });
+    raw.for_each_raw(&mut |h, data1, data2| {
+        if pending_err.is_some() {
+            return;
         }
-        if h.status & ST_ESCAPED != 0 {
-            stats.escaped_pids.insert(h.pid);
+        if let Some(ev) = step(
+            &mut procs,
+            &mut stats,
+            &mut next_order,
+            root_pid,
+            work,
+            h,
+            data1,
+            data2,
+        ) && let Err(e) = pending.push(&ev)
+        {
+            pending_err = Some(e);
         }
-        if h.status & (ST_TRUNC1 | ST_TRUNC2) != 0 {
-            stats.truncated_paths += 1;
-        }
-        if h.status & (ST_FAULT1 | ST_FAULT2) != 0 {
-            stats.read_faults += 1;
-        }
-        let mut resolve = |procs: &HashMap<u32, Proc>, dfd: i32, p: &[u8]| -> Vec<u8> {
-            if p.first() == Some(&b'/') {
-                return normalize(p);
-            }
-            let proc = &procs[&h.pid];
-            let base = if dfd == AT_FDCWD {
-                proc.cwd.clone()
-            } else {
-                proc.fds.get(&dfd).cloned()
-            };
-            match base {
-                Some(b) => join(&b, p),
-                None => {
-                    stats.unresolved_paths += 1;
-                    let mut v = b"<unresolved>/".to_vec();
-                    v.extend_from_slice(p);
-                    v
-                }
-            }
-        };
-        let escaped = h.status & ST_ESCAPED != 0;
-        let mut ev = Pending {
-            pid: h.pid,
-            ns: h.ts,
-            kind: Kind::Exec,
-            path: None,
-            path2: None,
-            flags: h.flags,
-            endpoint: None,
-            child: None,
-            exit_code: None,
-            ret: h.ret,
-            escaped,
-        };
-        match h.kind {
-            EV_EXEC => {
-                let p = resolve(&procs, AT_FDCWD, &e.data1);
-                if let Some(proc) = procs.get_mut(&h.pid) {
-                    proc.execs.push(p.clone());
-                }
-                ev.path = Some(p);
-                ev.ret = 0;
-            }
-            EV_FORK => {
-                let child = h.ret as u32;
-                let parent = procs.get(&h.pid).cloned().unwrap_or_default();
-                procs.insert(
-                    child,
-                    Proc {
-                        ppid: Some(h.pid),
-                        cwd: parent.cwd.clone(),
-                        fds: parent.fds.clone(),
-                        first_ns: h.ts,
-                        order: {
-                            next_order += 1;
-                            next_order
-                        },
-                        ..Proc::default()
-                    },
-                );
-                if let Some(p) = procs.get_mut(&h.pid) {
-                    p.children.push(child);
-                }
-                ev.kind = Kind::Fork;
-                ev.child = Some(child);
-                ev.ret = 0;
-            }
-            EV_EXIT => {
-                if let Some(p) = procs.get_mut(&h.pid) {
-                    p.exit_ns = Some(h.ts);
-                }
-                ev.kind = Kind::Exit;
-                ev.exit_code = Some(h.ret);
-                ev.ret = 0;
-            }
-            EV_NET => {
-                let Some(ep) = net_endpoint(h.flags, &e.data1) else {
-                    continue;
-                };
-                ev.kind = match h.op {
-                    NET_CONNECT => Kind::NetConnect,
-                    NET_SEND => Kind::Send,
-                    NET_BIND => Kind::Bind,
-                    NET_LISTEN => Kind::Listen,
-                    _ => continue,
-                };
-                ev.endpoint = Some(ep);
-                ev.flags = 0;
-                ev.ret = 0;
-            }
-            _ => match h.op {
-                OP_OPEN => {
-                    let p = resolve(&procs, h.dfd1, &e.data1);
-                    if h.ret >= 0
-                        && let Some(proc) = procs.get_mut(&h.pid)
-                    {
-                        proc.fds.insert(h.ret as i32, p.clone());
-                    }
-                    ev.kind = Kind::Open;
-                    ev.path = Some(p);
-                }
-                OP_UNLINK | OP_RMDIR | OP_MKDIR | OP_CHDIR => {
-                    let p = resolve(&procs, h.dfd1, &e.data1);
-                    ev.kind = match h.op {
-                        OP_UNLINK => Kind::Unlink,
-                        OP_RMDIR => Kind::Rmdir,
-                        OP_MKDIR => Kind::Mkdir,
-                        _ => Kind::Chdir,
-                    };
-                    if h.op == OP_CHDIR
-                        && h.ret == 0
-                        && let Some(proc) = procs.get_mut(&h.pid)
-                    {
-                        proc.cwd = Some(p.clone());
-                    }
-                    ev.path = Some(p);
-                    ev.flags = 0;
-                }
-                OP_FCHDIR => {
-                    let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
-                    if h.ret == 0 {
-                        if target.is_none() {
-                            stats.unresolved_paths += 1;
-                        }
-                        if let Some(proc) = procs.get_mut(&h.pid) {
-                            proc.cwd = target.clone();
-                        }
-                    }
-                    ev.kind = Kind::Chdir;
-                    ev.path =
-                        Some(target.unwrap_or_else(|| format!("<fd {}>", h.dfd1).into_bytes()));
-                    ev.flags = 0;
-                }
-                OP_RENAME | OP_LINK => {
-                    ev.kind = if h.op == OP_RENAME {
-                        Kind::Rename
-                    } else {
-                        Kind::Link
-                    };
-                    ev.path = Some(resolve(&procs, h.dfd1, &e.data1));
-                    ev.path2 = Some(resolve(&procs, h.dfd2, &e.data2));
-                    ev.flags = 0;
-                }
-                OP_SYMLINK => {
-                    ev.kind = Kind::Symlink;
-                    ev.path = Some(e.data1.clone()); // link text, not resolved
-                    ev.path2 = Some(resolve(&procs, h.dfd2, &e.data2));
-                    ev.flags = 0;
-                }
-                OP_CONNECT => {
-                    match sockaddr(&e.data1) {
-                        Some(ep) => ev.endpoint = Some(ep),
-                        None => continue,
-                    }
-                    ev.kind = Kind::Connect;
-                    ev.flags = 0;
-                }
-                _ => continue,
-            },
-        }
-        pending.push(ev);
+    })
+    .map_err(LayerError::Raw)?;
+    if let Some(e) = pending_err {
+        return Err(LayerError::Pending(e));
     }
+    let chunks = pending.finish().map_err(LayerError::Pending)?;
 
     let labels = assign_labels(&procs, root_pid);
-    let mut by_proc: BTreeMap<&str, Vec<&Pending>> = BTreeMap::new();
-    for p in &pending {
-        by_proc.entry(labels[&p.pid].as_str()).or_default().push(p);
-    }
-    let mut events = Vec::with_capacity(pending.len());
-    let mut origins = Vec::with_capacity(pending.len());
-    for (label, list) in by_proc {
-        for p in list {
-            origins.push(Origin {
-                pid: p.pid,
-                ns: p.ns,
-            });
-            let (access, flags) = if p.kind == Kind::Open {
-                let (a, f) = open_flags(p.flags);
-                (Some(a.to_string()), f)
-            } else {
-                (None, Vec::new())
+    let mut order: Vec<(&str, u32)> = labels.iter().map(|(p, l)| (l.as_str(), *p)).collect();
+    order.sort_unstable();
+    let mut ev = KernelEvent::new(run_id, 0, "", Kind::Exec);
+    let mut seq = 0u64;
+    for (label, pid) in order {
+        ev.process.clear();
+        ev.process.push_str(label);
+        for c in &chunks.list {
+            let Ok(i) = c.segments.binary_search_by_key(&pid, |s| s.0) else {
+                continue;
             };
-            events.push(KernelEvent {
-                schema: kernel_event::SCHEMA.into(),
-                run_id: run_id.into(),
-                seq: events.len() as u64,
-                process: label.to_string(),
-                kind: p.kind,
-                path: p.path.as_deref().map(|x| {
-                    if p.kind == Kind::Symlink {
-                        escape(x)
-                    } else {
-                        display(x, work)
-                    }
-                }),
-                path2: p.path2.as_deref().map(|x| display(x, work)),
-                access,
-                flags,
-                endpoint: p.endpoint.clone(),
-                child: p.child.map(|c| labels[&c].clone()),
-                exit_code: p.exit_code,
-                result: result_of(p.ret),
-                escaped: p.escaped,
-            });
+            let (_, start, end) = c.segments[i];
+            let mut r: Box<dyn Read> = match (&chunks.file, c.on_disk) {
+                (Some(f), true) => Box::new(BufReader::with_capacity(
+                    1 << 16,
+                    At {
+                        file: f,
+                        pos: start,
+                        end,
+                    },
+                )),
+                _ => Box::new(
+                    chunks
+                        .mem
+                        .get(start as usize..end as usize)
+                        .unwrap_or_default(),
+                ),
+            };
+            let mut left = end - start;
+            while left > 0 {
+                let (p, n) = decode(&mut r).map_err(LayerError::Pending)?;
+                left = left.saturating_sub(n);
+                let (access, flags) = if p.kind == Kind::Open {
+                    let (a, f) = open_flags(p.flags);
+                    (Some(a.to_string()), f)
+                } else {
+                    (None, Vec::new())
+                };
+                ev.seq = seq;
+                ev.kind = p.kind;
+                ev.path = p.path;
+                ev.path2 = p.path2;
+                ev.access = access;
+                ev.flags = flags;
+                ev.endpoint = p.endpoint;
+                ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
+                ev.exit_code = p.exit_code;
+                ev.result = result_of(p.ret);
+                ev.escaped = p.escaped;
+                let origin = Origin {
+                    pid: p.pid,
+                    ns: p.ns,
+                };
+                for s in sinks.iter_mut() {
+                    s.event(&ev, &origin);
+                }
+                seq += 1;
+            }
         }
     }
     let mut processes: Vec<ProcessInfo> = procs
         .iter()
         .map(|(&pid, p)| ProcessInfo {
-            label: labels[&pid].clone(),
+            label: labels.get(&pid).cloned().unwrap_or_default(),
             pid,
             ppid: p.ppid,
-            exec: p.execs.last().map(|x| display(x, work)),
+            exec: p.last_exec.as_deref().map(|x| display(x, work)),
             first_ns: p.first_ns,
             exit_ns: p.exit_ns,
         })
         .collect();
     processes.sort_by(|a, b| a.label.cmp(&b.label));
-    Projection {
-        events,
-        origins,
+    Ok(Projected {
         processes,
         stats,
+        events: seq,
+    })
+}
+
+/// Pass 1 for one raw record: updates the process table and returns the resolved event, if the
+/// record makes one.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    procs: &mut HashMap<u32, Proc>,
+    stats: &mut Stats,
+    next_order: &mut usize,
+    root_pid: Option<u32>,
+    work: &[u8],
+    h: &EventHdr,
+    data1: &[u8],
+    data2: &[u8],
+) -> Option<Pending> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
+        *next_order += 1;
+        let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
+        slot.insert(Proc {
+            cwd,
+            first_ns: h.ts,
+            order: *next_order,
+            ..Proc::default()
+        });
+    }
+    if h.status & ST_ESCAPED != 0 {
+        stats.escaped_pids.insert(h.pid);
+    }
+    if h.status & (ST_TRUNC1 | ST_TRUNC2) != 0 {
+        stats.truncated_paths += 1;
+    }
+    if h.status & (ST_FAULT1 | ST_FAULT2) != 0 {
+        stats.read_faults += 1;
+    }
+    let mut resolve = |procs: &HashMap<u32, Proc>, dfd: i32, p: &[u8]| -> Vec<u8> {
+        if p.first() == Some(&b'/') {
+            return normalize(p);
+        }
+        let proc = procs.get(&h.pid);
+        let base = if dfd == AT_FDCWD {
+            proc.and_then(|x| x.cwd.as_deref())
+        } else {
+            proc.and_then(|x| x.fds.get(&dfd).map(Vec::as_slice))
+        };
+        match base {
+            Some(b) => join(b, p),
+            None => {
+                stats.unresolved_paths += 1;
+                let mut v = b"<unresolved>/".to_vec();
+                v.extend_from_slice(p);
+                v
+            }
+        }
+    };
+    let escaped = h.status & ST_ESCAPED != 0;
+    let mut ev = Pending {
+        pid: h.pid,
+        ns: h.ts,
+        kind: Kind::Exec,
+        path: None,
+        path2: None,
+        flags: h.flags,
+        endpoint: None,
+        child: None,
+        exit_code: None,
+        ret: h.ret,
+        escaped,
+    };
+    match h.kind {
+        EV_EXEC => {
+            let p = resolve(procs, AT_FDCWD, data1);
+            ev.path = Some(display(&p, work));
+            if let Some(proc) = procs.get_mut(&h.pid) {
+                if proc.first_exec.is_none() {
+                    proc.first_exec = Some(p.clone());
+                }
+                proc.last_exec = Some(p);
+            }
+            ev.ret = 0;
+        }
+        EV_FORK => {
+            let child = h.ret as u32;
+            let (cwd, fds) = procs
+                .get(&h.pid)
+                .map(|p| (p.cwd.clone(), p.fds.clone()))
+                .unwrap_or_default();
+            *next_order += 1;
+            procs.insert(
+                child,
+                Proc {
+                    ppid: Some(h.pid),
+                    cwd,
+                    fds,
+                    first_ns: h.ts,
+                    order: *next_order,
+                    ..Proc::default()
+                },
+            );
+            if let Some(p) = procs.get_mut(&h.pid) {
+                p.children.push(child);
+            }
+            ev.kind = Kind::Fork;
+            ev.child = Some(child);
+            ev.ret = 0;
+        }
+        EV_EXIT => {
+            if let Some(p) = procs.get_mut(&h.pid) {
+                p.exit_ns = Some(h.ts);
+            }
+            ev.kind = Kind::Exit;
+            ev.exit_code = Some(h.ret);
+            ev.ret = 0;
+        }
+        EV_NET => {
+            ev.endpoint = Some(net_endpoint(h.flags, data1)?);
+            ev.kind = match h.op {
+                NET_CONNECT => Kind::NetConnect,
+                NET_SEND => Kind::Send,
+                NET_BIND => Kind::Bind,
+                NET_LISTEN => Kind::Listen,
+                _ => return None,
+            };
+            ev.flags = 0;
+            ev.ret = 0;
+        }
+        _ => match h.op {
+            OP_OPEN => {
+                let p = resolve(procs, h.dfd1, data1);
+                ev.path = Some(display(&p, work));
+                if h.ret >= 0
+                    && let Some(proc) = procs.get_mut(&h.pid)
+                {
+                    let fd = h.ret as i32;
+                    match proc.fds.get_mut(&fd) {
+                        Some(old) if *old == p => {}
+                        _ => {
+                            proc.fds.insert(fd, p);
+                        }
+                    }
+                }
+                ev.kind = Kind::Open;
+            }
+            OP_UNLINK | OP_RMDIR | OP_MKDIR | OP_CHDIR => {
+                let p = resolve(procs, h.dfd1, data1);
+                ev.kind = match h.op {
+                    OP_UNLINK => Kind::Unlink,
+                    OP_RMDIR => Kind::Rmdir,
+                    OP_MKDIR => Kind::Mkdir,
+                    _ => Kind::Chdir,
+                };
+                ev.path = Some(display(&p, work));
+                if h.op == OP_CHDIR
+                    && h.ret == 0
+                    && let Some(proc) = procs.get_mut(&h.pid)
+                {
+                    proc.cwd = Some(p);
+                }
+                ev.flags = 0;
+            }
+            OP_FCHDIR => {
+                let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                if h.ret == 0 {
+                    if target.is_none() {
+                        stats.unresolved_paths += 1;
+                    }
+                    if let Some(proc) = procs.get_mut(&h.pid) {
+                        proc.cwd = target.clone();
+                    }
+                }
+                ev.kind = Kind::Chdir;
+                ev.path = Some(match target {
+                    Some(t) => display(&t, work),
+                    None => display(format!("<fd {}>", h.dfd1).as_bytes(), work),
+                });
+                ev.flags = 0;
+            }
+            OP_RENAME | OP_LINK => {
+                ev.kind = if h.op == OP_RENAME {
+                    Kind::Rename
+                } else {
+                    Kind::Link
+                };
+                ev.path = Some(display(&resolve(procs, h.dfd1, data1), work));
+                ev.path2 = Some(display(&resolve(procs, h.dfd2, data2), work));
+                ev.flags = 0;
+            }
+            OP_SYMLINK => {
+                ev.kind = Kind::Symlink;
+                ev.path = Some(escape(data1)); // link text, not resolved
+                ev.path2 = Some(display(&resolve(procs, h.dfd2, data2), work));
+                ev.flags = 0;
+            }
+            OP_CONNECT => {
+                ev.endpoint = Some(sockaddr(data1)?);
+                ev.kind = Kind::Connect;
+                ev.flags = 0;
+            }
+            _ => return None,
+        },
+    }
+    Some(ev)
+}
+
+/// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
+const PENDING_CHUNK_BYTES: usize = 4 << 20;
+
+const KINDS: [Kind; 12] = [
+    Kind::Exec,
+    Kind::Fork,
+    Kind::Exit,
+    Kind::Open,
+    Kind::Unlink,
+    Kind::Rmdir,
+    Kind::Rename,
+    Kind::Mkdir,
+    Kind::Chdir,
+    Kind::Connect,
+    Kind::Link,
+    Kind::Symlink,
+];
+
+/// Pending events, in chunks grouped by pid (each chunk keeps pass-1 order within a pid).
+struct PendingSpill {
+    chunk: Vec<u8>,
+    /// (pid, offset, length) per event of the current chunk.
+    index: Vec<(u32, usize, usize)>,
+    file: Option<File>,
+    file_len: u64,
+    list: Vec<Chunk>,
+    limit: usize,
+}
+
+struct Chunk {
+    on_disk: bool,
+    /// (pid, start, end) sorted by pid; offsets in the file or in `Chunks::mem`.
+    segments: Vec<(u32, u64, u64)>,
+}
+
+struct Chunks {
+    file: Option<File>,
+    mem: Vec<u8>,
+    list: Vec<Chunk>,
+}
+
+impl PendingSpill {
+    fn new(limit: usize) -> PendingSpill {
+        PendingSpill {
+            chunk: Vec::new(),
+            index: Vec::new(),
+            file: None,
+            file_len: 0,
+            list: Vec::new(),
+            limit,
+        }
+    }
+
+    fn push(&mut self, p: &Pending) -> io::Result<()> {
+        let off = self.chunk.len();
+        encode(&mut self.chunk, p);
+        self.index.push((p.pid, off, self.chunk.len() - off));
+        if self.chunk.len() >= self.limit {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the chunk grouped by pid straight from the chunk buffer; returns its segments.
+    fn write_grouped(&mut self, w: &mut dyn Write, base: u64) -> io::Result<Vec<(u32, u64, u64)>> {
+        self.index.sort_by_key(|&(pid, _, _)| pid); // stable: keeps each pid's order
+        let mut segments: Vec<(u32, u64, u64)> = Vec::new();
+        let mut at = base;
+        for &(pid, off, len) in &self.index {
+            w.write_all(&self.chunk[off..off + len])?;
+            let start = at;
+            at += len as u64;
+            match segments.last_mut() {
+                Some(s) if s.0 == pid => s.2 = at,
+                _ => segments.push((pid, start, at)),
+            }
+        }
+        self.index.clear();
+        self.chunk.clear();
+        Ok(segments)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.index.is_empty() {
+            return Ok(());
+        }
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => tempfile::tempfile()?,
+        };
+        let mut w = BufWriter::with_capacity(1 << 16, &file);
+        let segments = self.write_grouped(&mut w, self.file_len)?;
+        w.flush()?;
+        drop(w);
+        self.file = Some(file);
+        if let Some(last) = segments.last() {
+            self.file_len = last.2;
+        }
+        self.list.push(Chunk {
+            on_disk: true,
+            segments,
+        });
+        Ok(())
+    }
+
+    /// Ends the spill: a layer that fit in one chunk stays in memory, else the last chunk goes
+    /// to disk too.
+    fn finish(mut self) -> io::Result<Chunks> {
+        let mut mem = Vec::new();
+        if self.file.is_none() {
+            mem.reserve_exact(self.chunk.len());
+            let segments = self.write_grouped(&mut mem, 0)?;
+            self.list.push(Chunk {
+                on_disk: false,
+                segments,
+            });
+        } else {
+            self.flush()?;
+        }
+        Ok(Chunks {
+            file: self.file,
+            mem,
+            list: self.list,
+        })
     }
 }
 
+/// Reads `file` from `pos` to `end` with positioned reads (several readers share one file).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let room = buf.len().min((self.end - self.pos) as usize);
+        let n = self.file.read_at(&mut buf[..room], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &Option<String>) {
+    match s {
+        Some(s) => {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+}
+
+/// Pending record: pid, ns, kind, escaped, flags, ret, exit code (tag + value), child (tag +
+/// pid), then path, path2 and endpoint as (length, bytes) with length `u32::MAX` for none.
+fn encode(out: &mut Vec<u8>, p: &Pending) {
+    out.extend_from_slice(&p.pid.to_le_bytes());
+    out.extend_from_slice(&p.ns.to_le_bytes());
+    out.push(KINDS.iter().position(|k| *k == p.kind).unwrap_or(0) as u8);
+    out.push(p.escaped as u8);
+    out.extend_from_slice(&p.flags.to_le_bytes());
+    out.extend_from_slice(&p.ret.to_le_bytes());
+    out.push(p.exit_code.is_some() as u8);
+    out.extend_from_slice(&p.exit_code.unwrap_or(0).to_le_bytes());
+    out.push(p.child.is_some() as u8);
+    out.extend_from_slice(&p.child.unwrap_or(0).to_le_bytes());
+    put_str(out, &p.path);
+    put_str(out, &p.path2);
+    put_str(out, &p.endpoint);
+}
+
+const FIXED: usize = 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 1 + 4;
+
+fn bad() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "pending record is corrupt")
+}
+
+fn get_str(r: &mut dyn Read, n: &mut u64) -> io::Result<Option<String>> {
+    let mut l = [0u8; 4];
+    r.read_exact(&mut l)?;
+    *n += 4;
+    let len = u32::from_le_bytes(l);
+    if len == u32::MAX {
+        return Ok(None);
+    }
+    let mut b = vec![0u8; len as usize];
+    r.read_exact(&mut b)?;
+    *n += len as u64;
+    String::from_utf8(b).map(Some).map_err(|_| bad())
+}
+
+/// Decodes one pending record; returns it and its encoded length.
+fn decode(r: &mut dyn Read) -> io::Result<(Pending, u64)> {
+    let mut f = [0u8; FIXED];
+    r.read_exact(&mut f)?;
+    let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or([0; 8]));
+    let mut n = FIXED as u64;
+    let kind = *KINDS.get(f[12] as usize).ok_or_else(bad)?;
+    let p = Pending {
+        pid: u32::from_le_bytes(f[0..4].try_into().unwrap_or([0; 4])),
+        ns: u64_at(4),
+        kind,
+        escaped: f[13] != 0,
+        flags: u64_at(14),
+        ret: u64_at(22) as i64,
+        exit_code: (f[30] != 0).then(|| u64_at(31) as i64),
+        child: (f[39] != 0).then(|| u32::from_le_bytes(f[40..44].try_into().unwrap_or([0; 4]))),
+        path: get_str(r, &mut n)?,
+        path2: get_str(r, &mut n)?,
+        endpoint: get_str(r, &mut n)?,
+    };
+    Ok((p, n))
+}
+
 fn base_name(p: &Proc) -> String {
-    match p.execs.first() {
+    match &p.first_exec {
         Some(path) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             escape(name).replace(['/', '#'], "_")
@@ -500,15 +856,21 @@ fn assign_labels(procs: &HashMap<u32, Proc>, root: Option<u32>) -> HashMap<u32, 
         stack.push(r);
     }
     while let Some(pid) = stack.pop() {
-        let parent_label = labels[&pid].clone();
+        let parent_label = labels.get(&pid).cloned().unwrap_or_default();
         let mut counts: HashMap<String, usize> = HashMap::new();
-        let mut kids = procs[&pid].children.clone();
+        let mut kids = procs
+            .get(&pid)
+            .map(|p| p.children.clone())
+            .unwrap_or_default();
         kids.sort_by_key(|c| procs.get(c).map(|p| (p.first_ns, p.order)));
         for c in kids {
-            if labels.contains_key(&c) || !procs.contains_key(&c) {
+            let Some(child) = procs.get(&c) else {
+                continue;
+            };
+            if labels.contains_key(&c) {
                 continue;
             }
-            let name = base_name(&procs[&c]);
+            let name = base_name(child);
             let n = counts.entry(name.clone()).or_insert(0);
             *n += 1;
             labels.insert(c, format!("{parent_label}/{name}#{n}"));
@@ -608,7 +970,7 @@ mod tests {
             ev(EV_SYSCALL, OP_OPEN, 11, 10, -2, 9, b"h", b""),
             ev(EV_EXIT, 0, 11, 11, 256, 0, b"", b""),
         ];
-        let p = project("r", &raw, Some(10), work);
+        let p = project("r", &raw, Some(10), work).unwrap();
         let lines: Vec<String> = p
             .events
             .iter()
@@ -666,7 +1028,7 @@ mod tests {
             net(9, 7, 6, &v4),
             net(NET_SEND, 8, 17, &[0, 0]),
         ];
-        let p = project("r", &raw, Some(10), b"/w");
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
         let lines: Vec<String> = p
             .events
             .iter()
@@ -684,6 +1046,7 @@ mod tests {
             ]
         );
         assert_eq!(protocol_name(132), "ip132");
+        assert_eq!(p.origins.len(), p.events.len());
     }
 
     #[test]
@@ -716,12 +1079,35 @@ mod tests {
             prop_assert!(!n.windows(2).any(|w| w == b"//"));
         }
 
+        /// Pending chunks written to disk and merged back give exactly the in-memory layer.
+        #[test]
+        fn spilled_projection_equals_in_memory(
+            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
+            chunk in 1usize..2000,
+        ) {
+            let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
+            let mem = project("r", &raw, Some(1), b"/w").unwrap();
+            let old = crate::layers::kernel_reference::reference_project("r", &raw, Some(1), b"/w");
+            prop_assert_eq!(&mem.events, &old.events);
+            prop_assert_eq!(&mem.processes, &old.processes);
+            prop_assert_eq!(&mem.stats, &old.stats);
+            let mut all = Collect::default();
+            let p = project_chunked("r", &raw.as_slice(), Some(1), b"/w", &mut [&mut all], chunk).unwrap();
+            prop_assert_eq!(&all.events, &mem.events);
+            prop_assert_eq!(&p.processes, &mem.processes);
+            prop_assert_eq!(p.events, mem.events.len() as u64);
+            for (e, o) in all.events.iter().zip(&all.origins) {
+                let label = &p.processes.iter().find(|x| x.pid == o.pid).unwrap().label;
+                prop_assert_eq!(&e.process, label);
+            }
+        }
+
         #[test]
         fn projection_never_panics_and_seq_is_gapless(
             evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
-            let pr = project("r", &raw, Some(1), b"/w");
+            let pr = project("r", &raw, Some(1), b"/w").unwrap();
             for (i, e) in pr.events.iter().enumerate() {
                 prop_assert_eq!(e.seq, i as u64);
             }

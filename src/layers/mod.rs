@@ -3,3 +3,5 @@
 //! Imports: `crate::kernel::event` (raw records), `crate::contracts`, `crate::pathbytes`.
 
 pub mod kernel;
+#[cfg(test)]
+mod kernel_reference;

@@ -18,6 +18,7 @@ use globset::{GlobSet, GlobSetBuilder};
 use crate::contracts::kernel_event::{KernelEvent, Kind};
 use crate::contracts::policy_event::{Decision, PolicyEvent};
 use crate::contracts::surface::{self, CapabilitySurface};
+use crate::layers::kernel::{KernelSink, Origin};
 
 /// Default noise globs (read-only accesses matching these are left out of the surface).
 pub const DEFAULT_NOISE: &[&str] = &[
@@ -241,6 +242,12 @@ impl Accumulator {
                 false
             }
         };
+        // Insert without allocating when the entry is already there (most events repeat one).
+        fn insert(set: &mut BTreeSet<String>, s: &str) {
+            if !set.contains(s) {
+                set.insert(s.to_string());
+            }
+        }
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(p) | Touch::OpenWrite(p)
@@ -250,22 +257,18 @@ impl Accumulator {
                 }
                 Touch::OpenRead(p) => {
                     if !filter(&mut self.filtered, "filesystem_paths", p) {
-                        self.paths.insert(p.to_string());
+                        insert(&mut self.paths, p);
                     }
                 }
                 Touch::OpenWrite(p) | Touch::Change(p) => {
-                    self.writes.insert(p.to_string());
-                    self.paths.insert(p.to_string());
+                    insert(&mut self.writes, p);
+                    insert(&mut self.paths, p);
                 }
-                Touch::LinkSource(p) => {
-                    self.paths.insert(p.to_string());
-                }
-                Touch::Exec(p) => {
-                    self.execs.insert(p.to_string());
-                }
+                Touch::LinkSource(p) => insert(&mut self.paths, p),
+                Touch::Exec(p) => insert(&mut self.execs, p),
                 Touch::Connect(ep) => {
                     if !filter(&mut self.filtered, "network_endpoints", ep) {
-                        self.endpoints.insert(ep.to_string());
+                        insert(&mut self.endpoints, ep);
                     }
                 }
                 Touch::Local(prefix, ep) => {
@@ -306,50 +309,90 @@ pub fn derive_with(
     noise: &NoiseFilter,
     rules: &normalize::Rules,
 ) -> Derived {
-    let mut facts = normalize::Facts::default();
-    let mut acc = Accumulator::default();
+    let mut d = Deriver::new(noise, rules);
     for e in events {
-        facts.event(e);
-        acc.add_with(e, noise, |s| rules.is_sensitive(s));
+        d.add(e);
     }
-    let Accumulator {
-        paths,
-        writes,
-        endpoints,
-        local,
-        execs,
-        filtered,
-    } = acc;
-    let m = normalize::Mapper::new(rules, &facts, writes.iter().map(String::as_str));
-    use normalize::Use;
-    let paths: BTreeSet<String> = paths
-        .iter()
-        .map(|p| {
-            m.map(
-                p,
-                if writes.contains(p) {
-                    Use::Write
-                } else {
-                    Use::Read
-                },
-            )
-        })
-        .collect();
-    let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
-    let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
-    Derived {
-        surface: CapabilitySurface {
-            schema: surface::SCHEMA.into(),
-            run_id: run_id.into(),
-            filesystem_paths: paths.into_iter().collect(),
-            filesystem_writes: writes.into_iter().collect(),
-            network_endpoints: endpoints.into_iter().collect(),
-            network_local: local.into_iter().collect(),
-            process_execs: execs.into_iter().collect(),
-            mcp_tools: Vec::new(),
-            policy_decisions: Vec::new(),
-        },
-        filtered,
+    d.finish(run_id)
+}
+
+/// The surface built incrementally, one canonical event at a time: a [`KernelSink`], so the
+/// pipeline derives it while the kernel layer streams past. It holds the distinct strings of
+/// each set and the facts normalization needs (small next to the events).
+#[derive(Debug)]
+pub struct Deriver<'a> {
+    noise: &'a NoiseFilter,
+    rules: &'a normalize::Rules,
+    facts: normalize::Facts,
+    acc: Accumulator,
+}
+
+impl<'a> Deriver<'a> {
+    pub fn new(noise: &'a NoiseFilter, rules: &'a normalize::Rules) -> Deriver<'a> {
+        Deriver {
+            noise,
+            rules,
+            facts: normalize::Facts::default(),
+            acc: Accumulator::default(),
+        }
+    }
+
+    /// Adds one event's contributions.
+    pub fn add(&mut self, e: &KernelEvent) {
+        self.facts.event(e);
+        let rules = self.rules;
+        self.acc.add_with(e, self.noise, |s| rules.is_sensitive(s));
+    }
+
+    /// The normalized surface and the filtered counts.
+    pub fn finish(self, run_id: &str) -> Derived {
+        let rules = self.rules;
+        let facts = self.facts;
+        let Accumulator {
+            paths,
+            writes,
+            endpoints,
+            local,
+            execs,
+            filtered,
+        } = self.acc;
+        let m = normalize::Mapper::new(rules, &facts, writes.iter().map(String::as_str));
+        use normalize::Use;
+        let paths: BTreeSet<String> = paths
+            .iter()
+            .map(|p| {
+                m.map(
+                    p,
+                    if writes.contains(p) {
+                        Use::Write
+                    } else {
+                        Use::Read
+                    },
+                )
+            })
+            .collect();
+        let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
+        let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
+        Derived {
+            surface: CapabilitySurface {
+                schema: surface::SCHEMA.into(),
+                run_id: run_id.into(),
+                filesystem_paths: paths.into_iter().collect(),
+                filesystem_writes: writes.into_iter().collect(),
+                network_endpoints: endpoints.into_iter().collect(),
+                network_local: local.into_iter().collect(),
+                process_execs: execs.into_iter().collect(),
+                mcp_tools: Vec::new(),
+                policy_decisions: Vec::new(),
+            },
+            filtered,
+        }
+    }
+}
+
+impl KernelSink for Deriver<'_> {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        self.add(ev);
     }
 }
 

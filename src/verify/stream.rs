@@ -933,7 +933,9 @@ mod tests {
             .into_iter()
             .find(|e| e.path == "layers/kernel.ndjson")
             .unwrap()
-            .bytes
+            .body
+            .to_vec()
+            .unwrap()
     }
 
     #[test]
