@@ -625,7 +625,8 @@ fn step(
 /// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
 const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
-const KINDS: [Kind; 12] = [
+/// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
+const KINDS: [Kind; 16] = [
     Kind::Exec,
     Kind::Fork,
     Kind::Exit,
@@ -638,7 +639,34 @@ const KINDS: [Kind; 12] = [
     Kind::Connect,
     Kind::Link,
     Kind::Symlink,
+    Kind::NetConnect,
+    Kind::Send,
+    Kind::Bind,
+    Kind::Listen,
 ];
+
+/// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
+/// as another one.
+fn kind_code(k: Kind) -> u8 {
+    match k {
+        Kind::Exec => 0,
+        Kind::Fork => 1,
+        Kind::Exit => 2,
+        Kind::Open => 3,
+        Kind::Unlink => 4,
+        Kind::Rmdir => 5,
+        Kind::Rename => 6,
+        Kind::Mkdir => 7,
+        Kind::Chdir => 8,
+        Kind::Connect => 9,
+        Kind::Link => 10,
+        Kind::Symlink => 11,
+        Kind::NetConnect => 12,
+        Kind::Send => 13,
+        Kind::Bind => 14,
+        Kind::Listen => 15,
+    }
+}
 
 /// Pending events, in chunks grouped by pid (each chunk keeps pass-1 order within a pid).
 struct PendingSpill {
@@ -780,7 +808,7 @@ fn put_str(out: &mut Vec<u8>, s: &Option<String>) {
 fn encode(out: &mut Vec<u8>, p: &Pending) {
     out.extend_from_slice(&p.pid.to_le_bytes());
     out.extend_from_slice(&p.ns.to_le_bytes());
-    out.push(KINDS.iter().position(|k| *k == p.kind).unwrap_or(0) as u8);
+    out.push(kind_code(p.kind));
     out.push(p.escaped as u8);
     out.extend_from_slice(&p.flags.to_le_bytes());
     out.extend_from_slice(&p.ret.to_le_bytes());
@@ -1005,6 +1033,13 @@ mod tests {
             .map(|x| (x.label.as_str(), x.pid))
             .collect();
         assert_eq!(info, [("p0", 10), ("p0/cat#1", 11), ("p0/cat#2", 12)]);
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_spill_code() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(kind_code(*k) as usize, i, "{k:?}");
+        }
     }
 
     #[test]
