@@ -263,13 +263,18 @@ impl LayerWriter {
     }
 }
 
+/// The runner's own peak RSS (`VmHWM`): unlike `getrusage`'s `ru_maxrss`, it does not carry
+/// the high-water mark of the process that spawned the runner (kept across exec by Linux).
 fn max_rss_kib() -> u64 {
-    // SAFETY: getrusage fills the struct we pass; no other invariants.
-    unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru.ru_maxrss.max(0) as u64
-    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|st| {
+            st.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Exec paths of fileless executions (`/dev/fd/N`, ...), for health.
@@ -554,7 +559,7 @@ pub fn measure_with(
         signal,
         runner_exit: exit_code,
         duration_ms: rec.duration.as_millis() as u64,
-        runner_max_rss_kib: rec.runner_max_rss_kib.max(max_rss_kib()),
+        runner_max_rss_kib: max_rss_kib(),
     });
     Ok(Measured {
         run_id: run_id.into(),
