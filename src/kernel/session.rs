@@ -69,7 +69,6 @@ pub struct RunRecord {
     pub notes: Vec<String>,
     pub started_unix_ms: u64,
     pub duration: Duration,
-    pub runner_max_rss_kib: u64,
 }
 
 /// Observation could not start: nothing was run.
@@ -283,12 +282,6 @@ fn run_in(
         .join()
         .map_err(|_| SessionError::Reader("reader thread panicked".into()))?;
     let counters = observer.counters()?;
-    // SAFETY: getrusage fills the struct we pass; no other invariants.
-    let rss = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru.ru_maxrss.max(0) as u64
-    };
     Ok(RunRecord {
         events: read.events,
         received: read.received,
@@ -304,7 +297,6 @@ fn run_in(
         notes,
         started_unix_ms,
         duration,
-        runner_max_rss_kib: rss,
     })
 }
 
