@@ -29,6 +29,73 @@ use crate::layers::kernel::{KernelSink, Origin, Projection};
 use crate::surface::{Accumulator, NoiseFilter};
 
 use self::policy::PolicyLayer;
+
+/// Notes kept per code; more are summarized in one note.
+const NOTES_PER_CODE: usize = 5;
+
+/// Coded notes of a layer for health: at most [`NOTES_PER_CODE`] per code, then a summary.
+#[derive(Debug, Default)]
+pub(crate) struct Notes(BTreeMap<&'static str, Vec<String>>);
+
+impl Notes {
+    pub(crate) fn add(&mut self, code: &'static str, prose: String) {
+        self.0
+            .entry(code)
+            .or_default()
+            .push(prose.replace(['\n', '\r'], " "));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `code: prose` lines, sorted.
+    pub(crate) fn finish(self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (code, list) in self.0 {
+            let n = list.len();
+            for p in list.into_iter().take(NOTES_PER_CODE) {
+                out.push(format!("{code}: {p}"));
+            }
+            if n > NOTES_PER_CODE {
+                out.push(format!("{code}: and {} more", n - NOTES_PER_CODE));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The records of a layer log (untrusted: written by processes of the run), each with its
+/// 1-based line number. A last line without its newline (a torn write) or a line that does not
+/// parse as `T` is an `invalid` note naming the line; `what` names the record kind.
+pub(crate) fn log_records<T: serde::de::DeserializeOwned>(
+    log: &[u8],
+    invalid: &'static str,
+    what: &str,
+    notes: &mut Notes,
+) -> Vec<(usize, T)> {
+    let mut out = Vec::new();
+    let mut lines = log.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let n = i + 1;
+        if lines.peek().is_none() {
+            if !line.is_empty() {
+                notes.add(
+                    invalid,
+                    format!("line {n}: the last record has no newline (torn write)"),
+                );
+            }
+            break;
+        }
+        match serde_json::from_slice(line) {
+            Ok(r) => out.push((n, r)),
+            Err(e) => notes.add(invalid, format!("line {n}: not {what}: {e}")),
+        }
+    }
+    out
+}
 use self::sdk::SdkLayer;
 
 fn effects(a: Accumulator) -> Effects {

@@ -14,13 +14,11 @@ use std::collections::BTreeMap;
 use crate::contracts::health::OtherLayer;
 use crate::contracts::policy_event::{self, PolicyEvent};
 
+use super::Notes;
 use super::provenance::Attestation;
 
 /// Largest decision log read (a run that writes more is `partial`).
 pub const MAX_LOG_BYTES: usize = 64 << 20;
-
-/// Notes kept per code; more are summarized in one note.
-const NOTES_PER_CODE: usize = 5;
 
 /// Note codes of the policy layer.
 pub const NOTE_CODES: [&str; 6] = [
@@ -40,34 +38,6 @@ pub struct PolicyLayer {
     pub records: Vec<PolicyEvent>,
     /// `code: prose` notes for health.
     pub notes: Vec<String>,
-}
-
-#[derive(Default)]
-struct Notes(BTreeMap<&'static str, Vec<String>>);
-
-impl Notes {
-    fn add(&mut self, code: &'static str, prose: String) {
-        self.0
-            .entry(code)
-            .or_default()
-            .push(prose.replace(['\n', '\r'], " "));
-    }
-
-    fn finish(self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (code, list) in self.0 {
-            let n = list.len();
-            for p in list.into_iter().take(NOTES_PER_CODE) {
-                out.push(format!("{code}: {p}"));
-            }
-            if n > NOTES_PER_CODE {
-                out.push(format!("{code}: and {} more", n - NOTES_PER_CODE));
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
 }
 
 /// Checks and orders the records of `log` (`None`: the file was never created).
@@ -99,28 +69,12 @@ pub fn accept(
     }
     let log = log.unwrap_or_default();
     let mut accepted: Vec<(String, u64, PolicyEvent)> = Vec::new();
-    let mut lines = log.split(|&b| b == b'\n').enumerate().peekable();
-    while let Some((i, line)) = lines.next() {
-        let n = i + 1;
-        if lines.peek().is_none() {
-            if !line.is_empty() {
-                notes.add(
-                    "policy-record-invalid",
-                    format!("line {n}: the last record has no newline (torn write)"),
-                );
-            }
-            break;
-        }
-        let rec: PolicyEvent = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                notes.add(
-                    "policy-record-invalid",
-                    format!("line {n}: not a policy record: {e}"),
-                );
-                continue;
-            }
-        };
+    for (n, rec) in super::log_records::<PolicyEvent>(
+        log,
+        "policy-record-invalid",
+        "a policy record",
+        &mut notes,
+    ) {
         if rec.schema != policy_event::SCHEMA {
             notes.add(
                 "policy-record-invalid",
@@ -207,7 +161,7 @@ pub fn accept(
             r
         })
         .collect();
-    if records.is_empty() && notes.0.is_empty() {
+    if records.is_empty() && notes.is_empty() {
         notes.add(
             "policy-absent",
             "no decision record was written: start the MCP server through `$ASSAY_RUNNER mcp-wrap`"
@@ -216,7 +170,7 @@ pub fn accept(
     }
     let state = if records.is_empty() {
         OtherLayer::Absent
-    } else if notes.0.is_empty() {
+    } else if notes.is_empty() {
         OtherLayer::Complete
     } else {
         OtherLayer::Partial

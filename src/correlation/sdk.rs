@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use crate::contracts::health::OtherLayer;
 use crate::contracts::sdk_event::{self, EventType, SdkEvent};
 
+use super::Notes;
 use super::provenance::Attestation;
 
 /// Note codes of the SDK layer.
@@ -25,9 +26,6 @@ pub const NOTE_CODES: [&str; 5] = [
     "sdk-record-invalid",
     "sdk-record-missing",
 ];
-
-/// Notes kept per code; more are summarized in one note.
-const NOTES_PER_CODE: usize = 5;
 
 /// The accepted SDK layer of one run.
 #[derive(Debug, Clone)]
@@ -57,34 +55,6 @@ impl SdkLayer {
                 _ => {}
             }
         }
-        out
-    }
-}
-
-#[derive(Default)]
-struct Notes(BTreeMap<&'static str, Vec<String>>);
-
-impl Notes {
-    fn add(&mut self, code: &'static str, prose: String) {
-        self.0
-            .entry(code)
-            .or_default()
-            .push(prose.replace(['\n', '\r'], " "));
-    }
-
-    fn finish(self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (code, list) in self.0 {
-            let n = list.len();
-            for p in list.into_iter().take(NOTES_PER_CODE) {
-                out.push(format!("{code}: {p}"));
-            }
-            if n > NOTES_PER_CODE {
-                out.push(format!("{code}: and {} more", n - NOTES_PER_CODE));
-            }
-        }
-        out.sort();
-        out.dedup();
         out
     }
 }
@@ -142,28 +112,9 @@ pub fn accept(
     }
     let mut records: Vec<SdkEvent> = Vec::new();
     let log = log.unwrap_or_default();
-    let mut lines = log.split(|&b| b == b'\n').enumerate().peekable();
-    while let Some((i, line)) = lines.next() {
-        let n = i + 1;
-        if lines.peek().is_none() {
-            if !line.is_empty() {
-                notes.add(
-                    "sdk-record-invalid",
-                    format!("line {n}: the last record has no newline (torn write)"),
-                );
-            }
-            break;
-        }
-        let rec: SdkEvent = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                notes.add(
-                    "sdk-record-invalid",
-                    format!("line {n}: not an SDK record: {e}"),
-                );
-                continue;
-            }
-        };
+    for (n, rec) in
+        super::log_records::<SdkEvent>(log, "sdk-record-invalid", "an SDK record", &mut notes)
+    {
         if rec.schema != sdk_event::SCHEMA {
             notes.add(
                 "sdk-record-invalid",
@@ -202,7 +153,7 @@ pub fn accept(
         records.push(rec);
     }
     story(&records, &mut notes);
-    if records.is_empty() && notes.0.is_empty() {
+    if records.is_empty() && notes.is_empty() {
         notes.add(
             "sdk-absent",
             "no SDK record was written: the agent fixture writes `assay.runner.sdk_event.v0` lines to $ASSAY_SDK_LOG".into(),
@@ -210,7 +161,7 @@ pub fn accept(
     }
     let state = if records.is_empty() {
         OtherLayer::Absent
-    } else if notes.0.is_empty() {
+    } else if notes.is_empty() {
         OtherLayer::Complete
     } else {
         OtherLayer::Partial
