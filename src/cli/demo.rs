@@ -46,19 +46,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     // The script runs from the work dir so the surface names it `<work>/demo.sh` on every machine.
     std::fs::copy("fixtures/kernel/demo.sh", work.join("demo.sh"))
         .context("cannot copy fixtures/kernel/demo.sh")?;
-    let spec = RunSpec {
-        argv: vec![work.join("demo.sh").into_os_string()],
-        work_dir: work,
-        ring_bytes: 16 << 20,
-        wakeup_bytes: 256 << 10,
-        grace: Duration::from_secs(2),
-        timeout: Some(Duration::from_secs(60)),
-        user: None,
-        env: None,
-        detach: true,
-        quiet: false,
-        private_tmp: false,
-    };
+    let spec = demo_spec(vec![work.join("demo.sh").into_os_string()], work, false);
     crate::kernel::session::install_interrupt_handlers();
     let m = match crate::pipeline::measure("demo", &spec, &NoiseFilter::default_filter()) {
         Ok(m) => m,
@@ -159,19 +147,7 @@ fn policy_step(out_dir: &Path) -> anyhow::Result<bool> {
     }
     let work = run_cmd::fresh_work_dir(&out_dir.join("policy-work"), dist)?;
     run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
-    let spec = RunSpec {
-        argv: vec!["node".into(), "client.mjs".into()],
-        work_dir: work,
-        ring_bytes: 16 << 20,
-        wakeup_bytes: 256 << 10,
-        grace: Duration::from_secs(2),
-        timeout: Some(Duration::from_secs(60)),
-        user: None,
-        env: None,
-        detach: true,
-        quiet: true,
-        private_tmp: false,
-    };
+    let spec = demo_spec(vec!["node".into(), "client.mjs".into()], work, true);
     let layers = crate::pipeline::Layers::Policy {
         policy: "fixtures/policy/policy.yaml".into(),
     };
@@ -251,19 +227,7 @@ fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
     std::fs::copy(agent, work.join("openai-agent.mjs"))
         .with_context(|| format!("cannot copy {}", agent.display()))?;
     run_cmd::fresh_work_dir(&work.join("data"), Path::new("fixtures/policy/seed/data"))?;
-    let spec = RunSpec {
-        argv: vec!["node".into(), "openai-agent.mjs".into()],
-        work_dir: work,
-        ring_bytes: 16 << 20,
-        wakeup_bytes: 256 << 10,
-        grace: Duration::from_secs(2),
-        timeout: Some(Duration::from_secs(60)),
-        user: None,
-        env: None,
-        detach: true,
-        quiet: true,
-        private_tmp: false,
-    };
+    let spec = demo_spec(vec!["node".into(), "openai-agent.mjs".into()], work, true);
     let layers = crate::pipeline::Layers::Sdk {
         policy: "fixtures/policy/policy.yaml".into(),
     };
@@ -330,4 +294,21 @@ fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
         && m.health.policy_layer == OtherLayer::Complete
         && c.status == Status::Clean
         && m.exit_code == 0)
+}
+
+/// How the demo runs a fixture: detached, a 60 s timeout, the default ring and grace.
+fn demo_spec(argv: Vec<std::ffi::OsString>, work: std::path::PathBuf, quiet: bool) -> RunSpec {
+    RunSpec {
+        argv,
+        work_dir: work,
+        ring_bytes: 16 << 20,
+        wakeup_bytes: 256 << 10,
+        grace: Duration::from_secs(2),
+        timeout: Some(Duration::from_secs(60)),
+        user: None,
+        env: None,
+        detach: true,
+        quiet,
+        private_tmp: false,
+    }
 }
