@@ -73,19 +73,13 @@ impl Builder {
     /// Sets the policy layer of a run that expects one; afterwards it only worsens
     /// (`complete` < `partial` < `absent`).
     pub fn policy_layer(&mut self, v: OtherLayer) -> &mut Self {
-        self.h.policy_layer = match self.h.policy_layer {
-            OtherLayer::NotApplicable => v,
-            cur => cur.max(v),
-        };
+        self.h.policy_layer = expected_layer(self.h.policy_layer, v);
         self
     }
 
     /// Sets the SDK layer of a run that expects one; afterwards it only worsens.
     pub fn sdk_layer(&mut self, v: OtherLayer) -> &mut Self {
-        self.h.sdk_layer = match self.h.sdk_layer {
-            OtherLayer::NotApplicable => v,
-            cur => cur.max(v),
-        };
+        self.h.sdk_layer = expected_layer(self.h.sdk_layer, v);
         self
     }
 
@@ -108,12 +102,7 @@ impl Builder {
         &mut self,
         uses: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> &mut Self {
-        let mut used: Vec<String> = uses
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| format!("{name} x{n}"))
-            .collect();
-        used.sort();
+        let used = counted(uses);
         if !used.is_empty() {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
@@ -135,12 +124,7 @@ impl Builder {
         &mut self,
         ops: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> &mut Self {
-        let mut used: Vec<String> = ops
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| format!("{name} x{n}"))
-            .collect();
-        used.sort();
+        let used = counted(ops);
         if !used.is_empty() {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
@@ -253,6 +237,25 @@ impl Builder {
         self.h.notes.sort();
         self.h.notes.dedup();
         self.h
+    }
+}
+
+/// `name xN` for each nonzero count, sorted.
+fn counted<'a>(uses: impl IntoIterator<Item = (&'a str, u64)>) -> Vec<String> {
+    let mut used: Vec<String> = uses
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} x{n}"))
+        .collect();
+    used.sort();
+    used
+}
+
+/// A layer the run expects: set from `not_applicable`, afterwards only worse.
+fn expected_layer(cur: OtherLayer, v: OtherLayer) -> OtherLayer {
+    match cur {
+        OtherLayer::NotApplicable => v,
+        cur => cur.max(v),
     }
 }
 
