@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{CgroupAttachMode, CgroupSockAddr, RawTracePoint};
-use aya::{Ebpf, EbpfLoader};
+use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSockAddr, RawTracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
 
 use super::event::{self, BLIND_SLOTS, PROG_SLOTS, URING_OPS};
 use super::spill::{RawSpill, SpillWriter};
@@ -46,13 +46,17 @@ pub enum BpfError {
     RingSize(u32),
 }
 
-/// Where a program attaches: a raw tracepoint, by name, through a BPF link. It needs no tracefs
+/// Where a program attaches: a raw tracepoint, through a BPF link. It needs no tracefs
 /// (perf-event tracepoints read their id from tracefs, which a fresh host does not mount, and
-/// cost ~40 ms each to detach) and no userspace BTF lookup of the attach point.
+/// cost ~40 ms each to detach).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// `raw_tp/NAME`.
+    /// `raw_tp/NAME`: attached by name, untyped arguments (pointers are read with helpers).
     RawTp(&'static str),
+    /// `tp_btf/NAME`: the same raw tracepoint with BTF-typed arguments, so the program reads
+    /// what they point to with plain loads; its attach point is named by its kernel BTF id
+    /// (the kernel BTF is parsed once more, ~30 ms, for that lookup).
+    BtfTp(&'static str),
     /// `cgroup/NAME`: a sock_addr program attached to the session cgroup (per run, through a
     /// BPF link on the cgroup directory); it sees exactly the sockets created in that cgroup.
     Cgroup(&'static str),
@@ -71,8 +75,8 @@ pub struct Program {
     pub required: bool,
 }
 
-/// Every program, in attach order. Four attach points: syscalls are dispatched on their number
-/// in-kernel by one program at syscall exit.
+/// Every program, in attach order. Syscalls are dispatched on their number in-kernel by one
+/// program at syscall exit.
 pub const PROGRAMS: &[Program] = &[
     Program {
         name: "on_exec",
@@ -94,7 +98,7 @@ pub const PROGRAMS: &[Program] = &[
     },
     Program {
         name: "on_sys_exit",
-        hook: Hook::RawTp("sys_exit"),
+        hook: Hook::BtfTp("sys_exit"),
         family: "syscall",
         required: true,
     },
@@ -152,6 +156,7 @@ impl Hook {
     pub fn describe(self) -> String {
         match self {
             Hook::RawTp(n) => format!("raw_tp/{n}"),
+            Hook::BtfTp(n) => format!("tp_btf/{n}"),
             Hook::Cgroup(n) => format!("cgroup/{n}"),
         }
     }
@@ -188,15 +193,21 @@ pub struct Counters {
 }
 
 impl Observer {
-    /// Loads the object with a ring of `ring_bytes` and attaches every program.
-    pub fn start(ring_bytes: u32, wakeup_bytes: u64) -> Result<Observer, BpfError> {
-        let mut ebpf = load(ring_bytes, wakeup_bytes)?;
+    /// Loads the object with a ring of `ring_bytes`, filtering to the cgroup `session_cgid`,
+    /// and attaches every program.
+    pub fn start(
+        ring_bytes: u32,
+        wakeup_bytes: u64,
+        session_cgid: u64,
+    ) -> Result<Observer, BpfError> {
+        let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid)?;
         let mut attach_failures = Vec::new();
+        let mut btf = None;
         for p in PROGRAMS {
             if let Hook::Cgroup(_) = p.hook {
                 continue; // attached to the session cgroup by `attach_cgroup`
             }
-            if let Err(why) = attach(&mut ebpf, p.name, p.hook, None) {
+            if let Err(why) = attach(&mut ebpf, p.name, p.hook, None, &mut btf) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -213,23 +224,6 @@ impl Observer {
         })
     }
 
-    /// Adds a cgroup id to the in-kernel session filter.
-    pub fn add_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
-        let map = self
-            .ebpf
-            .map_mut("session_cgroups")
-            .ok_or(BpfError::MissingMap("session_cgroups"))?;
-        let mut m: BpfHashMap<_, u64, u8> =
-            BpfHashMap::try_from(map).map_err(|source| BpfError::Map {
-                map: "session_cgroups",
-                source,
-            })?;
-        m.insert(id, 1, 0).map_err(|source| BpfError::Map {
-            map: "session_cgroups",
-            source,
-        })
-    }
-
     /// Attaches the `cgroup/*` programs to the session cgroup directory, through BPF links
     /// owned by this observer (they go away with it). A required one that fails is an error.
     pub fn attach_cgroup(&mut self, dir: &std::path::Path) -> Result<(), BpfError> {
@@ -240,7 +234,7 @@ impl Observer {
         })?;
         for p in PROGRAMS {
             let Hook::Cgroup(_) = p.hook else { continue };
-            if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup)) {
+            if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup), &mut None) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -314,7 +308,7 @@ impl Observer {
 
 /// Loads the object (maps, including the ring buffer, are created here; programs are verified
 /// when they are attached). The loader reads the kernel BTF once for CO-RE relocations.
-fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
+fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, BpfError> {
     if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
         return Err(BpfError::RingSize(ring_bytes));
     }
@@ -325,6 +319,7 @@ fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
     Ok(EbpfLoader::new()
         .map_max_entries("events", ring_bytes)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
+        .override_global("session_cgid", &session_cgid, true)
         .load(OBJECT)?)
 }
 
@@ -336,18 +331,24 @@ pub type ProbeResult = (Program, Result<(), String>);
 /// programs are loaded (verified) only: they attach to a session cgroup, which `doctor`'s
 /// observed run exercises.
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
-    let mut ebpf = load(1 << 16, 4096)?;
+    // No cgroup has id 0: the programs see no session.
+    let mut ebpf = load(1 << 16, 4096, 0)?;
+    let mut btf = None;
     Ok(PROGRAMS
         .iter()
-        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None)))
+        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None, &mut btf)))
         .collect())
 }
 
+/// Loads and attaches one program. `btf` is the kernel BTF a `tp_btf` program needs to name its
+/// attach point, parsed on first use (after the loader has dropped its own copy, so the two are
+/// never held at once).
 fn attach(
     ebpf: &mut Ebpf,
     name: &str,
     hook: Hook,
     cgroup: Option<&std::fs::File>,
+    btf: &mut Option<Btf>,
 ) -> Result<(), String> {
     let prog = ebpf
         .program_mut(name)
@@ -359,6 +360,17 @@ fn attach(
                 .map_err(|e: aya::programs::ProgramError| e.to_string())?;
             p.load().map_err(|e| format!("{e:#}"))?;
             p.attach(tp).map_err(|e| format!("{e:#}"))?;
+        }
+        Hook::BtfTp(tp) => {
+            let p: &mut BtfTracePoint = prog
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+            let btf = match btf {
+                Some(b) => b,
+                None => btf.insert(Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?),
+            };
+            p.load(tp, btf).map_err(|e| format!("{e:#}"))?;
+            p.attach().map_err(|e| format!("{e:#}"))?;
         }
         Hook::Cgroup(_) => {
             let p: &mut CgroupSockAddr = prog
