@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSockAddr, RawTracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader};
 
 use super::event::{self, BLIND_SLOTS, PROG_SLOTS, URING_OPS};
 use super::spill::{RawSpill, SpillWriter};
@@ -55,7 +55,7 @@ pub enum Hook {
     RawTp(&'static str),
     /// `tp_btf/NAME`: the same raw tracepoint with BTF-typed arguments, so the program reads
     /// what they point to with plain loads; its attach point is named by its kernel BTF id
-    /// (the kernel BTF is parsed once more, ~30 ms, for that lookup).
+    /// (`kernel::btf`).
     BtfTp(&'static str),
     /// `cgroup/NAME`: a sock_addr program attached to the session cgroup (per run, through a
     /// BPF link on the cgroup directory); it sees exactly the sockets created in that cgroup.
@@ -202,12 +202,11 @@ impl Observer {
     ) -> Result<Observer, BpfError> {
         let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid)?;
         let mut attach_failures = Vec::new();
-        let mut btf = None;
         for p in PROGRAMS {
             if let Hook::Cgroup(_) = p.hook {
                 continue; // attached to the session cgroup by `attach_cgroup`
             }
-            if let Err(why) = attach(&mut ebpf, p.name, p.hook, None, &mut btf) {
+            if let Err(why) = attach(&mut ebpf, p.name, p.hook, None) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -234,7 +233,7 @@ impl Observer {
         })?;
         for p in PROGRAMS {
             let Hook::Cgroup(_) = p.hook else { continue };
-            if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup), &mut None) {
+            if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup)) {
                 if p.required {
                     return Err(BpfError::Attach {
                         program: p.name.into(),
@@ -333,22 +332,17 @@ pub type ProbeResult = (Program, Result<(), String>);
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
     // No cgroup has id 0: the programs see no session.
     let mut ebpf = load(1 << 16, 4096, 0)?;
-    let mut btf = None;
     Ok(PROGRAMS
         .iter()
-        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None, &mut btf)))
+        .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None)))
         .collect())
 }
 
-/// Loads and attaches one program. `btf` is the kernel BTF a `tp_btf` program needs to name its
-/// attach point, parsed on first use (after the loader has dropped its own copy, so the two are
-/// never held at once).
 fn attach(
     ebpf: &mut Ebpf,
     name: &str,
     hook: Hook,
     cgroup: Option<&std::fs::File>,
-    btf: &mut Option<Btf>,
 ) -> Result<(), String> {
     let prog = ebpf
         .program_mut(name)
@@ -365,11 +359,9 @@ fn attach(
             let p: &mut BtfTracePoint = prog
                 .try_into()
                 .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-            let btf = match btf {
-                Some(b) => b,
-                None => btf.insert(Btf::from_sys_fs().map_err(|e| format!("kernel BTF: {e}"))?),
-            };
-            p.load(tp, btf).map_err(|e| format!("{e:#}"))?;
+            // only the kernel BTF up to the attach point's typedef (`kernel::btf`)
+            let btf = super::btf::attach_btf(tp).map_err(|e| e.to_string())?;
+            p.load(tp, &btf).map_err(|e| format!("{e:#}"))?;
             p.attach().map_err(|e| format!("{e:#}"))?;
         }
         Hook::Cgroup(_) => {
