@@ -25,6 +25,15 @@
 #define OP_CONNECT 8
 #define OP_LINK 9
 #define OP_SYMLINK 10
+/* metadata and size changes of an existing file, each a write of its target: path 1 (or, with
+ * no path, the descriptor in dfd1 itself: fchmod, fchown, fsetxattr, fremovexattr,
+ * utimensat(fd, NULL), AT_EMPTY_PATH) */
+#define OP_TRUNCATE 11 /* truncate(path) */
+#define OP_CHMOD 12    /* chmod, fchmod, fchmodat, fchmodat2 */
+#define OP_CHOWN 13    /* chown, lchown, fchown, fchownat */
+#define OP_UTIMES 14   /* utime, utimes, futimesat, utimensat */
+#define OP_XATTR 15    /* setxattr, lsetxattr, fsetxattr, setxattrat and the removexattr family */
+#define OP_COUNT 15
 
 /* network operations (event.op when kind == EV_NET); data holds a sockaddr_in/_in6 and
  * event.flags the socket's IP protocol number */
@@ -45,9 +54,9 @@
 #define PROG_FORK 1
 #define PROG_EXIT 2
 #define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
-#define PROG_NET 13    /* network events: slot PROG_NET + op - 1, one per NET_* */
-#define PROG_TRACK 17  /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 18
+#define PROG_NET 18    /* network events: slot PROG_NET + op - 1, one per NET_* */
+#define PROG_TRACK 22  /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_SLOTS 23
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
@@ -56,18 +65,13 @@
 #define BLIND_SENDMMSG 2    /* sendmmsg with such a destination (first message) */
 #define BLIND_BIND 3        /* bind to a UNIX address, or an INET one not seen by bind4|6 */
 #define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6 */
-#define BLIND_TRUNCATE 5    /* truncate(path) */
-#define BLIND_CHMOD 6       /* chmod, fchmod, fchmodat, fchmodat2 */
-#define BLIND_CHOWN 7       /* chown, fchown, lchown, fchownat */
-#define BLIND_UTIMES 8      /* utime, utimes, futimesat, utimensat */
-#define BLIND_XATTR 9       /* set/remove xattr families */
-#define BLIND_MKNOD 10      /* mknod, mknodat */
-#define BLIND_OPEN_BY_HANDLE_AT 11
-#define BLIND_IO_URING_OPEN 12 /* an io_uring open whose path could not be kept until its completion */
-#define BLIND_RAW_SOCKET 13 /* socket(AF_PACKET, ...) or SOCK_RAW */
-#define BLIND_MOUNT 14      /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
-#define BLIND_PTRACE 15     /* ptrace, process_vm_writev */
-#define BLIND_SLOTS 16
+#define BLIND_MKNOD 5       /* mknod, mknodat */
+#define BLIND_OPEN_BY_HANDLE_AT 6
+#define BLIND_IO_URING_OPEN 7 /* an io_uring open whose path could not be kept until its completion */
+#define BLIND_RAW_SOCKET 8  /* socket(AF_PACKET, ...) or SOCK_RAW */
+#define BLIND_MOUNT 9       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
+#define BLIND_PTRACE 10     /* ptrace, process_vm_writev */
+#define BLIND_SLOTS 11
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

@@ -374,7 +374,6 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_symlinkat 266
 #define NR_renameat2 316
 #define NR_openat2 437
-/* channels counted as blind spots */
 #define NR_socket 41
 #define NR_sendto 44
 #define NR_sendmsg 46
@@ -562,14 +561,6 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 			return 0;
 		slot = BLIND_LISTEN;
 		break;
-	case NR_truncate: slot = BLIND_TRUNCATE; break;
-	case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2: slot = BLIND_CHMOD; break;
-	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: slot = BLIND_CHOWN; break;
-	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: slot = BLIND_UTIMES; break;
-	case NR_setxattr: case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr:
-	case NR_lremovexattr: case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat:
-		slot = BLIND_XATTR;
-		break;
 	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
 	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
@@ -611,7 +602,7 @@ static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 
 		e->h.len1 = read_user_path(e, 0, p1, ST_TRUNC1, ST_FAULT1);
 		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, p2, ST_TRUNC2, ST_FAULT2);
 	}
-	emit(e, PROG_SYSCALL + ((op - 1) % 10));
+	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 }
 
 /* sys_exit(struct pt_regs *regs, long ret) */
@@ -627,13 +618,14 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_mkdir: case NR_mkdirat: case NR_chdir: case NR_fchdir: case NR_connect:
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 		break;
+	case NR_truncate: case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2:
+	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: case NR_utime:
+	case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr: case NR_lsetxattr:
+	case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr: case NR_fremovexattr:
+	case NR_setxattrat: case NR_removexattrat:
+		break;
 	case NR_socket: case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_bind:
-	case NR_listen: case NR_truncate: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat:
-	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr:
-	case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr:
-	case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat: case NR_mknod:
-	case NR_mknodat: case NR_open_by_handle_at: case NR_mount:
+	case NR_listen: case NR_mknod: case NR_mknodat: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
 	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
 		if ((long)ctx->args[1] < 0)
@@ -715,6 +707,51 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		break;
 	case NR_symlink:
 		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		break;
+	/* Metadata and size changes. A path-less variant names its target by the descriptor in
+	 * dfd1 (a null path pointer reads as an empty path, with no fault): resolved in userspace
+	 * from the opens it followed, like fchdir. The flags kept are the *at variants' own. */
+	case NR_truncate:
+		emit_syscall(OP_TRUNCATE, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_chmod:
+		emit_syscall(OP_CHMOD, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fchmod:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_fchmodat:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, 0);
+		break;
+	case NR_fchmodat2:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
+		break;
+	case NR_chown: case NR_lchown:
+		emit_syscall(OP_CHOWN, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fchown:
+		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_fchownat:
+		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r8));
+		break;
+	case NR_utime: case NR_utimes:
+		emit_syscall(OP_UTIMES, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_futimesat:
+		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, 0);
+		break;
+	case NR_utimensat:
+		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
+		break;
+	case NR_setxattr: case NR_lsetxattr: case NR_removexattr: case NR_lremovexattr:
+		emit_syscall(OP_XATTR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fsetxattr: case NR_fremovexattr:
+		emit_syscall(OP_XATTR, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_setxattrat: case NR_removexattrat:
+		emit_syscall(OP_XATTR, ret, m, (__s32)a0, a1, 0, 0, a2);
 		break;
 	}
 	return 0;

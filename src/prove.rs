@@ -429,7 +429,7 @@ pub fn prove_one(
     })
 }
 
-/// Channels and counts of an `unobserved-channel` health note (`chmod x5, bind x2`).
+/// Channels and counts of an `unobserved-channel` health note (`mknod x5, bind x2`).
 fn unobserved_uses(note: &str) -> Option<Vec<(&str, &str)>> {
     let rest = note.strip_prefix("unobserved-channel: the session used ")?;
     let (list, _) = rest.split_once(" successfully")?;
@@ -637,18 +637,18 @@ mod tests {
             .remove(0)
         };
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
-        b.unobserved_channels([("chmod", 5), ("utimes", 1)]);
+        b.unobserved_channels([("mknod", 5), ("mount", 1)]);
         let h = b.finish();
         assert!(!clean_for(&parse(""), &h).0);
-        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &h).0);
-        let (clean, accepted) = clean_for(&parse("    allow_unobserved: [chmod, utimes]\n"), &h);
+        assert!(!clean_for(&parse("    allow_unobserved: [mknod]\n"), &h).0);
+        let (clean, accepted) = clean_for(&parse("    allow_unobserved: [mknod, mount]\n"), &h);
         assert!(clean);
-        assert_eq!(accepted.as_deref(), Some("chmod x5, utimes x1"));
+        assert_eq!(accepted.as_deref(), Some("mknod x5, mount x1"));
         // any other blind spot still makes it inconclusive
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
-        b.unobserved_channels([("chmod", 5)]);
+        b.unobserved_channels([("mknod", 5)]);
         b.fileless_execs(["/dev/fd/3"]);
-        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &b.finish()).0);
+        assert!(!clean_for(&parse("    allow_unobserved: [mknod]\n"), &b.finish()).0);
     }
 
     #[test]

@@ -1026,11 +1026,6 @@ fn unobserved_channels_are_never_a_clean_health() {
             "r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind('sock'); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', 'sock')",
             "bind x1, sendto x1",
         ),
-        ("truncate", "os.truncate('f', 1)", "truncate x1"),
-        ("chmod", "os.chmod('f', 0o600)", "chmod x1"),
-        ("chown", "os.chown('f', 0, 0)", "chown x1"),
-        ("utime", "os.utime('f', (1, 1))", "utimes x1"),
-        ("xattr", "os.setxattr('f', 'user.k', b'v')", "xattr x1"),
         ("fifo", "os.mkfifo('p')", "mknod x1"),
         (
             "raw socket",
@@ -1122,6 +1117,71 @@ fn unobserved_channels_are_never_a_clean_health() {
     assert!(r.out.status.success(), "{:?}", r.out);
     assert_clean(&r);
     assert!(strings(&r.surface["filesystem_writes"]).contains(&"<work>/g".to_string()));
+}
+
+/// Metadata and size changes of a file the session did not write otherwise (created before the
+/// run) are observed exactly: by path, relative to a directory descriptor, and through the
+/// file's own descriptor, each one a `kind` line in the kernel layer and the file's only write
+/// in the surface, with a complete health. One small program per syscall family and variant.
+#[test]
+fn metadata_changes_are_observed_exactly() {
+    if !kernel_ok("metadata_changes_are_observed_exactly") {
+        return;
+    }
+    let py = python();
+    let cases: &[(&str, &str, &str)] = &[
+        ("truncate", "os.truncate('f', 1)", "truncate"),
+        ("chmod", "os.chmod('f', 0o600)", "chmod"),
+        (
+            "fchmod",
+            "fd = os.open('f', os.O_RDONLY); os.chmod(fd, 0o600)",
+            "chmod",
+        ),
+        (
+            "fchmodat",
+            "d = os.open('.', os.O_RDONLY); os.chmod('f', 0o600, dir_fd=d)",
+            "chmod",
+        ),
+        ("chown", "os.chown('f', 0, 0)", "chown"),
+        ("lchown", "os.lchown('f', 0, 0)", "chown"),
+        (
+            "fchown",
+            "fd = os.open('f', os.O_RDONLY); os.fchown(fd, 0, 0)",
+            "chown",
+        ),
+        ("utime", "os.utime('f', (1, 1))", "utimes"),
+        (
+            "futimens",
+            "fd = os.open('f', os.O_RDONLY); os.utime(fd, (1, 1))",
+            "utimes",
+        ),
+        ("setxattr", "os.setxattr('f', 'user.k', b'v')", "xattr"),
+        (
+            "fsetxattr, fremovexattr",
+            "fd = os.open('f', os.O_RDONLY); os.setxattr(fd, 'user.k', b'v'); os.removexattr(fd, 'user.k')",
+            "xattr",
+        ),
+    ];
+    for (name, code, kind) in cases {
+        let (_t, w) = work_dir();
+        std::fs::write(w.join("f"), "abc").unwrap();
+        let script = format!("import os\n{code}\n");
+        let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &script]);
+        assert!(r.out.status.success(), "{name}: {:?}", r.out);
+        assert_clean(&r);
+        assert_eq!(
+            strings(&r.surface["filesystem_writes"]),
+            ["<work>/f"],
+            "{name}: {:#}",
+            r.surface
+        );
+        let lines: Vec<&Value> = r.kernel.iter().filter(|e| e["kind"] == *kind).collect();
+        assert!(!lines.is_empty(), "{name}: no {kind} line");
+        for e in &lines {
+            assert_eq!(e["path"], "<work>/f", "{name}: {e}");
+            assert_eq!(e["result"], "ok", "{name}: {e}");
+        }
+    }
 }
 
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,

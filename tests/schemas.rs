@@ -75,7 +75,7 @@ fn sha() -> String {
 fn instances(name: &str) -> Vec<Value> {
     let health = |kernel: &str, drops: u64| {
         json!({
-            "schema": "assay.runner.observation_health.v1", "run_id": "r",
+            "schema": "assay.runner.observation_health.v2", "run_id": "r",
             "platform": {"os": "linux", "arch": "x86_64", "btf": true, "bpf_object": "clang"},
             "kernel_layer": kernel, "ringbuf_drops": drops,
             "policy_layer": "not_applicable", "sdk_layer": "absent",
@@ -112,22 +112,22 @@ fn instances(name: &str) -> Vec<Value> {
             "files": [{"path": "a", "change": "renamed_to", "lane": "all", "rules": ["r"]}]
         })],
         "kernel_event" => vec![
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 0,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 0,
                 "process": "p0", "kind": "open", "path": "<work>/a", "access": "write",
                 "flags": ["create", "trunc"], "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 1,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 1,
                 "process": "p0", "kind": "connect", "endpoint": "127.0.0.1:9",
                 "result": "ECONNREFUSED", "escaped": true}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 2,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 2,
                 "process": "p0", "kind": "fork", "child": "p0/1", "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 3,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 3,
                 "process": "p0", "kind": "rename", "path": "<work>/a", "path2": "<work>/b",
                 "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 4,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 4,
                 "process": "p0", "kind": "exit", "exit_code": 256, "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 5,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 5,
                 "process": "p0", "kind": "send", "endpoint": "udp:[::1]:53", "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 6,
+            json!({"schema": "assay.runner.kernel_event.v2", "run_id": "r", "seq": 6,
                 "process": "p0", "kind": "listen", "endpoint": "tcp:0.0.0.0:8080",
                 "result": "ok"}),
         ],

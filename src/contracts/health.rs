@@ -1,4 +1,4 @@
-//! `assay.runner.observation_health.v1` — how well the run was observed (`observation-health.json`).
+//! `assay.runner.observation_health.v2` — how well the run was observed (`observation-health.json`).
 //!
 //! Strictness: `ringbuf_drops > 0` ⇒ `kernel_layer` is not `complete`; any escape, lost process
 //! or tracking failure ⇒ `cgroup_correlation` is not `clean`. Values only get worse as evidence
@@ -10,11 +10,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.observation_health.v1";
+pub const SCHEMA: &str = "assay.runner.observation_health.v2";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 17] = [
+pub const PROGRAM_FAMILIES: [&str; 22] = [
     "chdir",
+    "chmod",
+    "chown",
     "connect",
     "exec",
     "exit",
@@ -30,7 +32,10 @@ pub const PROGRAM_FAMILIES: [&str; 17] = [
     "rename",
     "rmdir",
     "symlink",
+    "truncate",
     "unlink",
+    "utimes",
+    "xattr",
 ];
 
 /// Keys of `filtered_noise`: the surface categories the noise filter applies to, and

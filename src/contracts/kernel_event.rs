@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v1` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v2` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v1";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v2";
 
 /// Event kinds.
 #[derive(
@@ -42,6 +42,19 @@ pub enum Kind {
     Link,
     /// symlink/symlinkat (`path2` points at the text `path`).
     Symlink,
+    /// truncate(2) of `path` (an `ftruncate` needs a descriptor opened for writing, whose open
+    /// is already a write).
+    Truncate,
+    /// chmod/fchmod/fchmodat/fchmodat2 of `path` (a descriptor's path, from the open the layer
+    /// followed, or `<fd N>` when it did not see one).
+    Chmod,
+    /// chown/lchown/fchown/fchownat of `path`.
+    Chown,
+    /// utime/utimes/futimesat/utimensat of `path`.
+    Utimes,
+    /// An extended attribute of `path` set or removed (setxattr, removexattr and their `l`,
+    /// `f` and `at` variants).
+    Xattr,
     /// A TCP or UDP connect attempt seen at the session cgroup (any syscall or io_uring
     /// operation): `endpoint` is `protocol:address:port`.
     NetConnect,

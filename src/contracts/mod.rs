@@ -80,7 +80,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "kernel_event",
-        "v1",
+        "v2",
         kernel_event::KernelEvent,
         &["layers/kernel.ndjson"],
         Shape::Ndjson
@@ -101,7 +101,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "observation_health",
-        "v1",
+        "v2",
         health::ObservationHealth,
         &["observation-health.json"],
         Shape::Document

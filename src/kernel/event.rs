@@ -31,6 +31,12 @@ pub const OP_FCHDIR: u32 = 7;
 pub const OP_CONNECT: u32 = 8;
 pub const OP_LINK: u32 = 9;
 pub const OP_SYMLINK: u32 = 10;
+/// Metadata and size changes: path 1, or with an empty path the descriptor in `dfd1` itself.
+pub const OP_TRUNCATE: u32 = 11;
+pub const OP_CHMOD: u32 = 12;
+pub const OP_CHOWN: u32 = 13;
+pub const OP_UTIMES: u32 = 14;
+pub const OP_XATTR: u32 = 15;
 
 pub const ST_ESCAPED: u32 = 1;
 pub const ST_TRUNC1: u32 = 2;
@@ -40,7 +46,7 @@ pub const ST_FAULT2: u32 = 16;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
 /// family (syscall exits by operation), then the pid-tree insertion failures.
-pub const PROG_SLOTS: [&str; 18] = [
+pub const PROG_SLOTS: [&str; 23] = [
     "exec",
     "fork",
     "exit",
@@ -54,6 +60,11 @@ pub const PROG_SLOTS: [&str; 18] = [
     "connect",
     "link",
     "symlink",
+    "truncate",
+    "chmod",
+    "chown",
+    "utimes",
+    "xattr",
     "net_connect",
     "net_send",
     "net_bind",
@@ -62,17 +73,12 @@ pub const PROG_SLOTS: [&str; 18] = [
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 16] = [
+pub const BLIND_SLOTS: [&str; 11] = [
     "sendto",
     "sendmsg",
     "sendmmsg",
     "bind",
     "listen",
-    "truncate",
-    "chmod",
-    "chown",
-    "utimes",
-    "xattr",
     "mknod",
     "open_by_handle_at",
     "io_uring_open",
@@ -82,9 +88,9 @@ pub const BLIND_SLOTS: [&str; 16] = [
 ];
 
 /// Slots that count ring-buffer outputs (all but `track`).
-pub const EMITTER_SLOTS: usize = 17;
+pub const EMITTER_SLOTS: usize = 22;
 /// The slot counting failed pid-tree insertions.
-pub const TRACK_SLOT: usize = 17;
+pub const TRACK_SLOT: usize = 22;
 
 /// Slots of the per-opcode io_uring submission counter (`URING_OPS`); the last one also counts
 /// every opcode above it.
@@ -307,6 +313,12 @@ mod tests {
             ("EV_SYSCALL", EV_SYSCALL),
             ("OP_OPEN", OP_OPEN),
             ("OP_SYMLINK", OP_SYMLINK),
+            ("OP_TRUNCATE", OP_TRUNCATE),
+            ("OP_CHMOD", OP_CHMOD),
+            ("OP_CHOWN", OP_CHOWN),
+            ("OP_UTIMES", OP_UTIMES),
+            ("OP_XATTR", OP_XATTR),
+            ("OP_COUNT", OP_XATTR),
             ("ST_FAULT2", ST_FAULT2),
         ] {
             assert_eq!(define(name), v as usize, "{name}");
@@ -319,7 +331,7 @@ mod tests {
         }
         assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
         assert_eq!(
-            define("PROG_SYSCALL") + OP_SYMLINK as usize,
+            define("PROG_SYSCALL") + OP_XATTR as usize,
             define("PROG_NET"),
             "one slot per op"
         );

@@ -1,4 +1,4 @@
-//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v1` lines.
+//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v2` lines.
 //!
 //! * Paths are made absolute against each process's tracked working directory (inherited at
 //!   fork, updated by chdir/fchdir) or the directory fd it used (known from earlier opens), then
@@ -616,17 +616,46 @@ fn step(
                 ev.kind = Kind::Connect;
                 ev.flags = 0;
             }
+            OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
+                ev.kind = metadata_kind(h.op)?;
+                let p = if data1.is_empty() && h.dfd1 != AT_FDCWD {
+                    // the descriptor itself (fchmod, fsetxattr, utimensat(fd, NULL), AT_EMPTY_PATH)
+                    let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                    target.unwrap_or_else(|| {
+                        if h.ret == 0 {
+                            stats.unresolved_paths += 1;
+                        }
+                        format!("<fd {}>", h.dfd1).into_bytes()
+                    })
+                } else {
+                    resolve(procs, h.dfd1, data1)
+                };
+                ev.path = Some(display(&p, work));
+                ev.flags = 0;
+            }
             _ => return None,
         },
     }
     Some(ev)
 }
 
+/// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).
+pub fn metadata_kind(op: u32) -> Option<Kind> {
+    Some(match op {
+        OP_TRUNCATE => Kind::Truncate,
+        OP_CHMOD => Kind::Chmod,
+        OP_CHOWN => Kind::Chown,
+        OP_UTIMES => Kind::Utimes,
+        OP_XATTR => Kind::Xattr,
+        _ => return None,
+    })
+}
+
 /// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
 const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
 /// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
-const KINDS: [Kind; 16] = [
+const KINDS: [Kind; 21] = [
     Kind::Exec,
     Kind::Fork,
     Kind::Exit,
@@ -643,6 +672,11 @@ const KINDS: [Kind; 16] = [
     Kind::Send,
     Kind::Bind,
     Kind::Listen,
+    Kind::Truncate,
+    Kind::Chmod,
+    Kind::Chown,
+    Kind::Utimes,
+    Kind::Xattr,
 ];
 
 /// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
@@ -665,6 +699,11 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Send => 13,
         Kind::Bind => 14,
         Kind::Listen => 15,
+        Kind::Truncate => 16,
+        Kind::Chmod => 17,
+        Kind::Chown => 18,
+        Kind::Utimes => 19,
+        Kind::Xattr => 20,
     }
 }
 
@@ -966,6 +1005,48 @@ mod tests {
         assert_eq!(display(b"/w/x/\xff", b"/w/x"), "<work>/\\xff");
     }
 
+    /// Metadata and size changes name their path, relative to the cwd or a directory fd, or the
+    /// descriptor itself when the path is empty: the path it was opened with, else `<fd N>`
+    /// (counted unresolved only when the change succeeded).
+    #[test]
+    fn metadata_changes_name_their_target() {
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            ev(EV_SYSCALL, OP_OPEN, 10, 2, 5, AT_FDCWD, b"d", b""),
+            ev(EV_SYSCALL, OP_OPEN, 10, 3, 6, AT_FDCWD, b"/etc/f", b""),
+            ev(EV_SYSCALL, OP_TRUNCATE, 10, 4, 0, AT_FDCWD, b"t", b""),
+            ev(EV_SYSCALL, OP_CHMOD, 10, 5, 0, 6, b"", b""),
+            ev(EV_SYSCALL, OP_CHOWN, 10, 6, 0, 5, b"x", b""),
+            ev(EV_SYSCALL, OP_UTIMES, 10, 7, 0, 9, b"", b""),
+            ev(EV_SYSCALL, OP_XATTR, 10, 8, -9, 8, b"", b""),
+            ev(EV_SYSCALL, OP_XATTR, 10, 9, 0, AT_FDCWD, b"/abs", b""),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .skip(3)
+            .map(|e| format!("{:?} {} {}", e.kind, e.path.as_deref().unwrap(), e.result))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Truncate <work>/t ok",
+                "Chmod /etc/f ok",
+                "Chown <work>/d/x ok",
+                "Utimes <fd 9> ok",
+                "Xattr <fd 8> EBADF",
+                "Xattr /abs ok",
+            ]
+        );
+        assert_eq!(p.stats.unresolved_paths, 1);
+        let d = crate::surface::derive("r", &p.events, &crate::surface::NoiseFilter::none());
+        assert_eq!(
+            d.surface.filesystem_writes,
+            ["/abs", "/etc/f", "<fd 9>", "<work>/d/x", "<work>/t"]
+        );
+    }
+
     #[test]
     fn sockaddrs() {
         let mut v4 = vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1];
@@ -1117,7 +1198,7 @@ mod tests {
         /// Pending chunks written to disk and merged back give exactly the in-memory layer.
         #[test]
         fn spilled_projection_equals_in_memory(
-            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
+            evs in proptest::collection::vec((1u32..6, 0u32..17, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
             chunk in 1usize..2000,
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
@@ -1139,7 +1220,7 @@ mod tests {
 
         #[test]
         fn projection_never_panics_and_seq_is_gapless(
-            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
+            evs in proptest::collection::vec((1u32..6, 0u32..17, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
             let pr = project("r", &raw, Some(1), b"/w").unwrap();

@@ -227,6 +227,26 @@ pub fn reference_project(
                     ev.path2 = Some(resolve(&procs, h.dfd2, &e.data2));
                     ev.flags = 0;
                 }
+                OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
+                    let Some(kind) = metadata_kind(h.op) else {
+                        continue;
+                    };
+                    ev.kind = kind;
+                    ev.path = Some(if e.data1.is_empty() && h.dfd1 != AT_FDCWD {
+                        match procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()) {
+                            Some(t) => t,
+                            None => {
+                                if h.ret == 0 {
+                                    stats.unresolved_paths += 1;
+                                }
+                                format!("<fd {}>", h.dfd1).into_bytes()
+                            }
+                        }
+                    } else {
+                        resolve(&procs, h.dfd1, &e.data1)
+                    });
+                    ev.flags = 0;
+                }
                 OP_CONNECT => {
                     match sockaddr(&e.data1) {
                         Some(ep) => ev.endpoint = Some(ep),

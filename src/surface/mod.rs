@@ -145,7 +145,8 @@ pub enum Touch<'a> {
     OpenRead(&'a str),
     /// A successful open that can change the file: a path and a write (sink switch applies).
     OpenWrite(&'a str),
-    /// A successful unlink/rmdir/mkdir/rename/symlink target/link target: a path and a write.
+    /// A successful unlink/rmdir/mkdir/rename/symlink target/link target, or a metadata or size
+    /// change (truncate, chmod, chown, utimes, xattr): a path and a write.
     Change(&'a str),
     /// The source of a successful hard link: a path that was read, not written.
     LinkSource(&'a str),
@@ -185,6 +186,9 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
             [path.map(Touch::Change), path2.map(Touch::Change)]
         }
         Kind::Symlink if ok => [path2.map(Touch::Change), None],
+        Kind::Truncate | Kind::Chmod | Kind::Chown | Kind::Utimes | Kind::Xattr if ok => {
+            [path.map(Touch::Change), None]
+        }
         // An INET connect of a session-cgroup process is in the surface through the cgroup
         // hook's `net_connect` line, which names the protocol; the syscall line adds it only
         // when the process had escaped (its socket may be outside the hooks).
