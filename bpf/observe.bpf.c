@@ -61,9 +61,23 @@ struct task_struct {
 	struct files_struct *files;
 } __attribute__((preserve_access_index));
 
-/* The socket behind a descriptor (listen, and which sends the cgroup hooks see). */
+struct qstr {
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+/* The socket behind a descriptor (listen, and which sends the cgroup hooks see); the name of
+ * an executed descriptor's file (a memfd's `memfd:NAME`). */
 struct file {
 	void *private_data;
+	struct path f_path;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -117,6 +131,7 @@ struct io_open {
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
+	struct file *file;
 	const char *filename;
 } __attribute__((preserve_access_index));
 
@@ -304,6 +319,18 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		e->h.len1 = (__u16)(n - 1);
 	else
 		e->h.status |= ST_FAULT1;
+	/* An exec of a descriptor (`/dev/fd/N`, `/proc/.../fd/N`: fexecve, a memfd) names no file:
+	 * the second path is the name of the file behind it (`memfd:NAME` for a memfd). */
+	if (n > 8 && ((e->data[0] == '/' && e->data[1] == 'd' && e->data[2] == 'e' &&
+		       e->data[3] == 'v' && e->data[4] == '/' && e->data[5] == 'f' &&
+		       e->data[6] == 'd' && e->data[7] == '/') ||
+		      (e->data[0] == '/' && e->data[1] == 'p' && e->data[2] == 'r' &&
+		       e->data[3] == 'o' && e->data[4] == 'c' && e->data[5] == '/'))) {
+		const unsigned char *name = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+		long m = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX, name);
+		if (m > 1)
+			e->h.len2 = (__u16)(m - 1);
+	}
 	emit(e, PROG_EXEC);
 	return 0;
 }

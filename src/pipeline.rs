@@ -277,18 +277,22 @@ fn max_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Exec paths of fileless executions (`/dev/fd/N`, ...), for health.
+/// Fileless executions (`/dev/fd/N`, ...) with the name of the file behind the descriptor
+/// when the probe read one (`memfd:NAME`), for health.
 #[derive(Default)]
-struct FdExecs(Vec<String>);
+struct FdExecs(Vec<(String, Option<String>)>);
 
 impl KernelSink for FdExecs {
     fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
         if ev.kind == crate::contracts::kernel_event::Kind::Exec
             && let Some(p) = ev.path.as_deref()
             && crate::health::is_fd_path(p)
-            && !self.0.iter().any(|x| x == p)
+            && !self
+                .0
+                .iter()
+                .any(|(x, n)| x == p && n.as_deref() == ev.path2.as_deref())
         {
-            self.0.push(p.to_string());
+            self.0.push((p.to_string(), ev.path2.clone()));
         }
     }
 }
@@ -491,7 +495,7 @@ pub fn measure_with(
             ),
         );
     }
-    hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
+    hb.fileless_execs(fd_execs.0.iter().map(|(p, n)| (p.as_str(), n.as_deref())));
     hb.notes(rec.notes.iter().cloned());
     if let Some(l) = &policy {
         hb.policy_layer(l.state);

@@ -647,7 +647,7 @@ mod tests {
         // any other blind spot still makes it inconclusive
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
         b.unobserved_channels([("mknod", 5)]);
-        b.fileless_execs(["/dev/fd/3"]);
+        b.fileless_execs([("/dev/fd/3", None)]);
         assert!(!clean_for(&parse("    allow_unobserved: [mknod]\n"), &b.finish()).0);
     }
 

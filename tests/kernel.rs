@@ -1102,9 +1102,15 @@ fn unobserved_channels_are_never_a_clean_health() {
     assert!(
         strings(&r.health["notes"])
             .iter()
-            .any(|n| n.starts_with("fileless-exec: /dev/fd/")),
+            .any(|n| n.starts_with("fileless-exec: /dev/fd/")
+                && n.contains(" (memfd:payload) was executed")),
         "{:#}",
         r.health
+    );
+    assert!(
+        strings(&r.surface["process_execs"]).contains(&"memfd:payload".to_string()),
+        "{:#}",
+        r.surface
     );
 
     // Negative control: the same interpreter writing a file through observed channels only.

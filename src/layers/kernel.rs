@@ -491,6 +491,7 @@ fn step(
         EV_EXEC => {
             let p = resolve(procs, AT_FDCWD, data1);
             ev.path = Some(display(&p, work));
+            ev.path2 = memfd_name(data2).map(escape);
             if let Some(proc) = procs.get_mut(&h.pid) {
                 if proc.first_exec.is_none() {
                     proc.first_exec = Some(p.clone());
@@ -637,6 +638,12 @@ fn step(
         },
     }
     Some(ev)
+}
+
+/// The name of an executed descriptor's file when it is a memfd's (`memfd:NAME`; the probe
+/// reads it only for an exec of `/dev/fd/N` or `/proc/.../fd/N`).
+pub fn memfd_name(data2: &[u8]) -> Option<&[u8]> {
+    data2.starts_with(b"memfd:").then_some(data2)
 }
 
 /// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).

@@ -119,6 +119,7 @@ pub fn reference_project(
                     proc.execs.push(p.clone());
                 }
                 ev.path = Some(p);
+                ev.path2 = memfd_name(&e.data2).map(<[u8]>::to_vec);
                 ev.ret = 0;
             }
             EV_FORK => {

@@ -172,7 +172,8 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
     let path = e.path.as_deref();
     let path2 = e.path2.as_deref();
     match e.kind {
-        Kind::Exec => [path.map(Touch::Exec), None],
+        // An exec of a memfd is `memfd:NAME` (the projection sets `path2` only for those).
+        Kind::Exec => [path2.or(path).map(Touch::Exec), None],
         Kind::Open if ok => {
             let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
                 || e.flags.iter().any(|f| f == "create" || f == "trunc");
