@@ -33,7 +33,8 @@
 #define OP_CHOWN 13    /* chown, lchown, fchown, fchownat */
 #define OP_UTIMES 14   /* utime, utimes, futimesat, utimensat */
 #define OP_XATTR 15    /* setxattr, lsetxattr, fsetxattr, setxattrat and the removexattr family */
-#define OP_COUNT 15
+#define OP_MKNOD 16    /* mknod, mknodat: a new FIFO, socket, device or file; flags is the mode */
+#define OP_COUNT 16
 
 /* network operations (event.op when kind == EV_NET); data holds a sockaddr_in/_in6 and
  * event.flags the socket's IP protocol number */
@@ -41,6 +42,8 @@
 #define NET_SEND 2     /* cgroup/sendmsg4|6: one UDP datagram with an explicit destination */
 #define NET_BIND 3     /* cgroup/bind4|6: bind attempt, the requested local address */
 #define NET_LISTEN 4   /* listen(2) on an INET socket, its local address */
+/* UNIX addresses, read at a successful syscall's exit (flags 0, data a sockaddr_un): NET_SEND
+ * for sendto/sendmsg to a UNIX path or name, NET_BIND for a bind, NET_LISTEN for a listen */
 
 /* event.status bits */
 #define ST_ESCAPED 1   /* emitted for a process followed by pid tree outside the session cgroup */
@@ -54,24 +57,23 @@
 #define PROG_FORK 1
 #define PROG_EXIT 2
 #define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
-#define PROG_NET 18    /* network events: slot PROG_NET + op - 1, one per NET_* */
-#define PROG_TRACK 22  /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 23
+#define PROG_NET 19    /* network events: slot PROG_NET + op - 1, one per NET_* */
+#define PROG_TRACK 23  /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_SLOTS 24
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
-#define BLIND_SENDTO 0      /* sendto with a UNIX destination, or an INET one not seen by sendmsg4|6 */
+#define BLIND_SENDTO 0      /* sendto with an INET destination not seen by sendmsg4|6 */
 #define BLIND_SENDMSG 1     /* sendmsg with such a destination */
-#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination (first message) */
-#define BLIND_BIND 3        /* bind to a UNIX address, or an INET one not seen by bind4|6 */
-#define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6 */
-#define BLIND_MKNOD 5       /* mknod, mknodat */
-#define BLIND_OPEN_BY_HANDLE_AT 6
-#define BLIND_IO_URING_OPEN 7 /* an io_uring open whose path could not be kept until its completion */
-#define BLIND_RAW_SOCKET 8  /* socket(AF_PACKET, ...) or SOCK_RAW */
-#define BLIND_MOUNT 9       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
-#define BLIND_PTRACE 10     /* ptrace, process_vm_writev */
-#define BLIND_SLOTS 11
+#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination or a UNIX one (first message) */
+#define BLIND_BIND 3        /* bind to an INET address not seen by bind4|6 */
+#define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6/UNIX */
+#define BLIND_OPEN_BY_HANDLE_AT 5
+#define BLIND_IO_URING_OPEN 6 /* an io_uring open whose path could not be kept until its completion */
+#define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
+#define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
+#define BLIND_PTRACE 9      /* ptrace, process_vm_writev */
+#define BLIND_SLOTS 10
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

@@ -106,6 +106,17 @@ struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
+/* The bound address of a UNIX socket (listen). */
+/* `struct sockaddr_un name[]` follows `len` (2-byte aligned, so at len + 4 on every kernel):
+ * read through that offset, as a flexible array member has no CO-RE relocation of its own. */
+struct unix_address {
+	int len;
+} __attribute__((preserve_access_index));
+
+struct unix_sock {
+	struct unix_address *addr;
+} __attribute__((preserve_access_index));
+
 struct io_cqe {
 	__s32 res;
 } __attribute__((preserve_access_index));
@@ -142,6 +153,7 @@ struct pt_regs {
 	unsigned long dx;
 	unsigned long r10;
 	unsigned long r8;
+	unsigned long r9;
 	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
 
@@ -513,14 +525,59 @@ static __always_inline int hooked(__u64 fd, int member, __u16 protocol)
 	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
 }
 
-/* listen(2) on an INET/INET6 socket: one NET_LISTEN event with its local address. Returns 0
- * (counted as a blind use) for any other socket. */
+/* A UNIX address used by a successful syscall (a datagram's destination, a bind): one EV_NET
+ * event whose data is the user's sockaddr_un (`len` bytes, at most ASSAY_SOCKADDR_MAX). */
+static __always_inline void unix_event(__u32 op, __u64 uaddr, __u64 len, int member)
+{
+	struct event *e = new_event(EV_NET, member);
+	if (!e)
+		return;
+	e->h.op = op;
+	if (len > ASSAY_SOCKADDR_MAX)
+		len = ASSAY_SOCKADDR_MAX;
+	asm volatile("%0 &= 255" : "+r"(len));
+	if (len >= 2 && uaddr && bpf_probe_read_user(&e->data[0], len, (const void *)uaddr) == 0)
+		e->h.len1 = len;
+	else
+		e->h.status |= ST_FAULT1;
+	emit(e, PROG_NET + op - 1);
+}
+
+/* listen(2) on a UNIX socket: one NET_LISTEN event with its bound address (empty for an
+ * unbound socket, which listens on an autobound abstract name). */
+static __always_inline void unix_listen(struct sock *sk, int member)
+{
+	struct event *e = new_event(EV_NET, member);
+	if (!e)
+		return;
+	e->h.op = NET_LISTEN;
+	struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+	__u64 len = addr ? (__u32)BPF_CORE_READ(addr, len) : 0;
+	if (len > ASSAY_SOCKADDR_MAX)
+		len = ASSAY_SOCKADDR_MAX;
+	asm volatile("%0 &= 255" : "+r"(len));
+	const char *name = (const char *)addr + bpf_core_field_offset(struct unix_address, len) + sizeof(int);
+	if (len >= 2 && bpf_probe_read_kernel(&e->data[0], len, name) == 0) {
+		e->h.len1 = len;
+	} else {
+		*(__u16 *)&e->data[0] = AF_UNIX;
+		e->h.len1 = 2;
+	}
+	emit(e, PROG_NET + NET_LISTEN - 1);
+}
+
+/* listen(2) on an INET/INET6 or UNIX socket: one NET_LISTEN event with its local address.
+ * Returns 0 (counted as a blind use) for any other socket. */
 static __always_inline int net_listen(__u64 fd, int member)
 {
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX) {
+		unix_listen(sk, member);
+		return 1;
+	}
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	struct event *e = new_event(EV_NET, member);
@@ -549,32 +606,54 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 	__u32 slot;
 	__u16 family;
 	switch (nr) {
-	case NR_sendto:
-		family = addr_family(BPF_CORE_READ(regs, r8));
+	case NR_sendto: {
+		__u64 uaddr = BPF_CORE_READ(regs, r8);
+		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
-		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+		if (family == AF_UNIX) {
+			unix_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), member);
+			return 0;
+		}
+		if (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
 			return 0; /* seen by cgroup/sendmsg4|6 */
 		slot = BLIND_SENDTO;
 		break;
+	}
 	case NR_sendmsg:
-	case NR_sendmmsg:
-		family = msg_family(BPF_CORE_READ(regs, si));
+	case NR_sendmmsg: {
+		__u64 umsg = BPF_CORE_READ(regs, si);
+		family = msg_family(umsg);
 		if (!counted_family(family))
 			return 0;
+		if (family == AF_UNIX && nr == NR_sendmsg) {
+			/* struct msghdr: void *msg_name; int msg_namelen; ... */
+			struct { __u64 name; __u32 len; } m = {};
+			if (bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) == 0) {
+				unix_event(NET_SEND, m.name, m.len, member);
+				return 0;
+			}
+		}
 		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
 			return 0; /* seen by cgroup/sendmsg4|6 */
 		slot = nr == NR_sendmsg ? BLIND_SENDMSG : BLIND_SENDMMSG;
 		break;
-	case NR_bind:
-		family = addr_family(BPF_CORE_READ(regs, si));
+	}
+	case NR_bind: {
+		__u64 uaddr = BPF_CORE_READ(regs, si);
+		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
-		if (family != AF_UNIX && (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_TCP) ||
-					  hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP)))
+		if (family == AF_UNIX) {
+			unix_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), member);
+			return 0;
+		}
+		if (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_TCP) ||
+		    hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
 			return 0; /* seen by cgroup/bind4|6 */
 		slot = BLIND_BIND;
 		break;
+	}
 	case NR_socket: {
 		__u64 domain = BPF_CORE_READ(regs, di);
 		__u64 type = BPF_CORE_READ(regs, si);
@@ -588,7 +667,6 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 			return 0;
 		slot = BLIND_LISTEN;
 		break;
-	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
 	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
 	case NR_open_tree: case NR_move_mount: case NR_fsmount:
@@ -649,10 +727,10 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: case NR_utime:
 	case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr: case NR_lsetxattr:
 	case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr: case NR_fremovexattr:
-	case NR_setxattrat: case NR_removexattrat:
+	case NR_setxattrat: case NR_removexattrat: case NR_mknod: case NR_mknodat:
 		break;
 	case NR_socket: case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_bind:
-	case NR_listen: case NR_mknod: case NR_mknodat: case NR_open_by_handle_at: case NR_mount:
+	case NR_listen: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
 	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
 		if ((long)ctx->args[1] < 0)
@@ -779,6 +857,12 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		break;
 	case NR_setxattrat: case NR_removexattrat:
 		emit_syscall(OP_XATTR, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
+	case NR_mknod:
+		emit_syscall(OP_MKNOD, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		break;
+	case NR_mknodat:
+		emit_syscall(OP_MKNOD, ret, m, (__s32)a0, a1, 0, 0, a2);
 		break;
 	}
 	return 0;

@@ -1012,21 +1012,15 @@ fn unobserved_channels_are_never_a_clean_health() {
     let setup = "import os, socket, ctypes\nopen('f', 'w').write('abc')\n";
     let cases: &[(&str, &str, &str)] = &[
         (
-            "unix stream listen",
-            "s = socket.socket(socket.AF_UNIX); s.bind('ls'); s.listen()",
-            "bind x1, listen x1",
-        ),
-        (
             "sendto on a raw socket of protocol UDP (no sendmsg hook for raw sockets)",
             "t = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP); t.sendto(b'12345678', ('127.0.0.9', 9999))",
             "raw_socket x1, sendto x1",
         ),
         (
-            "unix datagram",
-            "r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind('sock'); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', 'sock')",
-            "bind x1, sendto x1",
+            "unix sendmmsg (one call, several destinations)",
+            "r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind('sock'); s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); import ctypes.util\nlibc = ctypes.CDLL(None, use_errno=True)\nclass iov(ctypes.Structure): _fields_ = [('b', ctypes.c_void_p), ('n', ctypes.c_size_t)]\nclass sun(ctypes.Structure): _fields_ = [('f', ctypes.c_ushort), ('p', ctypes.c_char * 108)]\nclass msg(ctypes.Structure): _fields_ = [('name', ctypes.c_void_p), ('nlen', ctypes.c_uint), ('iov', ctypes.c_void_p), ('iovlen', ctypes.c_size_t), ('c', ctypes.c_void_p), ('cl', ctypes.c_size_t), ('fl', ctypes.c_int), ('len', ctypes.c_uint)]\na = sun(1, b'sock'); buf = ctypes.create_string_buffer(b'x'); v = iov(ctypes.cast(buf, ctypes.c_void_p), 1)\nm = msg(ctypes.cast(ctypes.pointer(a), ctypes.c_void_p), 2 + 4 + 1, ctypes.cast(ctypes.pointer(v), ctypes.c_void_p), 1, None, 0, 0, 0)\nassert libc.sendmmsg(s.fileno(), ctypes.byref(m), 1, 0) == 1, ctypes.get_errno()",
+            "sendmmsg x1",
         ),
-        ("fifo", "os.mkfifo('p')", "mknod x1"),
         (
             "raw socket",
             "socket.socket(socket.AF_PACKET, socket.SOCK_RAW)",
@@ -1188,6 +1182,59 @@ fn metadata_changes_are_observed_exactly() {
             assert_eq!(e["result"], "ok", "{name}: {e}");
         }
     }
+}
+
+/// UNIX sockets and FIFOs, the everyday local channels (a syslog datagram, an agent's socket,
+/// make's jobserver FIFO), are observed exactly: datagrams by destination (`sendto` and
+/// `sendmsg`), binds and listens by address, and the socket files and FIFOs they create as
+/// writes — with a complete health, where they used to be blind spots.
+#[test]
+fn unix_sockets_and_fifos_are_observed_exactly() {
+    if !kernel_ok("unix_sockets_and_fifos_are_observed_exactly") {
+        return;
+    }
+    let py = python();
+    let (_t, w) = work_dir();
+    let script = "import os, socket\n\
+        r = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); r.bind('dg')\n\
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+        s.sendto(b'x', 'dg'); s.sendmsg([b'y'], [], 0, os.path.abspath('dg'))\n\
+        l = socket.socket(socket.AF_UNIX); l.bind('ls'); l.listen()\n\
+        a = socket.socket(socket.AF_UNIX); a.bind(b'\\0assay-abstract'); a.listen()\n\
+        os.mkfifo('fifo')\n";
+    let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", script]);
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_clean(&r);
+    assert_eq!(
+        strings(&r.surface["network_endpoints"]),
+        ["unix:<work>/dg"],
+        "{:#}",
+        r.surface
+    );
+    assert_eq!(
+        strings(&r.surface["network_local"]),
+        [
+            "bind:unix:<work>/dg",
+            "bind:unix:<work>/ls",
+            "bind:unix:@assay-abstract",
+            "listen:unix:<work>/ls",
+            "listen:unix:@assay-abstract",
+        ],
+        "{:#}",
+        r.surface
+    );
+    assert_eq!(
+        strings(&r.surface["filesystem_writes"]),
+        ["<work>/dg", "<work>/fifo", "<work>/ls"],
+        "{:#}",
+        r.surface
+    );
+    let fifo: Vec<&Value> = r.kernel.iter().filter(|e| e["kind"] == "mknod").collect();
+    assert_eq!(fifo.len(), 1, "{fifo:?}");
+    assert_eq!(fifo[0]["path"], "<work>/fifo");
+    assert_eq!(fifo[0]["flags"], serde_json::json!(["fifo"]));
+    let sends = r.kernel.iter().filter(|e| e["kind"] == "send").count();
+    assert_eq!(sends, 2);
 }
 
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,

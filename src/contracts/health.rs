@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: &str = "assay.runner.observation_health.v2";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 22] = [
+pub const PROGRAM_FAMILIES: [&str; 23] = [
     "chdir",
     "chmod",
     "chown",
@@ -24,6 +24,7 @@ pub const PROGRAM_FAMILIES: [&str; 22] = [
     "fork",
     "link",
     "mkdir",
+    "mknod",
     "net_bind",
     "net_connect",
     "net_listen",

@@ -55,16 +55,21 @@ pub enum Kind {
     /// An extended attribute of `path` set or removed (setxattr, removexattr and their `l`,
     /// `f` and `at` variants).
     Xattr,
+    /// mknod/mknodat: a new FIFO, socket, device or regular file at `path`; `flags` names its
+    /// type.
+    Mknod,
     /// A TCP or UDP connect attempt seen at the session cgroup (any syscall or io_uring
     /// operation): `endpoint` is `protocol:address:port`.
     NetConnect,
     /// A datagram sent with an explicit destination (`sendto`, `sendmsg`, `sendmmsg` per
-    /// message, io_uring), seen at the session cgroup: `endpoint` is `udp:address:port`.
+    /// message, io_uring), seen at the session cgroup: `endpoint` is `udp:address:port`; or one
+    /// successful `sendto`/`sendmsg` to a UNIX address: `unix:PATH` or `unix:@NAME`.
     Send,
     /// A bind attempt seen at the session cgroup: `endpoint` is the requested local address
-    /// (`tcp:0.0.0.0:0` asks for any port).
+    /// (`tcp:0.0.0.0:0` asks for any port); or a successful bind to a UNIX address
+    /// (`unix:<work>/sock`, `unix:@name`), whose socket file, for a path, is `path`.
     Bind,
-    /// listen(2) on an INET socket: `endpoint` is its local address.
+    /// listen(2) on an INET or UNIX socket: `endpoint` is its local address.
     Listen,
 }
 
@@ -93,9 +98,11 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["read", "write", "read_write"]))]
     pub access: Option<String>,
-    /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`), sorted.
+    /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`,
+    /// `tmpfile`), sorted; for `mknod`, the node's type (`fifo`, `socket`, `char_device`,
+    /// `block_device`; none for a regular file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"enum": ["append", "create", "directory", "excl", "tmpfile", "trunc"]}, "uniqueItems" = true))]
+    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
     /// Connect target (`connect`: `address:port` or `unix:path`); the protocol-qualified address
     /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).

@@ -5,10 +5,10 @@
 //! created, removed or renamed; `filesystem_writes` the subset opened for writing (or created,
 //! truncated, removed, renamed, linked, or changed in mode, owner, times or xattrs). `network_endpoints` holds destinations: attempted
 //! connects and datagrams sent, with their protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`),
-//! UNIX connects (`unix:/run/x.sock`, `unix:@name`), and, for a connect by a process outside the
+//! UNIX connects and datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`), and, for a connect by a process outside the
 //! session cgroup on a socket the cgroup's hooks did not see, the bare `address:port`.
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
-//! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`). `process_execs` holds executed
+//! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`), UNIX ones too (`bind:unix:<work>/s`). `process_execs` holds executed
 //! files (a memfd executed through its descriptor as `memfd:NAME`).
 //!
 //! Vocabulary since v1 (normalized entries; `crate::surface::normalize` has the rules): `<tmp>` is

@@ -37,6 +37,8 @@ pub const OP_CHMOD: u32 = 12;
 pub const OP_CHOWN: u32 = 13;
 pub const OP_UTIMES: u32 = 14;
 pub const OP_XATTR: u32 = 15;
+/// mknod/mknodat: `flags` is the mode (file type bits and permissions).
+pub const OP_MKNOD: u32 = 16;
 
 pub const ST_ESCAPED: u32 = 1;
 pub const ST_TRUNC1: u32 = 2;
@@ -46,7 +48,7 @@ pub const ST_FAULT2: u32 = 16;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
 /// family (syscall exits by operation), then the pid-tree insertion failures.
-pub const PROG_SLOTS: [&str; 23] = [
+pub const PROG_SLOTS: [&str; 24] = [
     "exec",
     "fork",
     "exit",
@@ -65,6 +67,7 @@ pub const PROG_SLOTS: [&str; 23] = [
     "chown",
     "utimes",
     "xattr",
+    "mknod",
     "net_connect",
     "net_send",
     "net_bind",
@@ -73,13 +76,12 @@ pub const PROG_SLOTS: [&str; 23] = [
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 11] = [
+pub const BLIND_SLOTS: [&str; 10] = [
     "sendto",
     "sendmsg",
     "sendmmsg",
     "bind",
     "listen",
-    "mknod",
     "open_by_handle_at",
     "io_uring_open",
     "raw_socket",
@@ -88,9 +90,9 @@ pub const BLIND_SLOTS: [&str; 11] = [
 ];
 
 /// Slots that count ring-buffer outputs (all but `track`).
-pub const EMITTER_SLOTS: usize = 22;
+pub const EMITTER_SLOTS: usize = 23;
 /// The slot counting failed pid-tree insertions.
-pub const TRACK_SLOT: usize = 22;
+pub const TRACK_SLOT: usize = 23;
 
 /// Slots of the per-opcode io_uring submission counter (`URING_OPS`); the last one also counts
 /// every opcode above it.
@@ -318,7 +320,8 @@ mod tests {
             ("OP_CHOWN", OP_CHOWN),
             ("OP_UTIMES", OP_UTIMES),
             ("OP_XATTR", OP_XATTR),
-            ("OP_COUNT", OP_XATTR),
+            ("OP_MKNOD", OP_MKNOD),
+            ("OP_COUNT", OP_MKNOD),
             ("ST_FAULT2", ST_FAULT2),
         ] {
             assert_eq!(define(name), v as usize, "{name}");
@@ -331,7 +334,7 @@ mod tests {
         }
         assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
         assert_eq!(
-            define("PROG_SYSCALL") + OP_XATTR as usize,
+            define("PROG_SYSCALL") + OP_MKNOD as usize,
             define("PROG_NET"),
             "one slot per op"
         );

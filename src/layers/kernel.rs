@@ -226,9 +226,26 @@ pub fn protocol_name(proto: u64) -> String {
 
 /// The endpoint of a network event from the session cgroup's hooks (or listen): the protocol,
 /// then the address (`udp:[::1]:53`).
+/// A UNIX address (a datagram's destination, a bind, a listening socket, read at the syscall)
+/// is `unix:PATH` or `unix:@NAME` like a UNIX connect.
 pub fn net_endpoint(proto: u64, addr: &[u8]) -> Option<String> {
     let a = sockaddr(addr)?;
+    if a.starts_with("unix:") {
+        return Some(a);
+    }
     Some(format!("{}:{a}", protocol_name(proto)))
+}
+
+/// The path of a UNIX address (none for an abstract or autobound address): the file a bind
+/// creates, the socket a datagram or connect goes to. Endpoints show it resolved like a path
+/// (`unix:<work>/sock`), so a relative name and the work dir do not vary between runs.
+pub fn unix_path(addr: &[u8]) -> Option<&[u8]> {
+    if addr.get(0..2)? != 1u16.to_ne_bytes() {
+        return None;
+    }
+    let path = &addr[2..];
+    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    (end > 0).then(|| &path[..end])
 }
 
 /// `ok` or the errno name.
@@ -374,12 +391,7 @@ fn project_chunked(
             while left > 0 {
                 let (p, n) = decode(&mut r).map_err(LayerError::Pending)?;
                 left = left.saturating_sub(n);
-                let (access, flags) = if p.kind == Kind::Open {
-                    let (a, f) = open_flags(p.flags);
-                    (Some(a.to_string()), f)
-                } else {
-                    (None, Vec::new())
-                };
+                let (access, flags) = event_flags(p.kind, p.flags);
                 ev.seq = seq;
                 ev.kind = p.kind;
                 ev.path = p.path;
@@ -535,6 +547,7 @@ fn step(
         }
         EV_NET => {
             ev.endpoint = Some(net_endpoint(h.flags, data1)?);
+            let unix = unix_path(data1).map(|p| display(&resolve(procs, AT_FDCWD, p), work));
             ev.kind = match h.op {
                 NET_CONNECT => Kind::NetConnect,
                 NET_SEND => Kind::Send,
@@ -542,6 +555,12 @@ fn step(
                 NET_LISTEN => Kind::Listen,
                 _ => return None,
             };
+            if let Some(p) = unix {
+                ev.endpoint = Some(format!("unix:{p}"));
+                if h.op == NET_BIND {
+                    ev.path = Some(p);
+                }
+            }
             ev.flags = 0;
             ev.ret = 0;
         }
@@ -613,9 +632,16 @@ fn step(
                 ev.flags = 0;
             }
             OP_CONNECT => {
-                ev.endpoint = Some(sockaddr(data1)?);
+                ev.endpoint = Some(match unix_path(data1) {
+                    Some(p) => format!("unix:{}", display(&resolve(procs, AT_FDCWD, p), work)),
+                    None => sockaddr(data1)?,
+                });
                 ev.kind = Kind::Connect;
                 ev.flags = 0;
+            }
+            OP_MKNOD => {
+                ev.kind = Kind::Mknod;
+                ev.path = Some(display(&resolve(procs, h.dfd1, data1), work));
             }
             OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
                 ev.kind = metadata_kind(h.op)?;
@@ -646,6 +672,33 @@ pub fn memfd_name(data2: &[u8]) -> Option<&[u8]> {
     data2.starts_with(b"memfd:").then_some(data2)
 }
 
+/// The `access` and `flags` of a kernel-layer line from its kind and raw flags: an open's access
+/// mode and flags, a mknod's node type.
+pub fn event_flags(kind: Kind, flags: u64) -> (Option<String>, Vec<String>) {
+    match kind {
+        Kind::Open => {
+            let (a, f) = open_flags(flags);
+            (Some(a.to_string()), f)
+        }
+        Kind::Mknod => (
+            None,
+            node_type(flags).map(String::from).into_iter().collect(),
+        ),
+        _ => (None, Vec::new()),
+    }
+}
+
+/// The type of a node mknod created, from its mode (none for a regular file).
+pub fn node_type(mode: u64) -> Option<&'static str> {
+    match mode & 0o170000 {
+        0o010000 => Some("fifo"),
+        0o140000 => Some("socket"),
+        0o020000 => Some("char_device"),
+        0o060000 => Some("block_device"),
+        _ => None,
+    }
+}
+
 /// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).
 pub fn metadata_kind(op: u32) -> Option<Kind> {
     Some(match op {
@@ -662,7 +715,7 @@ pub fn metadata_kind(op: u32) -> Option<Kind> {
 const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
 /// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
-const KINDS: [Kind; 21] = [
+const KINDS: [Kind; 22] = [
     Kind::Exec,
     Kind::Fork,
     Kind::Exit,
@@ -684,6 +737,7 @@ const KINDS: [Kind; 21] = [
     Kind::Chown,
     Kind::Utimes,
     Kind::Xattr,
+    Kind::Mknod,
 ];
 
 /// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
@@ -711,6 +765,7 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Chown => 18,
         Kind::Utimes => 19,
         Kind::Xattr => 20,
+        Kind::Mknod => 21,
     }
 }
 
@@ -1068,6 +1123,26 @@ mod tests {
         assert_eq!(sockaddr(&[1, 0, 0, b'a', b'b']).unwrap(), "unix:@ab");
         assert_eq!(sockaddr(&[0, 0]), None);
         assert_eq!(sockaddr(&[2]), None);
+        // UNIX addresses keep their form in endpoints; only a path names a file
+        assert_eq!(net_endpoint(0, &un).unwrap(), "unix:/run/x.sock");
+        assert_eq!(unix_path(&un), Some(&b"/run/x.sock"[..]));
+        assert_eq!(unix_path(&[1, 0, 0, b'a']), None);
+        assert_eq!(unix_path(&[1, 0]), None);
+        assert_eq!(unix_path(&v4), None);
+    }
+
+    #[test]
+    fn mknod_names_the_node_type() {
+        assert_eq!(node_type(0o010644), Some("fifo"));
+        assert_eq!(node_type(0o140755), Some("socket"));
+        assert_eq!(node_type(0o020600), Some("char_device"));
+        assert_eq!(node_type(0o060600), Some("block_device"));
+        assert_eq!(node_type(0o100644), None);
+        assert_eq!(node_type(0o644), None);
+        assert_eq!(
+            event_flags(Kind::Mknod, 0o010644),
+            (None, vec!["fifo".to_string()])
+        );
     }
 
     #[test]
@@ -1205,7 +1280,7 @@ mod tests {
         /// Pending chunks written to disk and merged back give exactly the in-memory layer.
         #[test]
         fn spilled_projection_equals_in_memory(
-            evs in proptest::collection::vec((1u32..6, 0u32..17, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
+            evs in proptest::collection::vec((1u32..6, 0u32..18, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
             chunk in 1usize..2000,
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
@@ -1227,7 +1302,7 @@ mod tests {
 
         #[test]
         fn projection_never_panics_and_seq_is_gapless(
-            evs in proptest::collection::vec((1u32..6, 0u32..17, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
+            evs in proptest::collection::vec((1u32..6, 0u32..18, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
             let pr = project("r", &raw, Some(1), b"/w").unwrap();

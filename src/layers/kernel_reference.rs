@@ -166,6 +166,13 @@ pub fn reference_project(
                     _ => continue,
                 };
                 ev.endpoint = Some(ep);
+                if let Some(p) = unix_path(&e.data1) {
+                    let abs = resolve(&procs, AT_FDCWD, p);
+                    ev.endpoint = Some(format!("unix:{}", display(&abs, work)));
+                    if h.op == NET_BIND {
+                        ev.path = Some(abs);
+                    }
+                }
                 ev.flags = 0;
                 ev.ret = 0;
             }
@@ -228,6 +235,10 @@ pub fn reference_project(
                     ev.path2 = Some(resolve(&procs, h.dfd2, &e.data2));
                     ev.flags = 0;
                 }
+                OP_MKNOD => {
+                    ev.kind = Kind::Mknod;
+                    ev.path = Some(resolve(&procs, h.dfd1, &e.data1));
+                }
                 OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
                     let Some(kind) = metadata_kind(h.op) else {
                         continue;
@@ -249,9 +260,15 @@ pub fn reference_project(
                     ev.flags = 0;
                 }
                 OP_CONNECT => {
-                    match sockaddr(&e.data1) {
-                        Some(ep) => ev.endpoint = Some(ep),
-                        None => continue,
+                    match unix_path(&e.data1) {
+                        Some(p) => {
+                            let abs = resolve(&procs, AT_FDCWD, p);
+                            ev.endpoint = Some(format!("unix:{}", display(&abs, work)));
+                        }
+                        None => match sockaddr(&e.data1) {
+                            Some(ep) => ev.endpoint = Some(ep),
+                            None => continue,
+                        },
                     }
                     ev.kind = Kind::Connect;
                     ev.flags = 0;
@@ -270,12 +287,7 @@ pub fn reference_project(
     let mut events = Vec::with_capacity(pending.len());
     for (label, list) in by_proc {
         for p in list {
-            let (access, flags) = if p.kind == Kind::Open {
-                let (a, f) = open_flags(p.flags);
-                (Some(a.to_string()), f)
-            } else {
-                (None, Vec::new())
-            };
+            let (access, flags) = event_flags(p.kind, p.flags);
             events.push(KernelEvent {
                 schema: kernel_event::SCHEMA.into(),
                 run_id: run_id.into(),

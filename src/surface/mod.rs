@@ -187,6 +187,7 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
             [path.map(Touch::Change), path2.map(Touch::Change)]
         }
         Kind::Symlink if ok => [path2.map(Touch::Change), None],
+        Kind::Mknod if ok => [path.map(Touch::Change), None],
         Kind::Truncate | Kind::Chmod | Kind::Chown | Kind::Utimes | Kind::Xattr if ok => {
             [path.map(Touch::Change), None]
         }
@@ -198,9 +199,10 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
             _ => [None, None],
         },
         Kind::NetConnect | Kind::Send => [e.endpoint.as_deref().map(Touch::Connect), None],
+        // A bind to a UNIX path also creates the socket file (`path`).
         Kind::Bind => [
             e.endpoint.as_deref().map(|ep| Touch::Local("bind", ep)),
-            None,
+            path.map(Touch::Change),
         ],
         Kind::Listen => [
             e.endpoint.as_deref().map(|ep| Touch::Local("listen", ep)),

@@ -897,7 +897,18 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
     {
         return None;
     }
-    const FLAGS: [&str; 6] = ["append", "create", "directory", "excl", "tmpfile", "trunc"];
+    const FLAGS: [&str; 10] = [
+        "append",
+        "block_device",
+        "char_device",
+        "create",
+        "directory",
+        "excl",
+        "fifo",
+        "socket",
+        "tmpfile",
+        "trunc",
+    ];
     for (i, f) in e.flags.iter().enumerate() {
         if !FLAGS.contains(&f.as_str()) || e.flags[..i].contains(f) {
             return None;
