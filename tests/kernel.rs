@@ -1027,6 +1027,16 @@ fn unobserved_channels_are_never_a_clean_health() {
             "raw_socket x1",
         ),
         (
+            "open by handle",
+            "libc = ctypes.CDLL(None, use_errno=True)\nclass fh(ctypes.Structure): _fields_ = [('n', ctypes.c_uint), ('t', ctypes.c_int), ('h', ctypes.c_ubyte * 128)]\nh = fh(128); mid = ctypes.c_int()\nassert libc.name_to_handle_at(-100, b'f', ctypes.byref(h), ctypes.byref(mid), 0) == 0, ctypes.get_errno()\nassert libc.open_by_handle_at(os.open('.', os.O_RDONLY), ctypes.byref(h), 0) >= 0, ctypes.get_errno()",
+            "open_by_handle_at x1",
+        ),
+        (
+            "mount (in a private mount namespace)",
+            "libc = ctypes.CDLL(None, use_errno=True)\nassert libc.unshare(0x20000) == 0, ctypes.get_errno()\nassert libc.mount(b'none', b'/', None, 0x40000 | 0x4000, None) == 0, ctypes.get_errno()\nos.mkdir('m'); assert libc.mount(b'none', b'm', b'tmpfs', 0, None) == 0, ctypes.get_errno()",
+            "mount x2",
+        ),
+        (
             "ptrace",
             "assert ctypes.CDLL(None).ptrace(0, 0, 0, 0) == 0",
             "ptrace x1",
