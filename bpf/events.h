@@ -69,7 +69,7 @@
 #define BLIND_BIND 3        /* bind to an INET address not seen by bind4|6 */
 #define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6/UNIX */
 #define BLIND_OPEN_BY_HANDLE_AT 5
-#define BLIND_IO_URING_OPEN 6 /* an io_uring open whose path could not be kept until its completion */
+#define BLIND_IO_URING_PATH 6 /* an io_uring path operation that could not be kept until its completion */
 #define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
 #define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
 #define BLIND_PTRACE 9      /* ptrace, process_vm_writev */

@@ -141,6 +141,34 @@ struct io_open {
 	struct open_how how;
 } __attribute__((preserve_access_index));
 
+/* IORING_OP_RENAMEAT, UNLINKAT, MKDIRAT, SYMLINKAT and LINKAT, whose paths prep copied in. */
+struct io_rename {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+} __attribute__((preserve_access_index));
+
+struct io_unlink {
+	int dfd;
+	int flags;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+struct io_mkdir {
+	int dfd;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+struct io_link {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+} __attribute__((preserve_access_index));
+
 struct linux_binprm {
 	struct file *file;
 	const char *filename;
@@ -211,23 +239,28 @@ struct {
 	__type(value, __u64);
 } uring_ops SEC(".maps");
 
-/* io_uring opens between submission (path, flags) and completion (result), by request. */
-struct uring_open {
+/* io_uring path operations (opens, renames, unlinks, mkdirs, links, symlinks) between
+ * submission (paths, flags) and completion (result), by request. */
+struct uring_path_op {
 	__u64 pid_tgid;
 	__u64 flags;
-	__s32 dfd;
+	__s32 dfd1;
+	__s32 dfd2;
 	__u32 member;
-	char path[ASSAY_PATH_MAX];
+	__u32 op;
+	char path1[ASSAY_PATH_MAX];
+	char path2[ASSAY_PATH_MAX];
 };
 
 /* A plain hash, not an LRU: a full map refuses the insertion (counted blind) instead of
- * silently evicting an open still in flight. */
+ * silently evicting an operation still in flight. Entries are allocated on use (8 KiB each). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct uring_open);
-} uring_opens SEC(".maps");
+	__type(value, struct uring_path_op);
+} uring_inflight SEC(".maps");
 
 const volatile __u64 wakeup_bytes = 65536;
 
@@ -921,9 +954,22 @@ int on_bind6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 
 /* ---- io_uring ----
  * io_uring_submit_req(struct io_kiocb *req) fires in the submitting task (with SQPOLL, the
  * sq thread, same cgroup and process). Operations are counted per opcode for the session: which
- * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). */
+ * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). Operations
+ * on paths are followed to their completion and emitted as the syscall events they equal. */
 #define IORING_OP_OPENAT 18
 #define IORING_OP_OPENAT2 28
+#define IORING_OP_RENAMEAT 35
+#define IORING_OP_UNLINKAT 36
+#define IORING_OP_MKDIRAT 37
+#define IORING_OP_SYMLINKAT 38
+#define IORING_OP_LINKAT 39
+
+/* Copies a kernel `struct filename`'s name; 0 when it cannot be read. */
+static __always_inline int uring_name(char *dst, struct filename *f)
+{
+	const char *name = BPF_CORE_READ(f, name);
+	return bpf_probe_read_kernel_str(dst, ASSAY_PATH_MAX, name) > 0;
+}
 
 SEC("raw_tp/io_uring_submit_req")
 int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
@@ -936,25 +982,61 @@ int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	if (op >= URING_OPS)
 		op = URING_OPS - 1;
 	bump(&uring_ops, op);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && (op < IORING_OP_RENAMEAT || op > IORING_OP_LINKAT))
 		return 0;
-	/* The path was copied into the kernel at prep, before this tracepoint: keep it with the
-	 * flags until the completion brings the result. */
+	/* The paths were copied into the kernel at prep, before this tracepoint (the command data
+	 * overlays the start of io_kiocb): keep them with the flags until the completion brings
+	 * the result. */
 	__u32 zero = 0;
 	struct event *scratch_e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!scratch_e)
 		return 0;
-	struct uring_open *o = (struct uring_open *)scratch_e;
-	struct io_open *open = (struct io_open *)req;
+	struct uring_path_op *o = (struct uring_path_op *)scratch_e;
 	o->pid_tgid = bpf_get_current_pid_tgid();
-	o->flags = BPF_CORE_READ(open, how.flags);
-	o->dfd = BPF_CORE_READ(open, dfd);
 	o->member = member;
-	const char *name = BPF_CORE_READ(open, filename, name);
-	o->path[0] = 0;
-	if (bpf_probe_read_kernel_str(o->path, ASSAY_PATH_MAX, name) <= 0 ||
-	    bpf_map_update_elem(&uring_opens, &req, o, BPF_ANY))
-		bump(&blind, BLIND_IO_URING_OPEN); /* cannot be followed to its completion */
+	o->flags = 0;
+	o->dfd1 = AT_FDCWD;
+	o->dfd2 = AT_FDCWD;
+	o->path1[0] = 0;
+	o->path2[0] = 0;
+	int ok = 1;
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
+		struct io_open *x = (struct io_open *)req;
+		o->op = OP_OPEN;
+		o->flags = BPF_CORE_READ(x, how.flags);
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_UNLINKAT) {
+		struct io_unlink *x = (struct io_unlink *)req;
+		int flags = BPF_CORE_READ(x, flags);
+		o->op = (flags & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK;
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_MKDIRAT) {
+		struct io_mkdir *x = (struct io_mkdir *)req;
+		o->op = OP_MKDIR;
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_RENAMEAT) {
+		struct io_rename *x = (struct io_rename *)req;
+		o->op = OP_RENAME;
+		o->flags = BPF_CORE_READ(x, flags);
+		o->dfd1 = BPF_CORE_READ(x, old_dfd);
+		o->dfd2 = BPF_CORE_READ(x, new_dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, oldpath)) &&
+		     uring_name(o->path2, BPF_CORE_READ(x, newpath));
+	} else {
+		/* LINKAT (old → new) and SYMLINKAT (link text → new), both struct io_link */
+		struct io_link *x = (struct io_link *)req;
+		o->op = op == IORING_OP_LINKAT ? OP_LINK : OP_SYMLINK;
+		o->flags = op == IORING_OP_LINKAT ? BPF_CORE_READ(x, flags) : 0;
+		o->dfd1 = op == IORING_OP_LINKAT ? BPF_CORE_READ(x, old_dfd) : AT_FDCWD;
+		o->dfd2 = BPF_CORE_READ(x, new_dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, oldpath)) &&
+		     uring_name(o->path2, BPF_CORE_READ(x, newpath));
+	}
+	if (!ok || bpf_map_update_elem(&uring_inflight, &req, o, BPF_ANY))
+		bump(&blind, BLIND_IO_URING_PATH); /* cannot be followed to its completion */
 	return 0;
 }
 
@@ -963,28 +1045,39 @@ SEC("raw_tp/io_uring_complete")
 int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 req = ctx->args[1];
-	struct uring_open *o = bpf_map_lookup_elem(&uring_opens, &req);
+	struct uring_path_op *o = bpf_map_lookup_elem(&uring_inflight, &req);
 	if (!o)
 		return 0;
 	struct event *e = new_event(EV_SYSCALL, o->member);
 	if (!e) {
-		bpf_map_delete_elem(&uring_opens, &req);
+		bpf_map_delete_elem(&uring_inflight, &req);
 		return 0;
 	}
+	__u32 op = o->op;
 	e->h.pid = o->pid_tgid >> 32;
 	e->h.tid = (__u32)o->pid_tgid;
-	e->h.op = OP_OPEN;
+	e->h.op = op;
 	e->h.ret = BPF_CORE_READ((struct io_kiocb *)req, cqe.res);
 	e->h.flags = o->flags;
-	e->h.dfd1 = o->dfd;
-	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, o->path);
+	e->h.dfd1 = o->dfd1;
+	e->h.dfd2 = o->dfd2;
+	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, o->path1);
 	if (n > 0)
 		e->h.len1 = (__u16)(n - 1);
 	else
 		e->h.status |= ST_FAULT1;
 	if (n >= ASSAY_PATH_MAX)
 		e->h.status |= ST_TRUNC1;
-	bpf_map_delete_elem(&uring_opens, &req);
-	emit(e, PROG_SYSCALL + OP_OPEN - 1);
+	if (op == OP_RENAME || op == OP_LINK || op == OP_SYMLINK) {
+		long m = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX, o->path2);
+		if (m > 0)
+			e->h.len2 = (__u16)(m - 1);
+		else
+			e->h.status |= ST_FAULT2;
+		if (m >= ASSAY_PATH_MAX)
+			e->h.status |= ST_TRUNC2;
+	}
+	bpf_map_delete_elem(&uring_inflight, &req);
+	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 	return 0;
 }
