@@ -117,12 +117,16 @@ struct unix_sock {
 	struct unix_address *addr;
 } __attribute__((preserve_access_index));
 
+/* `fd` (in a union with the CQE flags) holds the SQE's descriptor from submission on. */
 struct io_cqe {
 	__s32 res;
+	int fd;
 } __attribute__((preserve_access_index));
 
+/* `flags` bit 0 is REQ_F_FIXED_FILE: `cqe.fd` is then an index into the ring's registered files. */
 struct io_kiocb {
 	__u8 opcode;
+	__u64 flags;
 	struct io_cqe cqe;
 } __attribute__((preserve_access_index));
 
@@ -167,6 +171,10 @@ struct io_link {
 	struct filename *oldpath;
 	struct filename *newpath;
 	int flags;
+} __attribute__((preserve_access_index));
+
+struct io_xattr {
+	struct filename *filename;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -963,6 +971,9 @@ int on_bind6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 
 #define IORING_OP_MKDIRAT 37
 #define IORING_OP_SYMLINKAT 38
 #define IORING_OP_LINKAT 39
+#define IORING_OP_FSETXATTR 41
+#define IORING_OP_SETXATTR 42
+#define REQ_F_FIXED_FILE 1
 
 /* Copies a kernel `struct filename`'s name; 0 when it cannot be read. */
 static __always_inline int uring_name(char *dst, struct filename *f)
@@ -982,7 +993,9 @@ int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	if (op >= URING_OPS)
 		op = URING_OPS - 1;
 	bump(&uring_ops, op);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 && (op < IORING_OP_RENAMEAT || op > IORING_OP_LINKAT))
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 &&
+	    (op < IORING_OP_RENAMEAT || op > IORING_OP_LINKAT) && op != IORING_OP_FSETXATTR &&
+	    op != IORING_OP_SETXATTR)
 		return 0;
 	/* The paths were copied into the kernel at prep, before this tracepoint (the command data
 	 * overlays the start of io_kiocb): keep them with the flags until the completion brings
@@ -1017,6 +1030,15 @@ int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
 		o->op = OP_MKDIR;
 		o->dfd1 = BPF_CORE_READ(x, dfd);
 		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_SETXATTR) {
+		o->op = OP_XATTR;
+		ok = uring_name(o->path1, BPF_CORE_READ((struct io_xattr *)req, filename));
+	} else if (op == IORING_OP_FSETXATTR) {
+		/* the descriptor itself (no path): resolved in userspace like fsetxattr(2); a
+		 * registered file has no descriptor to resolve */
+		o->op = OP_XATTR;
+		o->dfd1 = BPF_CORE_READ(req, cqe.fd);
+		ok = !(BPF_CORE_READ(req, flags) & REQ_F_FIXED_FILE);
 	} else if (op == IORING_OP_RENAMEAT) {
 		struct io_rename *x = (struct io_rename *)req;
 		o->op = OP_RENAME;

@@ -1244,7 +1244,8 @@ fn unix_sockets_and_fifos_are_observed_exactly() {
     assert_eq!(sends, 2);
 }
 
-/// Renames, links, symlinks, unlinks, mkdirs and rmdirs submitted through io_uring are observed
+/// Renames, links, symlinks, xattr changes (by path and by descriptor), unlinks, mkdirs and
+/// rmdirs submitted through io_uring are observed
 /// exactly, as the syscall events they equal (paths at submission, result at completion, a
 /// failure included), with a complete health — no syscall names any of these paths.
 #[test]
@@ -1280,6 +1281,8 @@ fn io_uring_path_operations_are_observed_exactly() {
             "rename <work>/f <work>/d/moved ok",
             "link <work>/d/moved <work>/d/hard ok",
             "symlink moved <work>/d/sym ok",
+            "xattr <work>/d/moved - ok",
+            "xattr <work>/d/hard - ok",
             "unlink <work>/d/hard - ok",
             "mkdir <work>/e - ok",
             "rmdir <work>/e - ok",

@@ -100,19 +100,18 @@ pub const URING_OPS: usize = 64;
 
 /// io_uring opcodes whose effect the surface would miss, by number, with the name used in the
 /// `unobserved-channel` note: operations that name a path (other than `openat`/`openat2`,
-/// `renameat`, `unlinkat`, `mkdirat`, `symlinkat` and `linkat`, which are observed as the
+/// `renameat`, `unlinkat`, `mkdirat`, `symlinkat`, `linkat`, `setxattr` and `fsetxattr`
+/// (on a descriptor, not a registered file), which are observed as the
 /// syscall events they equal: paths at submission, result at completion), and socket
 /// operations the session cgroup's hooks may not see (a UNIX address, a
 /// listen, a raw socket, a driver command). Every other opcode works on descriptors whose
 /// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
 /// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
-pub const URING_BLIND_OPS: [(usize, &str); 10] = [
+pub const URING_BLIND_OPS: [(usize, &str); 8] = [
     (9, "sendmsg"),
     (16, "connect"),
     (21, "statx"),
     (26, "send"),
-    (41, "fsetxattr"),
-    (42, "setxattr"),
     (45, "socket"),
     (46, "uring_cmd"),
     (47, "send_zc"),
@@ -398,13 +397,14 @@ mod tests {
         counts[22] = 3; // read on a descriptor: its open was observed
         counts[18] = 1; // openat: observed as an open
         counts[36] = 1; // unlinkat: observed as an unlink
-        counts[42] = 1; // setxattr
+        counts[42] = 1; // setxattr: observed as an xattr change
+        counts[21] = 1; // statx
         counts[57] = 2; // listen
         counts[63] = 1; // unknown
         assert_eq!(
             uring_blind(&counts),
             [
-                ("setxattr".to_string(), 1),
+                ("statx".to_string(), 1),
                 ("listen".to_string(), 2),
                 ("op63".to_string(), 1)
             ]
