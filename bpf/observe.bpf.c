@@ -96,10 +96,24 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+/* The cgroup a socket was created in: the one whose sock_addr hooks run for it. */
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_type;
 	__u16 sk_protocol;
+	struct sock_cgroup_data sk_cgrp_data;
 } __attribute__((preserve_access_index));
 
 struct socket {
@@ -546,34 +560,42 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 	return sock ? BPF_CORE_READ(sock, sk) : 0;
 }
 
-/* Whether the session's cgroup hooks see what this socket does: an INET/INET6 TCP stream or
- * UDP (or UDP-Lite) datagram socket, as `protocol` asks, used by a session-cgroup member (a socket counts toward the
- * cgroup it was created in; one made after escaping is outside the hooks). */
-static __always_inline int hooked(__u64 fd, int member, __u16 protocol)
+/* What the session's cgroup hooks see of the socket behind `fd`: 0 when it is not an INET/INET6
+ * TCP stream or UDP (or UDP-Lite) datagram socket, as `protocol` asks (0: any INET/INET6
+ * socket); 1 when it is one and was
+ * created in a session cgroup, so the hooks see what it does; 2 when it is one but was created
+ * elsewhere — passed in over a UNIX socket, inherited, or made after an escape — so the hooks
+ * never run for it and the syscall is its only witness. `*proto` gets its IP protocol. */
+static __always_inline int hook_view(__u64 fd, __u16 protocol, __u64 *proto)
 {
-	if (member != 1)
-		return 0;
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	__u16 p = BPF_CORE_READ(sk, sk_protocol);
 	__u16 type = BPF_CORE_READ(sk, sk_type);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (protocol == IPPROTO_TCP)
-		return type == SOCK_STREAM && proto == IPPROTO_TCP;
-	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
+	if (protocol == IPPROTO_TCP && !(type == SOCK_STREAM && p == IPPROTO_TCP))
+		return 0;
+	if (protocol == IPPROTO_UDP &&
+	    !(type == SOCK_DGRAM && (p == IPPROTO_UDP || p == IPPROTO_UDPLITE)))
+		return 0;
+	*proto = p;
+	__u64 cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return bpf_map_lookup_elem(&session_cgroups, &cg) ? 1 : 2;
 }
 
-/* A UNIX address used by a successful syscall (a datagram's destination, a bind): one EV_NET
- * event whose data is the user's sockaddr_un (`len` bytes, at most ASSAY_SOCKADDR_MAX). */
-static __always_inline void unix_event(__u32 op, __u64 uaddr, __u64 len, int member)
+/* An address used by a syscall that the cgroup hooks do not see (a UNIX address, or an INET
+ * one on a socket created outside the session): one EV_NET event whose data is the user's
+ * sockaddr (`len` bytes, at most ASSAY_SOCKADDR_MAX) and flags the IP protocol (0 for UNIX). */
+static __always_inline void addr_event(__u32 op, __u64 uaddr, __u64 len, __u64 proto, int member)
 {
 	struct event *e = new_event(EV_NET, member);
 	if (!e)
 		return;
 	e->h.op = op;
+	e->h.flags = proto;
 	if (len > ASSAY_SOCKADDR_MAX)
 		len = ASSAY_SOCKADDR_MAX;
 	asm volatile("%0 &= 255" : "+r"(len));
@@ -653,11 +675,17 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 		if (!counted_family(family))
 			return 0;
 		if (family == AF_UNIX) {
-			unix_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), member);
+			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), 0, member);
 			return 0;
 		}
-		if (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+		__u64 proto = 0;
+		int view = hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		if (view == 1)
 			return 0; /* seen by cgroup/sendmsg4|6 */
+		if (view == 2) {
+			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), proto, member);
+			return 0;
+		}
 		slot = BLIND_SENDTO;
 		break;
 	}
@@ -667,16 +695,18 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 		family = msg_family(umsg);
 		if (!counted_family(family))
 			return 0;
-		if (family == AF_UNIX && nr == NR_sendmsg) {
+		__u64 proto = 0;
+		int view = family == AF_UNIX ? 0 : hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		if (view == 1)
+			return 0; /* seen by cgroup/sendmsg4|6 */
+		if ((family == AF_UNIX || view == 2) && nr == NR_sendmsg) {
 			/* struct msghdr: void *msg_name; int msg_namelen; ... */
 			struct { __u64 name; __u32 len; } m = {};
 			if (bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) == 0) {
-				unix_event(NET_SEND, m.name, m.len, member);
+				addr_event(NET_SEND, m.name, m.len, proto, member);
 				return 0;
 			}
 		}
-		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
-			return 0; /* seen by cgroup/sendmsg4|6 */
 		slot = nr == NR_sendmsg ? BLIND_SENDMSG : BLIND_SENDMMSG;
 		break;
 	}
@@ -686,12 +716,19 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 		if (!counted_family(family))
 			return 0;
 		if (family == AF_UNIX) {
-			unix_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), member);
+			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), 0, member);
 			return 0;
 		}
-		if (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_TCP) ||
-		    hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+		__u64 fd = BPF_CORE_READ(regs, di), proto = 0;
+		int view = hook_view(fd, IPPROTO_TCP, &proto);
+		if (!view)
+			view = hook_view(fd, IPPROTO_UDP, &proto);
+		if (view == 1)
 			return 0; /* seen by cgroup/bind4|6 */
+		if (view == 2) {
+			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), proto, member);
+			return 0;
+		}
 		slot = BLIND_BIND;
 		break;
 	}
@@ -838,9 +875,15 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_fchdir:
 		emit_syscall(OP_FCHDIR, ret, m, (__s32)a0, 0, 0, 0, 0);
 		break;
-	case NR_connect:
+	case NR_connect: {
 		emit_syscall(OP_CONNECT, ret, m, (__s32)a0, a1, 0, 0, a2);
+		/* An INET socket the hooks do not see (created outside the session cgroup): the
+		 * attempt as the hook would report it, with its protocol. */
+		__u64 proto = 0;
+		if (hook_view(a0, 0, &proto) == 2)
+			addr_event(NET_CONNECT, a1, (__u32)a2, proto, m);
 		break;
+	}
 	case NR_linkat:
 		emit_syscall(OP_LINK, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
 			     BPF_CORE_READ(regs, r8));

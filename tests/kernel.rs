@@ -1306,6 +1306,76 @@ fn io_uring_path_operations_are_observed_exactly() {
     assert!(w.join("d/moved").exists() && !w.join("f").exists());
 }
 
+/// Sockets created outside the session (here by an outside process that passes a UDP and a
+/// TCP socket over a UNIX socket) count toward the outside cgroup, so the session cgroup's hooks
+/// never run for them: a datagram sent, a bind and a connect through them are reported from the
+/// syscall, with their protocol — never a clean health with an empty surface.
+#[test]
+fn foreign_sockets_are_observed_at_the_syscall() {
+    if !kernel_ok("foreign_sockets_are_observed_at_the_syscall") {
+        return;
+    }
+    let py = python();
+    let (t, w) = work_dir();
+    let sock = t.path().join("pass.sock");
+    let ready = t.path().join("ready");
+    let outside = format!(
+        "import socket\n\
+         srv = socket.socket(socket.AF_UNIX); srv.bind({sock:?}); srv.listen()\n\
+         open({ready:?}, 'w').close()\n\
+         c, _ = srv.accept()\n\
+         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n\
+         socket.send_fds(c, [b'x'], [u.fileno(), t.fileno()])\n\
+         c.recv(1)\n",
+        sock = sock.display().to_string(),
+        ready = ready.display().to_string(),
+    );
+    let mut server = Command::new(&py).args(["-c", &outside]).spawn().unwrap();
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let inside = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_UNIX); s.connect({sock:?})\n\
+         _, fds, _, _ = socket.recv_fds(s, 1, 2)\n\
+         u = socket.socket(fileno=fds[0]); t = socket.socket(fileno=fds[1])\n\
+         u.bind(('127.0.0.1', 0)); u.sendto(b'leak', ('127.0.0.9', 9999))\n\
+         u.sendmsg([b'leak'], [], 0, ('127.0.0.9', 9998))\n\
+         l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         t.connect(l.getsockname()); print(l.getsockname()[1])\n\
+         s.send(b'k')\n",
+        sock = sock.display().to_string(),
+    );
+    let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &inside]);
+    assert!(server.wait().unwrap().success());
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_clean(&r);
+    let port = String::from_utf8_lossy(&r.out.stdout).trim().to_string();
+    let pass = format!("unix:{}", sock.canonicalize().unwrap().display());
+    assert_eq!(
+        strings(&r.surface["network_endpoints"]),
+        [
+            format!("tcp:127.0.0.1:{port}"),
+            "udp:127.0.0.9:9998".to_string(),
+            "udp:127.0.0.9:9999".to_string(),
+            pass,
+        ],
+        "{:#}",
+        r.surface
+    );
+    assert_eq!(
+        strings(&r.surface["network_local"]),
+        [
+            "bind:tcp:127.0.0.1:0".to_string(),
+            "bind:udp:127.0.0.1:0".to_string(),
+            format!("listen:tcp:127.0.0.1:{port}"),
+        ],
+        "{:#}",
+        r.surface
+    );
+}
+
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
 /// and the command's own use of the value is what the kernel sees, not the value.
 #[test]

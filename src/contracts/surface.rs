@@ -3,10 +3,11 @@
 //! Every list is a sorted set. Paths are absolute, escaped with `crate::pathbytes`, with the
 //! work dir replaced by `<work>/`. `filesystem_paths` holds every path successfully opened,
 //! created, removed or renamed; `filesystem_writes` the subset opened for writing (or created,
-//! truncated, removed, renamed, linked, or changed in mode, owner, times or xattrs). `network_endpoints` holds destinations: attempted
-//! connects and datagrams sent, with their protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`),
-//! UNIX connects and datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`), and, for a connect by a process outside the
-//! session cgroup on a socket the cgroup's hooks did not see, the bare `address:port`.
+//! truncated, removed, renamed, linked, or changed in mode, owner, times or xattrs).
+//! `network_endpoints` holds destinations: attempted connects and datagrams sent, with their
+//! protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`) — seen by the session cgroup's hooks, or at
+//! the syscall for a socket created outside the session cgroup — and UNIX connects and
+//! datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`).
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
 //! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`), UNIX ones too (`bind:unix:<work>/s`). `process_execs` holds executed
 //! files (a memfd executed through its descriptor as `memfd:NAME`).

@@ -191,11 +191,11 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
         Kind::Truncate | Kind::Chmod | Kind::Chown | Kind::Utimes | Kind::Xattr if ok => {
             [path.map(Touch::Change), None]
         }
-        // An INET connect of a session-cgroup process is in the surface through the cgroup
-        // hook's `net_connect` line, which names the protocol; the syscall line adds it only
-        // when the process had escaped (its socket may be outside the hooks).
+        // An INET connect is in the surface through its `net_connect` line, which names the
+        // protocol: the cgroup hook's, or for a socket created outside the session cgroup
+        // (passed in, or made after an escape), the one the syscall probe adds.
         Kind::Connect => match e.endpoint.as_deref() {
-            Some(ep) if ep.starts_with("unix:") || e.escaped => [Some(Touch::Connect(ep)), None],
+            Some(ep) if ep.starts_with("unix:") => [Some(Touch::Connect(ep)), None],
             _ => [None, None],
         },
         Kind::NetConnect | Kind::Send => [e.endpoint.as_deref().map(Touch::Connect), None],
@@ -475,16 +475,11 @@ mod tests {
                 "<work>/out.txt"
             ]
         );
-        // The syscall's INET connect is in the surface through the hook's line, with its
-        // protocol; the bare address only for a process that had escaped.
+        // The syscall's INET connect is in the surface through the `net_connect` line, with
+        // its protocol, never as a bare address.
         assert_eq!(
             s.network_endpoints,
-            [
-                "10.0.0.1:22",
-                "tcp:127.0.0.1:9",
-                "udp:[::1]:53",
-                "unix:/run/x.sock"
-            ]
+            ["tcp:127.0.0.1:9", "udp:[::1]:53", "unix:/run/x.sock"]
         );
         assert_eq!(
             s.network_local,
