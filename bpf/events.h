@@ -73,7 +73,9 @@
 #define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
 #define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
 #define BLIND_PTRACE 9      /* ptrace, process_vm_writev */
-#define BLIND_SLOTS 10
+#define BLIND_FD_PASSING 10 /* a descriptor of a file, directory or device received from another
+			     * process (SCM_RIGHTS, pidfd_getfd): its open was not the session's */
+#define BLIND_SLOTS 11
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

@@ -75,9 +75,14 @@ struct path {
 
 /* The socket behind a descriptor (listen, and which sends the cgroup hooks see); the name of
  * an executed descriptor's file (a memfd's `memfd:NAME`). */
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
 struct file {
 	void *private_data;
 	struct path f_path;
+	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -501,6 +506,9 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_open_by_handle_at 304
 #define NR_sendmmsg 307
 #define NR_process_vm_writev 311
+#define NR_recvmsg 47
+#define NR_recvmmsg 299
+#define NR_pidfd_getfd 438
 #define NR_io_uring_setup 425
 #define NR_open_tree 428
 #define NR_move_mount 429
@@ -545,8 +553,8 @@ static __always_inline __u16 msg_family(__u64 umsg)
 	return addr_family(name);
 }
 
-/* The kernel socket behind the current process's descriptor `fd` (0 when there is none). */
-static __always_inline struct sock *fd_sock(__u64 fd)
+/* The file behind the current process's descriptor `fd` (0 when there is none). */
+static __always_inline struct file *fd_file(__u64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -554,10 +562,76 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 		return 0;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]))
+		return 0;
+	return f;
+}
+
+/* The kernel socket behind the current process's descriptor `fd` (0 when there is none). */
+static __always_inline struct sock *fd_sock(__u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
 		return 0;
 	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
 	return sock ? BPF_CORE_READ(sock, sk) : 0;
+}
+
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+
+/* Whether descriptor `fd` names a file, directory, device or symlink: what a write through it
+ * would change is a path (a socket, pipe or anonymous inode changes none). */
+static __always_inline int fd_names_a_path(__u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return 0;
+	__u16 type = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	return type != 0 && type != S_IFSOCK && type != S_IFIFO;
+}
+
+/* Whether a received message (a user msghdr after recvmsg wrote its control length) carried,
+ * in its first SCM_RIGHTS messages, a descriptor that names a path. Looks at up to 2 control
+ * messages of up to 8 descriptors each; a longer list counts as such a descriptor. */
+static __always_inline int received_path_fd(__u64 umsg)
+{
+	struct {
+		__u64 name;
+		__u32 namelen;
+		__u32 _pad;
+		__u64 iov;
+		__u64 iovlen;
+		__u64 control;
+		__u64 controllen;
+	} m = {};
+	if (!umsg || bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) || m.controllen < 16)
+		return 0;
+	__u64 off = 0;
+	for (int c = 0; c < 2; c++) {
+		struct { __u64 len; __s32 level; __s32 type; } h = {};
+		if (off + 16 > m.controllen ||
+		    bpf_probe_read_user(&h, sizeof(h), (const void *)(m.control + off)))
+			return 0;
+		if (h.len < 16)
+			return 0;
+		if (h.level == SOL_SOCKET && h.type == SCM_RIGHTS) {
+			__u64 n = (h.len - 16) / 4;
+			if (n > 8)
+				return 1;
+			__s32 fds[8] = {};
+			if (n && bpf_probe_read_user(fds, n * 4 & 63, (const void *)(m.control + off + 16)))
+				return 1;
+			for (int i = 0; i < 8; i++)
+				if (i < n && fd_names_a_path((__u32)fds[i]))
+					return 1;
+		}
+		off += (h.len + 7) & ~7ULL;
+	}
+	return off < m.controllen; /* more control messages than looked at */
 }
 
 /* What the session's cgroup hooks see of the socket behind `fd`: 0 when it is not an INET/INET6
@@ -663,8 +737,9 @@ static __always_inline int net_listen(__u64 fd, int member)
 	return 1;
 }
 
-/* Counts a successful use of a channel the probes do not observe (or, for listen, observes it). */
-static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
+/* Counts a successful use of a channel the probes do not observe, or reports the uses it can
+ * (UNIX addresses, foreign sockets, listen); `ret` is the syscall's result. */
+static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, long ret)
 {
 	__u32 slot;
 	__u16 family;
@@ -751,6 +826,22 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 		slot = BLIND_MOUNT;
 		break;
 	case NR_ptrace: case NR_process_vm_writev: slot = BLIND_PTRACE; break;
+	case NR_recvmsg:
+		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
+	case NR_recvmmsg:
+		/* the first message's control data (struct mmsghdr starts with its msghdr) */
+		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
+	case NR_pidfd_getfd:
+		if (!fd_names_a_path(ret)) /* the new descriptor */
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
 	default:
 		return 0;
 	}
@@ -810,13 +901,15 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_socket: case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_bind:
 	case NR_listen: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
-	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
-		if ((long)ctx->args[1] < 0)
+	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev:
+	case NR_recvmsg: case NR_recvmmsg: case NR_pidfd_getfd: {
+		long ret = (long)ctx->args[1];
+		if (ret < 0)
 			return 0; /* failed: no effect */
 		int member = session_member();
 		if (!member)
 			return 0;
-		return blind_use(nr, regs, member);
+		return blind_use(nr, regs, member, ret);
 	}
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */

@@ -1027,6 +1027,11 @@ fn unobserved_channels_are_never_a_clean_health() {
             "raw_socket x1",
         ),
         (
+            "a file descriptor received over a UNIX socket (SCM_RIGHTS)",
+            "a, b = socket.socketpair(); socket.send_fds(a, [b'x'], [os.open('f', os.O_RDONLY)]); socket.recv_fds(b, 1, 1)",
+            "fd_passing x1",
+        ),
+        (
             "open by handle",
             "libc = ctypes.CDLL(None, use_errno=True)\nclass fh(ctypes.Structure): _fields_ = [('n', ctypes.c_uint), ('t', ctypes.c_int), ('h', ctypes.c_ubyte * 128)]\nh = fh(128); mid = ctypes.c_int()\nassert libc.name_to_handle_at(-100, b'f', ctypes.byref(h), ctypes.byref(mid), 0) == 0, ctypes.get_errno()\nassert libc.open_by_handle_at(os.open('.', os.O_RDONLY), ctypes.byref(h), 0) >= 0, ctypes.get_errno()",
             "open_by_handle_at x1",

@@ -76,7 +76,7 @@ pub const PROG_SLOTS: [&str; 24] = [
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 10] = [
+pub const BLIND_SLOTS: [&str; 11] = [
     "sendto",
     "sendmsg",
     "sendmmsg",
@@ -87,6 +87,7 @@ pub const BLIND_SLOTS: [&str; 10] = [
     "raw_socket",
     "mount",
     "ptrace",
+    "fd_passing",
 ];
 
 /// Slots that count ring-buffer outputs (all but `track`).
