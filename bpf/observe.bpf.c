@@ -62,14 +62,31 @@ struct task_struct {
 } __attribute__((preserve_access_index));
 
 struct qstr {
+	__u32 len;
 	const unsigned char *name;
 } __attribute__((preserve_access_index));
 
 struct dentry {
 	struct qstr d_name;
+	struct dentry *d_parent;
+} __attribute__((preserve_access_index));
+
+/* A mount and where it is mounted. Its `struct vfsmount mnt` is embedded: a vfsmount's mount
+ * is found by subtracting the (relocated) offset of `mnt`, and the mount's root dentry is
+ * vfsmount's first field, `mnt_root` (so on every kernel since 2.6; the vfsmount type itself
+ * does not relocate here). */
+struct mnt_embedded {
+	int _unused;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct mnt_embedded mnt;
 } __attribute__((preserve_access_index));
 
 struct path {
+	void *mnt;
 	struct dentry *dentry;
 } __attribute__((preserve_access_index));
 
@@ -583,6 +600,112 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
 
+/* Directory levels (and mount crossings) a descriptor's path is rebuilt through. */
+#define FD_PATH_DEPTH 64
+
+/* The walk of fd_path, one bpf_loop step per directory level or mount crossing. The callback
+ * is a subprogram, whose CO-RE relocations the loader does not apply: the field offsets it
+ * needs are relocated in the calling program and passed here. */
+struct fd_walk {
+	void *d;      /* struct dentry * */
+	void *m;      /* struct mount * */
+	__u64 mnt_off, d_parent_off, d_len_off, d_name_off, mnt_parent_off, mountpoint_off;
+	__u32 pos;
+	__u32 status; /* 0 walking, 1 reached the root, else the ST_* bits to set */
+};
+
+static __always_inline void *read_ptr(void *base, __u64 off)
+{
+	void *p = 0;
+	bpf_probe_read_kernel(&p, sizeof(p), (char *)base + off);
+	return p;
+}
+
+static long fd_path_step(__u32 i, void *ctx)
+{
+	struct fd_walk *w = ctx;
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	void *root = read_ptr(w->m, w->mnt_off); /* mnt.mnt_root: vfsmount's first field */
+	void *parent = read_ptr(w->d, w->d_parent_off);
+	if (!parent) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	if (w->d == root || w->d == parent) {
+		void *mp = read_ptr(w->m, w->mnt_parent_off);
+		if (!mp || mp == w->m) {
+			w->status = 1; /* the root of the mount namespace */
+			return 1;
+		}
+		w->d = read_ptr(w->m, w->mountpoint_off);
+		w->m = mp;
+		return 0;
+	}
+	__u32 len = 0;
+	bpf_probe_read_kernel(&len, sizeof(len), (char *)w->d + w->d_len_off);
+	const unsigned char *name = read_ptr(w->d, w->d_name_off);
+	__u32 pos = w->pos;
+	if (len > 255 || len + 1 > pos) {
+		w->status = ST_TRUNC2;
+		return 1;
+	}
+	pos -= len;
+	if (bpf_probe_read_kernel(&e->data[pos & (ASSAY_PATH_MAX - 1)], len & 255, name)) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	pos -= 1;
+	e->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
+	w->pos = pos;
+	w->d = parent;
+	return 0;
+}
+
+/* Rebuilds the absolute path of the file behind the current process's descriptor `fd` from its
+ * dentries and mounts, as path 2 of the per-CPU event `e` (its first half is the work area:
+ * components are written backwards from its end, then copied). A path deeper than
+ * FD_PATH_DEPTH levels or longer than the buffer sets ST_TRUNC2; an unreadable one ST_FAULT2. */
+static __always_inline void fd_path(struct event *e, __u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f) {
+		e->h.status |= ST_FAULT2;
+		return;
+	}
+	struct fd_walk w = {};
+	w.mnt_off = bpf_core_field_offset(struct mount, mnt);
+	w.mnt_parent_off = bpf_core_field_offset(struct mount, mnt_parent);
+	w.mountpoint_off = bpf_core_field_offset(struct mount, mnt_mountpoint);
+	w.d_parent_off = bpf_core_field_offset(struct dentry, d_parent);
+	w.d_len_off = bpf_core_field_offset(struct dentry, d_name.len);
+	w.d_name_off = bpf_core_field_offset(struct dentry, d_name.name);
+	w.d = BPF_CORE_READ(f, f_path.dentry);
+	w.m = (char *)BPF_CORE_READ(f, f_path.mnt) - w.mnt_off;
+	w.pos = ASSAY_PATH_MAX - 1;
+	e->data[ASSAY_PATH_MAX - 1] = 0;
+	bpf_loop(FD_PATH_DEPTH, fd_path_step, &w, 0);
+	if (w.status != 1) {
+		e->h.status |= w.status ? w.status : ST_TRUNC2;
+		return;
+	}
+	__u32 pos = w.pos;
+	if (pos == ASSAY_PATH_MAX - 1) {
+		pos -= 1;
+		e->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
+	}
+	long n = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX,
+					   &e->data[pos & (ASSAY_PATH_MAX - 1)]);
+	if (n > 1)
+		e->h.len2 = (__u16)(n - 1);
+	else
+		e->h.status |= ST_FAULT2;
+}
+
 /* Whether descriptor `fd` names a file, directory, device or symlink: what a write through it
  * would change is a path (a socket, pipe or anonymous inode changes none). */
 static __always_inline int fd_names_a_path(__u64 fd)
@@ -876,6 +999,12 @@ static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 
 		e->h.len1 = read_user_path(e, 0, p1, ST_TRUNC1, ST_FAULT1);
 		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, p2, ST_TRUNC2, ST_FAULT2);
 	}
+	/* fchdir, and a metadata change of a descriptor itself (no path, or an empty one with
+	 * AT_EMPTY_PATH): path 2 is the descriptor's path, rebuilt in-kernel (after a dup2, a
+	 * descriptor's open is not the one that gave it its number) */
+	if (op == OP_FCHDIR || (op >= OP_TRUNCATE && op <= OP_XATTR && e->h.len1 == 0 &&
+				 dfd1 != AT_FDCWD && !(e->h.status & ST_FAULT1)))
+		fd_path(e, (__u32)dfd1);
 	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 }
 

@@ -1154,6 +1154,11 @@ fn metadata_changes_are_observed_exactly() {
             "d = os.open('.', os.O_RDONLY); os.chmod('f', 0o600, dir_fd=d)",
             "chmod",
         ),
+        (
+            "fchmod through a dup2'ed descriptor (its number was never an open's)",
+            "fd = os.open('f', os.O_RDONLY); os.dup2(fd, 9); os.chmod(9, 0o600)",
+            "chmod",
+        ),
         ("chown", "os.chown('f', 0, 0)", "chown"),
         ("lchown", "os.lchown('f', 0, 0)", "chown"),
         (

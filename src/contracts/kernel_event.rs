@@ -45,8 +45,8 @@ pub enum Kind {
     /// truncate(2) of `path` (an `ftruncate` needs a descriptor opened for writing, whose open
     /// is already a write).
     Truncate,
-    /// chmod/fchmod/fchmodat/fchmodat2 of `path` (a descriptor's path, from the open the layer
-    /// followed, or `<fd N>` when it did not see one).
+    /// chmod/fchmod/fchmodat/fchmodat2 of `path` (for a descriptor, its path as the probe
+    /// rebuilt it from dentries and mounts, else the open the layer followed, else `<fd N>`).
     Chmod,
     /// chown/lchown/fchown/fchownat of `path`.
     Chown,

@@ -599,7 +599,8 @@ fn step(
                 ev.flags = 0;
             }
             OP_FCHDIR => {
-                let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                let target = fd_target(data2)
+                    .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                 if h.ret == 0 {
                     if target.is_none() {
                         stats.unresolved_paths += 1;
@@ -646,8 +647,10 @@ fn step(
             OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
                 ev.kind = metadata_kind(h.op)?;
                 let p = if data1.is_empty() && h.dfd1 != AT_FDCWD {
-                    // the descriptor itself (fchmod, fsetxattr, utimensat(fd, NULL), AT_EMPTY_PATH)
-                    let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                    // the descriptor itself (fchmod, fsetxattr, utimensat(fd, NULL),
+                    // AT_EMPTY_PATH): its path as the probe rebuilt it, else its open's
+                    let target = fd_target(data2)
+                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                     target.unwrap_or_else(|| {
                         if h.ret == 0 {
                             stats.unresolved_paths += 1;
@@ -697,6 +700,12 @@ pub fn node_type(mode: u64) -> Option<&'static str> {
         0o060000 => Some("block_device"),
         _ => None,
     }
+}
+
+/// A descriptor's absolute path as the probe rebuilt it from the file's dentries and mounts
+/// (second path of fchdir and of a metadata change of a descriptor), normalized.
+pub fn fd_target(data2: &[u8]) -> Option<Vec<u8>> {
+    (data2.first() == Some(&b'/')).then(|| normalize(data2))
 }
 
 /// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).
@@ -1082,6 +1091,8 @@ mod tests {
             ev(EV_SYSCALL, OP_UTIMES, 10, 7, 0, 9, b"", b""),
             ev(EV_SYSCALL, OP_XATTR, 10, 8, -9, 8, b"", b""),
             ev(EV_SYSCALL, OP_XATTR, 10, 9, 0, AT_FDCWD, b"/abs", b""),
+            // the probe's rebuilt path of the descriptor wins over the fd table
+            ev(EV_SYSCALL, OP_CHMOD, 10, 10, 0, 6, b"", b"/k//d/./f"),
         ];
         let p = project("r", &raw, Some(10), b"/w").unwrap();
         let lines: Vec<String> = p
@@ -1099,13 +1110,21 @@ mod tests {
                 "Utimes <fd 9> ok",
                 "Xattr <fd 8> EBADF",
                 "Xattr /abs ok",
+                "Chmod /k/d/f ok",
             ]
         );
         assert_eq!(p.stats.unresolved_paths, 1);
         let d = crate::surface::derive("r", &p.events, &crate::surface::NoiseFilter::none());
         assert_eq!(
             d.surface.filesystem_writes,
-            ["/abs", "/etc/f", "<fd 9>", "<work>/d/x", "<work>/t"]
+            [
+                "/abs",
+                "/etc/f",
+                "/k/d/f",
+                "<fd 9>",
+                "<work>/d/x",
+                "<work>/t"
+            ]
         );
     }
 

@@ -205,7 +205,8 @@ pub fn reference_project(
                     ev.flags = 0;
                 }
                 OP_FCHDIR => {
-                    let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                    let target = fd_target(&e.data2)
+                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                     if h.ret == 0 {
                         if target.is_none() {
                             stats.unresolved_paths += 1;
@@ -245,7 +246,9 @@ pub fn reference_project(
                     };
                     ev.kind = kind;
                     ev.path = Some(if e.data1.is_empty() && h.dfd1 != AT_FDCWD {
-                        match procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()) {
+                        match fd_target(&e.data2)
+                            .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()))
+                        {
                             Some(t) => t,
                             None => {
                                 if h.ret == 0 {
