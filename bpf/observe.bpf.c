@@ -717,9 +717,9 @@ static __always_inline int fd_names_a_path(__u64 fd)
 	return type != 0 && type != S_IFSOCK && type != S_IFIFO;
 }
 
-/* Whether a received message (a user msghdr after recvmsg wrote its control length) carried,
- * in its first SCM_RIGHTS messages, a descriptor that names a path. Looks at up to 2 control
- * messages of up to 8 descriptors each; a longer list counts as such a descriptor. */
+/* Whether a received message (a user msghdr after recvmsg wrote its control length) carried a
+ * descriptor that names a path. Looks at the first control message and up to 4 descriptors in
+ * it; anything more (another control message, more descriptors) counts as such a descriptor. */
 static __always_inline int received_path_fd(__u64 umsg)
 {
 	struct {
@@ -733,28 +733,23 @@ static __always_inline int received_path_fd(__u64 umsg)
 	} m = {};
 	if (!umsg || bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) || m.controllen < 16)
 		return 0;
-	__u64 off = 0;
-	for (int c = 0; c < 2; c++) {
-		struct { __u64 len; __s32 level; __s32 type; } h = {};
-		if (off + 16 > m.controllen ||
-		    bpf_probe_read_user(&h, sizeof(h), (const void *)(m.control + off)))
-			return 0;
-		if (h.len < 16)
-			return 0;
-		if (h.level == SOL_SOCKET && h.type == SCM_RIGHTS) {
-			__u64 n = (h.len - 16) / 4;
-			if (n > 8)
-				return 1;
-			__s32 fds[8] = {};
-			if (n && bpf_probe_read_user(fds, n * 4 & 63, (const void *)(m.control + off + 16)))
-				return 1;
-			for (int i = 0; i < 8; i++)
-				if (i < n && fd_names_a_path((__u32)fds[i]))
-					return 1;
-		}
-		off += (h.len + 7) & ~7ULL;
-	}
-	return off < m.controllen; /* more control messages than looked at */
+	struct { __u64 len; __s32 level; __s32 type; } h = {};
+	if (bpf_probe_read_user(&h, sizeof(h), (const void *)m.control) || h.len < 16)
+		return 0;
+	if (((h.len + 7) & ~7ULL) < m.controllen)
+		return 1; /* more than one control message */
+	if (h.level != SOL_SOCKET || h.type != SCM_RIGHTS)
+		return 0;
+	__u64 n = (h.len - 16) / 4;
+	if (n > 4)
+		return 1;
+	__s32 fds[4] = {};
+	if (n && bpf_probe_read_user(fds, n * 4 & 31, (const void *)(m.control + 16)))
+		return 1;
+	for (int i = 0; i < 4; i++)
+		if (i < n && fd_names_a_path((__u32)fds[i]))
+			return 1;
+	return 0;
 }
 
 /* What the session's cgroup hooks see of the socket behind `fd`: 0 when it is not an INET/INET6
