@@ -71,11 +71,14 @@
 #define BLIND_OPEN_BY_HANDLE_AT 5
 #define BLIND_IO_URING_PATH 6 /* an io_uring path operation that could not be kept until its completion */
 #define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
-#define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
+#define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount,
+			     * setns (paths after them may resolve elsewhere) */
 #define BLIND_PTRACE 9      /* ptrace, process_vm_writev */
 #define BLIND_FD_PASSING 10 /* a descriptor of a file, directory or device received from another
 			     * process (SCM_RIGHTS, pidfd_getfd): its open was not the session's */
-#define BLIND_SLOTS 11
+#define BLIND_BPF 11        /* bpf(2): the observer's own kind of program and maps */
+#define BLIND_KERNEL_MODULE 12 /* init_module, finit_module, delete_module */
+#define BLIND_SLOTS 13
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

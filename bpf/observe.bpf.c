@@ -526,6 +526,11 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_recvmsg 47
 #define NR_recvmmsg 299
 #define NR_pidfd_getfd 438
+#define NR_setns 308
+#define NR_bpf 321
+#define NR_init_module 175
+#define NR_delete_module 176
+#define NR_finit_module 313
 #define NR_io_uring_setup 425
 #define NR_open_tree 428
 #define NR_move_mount 429
@@ -940,8 +945,12 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, 
 		break;
 	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
-	case NR_open_tree: case NR_move_mount: case NR_fsmount:
+	case NR_open_tree: case NR_move_mount: case NR_fsmount: case NR_setns:
 		slot = BLIND_MOUNT;
+		break;
+	case NR_bpf: slot = BLIND_BPF; break;
+	case NR_init_module: case NR_finit_module: case NR_delete_module:
+		slot = BLIND_KERNEL_MODULE;
 		break;
 	case NR_ptrace: case NR_process_vm_writev: slot = BLIND_PTRACE; break;
 	case NR_recvmsg:
@@ -1026,7 +1035,8 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	case NR_listen: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
 	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev:
-	case NR_recvmsg: case NR_recvmmsg: case NR_pidfd_getfd: {
+	case NR_recvmsg: case NR_recvmmsg: case NR_pidfd_getfd: case NR_setns: case NR_bpf:
+	case NR_init_module: case NR_finit_module: case NR_delete_module: {
 		long ret = (long)ctx->args[1];
 		if (ret < 0)
 			return 0; /* failed: no effect */

@@ -1032,6 +1032,16 @@ fn unobserved_channels_are_never_a_clean_health() {
             "fd_passing x1",
         ),
         (
+            "bpf(2): a map created by the measured command",
+            "import struct\nlibc = ctypes.CDLL(None, use_errno=True)\nattr = struct.pack('IIII', 1, 4, 4, 1) + bytes(112)\nassert libc.syscall(321, 0, attr, len(attr)) >= 0, ctypes.get_errno()",
+            "bpf x1",
+        ),
+        (
+            "setns into a mount namespace",
+            "libc = ctypes.CDLL(None, use_errno=True)\nfd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\nassert libc.setns(fd, 0x20000) == 0, ctypes.get_errno()",
+            "mount x1",
+        ),
+        (
             "open by handle",
             "libc = ctypes.CDLL(None, use_errno=True)\nclass fh(ctypes.Structure): _fields_ = [('n', ctypes.c_uint), ('t', ctypes.c_int), ('h', ctypes.c_ubyte * 128)]\nh = fh(128); mid = ctypes.c_int()\nassert libc.name_to_handle_at(-100, b'f', ctypes.byref(h), ctypes.byref(mid), 0) == 0, ctypes.get_errno()\nassert libc.open_by_handle_at(os.open('.', os.O_RDONLY), ctypes.byref(h), 0) >= 0, ctypes.get_errno()",
             "open_by_handle_at x1",

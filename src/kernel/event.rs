@@ -76,7 +76,7 @@ pub const PROG_SLOTS: [&str; 24] = [
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 11] = [
+pub const BLIND_SLOTS: [&str; 13] = [
     "sendto",
     "sendmsg",
     "sendmmsg",
@@ -88,6 +88,8 @@ pub const BLIND_SLOTS: [&str; 11] = [
     "mount",
     "ptrace",
     "fd_passing",
+    "bpf",
+    "kernel_module",
 ];
 
 /// Slots that count ring-buffer outputs (all but `track`).
