@@ -1368,6 +1368,11 @@ int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 			e->h.status |= ST_FAULT2;
 		if (m >= ASSAY_PATH_MAX)
 			e->h.status |= ST_TRUNC2;
+	} else if (op == OP_XATTR && n <= 1 &&
+		   bpf_get_current_pid_tgid() >> 32 == o->pid_tgid >> 32) {
+		/* fsetxattr: the descriptor's path, rebuilt in the submitting process (inline, or
+		 * an io-wq thread of it, which shares its descriptors) */
+		fd_path(e, (__u32)o->dfd1);
 	}
 	bpf_map_delete_elem(&uring_inflight, &req);
 	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
