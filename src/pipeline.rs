@@ -421,6 +421,7 @@ pub fn measure_with(
         project_into(run_id, &rec.events, rec.root_pid, work_bytes, &mut all)?
     };
     let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
+    let names = deriver.names().clone();
     let mut derived = deriver.finish(run_id);
     let (policy, sdk, correlation) = match (witness, servers, logs, &policy_shown) {
         (Some(witness), Some(servers), Some(((log, truncated), sdk_log)), Some(policy_shown)) => {
@@ -446,7 +447,14 @@ pub fn measure_with(
             };
             let server_events = servers.into_projection(projected.processes.clone());
             let report =
-                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &server_events, noise);
+                crate::correlation::correlate_named(
+                    run_id,
+                    &layer,
+                    sdk.as_ref(),
+                    &server_events,
+                    noise,
+                    &names,
+                );
             crate::surface::add_policy(&mut derived.surface, &layer.records);
             (Some(layer), sdk, Some(report))
         }

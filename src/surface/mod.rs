@@ -356,6 +356,11 @@ impl<'a> Deriver<'a> {
         self.acc.add_with(e, self.noise, |s| rules.is_sensitive(s));
     }
 
+    /// The names the run observed so far (DNS answers, ClientHello server names).
+    pub fn names(&self) -> &names::Names {
+        &self.names
+    }
+
     /// The normalized surface and the filtered counts.
     pub fn finish(self, run_id: &str) -> Derived {
         let rules = self.rules;
