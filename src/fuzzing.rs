@@ -79,17 +79,19 @@ fn assert_host_name(n: &str) {
     assert!(!n.is_empty() && n.len() <= crate::layers::names::MAX_NAME);
     assert!(
         n.split('.').all(|l| !l.is_empty()
-            && l.bytes().all(|b| b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b == b'-'
-                || b == b'_')),
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')),
         "{n:?} is not a host name"
     );
 }
 
 /// Projects one `EV_PAYLOAD` record carrying `body` and derives the surface of it plus a
 /// connect to the named address: the name lines, checked to belong to no process.
-fn payload_lines(op: u32, proto: u64, body: &[u8]) -> Vec<crate::contracts::kernel_event::KernelEvent> {
+fn payload_lines(
+    op: u32,
+    proto: u64,
+    body: &[u8],
+) -> Vec<crate::contracts::kernel_event::KernelEvent> {
     use crate::kernel::event::{EV_PAYLOAD, EventHdr, RawEvent, SOCKADDR_SLOT};
     let mut data = vec![2, 0, 0, 53, 127, 0, 0, 1];
     data.resize(SOCKADDR_SLOT * 2, 0);
@@ -109,8 +111,15 @@ fn payload_lines(op: u32, proto: u64, body: &[u8]) -> Vec<crate::contracts::kern
         .expect("an in-memory projection does not fail");
     for ev in &p.events {
         assert_eq!(ev.process, crate::layers::kernel::NET_LABEL);
-        let d = crate::surface::derive("fuzz", std::slice::from_ref(ev), &crate::surface::NoiseFilter::none());
-        assert!(d.surface.network_endpoints.is_empty(), "a name alone is no destination");
+        let d = crate::surface::derive(
+            "fuzz",
+            std::slice::from_ref(ev),
+            &crate::surface::NoiseFilter::none(),
+        );
+        assert!(
+            d.surface.network_endpoints.is_empty(),
+            "a name alone is no destination"
+        );
     }
     p.events
 }

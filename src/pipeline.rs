@@ -446,15 +446,14 @@ pub fn measure_with(
                 _ => None,
             };
             let server_events = servers.into_projection(projected.processes.clone());
-            let report =
-                crate::correlation::correlate_named(
-                    run_id,
-                    &layer,
-                    sdk.as_ref(),
-                    &server_events,
-                    noise,
-                    &names,
-                );
+            let report = crate::correlation::correlate_named(
+                run_id,
+                &layer,
+                sdk.as_ref(),
+                &server_events,
+                noise,
+                &names,
+            );
             crate::surface::add_policy(&mut derived.surface, &layer.records);
             (Some(layer), sdk, Some(report))
         }

@@ -56,7 +56,9 @@ fn name_seeds_name_what_they_were_made_for() {
     let dir = format!("{}/fuzz/corpus", env!("CARGO_MANIFEST_DIR"));
     let read = |p: &str| std::fs::read(format!("{dir}/{p}")).unwrap();
     assert_eq!(
-        names::parse_dns_response(&read("dns_answer/seed-a")).unwrap().name,
+        names::parse_dns_response(&read("dns_answer/seed-a"))
+            .unwrap()
+            .name,
         "service.assay.test"
     );
     assert!(names::parse_dns_response(&read("dns_answer/seed-nxdomain")).is_err());

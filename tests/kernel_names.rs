@@ -175,14 +175,16 @@ fn endpoints_are_named_by_this_runs_dns_answers_and_client_hellos() {
     std::fs::create_dir(&work).unwrap();
     let bundle = t.path().join("names.tar.gz");
     let resolv = t.path().join("resolv.conf");
-    std::fs::write(&resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n").unwrap();
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+    )
+    .unwrap();
     std::fs::write(t.path().join("driver.py"), DRIVER).unwrap();
     std::fs::write(t.path().join("client.py"), CLIENT).unwrap();
     let out = Command::new("unshare")
         .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
-        .arg(
-            "set -e; ip link set lo up; mount --bind \"$1\" /etc/resolv.conf; shift; exec \"$@\"",
-        )
+        .arg("set -e; ip link set lo up; mount --bind \"$1\" /etc/resolv.conf; shift; exec \"$@\"")
         .arg("sh")
         .arg(&resolv)
         .arg(python())

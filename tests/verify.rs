@@ -501,7 +501,11 @@ fn named_endpoints_need_a_name_line_and_a_connect() {
             serde_json::to_vec_pretty(&v).unwrap(),
             MemberClass::Canonical,
         );
-        rejected(&bundle_of("r", &bad), "capability-surface.json", "inconsistent");
+        rejected(
+            &bundle_of("r", &bad),
+            "capability-surface.json",
+            "inconsistent",
+        );
     }
 }
 

@@ -417,7 +417,11 @@ fn project_chunked(
                     // The pending record keeps the name in `path` and the addresses in `path2`.
                     ev.name = ev.path.take();
                     if let Some(a) = ev.path2.take() {
-                        ev.addresses = a.split(',').filter(|x| !x.is_empty()).map(String::from).collect();
+                        ev.addresses = a
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from)
+                            .collect();
                     }
                 }
                 ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
@@ -1329,7 +1333,13 @@ mod tests {
     }
 
     /// A payload record: remote and local sockaddrs in their slots, then the payload.
-    pub(crate) fn payload_record(op: u32, proto: u64, remote: &[u8], body: &[u8], ts: u64) -> RawEvent {
+    pub(crate) fn payload_record(
+        op: u32,
+        proto: u64,
+        remote: &[u8],
+        body: &[u8],
+        ts: u64,
+    ) -> RawEvent {
         let mut data = remote.to_vec();
         data.resize(SOCKADDR_SLOT * 2, 0);
         data.extend_from_slice(body);
@@ -1346,7 +1356,10 @@ mod tests {
         dns_server.resize(16, 0);
         let mut tls_dest = vec![10, 0, 0x01, 0xbb, 0, 0, 0, 0];
         tls_dest.extend(Ipv6Addr::LOCALHOST.octets());
-        let answer = response("Service.assay.test", &[(vec![0xc0, 12], 1, vec![127, 0, 0, 2])]);
+        let answer = response(
+            "Service.assay.test",
+            &[(vec![0xc0, 12], 1, vec![127, 0, 0, 2])],
+        );
         let raw = vec![
             ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
             payload_record(PAY_DNS, 17, &dns_server, &answer, 2),

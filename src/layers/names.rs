@@ -400,7 +400,10 @@ pub(crate) mod tests {
         assert_eq!(parse_dns_response(&odd), Err(NameError::NotHostName));
         let numeric = response("127.0.0.1", &[]);
         assert_eq!(parse_dns_response(&numeric), Err(NameError::NotHostName));
-        assert_eq!(parse_dns_response(&ok[..5]), Err(NameError::Short("header")));
+        assert_eq!(
+            parse_dns_response(&ok[..5]),
+            Err(NameError::Short("header"))
+        );
     }
 
     #[test]
@@ -448,9 +451,14 @@ pub(crate) mod tests {
     fn committed_dns_seeds_parse_as_written() {
         let a = parse_dns_response(include_bytes!("../../fuzz/corpus/dns_answer/seed-a")).unwrap();
         assert_eq!(a.name, "service.assay.test");
-        assert_eq!(a.addresses, [IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))].into());
-        let c = parse_dns_response(include_bytes!("../../fuzz/corpus/dns_answer/seed-cname-aaaa"))
-            .unwrap();
+        assert_eq!(
+            a.addresses,
+            [IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))].into()
+        );
+        let c = parse_dns_response(include_bytes!(
+            "../../fuzz/corpus/dns_answer/seed-cname-aaaa"
+        ))
+        .unwrap();
         assert_eq!(c.name, "www.assay.test");
         assert!(c.addresses.contains(&IpAddr::V6(Ipv6Addr::LOCALHOST)));
         assert_eq!(

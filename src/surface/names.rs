@@ -34,7 +34,10 @@ pub struct Names {
 /// for anything else (`unix:…`, a bare `ADDRESS:PORT`, a named entry).
 pub fn split_endpoint(ep: &str) -> Option<(&str, IpAddr, u16)> {
     let (proto, rest) = ep.split_once(':')?;
-    if !proto.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) || proto.is_empty()
+    if !proto
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        || proto.is_empty()
     {
         return None;
     }
@@ -112,7 +115,10 @@ impl Names {
 
     /// Names every destination of `endpoints`: the set of their entries.
     pub fn apply<'a>(&self, endpoints: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
-        endpoints.into_iter().flat_map(|e| self.entries(e)).collect()
+        endpoints
+            .into_iter()
+            .flat_map(|e| self.entries(e))
+            .collect()
     }
 }
 
@@ -148,7 +154,13 @@ mod tests {
             split_endpoint("udp:[::1]:53"),
             Some(("udp", "::1".parse().unwrap(), 53))
         );
-        for not in ["unix:/x", "127.0.0.1:80", "tcp:a.test:80", "tcp:::1:80", "tcp:[::1]"] {
+        for not in [
+            "unix:/x",
+            "127.0.0.1:80",
+            "tcp:a.test:80",
+            "tcp:::1:80",
+            "tcp:[::1]",
+        ] {
             assert_eq!(split_endpoint(not), None, "{not}");
         }
     }
@@ -177,7 +189,12 @@ mod tests {
             n.entries("tcp:[::ffff:127.0.0.2]:443"),
             ["tcp:other.assay.test:443", "tcp:tls.assay.test:443"]
         );
-        for same in ["tcp:127.0.0.3:80", "unix:/run/x", "10.0.0.1:22", "icmp:127.0.0.2:0"] {
+        for same in [
+            "tcp:127.0.0.3:80",
+            "unix:/run/x",
+            "10.0.0.1:22",
+            "icmp:127.0.0.2:0",
+        ] {
             assert_eq!(n.entries(same), [same]);
         }
     }

@@ -951,13 +951,14 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
             return None;
         }
     }
+    // `name`: dot-separated labels of lowercase letters, digits, `-` and `_` (the schema's pattern).
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
     if let Some(n) = &e.name
-        && !(!n.is_empty()
-            && n.split('.').all(|l| {
-                !l.is_empty()
-                    && l.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            }))
+        && !n.split('.').all(label_ok)
     {
         return None;
     }
