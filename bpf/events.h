@@ -13,6 +13,7 @@
 #define EV_EXIT 3
 #define EV_SYSCALL 4
 #define EV_NET 5       /* socket addresses seen at the session cgroup's hooks (or at listen) */
+#define EV_PAYLOAD 6   /* the start of a packet's payload seen at the session cgroup's cgroup_skb hooks */
 
 /* syscall operations (event.op when kind == EV_SYSCALL) */
 #define OP_OPEN 1
@@ -45,6 +46,17 @@
 /* UNIX addresses, read at a successful syscall's exit (flags 0, data a sockaddr_un): NET_SEND
  * for sendto/sendmsg to a UNIX path or name, NET_BIND for a bind, NET_LISTEN for a listen */
 
+/* payload operations (event.op when kind == EV_PAYLOAD). The event belongs to no process
+ * (packets are handled in softirq context): pid and tid are 0. data holds the remote address
+ * (a sockaddr_in/_in6 in ASSAY_SOCKADDR_SLOT bytes), the local address (same), then at most
+ * ASSAY_PAYLOAD_MAX payload bytes; event.flags is the IP protocol, event.ret the payload's full
+ * length in the packet. Parsed in userspace (src/layers/names/). */
+#define PAY_DNS 1      /* cgroup_skb/ingress: a UDP datagram from port 53 (a DNS answer) */
+#define PAY_TLS 2      /* cgroup_skb/egress: a TCP segment starting a TLS ClientHello record */
+#define ASSAY_SOCKADDR_SLOT 28
+#define ASSAY_PAYLOAD_OFF 56
+#define ASSAY_PAYLOAD_MAX 512
+
 /* event.status bits */
 #define ST_ESCAPED 1   /* emitted for a process followed by pid tree outside the session cgroup */
 #define ST_TRUNC1 2    /* first path filled the buffer: possibly truncated */
@@ -59,7 +71,8 @@
 #define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
 #define PROG_NET 19    /* network events: slot PROG_NET + op - 1, one per NET_* */
 #define PROG_TRACK 23  /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 24
+#define PROG_PAYLOAD 24 /* payload events: slot PROG_PAYLOAD + op - 1, one per PAY_* */
+#define PROG_SLOTS 26
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */

@@ -862,7 +862,9 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "cgroup/sendmsg4",
             "cgroup/sendmsg6",
             "cgroup/bind4",
-            "cgroup/bind6"
+            "cgroup/bind6",
+            "cgroup_skb/ingress",
+            "cgroup_skb/egress"
         ])
     );
     // The human form says the same, a line per check.

@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v2` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v3` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v2";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v3";
 
 /// Event kinds.
 #[derive(
@@ -71,6 +71,14 @@ pub enum Kind {
     Bind,
     /// listen(2) on an INET or UNIX socket: `endpoint` is its local address.
     Listen,
+    /// A DNS answer received by a session socket (a UDP datagram from port 53, seen at the
+    /// session cgroup): `endpoint` is the server (`udp:127.0.0.1:53`), `name` the question's
+    /// name, `addresses` what it resolved to (following CNAMEs; sorted, maybe empty). Process
+    /// `net`: packets belong to no process.
+    DnsAnswer,
+    /// A TLS ClientHello sent by a session socket (seen at the session cgroup): `endpoint` is
+    /// the destination (`tcp:127.0.0.1:443`), `name` its server name (SNI). Process `net`.
+    TlsClientHello,
 }
 
 /// One canonical kernel event.
@@ -108,6 +116,14 @@ pub struct KernelEvent {
     /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The host name a `dns_answer` or `tls_client_hello` carried (lowercase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = "^[a-z0-9_-]+(\\.[a-z0-9_-]+)*$"))]
+    pub name: Option<String>,
+    /// The addresses a `dns_answer` resolved its name to (`127.0.0.2`, `::1`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
+    pub addresses: Vec<String>,
     /// Child label of a fork.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
@@ -137,6 +153,8 @@ impl KernelEvent {
             access: None,
             flags: Vec::new(),
             endpoint: None,
+            name: None,
+            addresses: Vec::new(),
             child: None,
             exit_code: None,
             result: "ok".into(),

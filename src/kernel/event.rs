@@ -14,6 +14,22 @@ pub const EV_FORK: u32 = 2;
 pub const EV_EXIT: u32 = 3;
 pub const EV_SYSCALL: u32 = 4;
 pub const EV_NET: u32 = 5;
+/// The start of a packet's payload from the session cgroup's `cgroup_skb` hooks (no process:
+/// pid 0). `data1` is the remote address, the local address (each a `sockaddr_in`/`_in6` in
+/// [`SOCKADDR_SLOT`] bytes), then at most [`PAYLOAD_MAX`] payload bytes; `flags` is the IP
+/// protocol, `ret` the payload's full length in the packet.
+pub const EV_PAYLOAD: u32 = 6;
+
+/// `EV_PAYLOAD` operations: a UDP datagram from port 53 (ingress), a TCP segment starting a
+/// TLS ClientHello (egress).
+pub const PAY_DNS: u32 = 1;
+pub const PAY_TLS: u32 = 2;
+/// Bytes of one address in an `EV_PAYLOAD` record (`ASSAY_SOCKADDR_SLOT`).
+pub const SOCKADDR_SLOT: usize = 28;
+/// Where the payload starts in an `EV_PAYLOAD` record's `data1` (`ASSAY_PAYLOAD_OFF`).
+pub const PAYLOAD_OFF: usize = 56;
+/// Payload bytes copied at most (`ASSAY_PAYLOAD_MAX`).
+pub const PAYLOAD_MAX: usize = 512;
 
 /// `EV_NET` operations: `data1` is a `sockaddr_in`/`sockaddr_in6`, `flags` the IP protocol.
 pub const NET_CONNECT: u32 = 1;
@@ -47,8 +63,9 @@ pub const ST_FAULT1: u32 = 8;
 pub const ST_FAULT2: u32 = 16;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
-/// family (syscall exits by operation), then the pid-tree insertion failures.
-pub const PROG_SLOTS: [&str; 24] = [
+/// family (syscall exits by operation), the pid-tree insertion failures, then the payload
+/// events by `PAY_*` operation.
+pub const PROG_SLOTS: [&str; 26] = [
     "exec",
     "fork",
     "exit",
@@ -73,6 +90,8 @@ pub const PROG_SLOTS: [&str; 24] = [
     "net_bind",
     "net_listen",
     "track",
+    "payload_dns",
+    "payload_tls",
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
@@ -92,10 +111,15 @@ pub const BLIND_SLOTS: [&str; 13] = [
     "kernel_module",
 ];
 
-/// Slots that count ring-buffer outputs (all but `track`).
-pub const EMITTER_SLOTS: usize = 23;
-/// The slot counting failed pid-tree insertions.
+/// The slot counting failed pid-tree insertions (every other slot counts ring-buffer outputs).
 pub const TRACK_SLOT: usize = 23;
+/// The first payload slot (`PROG_PAYLOAD`): slot `PAYLOAD_SLOT + op - 1` per `PAY_*`.
+pub const PAYLOAD_SLOT: usize = 24;
+
+/// The slots that count ring-buffer outputs: all but [`TRACK_SLOT`].
+pub fn emitter_slots() -> impl Iterator<Item = usize> {
+    (0..PROG_SLOTS.len()).filter(|&i| i != TRACK_SLOT)
+}
 
 /// Slots of the per-opcode io_uring submission counter (`URING_OPS`); the last one also counts
 /// every opcode above it.
@@ -222,7 +246,7 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
         return Err(ParseError::Short(b.len()));
     }
     let hdr = header_at(b);
-    if !(EV_EXEC..=EV_NET).contains(&hdr.kind) {
+    if !(EV_EXEC..=EV_PAYLOAD).contains(&hdr.kind) {
         return Err(ParseError::UnknownKind(hdr.kind));
     }
     let data = &b[HDR_SIZE..];
@@ -338,15 +362,28 @@ mod tests {
         );
         assert_eq!(
             define("PROG_NET") + NET_LISTEN as usize,
-            EMITTER_SLOTS,
+            TRACK_SLOT,
             "one slot per network op"
         );
+        assert_eq!(define("PROG_PAYLOAD"), PAYLOAD_SLOT);
+        assert_eq!(
+            PAYLOAD_SLOT + PAY_TLS as usize,
+            PROG_SLOTS.len(),
+            "one slot per payload op, last"
+        );
+        assert_eq!(define("ASSAY_SOCKADDR_SLOT"), SOCKADDR_SLOT);
+        assert_eq!(define("ASSAY_PAYLOAD_OFF"), PAYLOAD_OFF);
+        assert_eq!(define("ASSAY_PAYLOAD_MAX"), PAYLOAD_MAX);
+        assert_eq!(emitter_slots().count(), PROG_SLOTS.len() - 1);
         for (name, v) in [
             ("EV_NET", EV_NET),
             ("NET_CONNECT", NET_CONNECT),
             ("NET_SEND", NET_SEND),
             ("NET_BIND", NET_BIND),
             ("NET_LISTEN", NET_LISTEN),
+            ("EV_PAYLOAD", EV_PAYLOAD),
+            ("PAY_DNS", PAY_DNS),
+            ("PAY_TLS", PAY_TLS),
         ] {
             assert_eq!(define(name), v as usize, "{name}");
         }

@@ -1,4 +1,4 @@
-//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v2` lines.
+//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v3` lines.
 //!
 //! * Paths are made absolute against each process's tracked working directory (inherited at
 //!   fork, updated by chdir/fchdir) or the directory fd it used (known from earlier opens), then
@@ -8,6 +8,11 @@
 //!   `<parent>/<first exec basename or "fork">#<n>`, numbered among its siblings of that name in
 //!   fork order. Processes not reached from `p0` are `orphan/<name>#<n>`.
 //! * Lines are ordered by label, then by each process's own order; `seq` is gapless from 0.
+//! * Packet payloads (`EV_PAYLOAD`) belong to no process: a DNS answer or a TLS ClientHello that
+//!   names something ([`crate::layers::names`]) becomes a `dns_answer` / `tls_client_hello` line
+//!   of the reserved process label [`NET_LABEL`] (real labels start with `p0` or `orphan/`);
+//!   one that names nothing is no line. The addresses stay as they are everywhere else: naming
+//!   endpoints is the surface's rule (`crate::surface::names`).
 //!
 //! Memory stays bounded by the number of processes, not events ([`project_into`]): pass 1 reads
 //! the raw records in timestamp order (from the spill), keeps per-process state only (working
@@ -17,7 +22,8 @@
 //! each process in label order, its segment of every chunk, and hands each canonical event with
 //! its raw origin to every [`KernelSink`].
 //!
-//! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`.
+//! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`,
+//! `crate::layers::names`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -31,6 +37,11 @@ use crate::kernel::spill::RawSource;
 use crate::pathbytes::escape;
 
 const AT_FDCWD: i32 = -100;
+
+/// The process label of the lines that belong to no process (names seen in packets).
+pub const NET_LABEL: &str = "net";
+/// The pid those lines carry in the pending spill (no session process has pid 0).
+const NET_PID: u32 = 0;
 
 /// Facts about one process, for the diagnostic run events (and later stages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +371,7 @@ fn project_chunked(
 
     let labels = assign_labels(&procs, root_pid);
     let mut order: Vec<(&str, u32)> = labels.iter().map(|(p, l)| (l.as_str(), *p)).collect();
+    order.push((NET_LABEL, NET_PID));
     order.sort_unstable();
     let mut ev = KernelEvent::new(run_id, 0, "", Kind::Exec);
     let mut seq = 0u64;
@@ -399,6 +411,19 @@ fn project_chunked(
                 ev.access = access;
                 ev.flags = flags;
                 ev.endpoint = p.endpoint;
+                ev.name = None;
+                ev.addresses.clear();
+                if matches!(p.kind, Kind::DnsAnswer | Kind::TlsClientHello) {
+                    // The pending record keeps the name in `path` and the addresses in `path2`.
+                    ev.name = ev.path.take();
+                    if let Some(a) = ev.path2.take() {
+                        ev.addresses = a
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from)
+                            .collect();
+                    }
+                }
                 ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
                 ev.exit_code = p.exit_code;
                 ev.result = result_of(p.ret);
@@ -446,6 +471,9 @@ fn step(
     data1: &[u8],
     data2: &[u8],
 ) -> Option<Pending> {
+    if h.kind == EV_PAYLOAD {
+        return payload(h, data1);
+    }
     if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
         *next_order += 1;
         let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
@@ -720,11 +748,45 @@ pub fn metadata_kind(op: u32) -> Option<Kind> {
     })
 }
 
+/// The name line of an `EV_PAYLOAD` record, if its payload names something.
+fn payload(h: &EventHdr, data: &[u8]) -> Option<Pending> {
+    use crate::layers::names;
+    let remote = data.get(..SOCKADDR_SLOT)?;
+    let body = data.get(PAYLOAD_OFF..)?;
+    let endpoint = net_endpoint(h.flags, remote)?;
+    let (kind, name, addresses) = match h.op {
+        PAY_DNS => {
+            let a = names::parse_dns_response(body).ok()?;
+            let list: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+            (Kind::DnsAnswer, a.name, Some(list.join(",")))
+        }
+        PAY_TLS => (
+            Kind::TlsClientHello,
+            names::parse_client_hello_sni(body).ok()?,
+            None,
+        ),
+        _ => return None,
+    };
+    Some(Pending {
+        pid: NET_PID,
+        ns: h.ts,
+        kind,
+        path: Some(name),
+        path2: addresses,
+        flags: 0,
+        endpoint: Some(endpoint),
+        child: None,
+        exit_code: None,
+        ret: 0,
+        escaped: false,
+    })
+}
+
 /// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
 const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
 /// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
-const KINDS: [Kind; 22] = [
+const KINDS: [Kind; 24] = [
     Kind::Exec,
     Kind::Fork,
     Kind::Exit,
@@ -747,6 +809,8 @@ const KINDS: [Kind; 22] = [
     Kind::Utimes,
     Kind::Xattr,
     Kind::Mknod,
+    Kind::DnsAnswer,
+    Kind::TlsClientHello,
 ];
 
 /// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
@@ -775,6 +839,8 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Utimes => 19,
         Kind::Xattr => 20,
         Kind::Mknod => 21,
+        Kind::DnsAnswer => 22,
+        Kind::TlsClientHello => 23,
     }
 }
 
@@ -1264,6 +1330,72 @@ mod tests {
         );
         assert_eq!(protocol_name(132), "ip132");
         assert_eq!(p.origins.len(), p.events.len());
+    }
+
+    /// A payload record: remote and local sockaddrs in their slots, then the payload.
+    pub(crate) fn payload_record(
+        op: u32,
+        proto: u64,
+        remote: &[u8],
+        body: &[u8],
+        ts: u64,
+    ) -> RawEvent {
+        let mut data = remote.to_vec();
+        data.resize(SOCKADDR_SLOT * 2, 0);
+        data.extend_from_slice(body);
+        let mut e = ev(EV_PAYLOAD, op, 0, ts, body.len() as i64, 0, &data, b"");
+        e.hdr.tid = 0;
+        e.hdr.flags = proto;
+        e
+    }
+
+    #[test]
+    fn payloads_become_name_lines_of_no_process() {
+        use crate::layers::names::tests::{client_hello, response};
+        let mut dns_server = vec![2, 0, 0, 53, 127, 0, 0, 1];
+        dns_server.resize(16, 0);
+        let mut tls_dest = vec![10, 0, 0x01, 0xbb, 0, 0, 0, 0];
+        tls_dest.extend(Ipv6Addr::LOCALHOST.octets());
+        let answer = response(
+            "Service.assay.test",
+            &[(vec![0xc0, 12], 1, vec![127, 0, 0, 2])],
+        );
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            payload_record(PAY_DNS, 17, &dns_server, &answer, 2),
+            payload_record(PAY_TLS, 6, &tls_dest, &client_hello("tls.assay.test"), 3),
+            // Names nothing: not a response, not a hello, an unknown op.
+            payload_record(PAY_DNS, 17, &dns_server, b"\x00\x01junk", 4),
+            payload_record(PAY_TLS, 6, &tls_dest, b"\x16\x03\x01\x00", 5),
+            payload_record(9, 6, &tls_dest, &answer, 6),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {:?} {} {:?} {:?}",
+                    e.seq,
+                    e.process,
+                    e.kind,
+                    e.endpoint.as_deref().unwrap_or("-"),
+                    e.name,
+                    e.addresses
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "0 net DnsAnswer udp:127.0.0.1:53 Some(\"service.assay.test\") [\"127.0.0.2\"]",
+                "1 net TlsClientHello tcp:[::1]:443 Some(\"tls.assay.test\") []",
+                "2 p0 Exec - None []",
+            ]
+        );
+        // No process for the packets: the table holds the command only.
+        assert_eq!(p.processes.len(), 1);
+        assert_eq!(p.events[0].path, None);
     }
 
     #[test]

@@ -308,6 +308,8 @@ pub fn reference_project(
                 access,
                 flags,
                 endpoint: p.endpoint.clone(),
+                name: None, // payload records are not in this oracle's input (kinds 1..=5)
+                addresses: Vec::new(),
                 child: p.child.map(|c| labels[&c].clone()),
                 exit_code: p.exit_code,
                 result: result_of(p.ret),

@@ -6,9 +6,11 @@
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
 //! After filtering, [`normalize`] maps the exact sets to stable, reviewable entries (transient
 //! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
-//! exact).
+//! exact), and [`names`] names destinations by the DNS answers and TLS server names the run
+//! observed.
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
 
+pub mod names;
 pub mod normalize;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -332,6 +334,7 @@ pub struct Deriver<'a> {
     rules: &'a normalize::Rules,
     facts: normalize::Facts,
     acc: Accumulator,
+    names: names::Names,
 }
 
 impl<'a> Deriver<'a> {
@@ -341,14 +344,21 @@ impl<'a> Deriver<'a> {
             rules,
             facts: normalize::Facts::default(),
             acc: Accumulator::default(),
+            names: names::Names::default(),
         }
     }
 
     /// Adds one event's contributions.
     pub fn add(&mut self, e: &KernelEvent) {
         self.facts.event(e);
+        self.names.event(e);
         let rules = self.rules;
         self.acc.add_with(e, self.noise, |s| rules.is_sensitive(s));
+    }
+
+    /// The names the run observed so far (DNS answers, ClientHello server names).
+    pub fn names(&self) -> &names::Names {
+        &self.names
     }
 
     /// The normalized surface and the filtered counts.
@@ -380,6 +390,7 @@ impl<'a> Deriver<'a> {
             .collect();
         let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
         let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
+        let endpoints = self.names.apply(&endpoints);
         Derived {
             surface: CapabilitySurface {
                 schema: surface::SCHEMA.into(),
