@@ -13,6 +13,7 @@
 #define EV_EXIT 3
 #define EV_SYSCALL 4
 #define EV_NET 5       /* socket addresses seen at the session cgroup's hooks (or at listen) */
+#define EV_PAYLOAD 6   /* the start of a packet's payload seen at the session cgroup's cgroup_skb hooks */
 
 /* syscall operations (event.op when kind == EV_SYSCALL) */
 #define OP_OPEN 1
@@ -25,6 +26,16 @@
 #define OP_CONNECT 8
 #define OP_LINK 9
 #define OP_SYMLINK 10
+/* metadata and size changes of an existing file, each a write of its target: path 1 (or, with
+ * no path, the descriptor in dfd1 itself: fchmod, fchown, fsetxattr, fremovexattr,
+ * utimensat(fd, NULL), AT_EMPTY_PATH) */
+#define OP_TRUNCATE 11 /* truncate(path) */
+#define OP_CHMOD 12    /* chmod, fchmod, fchmodat, fchmodat2 */
+#define OP_CHOWN 13    /* chown, lchown, fchown, fchownat */
+#define OP_UTIMES 14   /* utime, utimes, futimesat, utimensat */
+#define OP_XATTR 15    /* setxattr, lsetxattr, fsetxattr, setxattrat and the removexattr family */
+#define OP_MKNOD 16    /* mknod, mknodat: a new FIFO, socket, device or file; flags is the mode */
+#define OP_COUNT 16
 
 /* network operations (event.op when kind == EV_NET); data holds a sockaddr_in/_in6 and
  * event.flags the socket's IP protocol number */
@@ -32,6 +43,19 @@
 #define NET_SEND 2     /* cgroup/sendmsg4|6: one UDP datagram with an explicit destination */
 #define NET_BIND 3     /* cgroup/bind4|6: bind attempt, the requested local address */
 #define NET_LISTEN 4   /* listen(2) on an INET socket, its local address */
+/* UNIX addresses, read at a successful syscall's exit (flags 0, data a sockaddr_un): NET_SEND
+ * for sendto/sendmsg to a UNIX path or name, NET_BIND for a bind, NET_LISTEN for a listen */
+
+/* payload operations (event.op when kind == EV_PAYLOAD). The event belongs to no process
+ * (packets are handled in softirq context): pid and tid are 0. data holds the remote address
+ * (a sockaddr_in/_in6 in ASSAY_SOCKADDR_SLOT bytes), the local address (same), then at most
+ * ASSAY_PAYLOAD_MAX payload bytes; event.flags is the IP protocol, event.ret the payload's full
+ * length in the packet. Parsed in userspace (src/layers/names/). */
+#define PAY_DNS 1      /* cgroup_skb/ingress: a UDP datagram from port 53 (a DNS answer) */
+#define PAY_TLS 2      /* cgroup_skb/egress: a TCP segment starting a TLS ClientHello record */
+#define ASSAY_SOCKADDR_SLOT 28
+#define ASSAY_PAYLOAD_OFF 56
+#define ASSAY_PAYLOAD_MAX 512
 
 /* event.status bits */
 #define ST_ESCAPED 1   /* emitted for a process followed by pid tree outside the session cgroup */
@@ -45,29 +69,29 @@
 #define PROG_FORK 1
 #define PROG_EXIT 2
 #define PROG_SYSCALL 3 /* syscall exits: slot PROG_SYSCALL + op - 1, one per OP_* */
-#define PROG_NET 13    /* network events: slot PROG_NET + op - 1, one per NET_* */
-#define PROG_TRACK 17  /* not an emitter: failed insertions into the pid-tree map */
-#define PROG_SLOTS 18
+#define PROG_NET 19    /* network events: slot PROG_NET + op - 1, one per NET_* */
+#define PROG_TRACK 23  /* not an emitter: failed insertions into the pid-tree map */
+#define PROG_PAYLOAD 24 /* payload events: slot PROG_PAYLOAD + op - 1, one per PAY_* */
+#define PROG_SLOTS 26
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
-#define BLIND_SENDTO 0      /* sendto with a UNIX destination, or an INET one not seen by sendmsg4|6 */
+#define BLIND_SENDTO 0      /* sendto with an INET destination not seen by sendmsg4|6 */
 #define BLIND_SENDMSG 1     /* sendmsg with such a destination */
-#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination (first message) */
-#define BLIND_BIND 3        /* bind to a UNIX address, or an INET one not seen by bind4|6 */
-#define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6 */
-#define BLIND_TRUNCATE 5    /* truncate(path) */
-#define BLIND_CHMOD 6       /* chmod, fchmod, fchmodat, fchmodat2 */
-#define BLIND_CHOWN 7       /* chown, fchown, lchown, fchownat */
-#define BLIND_UTIMES 8      /* utime, utimes, futimesat, utimensat */
-#define BLIND_XATTR 9       /* set/remove xattr families */
-#define BLIND_MKNOD 10      /* mknod, mknodat */
-#define BLIND_OPEN_BY_HANDLE_AT 11
-#define BLIND_IO_URING_OPEN 12 /* an io_uring open whose path could not be kept until its completion */
-#define BLIND_RAW_SOCKET 13 /* socket(AF_PACKET, ...) or SOCK_RAW */
-#define BLIND_MOUNT 14      /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount */
-#define BLIND_PTRACE 15     /* ptrace, process_vm_writev */
-#define BLIND_SLOTS 16
+#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination or a UNIX one (first message) */
+#define BLIND_BIND 3        /* bind to an INET address not seen by bind4|6 */
+#define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6/UNIX */
+#define BLIND_OPEN_BY_HANDLE_AT 5
+#define BLIND_IO_URING_PATH 6 /* an io_uring path operation that could not be kept until its completion */
+#define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
+#define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount,
+			     * setns (paths after them may resolve elsewhere) */
+#define BLIND_PTRACE 9      /* ptrace, process_vm_writev */
+#define BLIND_FD_PASSING 10 /* a descriptor of a file, directory or device received from another
+			     * process (SCM_RIGHTS, pidfd_getfd): its open was not the session's */
+#define BLIND_BPF 11        /* bpf(2): the observer's own kind of program and maps */
+#define BLIND_KERNEL_MODULE 12 /* init_module, finit_module, delete_module */
+#define BLIND_SLOTS 13
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

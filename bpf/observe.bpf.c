@@ -8,7 +8,9 @@
  * processes, and `raw_tp/io_uring_submit_req|io_uring_complete` count io_uring operations and
  * turn io_uring opens into open events. Six sock_addr
  * programs (`cgroup/connect4|6`, `cgroup/sendmsg4|6`, `cgroup/bind4|6`, at the end of this file)
- * are attached to the session cgroup per run.
+ * are attached to the session cgroup per run, and two cgroup_skb programs
+ * (`cgroup_skb/ingress|egress`, at the very end) copy the start of DNS answers and TLS
+ * ClientHellos to the ring, for names.
  *
  * Syscalls are read at exit only: the argument registers in `pt_regs` still hold what the
  * syscall used (the kernel writes only the return value; `sys_exit` fires before a ptrace
@@ -62,9 +64,45 @@ struct task_struct {
 	struct files_struct *files;
 } __attribute__((preserve_access_index));
 
-/* The socket behind a descriptor (listen, and which sends the cgroup hooks see). */
+struct qstr {
+	__u32 len;
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct qstr d_name;
+	struct dentry *d_parent;
+} __attribute__((preserve_access_index));
+
+/* A mount and where it is mounted. Its `struct vfsmount mnt` is embedded: a vfsmount's mount
+ * is found by subtracting the (relocated) offset of `mnt`, and the mount's root dentry is
+ * vfsmount's first field, `mnt_root` (so on every kernel since 2.6; the vfsmount type itself
+ * does not relocate here). */
+struct mnt_embedded {
+	int _unused;
+};
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct mnt_embedded mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	void *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+/* The socket behind a descriptor (listen, and which sends the cgroup hooks see); the name of
+ * an executed descriptor's file (a memfd's `memfd:NAME`). */
+struct inode {
+	unsigned short i_mode;
+} __attribute__((preserve_access_index));
+
 struct file {
 	void *private_data;
+	struct path f_path;
+	struct inode *f_inode;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -83,22 +121,51 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+/* The cgroup a socket was created in: the one whose sock_addr hooks run for it. */
+struct sock_cgroup_data {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_type;
 	__u16 sk_protocol;
+	struct sock_cgroup_data sk_cgrp_data;
 } __attribute__((preserve_access_index));
 
 struct socket {
 	struct sock *sk;
 } __attribute__((preserve_access_index));
 
-struct io_cqe {
-	__s32 res;
+/* The bound address of a UNIX socket (listen). */
+/* `struct sockaddr_un name[]` follows `len` (2-byte aligned, so at len + 4 on every kernel):
+ * read through that offset, as a flexible array member has no CO-RE relocation of its own. */
+struct unix_address {
+	int len;
 } __attribute__((preserve_access_index));
 
+struct unix_sock {
+	struct unix_address *addr;
+} __attribute__((preserve_access_index));
+
+/* `fd` (in a union with the CQE flags) holds the SQE's descriptor from submission on. */
+struct io_cqe {
+	__s32 res;
+	int fd;
+} __attribute__((preserve_access_index));
+
+/* `flags` bit 0 is REQ_F_FIXED_FILE: `cqe.fd` is then an index into the ring's registered files. */
 struct io_kiocb {
 	__u8 opcode;
+	__u64 flags;
 	struct io_cqe cqe;
 } __attribute__((preserve_access_index));
 
@@ -117,7 +184,40 @@ struct io_open {
 	struct open_how how;
 } __attribute__((preserve_access_index));
 
+/* IORING_OP_RENAMEAT, UNLINKAT, MKDIRAT, SYMLINKAT and LINKAT, whose paths prep copied in. */
+struct io_rename {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+} __attribute__((preserve_access_index));
+
+struct io_unlink {
+	int dfd;
+	int flags;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+struct io_mkdir {
+	int dfd;
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
+struct io_link {
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+} __attribute__((preserve_access_index));
+
+struct io_xattr {
+	struct filename *filename;
+} __attribute__((preserve_access_index));
+
 struct linux_binprm {
+	struct file *file;
 	const char *filename;
 } __attribute__((preserve_access_index));
 
@@ -128,6 +228,7 @@ struct pt_regs {
 	unsigned long dx;
 	unsigned long r10;
 	unsigned long r8;
+	unsigned long r9;
 	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
 
@@ -178,23 +279,28 @@ struct {
 	__type(value, __u64);
 } uring_ops SEC(".maps");
 
-/* io_uring opens between submission (path, flags) and completion (result), by request. */
-struct uring_open {
+/* io_uring path operations (opens, renames, unlinks, mkdirs, links, symlinks) between
+ * submission (paths, flags) and completion (result), by request. */
+struct uring_path_op {
 	__u64 pid_tgid;
 	__u64 flags;
-	__s32 dfd;
+	__s32 dfd1;
+	__s32 dfd2;
 	__u32 member;
-	char path[ASSAY_PATH_MAX];
+	__u32 op;
+	char path1[ASSAY_PATH_MAX];
+	char path2[ASSAY_PATH_MAX];
 };
 
 /* A plain hash, not an LRU: a full map refuses the insertion (counted blind) instead of
- * silently evicting an open still in flight. */
+ * silently evicting an operation still in flight. Entries are allocated on use (8 KiB each). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
-	__type(value, struct uring_open);
-} uring_opens SEC(".maps");
+	__type(value, struct uring_path_op);
+} uring_inflight SEC(".maps");
 
 const volatile __u64 wakeup_bytes = 65536;
 /* The session cgroup's id. Each run loads its own object with its own cgroup's id here, so the
@@ -303,6 +409,18 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		e->h.len1 = (__u16)(n - 1);
 	else
 		e->h.status |= ST_FAULT1;
+	/* An exec of a descriptor (`/dev/fd/N`, `/proc/.../fd/N`: fexecve, a memfd) names no file:
+	 * the second path is the name of the file behind it (`memfd:NAME` for a memfd). */
+	if (n > 8 && ((e->data[0] == '/' && e->data[1] == 'd' && e->data[2] == 'e' &&
+		       e->data[3] == 'v' && e->data[4] == '/' && e->data[5] == 'f' &&
+		       e->data[6] == 'd' && e->data[7] == '/') ||
+		      (e->data[0] == '/' && e->data[1] == 'p' && e->data[2] == 'r' &&
+		       e->data[3] == 'o' && e->data[4] == 'c' && e->data[5] == '/'))) {
+		const unsigned char *name = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+		long m = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX, name);
+		if (m > 1)
+			e->h.len2 = (__u16)(m - 1);
+	}
 	emit(e, PROG_EXEC);
 	return 0;
 }
@@ -373,7 +491,6 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_symlinkat 266
 #define NR_renameat2 316
 #define NR_openat2 437
-/* channels counted as blind spots */
 #define NR_socket 41
 #define NR_sendto 44
 #define NR_sendmsg 46
@@ -407,6 +524,14 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 #define NR_open_by_handle_at 304
 #define NR_sendmmsg 307
 #define NR_process_vm_writev 311
+#define NR_recvmsg 47
+#define NR_recvmmsg 299
+#define NR_pidfd_getfd 438
+#define NR_setns 308
+#define NR_bpf 321
+#define NR_init_module 175
+#define NR_delete_module 176
+#define NR_finit_module 313
 #define NR_io_uring_setup 425
 #define NR_open_tree 428
 #define NR_move_mount 429
@@ -451,8 +576,8 @@ static __always_inline __u16 msg_family(__u64 umsg)
 	return addr_family(name);
 }
 
-/* The kernel socket behind the current process's descriptor `fd` (0 when there is none). */
-static __always_inline struct sock *fd_sock(__u64 fd)
+/* The file behind the current process's descriptor `fd` (0 when there is none). */
+static __always_inline struct file *fd_file(__u64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -460,40 +585,260 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 		return 0;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	struct file *f = 0;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xffffff]))
+		return 0;
+	return f;
+}
+
+/* The kernel socket behind the current process's descriptor `fd` (0 when there is none). */
+static __always_inline struct sock *fd_sock(__u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
 		return 0;
 	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
 	return sock ? BPF_CORE_READ(sock, sk) : 0;
 }
 
-/* Whether the session's cgroup hooks see what this socket does: an INET/INET6 TCP stream or
- * UDP (or UDP-Lite) datagram socket, as `protocol` asks, used by a session-cgroup member (a socket counts toward the
- * cgroup it was created in; one made after escaping is outside the hooks). */
-static __always_inline int hooked(__u64 fd, int member, __u16 protocol)
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define S_IFIFO 0010000
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+
+/* Directory levels (and mount crossings) a descriptor's path is rebuilt through. */
+#define FD_PATH_DEPTH 64
+
+/* The walk of fd_path, one bpf_loop step per directory level or mount crossing. The callback
+ * is a subprogram, whose CO-RE relocations the loader does not apply: the field offsets it
+ * needs are relocated in the calling program and passed here. */
+struct fd_walk {
+	void *d;      /* struct dentry * */
+	void *m;      /* struct mount * */
+	__u64 mnt_off, d_parent_off, d_len_off, d_name_off, mnt_parent_off, mountpoint_off;
+	__u32 pos;
+	__u32 status; /* 0 walking, 1 reached the root, else the ST_* bits to set */
+};
+
+static __always_inline void *read_ptr(void *base, __u64 off)
 {
-	if (member != 1)
+	void *p = 0;
+	bpf_probe_read_kernel(&p, sizeof(p), (char *)base + off);
+	return p;
+}
+
+static long fd_path_step(__u32 i, void *ctx)
+{
+	struct fd_walk *w = ctx;
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	void *root = read_ptr(w->m, w->mnt_off); /* mnt.mnt_root: vfsmount's first field */
+	void *parent = read_ptr(w->d, w->d_parent_off);
+	if (!parent) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	if (w->d == root || w->d == parent) {
+		void *mp = read_ptr(w->m, w->mnt_parent_off);
+		if (!mp || mp == w->m) {
+			w->status = 1; /* the root of the mount namespace */
+			return 1;
+		}
+		w->d = read_ptr(w->m, w->mountpoint_off);
+		w->m = mp;
 		return 0;
+	}
+	__u32 len = 0;
+	bpf_probe_read_kernel(&len, sizeof(len), (char *)w->d + w->d_len_off);
+	const unsigned char *name = read_ptr(w->d, w->d_name_off);
+	__u32 pos = w->pos;
+	if (len > 255 || len + 1 > pos) {
+		w->status = ST_TRUNC2;
+		return 1;
+	}
+	pos -= len;
+	if (bpf_probe_read_kernel(&e->data[pos & (ASSAY_PATH_MAX - 1)], len & 255, name)) {
+		w->status = ST_FAULT2;
+		return 1;
+	}
+	pos -= 1;
+	e->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
+	w->pos = pos;
+	w->d = parent;
+	return 0;
+}
+
+/* Rebuilds the absolute path of the file behind the current process's descriptor `fd` from its
+ * dentries and mounts, as path 2 of the per-CPU event `e` (its first half is the work area:
+ * components are written backwards from its end, then copied). A path deeper than
+ * FD_PATH_DEPTH levels or longer than the buffer sets ST_TRUNC2; an unreadable one ST_FAULT2. */
+static __always_inline void fd_path(struct event *e, __u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f) {
+		e->h.status |= ST_FAULT2;
+		return;
+	}
+	struct fd_walk w = {};
+	w.mnt_off = bpf_core_field_offset(struct mount, mnt);
+	w.mnt_parent_off = bpf_core_field_offset(struct mount, mnt_parent);
+	w.mountpoint_off = bpf_core_field_offset(struct mount, mnt_mountpoint);
+	w.d_parent_off = bpf_core_field_offset(struct dentry, d_parent);
+	w.d_len_off = bpf_core_field_offset(struct dentry, d_name.len);
+	w.d_name_off = bpf_core_field_offset(struct dentry, d_name.name);
+	w.d = BPF_CORE_READ(f, f_path.dentry);
+	w.m = (char *)BPF_CORE_READ(f, f_path.mnt) - w.mnt_off;
+	w.pos = ASSAY_PATH_MAX - 1;
+	e->data[ASSAY_PATH_MAX - 1] = 0;
+	bpf_loop(FD_PATH_DEPTH, fd_path_step, &w, 0);
+	if (w.status != 1) {
+		e->h.status |= w.status ? w.status : ST_TRUNC2;
+		return;
+	}
+	__u32 pos = w.pos;
+	if (pos == ASSAY_PATH_MAX - 1) {
+		pos -= 1;
+		e->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
+	}
+	long n = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX,
+					   &e->data[pos & (ASSAY_PATH_MAX - 1)]);
+	if (n > 1)
+		e->h.len2 = (__u16)(n - 1);
+	else
+		e->h.status |= ST_FAULT2;
+}
+
+/* Whether descriptor `fd` names a file, directory, device or symlink: what a write through it
+ * would change is a path (a socket, pipe or anonymous inode changes none). */
+static __always_inline int fd_names_a_path(__u64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return 0;
+	__u16 type = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	return type != 0 && type != S_IFSOCK && type != S_IFIFO;
+}
+
+/* Whether a received message (a user msghdr after recvmsg wrote its control length) carried a
+ * descriptor that names a path. Looks at the first control message and up to 4 descriptors in
+ * it; anything more (another control message, more descriptors) counts as such a descriptor. */
+static __always_inline int received_path_fd(__u64 umsg)
+{
+	struct {
+		__u64 name;
+		__u32 namelen;
+		__u32 _pad;
+		__u64 iov;
+		__u64 iovlen;
+		__u64 control;
+		__u64 controllen;
+	} m = {};
+	if (!umsg || bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) || m.controllen < 16)
+		return 0;
+	struct { __u64 len; __s32 level; __s32 type; } h = {};
+	if (bpf_probe_read_user(&h, sizeof(h), (const void *)m.control) || h.len < 16)
+		return 0;
+	if (((h.len + 7) & ~7ULL) < m.controllen)
+		return 1; /* more than one control message */
+	if (h.level != SOL_SOCKET || h.type != SCM_RIGHTS)
+		return 0;
+	__u64 n = (h.len - 16) / 4;
+	if (n > 4)
+		return 1;
+	__s32 fds[4] = {};
+	if (n && bpf_probe_read_user(fds, n * 4 & 31, (const void *)(m.control + 16)))
+		return 1;
+	for (int i = 0; i < 4; i++)
+		if (i < n && fd_names_a_path((__u32)fds[i]))
+			return 1;
+	return 0;
+}
+
+/* What the session's cgroup hooks see of the socket behind `fd`: 0 when it is not an INET/INET6
+ * TCP stream or UDP (or UDP-Lite) datagram socket, as `protocol` asks (0: any INET/INET6
+ * socket); 1 when it is one and was
+ * created in a session cgroup, so the hooks see what it does; 2 when it is one but was created
+ * elsewhere — passed in over a UNIX socket, inherited, or made after an escape — so the hooks
+ * never run for it and the syscall is its only witness. `*proto` gets its IP protocol. */
+static __always_inline int hook_view(__u64 fd, __u16 protocol, __u64 *proto)
+{
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	__u16 p = BPF_CORE_READ(sk, sk_protocol);
 	__u16 type = BPF_CORE_READ(sk, sk_type);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	if (protocol == IPPROTO_TCP)
-		return type == SOCK_STREAM && proto == IPPROTO_TCP;
-	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
+	if (protocol == IPPROTO_TCP && !(type == SOCK_STREAM && p == IPPROTO_TCP))
+		return 0;
+	if (protocol == IPPROTO_UDP &&
+	    !(type == SOCK_DGRAM && (p == IPPROTO_UDP || p == IPPROTO_UDPLITE)))
+		return 0;
+	*proto = p;
+	__u64 cg = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return cg == session_cgid ? 1 : 2;
 }
 
-/* listen(2) on an INET/INET6 socket: one NET_LISTEN event with its local address. Returns 0
- * (counted as a blind use) for any other socket. */
+/* An address used by a syscall that the cgroup hooks do not see (a UNIX address, or an INET
+ * one on a socket created outside the session): one EV_NET event whose data is the user's
+ * sockaddr (`len` bytes, at most ASSAY_SOCKADDR_MAX) and flags the IP protocol (0 for UNIX). */
+static __always_inline void addr_event(__u32 op, __u64 uaddr, __u64 len, __u64 proto, int member)
+{
+	struct event *e = new_event(EV_NET, member);
+	if (!e)
+		return;
+	e->h.op = op;
+	e->h.flags = proto;
+	if (len > ASSAY_SOCKADDR_MAX)
+		len = ASSAY_SOCKADDR_MAX;
+	asm volatile("%0 &= 255" : "+r"(len));
+	if (len >= 2 && uaddr && bpf_probe_read_user(&e->data[0], len, (const void *)uaddr) == 0)
+		e->h.len1 = len;
+	else
+		e->h.status |= ST_FAULT1;
+	emit(e, PROG_NET + op - 1);
+}
+
+/* listen(2) on a UNIX socket: one NET_LISTEN event with its bound address (empty for an
+ * unbound socket, which listens on an autobound abstract name). */
+static __always_inline void unix_listen(struct sock *sk, int member)
+{
+	struct event *e = new_event(EV_NET, member);
+	if (!e)
+		return;
+	e->h.op = NET_LISTEN;
+	struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+	__u64 len = addr ? (__u32)BPF_CORE_READ(addr, len) : 0;
+	if (len > ASSAY_SOCKADDR_MAX)
+		len = ASSAY_SOCKADDR_MAX;
+	asm volatile("%0 &= 255" : "+r"(len));
+	const char *name = (const char *)addr + bpf_core_field_offset(struct unix_address, len) + sizeof(int);
+	if (len >= 2 && bpf_probe_read_kernel(&e->data[0], len, name) == 0) {
+		e->h.len1 = len;
+	} else {
+		*(__u16 *)&e->data[0] = AF_UNIX;
+		e->h.len1 = 2;
+	}
+	emit(e, PROG_NET + NET_LISTEN - 1);
+}
+
+/* listen(2) on an INET/INET6 or UNIX socket: one NET_LISTEN event with its local address.
+ * Returns 0 (counted as a blind use) for any other socket. */
 static __always_inline int net_listen(__u64 fd, int member)
 {
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX) {
+		unix_listen(sk, member);
+		return 1;
+	}
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	struct event *e = new_event(EV_NET, member);
@@ -516,38 +861,76 @@ static __always_inline int net_listen(__u64 fd, int member)
 	return 1;
 }
 
-/* Counts a successful use of a channel the probes do not observe (or, for listen, observes it). */
-static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
+/* Counts a successful use of a channel the probes do not observe, or reports the uses it can
+ * (UNIX addresses, foreign sockets, listen); `ret` is the syscall's result. */
+static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, long ret)
 {
 	__u32 slot;
 	__u16 family;
 	switch (nr) {
-	case NR_sendto:
-		family = addr_family(BPF_CORE_READ(regs, r8));
+	case NR_sendto: {
+		__u64 uaddr = BPF_CORE_READ(regs, r8);
+		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
-		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+		if (family == AF_UNIX) {
+			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), 0, member);
+			return 0;
+		}
+		__u64 proto = 0;
+		int view = hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		if (view == 1)
 			return 0; /* seen by cgroup/sendmsg4|6 */
+		if (view == 2) {
+			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), proto, member);
+			return 0;
+		}
 		slot = BLIND_SENDTO;
 		break;
+	}
 	case NR_sendmsg:
-	case NR_sendmmsg:
-		family = msg_family(BPF_CORE_READ(regs, si));
+	case NR_sendmmsg: {
+		__u64 umsg = BPF_CORE_READ(regs, si);
+		family = msg_family(umsg);
 		if (!counted_family(family))
 			return 0;
-		if (family != AF_UNIX && hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP))
+		__u64 proto = 0;
+		int view = family == AF_UNIX ? 0 : hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		if (view == 1)
 			return 0; /* seen by cgroup/sendmsg4|6 */
+		if ((family == AF_UNIX || view == 2) && nr == NR_sendmsg) {
+			/* struct msghdr: void *msg_name; int msg_namelen; ... */
+			struct { __u64 name; __u32 len; } m = {};
+			if (bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) == 0) {
+				addr_event(NET_SEND, m.name, m.len, proto, member);
+				return 0;
+			}
+		}
 		slot = nr == NR_sendmsg ? BLIND_SENDMSG : BLIND_SENDMMSG;
 		break;
-	case NR_bind:
-		family = addr_family(BPF_CORE_READ(regs, si));
+	}
+	case NR_bind: {
+		__u64 uaddr = BPF_CORE_READ(regs, si);
+		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
-		if (family != AF_UNIX && (hooked(BPF_CORE_READ(regs, di), member, IPPROTO_TCP) ||
-					  hooked(BPF_CORE_READ(regs, di), member, IPPROTO_UDP)))
+		if (family == AF_UNIX) {
+			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), 0, member);
+			return 0;
+		}
+		__u64 fd = BPF_CORE_READ(regs, di), proto = 0;
+		int view = hook_view(fd, IPPROTO_TCP, &proto);
+		if (!view)
+			view = hook_view(fd, IPPROTO_UDP, &proto);
+		if (view == 1)
 			return 0; /* seen by cgroup/bind4|6 */
+		if (view == 2) {
+			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), proto, member);
+			return 0;
+		}
 		slot = BLIND_BIND;
 		break;
+	}
 	case NR_socket: {
 		__u64 domain = BPF_CORE_READ(regs, di);
 		__u64 type = BPF_CORE_READ(regs, si);
@@ -561,21 +944,32 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member)
 			return 0;
 		slot = BLIND_LISTEN;
 		break;
-	case NR_truncate: slot = BLIND_TRUNCATE; break;
-	case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2: slot = BLIND_CHMOD; break;
-	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: slot = BLIND_CHOWN; break;
-	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: slot = BLIND_UTIMES; break;
-	case NR_setxattr: case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr:
-	case NR_lremovexattr: case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat:
-		slot = BLIND_XATTR;
-		break;
-	case NR_mknod: case NR_mknodat: slot = BLIND_MKNOD; break;
 	case NR_open_by_handle_at: slot = BLIND_OPEN_BY_HANDLE_AT; break;
 	case NR_mount: case NR_umount2: case NR_chroot: case NR_pivot_root:
-	case NR_open_tree: case NR_move_mount: case NR_fsmount:
+	case NR_open_tree: case NR_move_mount: case NR_fsmount: case NR_setns:
 		slot = BLIND_MOUNT;
 		break;
+	case NR_bpf: slot = BLIND_BPF; break;
+	case NR_init_module: case NR_finit_module: case NR_delete_module:
+		slot = BLIND_KERNEL_MODULE;
+		break;
 	case NR_ptrace: case NR_process_vm_writev: slot = BLIND_PTRACE; break;
+	case NR_recvmsg:
+		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
+	case NR_recvmmsg:
+		/* the first message's control data (struct mmsghdr starts with its msghdr) */
+		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
+	case NR_pidfd_getfd:
+		if (!fd_names_a_path(ret)) /* the new descriptor */
+			return 0;
+		slot = BLIND_FD_PASSING;
+		break;
 	default:
 		return 0;
 	}
@@ -610,7 +1004,13 @@ static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 
 		e->h.len1 = read_user_path(e, 0, p1, ST_TRUNC1, ST_FAULT1);
 		e->h.len2 = read_user_path(e, ASSAY_PATH_MAX, p2, ST_TRUNC2, ST_FAULT2);
 	}
-	emit(e, PROG_SYSCALL + ((op - 1) % 10));
+	/* fchdir, and a metadata change of a descriptor itself (no path, or an empty one with
+	 * AT_EMPTY_PATH): path 2 is the descriptor's path, rebuilt in-kernel (after a dup2, a
+	 * descriptor's open is not the one that gave it its number) */
+	if (op == OP_FCHDIR || (op >= OP_TRUNCATE && op <= OP_XATTR && e->h.len1 == 0 &&
+				 dfd1 != AT_FDCWD && !(e->h.status & ST_FAULT1)))
+		fd_path(e, (__u32)dfd1);
+	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 }
 
 /* sys_exit(struct pt_regs *regs, long ret) */
@@ -626,21 +1026,25 @@ int on_sys_exit(__u64 *ctx)
 	case NR_mkdir: case NR_mkdirat: case NR_chdir: case NR_fchdir: case NR_connect:
 	case NR_link: case NR_linkat: case NR_symlink: case NR_symlinkat:
 		break;
+	case NR_truncate: case NR_chmod: case NR_fchmod: case NR_fchmodat: case NR_fchmodat2:
+	case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat: case NR_utime:
+	case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr: case NR_lsetxattr:
+	case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr: case NR_fremovexattr:
+	case NR_setxattrat: case NR_removexattrat: case NR_mknod: case NR_mknodat:
+		break;
 	case NR_socket: case NR_sendto: case NR_sendmsg: case NR_sendmmsg: case NR_bind:
-	case NR_listen: case NR_truncate: case NR_chmod: case NR_fchmod: case NR_fchmodat:
-	case NR_fchmodat2: case NR_chown: case NR_fchown: case NR_lchown: case NR_fchownat:
-	case NR_utime: case NR_utimes: case NR_futimesat: case NR_utimensat: case NR_setxattr:
-	case NR_lsetxattr: case NR_fsetxattr: case NR_removexattr: case NR_lremovexattr:
-	case NR_fremovexattr: case NR_setxattrat: case NR_removexattrat: case NR_mknod:
-	case NR_mknodat: case NR_open_by_handle_at: case NR_mount:
+	case NR_listen: case NR_open_by_handle_at: case NR_mount:
 	case NR_umount2: case NR_chroot: case NR_pivot_root: case NR_open_tree:
-	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev: {
-		if ((long)ctx[1] < 0)
+	case NR_move_mount: case NR_fsmount: case NR_ptrace: case NR_process_vm_writev:
+	case NR_recvmsg: case NR_recvmmsg: case NR_pidfd_getfd: case NR_setns: case NR_bpf:
+	case NR_init_module: case NR_finit_module: case NR_delete_module: {
+		long ret = (long)ctx[1];
+		if (ret < 0)
 			return 0; /* failed: no effect */
 		int member = session_member();
 		if (!member)
 			return 0;
-		return blind_use(nr, regs, member);
+		return blind_use(nr, regs, member, ret);
 	}
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */
@@ -699,9 +1103,15 @@ int on_sys_exit(__u64 *ctx)
 	case NR_fchdir:
 		emit_syscall(OP_FCHDIR, ret, m, (__s32)a0, 0, 0, 0, 0);
 		break;
-	case NR_connect:
+	case NR_connect: {
 		emit_syscall(OP_CONNECT, ret, m, (__s32)a0, a1, 0, 0, a2);
+		/* An INET socket the hooks do not see (created outside the session cgroup): the
+		 * attempt as the hook would report it, with its protocol. */
+		__u64 proto = 0;
+		if (hook_view(a0, 0, &proto) == 2)
+			addr_event(NET_CONNECT, a1, (__u32)a2, proto, m);
 		break;
+	}
 	case NR_linkat:
 		emit_syscall(OP_LINK, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
 			     BPF_CORE_READ(regs, r8));
@@ -714,6 +1124,57 @@ int on_sys_exit(__u64 *ctx)
 		break;
 	case NR_symlink:
 		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		break;
+	/* Metadata and size changes. A path-less variant names its target by the descriptor in
+	 * dfd1 (a null path pointer reads as an empty path, with no fault): resolved in userspace
+	 * from the opens it followed, like fchdir. The flags kept are the *at variants' own. */
+	case NR_truncate:
+		emit_syscall(OP_TRUNCATE, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_chmod:
+		emit_syscall(OP_CHMOD, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fchmod:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_fchmodat:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, 0);
+		break;
+	case NR_fchmodat2:
+		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
+		break;
+	case NR_chown: case NR_lchown:
+		emit_syscall(OP_CHOWN, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fchown:
+		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_fchownat:
+		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r8));
+		break;
+	case NR_utime: case NR_utimes:
+		emit_syscall(OP_UTIMES, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_futimesat:
+		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, 0);
+		break;
+	case NR_utimensat:
+		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
+		break;
+	case NR_setxattr: case NR_lsetxattr: case NR_removexattr: case NR_lremovexattr:
+		emit_syscall(OP_XATTR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		break;
+	case NR_fsetxattr: case NR_fremovexattr:
+		emit_syscall(OP_XATTR, ret, m, (__s32)a0, 0, 0, 0, 0);
+		break;
+	case NR_setxattrat: case NR_removexattrat:
+		emit_syscall(OP_XATTR, ret, m, (__s32)a0, a1, 0, 0, a2);
+		break;
+	case NR_mknod:
+		emit_syscall(OP_MKNOD, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		break;
+	case NR_mknodat:
+		emit_syscall(OP_MKNOD, ret, m, (__s32)a0, a1, 0, 0, a2);
 		break;
 	}
 	return 0;
@@ -772,9 +1233,25 @@ int on_bind6(struct bpf_sock_addr *ctx) { return sock_addr_event(ctx, NET_BIND, 
 /* ---- io_uring ----
  * io_uring_submit_req(struct io_kiocb *req) fires in the submitting task (with SQPOLL, the
  * sq thread, same cgroup and process). Operations are counted per opcode for the session: which
- * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). */
+ * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). Operations
+ * on paths are followed to their completion and emitted as the syscall events they equal. */
 #define IORING_OP_OPENAT 18
 #define IORING_OP_OPENAT2 28
+#define IORING_OP_RENAMEAT 35
+#define IORING_OP_UNLINKAT 36
+#define IORING_OP_MKDIRAT 37
+#define IORING_OP_SYMLINKAT 38
+#define IORING_OP_LINKAT 39
+#define IORING_OP_FSETXATTR 41
+#define IORING_OP_SETXATTR 42
+#define REQ_F_FIXED_FILE 1
+
+/* Copies a kernel `struct filename`'s name; 0 when it cannot be read. */
+static __always_inline int uring_name(char *dst, struct filename *f)
+{
+	const char *name = BPF_CORE_READ(f, name);
+	return bpf_probe_read_kernel_str(dst, ASSAY_PATH_MAX, name) > 0;
+}
 
 SEC("raw_tp/io_uring_submit_req")
 int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
@@ -787,25 +1264,72 @@ int on_uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	if (op >= URING_OPS)
 		op = URING_OPS - 1;
 	bump(&uring_ops, op);
-	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 &&
+	    (op < IORING_OP_RENAMEAT || op > IORING_OP_LINKAT) && op != IORING_OP_FSETXATTR &&
+	    op != IORING_OP_SETXATTR)
 		return 0;
-	/* The path was copied into the kernel at prep, before this tracepoint: keep it with the
-	 * flags until the completion brings the result. */
+	/* The paths were copied into the kernel at prep, before this tracepoint (the command data
+	 * overlays the start of io_kiocb): keep them with the flags until the completion brings
+	 * the result. */
 	__u32 zero = 0;
 	struct event *scratch_e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!scratch_e)
 		return 0;
-	struct uring_open *o = (struct uring_open *)scratch_e;
-	struct io_open *open = (struct io_open *)req;
+	struct uring_path_op *o = (struct uring_path_op *)scratch_e;
 	o->pid_tgid = bpf_get_current_pid_tgid();
-	o->flags = BPF_CORE_READ(open, how.flags);
-	o->dfd = BPF_CORE_READ(open, dfd);
 	o->member = member;
-	const char *name = BPF_CORE_READ(open, filename, name);
-	o->path[0] = 0;
-	if (bpf_probe_read_kernel_str(o->path, ASSAY_PATH_MAX, name) <= 0 ||
-	    bpf_map_update_elem(&uring_opens, &req, o, BPF_ANY))
-		bump(&blind, BLIND_IO_URING_OPEN); /* cannot be followed to its completion */
+	o->flags = 0;
+	o->dfd1 = AT_FDCWD;
+	o->dfd2 = AT_FDCWD;
+	o->path1[0] = 0;
+	o->path2[0] = 0;
+	int ok = 1;
+	if (op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2) {
+		struct io_open *x = (struct io_open *)req;
+		o->op = OP_OPEN;
+		o->flags = BPF_CORE_READ(x, how.flags);
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_UNLINKAT) {
+		struct io_unlink *x = (struct io_unlink *)req;
+		int flags = BPF_CORE_READ(x, flags);
+		o->op = (flags & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK;
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_MKDIRAT) {
+		struct io_mkdir *x = (struct io_mkdir *)req;
+		o->op = OP_MKDIR;
+		o->dfd1 = BPF_CORE_READ(x, dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
+	} else if (op == IORING_OP_SETXATTR) {
+		o->op = OP_XATTR;
+		ok = uring_name(o->path1, BPF_CORE_READ((struct io_xattr *)req, filename));
+	} else if (op == IORING_OP_FSETXATTR) {
+		/* the descriptor itself (no path): resolved in userspace like fsetxattr(2); a
+		 * registered file has no descriptor to resolve */
+		o->op = OP_XATTR;
+		o->dfd1 = BPF_CORE_READ(req, cqe.fd);
+		ok = !(BPF_CORE_READ(req, flags) & REQ_F_FIXED_FILE);
+	} else if (op == IORING_OP_RENAMEAT) {
+		struct io_rename *x = (struct io_rename *)req;
+		o->op = OP_RENAME;
+		o->flags = BPF_CORE_READ(x, flags);
+		o->dfd1 = BPF_CORE_READ(x, old_dfd);
+		o->dfd2 = BPF_CORE_READ(x, new_dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, oldpath)) &&
+		     uring_name(o->path2, BPF_CORE_READ(x, newpath));
+	} else {
+		/* LINKAT (old → new) and SYMLINKAT (link text → new), both struct io_link */
+		struct io_link *x = (struct io_link *)req;
+		o->op = op == IORING_OP_LINKAT ? OP_LINK : OP_SYMLINK;
+		o->flags = op == IORING_OP_LINKAT ? BPF_CORE_READ(x, flags) : 0;
+		o->dfd1 = op == IORING_OP_LINKAT ? BPF_CORE_READ(x, old_dfd) : AT_FDCWD;
+		o->dfd2 = BPF_CORE_READ(x, new_dfd);
+		ok = uring_name(o->path1, BPF_CORE_READ(x, oldpath)) &&
+		     uring_name(o->path2, BPF_CORE_READ(x, newpath));
+	}
+	if (!ok || bpf_map_update_elem(&uring_inflight, &req, o, BPF_ANY))
+		bump(&blind, BLIND_IO_URING_PATH); /* cannot be followed to its completion */
 	return 0;
 }
 
@@ -814,28 +1338,208 @@ SEC("raw_tp/io_uring_complete")
 int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 req = ctx->args[1];
-	struct uring_open *o = bpf_map_lookup_elem(&uring_opens, &req);
+	struct uring_path_op *o = bpf_map_lookup_elem(&uring_inflight, &req);
 	if (!o)
 		return 0;
 	struct event *e = new_event(EV_SYSCALL, o->member);
 	if (!e) {
-		bpf_map_delete_elem(&uring_opens, &req);
+		bpf_map_delete_elem(&uring_inflight, &req);
 		return 0;
 	}
+	__u32 op = o->op;
 	e->h.pid = o->pid_tgid >> 32;
 	e->h.tid = (__u32)o->pid_tgid;
-	e->h.op = OP_OPEN;
+	e->h.op = op;
 	e->h.ret = BPF_CORE_READ((struct io_kiocb *)req, cqe.res);
 	e->h.flags = o->flags;
-	e->h.dfd1 = o->dfd;
-	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, o->path);
+	e->h.dfd1 = o->dfd1;
+	e->h.dfd2 = o->dfd2;
+	long n = bpf_probe_read_kernel_str(&e->data[0], ASSAY_PATH_MAX, o->path1);
 	if (n > 0)
 		e->h.len1 = (__u16)(n - 1);
 	else
 		e->h.status |= ST_FAULT1;
 	if (n >= ASSAY_PATH_MAX)
 		e->h.status |= ST_TRUNC1;
-	bpf_map_delete_elem(&uring_opens, &req);
-	emit(e, PROG_SYSCALL + OP_OPEN - 1);
+	if (op == OP_RENAME || op == OP_LINK || op == OP_SYMLINK) {
+		long m = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX, o->path2);
+		if (m > 0)
+			e->h.len2 = (__u16)(m - 1);
+		else
+			e->h.status |= ST_FAULT2;
+		if (m >= ASSAY_PATH_MAX)
+			e->h.status |= ST_TRUNC2;
+	} else if (op == OP_XATTR && n <= 1 &&
+		   bpf_get_current_pid_tgid() >> 32 == o->pid_tgid >> 32) {
+		/* fsetxattr: the descriptor's path, rebuilt in the submitting process (inline, or
+		 * an io-wq thread of it, which shares its descriptors) */
+		fd_path(e, (__u32)o->dfd1);
+	}
+	bpf_map_delete_elem(&uring_inflight, &req);
+	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 	return 0;
+}
+
+/* ---- names: packet payloads at the session cgroup ----
+ *
+ * cgroup_skb programs attached to the session cgroup through BPF links, like the sock_addr
+ * programs above: they run for packets of sockets created in that cgroup and no other, so they
+ * need no session filter, and always return 1 (allow). Ingress keeps UDP datagrams from port
+ * 53 (DNS answers); egress keeps TCP segments whose payload starts a TLS handshake record
+ * carrying a ClientHello. Each copies the addresses and at most ASSAY_PAYLOAD_MAX payload bytes
+ * to the ring (`bpf_skb_load_bytes`: `bpf_skb_pull_data` is not allowed here, and a TCP
+ * payload is not in the linear part); the DNS and ClientHello parsers run in userspace
+ * (parsing here verified, but took ~250 ms to load).
+ *
+ * Packets are handled in softirq context, which may interrupt a program using the per-CPU
+ * `scratch` record on the same CPU, so these build their record in a ring reservation instead,
+ * and count with atomic adds. The record belongs to no process (pid 0). */
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define PAYLOAD_RECORD (ASSAY_HDR_SIZE + ASSAY_PAYLOAD_OFF + ASSAY_PAYLOAD_MAX)
+
+_Static_assert(2 * ASSAY_SOCKADDR_SLOT == ASSAY_PAYLOAD_OFF, "payload offset");
+_Static_assert(ASSAY_PAYLOAD_OFF + ASSAY_PAYLOAD_MAX < ASSAY_PATH_MAX, "payload fits len1");
+
+struct payload_record {
+	struct event_hdr h;
+	char data[ASSAY_PAYLOAD_OFF + ASSAY_PAYLOAD_MAX];
+};
+
+/* The network and transport layer facts of one packet. */
+struct flow {
+	__u32 l4;     /* offset of the transport header */
+	__u16 family;
+	__u8 proto;
+	__u8 src[16]; /* IPv4 in the first 4 bytes */
+	__u8 dst[16];
+};
+
+static __always_inline void bump_atomic(void *map, __u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &slot);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* Reads the IP header at the start of the packet (where cgroup_skb programs see it). Returns 0
+ * for anything but an unfragmented IPv4 packet or an IPv6 packet whose first header is the
+ * transport's, or a fragment that does not carry its datagram's start. */
+static __always_inline int ip_flow(struct __sk_buff *skb, struct flow *f)
+{
+	if (skb->protocol == __builtin_bswap16(ETH_P_IP)) {
+		__u8 ip[20];
+		if (bpf_skb_load_bytes(skb, 0, ip, sizeof(ip)) || (ip[0] >> 4) != 4)
+			return 0;
+		if ((ip[6] & 0x1f) || ip[7])
+			return 0; /* not the first fragment: no transport header */
+		f->family = AF_INET;
+		f->proto = ip[9];
+		f->l4 = (ip[0] & 0xf) * 4;
+		__builtin_memcpy(f->src, &ip[12], 4);
+		__builtin_memcpy(f->dst, &ip[16], 4);
+		return f->l4 >= 20;
+	}
+	if (skb->protocol == __builtin_bswap16(ETH_P_IPV6)) {
+		__u8 ip[40];
+		if (bpf_skb_load_bytes(skb, 0, ip, sizeof(ip)) || (ip[0] >> 4) != 6)
+			return 0;
+		f->family = AF_INET6;
+		f->proto = ip[6];
+		f->l4 = 40;
+		__builtin_memcpy(f->src, &ip[8], 16);
+		__builtin_memcpy(f->dst, &ip[24], 16);
+		return 1;
+	}
+	return 0;
+}
+
+/* A sockaddr_in/_in6 in one ASSAY_SOCKADDR_SLOT: family, port (network order), address. */
+static __always_inline void put_sockaddr(char *out, __u16 family, const __u8 *port, const __u8 *addr)
+{
+	__builtin_memset(out, 0, ASSAY_SOCKADDR_SLOT);
+	*(__u16 *)&out[0] = family;
+	out[2] = port[0];
+	out[3] = port[1];
+	if (family == AF_INET)
+		__builtin_memcpy(&out[4], addr, 4);
+	else
+		__builtin_memcpy(&out[8], addr, 16);
+}
+
+/* One EV_PAYLOAD record: `remote_is_src` says whether the packet's source is the remote side
+ * (ingress) or its destination (egress); `ports` holds the transport header's first 4 bytes. */
+static __always_inline void emit_payload(struct __sk_buff *skb, struct flow *f, __u32 op,
+					 const __u8 *ports, __u32 off, const int remote_is_src)
+{
+	__u32 slot = PROG_PAYLOAD + op - 1;
+	__u32 full = skb->len > off ? skb->len - off : 0;
+	__u64 n = full;
+	if (n > ASSAY_PAYLOAD_MAX)
+		n = ASSAY_PAYLOAD_MAX;
+	asm volatile("%0 &= 1023" : "+r"(n)); /* the verifier's bound for the helper's size */
+	if (n == 0 || n > ASSAY_PAYLOAD_MAX)
+		return;
+	bump_atomic(&attempts, slot);
+	struct payload_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		bump_atomic(&drops, slot);
+		return;
+	}
+	__builtin_memset(&r->h, 0, sizeof(r->h));
+	r->h.kind = EV_PAYLOAD;
+	r->h.op = op;
+	r->h.ts = bpf_ktime_get_ns();
+	r->h.ret = full;
+	r->h.flags = f->proto;
+	r->h.len1 = ASSAY_PAYLOAD_OFF + n;
+	if (remote_is_src) {
+		put_sockaddr(&r->data[0], f->family, &ports[0], f->src);
+		put_sockaddr(&r->data[ASSAY_SOCKADDR_SLOT], f->family, &ports[2], f->dst);
+	} else {
+		put_sockaddr(&r->data[0], f->family, &ports[2], f->dst);
+		put_sockaddr(&r->data[ASSAY_SOCKADDR_SLOT], f->family, &ports[0], f->src);
+	}
+	if (bpf_skb_load_bytes(skb, off, &r->data[ASSAY_PAYLOAD_OFF], n)) {
+		r->h.len1 = ASSAY_PAYLOAD_OFF; /* counted and sent, with no payload: parses as nothing */
+		r->h.status |= ST_FAULT1;
+	}
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(r, avail + sizeof(*r) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+SEC("cgroup_skb/ingress")
+int on_skb_ingress(struct __sk_buff *skb)
+{
+	struct flow f = {};
+	if (!ip_flow(skb, &f) || f.proto != IPPROTO_UDP)
+		return 1;
+	__u8 ports[4];
+	if (bpf_skb_load_bytes(skb, f.l4 & 0xff, ports, sizeof(ports)))
+		return 1;
+	if (ports[0] != 0 || ports[1] != 53)
+		return 1; /* not from port 53 */
+	emit_payload(skb, &f, PAY_DNS, ports, (f.l4 & 0xff) + 8, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int on_skb_egress(struct __sk_buff *skb)
+{
+	struct flow f = {};
+	if (!ip_flow(skb, &f) || f.proto != IPPROTO_TCP)
+		return 1;
+	__u8 tcp[13];
+	__u32 l4 = f.l4 & 0xff;
+	if (bpf_skb_load_bytes(skb, l4, tcp, sizeof(tcp)))
+		return 1;
+	__u32 off = l4 + (tcp[12] >> 4) * 4;
+	__u8 start[6];
+	if (off + sizeof(start) > skb->len || bpf_skb_load_bytes(skb, off, start, sizeof(start)))
+		return 1;
+	/* a handshake record (22), TLS major version 3, handshake type ClientHello (1) */
+	if (start[0] != 0x16 || start[1] != 0x03 || start[5] != 0x01)
+		return 1;
+	emit_payload(skb, &f, PAY_TLS, tcp, off, 0);
+	return 1;
 }

@@ -1,6 +1,6 @@
 //! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable seed-replay test, so
 //! the same code runs under libFuzzer and in every `cargo test`.
-//! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::kernel`, `crate::verify`,
+//! Imports: `crate::lanes`, `crate::kernel::event`, `crate::layers::{kernel, names}`, `crate::verify`,
 //! `crate::bundle`, `crate::surface`, `crate::contracts`, `crate::report`.
 
 use crate::lanes::{LanesConfig, changes};
@@ -50,6 +50,78 @@ pub fn ring_record(data: &[u8]) {
             assert_eq!(ev.seq, i as u64);
         }
     }
+}
+
+/// Parses arbitrary bytes as a DNS response (a payload the ingress hook copied from any
+/// server): never panics, and a parsed answer's name is a host name. The same bytes as the
+/// payload of an `EV_PAYLOAD` record project to at most one `dns_answer` line.
+pub fn dns_answer(data: &[u8]) {
+    use crate::layers::names;
+    if let Ok(a) = names::parse_dns_response(data) {
+        assert_host_name(&a.name);
+    }
+    let lines = payload_lines(crate::kernel::event::PAY_DNS, 17, data);
+    assert!(lines.len() <= 1);
+}
+
+/// Parses arbitrary bytes as the start of a TLS stream (a payload the egress hook copied from
+/// any session process): never panics, and a server name is a host name.
+pub fn client_hello(data: &[u8]) {
+    use crate::layers::names;
+    if let Ok(n) = names::parse_client_hello_sni(data) {
+        assert_host_name(&n);
+    }
+    let lines = payload_lines(crate::kernel::event::PAY_TLS, 6, data);
+    assert!(lines.len() <= 1);
+}
+
+fn assert_host_name(n: &str) {
+    assert!(!n.is_empty() && n.len() <= crate::layers::names::MAX_NAME);
+    assert!(
+        n.split('.').all(|l| !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')),
+        "{n:?} is not a host name"
+    );
+}
+
+/// Projects one `EV_PAYLOAD` record carrying `body` and derives the surface of it plus a
+/// connect to the named address: the name lines, checked to belong to no process.
+fn payload_lines(
+    op: u32,
+    proto: u64,
+    body: &[u8],
+) -> Vec<crate::contracts::kernel_event::KernelEvent> {
+    use crate::kernel::event::{EV_PAYLOAD, EventHdr, RawEvent, SOCKADDR_SLOT};
+    let mut data = vec![2, 0, 0, 53, 127, 0, 0, 1];
+    data.resize(SOCKADDR_SLOT * 2, 0);
+    data.extend_from_slice(body);
+    let e = RawEvent {
+        hdr: EventHdr {
+            kind: EV_PAYLOAD,
+            op,
+            flags: proto,
+            len1: data.len() as u16,
+            ..EventHdr::default()
+        },
+        data1: data,
+        data2: Vec::new(),
+    };
+    let p = crate::layers::kernel::project("fuzz", std::slice::from_ref(&e), None, b"/w")
+        .expect("an in-memory projection does not fail");
+    for ev in &p.events {
+        assert_eq!(ev.process, crate::layers::kernel::NET_LABEL);
+        let d = crate::surface::derive(
+            "fuzz",
+            std::slice::from_ref(ev),
+            &crate::surface::NoiseFilter::none(),
+        );
+        assert!(
+            d.surface.network_endpoints.is_empty(),
+            "a name alone is no destination"
+        );
+    }
+    p.events
 }
 
 /// Parses arbitrary bytes as a `verdict.json` (from another job's artifact: untrusted) and as

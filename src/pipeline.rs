@@ -28,7 +28,7 @@ use crate::contracts::surface::CapabilitySurface;
 use crate::correlation::policy::PolicyLayer;
 use crate::correlation::sdk::SdkLayer;
 use crate::kernel::bpf;
-use crate::kernel::event::{BLIND_SLOTS, EMITTER_SLOTS, PROG_SLOTS, TRACK_SLOT};
+use crate::kernel::event::{BLIND_SLOTS, PROG_SLOTS, TRACK_SLOT, emitter_slots};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
 use crate::layers::kernel::{KernelSink, LayerError, Origin, ProcessInfo, project_into};
 use crate::pathbytes::escape;
@@ -277,18 +277,22 @@ fn max_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Exec paths of fileless executions (`/dev/fd/N`, ...), for health.
+/// Fileless executions (`/dev/fd/N`, ...) with the name of the file behind the descriptor
+/// when the probe read one (`memfd:NAME`), for health.
 #[derive(Default)]
-struct FdExecs(Vec<String>);
+struct FdExecs(Vec<(String, Option<String>)>);
 
 impl KernelSink for FdExecs {
     fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
         if ev.kind == crate::contracts::kernel_event::Kind::Exec
             && let Some(p) = ev.path.as_deref()
             && crate::health::is_fd_path(p)
-            && !self.0.iter().any(|x| x == p)
+            && !self
+                .0
+                .iter()
+                .any(|(x, n)| x == p && n.as_deref() == ev.path2.as_deref())
         {
-            self.0.push(p.to_string());
+            self.0.push((p.to_string(), ev.path2.clone()));
         }
     }
 }
@@ -417,6 +421,7 @@ pub fn measure_with(
         project_into(run_id, &rec.events, rec.root_pid, work_bytes, &mut all)?
     };
     let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
+    let names = deriver.names().clone();
     let mut derived = deriver.finish(run_id);
     let (policy, sdk, correlation) = match (witness, servers, logs, &policy_shown) {
         (Some(witness), Some(servers), Some(((log, truncated), sdk_log)), Some(policy_shown)) => {
@@ -441,8 +446,14 @@ pub fn measure_with(
                 _ => None,
             };
             let server_events = servers.into_projection(projected.processes.clone());
-            let report =
-                crate::correlation::correlate(run_id, &layer, sdk.as_ref(), &server_events, noise);
+            let report = crate::correlation::correlate_named(
+                run_id,
+                &layer,
+                sdk.as_ref(),
+                &server_events,
+                noise,
+                &names,
+            );
             crate::surface::add_policy(&mut derived.surface, &layer.records);
             (Some(layer), sdk, Some(report))
         }
@@ -453,12 +464,12 @@ pub fn measure_with(
     let mut hb = crate::health::Builder::new(run_id, platform());
     {
         let c = hb.counters();
-        c.events_attempted = rec.counters.attempts[..EMITTER_SLOTS].iter().sum();
+        c.events_attempted = emitter_slots().map(|i| rec.counters.attempts[i]).sum();
         c.events_received = rec.received;
-        c.drops_by_program = crate::health::drops_by_program(
-            &PROG_SLOTS[..EMITTER_SLOTS],
-            &rec.counters.drops[..EMITTER_SLOTS],
-        );
+        let (names, drops): (Vec<&str>, Vec<u64>) = emitter_slots()
+            .map(|i| (PROG_SLOTS[i], rec.counters.drops[i]))
+            .unzip();
+        c.drops_by_program = crate::health::drops_by_program(&names, &drops);
         c.track_failures = rec.counters.drops[TRACK_SLOT];
         c.parse_errors = rec.parse_errors;
         c.filtered_noise = derived.filtered.clone();
@@ -491,7 +502,7 @@ pub fn measure_with(
             ),
         );
     }
-    hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
+    hb.fileless_execs(fd_execs.0.iter().map(|(p, n)| (p.as_str(), n.as_deref())));
     hb.notes(rec.notes.iter().cloned());
     if let Some(l) = &policy {
         hb.policy_layer(l.state);

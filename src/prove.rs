@@ -206,15 +206,41 @@ fn unified(member: &str, a: &[u8], b: &[u8], run_b: u32) -> String {
         .to_string()
 }
 
-/// The canonical members of a verified bundle and their hashes (compared across runs; the
-/// bytes are read back only to show a difference).
-fn canonical(v: &verify::Verified) -> Vec<(String, String)> {
-    v.report
+/// The health member.
+const HEALTH: &str = "observation-health.json";
+
+/// The canonical members of a verified bundle and what the gate compares of each across runs:
+/// their hashes (the bytes are read back only to show a difference) — except the health of a
+/// proof whose kernel layer is diagnostic, compared by [`gated_health`].
+fn canonical(ev: &verify::Evidence, p: &Proof) -> Vec<(String, String)> {
+    ev.verified
+        .report
         .members
         .iter()
         .filter(|m| m.class == Some(MemberClass::Canonical))
-        .map(|m| (m.path.clone(), m.sha256.clone()))
+        .map(|m| {
+            if m.path == HEALTH && !p.strict_kernel {
+                (m.path.clone(), gated_health(&ev.health))
+            } else {
+                (m.path.clone(), m.sha256.clone())
+            }
+        })
         .collect()
+}
+
+/// The health as the gate compares it when the kernel layer is diagnostic: every state, note,
+/// drop and failure count, but not the counters that only measure the kernel layer's volume
+/// (`events_attempted`, `events_received`, `filtered_noise`), which vary with it — a runtime
+/// that reads `/proc/self/maps` once more in one run is not a different result. The member
+/// itself keeps every counter.
+fn gated_health(h: &crate::contracts::health::ObservationHealth) -> String {
+    use sha2::Digest as _;
+    let mut g = h.clone();
+    g.counters.events_attempted = 0;
+    g.counters.events_received = 0;
+    g.counters.filtered_noise.clear();
+    let bytes = serde_json::to_vec(&g).unwrap_or_default();
+    format!("gated:{:x}", sha2::Sha256::digest(bytes))
 }
 
 /// Largest member shown as a unified diff when runs differ.
@@ -349,7 +375,7 @@ pub fn prove_one(
                 break;
             }
         };
-        let canon = canonical(&ev.verified);
+        let canon = canonical(&ev, p);
         if i == 1 {
             first_canonical = canon;
             first = Some((ev, bundle));
@@ -429,7 +455,7 @@ pub fn prove_one(
     })
 }
 
-/// Channels and counts of an `unobserved-channel` health note (`chmod x5, bind x2`).
+/// Channels and counts of an `unobserved-channel` health note (`mount x5, bind x2`).
 fn unobserved_uses(note: &str) -> Option<Vec<(&str, &str)>> {
     let rest = note.strip_prefix("unobserved-channel: the session used ")?;
     let (list, _) = rest.split_once(" successfully")?;
@@ -637,18 +663,40 @@ mod tests {
             .remove(0)
         };
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
-        b.unobserved_channels([("chmod", 5), ("utimes", 1)]);
+        b.unobserved_channels([("ptrace", 5), ("mount", 1)]);
         let h = b.finish();
         assert!(!clean_for(&parse(""), &h).0);
-        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &h).0);
-        let (clean, accepted) = clean_for(&parse("    allow_unobserved: [chmod, utimes]\n"), &h);
+        assert!(!clean_for(&parse("    allow_unobserved: [ptrace]\n"), &h).0);
+        let (clean, accepted) = clean_for(&parse("    allow_unobserved: [mount, ptrace]\n"), &h);
         assert!(clean);
-        assert_eq!(accepted.as_deref(), Some("chmod x5, utimes x1"));
+        assert_eq!(accepted.as_deref(), Some("mount x1, ptrace x5"));
         // any other blind spot still makes it inconclusive
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
-        b.unobserved_channels([("chmod", 5)]);
-        b.fileless_execs(["/dev/fd/3"]);
-        assert!(!clean_for(&parse("    allow_unobserved: [chmod]\n"), &b.finish()).0);
+        b.unobserved_channels([("ptrace", 5)]);
+        b.fileless_execs([("/dev/fd/3", None)]);
+        assert!(!clean_for(&parse("    allow_unobserved: [ptrace]\n"), &b.finish()).0);
+    }
+
+    #[test]
+    fn gated_health_ignores_only_the_kernel_layer_volume() {
+        let build = |attempted: u64, noise: u64, note: bool| {
+            let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
+            b.counters().events_attempted = attempted;
+            b.counters().events_received = attempted;
+            b.counters()
+                .filtered_noise
+                .insert("filesystem_paths".into(), noise);
+            if note {
+                b.unobserved_channels([("mount", 1)]);
+            }
+            b.finish()
+        };
+        let base = gated_health(&build(100, 3, false));
+        assert_eq!(base, gated_health(&build(102, 5, false)));
+        assert_ne!(base, gated_health(&build(100, 3, true)));
+        let mut dropped = build(100, 3, false);
+        dropped.ringbuf_drops = 1;
+        assert_ne!(base, gated_health(&dropped));
     }
 
     #[test]

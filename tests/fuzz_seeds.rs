@@ -40,6 +40,32 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("layer_logs") {
         assay_runner::fuzzing::layer_logs(&s);
     }
+    for s in seeds("dns_answer") {
+        assay_runner::fuzzing::dns_answer(&s);
+    }
+    for s in seeds("client_hello") {
+        assay_runner::fuzzing::client_hello(&s);
+    }
+}
+
+/// The name seeds reach the naming paths: each answer and hello seed but the error one names
+/// something.
+#[test]
+fn name_seeds_name_what_they_were_made_for() {
+    use assay_runner::layers::names;
+    let dir = format!("{}/fuzz/corpus", env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read(format!("{dir}/{p}")).unwrap();
+    assert_eq!(
+        names::parse_dns_response(&read("dns_answer/seed-a"))
+            .unwrap()
+            .name,
+        "service.assay.test"
+    );
+    assert!(names::parse_dns_response(&read("dns_answer/seed-nxdomain")).is_err());
+    assert_eq!(
+        names::parse_client_hello_sni(&read("client_hello/seed-openssl3")).unwrap(),
+        "tls.assay.test"
+    );
 }
 
 /// The layer-log seeds reach the accepting paths (not only the rejecting ones).
@@ -91,6 +117,22 @@ proptest! {
             s.truncate(cut.index(s.len() + 1).max(i));
         }
         assay_runner::fuzzing::lanes_config(&s);
+    }
+
+    #[test]
+    fn mutated_name_seeds_never_panic(which in 0usize..2, idx in 0usize..3, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let all = seeds(["dns_answer", "client_hello"][which]);
+        let mut s = all[idx % all.len()].clone();
+        if !s.is_empty() {
+            let i = pos.index(s.len());
+            s[i] = byte;
+            s.truncate(cut.index(s.len() + 1).max(i));
+        }
+        if which == 0 {
+            assay_runner::fuzzing::dns_answer(&s);
+        } else {
+            assay_runner::fuzzing::client_hello(&s);
+        }
     }
 
     #[test]

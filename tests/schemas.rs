@@ -75,7 +75,7 @@ fn sha() -> String {
 fn instances(name: &str) -> Vec<Value> {
     let health = |kernel: &str, drops: u64| {
         json!({
-            "schema": "assay.runner.observation_health.v1", "run_id": "r",
+            "schema": "assay.runner.observation_health.v3", "run_id": "r",
             "platform": {"os": "linux", "arch": "x86_64", "btf": true, "bpf_object": "clang"},
             "kernel_layer": kernel, "ringbuf_drops": drops,
             "policy_layer": "not_applicable", "sdk_layer": "absent",
@@ -89,9 +89,9 @@ fn instances(name: &str) -> Vec<Value> {
         })
     };
     let surface = json!({
-        "schema": "assay.runner.capability_surface.v2", "run_id": "r",
+        "schema": "assay.runner.capability_surface.v3", "run_id": "r",
         "filesystem_paths": ["<work>/a", "<work>/b"], "filesystem_writes": ["<work>/b"],
-        "network_endpoints": ["tcp:127.0.0.1:9", "udp:[::1]:53"],
+        "network_endpoints": ["tcp:127.0.0.1:9", "tcp:service.assay.test:80", "udp:[::1]:53"],
         "network_local": ["bind:udp:0.0.0.0:0", "listen:tcp:127.0.0.1:8080"],
         "process_execs": ["/usr/bin/cat"],
         "mcp_tools": [], "policy_decisions": []
@@ -112,24 +112,30 @@ fn instances(name: &str) -> Vec<Value> {
             "files": [{"path": "a", "change": "renamed_to", "lane": "all", "rules": ["r"]}]
         })],
         "kernel_event" => vec![
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 0,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 0,
                 "process": "p0", "kind": "open", "path": "<work>/a", "access": "write",
                 "flags": ["create", "trunc"], "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 1,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 1,
                 "process": "p0", "kind": "connect", "endpoint": "127.0.0.1:9",
                 "result": "ECONNREFUSED", "escaped": true}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 2,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 2,
                 "process": "p0", "kind": "fork", "child": "p0/1", "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 3,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 3,
                 "process": "p0", "kind": "rename", "path": "<work>/a", "path2": "<work>/b",
                 "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 4,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 4,
                 "process": "p0", "kind": "exit", "exit_code": 256, "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 5,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 5,
                 "process": "p0", "kind": "send", "endpoint": "udp:[::1]:53", "result": "ok"}),
-            json!({"schema": "assay.runner.kernel_event.v1", "run_id": "r", "seq": 6,
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 6,
                 "process": "p0", "kind": "listen", "endpoint": "tcp:0.0.0.0:8080",
                 "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 7,
+                "process": "net", "kind": "dns_answer", "endpoint": "udp:127.0.0.1:53",
+                "name": "service.assay.test", "addresses": ["127.0.0.2", "::1"], "result": "ok"}),
+            json!({"schema": "assay.runner.kernel_event.v3", "run_id": "r", "seq": 8,
+                "process": "net", "kind": "tls_client_hello", "endpoint": "tcp:127.0.0.1:443",
+                "name": "tls.assay.test", "result": "ok"}),
         ],
         "run_event" => vec![
             json!({"event": "run_started", "schema": "assay.runner.run_event.v0", "run_id": "r",

@@ -430,6 +430,85 @@ fn normalized_entries_need_an_event_they_stand_for() {
     );
 }
 
+/// A named destination is supported only by a connect to an address that a name line of the
+/// same kernel layer named (the rule of `surface::names`).
+#[test]
+fn named_endpoints_need_a_name_line_and_a_connect() {
+    use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
+    let ev = |seq, process: &str, kind| KernelEvent::new("r", seq, process, kind);
+    let events = vec![
+        KernelEvent {
+            endpoint: Some("udp:127.0.0.1:53".into()),
+            name: Some("service.assay.test".into()),
+            addresses: vec!["127.0.0.2".into()],
+            ..ev(0, "net", Kind::DnsAnswer)
+        },
+        KernelEvent {
+            endpoint: Some("tcp:127.0.0.3:443".into()),
+            name: Some("tls.assay.test".into()),
+            ..ev(1, "net", Kind::TlsClientHello)
+        },
+        KernelEvent {
+            endpoint: Some("udp:127.0.0.1:53".into()),
+            ..ev(2, "p0", Kind::Send)
+        },
+        KernelEvent {
+            endpoint: Some("tcp:127.0.0.2:8080".into()),
+            ..ev(3, "p0", Kind::NetConnect)
+        },
+        KernelEvent {
+            endpoint: Some("tcp:127.0.0.3:443".into()),
+            ..ev(4, "p0", Kind::NetConnect)
+        },
+    ];
+    let e = assay_runner::fuzzing::entries_for("r", &events, 5, Vec::new());
+    let surface = e
+        .iter()
+        .find(|m| m.path == "capability-surface.json")
+        .unwrap()
+        .body
+        .to_vec()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&surface).unwrap();
+    assert_eq!(
+        v["network_endpoints"],
+        serde_json::json!([
+            "tcp:service.assay.test:8080",
+            "tcp:tls.assay.test:443",
+            "udp:127.0.0.1:53"
+        ])
+    );
+    assert_eq!(problems(&bundle_of("r", &e)), Vec::<String>::new());
+    // A name the layer never saw, a named port no connect reached, a name for the wrong
+    // address: each unsupported.
+    for forged in [
+        "tcp:evil.assay.test:8080",
+        "tcp:service.assay.test:9",
+        "tcp:tls.assay.test:8080",
+    ] {
+        let mut bad = e.clone();
+        let m = bad
+            .iter_mut()
+            .find(|m| m.path == "capability-surface.json")
+            .unwrap();
+        let mut v = v.clone();
+        let mut list: Vec<String> = serde_json::from_value(v["network_endpoints"].clone()).unwrap();
+        list.push(forged.into());
+        list.sort();
+        v["network_endpoints"] = serde_json::json!(list);
+        *m = Entry::bytes(
+            "capability-surface.json",
+            serde_json::to_vec_pretty(&v).unwrap(),
+            MemberClass::Canonical,
+        );
+        rejected(
+            &bundle_of("r", &bad),
+            "capability-surface.json",
+            "inconsistent",
+        );
+    }
+}
+
 #[test]
 fn decompression_bombs_and_member_floods_are_bounded() {
     let mut m = sample_raw("r");

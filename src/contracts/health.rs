@@ -1,4 +1,4 @@
-//! `assay.runner.observation_health.v1` — how well the run was observed (`observation-health.json`).
+//! `assay.runner.observation_health.v3` — how well the run was observed (`observation-health.json`).
 //!
 //! Strictness: `ringbuf_drops > 0` ⇒ `kernel_layer` is not `complete`; any escape, lost process
 //! or tracking failure ⇒ `cgroup_correlation` is not `clean`. Values only get worse as evidence
@@ -10,11 +10,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.observation_health.v1";
+pub const SCHEMA: &str = "assay.runner.observation_health.v3";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 17] = [
+pub const PROGRAM_FAMILIES: [&str; 25] = [
     "chdir",
+    "chmod",
+    "chown",
     "connect",
     "exec",
     "exit",
@@ -22,15 +24,21 @@ pub const PROGRAM_FAMILIES: [&str; 17] = [
     "fork",
     "link",
     "mkdir",
+    "mknod",
     "net_bind",
     "net_connect",
     "net_listen",
     "net_send",
     "open",
+    "payload_dns",
+    "payload_tls",
     "rename",
     "rmdir",
     "symlink",
+    "truncate",
     "unlink",
+    "utimes",
+    "xattr",
 ];
 
 /// Keys of `filtered_noise`: the surface categories the noise filter applies to, and
@@ -113,7 +121,8 @@ pub struct Counters {
     /// Drops by program family: `exec`, `fork`, `exit`, and one per syscall operation
     /// (`open`, `unlink`, `rmdir`, `rename`, `mkdir`, `chdir`, `fchdir`, `connect`, `link`, `symlink`)
     /// and one per network operation seen at the session cgroup (`net_connect`, `net_send`,
-    /// `net_bind`, `net_listen`).
+    /// `net_bind`, `net_listen`), and one per payload the session cgroup's packet hooks copy
+    /// for names (`payload_dns`, `payload_tls`).
     #[schemars(extend("propertyNames" = {"enum": PROGRAM_FAMILIES}))]
     pub drops_by_program: BTreeMap<String, u64>,
     /// Failed insertions into the in-kernel pid-tree map.

@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v1` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v3` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v1";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v3";
 
 /// Event kinds.
 #[derive(
@@ -42,17 +42,43 @@ pub enum Kind {
     Link,
     /// symlink/symlinkat (`path2` points at the text `path`).
     Symlink,
+    /// truncate(2) of `path` (an `ftruncate` needs a descriptor opened for writing, whose open
+    /// is already a write).
+    Truncate,
+    /// chmod/fchmod/fchmodat/fchmodat2 of `path` (for a descriptor, its path as the probe
+    /// rebuilt it from dentries and mounts, else the open the layer followed, else `<fd N>`).
+    Chmod,
+    /// chown/lchown/fchown/fchownat of `path`.
+    Chown,
+    /// utime/utimes/futimesat/utimensat of `path`.
+    Utimes,
+    /// An extended attribute of `path` set or removed (setxattr, removexattr and their `l`,
+    /// `f` and `at` variants).
+    Xattr,
+    /// mknod/mknodat: a new FIFO, socket, device or regular file at `path`; `flags` names its
+    /// type.
+    Mknod,
     /// A TCP or UDP connect attempt seen at the session cgroup (any syscall or io_uring
     /// operation): `endpoint` is `protocol:address:port`.
     NetConnect,
     /// A datagram sent with an explicit destination (`sendto`, `sendmsg`, `sendmmsg` per
-    /// message, io_uring), seen at the session cgroup: `endpoint` is `udp:address:port`.
+    /// message, io_uring), seen at the session cgroup: `endpoint` is `udp:address:port`; or one
+    /// successful `sendto`/`sendmsg` to a UNIX address: `unix:PATH` or `unix:@NAME`.
     Send,
     /// A bind attempt seen at the session cgroup: `endpoint` is the requested local address
-    /// (`tcp:0.0.0.0:0` asks for any port).
+    /// (`tcp:0.0.0.0:0` asks for any port); or a successful bind to a UNIX address
+    /// (`unix:<work>/sock`, `unix:@name`), whose socket file, for a path, is `path`.
     Bind,
-    /// listen(2) on an INET socket: `endpoint` is its local address.
+    /// listen(2) on an INET or UNIX socket: `endpoint` is its local address.
     Listen,
+    /// A DNS answer received by a session socket (a UDP datagram from port 53, seen at the
+    /// session cgroup): `endpoint` is the server (`udp:127.0.0.1:53`), `name` the question's
+    /// name, `addresses` what it resolved to (following CNAMEs; sorted, maybe empty). Process
+    /// `net`: packets belong to no process.
+    DnsAnswer,
+    /// A TLS ClientHello sent by a session socket (seen at the session cgroup): `endpoint` is
+    /// the destination (`tcp:127.0.0.1:443`), `name` its server name (SNI). Process `net`.
+    TlsClientHello,
 }
 
 /// One canonical kernel event.
@@ -80,14 +106,24 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["read", "write", "read_write"]))]
     pub access: Option<String>,
-    /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`), sorted.
+    /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`,
+    /// `tmpfile`), sorted; for `mknod`, the node's type (`fifo`, `socket`, `char_device`,
+    /// `block_device`; none for a regular file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"enum": ["append", "create", "directory", "excl", "tmpfile", "trunc"]}, "uniqueItems" = true))]
+    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
     /// Connect target (`connect`: `address:port` or `unix:path`); the protocol-qualified address
     /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The host name a `dns_answer` or `tls_client_hello` carried (lowercase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("pattern" = "^[a-z0-9_-]+(\\.[a-z0-9_-]+)*$"))]
+    pub name: Option<String>,
+    /// The addresses a `dns_answer` resolved its name to (`127.0.0.2`, `::1`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("uniqueItems" = true))]
+    pub addresses: Vec<String>,
     /// Child label of a fork.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
@@ -117,6 +153,8 @@ impl KernelEvent {
             access: None,
             flags: Vec::new(),
             endpoint: None,
+            name: None,
+            addresses: Vec::new(),
             child: None,
             exit_code: None,
             result: "ok".into(),

@@ -41,7 +41,7 @@ pub enum Shape {
 pub struct Contract {
     /// Short name (`capability_surface`), used by `assay-runner schema NAME` and in file names.
     pub name: &'static str,
-    /// Schema id (`assay.runner.capability_surface.v2`).
+    /// Schema id (`assay.runner.capability_surface.v3`).
     pub id: &'static str,
     /// The bundle members that hold it (empty when it never lives in bundles).
     pub members: &'static [&'static str],
@@ -80,7 +80,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "kernel_event",
-        "v1",
+        "v3",
         kernel_event::KernelEvent,
         &["layers/kernel.ndjson"],
         Shape::Ndjson
@@ -101,14 +101,14 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "observation_health",
-        "v1",
+        "v3",
         health::ObservationHealth,
         &["observation-health.json"],
         Shape::Document
     ),
     contract!(
         "capability_surface",
-        "v2",
+        "v3",
         surface::CapabilitySurface,
         &["capability-surface.json"],
         Shape::Document

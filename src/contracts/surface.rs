@@ -1,15 +1,19 @@
-//! `assay.runner.capability_surface.v2` — what the run touched (`capability-surface.json`).
+//! `assay.runner.capability_surface.v3` — what the run touched (`capability-surface.json`).
 //!
 //! Every list is a sorted set. Paths are absolute, escaped with `crate::pathbytes`, with the
 //! work dir replaced by `<work>/`. `filesystem_paths` holds every path successfully opened,
 //! created, removed or renamed; `filesystem_writes` the subset opened for writing (or created,
-//! truncated, removed, renamed, linked). `network_endpoints` holds destinations: attempted
-//! connects and datagrams sent, with their protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`),
-//! UNIX connects (`unix:/run/x.sock`, `unix:@name`), and, for a connect by a process outside the
-//! session cgroup on a socket the cgroup's hooks did not see, the bare `address:port`.
+//! truncated, removed, renamed, linked, or changed in mode, owner, times or xattrs).
+//! `network_endpoints` holds destinations: attempted connects and datagrams sent, with their
+//! protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`) — seen by the session cgroup's hooks, or at
+//! the syscall for a socket created outside the session cgroup — and UNIX connects and
+//! datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`). Since v3 a destination is named (`tcp:service.example:443`)
+//! when a name observed in the same run (a DNS answer to a session socket, or a ClientHello's
+//! server name sent to that address) resolved to or was sent to its address
+//! (`crate::surface::names` has the rule).
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
-//! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`). `process_execs` holds executed
-//! files.
+//! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`), UNIX ones too (`bind:unix:<work>/s`). `process_execs` holds executed
+//! files (a memfd executed through its descriptor as `memfd:NAME`).
 //!
 //! Vocabulary since v1 (normalized entries; `crate::surface::normalize` has the rules): `<tmp>` is
 //! the run's private temp dir; `DIR/<transient>` stands for paths the run created under `DIR`
@@ -21,7 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_surface.v2";
+pub const SCHEMA: &str = "assay.runner.capability_surface.v3";
 
 /// The set-valued categories, in file order (also the keys of `filtered_noise` in health).
 pub const CATEGORIES: [&str; 7] = [
@@ -49,7 +53,8 @@ pub struct CapabilitySurface {
     /// Paths written, created, removed, renamed or linked.
     #[schemars(extend("uniqueItems" = true))]
     pub filesystem_writes: Vec<String>,
-    /// Destinations: attempted connects and datagrams sent (`tcp:…`, `udp:…`, `unix:…`).
+    /// Destinations: attempted connects and datagrams sent (`tcp:…`, `udp:…`, `unix:…`), by
+    /// name where the run observed one for the address (`tcp:NAME:PORT`).
     #[schemars(extend("uniqueItems" = true))]
     pub network_endpoints: Vec<String>,
     /// Local addresses: `bind:PROTOCOL:ADDRESS:PORT`, `listen:PROTOCOL:ADDRESS:PORT`.

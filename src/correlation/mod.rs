@@ -26,6 +26,7 @@ use crate::contracts::correlation_report::{
 use crate::contracts::health::OtherLayer;
 use crate::contracts::policy_event::Decision;
 use crate::layers::kernel::{KernelSink, Origin, Projection};
+use crate::surface::names::Names;
 use crate::surface::{Accumulator, NoiseFilter};
 
 use self::policy::PolicyLayer;
@@ -98,11 +99,12 @@ pub(crate) fn log_records<T: serde::de::DeserializeOwned>(
 }
 use self::sdk::SdkLayer;
 
-fn effects(a: Accumulator) -> Effects {
+/// The effects of an accumulator, destinations named by the run's names (the surface's rule).
+fn effects(a: Accumulator, names: &Names) -> Effects {
     Effects {
         filesystem_paths: a.paths.into_iter().collect(),
         filesystem_writes: a.writes.into_iter().collect(),
-        network_endpoints: a.endpoints.into_iter().collect(),
+        network_endpoints: names.apply(&a.endpoints).into_iter().collect(),
         process_execs: a.execs.into_iter().collect(),
     }
 }
@@ -114,13 +116,27 @@ struct Window {
 }
 
 /// Attributes the projection's effects to the accepted policy records and, in `sdk` runs, joins
-/// the SDK's tool calls to them by `tool_call_id` (never by position or time).
+/// the SDK's tool calls to them by `tool_call_id` (never by position or time). Destinations stay
+/// addresses: [`correlate_named`] names them as the surface does.
 pub fn correlate(
     run_id: &str,
     layer: &PolicyLayer,
     sdk: Option<&SdkLayer>,
     p: &Projection,
     noise: &NoiseFilter,
+) -> CorrelationReport {
+    correlate_named(run_id, layer, sdk, p, noise, &Names::default())
+}
+
+/// [`correlate`], with destinations named by `names` (the run's DNS answers and ClientHello
+/// server names, as the surface has them), so every effect reads as its surface entry.
+pub fn correlate_named(
+    run_id: &str,
+    layer: &PolicyLayer,
+    sdk: Option<&SdkLayer>,
+    p: &Projection,
+    noise: &NoiseFilter,
+    names: &Names,
 ) -> CorrelationReport {
     let parents: HashMap<u32, u32> = p
         .processes
@@ -242,7 +258,7 @@ pub fn correlate(
         }
     }
     for (b, acc) in bindings.iter_mut().zip(per_binding) {
-        b.effects = effects(acc);
+        b.effects = effects(acc, names);
     }
     if let Some(sdk) = sdk {
         join_sdk(sdk, &mut bindings, &mut ambiguous);
@@ -252,7 +268,7 @@ pub fn correlate(
         .map(|((code, ids), acc)| Ambiguity {
             code: code.into(),
             tool_call_ids: ids,
-            effects: effects(acc),
+            effects: effects(acc, names),
         })
         .collect();
     let sdk_ok = sdk.is_none_or(|s| s.state == OtherLayer::Complete);
@@ -266,7 +282,7 @@ pub fn correlate(
         run_id: run_id.into(),
         status,
         bindings,
-        unattributed: effects(unattributed),
+        unattributed: effects(unattributed, names),
         ambiguities,
     }
 }

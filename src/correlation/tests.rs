@@ -265,3 +265,32 @@ fn sdk_calls_join_policy_records_by_id_and_mismatches_are_partial() {
     let r = correlate("r", &l, Some(&broken), &p, &NoiseFilter::none());
     assert_eq!(r.status, Status::Failed);
 }
+
+/// A call's destinations read as their surface entries: named by the run's DNS answers, the
+/// same rule as the surface; without names they stay addresses.
+#[test]
+fn call_destinations_are_named_like_the_surface() {
+    let l = layer(vec![record("a", Decision::Allow, Some((100, Some(200))))]);
+    let connect = KernelEvent {
+        endpoint: Some("tcp:127.0.0.2:443".into()),
+        ..KernelEvent::new("r", 0, SERVER, Kind::NetConnect)
+    };
+    let p = projection(vec![(11, 150, connect)]);
+    let mut names = Names::default();
+    names.event(&KernelEvent {
+        endpoint: Some("udp:127.0.0.1:53".into()),
+        name: Some("api.assay.test".into()),
+        addresses: vec!["127.0.0.2".into()],
+        ..KernelEvent::new("r", 0, "net", Kind::DnsAnswer)
+    });
+    let named = correlate_named("r", &l, None, &p, &NoiseFilter::none(), &names);
+    assert_eq!(
+        named.bindings[0].effects.network_endpoints,
+        ["tcp:api.assay.test:443"]
+    );
+    let plain = correlate("r", &l, None, &p, &NoiseFilter::none());
+    assert_eq!(
+        plain.bindings[0].effects.network_endpoints,
+        ["tcp:127.0.0.2:443"]
+    );
+}

@@ -139,13 +139,21 @@ impl Builder {
     }
 
     /// Executions of a file descriptor (`/dev/fd/N`, `/proc/*/fd/N`: a memfd or an unlinked
-    /// file): what ran is not identified by any path ⇒ `partial_blind_spot` and one
-    /// `fileless-exec` note.
+    /// file), each with the name of the file behind it when the probe read one (`memfd:NAME`):
+    /// what ran is not identified by any path ⇒ `partial_blind_spot` and one `fileless-exec`
+    /// note.
     pub fn fileless_execs<'a>(
         &mut self,
-        exec_paths: impl IntoIterator<Item = &'a str>,
+        execs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> &mut Self {
-        let mut found: Vec<&str> = exec_paths.into_iter().filter(|p| is_fd_path(p)).collect();
+        let mut found: Vec<String> = execs
+            .into_iter()
+            .filter(|(p, _)| is_fd_path(p))
+            .map(|(p, name)| match name {
+                Some(n) => format!("{p} ({n})"),
+                None => p.to_string(),
+            })
+            .collect();
         found.sort_unstable();
         found.dedup();
         if !found.is_empty() {
@@ -315,7 +323,7 @@ mod tests {
     fn unobserved_channels_and_fileless_execs_are_blind_spots() {
         let mut b = Builder::new("r", platform());
         b.unobserved_channels([("sendto", 0), ("listen", 0)]);
-        b.fileless_execs(["/usr/bin/true", "/dev/fdx/3", "/proc/self/fdinfo/3"]);
+        b.fileless_execs(["/usr/bin/true", "/dev/fdx/3", "/proc/self/fdinfo/3"].map(|p| (p, None)));
         let h = b.finish();
         assert_eq!(
             h.kernel_layer,
@@ -326,15 +334,18 @@ mod tests {
 
         let mut b = Builder::new("r", platform());
         b.unobserved_channels([("sendto", 2), ("listen", 0), ("bind", 1)]);
-        b.fileless_execs(["/dev/fd/3", "/proc/self/fd/4", "/dev/fd/3", "/proc/77/fd/5"]);
+        b.fileless_execs([
+            ("/dev/fd/3", Some("memfd:payload")),
+            ("/proc/self/fd/4", None),
+            ("/dev/fd/3", Some("memfd:payload")),
+            ("/proc/77/fd/5", None),
+        ]);
         let h = b.finish();
         assert_eq!(h.kernel_layer, KernelLayer::PartialBlindSpot);
         assert_eq!(h.notes.len(), 2, "{:?}", h.notes);
-        assert!(
-            h.notes[0].starts_with(
-                "fileless-exec: /dev/fd/3, /proc/77/fd/5, /proc/self/fd/4 was executed"
-            )
-        );
+        assert!(h.notes[0].starts_with(
+            "fileless-exec: /dev/fd/3 (memfd:payload), /proc/77/fd/5, /proc/self/fd/4 was executed"
+        ));
         assert!(
             h.notes[1].starts_with(
                 "unobserved-channel: the session used bind x1, sendto x2 successfully"

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSockAddr, RawTracePoint};
+use aya::programs::{
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint,
+};
 use aya::{Ebpf, EbpfLoader};
 
 use super::event::{self, BLIND_SLOTS, PROG_SLOTS, URING_OPS};
@@ -60,6 +62,9 @@ pub enum Hook {
     /// `cgroup/NAME`: a sock_addr program attached to the session cgroup (per run, through a
     /// BPF link on the cgroup directory); it sees exactly the sockets created in that cgroup.
     Cgroup(&'static str),
+    /// `cgroup_skb/ingress` (`false`) or `cgroup_skb/egress` (`true`): a packet program attached
+    /// to the session cgroup like [`Hook::Cgroup`]; it sees the packets of exactly those sockets.
+    CgroupSkb { egress: bool },
 }
 
 /// One observation program.
@@ -75,8 +80,9 @@ pub struct Program {
     pub required: bool,
 }
 
-/// Every program, in attach order. Syscalls are dispatched on their number in-kernel by one
-/// program at syscall exit.
+/// Every program, in attach order. The `cgroup_skb` programs are optional: without them,
+/// endpoints stay addresses (a `probe-missing` note says so). Syscalls are dispatched on their
+/// number in-kernel by one program at syscall exit.
 pub const PROGRAMS: &[Program] = &[
     Program {
         name: "on_exec",
@@ -150,6 +156,18 @@ pub const PROGRAMS: &[Program] = &[
         family: "syscall",
         required: true,
     },
+    Program {
+        name: "on_skb_ingress",
+        hook: Hook::CgroupSkb { egress: false },
+        family: "syscall",
+        required: false,
+    },
+    Program {
+        name: "on_skb_egress",
+        hook: Hook::CgroupSkb { egress: true },
+        family: "syscall",
+        required: false,
+    },
 ];
 
 impl Hook {
@@ -158,7 +176,14 @@ impl Hook {
             Hook::RawTp(n) => format!("raw_tp/{n}"),
             Hook::BtfTp(n) => format!("tp_btf/{n}"),
             Hook::Cgroup(n) => format!("cgroup/{n}"),
+            Hook::CgroupSkb { egress: false } => "cgroup_skb/ingress".into(),
+            Hook::CgroupSkb { egress: true } => "cgroup_skb/egress".into(),
         }
+    }
+
+    /// Whether the hook attaches to the session cgroup (per run) rather than globally.
+    pub fn per_session(self) -> bool {
+        matches!(self, Hook::Cgroup(_) | Hook::CgroupSkb { .. })
     }
 }
 
@@ -203,7 +228,7 @@ impl Observer {
         let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid)?;
         let mut attach_failures = Vec::new();
         for p in PROGRAMS {
-            if let Hook::Cgroup(_) = p.hook {
+            if p.hook.per_session() {
                 continue; // attached to the session cgroup by `attach_cgroup`
             }
             if let Err(why) = attach(&mut ebpf, p.name, p.hook, None) {
@@ -232,7 +257,9 @@ impl Observer {
             why: e.to_string(),
         })?;
         for p in PROGRAMS {
-            let Hook::Cgroup(_) = p.hook else { continue };
+            if !p.hook.per_session() {
+                continue;
+            }
             if let Err(why) = attach(&mut self.ebpf, p.name, p.hook, Some(&cgroup)) {
                 if p.required {
                     return Err(BpfError::Attach {
@@ -373,6 +400,21 @@ fn attach(
                 // Through a BPF link (flags 0): links on a cgroup always coexist with other
                 // programs on it and its parents; BPF_F_ALLOW_MULTI is refused for links.
                 p.attach(cg, CgroupAttachMode::Single)
+                    .map_err(|e| format!("{e:#}"))?;
+            }
+        }
+        Hook::CgroupSkb { egress } => {
+            let p: &mut CgroupSkb = prog
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+            p.load().map_err(|e| format!("{e:#}"))?;
+            if let Some(cg) = cgroup {
+                let kind = if egress {
+                    CgroupSkbAttachType::Egress
+                } else {
+                    CgroupSkbAttachType::Ingress
+                };
+                p.attach(cg, kind, CgroupAttachMode::Single)
                     .map_err(|e| format!("{e:#}"))?;
             }
         }

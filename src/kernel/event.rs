@@ -14,6 +14,22 @@ pub const EV_FORK: u32 = 2;
 pub const EV_EXIT: u32 = 3;
 pub const EV_SYSCALL: u32 = 4;
 pub const EV_NET: u32 = 5;
+/// The start of a packet's payload from the session cgroup's `cgroup_skb` hooks (no process:
+/// pid 0). `data1` is the remote address, the local address (each a `sockaddr_in`/`_in6` in
+/// [`SOCKADDR_SLOT`] bytes), then at most [`PAYLOAD_MAX`] payload bytes; `flags` is the IP
+/// protocol, `ret` the payload's full length in the packet.
+pub const EV_PAYLOAD: u32 = 6;
+
+/// `EV_PAYLOAD` operations: a UDP datagram from port 53 (ingress), a TCP segment starting a
+/// TLS ClientHello (egress).
+pub const PAY_DNS: u32 = 1;
+pub const PAY_TLS: u32 = 2;
+/// Bytes of one address in an `EV_PAYLOAD` record (`ASSAY_SOCKADDR_SLOT`).
+pub const SOCKADDR_SLOT: usize = 28;
+/// Where the payload starts in an `EV_PAYLOAD` record's `data1` (`ASSAY_PAYLOAD_OFF`).
+pub const PAYLOAD_OFF: usize = 56;
+/// Payload bytes copied at most (`ASSAY_PAYLOAD_MAX`).
+pub const PAYLOAD_MAX: usize = 512;
 
 /// `EV_NET` operations: `data1` is a `sockaddr_in`/`sockaddr_in6`, `flags` the IP protocol.
 pub const NET_CONNECT: u32 = 1;
@@ -31,6 +47,14 @@ pub const OP_FCHDIR: u32 = 7;
 pub const OP_CONNECT: u32 = 8;
 pub const OP_LINK: u32 = 9;
 pub const OP_SYMLINK: u32 = 10;
+/// Metadata and size changes: path 1, or with an empty path the descriptor in `dfd1` itself.
+pub const OP_TRUNCATE: u32 = 11;
+pub const OP_CHMOD: u32 = 12;
+pub const OP_CHOWN: u32 = 13;
+pub const OP_UTIMES: u32 = 14;
+pub const OP_XATTR: u32 = 15;
+/// mknod/mknodat: `flags` is the mode (file type bits and permissions).
+pub const OP_MKNOD: u32 = 16;
 
 pub const ST_ESCAPED: u32 = 1;
 pub const ST_TRUNC1: u32 = 2;
@@ -39,8 +63,9 @@ pub const ST_FAULT1: u32 = 8;
 pub const ST_FAULT2: u32 = 16;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
-/// family (syscall exits by operation), then the pid-tree insertion failures.
-pub const PROG_SLOTS: [&str; 18] = [
+/// family (syscall exits by operation), the pid-tree insertion failures, then the payload
+/// events by `PAY_*` operation.
+pub const PROG_SLOTS: [&str; 26] = [
     "exec",
     "fork",
     "exit",
@@ -54,37 +79,47 @@ pub const PROG_SLOTS: [&str; 18] = [
     "connect",
     "link",
     "symlink",
-    "net_connect",
-    "net_send",
-    "net_bind",
-    "net_listen",
-    "track",
-];
-/// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
-/// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 16] = [
-    "sendto",
-    "sendmsg",
-    "sendmmsg",
-    "bind",
-    "listen",
     "truncate",
     "chmod",
     "chown",
     "utimes",
     "xattr",
     "mknod",
+    "net_connect",
+    "net_send",
+    "net_bind",
+    "net_listen",
+    "track",
+    "payload_dns",
+    "payload_tls",
+];
+/// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
+/// effects are not in the surface yet (docs/kernel.md, "Channels").
+pub const BLIND_SLOTS: [&str; 13] = [
+    "sendto",
+    "sendmsg",
+    "sendmmsg",
+    "bind",
+    "listen",
     "open_by_handle_at",
-    "io_uring_open",
+    "io_uring_path",
     "raw_socket",
     "mount",
     "ptrace",
+    "fd_passing",
+    "bpf",
+    "kernel_module",
 ];
 
-/// Slots that count ring-buffer outputs (all but `track`).
-pub const EMITTER_SLOTS: usize = 17;
-/// The slot counting failed pid-tree insertions.
-pub const TRACK_SLOT: usize = 17;
+/// The slot counting failed pid-tree insertions (every other slot counts ring-buffer outputs).
+pub const TRACK_SLOT: usize = 23;
+/// The first payload slot (`PROG_PAYLOAD`): slot `PAYLOAD_SLOT + op - 1` per `PAY_*`.
+pub const PAYLOAD_SLOT: usize = 24;
+
+/// The slots that count ring-buffer outputs: all but [`TRACK_SLOT`].
+pub fn emitter_slots() -> impl Iterator<Item = usize> {
+    (0..PROG_SLOTS.len()).filter(|&i| i != TRACK_SLOT)
+}
 
 /// Slots of the per-opcode io_uring submission counter (`URING_OPS`); the last one also counts
 /// every opcode above it.
@@ -92,23 +127,18 @@ pub const URING_OPS: usize = 64;
 
 /// io_uring opcodes whose effect the surface would miss, by number, with the name used in the
 /// `unobserved-channel` note: operations that name a path (other than `openat`/`openat2`,
-/// which are observed as opens: path at submission, result at completion), and socket
+/// `renameat`, `unlinkat`, `mkdirat`, `symlinkat`, `linkat`, `setxattr` and `fsetxattr`
+/// (on a descriptor, not a registered file), which are observed as the
+/// syscall events they equal: paths at submission, result at completion), and socket
 /// operations the session cgroup's hooks may not see (a UNIX address, a
 /// listen, a raw socket, a driver command). Every other opcode works on descriptors whose
 /// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
 /// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
-pub const URING_BLIND_OPS: [(usize, &str); 15] = [
+pub const URING_BLIND_OPS: [(usize, &str); 8] = [
     (9, "sendmsg"),
     (16, "connect"),
     (21, "statx"),
     (26, "send"),
-    (35, "renameat"),
-    (36, "unlinkat"),
-    (37, "mkdirat"),
-    (38, "symlinkat"),
-    (39, "linkat"),
-    (41, "fsetxattr"),
-    (42, "setxattr"),
     (45, "socket"),
     (46, "uring_cmd"),
     (47, "send_zc"),
@@ -216,7 +246,7 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
         return Err(ParseError::Short(b.len()));
     }
     let hdr = header_at(b);
-    if !(EV_EXEC..=EV_NET).contains(&hdr.kind) {
+    if !(EV_EXEC..=EV_PAYLOAD).contains(&hdr.kind) {
         return Err(ParseError::UnknownKind(hdr.kind));
     }
     let data = &b[HDR_SIZE..];
@@ -307,6 +337,13 @@ mod tests {
             ("EV_SYSCALL", EV_SYSCALL),
             ("OP_OPEN", OP_OPEN),
             ("OP_SYMLINK", OP_SYMLINK),
+            ("OP_TRUNCATE", OP_TRUNCATE),
+            ("OP_CHMOD", OP_CHMOD),
+            ("OP_CHOWN", OP_CHOWN),
+            ("OP_UTIMES", OP_UTIMES),
+            ("OP_XATTR", OP_XATTR),
+            ("OP_MKNOD", OP_MKNOD),
+            ("OP_COUNT", OP_MKNOD),
             ("ST_FAULT2", ST_FAULT2),
         ] {
             assert_eq!(define(name), v as usize, "{name}");
@@ -319,21 +356,34 @@ mod tests {
         }
         assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
         assert_eq!(
-            define("PROG_SYSCALL") + OP_SYMLINK as usize,
+            define("PROG_SYSCALL") + OP_MKNOD as usize,
             define("PROG_NET"),
             "one slot per op"
         );
         assert_eq!(
             define("PROG_NET") + NET_LISTEN as usize,
-            EMITTER_SLOTS,
+            TRACK_SLOT,
             "one slot per network op"
         );
+        assert_eq!(define("PROG_PAYLOAD"), PAYLOAD_SLOT);
+        assert_eq!(
+            PAYLOAD_SLOT + PAY_TLS as usize,
+            PROG_SLOTS.len(),
+            "one slot per payload op, last"
+        );
+        assert_eq!(define("ASSAY_SOCKADDR_SLOT"), SOCKADDR_SLOT);
+        assert_eq!(define("ASSAY_PAYLOAD_OFF"), PAYLOAD_OFF);
+        assert_eq!(define("ASSAY_PAYLOAD_MAX"), PAYLOAD_MAX);
+        assert_eq!(emitter_slots().count(), PROG_SLOTS.len() - 1);
         for (name, v) in [
             ("EV_NET", EV_NET),
             ("NET_CONNECT", NET_CONNECT),
             ("NET_SEND", NET_SEND),
             ("NET_BIND", NET_BIND),
             ("NET_LISTEN", NET_LISTEN),
+            ("EV_PAYLOAD", EV_PAYLOAD),
+            ("PAY_DNS", PAY_DNS),
+            ("PAY_TLS", PAY_TLS),
         ] {
             assert_eq!(define(name), v as usize, "{name}");
         }
@@ -386,13 +436,15 @@ mod tests {
         counts[0] = 5; // nop
         counts[22] = 3; // read on a descriptor: its open was observed
         counts[18] = 1; // openat: observed as an open
-        counts[36] = 1; // unlinkat
+        counts[36] = 1; // unlinkat: observed as an unlink
+        counts[42] = 1; // setxattr: observed as an xattr change
+        counts[21] = 1; // statx
         counts[57] = 2; // listen
         counts[63] = 1; // unknown
         assert_eq!(
             uring_blind(&counts),
             [
-                ("unlinkat".to_string(), 1),
+                ("statx".to_string(), 1),
                 ("listen".to_string(), 2),
                 ("op63".to_string(), 1)
             ]

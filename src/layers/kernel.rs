@@ -1,4 +1,4 @@
-//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v1` lines.
+//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v3` lines.
 //!
 //! * Paths are made absolute against each process's tracked working directory (inherited at
 //!   fork, updated by chdir/fchdir) or the directory fd it used (known from earlier opens), then
@@ -8,6 +8,11 @@
 //!   `<parent>/<first exec basename or "fork">#<n>`, numbered among its siblings of that name in
 //!   fork order. Processes not reached from `p0` are `orphan/<name>#<n>`.
 //! * Lines are ordered by label, then by each process's own order; `seq` is gapless from 0.
+//! * Packet payloads (`EV_PAYLOAD`) belong to no process: a DNS answer or a TLS ClientHello that
+//!   names something ([`crate::layers::names`]) becomes a `dns_answer` / `tls_client_hello` line
+//!   of the reserved process label [`NET_LABEL`] (real labels start with `p0` or `orphan/`);
+//!   one that names nothing is no line. The addresses stay as they are everywhere else: naming
+//!   endpoints is the surface's rule (`crate::surface::names`).
 //!
 //! Memory stays bounded by the number of processes, not events ([`project_into`]): pass 1 reads
 //! the raw records in timestamp order (from the spill), keeps per-process state only (working
@@ -17,7 +22,8 @@
 //! each process in label order, its segment of every chunk, and hands each canonical event with
 //! its raw origin to every [`KernelSink`].
 //!
-//! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`.
+//! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`,
+//! `crate::layers::names`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -31,6 +37,11 @@ use crate::kernel::spill::RawSource;
 use crate::pathbytes::escape;
 
 const AT_FDCWD: i32 = -100;
+
+/// The process label of the lines that belong to no process (names seen in packets).
+pub const NET_LABEL: &str = "net";
+/// The pid those lines carry in the pending spill (no session process has pid 0).
+const NET_PID: u32 = 0;
 
 /// Facts about one process, for the diagnostic run events (and later stages).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,9 +237,26 @@ pub fn protocol_name(proto: u64) -> String {
 
 /// The endpoint of a network event from the session cgroup's hooks (or listen): the protocol,
 /// then the address (`udp:[::1]:53`).
+/// A UNIX address (a datagram's destination, a bind, a listening socket, read at the syscall)
+/// is `unix:PATH` or `unix:@NAME` like a UNIX connect.
 pub fn net_endpoint(proto: u64, addr: &[u8]) -> Option<String> {
     let a = sockaddr(addr)?;
+    if a.starts_with("unix:") {
+        return Some(a);
+    }
     Some(format!("{}:{a}", protocol_name(proto)))
+}
+
+/// The path of a UNIX address (none for an abstract or autobound address): the file a bind
+/// creates, the socket a datagram or connect goes to. Endpoints show it resolved like a path
+/// (`unix:<work>/sock`), so a relative name and the work dir do not vary between runs.
+pub fn unix_path(addr: &[u8]) -> Option<&[u8]> {
+    if addr.get(0..2)? != 1u16.to_ne_bytes() {
+        return None;
+    }
+    let path = &addr[2..];
+    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    (end > 0).then(|| &path[..end])
 }
 
 /// `ok` or the errno name.
@@ -343,6 +371,7 @@ fn project_chunked(
 
     let labels = assign_labels(&procs, root_pid);
     let mut order: Vec<(&str, u32)> = labels.iter().map(|(p, l)| (l.as_str(), *p)).collect();
+    order.push((NET_LABEL, NET_PID));
     order.sort_unstable();
     let mut ev = KernelEvent::new(run_id, 0, "", Kind::Exec);
     let mut seq = 0u64;
@@ -374,12 +403,7 @@ fn project_chunked(
             while left > 0 {
                 let (p, n) = decode(&mut r).map_err(LayerError::Pending)?;
                 left = left.saturating_sub(n);
-                let (access, flags) = if p.kind == Kind::Open {
-                    let (a, f) = open_flags(p.flags);
-                    (Some(a.to_string()), f)
-                } else {
-                    (None, Vec::new())
-                };
+                let (access, flags) = event_flags(p.kind, p.flags);
                 ev.seq = seq;
                 ev.kind = p.kind;
                 ev.path = p.path;
@@ -387,6 +411,19 @@ fn project_chunked(
                 ev.access = access;
                 ev.flags = flags;
                 ev.endpoint = p.endpoint;
+                ev.name = None;
+                ev.addresses.clear();
+                if matches!(p.kind, Kind::DnsAnswer | Kind::TlsClientHello) {
+                    // The pending record keeps the name in `path` and the addresses in `path2`.
+                    ev.name = ev.path.take();
+                    if let Some(a) = ev.path2.take() {
+                        ev.addresses = a
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(String::from)
+                            .collect();
+                    }
+                }
                 ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
                 ev.exit_code = p.exit_code;
                 ev.result = result_of(p.ret);
@@ -434,6 +471,9 @@ fn step(
     data1: &[u8],
     data2: &[u8],
 ) -> Option<Pending> {
+    if h.kind == EV_PAYLOAD {
+        return payload(h, data1);
+    }
     if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
         *next_order += 1;
         let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
@@ -491,6 +531,7 @@ fn step(
         EV_EXEC => {
             let p = resolve(procs, AT_FDCWD, data1);
             ev.path = Some(display(&p, work));
+            ev.path2 = memfd_name(data2).map(escape);
             if let Some(proc) = procs.get_mut(&h.pid) {
                 if proc.first_exec.is_none() {
                     proc.first_exec = Some(p.clone());
@@ -534,6 +575,7 @@ fn step(
         }
         EV_NET => {
             ev.endpoint = Some(net_endpoint(h.flags, data1)?);
+            let unix = unix_path(data1).map(|p| display(&resolve(procs, AT_FDCWD, p), work));
             ev.kind = match h.op {
                 NET_CONNECT => Kind::NetConnect,
                 NET_SEND => Kind::Send,
@@ -541,6 +583,12 @@ fn step(
                 NET_LISTEN => Kind::Listen,
                 _ => return None,
             };
+            if let Some(p) = unix {
+                ev.endpoint = Some(format!("unix:{p}"));
+                if h.op == NET_BIND {
+                    ev.path = Some(p);
+                }
+            }
             ev.flags = 0;
             ev.ret = 0;
         }
@@ -579,7 +627,8 @@ fn step(
                 ev.flags = 0;
             }
             OP_FCHDIR => {
-                let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                let target = fd_target(data2)
+                    .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                 if h.ret == 0 {
                     if target.is_none() {
                         stats.unresolved_paths += 1;
@@ -612,8 +661,34 @@ fn step(
                 ev.flags = 0;
             }
             OP_CONNECT => {
-                ev.endpoint = Some(sockaddr(data1)?);
+                ev.endpoint = Some(match unix_path(data1) {
+                    Some(p) => format!("unix:{}", display(&resolve(procs, AT_FDCWD, p), work)),
+                    None => sockaddr(data1)?,
+                });
                 ev.kind = Kind::Connect;
+                ev.flags = 0;
+            }
+            OP_MKNOD => {
+                ev.kind = Kind::Mknod;
+                ev.path = Some(display(&resolve(procs, h.dfd1, data1), work));
+            }
+            OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
+                ev.kind = metadata_kind(h.op)?;
+                let p = if data1.is_empty() && h.dfd1 != AT_FDCWD {
+                    // the descriptor itself (fchmod, fsetxattr, utimensat(fd, NULL),
+                    // AT_EMPTY_PATH): its path as the probe rebuilt it, else its open's
+                    let target = fd_target(data2)
+                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
+                    target.unwrap_or_else(|| {
+                        if h.ret == 0 {
+                            stats.unresolved_paths += 1;
+                        }
+                        format!("<fd {}>", h.dfd1).into_bytes()
+                    })
+                } else {
+                    resolve(procs, h.dfd1, data1)
+                };
+                ev.path = Some(display(&p, work));
                 ev.flags = 0;
             }
             _ => return None,
@@ -622,11 +697,96 @@ fn step(
     Some(ev)
 }
 
+/// The name of an executed descriptor's file when it is a memfd's (`memfd:NAME`; the probe
+/// reads it only for an exec of `/dev/fd/N` or `/proc/.../fd/N`).
+pub fn memfd_name(data2: &[u8]) -> Option<&[u8]> {
+    data2.starts_with(b"memfd:").then_some(data2)
+}
+
+/// The `access` and `flags` of a kernel-layer line from its kind and raw flags: an open's access
+/// mode and flags, a mknod's node type.
+pub fn event_flags(kind: Kind, flags: u64) -> (Option<String>, Vec<String>) {
+    match kind {
+        Kind::Open => {
+            let (a, f) = open_flags(flags);
+            (Some(a.to_string()), f)
+        }
+        Kind::Mknod => (
+            None,
+            node_type(flags).map(String::from).into_iter().collect(),
+        ),
+        _ => (None, Vec::new()),
+    }
+}
+
+/// The type of a node mknod created, from its mode (none for a regular file).
+pub fn node_type(mode: u64) -> Option<&'static str> {
+    match mode & 0o170000 {
+        0o010000 => Some("fifo"),
+        0o140000 => Some("socket"),
+        0o020000 => Some("char_device"),
+        0o060000 => Some("block_device"),
+        _ => None,
+    }
+}
+
+/// A descriptor's absolute path as the probe rebuilt it from the file's dentries and mounts
+/// (second path of fchdir and of a metadata change of a descriptor), normalized.
+pub fn fd_target(data2: &[u8]) -> Option<Vec<u8>> {
+    (data2.first() == Some(&b'/')).then(|| normalize(data2))
+}
+
+/// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).
+pub fn metadata_kind(op: u32) -> Option<Kind> {
+    Some(match op {
+        OP_TRUNCATE => Kind::Truncate,
+        OP_CHMOD => Kind::Chmod,
+        OP_CHOWN => Kind::Chown,
+        OP_UTIMES => Kind::Utimes,
+        OP_XATTR => Kind::Xattr,
+        _ => return None,
+    })
+}
+
+/// The name line of an `EV_PAYLOAD` record, if its payload names something.
+fn payload(h: &EventHdr, data: &[u8]) -> Option<Pending> {
+    use crate::layers::names;
+    let remote = data.get(..SOCKADDR_SLOT)?;
+    let body = data.get(PAYLOAD_OFF..)?;
+    let endpoint = net_endpoint(h.flags, remote)?;
+    let (kind, name, addresses) = match h.op {
+        PAY_DNS => {
+            let a = names::parse_dns_response(body).ok()?;
+            let list: Vec<String> = a.addresses.iter().map(|x| x.to_string()).collect();
+            (Kind::DnsAnswer, a.name, Some(list.join(",")))
+        }
+        PAY_TLS => (
+            Kind::TlsClientHello,
+            names::parse_client_hello_sni(body).ok()?,
+            None,
+        ),
+        _ => return None,
+    };
+    Some(Pending {
+        pid: NET_PID,
+        ns: h.ts,
+        kind,
+        path: Some(name),
+        path2: addresses,
+        flags: 0,
+        endpoint: Some(endpoint),
+        child: None,
+        exit_code: None,
+        ret: 0,
+        escaped: false,
+    })
+}
+
 /// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
 const PENDING_CHUNK_BYTES: usize = 4 << 20;
 
 /// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
-const KINDS: [Kind; 16] = [
+const KINDS: [Kind; 24] = [
     Kind::Exec,
     Kind::Fork,
     Kind::Exit,
@@ -643,6 +803,14 @@ const KINDS: [Kind; 16] = [
     Kind::Send,
     Kind::Bind,
     Kind::Listen,
+    Kind::Truncate,
+    Kind::Chmod,
+    Kind::Chown,
+    Kind::Utimes,
+    Kind::Xattr,
+    Kind::Mknod,
+    Kind::DnsAnswer,
+    Kind::TlsClientHello,
 ];
 
 /// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
@@ -665,6 +833,14 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Send => 13,
         Kind::Bind => 14,
         Kind::Listen => 15,
+        Kind::Truncate => 16,
+        Kind::Chmod => 17,
+        Kind::Chown => 18,
+        Kind::Utimes => 19,
+        Kind::Xattr => 20,
+        Kind::Mknod => 21,
+        Kind::DnsAnswer => 22,
+        Kind::TlsClientHello => 23,
     }
 }
 
@@ -966,6 +1142,58 @@ mod tests {
         assert_eq!(display(b"/w/x/\xff", b"/w/x"), "<work>/\\xff");
     }
 
+    /// Metadata and size changes name their path, relative to the cwd or a directory fd, or the
+    /// descriptor itself when the path is empty: the path it was opened with, else `<fd N>`
+    /// (counted unresolved only when the change succeeded).
+    #[test]
+    fn metadata_changes_name_their_target() {
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            ev(EV_SYSCALL, OP_OPEN, 10, 2, 5, AT_FDCWD, b"d", b""),
+            ev(EV_SYSCALL, OP_OPEN, 10, 3, 6, AT_FDCWD, b"/etc/f", b""),
+            ev(EV_SYSCALL, OP_TRUNCATE, 10, 4, 0, AT_FDCWD, b"t", b""),
+            ev(EV_SYSCALL, OP_CHMOD, 10, 5, 0, 6, b"", b""),
+            ev(EV_SYSCALL, OP_CHOWN, 10, 6, 0, 5, b"x", b""),
+            ev(EV_SYSCALL, OP_UTIMES, 10, 7, 0, 9, b"", b""),
+            ev(EV_SYSCALL, OP_XATTR, 10, 8, -9, 8, b"", b""),
+            ev(EV_SYSCALL, OP_XATTR, 10, 9, 0, AT_FDCWD, b"/abs", b""),
+            // the probe's rebuilt path of the descriptor wins over the fd table
+            ev(EV_SYSCALL, OP_CHMOD, 10, 10, 0, 6, b"", b"/k//d/./f"),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .skip(3)
+            .map(|e| format!("{:?} {} {}", e.kind, e.path.as_deref().unwrap(), e.result))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "Truncate <work>/t ok",
+                "Chmod /etc/f ok",
+                "Chown <work>/d/x ok",
+                "Utimes <fd 9> ok",
+                "Xattr <fd 8> EBADF",
+                "Xattr /abs ok",
+                "Chmod /k/d/f ok",
+            ]
+        );
+        assert_eq!(p.stats.unresolved_paths, 1);
+        let d = crate::surface::derive("r", &p.events, &crate::surface::NoiseFilter::none());
+        assert_eq!(
+            d.surface.filesystem_writes,
+            [
+                "/abs",
+                "/etc/f",
+                "/k/d/f",
+                "<fd 9>",
+                "<work>/d/x",
+                "<work>/t"
+            ]
+        );
+    }
+
     #[test]
     fn sockaddrs() {
         let mut v4 = vec![2, 0, 0x1f, 0x90, 127, 0, 0, 1];
@@ -980,6 +1208,26 @@ mod tests {
         assert_eq!(sockaddr(&[1, 0, 0, b'a', b'b']).unwrap(), "unix:@ab");
         assert_eq!(sockaddr(&[0, 0]), None);
         assert_eq!(sockaddr(&[2]), None);
+        // UNIX addresses keep their form in endpoints; only a path names a file
+        assert_eq!(net_endpoint(0, &un).unwrap(), "unix:/run/x.sock");
+        assert_eq!(unix_path(&un), Some(&b"/run/x.sock"[..]));
+        assert_eq!(unix_path(&[1, 0, 0, b'a']), None);
+        assert_eq!(unix_path(&[1, 0]), None);
+        assert_eq!(unix_path(&v4), None);
+    }
+
+    #[test]
+    fn mknod_names_the_node_type() {
+        assert_eq!(node_type(0o010644), Some("fifo"));
+        assert_eq!(node_type(0o140755), Some("socket"));
+        assert_eq!(node_type(0o020600), Some("char_device"));
+        assert_eq!(node_type(0o060600), Some("block_device"));
+        assert_eq!(node_type(0o100644), None);
+        assert_eq!(node_type(0o644), None);
+        assert_eq!(
+            event_flags(Kind::Mknod, 0o010644),
+            (None, vec!["fifo".to_string()])
+        );
     }
 
     #[test]
@@ -1084,6 +1332,72 @@ mod tests {
         assert_eq!(p.origins.len(), p.events.len());
     }
 
+    /// A payload record: remote and local sockaddrs in their slots, then the payload.
+    pub(crate) fn payload_record(
+        op: u32,
+        proto: u64,
+        remote: &[u8],
+        body: &[u8],
+        ts: u64,
+    ) -> RawEvent {
+        let mut data = remote.to_vec();
+        data.resize(SOCKADDR_SLOT * 2, 0);
+        data.extend_from_slice(body);
+        let mut e = ev(EV_PAYLOAD, op, 0, ts, body.len() as i64, 0, &data, b"");
+        e.hdr.tid = 0;
+        e.hdr.flags = proto;
+        e
+    }
+
+    #[test]
+    fn payloads_become_name_lines_of_no_process() {
+        use crate::layers::names::tests::{client_hello, response};
+        let mut dns_server = vec![2, 0, 0, 53, 127, 0, 0, 1];
+        dns_server.resize(16, 0);
+        let mut tls_dest = vec![10, 0, 0x01, 0xbb, 0, 0, 0, 0];
+        tls_dest.extend(Ipv6Addr::LOCALHOST.octets());
+        let answer = response(
+            "Service.assay.test",
+            &[(vec![0xc0, 12], 1, vec![127, 0, 0, 2])],
+        );
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            payload_record(PAY_DNS, 17, &dns_server, &answer, 2),
+            payload_record(PAY_TLS, 6, &tls_dest, &client_hello("tls.assay.test"), 3),
+            // Names nothing: not a response, not a hello, an unknown op.
+            payload_record(PAY_DNS, 17, &dns_server, b"\x00\x01junk", 4),
+            payload_record(PAY_TLS, 6, &tls_dest, b"\x16\x03\x01\x00", 5),
+            payload_record(9, 6, &tls_dest, &answer, 6),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {:?} {} {:?} {:?}",
+                    e.seq,
+                    e.process,
+                    e.kind,
+                    e.endpoint.as_deref().unwrap_or("-"),
+                    e.name,
+                    e.addresses
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "0 net DnsAnswer udp:127.0.0.1:53 Some(\"service.assay.test\") [\"127.0.0.2\"]",
+                "1 net TlsClientHello tcp:[::1]:443 Some(\"tls.assay.test\") []",
+                "2 p0 Exec - None []",
+            ]
+        );
+        // No process for the packets: the table holds the command only.
+        assert_eq!(p.processes.len(), 1);
+        assert_eq!(p.events[0].path, None);
+    }
+
     #[test]
     fn results_never_overflow() {
         assert_eq!(result_of(0), "ok");
@@ -1117,7 +1431,7 @@ mod tests {
         /// Pending chunks written to disk and merged back give exactly the in-memory layer.
         #[test]
         fn spilled_projection_equals_in_memory(
-            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
+            evs in proptest::collection::vec((1u32..6, 0u32..18, 1u32..6, 0u64..50, -5i64..8, -101i32..8, proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'.')], 0..12)), 0..120),
             chunk in 1usize..2000,
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
@@ -1139,7 +1453,7 @@ mod tests {
 
         #[test]
         fn projection_never_panics_and_seq_is_gapless(
-            evs in proptest::collection::vec((1u32..6, 0u32..12, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
+            evs in proptest::collection::vec((1u32..6, 0u32..18, 1u32..5, any::<u64>(), -5i64..8, -101i32..8, proptest::collection::vec(any::<u8>(), 0..12)), 0..40)
         ) {
             let raw: Vec<RawEvent> = evs.into_iter().map(|(k, op, pid, ts, ret, dfd, p)| ev(k, op, pid, ts, ret, dfd, &p, b"")).collect();
             let pr = project("r", &raw, Some(1), b"/w").unwrap();

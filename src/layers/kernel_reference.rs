@@ -119,6 +119,7 @@ pub fn reference_project(
                     proc.execs.push(p.clone());
                 }
                 ev.path = Some(p);
+                ev.path2 = memfd_name(&e.data2).map(<[u8]>::to_vec);
                 ev.ret = 0;
             }
             EV_FORK => {
@@ -165,6 +166,13 @@ pub fn reference_project(
                     _ => continue,
                 };
                 ev.endpoint = Some(ep);
+                if let Some(p) = unix_path(&e.data1) {
+                    let abs = resolve(&procs, AT_FDCWD, p);
+                    ev.endpoint = Some(format!("unix:{}", display(&abs, work)));
+                    if h.op == NET_BIND {
+                        ev.path = Some(abs);
+                    }
+                }
                 ev.flags = 0;
                 ev.ret = 0;
             }
@@ -197,7 +205,8 @@ pub fn reference_project(
                     ev.flags = 0;
                 }
                 OP_FCHDIR => {
-                    let target = procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned());
+                    let target = fd_target(&e.data2)
+                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                     if h.ret == 0 {
                         if target.is_none() {
                             stats.unresolved_paths += 1;
@@ -227,10 +236,42 @@ pub fn reference_project(
                     ev.path2 = Some(resolve(&procs, h.dfd2, &e.data2));
                     ev.flags = 0;
                 }
+                OP_MKNOD => {
+                    ev.kind = Kind::Mknod;
+                    ev.path = Some(resolve(&procs, h.dfd1, &e.data1));
+                }
+                OP_TRUNCATE | OP_CHMOD | OP_CHOWN | OP_UTIMES | OP_XATTR => {
+                    let Some(kind) = metadata_kind(h.op) else {
+                        continue;
+                    };
+                    ev.kind = kind;
+                    ev.path = Some(if e.data1.is_empty() && h.dfd1 != AT_FDCWD {
+                        match fd_target(&e.data2)
+                            .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()))
+                        {
+                            Some(t) => t,
+                            None => {
+                                if h.ret == 0 {
+                                    stats.unresolved_paths += 1;
+                                }
+                                format!("<fd {}>", h.dfd1).into_bytes()
+                            }
+                        }
+                    } else {
+                        resolve(&procs, h.dfd1, &e.data1)
+                    });
+                    ev.flags = 0;
+                }
                 OP_CONNECT => {
-                    match sockaddr(&e.data1) {
-                        Some(ep) => ev.endpoint = Some(ep),
-                        None => continue,
+                    match unix_path(&e.data1) {
+                        Some(p) => {
+                            let abs = resolve(&procs, AT_FDCWD, p);
+                            ev.endpoint = Some(format!("unix:{}", display(&abs, work)));
+                        }
+                        None => match sockaddr(&e.data1) {
+                            Some(ep) => ev.endpoint = Some(ep),
+                            None => continue,
+                        },
                     }
                     ev.kind = Kind::Connect;
                     ev.flags = 0;
@@ -249,12 +290,7 @@ pub fn reference_project(
     let mut events = Vec::with_capacity(pending.len());
     for (label, list) in by_proc {
         for p in list {
-            let (access, flags) = if p.kind == Kind::Open {
-                let (a, f) = open_flags(p.flags);
-                (Some(a.to_string()), f)
-            } else {
-                (None, Vec::new())
-            };
+            let (access, flags) = event_flags(p.kind, p.flags);
             events.push(KernelEvent {
                 schema: kernel_event::SCHEMA.into(),
                 run_id: run_id.into(),
@@ -272,6 +308,8 @@ pub fn reference_project(
                 access,
                 flags,
                 endpoint: p.endpoint.clone(),
+                name: None, // payload records are not in this oracle's input (kinds 1..=5)
+                addresses: Vec::new(),
                 child: p.child.map(|c| labels[&c].clone()),
                 exit_code: p.exit_code,
                 result: result_of(p.ret),

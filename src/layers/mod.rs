@@ -1,7 +1,9 @@
 //! Layers: turn raw observations into per-layer records. `kernel` builds the canonical kernel
-//! layer (stable process labels, normalized paths, stable order) from raw kernel events.
+//! layer (stable process labels, normalized paths, stable order) from raw kernel events;
+//! `names` parses the packet payloads it records names from (DNS answers, TLS ClientHellos).
 //! Imports: `crate::kernel::event` (raw records), `crate::contracts`, `crate::pathbytes`.
 
 pub mod kernel;
 #[cfg(test)]
 mod kernel_reference;
+pub mod names;

@@ -13,7 +13,7 @@
 //!     env: {LANG: C.UTF-8}            # added to the fixed environment (see docs/proofs.md)
 //!     policy: fixtures/policy/policy.yaml  # modes kernel-policy and sdk: the policy of every mcp-wrap
 //!     strict_kernel: true             # the determinism gate also compares the kernel layer
-//!     allow_unobserved: [chmod]       # channels whose use alone does not make it inconclusive
+//!     allow_unobserved: [mount]       # channels whose use alone does not make it inconclusive
 //!     surface:                        # surface rules added to the defaults (docs/proofs.md)
 //!       collapse: ["<work>/dist"]     # tree roots shown as ROOT/**
 //!       redact:                       # regex inside one name → placeholder (work dir, temp areas)
@@ -115,7 +115,7 @@ pub struct Proof {
     pub policy_path: Option<PathBuf>,
     /// Whether the determinism gate compares the kernel layer too (it is then canonical).
     pub strict_kernel: bool,
-    /// Unobserved channels (`chmod`, `utimes`, ...) whose use alone does not make the evidence
+    /// Unobserved channels (`mount`, `ptrace`, ...) whose use alone does not make the evidence
     /// inconclusive for this proof (health still reports them).
     pub allow_unobserved: Vec<String>,
     /// Collapse roots added to the default surface rules.
@@ -531,22 +531,22 @@ mod tests {
     #[test]
     fn surface_rules_and_gate_are_parsed_and_checked() {
         let p = parse(
-            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    allow_unobserved: [chmod]\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    strict_kernel: true\n    allow_unobserved: [mount]\n    surface:\n      collapse: [\"<work>/dist\"]\n      redact:\n        - {pattern: \"[0-9]+\", placeholder: \"<n>\"}\n",
         )
         .unwrap();
         let a = &p.proofs[0];
         assert!(a.strict_kernel);
-        assert_eq!(a.allow_unobserved, ["chmod"]);
+        assert_eq!(a.allow_unobserved, ["mount"]);
         assert_eq!(a.collapse, ["<work>/dist"]);
         assert_eq!(a.redact, [("[0-9]+".to_string(), "<n>".to_string())]);
         assert!(a.surface_rules().is_ok());
         let e = parse(
-            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    allow_unobserved: [chmodd]\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
+            "proofs:\n  - name: a\n    command: [x]\n    golden: g.json\n    allow_unobserved: [mountt]\n    surface:\n      collapse: [dist]\n      redact:\n        - {pattern: \"(\", placeholder: \"<n>\"}\n        - {pattern: \"x\", placeholder: \"<tmp>\"}\n",
         )
         .unwrap_err()
         .to_string();
         for want in [
-            "proofs.yaml:5:24: error: allow_unobserved: `chmodd`",
+            "proofs.yaml:5:24: error: allow_unobserved: `mountt`",
             "proofs.yaml:7:18: error: collapse root `dist`",
             "proofs.yaml:9:21: error: redaction pattern `(`: invalid regex: unclosed group\n",
             "proofs.yaml:10:39: error: placeholder `<tmp>`",

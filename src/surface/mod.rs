@@ -6,9 +6,11 @@
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
 //! After filtering, [`normalize`] maps the exact sets to stable, reviewable entries (transient
 //! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
-//! exact).
+//! exact), and [`names`] names destinations by the DNS answers and TLS server names the run
+//! observed.
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
 
+pub mod names;
 pub mod normalize;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,7 +147,8 @@ pub enum Touch<'a> {
     OpenRead(&'a str),
     /// A successful open that can change the file: a path and a write (sink switch applies).
     OpenWrite(&'a str),
-    /// A successful unlink/rmdir/mkdir/rename/symlink target/link target: a path and a write.
+    /// A successful unlink/rmdir/mkdir/rename/symlink target/link target, or a metadata or size
+    /// change (truncate, chmod, chown, utimes, xattr): a path and a write.
     Change(&'a str),
     /// The source of a successful hard link: a path that was read, not written.
     LinkSource(&'a str),
@@ -171,7 +174,8 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
     let path = e.path.as_deref();
     let path2 = e.path2.as_deref();
     match e.kind {
-        Kind::Exec => [path.map(Touch::Exec), None],
+        // An exec of a memfd is `memfd:NAME` (the projection sets `path2` only for those).
+        Kind::Exec => [path2.or(path).map(Touch::Exec), None],
         Kind::Open if ok => {
             let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
                 || e.flags.iter().any(|f| f == "create" || f == "trunc");
@@ -185,17 +189,22 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
             [path.map(Touch::Change), path2.map(Touch::Change)]
         }
         Kind::Symlink if ok => [path2.map(Touch::Change), None],
-        // An INET connect of a session-cgroup process is in the surface through the cgroup
-        // hook's `net_connect` line, which names the protocol; the syscall line adds it only
-        // when the process had escaped (its socket may be outside the hooks).
+        Kind::Mknod if ok => [path.map(Touch::Change), None],
+        Kind::Truncate | Kind::Chmod | Kind::Chown | Kind::Utimes | Kind::Xattr if ok => {
+            [path.map(Touch::Change), None]
+        }
+        // An INET connect is in the surface through its `net_connect` line, which names the
+        // protocol: the cgroup hook's, or for a socket created outside the session cgroup
+        // (passed in, or made after an escape), the one the syscall probe adds.
         Kind::Connect => match e.endpoint.as_deref() {
-            Some(ep) if ep.starts_with("unix:") || e.escaped => [Some(Touch::Connect(ep)), None],
+            Some(ep) if ep.starts_with("unix:") => [Some(Touch::Connect(ep)), None],
             _ => [None, None],
         },
         Kind::NetConnect | Kind::Send => [e.endpoint.as_deref().map(Touch::Connect), None],
+        // A bind to a UNIX path also creates the socket file (`path`).
         Kind::Bind => [
             e.endpoint.as_deref().map(|ep| Touch::Local("bind", ep)),
-            None,
+            path.map(Touch::Change),
         ],
         Kind::Listen => [
             e.endpoint.as_deref().map(|ep| Touch::Local("listen", ep)),
@@ -325,6 +334,7 @@ pub struct Deriver<'a> {
     rules: &'a normalize::Rules,
     facts: normalize::Facts,
     acc: Accumulator,
+    names: names::Names,
 }
 
 impl<'a> Deriver<'a> {
@@ -334,14 +344,21 @@ impl<'a> Deriver<'a> {
             rules,
             facts: normalize::Facts::default(),
             acc: Accumulator::default(),
+            names: names::Names::default(),
         }
     }
 
     /// Adds one event's contributions.
     pub fn add(&mut self, e: &KernelEvent) {
         self.facts.event(e);
+        self.names.event(e);
         let rules = self.rules;
         self.acc.add_with(e, self.noise, |s| rules.is_sensitive(s));
+    }
+
+    /// The names the run observed so far (DNS answers, ClientHello server names).
+    pub fn names(&self) -> &names::Names {
+        &self.names
     }
 
     /// The normalized surface and the filtered counts.
@@ -373,6 +390,7 @@ impl<'a> Deriver<'a> {
             .collect();
         let writes: BTreeSet<String> = writes.iter().map(|p| m.map(p, Use::Write)).collect();
         let execs: BTreeSet<String> = execs.iter().map(|p| m.map(p, Use::Exec)).collect();
+        let endpoints = self.names.apply(&endpoints);
         Derived {
             surface: CapabilitySurface {
                 schema: surface::SCHEMA.into(),
@@ -468,16 +486,11 @@ mod tests {
                 "<work>/out.txt"
             ]
         );
-        // The syscall's INET connect is in the surface through the hook's line, with its
-        // protocol; the bare address only for a process that had escaped.
+        // The syscall's INET connect is in the surface through the `net_connect` line, with
+        // its protocol, never as a bare address.
         assert_eq!(
             s.network_endpoints,
-            [
-                "10.0.0.1:22",
-                "tcp:127.0.0.1:9",
-                "udp:[::1]:53",
-                "unix:/run/x.sock"
-            ]
+            ["tcp:127.0.0.1:9", "udp:[::1]:53", "unix:/run/x.sock"]
         );
         assert_eq!(
             s.network_local,

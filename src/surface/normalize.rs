@@ -409,7 +409,7 @@ impl Facts {
                     },
                 );
             }
-            Kind::Mkdir => put(path, Change::Created),
+            Kind::Mkdir | Kind::Mknod | Kind::Bind => put(path, Change::Created),
             Kind::Unlink | Kind::Rmdir => put(path, Change::Removed),
             Kind::Rename => {
                 put(path, Change::Removed);

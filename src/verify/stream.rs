@@ -42,6 +42,12 @@ pub(crate) struct Support {
     pub endpoints: HashSet<String>,
     pub local: HashSet<String>,
     pub execs: HashSet<String>,
+    /// Whether the surface names a destination (`tcp:NAME:PORT`): then the names and the
+    /// destinations the kernel layer saw are kept until its end, when the naming rule
+    /// (`surface::names`) decides which named entries they support.
+    named: bool,
+    names: crate::surface::names::Names,
+    dests: HashSet<String>,
     paths_pat: Patterns,
     writes_pat: Patterns,
     execs_pat: Patterns,
@@ -95,6 +101,9 @@ impl Support {
             endpoints: set(&s.network_endpoints),
             local: set(&s.network_local),
             execs: set(&s.process_execs),
+            named: s.network_endpoints.iter().any(|e| is_named(e)),
+            names: Default::default(),
+            dests: HashSet::new(),
             paths_pat: Patterns::new(&s.filesystem_paths),
             writes_pat: Patterns::new(&s.filesystem_writes),
             execs_pat: Patterns::new(&s.process_execs),
@@ -103,6 +112,9 @@ impl Support {
 
     fn event(&mut self, e: &KernelEvent) {
         use crate::surface::Touch;
+        if self.named {
+            self.names.event(e);
+        }
         for t in crate::surface::touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(p) | Touch::LinkSource(p) => {
@@ -121,6 +133,9 @@ impl Support {
                 }
                 Touch::Connect(p) => {
                     self.endpoints.remove(p);
+                    if self.named && !self.dests.contains(p) {
+                        self.dests.insert(p.to_string());
+                    }
                 }
                 Touch::Local(prefix, ep) => {
                     self.local.remove(&Touch::local_entry(prefix, ep));
@@ -128,6 +143,27 @@ impl Support {
             }
         }
     }
+}
+
+impl Support {
+    /// At the end of the kernel layer: removes the named entries its destinations and names
+    /// support.
+    pub(crate) fn finish_names(&mut self) {
+        if !self.named {
+            return;
+        }
+        for d in &self.dests {
+            for entry in self.names.entries(d) {
+                self.endpoints.remove(&entry);
+            }
+        }
+    }
+}
+
+/// Whether a surface destination is a named one (`tcp:NAME:PORT`, `udp:NAME:PORT`).
+fn is_named(ep: &str) -> bool {
+    (ep.starts_with("tcp:") || ep.starts_with("udp:"))
+        && crate::surface::names::split_endpoint(ep).is_none()
 }
 
 /// Everything the pass learned.
@@ -863,6 +899,7 @@ fn ndjson<R: Read>(
     out.run_ids.extend(lines.run_ids);
     if is_kernel {
         out.support = lines.support;
+        out.support.finish_names();
         out.kernel_complete = lines.bad == 0;
     }
     Ok(kept)
@@ -884,7 +921,7 @@ fn static_code(code: &str) -> &'static str {
 
 /// The fast path for a canonical kernel-layer line: a typed parse plus the constraints the
 /// schema adds to the types (schema id, vocabularies, the `result` pattern). `Some` only when
-/// the line is valid against `kernel_event.v1`; anything else takes the slow path, which
+/// the line is valid against `kernel_event.v3`; anything else takes the slow path, which
 /// validates against the published schema and says why. `tests/schemas.rs` checks that this
 /// never accepts what the schema rejects.
 pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
@@ -897,9 +934,36 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
     {
         return None;
     }
-    const FLAGS: [&str; 6] = ["append", "create", "directory", "excl", "tmpfile", "trunc"];
+    const FLAGS: [&str; 10] = [
+        "append",
+        "block_device",
+        "char_device",
+        "create",
+        "directory",
+        "excl",
+        "fifo",
+        "socket",
+        "tmpfile",
+        "trunc",
+    ];
     for (i, f) in e.flags.iter().enumerate() {
         if !FLAGS.contains(&f.as_str()) || e.flags[..i].contains(f) {
+            return None;
+        }
+    }
+    // `name`: dot-separated labels of lowercase letters, digits, `-` and `_` (the schema's pattern).
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    if let Some(n) = &e.name
+        && !n.split('.').all(label_ok)
+    {
+        return None;
+    }
+    for (i, a) in e.addresses.iter().enumerate() {
+        if e.addresses[..i].contains(a) {
             return None;
         }
     }
