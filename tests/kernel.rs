@@ -854,7 +854,7 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "raw_tp/sched_process_exec",
             "raw_tp/sched_process_fork",
             "raw_tp/sched_process_exit",
-            "raw_tp/sys_exit",
+            "tp_btf/sys_exit",
             "raw_tp/io_uring_submit_req",
             "raw_tp/io_uring_complete",
             "cgroup/connect4",

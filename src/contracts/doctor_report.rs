@@ -56,7 +56,7 @@ pub struct BpfObject {
     pub origin: String,
     /// SHA-256 over the `bpf/` sources it was built from.
     pub source_sha256: String,
-    /// Every attach point (`raw_tp/NAME`), in attach order.
+    /// Every attach point (`raw_tp/NAME`, `tp_btf/NAME`, `cgroup/NAME`), in attach order.
     pub attach_points: Vec<String>,
 }
 

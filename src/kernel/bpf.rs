@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{
-    CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint,
+    BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, RawTracePoint,
 };
 use aya::{Ebpf, EbpfLoader};
 
@@ -48,13 +48,17 @@ pub enum BpfError {
     RingSize(u32),
 }
 
-/// Where a program attaches: a raw tracepoint, by name, through a BPF link. It needs no tracefs
+/// Where a program attaches: a raw tracepoint, through a BPF link. It needs no tracefs
 /// (perf-event tracepoints read their id from tracefs, which a fresh host does not mount, and
-/// cost ~40 ms each to detach) and no userspace BTF lookup of the attach point.
+/// cost ~40 ms each to detach).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
-    /// `raw_tp/NAME`.
+    /// `raw_tp/NAME`: attached by name, untyped arguments (pointers are read with helpers).
     RawTp(&'static str),
+    /// `tp_btf/NAME`: the same raw tracepoint with BTF-typed arguments, so the program reads
+    /// what they point to with plain loads; its attach point is named by its kernel BTF id
+    /// (`kernel::btf`).
+    BtfTp(&'static str),
     /// `cgroup/NAME`: a sock_addr program attached to the session cgroup (per run, through a
     /// BPF link on the cgroup directory); it sees exactly the sockets created in that cgroup.
     Cgroup(&'static str),
@@ -77,8 +81,8 @@ pub struct Program {
 }
 
 /// Every program, in attach order. The `cgroup_skb` programs are optional: without them,
-/// endpoints stay addresses (a `probe-missing` note says so). Four attach points: syscalls are dispatched on their number
-/// in-kernel by one program at syscall exit.
+/// endpoints stay addresses (a `probe-missing` note says so). Syscalls are dispatched on their
+/// number in-kernel by one program at syscall exit.
 pub const PROGRAMS: &[Program] = &[
     Program {
         name: "on_exec",
@@ -100,7 +104,7 @@ pub const PROGRAMS: &[Program] = &[
     },
     Program {
         name: "on_sys_exit",
-        hook: Hook::RawTp("sys_exit"),
+        hook: Hook::BtfTp("sys_exit"),
         family: "syscall",
         required: true,
     },
@@ -170,6 +174,7 @@ impl Hook {
     pub fn describe(self) -> String {
         match self {
             Hook::RawTp(n) => format!("raw_tp/{n}"),
+            Hook::BtfTp(n) => format!("tp_btf/{n}"),
             Hook::Cgroup(n) => format!("cgroup/{n}"),
             Hook::CgroupSkb { egress: false } => "cgroup_skb/ingress".into(),
             Hook::CgroupSkb { egress: true } => "cgroup_skb/egress".into(),
@@ -213,9 +218,14 @@ pub struct Counters {
 }
 
 impl Observer {
-    /// Loads the object with a ring of `ring_bytes` and attaches every program.
-    pub fn start(ring_bytes: u32, wakeup_bytes: u64) -> Result<Observer, BpfError> {
-        let mut ebpf = load(ring_bytes, wakeup_bytes)?;
+    /// Loads the object with a ring of `ring_bytes`, filtering to the cgroup `session_cgid`,
+    /// and attaches every program.
+    pub fn start(
+        ring_bytes: u32,
+        wakeup_bytes: u64,
+        session_cgid: u64,
+    ) -> Result<Observer, BpfError> {
+        let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid)?;
         let mut attach_failures = Vec::new();
         for p in PROGRAMS {
             if p.hook.per_session() {
@@ -235,23 +245,6 @@ impl Observer {
         Ok(Observer {
             ebpf,
             attach_failures,
-        })
-    }
-
-    /// Adds a cgroup id to the in-kernel session filter.
-    pub fn add_cgroup(&mut self, id: u64) -> Result<(), BpfError> {
-        let map = self
-            .ebpf
-            .map_mut("session_cgroups")
-            .ok_or(BpfError::MissingMap("session_cgroups"))?;
-        let mut m: BpfHashMap<_, u64, u8> =
-            BpfHashMap::try_from(map).map_err(|source| BpfError::Map {
-                map: "session_cgroups",
-                source,
-            })?;
-        m.insert(id, 1, 0).map_err(|source| BpfError::Map {
-            map: "session_cgroups",
-            source,
         })
     }
 
@@ -341,7 +334,7 @@ impl Observer {
 
 /// Loads the object (maps, including the ring buffer, are created here; programs are verified
 /// when they are attached). The loader reads the kernel BTF once for CO-RE relocations.
-fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
+fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, BpfError> {
     if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
         return Err(BpfError::RingSize(ring_bytes));
     }
@@ -352,6 +345,7 @@ fn load(ring_bytes: u32, wakeup_bytes: u64) -> Result<Ebpf, BpfError> {
     Ok(EbpfLoader::new()
         .map_max_entries("events", ring_bytes)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
+        .override_global("session_cgid", &session_cgid, true)
         .load(OBJECT)?)
 }
 
@@ -363,7 +357,8 @@ pub type ProbeResult = (Program, Result<(), String>);
 /// programs are loaded (verified) only: they attach to a session cgroup, which `doctor`'s
 /// observed run exercises.
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
-    let mut ebpf = load(1 << 16, 4096)?;
+    // No cgroup has id 0: the programs see no session.
+    let mut ebpf = load(1 << 16, 4096, 0)?;
     Ok(PROGRAMS
         .iter()
         .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None)))
@@ -386,6 +381,15 @@ fn attach(
                 .map_err(|e: aya::programs::ProgramError| e.to_string())?;
             p.load().map_err(|e| format!("{e:#}"))?;
             p.attach(tp).map_err(|e| format!("{e:#}"))?;
+        }
+        Hook::BtfTp(tp) => {
+            let p: &mut BtfTracePoint = prog
+                .try_into()
+                .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+            // only the kernel BTF up to the attach point's typedef (`kernel::btf`)
+            let btf = super::btf::attach_btf(tp).map_err(|e| e.to_string())?;
+            p.load(tp, &btf).map_err(|e| format!("{e:#}"))?;
+            p.attach().map_err(|e| format!("{e:#}"))?;
         }
         Hook::Cgroup(_) => {
             let p: &mut CgroupSockAddr = prog

@@ -5,6 +5,7 @@
 //! output) only. Linux-only.
 
 pub mod bpf;
+pub mod btf;
 pub mod cgroup;
 pub mod doctor;
 pub mod event;

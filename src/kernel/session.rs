@@ -146,7 +146,7 @@ pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
             return Err(e.into());
         }
     };
-    let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes) {
+    let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes, cg.id()) {
         Ok(mut observer) => run_in(spec, &mut observer, &cg, notes),
         Err(e) => Err(e.into()),
     };
@@ -172,7 +172,6 @@ fn run_in(
         ),
         false => None,
     };
-    observer.add_cgroup(cg.id())?;
     observer.attach_cgroup(cg.dir())?;
     let stop = Arc::new(Stop::new().map_err(|e| SessionError::Reader(e.to_string()))?);
     let reader = observer.spawn_reader(stop.clone(), 50)?;
