@@ -1056,126 +1056,136 @@ int on_sys_exit(__u64 *ctx)
 	__u64 a0 = regs->di;
 	__u64 a1 = regs->si;
 	__u64 a2 = regs->dx;
+	/* Each case names the event's fields; one emit_syscall below builds it (one copy of the
+	 * event code in the program, which keeps its verification short). */
+	__u32 op = 0;
+	__s32 dfd1 = 0, dfd2 = 0;
+	__u64 p1 = 0, p2 = 0, flags = 0;
 	switch (nr) {
 	case NR_openat:
-		emit_syscall(OP_OPEN, ret, m, (__s32)a0, a1, 0, 0, a2);
+		op = OP_OPEN; dfd1 = (__s32)a0; p1 = a1; flags = a2;
 		break;
 	case NR_open:
-		emit_syscall(OP_OPEN, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		op = OP_OPEN; dfd1 = AT_FDCWD; p1 = a0; flags = a1;
 		break;
 	case NR_creat:
-		emit_syscall(OP_OPEN, ret, m, AT_FDCWD, a0, 0, 0, 01101 /* O_CREAT|O_WRONLY|O_TRUNC */);
+		op = OP_OPEN; dfd1 = AT_FDCWD; p1 = a0;
+		flags = 01101 /* O_CREAT|O_WRONLY|O_TRUNC */;
 		break;
-	case NR_openat2: {
-		__u64 flags = 0;
-		bpf_probe_read_user(&flags, sizeof(flags), (const void *)a2);
-		emit_syscall(OP_OPEN, ret, m, (__s32)a0, a1, 0, 0, flags);
+	case NR_openat2:
+		bpf_probe_read_user(&flags, sizeof(flags), (const void *)a2); /* open_how.flags */
+		op = OP_OPEN; dfd1 = (__s32)a0; p1 = a1;
 		break;
-	}
 	case NR_unlinkat:
-		emit_syscall((a2 & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK, ret, m, (__s32)a0, a1, 0, 0, a2);
+		op = (a2 & AT_REMOVEDIR) ? OP_RMDIR : OP_UNLINK; dfd1 = (__s32)a0; p1 = a1;
+		flags = a2;
 		break;
 	case NR_unlink:
-		emit_syscall(OP_UNLINK, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		op = OP_UNLINK; dfd1 = AT_FDCWD; p1 = a0;
 		break;
 	case NR_rmdir:
-		emit_syscall(OP_RMDIR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		op = OP_RMDIR; dfd1 = AT_FDCWD; p1 = a0;
 		break;
 	case NR_renameat2:
-		emit_syscall(OP_RENAME, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
-			     BPF_CORE_READ(regs, r8));
+		op = OP_RENAME; dfd1 = (__s32)a0; p1 = a1; dfd2 = (__s32)a2;
+		p2 = BPF_CORE_READ(regs, r10); flags = BPF_CORE_READ(regs, r8);
 		break;
 	case NR_renameat:
-		emit_syscall(OP_RENAME, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10), 0);
+		op = OP_RENAME; dfd1 = (__s32)a0; p1 = a1;
+		dfd2 = (__s32)a2; p2 = BPF_CORE_READ(regs, r10);
 		break;
 	case NR_rename:
-		emit_syscall(OP_RENAME, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
+		op = OP_RENAME; dfd1 = AT_FDCWD; p1 = a0; dfd2 = AT_FDCWD; p2 = a1;
 		break;
 	case NR_mkdirat:
-		emit_syscall(OP_MKDIR, ret, m, (__s32)a0, a1, 0, 0, a2);
+		op = OP_MKDIR; dfd1 = (__s32)a0; p1 = a1; flags = a2;
 		break;
 	case NR_mkdir:
-		emit_syscall(OP_MKDIR, ret, m, AT_FDCWD, a0, 0, 0, a1);
+		op = OP_MKDIR; dfd1 = AT_FDCWD; p1 = a0; flags = a1;
 		break;
 	case NR_chdir:
-		emit_syscall(OP_CHDIR, ret, m, AT_FDCWD, a0, 0, 0, 0);
+		op = OP_CHDIR; dfd1 = AT_FDCWD; p1 = a0;
 		break;
 	case NR_fchdir:
-		emit_syscall(OP_FCHDIR, ret, m, (__s32)a0, 0, 0, 0, 0);
+		op = OP_FCHDIR; dfd1 = (__s32)a0;
 		break;
-	case NR_connect: {
-		emit_syscall(OP_CONNECT, ret, m, (__s32)a0, a1, 0, 0, a2);
+	case NR_connect:
+		op = OP_CONNECT; dfd1 = (__s32)a0; p1 = a1; flags = a2;
+		break;
+	case NR_linkat:
+		op = OP_LINK; dfd1 = (__s32)a0; p1 = a1; dfd2 = (__s32)a2;
+		p2 = BPF_CORE_READ(regs, r10); flags = BPF_CORE_READ(regs, r8);
+		break;
+	case NR_link:
+		op = OP_LINK; dfd1 = AT_FDCWD; p1 = a0; dfd2 = AT_FDCWD; p2 = a1;
+		break;
+	case NR_symlinkat:
+		op = OP_SYMLINK; dfd1 = AT_FDCWD; p1 = a0; dfd2 = (__s32)a1; p2 = a2;
+		break;
+	case NR_symlink:
+		op = OP_SYMLINK; dfd1 = AT_FDCWD; p1 = a0; dfd2 = AT_FDCWD; p2 = a1;
+		break;
+	/* Metadata and size changes. A path-less variant names its target by the descriptor in
+	 * dfd1 (a null path pointer reads as an empty path, with no fault), whose path
+	 * emit_syscall rebuilds. The flags kept are the *at variants' own. */
+	case NR_truncate:
+		op = OP_TRUNCATE; dfd1 = AT_FDCWD; p1 = a0;
+		break;
+	case NR_chmod:
+		op = OP_CHMOD; dfd1 = AT_FDCWD; p1 = a0;
+		break;
+	case NR_fchmod:
+		op = OP_CHMOD; dfd1 = (__s32)a0;
+		break;
+	case NR_fchmodat:
+		op = OP_CHMOD; dfd1 = (__s32)a0; p1 = a1;
+		break;
+	case NR_fchmodat2:
+		op = OP_CHMOD; dfd1 = (__s32)a0; p1 = a1; flags = BPF_CORE_READ(regs, r10);
+		break;
+	case NR_chown: case NR_lchown:
+		op = OP_CHOWN; dfd1 = AT_FDCWD; p1 = a0;
+		break;
+	case NR_fchown:
+		op = OP_CHOWN; dfd1 = (__s32)a0;
+		break;
+	case NR_fchownat:
+		op = OP_CHOWN; dfd1 = (__s32)a0; p1 = a1; flags = BPF_CORE_READ(regs, r8);
+		break;
+	case NR_utime: case NR_utimes:
+		op = OP_UTIMES; dfd1 = AT_FDCWD; p1 = a0;
+		break;
+	case NR_futimesat:
+		op = OP_UTIMES; dfd1 = (__s32)a0; p1 = a1;
+		break;
+	case NR_utimensat:
+		op = OP_UTIMES; dfd1 = (__s32)a0; p1 = a1; flags = BPF_CORE_READ(regs, r10);
+		break;
+	case NR_setxattr: case NR_lsetxattr: case NR_removexattr: case NR_lremovexattr:
+		op = OP_XATTR; dfd1 = AT_FDCWD; p1 = a0;
+		break;
+	case NR_fsetxattr: case NR_fremovexattr:
+		op = OP_XATTR; dfd1 = (__s32)a0;
+		break;
+	case NR_setxattrat: case NR_removexattrat:
+		op = OP_XATTR; dfd1 = (__s32)a0; p1 = a1; flags = a2;
+		break;
+	case NR_mknod:
+		op = OP_MKNOD; dfd1 = AT_FDCWD; p1 = a0; flags = a1;
+		break;
+	case NR_mknodat:
+		op = OP_MKNOD; dfd1 = (__s32)a0; p1 = a1; flags = a2;
+		break;
+	}
+	if (!op)
+		return 0;
+	emit_syscall(op, ret, m, dfd1, p1, dfd2, p2, flags);
+	if (nr == NR_connect) {
 		/* An INET socket the hooks do not see (created outside the session cgroup): the
 		 * attempt as the hook would report it, with its protocol. */
 		__u64 proto = 0;
 		if (hook_view(a0, 0, &proto) == 2)
 			addr_event(NET_CONNECT, a1, (__u32)a2, proto, m);
-		break;
-	}
-	case NR_linkat:
-		emit_syscall(OP_LINK, ret, m, (__s32)a0, a1, (__s32)a2, BPF_CORE_READ(regs, r10),
-			     BPF_CORE_READ(regs, r8));
-		break;
-	case NR_link:
-		emit_syscall(OP_LINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
-		break;
-	case NR_symlinkat:
-		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, (__s32)a1, a2, 0);
-		break;
-	case NR_symlink:
-		emit_syscall(OP_SYMLINK, ret, m, AT_FDCWD, a0, AT_FDCWD, a1, 0);
-		break;
-	/* Metadata and size changes. A path-less variant names its target by the descriptor in
-	 * dfd1 (a null path pointer reads as an empty path, with no fault): resolved in userspace
-	 * from the opens it followed, like fchdir. The flags kept are the *at variants' own. */
-	case NR_truncate:
-		emit_syscall(OP_TRUNCATE, ret, m, AT_FDCWD, a0, 0, 0, 0);
-		break;
-	case NR_chmod:
-		emit_syscall(OP_CHMOD, ret, m, AT_FDCWD, a0, 0, 0, 0);
-		break;
-	case NR_fchmod:
-		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, 0, 0, 0, 0);
-		break;
-	case NR_fchmodat:
-		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, 0);
-		break;
-	case NR_fchmodat2:
-		emit_syscall(OP_CHMOD, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
-		break;
-	case NR_chown: case NR_lchown:
-		emit_syscall(OP_CHOWN, ret, m, AT_FDCWD, a0, 0, 0, 0);
-		break;
-	case NR_fchown:
-		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, 0, 0, 0, 0);
-		break;
-	case NR_fchownat:
-		emit_syscall(OP_CHOWN, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r8));
-		break;
-	case NR_utime: case NR_utimes:
-		emit_syscall(OP_UTIMES, ret, m, AT_FDCWD, a0, 0, 0, 0);
-		break;
-	case NR_futimesat:
-		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, 0);
-		break;
-	case NR_utimensat:
-		emit_syscall(OP_UTIMES, ret, m, (__s32)a0, a1, 0, 0, BPF_CORE_READ(regs, r10));
-		break;
-	case NR_setxattr: case NR_lsetxattr: case NR_removexattr: case NR_lremovexattr:
-		emit_syscall(OP_XATTR, ret, m, AT_FDCWD, a0, 0, 0, 0);
-		break;
-	case NR_fsetxattr: case NR_fremovexattr:
-		emit_syscall(OP_XATTR, ret, m, (__s32)a0, 0, 0, 0, 0);
-		break;
-	case NR_setxattrat: case NR_removexattrat:
-		emit_syscall(OP_XATTR, ret, m, (__s32)a0, a1, 0, 0, a2);
-		break;
-	case NR_mknod:
-		emit_syscall(OP_MKNOD, ret, m, AT_FDCWD, a0, 0, 0, a1);
-		break;
-	case NR_mknodat:
-		emit_syscall(OP_MKNOD, ret, m, (__s32)a0, a1, 0, 0, a2);
-		break;
 	}
 	return 0;
 }
