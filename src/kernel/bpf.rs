@@ -342,7 +342,10 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
     if let Err(e) = std::fs::metadata(VMLINUX) {
         return Err(BpfError::Btf(e.to_string()));
     }
+    // the kernel BTF cut down to what the object's relocations can reach (`kernel::btf`)
+    let btf = super::btf::relocation_btf(OBJECT).map_err(|e| BpfError::Btf(e.to_string()))?;
     Ok(EbpfLoader::new()
+        .btf(Some(&btf))
         .map_max_entries("events", ring_bytes)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
         .override_global("session_cgid", &session_cgid, true)

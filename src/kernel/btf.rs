@@ -1,4 +1,5 @@
-//! The kernel BTF a `tp_btf` program needs to name its attach point, without parsing all of it.
+//! The kernel BTF the loader needs — to name a `tp_btf` attach point, and to relocate the
+//! object's CO-RE accesses — without parsing all of it.
 //!
 //! aya 0.14 looks a `tp_btf` attach point up as the typedef `btf_trace_NAME` in a parsed [`Btf`],
 //! and parsing the whole of `/sys/kernel/btf/vmlinux` (~150k types) costs ~30 ms per run on top
@@ -7,9 +8,11 @@
 //! it by walking the type headers of a mapping of the file (sizes only, nothing allocated per
 //! type) and parses only that prefix, every other type in it replaced by a placeholder of the
 //! same id and the string section reduced to the one name (little is allocated, and nothing
-//! stays: the runner's peak memory is asserted by a kernel test). The prefix serves the lookup only: CO-RE relocation uses the
-//! loader's full parse. The input is the running kernel's own BTF; a
-//! malformed one is an error, never a panic (tested on every truncation of a sample).
+//! stays: the runner's peak memory is asserted by a kernel test). The prefix serves the lookup
+//! only. CO-RE relocation gets [`relocation_btf`]: the whole id space, but only the records the
+//! object's relocations can reach (the loader otherwise parses all ~150k types and scans them
+//! by name once per relocated type). The input is the running kernel's own BTF; a malformed one
+//! is an error, never a panic (tested on every truncation of a sample).
 //! Imports: nothing from the crate.
 
 use aya::{Btf, Endianness};
@@ -147,6 +150,179 @@ pub fn prefix_btf(data: &[u8], typedef: &str) -> Result<Btf, BtfPrefixError> {
     Ok(Btf::parse(&blob, Endianness::default())?)
 }
 
+/// The kernel BTF for CO-RE relocation of `object` (an ELF BPF object with a `.BTF` section),
+/// with everything the relocations cannot reach left out. The loader looks every relocated
+/// type up by name among all of the kernel's ~150k types and parses them all first, which cost
+/// tens of milliseconds per run; this BTF keeps the kernel's type ids (and its string section)
+/// but only the full records of the struct, union, enum and typedef names the object's own BTF
+/// declares, and of the types those records embed (members by value, arrays, modifiers,
+/// typedefs — not what they point to): every other type is a placeholder of the same id. A
+/// relocation matches exactly as against the whole kernel BTF (`kernel_relocation_btf_matches`
+/// tests a relocation of the real object).
+pub fn relocation_btf(object: &[u8]) -> Result<Btf, BtfPrefixError> {
+    let wanted = object_type_names(object)?;
+    let file = std::fs::File::open(VMLINUX)?;
+    match Mapped::new(&file) {
+        Some(m) => pruned_btf(m.bytes(), &wanted),
+        None => pruned_btf(&std::fs::read(VMLINUX)?, &wanted),
+    }
+}
+
+/// The names of the named struct, union, enum and typedef types of an ELF object's `.BTF`.
+fn object_type_names(object: &[u8]) -> Result<std::collections::HashSet<Vec<u8>>, BtfPrefixError> {
+    let btf = elf_section(object, b".BTF").ok_or(BtfPrefixError::Malformed("no .BTF section"))?;
+    let (types, strings) = sections(btf)?;
+    let mut names = std::collections::HashSet::new();
+    let mut off = 0;
+    while off < types.len() {
+        let (name_off, kind, size) = type_at(types, off)?;
+        if matches!(kind, 4 | 5 | 6 | 8 | 19) && name_off != 0 {
+            names.insert(cstr(strings, name_off)?.to_vec());
+        }
+        off += size;
+    }
+    Ok(names)
+}
+
+/// The contents of the ELF64 section named `name` (little-endian, as BPF objects here are).
+fn elf_section<'a>(elf: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
+    if elf.get(..4)? != b"\x7fELF" || *elf.get(4)? != 2 {
+        return None;
+    }
+    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
+    let (entsize, count, strndx) = (
+        u16_at(0x3a)? as usize,
+        u16_at(0x3c)? as usize,
+        u16_at(0x3e)? as usize,
+    );
+    let header = |i: usize| shoff.checked_add(i.checked_mul(entsize)?);
+    let body = |h: usize| -> Option<&'a [u8]> {
+        let start = usize::try_from(u64_at(h + 0x18)?).ok()?;
+        let len = usize::try_from(u64_at(h + 0x20)?).ok()?;
+        elf.get(start..start.checked_add(len)?)
+    };
+    let names = body(header(strndx)?)?;
+    (0..count).find_map(|i| {
+        let h = header(i)?;
+        let n = u32_at(h)? as usize;
+        let rest = names.get(n..)?;
+        (rest.starts_with(name) && rest.get(name.len()) == Some(&0))
+            .then(|| body(h))
+            .flatten()
+    })
+}
+
+/// The type and string sections of a native-endian BTF blob.
+fn sections(data: &[u8]) -> Result<(&[u8], &[u8]), BtfPrefixError> {
+    let magic = data
+        .get(..2)
+        .and_then(|s| s.try_into().ok())
+        .map(u16::from_ne_bytes);
+    if magic != Some(MAGIC) {
+        return Err(BtfPrefixError::Malformed("no BTF magic"));
+    }
+    let section = |off_at: usize, len_at: usize| -> Result<&[u8], BtfPrefixError> {
+        let start = (u32_at(data, 4)? as usize)
+            .checked_add(u32_at(data, off_at)? as usize)
+            .ok_or(BtfPrefixError::Malformed("section offset"))?;
+        let end = start
+            .checked_add(u32_at(data, len_at)? as usize)
+            .ok_or(BtfPrefixError::Malformed("section length"))?;
+        data.get(start..end)
+            .ok_or(BtfPrefixError::Malformed("section out of bounds"))
+    };
+    Ok((section(8, 12)?, section(16, 20)?))
+}
+
+/// The NUL-terminated string at `off`.
+fn cstr(strings: &[u8], off: usize) -> Result<&[u8], BtfPrefixError> {
+    let s = strings
+        .get(off..)
+        .ok_or(BtfPrefixError::Malformed("name offset"))?;
+    let end = s
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(BtfPrefixError::Malformed("name not ended"))?;
+    Ok(&s[..end])
+}
+
+/// `data` with only the records of the types named in `wanted` (and what they embed) kept.
+pub fn pruned_btf(
+    data: &[u8],
+    wanted: &std::collections::HashSet<Vec<u8>>,
+) -> Result<Btf, BtfPrefixError> {
+    let (types, strings) = sections(data)?;
+    // every type's offset, kind and size; ids start at 1
+    let mut at: Vec<(u32, u32, u32)> = Vec::new();
+    let mut keep: Vec<u32> = Vec::new();
+    let mut off = 0;
+    while off < types.len() {
+        let (name_off, kind, size) = type_at(types, off)?;
+        let id = at.len() as u32 + 1;
+        if matches!(kind, 4 | 5 | 6 | 8 | 19)
+            && name_off != 0
+            && wanted.contains(cstr(strings, name_off)?)
+        {
+            keep.push(id);
+        }
+        at.push((off as u32, kind, size as u32));
+        off += size;
+    }
+    let mut kept = vec![false; at.len() + 1];
+    // the closure over embedded types: members, array elements, modifiers and typedefs (a
+    // pointer is kept, not what it points to)
+    while let Some(id) = keep.pop() {
+        let Some(k) = kept.get_mut(id as usize) else {
+            return Err(BtfPrefixError::Malformed("type id out of range"));
+        };
+        if *k || id == 0 {
+            continue;
+        }
+        *k = true;
+        let (off, kind, size) = at[id as usize - 1];
+        let (off, size) = (off as usize, size as usize);
+        match kind {
+            // typedef, volatile, const, restrict, type_tag: the type they name
+            8 | 9 | 10 | 11 | 18 => keep.push(u32_at(types, off + 8)?),
+            3 => {
+                keep.push(u32_at(types, off + 12)?);
+                keep.push(u32_at(types, off + 16)?);
+            }
+            4 | 5 => {
+                let mut m = off + TYPE_HEADER_LEN;
+                while m < off + size {
+                    keep.push(u32_at(types, m + 4)?);
+                    m += 12;
+                }
+            }
+            _ => {}
+        }
+    }
+    let placeholder = [0u32, KIND_PTR << 24, 0];
+    let mut out = Vec::with_capacity(HEADER_LEN + at.len() * TYPE_HEADER_LEN + strings.len());
+    out.extend_from_slice(&data[..4]); // magic, version, flags
+    let mut body = Vec::with_capacity(at.len() * TYPE_HEADER_LEN);
+    for (i, &(off, _, size)) in at.iter().enumerate() {
+        if kept[i + 1] {
+            body.extend_from_slice(&types[off as usize..(off + size) as usize]);
+        } else {
+            placeholder
+                .iter()
+                .for_each(|v| body.extend_from_slice(&v.to_ne_bytes()));
+        }
+    }
+    for field in [HEADER_LEN, 0, body.len(), body.len(), strings.len()] {
+        let v = u32::try_from(field).map_err(|_| BtfPrefixError::Malformed("too large"))?;
+        out.extend_from_slice(&v.to_ne_bytes());
+    }
+    out.extend_from_slice(&body);
+    out.extend_from_slice(strings);
+    Ok(Btf::parse(&out, Endianness::default())?)
+}
+
 /// The type at `off`: its name offset, kind and size in bytes (header and what follows it).
 fn type_at(types: &[u8], off: usize) -> Result<(usize, u32, usize), BtfPrefixError> {
     let name_off = u32_at(types, off)? as usize;
@@ -228,6 +404,42 @@ mod tests {
         b
     }
 
+    /// The object relocated against the pruned kernel BTF is instruction for instruction the
+    /// object relocated against the whole kernel BTF (and no relocation failed).
+    #[test]
+    fn kernel_relocation_btf_matches() {
+        if std::fs::metadata(VMLINUX).is_err() {
+            eprintln!("skipped: no {VMLINUX}");
+            return;
+        }
+        let object = crate::kernel::bpf::OBJECT;
+        let relocated = |btf: &Btf| {
+            let mut obj = aya_obj::Object::parse(object).unwrap();
+            obj.relocate_btf(btf).unwrap();
+            obj.functions
+                .values()
+                .map(|f| {
+                    let code: Vec<(u8, u8, i16, i32)> = f
+                        .instructions
+                        .iter()
+                        .map(|i| (i.code, i.dst_reg() | (i.src_reg() << 4), i.off, i.imm))
+                        .collect();
+                    (f.name.clone(), code)
+                })
+                .collect::<Vec<_>>()
+        };
+        let pruned = relocated(&relocation_btf(object).unwrap());
+        let full = relocated(&Btf::from_sys_fs().unwrap());
+        assert_eq!(pruned.len(), full.len());
+        for ((name, a), (_, b)) in pruned.iter().zip(&full) {
+            assert_eq!(a, b, "{name}");
+            assert!(
+                !a.iter().any(|i| i.0 == 0x85 && i.3 == 0xbad2310),
+                "{name}: a relocation failed"
+            );
+        }
+    }
+
     #[test]
     fn the_prefix_gives_the_typedef_its_full_id() {
         let data = blob();
@@ -258,9 +470,18 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         let data = blob();
+        let wanted: std::collections::HashSet<Vec<u8>> = [b"s".to_vec()].into();
         for cut in 0..data.len() {
             let _ = prefix_btf(&data[..cut], "btf_trace_x");
+            let _ = pruned_btf(&data[..cut], &wanted);
+            let _ = elf_section(&data[..cut], b".BTF");
         }
+        // the pruned blob keeps ids: struct s is still [2], the pointer to it [6]
+        let pruned = pruned_btf(&data, &wanted).unwrap();
+        assert_eq!(
+            pruned.id_by_type_name_kind("s", BtfKind::Struct).unwrap(),
+            2
+        );
         let mut bad = data.clone();
         bad[HEADER_LEN + 7] = 31; // kind 31 in the first type's info
         assert!(matches!(
