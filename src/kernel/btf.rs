@@ -9,9 +9,9 @@
 //! type) and parses only that prefix, every other type in it replaced by a placeholder of the
 //! same id and the string section reduced to the one name (little is allocated, and nothing
 //! stays: the runner's peak memory is asserted by a kernel test). The prefix serves the lookup
-//! only. CO-RE relocation gets [`relocation_btf`]: the whole id space, but only the records the
-//! object's relocations can reach (the loader otherwise parses all ~150k types and scans them
-//! by name once per relocated type). The input is the running kernel's own BTF; a malformed one
+//! only. CO-RE relocation gets [`relocation_btf`]: only the records the object's relocations
+//! can reach, renumbered (the loader otherwise parses all ~150k types and scans them by name
+//! once per relocated type). The input is the running kernel's own BTF; a malformed one
 //! is an error, never a panic (tested on every truncation of a sample).
 //! Imports: nothing from the crate.
 
@@ -153,10 +153,10 @@ pub fn prefix_btf(data: &[u8], typedef: &str) -> Result<Btf, BtfPrefixError> {
 /// The kernel BTF for CO-RE relocation of `object` (an ELF BPF object with a `.BTF` section),
 /// with everything the relocations cannot reach left out. The loader looks every relocated
 /// type up by name among all of the kernel's ~150k types and parses them all first, which cost
-/// tens of milliseconds per run; this BTF keeps the kernel's type ids (and its string section)
-/// but only the full records of the struct, union, enum and typedef names the object's own BTF
+/// tens of milliseconds per run; this BTF keeps the kernel's string section but only the full
+/// records of the struct, union, enum and typedef names the object's own BTF
 /// declares, and of the types those records embed (members by value, arrays, modifiers,
-/// typedefs — not what they point to): every other type is a placeholder of the same id. A
+/// typedefs — not what they point to), renumbered: a few hundred types instead of ~150k. A
 /// relocation matches exactly as against the whole kernel BTF (`kernel_relocation_btf_matches`
 /// tests a relocation of the real object).
 pub fn relocation_btf(object: &[u8]) -> Result<Btf, BtfPrefixError> {
@@ -249,7 +249,9 @@ fn cstr(strings: &[u8], off: usize) -> Result<&[u8], BtfPrefixError> {
     Ok(&s[..end])
 }
 
-/// `data` with only the records of the types named in `wanted` (and what they embed) kept.
+/// `data` with only the records of the types named in `wanted` and what they embed, renumbered
+/// in order (ids are not what a field relocation computes: offsets are; the relocation test
+/// would see a difference). A pointer to a type left out points to `void`.
 pub fn pruned_btf(
     data: &[u8],
     wanted: &std::collections::HashSet<Vec<u8>>,
@@ -272,8 +274,8 @@ pub fn pruned_btf(
         off += size;
     }
     let mut kept = vec![false; at.len() + 1];
-    // the closure over embedded types: members, array elements, modifiers and typedefs (a
-    // pointer is kept, not what it points to)
+    // the closure over embedded types: members, array elements, modifiers, typedefs and
+    // function prototypes (a pointer is kept, not what it points to)
     while let Some(id) = keep.pop() {
         let Some(k) = kept.get_mut(id as usize) else {
             return Err(BtfPrefixError::Malformed("type id out of range"));
@@ -283,37 +285,38 @@ pub fn pruned_btf(
         }
         *k = true;
         let (off, kind, size) = at[id as usize - 1];
+        for (field, pointer) in references(off as usize, kind, size as usize)? {
+            if !pointer {
+                keep.push(u32_at(types, field)?);
+            }
+        }
+    }
+    let mut new_id = vec![0u32; at.len() + 1];
+    let mut next = 0u32;
+    for id in 1..=at.len() {
+        if kept[id] {
+            next += 1;
+            new_id[id] = next;
+        }
+    }
+    let mut body = Vec::new();
+    for id in 1..=at.len() {
+        if !kept[id] {
+            continue;
+        }
+        let (off, kind, size) = at[id - 1];
         let (off, size) = (off as usize, size as usize);
-        match kind {
-            // typedef, volatile, const, restrict, type_tag: the type they name
-            8 | 9 | 10 | 11 | 18 => keep.push(u32_at(types, off + 8)?),
-            3 => {
-                keep.push(u32_at(types, off + 12)?);
-                keep.push(u32_at(types, off + 16)?);
-            }
-            4 | 5 => {
-                let mut m = off + TYPE_HEADER_LEN;
-                while m < off + size {
-                    keep.push(u32_at(types, m + 4)?);
-                    m += 12;
-                }
-            }
-            _ => {}
+        let start = body.len();
+        body.extend_from_slice(&types[off..off + size]);
+        for (field, _) in references(off, kind, size)? {
+            let old = u32_at(types, field)? as usize;
+            let renumbered = new_id.get(old).copied().unwrap_or(0);
+            let at = start + field - off;
+            body[at..at + 4].copy_from_slice(&renumbered.to_ne_bytes());
         }
     }
-    let placeholder = [0u32, KIND_PTR << 24, 0];
-    let mut out = Vec::with_capacity(HEADER_LEN + at.len() * TYPE_HEADER_LEN + strings.len());
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + strings.len());
     out.extend_from_slice(&data[..4]); // magic, version, flags
-    let mut body = Vec::with_capacity(at.len() * TYPE_HEADER_LEN);
-    for (i, &(off, _, size)) in at.iter().enumerate() {
-        if kept[i + 1] {
-            body.extend_from_slice(&types[off as usize..(off + size) as usize]);
-        } else {
-            placeholder
-                .iter()
-                .for_each(|v| body.extend_from_slice(&v.to_ne_bytes()));
-        }
-    }
     for field in [HEADER_LEN, 0, body.len(), body.len(), strings.len()] {
         let v = u32::try_from(field).map_err(|_| BtfPrefixError::Malformed("too large"))?;
         out.extend_from_slice(&v.to_ne_bytes());
@@ -321,6 +324,37 @@ pub fn pruned_btf(
     out.extend_from_slice(&body);
     out.extend_from_slice(strings);
     Ok(Btf::parse(&out, Endianness::default())?)
+}
+
+/// Where the type record at `off` names other types: each field's offset in `types`, and
+/// whether it is a pointer's (whose target the pruned BTF does not need).
+fn references(off: usize, kind: u32, size: usize) -> Result<Vec<(usize, bool)>, BtfPrefixError> {
+    let mut out = Vec::new();
+    match kind {
+        KIND_PTR => out.push((off + 8, true)),
+        // typedef, volatile, const, restrict, type_tag: the type they name
+        8 | 9 | 10 | 11 | 18 => out.push((off + 8, false)),
+        3 => out.extend([(off + 12, false), (off + 16, false)]),
+        4 | 5 => {
+            let mut m = off + TYPE_HEADER_LEN;
+            while m + 12 <= off + size {
+                out.push((m + 4, false));
+                m += 12;
+            }
+        }
+        13 => {
+            out.push((off + 8, false));
+            let mut p = off + TYPE_HEADER_LEN;
+            while p + 8 <= off + size {
+                out.push((p + 4, false));
+                p += 8;
+            }
+        }
+        // func, var, datasec and decl_tag are never reached from a struct's members
+        12 | 14 | 15 | 17 => return Err(BtfPrefixError::Malformed("unexpected kind in a type")),
+        _ => {}
+    }
+    Ok(out)
 }
 
 /// The type at `off`: its name offset, kind and size in bytes (header and what follows it).
