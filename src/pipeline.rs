@@ -629,39 +629,34 @@ pub fn entries(m: &Measured) -> Vec<Entry> {
             MemberClass::Diagnostic,
         ),
     ];
+    // a layer's canonical records (without `diag`) and the same records with it
+    fn layer<R: serde::Serialize, C: serde::Serialize>(
+        out: &mut Vec<Entry>,
+        (member, diag): (&str, &str),
+        records: &[R],
+        canonical: impl Fn(&R) -> C,
+    ) {
+        let c: Vec<C> = records.iter().map(canonical).collect();
+        out.push(Entry::bytes(member, ndjson(&c), MemberClass::Canonical));
+        out.push(Entry::bytes(diag, ndjson(records), MemberClass::Diagnostic));
+    }
     if let Some(l) = &m.policy {
-        let canonical: Vec<_> = l
-            .records
-            .iter()
-            .map(crate::correlation::policy::canonical)
-            .collect();
-        out.push(Entry::bytes(
-            "layers/policy.ndjson",
-            ndjson(&canonical),
-            MemberClass::Canonical,
-        ));
-        out.push(Entry::bytes(
-            "policy-diag.ndjson",
-            ndjson(&l.records),
-            MemberClass::Diagnostic,
-        ));
+        let names = ("layers/policy.ndjson", "policy-diag.ndjson");
+        layer(
+            &mut out,
+            names,
+            &l.records,
+            crate::correlation::policy::canonical,
+        );
     }
     if let Some(l) = &m.sdk {
-        let canonical: Vec<_> = l
-            .records
-            .iter()
-            .map(crate::correlation::sdk::canonical)
-            .collect();
-        out.push(Entry::bytes(
-            "layers/sdk.ndjson",
-            ndjson(&canonical),
-            MemberClass::Canonical,
-        ));
-        out.push(Entry::bytes(
-            "sdk-diag.ndjson",
-            ndjson(&l.records),
-            MemberClass::Diagnostic,
-        ));
+        let names = ("layers/sdk.ndjson", "sdk-diag.ndjson");
+        layer(
+            &mut out,
+            names,
+            &l.records,
+            crate::correlation::sdk::canonical,
+        );
     }
     if let Some(c) = &m.correlation {
         out.push(Entry::bytes(

@@ -100,25 +100,7 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, BtfPrefixError> {
 
 /// `data` (a native-endian BTF blob) cut after its first typedef named `typedef`, parsed.
 pub fn prefix_btf(data: &[u8], typedef: &str) -> Result<Btf, BtfPrefixError> {
-    let magic = data
-        .get(..2)
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_ne_bytes);
-    if magic != Some(MAGIC) {
-        return Err(BtfPrefixError::Malformed("no BTF magic"));
-    }
-    let section = |off_at: usize, len_at: usize| -> Result<&[u8], BtfPrefixError> {
-        let start = (u32_at(data, 4)? as usize)
-            .checked_add(u32_at(data, off_at)? as usize)
-            .ok_or(BtfPrefixError::Malformed("section offset"))?;
-        let end = start
-            .checked_add(u32_at(data, len_at)? as usize)
-            .ok_or(BtfPrefixError::Malformed("section length"))?;
-        data.get(start..end)
-            .ok_or(BtfPrefixError::Malformed("section out of bounds"))
-    };
-    let types = section(8, 12)?;
-    let strings = section(16, 20)?;
+    let (types, strings) = sections(data)?;
     let (count, target, end) = find_typedef(types, strings, typedef.as_bytes())?
         .ok_or_else(|| BtfPrefixError::NotFound(typedef.to_string()))?;
     // Only the lookup reads this BTF (it is never loaded into the kernel), and it needs nothing
