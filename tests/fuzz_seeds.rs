@@ -106,28 +106,29 @@ fn verify_seed_is_the_current_sample_bundle() {
     );
 }
 
+/// A seed with one byte set and cut after a point no earlier than that byte.
+fn mutate(seed: &[u8], pos: prop::sample::Index, byte: u8, cut: prop::sample::Index) -> Vec<u8> {
+    let mut s = seed.to_vec();
+    if !s.is_empty() {
+        let i = pos.index(s.len());
+        s[i] = byte;
+        s.truncate(cut.index(s.len() + 1).max(i));
+    }
+    s
+}
+
 proptest! {
     #[test]
     fn mutated_configs_never_panic(idx in 0usize..4, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
         let all = seeds("lanes_config");
-        let mut s = all[idx % all.len()].clone();
-        if !s.is_empty() {
-            let i = pos.index(s.len());
-            s[i] = byte;
-            s.truncate(cut.index(s.len() + 1).max(i));
-        }
+        let s = mutate(&all[idx % all.len()], pos, byte, cut);
         assay_runner::fuzzing::lanes_config(&s);
     }
 
     #[test]
     fn mutated_name_seeds_never_panic(which in 0usize..2, idx in 0usize..3, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
         let all = seeds(["dns_answer", "client_hello"][which]);
-        let mut s = all[idx % all.len()].clone();
-        if !s.is_empty() {
-            let i = pos.index(s.len());
-            s[i] = byte;
-            s.truncate(cut.index(s.len() + 1).max(i));
-        }
+        let s = mutate(&all[idx % all.len()], pos, byte, cut);
         if which == 0 {
             assay_runner::fuzzing::dns_answer(&s);
         } else {
@@ -138,12 +139,7 @@ proptest! {
     #[test]
     fn mutated_policy_and_framing_seeds_never_panic(which in 0usize..2, idx in 0usize..3, pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<prop::sample::Index>()) {
         let all = seeds(["policy_file", "mcp_framing"][which]);
-        let mut s = all[idx % all.len()].clone();
-        if !s.is_empty() {
-            let i = pos.index(s.len());
-            s[i] = byte;
-            s.truncate(cut.index(s.len() + 1).max(i));
-        }
+        let s = mutate(&all[idx % all.len()], pos, byte, cut);
         if which == 0 {
             assay_runner::policy::fuzzing::policy_file(&s);
         } else {

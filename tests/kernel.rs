@@ -5,6 +5,9 @@
 //! `ASSAY_REQUIRE_KERNEL=1` (set by `scripts/test` when running as root), which makes a missing
 //! capability a failure, so CI can never pass these tests without running them.
 
+mod support;
+use support::kernel_ok;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,18 +15,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn kernel_ok(test: &str) -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    if !root {
-        if std::env::var_os("ASSAY_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-            panic!("{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root");
-        }
-        eprintln!("SKIPPED {test}: kernel tests need root (run scripts/test as root)");
-        return false;
-    }
-    true
-}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay-runner"))

@@ -8,21 +8,13 @@
 //! (the negative control); the measured command resolves a name and connects, and sends a
 //! ClientHello to an address no DNS answer named.
 
+mod support;
+use support::kernel_ok;
+
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn kernel_ok(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var_os("ASSAY_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-            panic!("{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root");
-        }
-        eprintln!("SKIPPED {test}: kernel tests need root (run scripts/test as root)");
-        return false;
-    }
-    true
-}
 
 fn python() -> String {
     let out = Command::new("python3")

@@ -4,21 +4,12 @@
 //! in the same process could clean this test's stale session first. Cargo runs test binaries
 //! one after another, so here nothing else runs meanwhile.
 
+mod support;
+use support::kernel_ok;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn kernel_ok(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("ASSAY_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root"
-        );
-        eprintln!("SKIPPED {test}: kernel tests need root (run scripts/test as root)");
-        return false;
-    }
-    true
-}
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay-runner"))

@@ -1,21 +1,13 @@
 //! `prove`, `golden accept` and `diff` end to end, with real eBPF observation (root only; see
 //! tests/kernel.rs for the skip rules). Each test works in its own temporary project.
 
+mod support;
+use support::kernel_ok;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn kernel_ok(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var_os("ASSAY_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-            panic!("{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root");
-        }
-        eprintln!("SKIPPED {test}: prove needs root (run scripts/test as root)");
-        return false;
-    }
-    true
-}
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_assay-runner"))

@@ -1,4 +1,5 @@
-//! Shared helpers for integration tests: the GitHub REST simulator (`tests/github-sim/`).
+//! Shared helpers for integration tests: the GitHub REST simulator (`tests/github-sim/`), and
+//! the root check of the tests that load real eBPF.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -88,4 +89,18 @@ impl Drop for Simulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a test that loads real eBPF can run: as root. Otherwise it is skipped (saying so),
+/// unless `ASSAY_REQUIRE_KERNEL=1`, where not being root fails it.
+pub fn kernel_ok(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("ASSAY_REQUIRE_KERNEL").as_deref() != Ok("1"),
+            "{test}: ASSAY_REQUIRE_KERNEL=1 but not running as root"
+        );
+        eprintln!("SKIPPED {test}: kernel tests need root (run scripts/test as root)");
+        return false;
+    }
+    true
 }
