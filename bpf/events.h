@@ -14,6 +14,11 @@
 #define EV_SYSCALL 4
 #define EV_NET 5       /* socket addresses seen at the session cgroup's hooks (or at listen) */
 #define EV_PAYLOAD 6   /* the start of a packet's payload seen at the session cgroup's cgroup_skb hooks */
+/* A ring record that is a batch of events staged on one CPU: a struct batch_hdr, then `count`
+ * events, each starting 8-byte aligned (an event's size is ASSAY_HDR_SIZE + len1, or
+ * ASSAY_HDR_SIZE + ASSAY_PATH_MAX + len2 when it has a second path). Any other record is one
+ * event. */
+#define EV_BATCH 15
 
 /* syscall operations (event.op when kind == EV_SYSCALL) */
 #define OP_OPEN 1
@@ -115,7 +120,13 @@ struct event_hdr {
 	unsigned int _pad;
 };
 
+struct batch_hdr {
+	unsigned int kind;     /* EV_BATCH */
+	unsigned int count;    /* events that follow */
+};
+
 #define ASSAY_HDR_SIZE 72
+#define ASSAY_BATCH_HDR_SIZE 8
 #define ASSAY_OFF_TS 16
 #define ASSAY_OFF_RET 32
 #define ASSAY_OFF_DFD1 48

@@ -334,12 +334,8 @@ static __always_inline void track(__u32 tgid)
 		bump(&drops, PROG_TRACK);
 }
 
-static __always_inline struct event *new_event(__u32 kind, int member)
+static __always_inline void init_event(struct event *e, __u32 kind, int member)
 {
-	__u32 zero = 0;
-	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
-	if (!e)
-		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	e->h.kind = kind;
 	e->h.op = 0;
@@ -357,16 +353,154 @@ static __always_inline struct event *new_event(__u32 kind, int member)
 	e->h.len1 = 0;
 	e->h.len2 = 0;
 	e->h._pad = 0;
+}
+
+static __always_inline __u64 event_size(struct event *e)
+{
+	if (e->h.len2)
+		return sizeof(struct event_hdr) + ASSAY_PATH_MAX + (e->h.len2 & (ASSAY_PATH_MAX - 1));
+	return sizeof(struct event_hdr) + (e->h.len1 & (ASSAY_PATH_MAX - 1));
+}
+
+/* ---- staged events ----
+ *
+ * A ring record costs far more than the bytes it carries (the producer lock, the positions it
+ * shares with the reader's CPU, the helper calls), so the programs that run in process context
+ * with preemption disabled and never nest on a CPU (syscall exit, exec, fork, exit) build their
+ * events in place in a per-CPU stage and hand the ring one batch record per `stage_bytes`.
+ * Every event is counted in `attempts` when staged; a batch the ring refuses adds its events to
+ * `drops`, per slot. What is still staged when the session has ended is flushed by running
+ * `flush_stage` on each CPU (userspace, BPF_PROG_TEST_RUN); anything a CPU could not flush is
+ * counted as dropped by userspace from `stage_meta`. Programs that may run in softirq context
+ * or be preempted (packets, sock_addr hooks, io_uring completions) write to the ring directly.
+ * Events reach the reader out of time order across CPUs; the reader orders them by time. */
+#define STAGE_MAX 65536 /* the largest flush threshold: a power of two */
+
+struct stage {
+	/* a struct batch_hdr, then events; the slack holds one event started below STAGE_MAX */
+	char buf[STAGE_MAX + 2 * sizeof(struct event)];
+};
+
+struct stage_meta {
+	__u64 len;              /* bytes used in buf, the batch header included (0: empty) */
+	__u64 count;            /* events staged */
+	__u64 staged[PROG_SLOTS]; /* events staged per counter slot */
+};
+
+/* Both indexed by CPU number; userspace sets max_entries to the possible CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stage);
+} stage SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stage_meta);
+} stage_meta SEC(".maps");
+
+/* The flush threshold (at most STAGE_MAX), set at load from the ring's size. */
+const volatile __u64 stage_bytes = STAGE_MAX;
+
+/* A new event in place at the end of this CPU's stage; emit() commits it. An event that is not
+ * emitted is simply overwritten by the next one. */
+static __always_inline struct event *new_event(__u32 kind, int member)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
+	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	if (!st || !m)
+		return 0;
+	__u64 off = m->len;
+	if (off < sizeof(struct batch_hdr))
+		off = sizeof(struct batch_hdr);
+	/* off < stage_bytes <= STAGE_MAX between flushes, and 8-byte aligned */
+	struct event *e = (struct event *)&st->buf[off & (STAGE_MAX - 8)];
+	init_event(e, kind, member);
 	return e;
 }
 
+/* Hands this CPU's stage to the ring as one batch record (its events become drops if the ring
+ * has no room) and empties it. */
+static __noinline int flush(struct stage *st, struct stage_meta *m)
+{
+	__u64 len = m->len;
+	if (len > sizeof(struct batch_hdr) && len <= sizeof(st->buf)) {
+		struct batch_hdr *b = (struct batch_hdr *)&st->buf[0];
+		b->kind = EV_BATCH;
+		b->count = m->count;
+		if (bpf_ringbuf_output(&events, st->buf, len, BPF_RB_FORCE_WAKEUP)) {
+			for (__u32 slot = 0; slot < PROG_SLOTS; slot++) {
+				__u64 n = m->staged[slot];
+				__u32 key = slot; /* its own stack slot: `slot` keeps its bounds */
+				__u64 *d = n ? bpf_map_lookup_elem(&drops, &key) : 0;
+				if (d)
+					*d += n;
+			}
+		}
+	}
+	for (__u32 slot = 0; slot < PROG_SLOTS; slot++)
+		m->staged[slot] = 0;
+	m->len = 0;
+	m->count = 0;
+	return 0;
+}
+
+/* Commits the event new_event() started, counted in `slot`. */
 static __always_inline void emit(struct event *e, __u32 slot)
 {
-	__u64 size;
-	if (e->h.len2)
-		size = sizeof(struct event_hdr) + ASSAY_PATH_MAX + (e->h.len2 & (ASSAY_PATH_MAX - 1));
-	else
-		size = sizeof(struct event_hdr) + (e->h.len1 & (ASSAY_PATH_MAX - 1));
+	bump(&attempts, slot);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
+	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	if (!st || !m) {
+		bump(&drops, slot);
+		return;
+	}
+	__u64 off = m->len;
+	if (off < sizeof(struct batch_hdr))
+		off = sizeof(struct batch_hdr);
+	m->len = off + ((event_size(e) + 7) & ~7ULL);
+	m->count += 1;
+	if (slot < PROG_SLOTS)
+		m->staged[slot] += 1;
+	if (m->len >= stage_bytes)
+		flush(st, m);
+}
+
+/* Runs on one CPU at a time through BPF_PROG_TEST_RUN (never attached): flushes that CPU's
+ * stage at the end of a session. */
+SEC("raw_tp/assay_flush")
+int flush_stage(void *ctx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
+	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	if (st && m)
+		flush(st, m);
+	return 0;
+}
+
+/* ---- direct events ----
+ *
+ * For programs that may interrupt a staged one or be preempted: the event is built in the
+ * per-CPU `scratch` record and written to the ring as its own record. */
+static __always_inline struct event *new_direct_event(__u32 kind, int member)
+{
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 0;
+	init_event(e, kind, member);
+	return e;
+}
+
+static __always_inline void emit_direct(struct event *e, __u32 slot)
+{
+	__u64 size = event_size(e);
 	bump(&attempts, slot);
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
@@ -673,13 +807,16 @@ static long fd_path_step(__u32 i, void *ctx)
 }
 
 /* Rebuilds the absolute path of the file behind the current process's descriptor `fd` from its
- * dentries and mounts, as path 2 of the per-CPU event `e` (its first half is the work area:
- * components are written backwards from its end, then copied). A path deeper than
+ * dentries and mounts, as path 2 of the event `e` (the first half of the per-CPU `scratch`
+ * record is the work area: components are written backwards from its end, then copied; when
+ * `e` is that record, its empty first path is the work area). A path deeper than
  * FD_PATH_DEPTH levels or longer than the buffer sets ST_TRUNC2; an unreadable one ST_FAULT2. */
 static __always_inline void fd_path(struct event *e, __u64 fd)
 {
 	struct file *f = fd_file(fd);
-	if (!f) {
+	__u32 zero = 0;
+	struct event *work = bpf_map_lookup_elem(&scratch, &zero);
+	if (!f || !work) {
 		e->h.status |= ST_FAULT2;
 		return;
 	}
@@ -693,7 +830,7 @@ static __always_inline void fd_path(struct event *e, __u64 fd)
 	w.d = BPF_CORE_READ(f, f_path.dentry);
 	w.m = (char *)BPF_CORE_READ(f, f_path.mnt) - w.mnt_off;
 	w.pos = ASSAY_PATH_MAX - 1;
-	e->data[ASSAY_PATH_MAX - 1] = 0;
+	work->data[ASSAY_PATH_MAX - 1] = 0;
 	bpf_loop(FD_PATH_DEPTH, fd_path_step, &w, 0);
 	if (w.status != 1) {
 		e->h.status |= w.status ? w.status : ST_TRUNC2;
@@ -702,10 +839,10 @@ static __always_inline void fd_path(struct event *e, __u64 fd)
 	__u32 pos = w.pos;
 	if (pos == ASSAY_PATH_MAX - 1) {
 		pos -= 1;
-		e->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
+		work->data[pos & (ASSAY_PATH_MAX - 1)] = '/';
 	}
 	long n = bpf_probe_read_kernel_str(&e->data[ASSAY_PATH_MAX], ASSAY_PATH_MAX,
-					   &e->data[pos & (ASSAY_PATH_MAX - 1)]);
+					   &work->data[pos & (ASSAY_PATH_MAX - 1)]);
 	if (n > 1)
 		e->h.len2 = (__u16)(n - 1);
 	else
@@ -1200,7 +1337,7 @@ int on_sys_exit(__u64 *ctx)
 /* `v6` is a constant at each call: a program attached for IPv4 may not read `user_ip6`. */
 static __always_inline int sock_addr_event(struct bpf_sock_addr *ctx, __u32 op, const int v6)
 {
-	struct event *e = new_event(EV_NET, MEMBER_HOOK);
+	struct event *e = new_direct_event(EV_NET, MEMBER_HOOK);
 	if (!e)
 		return 1;
 	e->h.op = op;
@@ -1218,7 +1355,7 @@ static __always_inline int sock_addr_event(struct bpf_sock_addr *ctx, __u32 op, 
 		*(__u32 *)&e->data[4] = ctx->user_ip4;
 		e->h.len1 = 16;
 	}
-	emit(e, PROG_NET + op - 1);
+	emit_direct(e, PROG_NET + op - 1);
 	return 1;
 }
 
@@ -1351,7 +1488,7 @@ int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	struct uring_path_op *o = bpf_map_lookup_elem(&uring_inflight, &req);
 	if (!o)
 		return 0;
-	struct event *e = new_event(EV_SYSCALL, o->member);
+	struct event *e = new_direct_event(EV_SYSCALL, o->member);
 	if (!e) {
 		bpf_map_delete_elem(&uring_inflight, &req);
 		return 0;
@@ -1386,7 +1523,7 @@ int on_uring_complete(struct bpf_raw_tracepoint_args *ctx)
 		fd_path(e, (__u32)o->dfd1);
 	}
 	bpf_map_delete_elem(&uring_inflight, &req);
-	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
+	emit_direct(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 	return 0;
 }
 

@@ -35,17 +35,23 @@ pub fn change_list(data: &[u8]) {
     }
 }
 
-/// Parses arbitrary bytes as a ring-buffer record and, when it parses, projects it.
+/// Parses arbitrary bytes as a ring-buffer record (one event or a batch) and projects the
+/// events that parse.
 pub fn ring_record(data: &[u8]) {
+    use crate::kernel::event::{RawEvent, parse_record};
     let _ = crate::layers::kernel::sockaddr(data);
-    if let Ok(e) = crate::kernel::event::parse(data) {
-        let p = crate::layers::kernel::project(
-            "fuzz",
-            std::slice::from_ref(&e),
-            Some(e.hdr.pid),
-            b"/w",
-        )
-        .expect("an in-memory projection does not fail");
+    let mut events = Vec::new();
+    let n = parse_record(data, |hdr, d1, d2| {
+        events.push(RawEvent {
+            hdr,
+            data1: d1.to_vec(),
+            data2: d2.to_vec(),
+        })
+    });
+    assert_eq!(n.events - n.bad, events.len() as u64);
+    if let Some(first) = events.first() {
+        let p = crate::layers::kernel::project("fuzz", &events, Some(first.hdr.pid), b"/w")
+            .expect("an in-memory projection does not fail");
         for (i, ev) in p.events.iter().enumerate() {
             assert_eq!(ev.seq, i as u64);
         }

@@ -46,6 +46,8 @@ pub enum BpfError {
     Btf(String),
     #[error("--ring-bytes {0} must be a power of two and at least 4096")]
     RingSize(u32),
+    #[error("the possible CPUs could not be read: {0}")]
+    Cpus(String),
 }
 
 /// Where a program attaches: a raw tracepoint, through a BPF link. It needs no tracefs
@@ -192,6 +194,8 @@ pub struct Observer {
     ebpf: Ebpf,
     /// `program (hook): why` for each optional probe that failed.
     pub attach_failures: Vec<String>,
+    /// Events still staged on a CPU that could not be flushed, per counter slot: dropped.
+    stage_lost: [u64; PROG_SLOTS.len()],
 }
 
 /// What the reader thread returns.
@@ -242,10 +246,70 @@ impl Observer {
                 attach_failures.push(format!("{} ({}): {why}", p.name, p.hook.describe()));
             }
         }
+        let flush: &mut RawTracePoint = ebpf
+            .program_mut(FLUSH_PROGRAM)
+            .ok_or_else(|| flush_error("not in the BPF object".into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| flush_error(e.to_string()))?;
+        flush.load().map_err(|e| flush_error(format!("{e:#}")))?;
         Ok(Observer {
             ebpf,
             attach_failures,
+            stage_lost: [0; PROG_SLOTS.len()],
         })
+    }
+
+    /// Hands every CPU's staged events to the ring (`flush_stage`, run on each CPU in turn
+    /// from a thread pinned there). Call it once the session's processes are gone and before
+    /// the reader is stopped. Whatever a CPU still holds afterwards (it could not be flushed)
+    /// is counted as dropped.
+    pub fn flush_staged(&mut self) -> Result<(), BpfError> {
+        use aya::programs::{RawTracePointRunOptions, TestRun};
+        let cpus = possible_cpus()?;
+        let prog: &RawTracePoint = self
+            .ebpf
+            .program(FLUSH_PROGRAM)
+            .ok_or_else(|| flush_error("not in the BPF object".into()))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| flush_error(e.to_string()))?;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for cpu in 0..cpus {
+                    // Pinned, the program runs here in process context; otherwise the kernel
+                    // would run it from an interrupt on that CPU. An offline CPU fails both.
+                    let mut set = nix::sched::CpuSet::new();
+                    if set.set(cpu as usize).is_err()
+                        || nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+                            .is_err()
+                    {
+                        continue;
+                    }
+                    let _ = prog.test_run(RawTracePointRunOptions {
+                        cpu: Some(cpu),
+                        ..RawTracePointRunOptions::new()
+                    });
+                }
+            });
+        });
+        let map = self
+            .ebpf
+            .map("stage_meta")
+            .ok_or(BpfError::MissingMap("stage_meta"))?;
+        let meta: aya::maps::Array<&MapData, StageMeta> =
+            aya::maps::Array::try_from(map).map_err(|source| BpfError::Map {
+                map: "stage_meta",
+                source,
+            })?;
+        for cpu in 0..cpus {
+            let m = meta.get(&cpu, 0).map_err(|source| BpfError::Map {
+                map: "stage_meta",
+                source,
+            })?;
+            for (lost, staged) in self.stage_lost.iter_mut().zip(&m[2..]) {
+                *lost += staged;
+            }
+        }
+        Ok(())
     }
 
     /// Attaches the `cgroup/*` programs to the session cgroup directory, through BPF links
@@ -317,6 +381,9 @@ impl Observer {
                 *total = values.iter().sum();
             }
         }
+        for (d, lost) in c.drops.iter_mut().zip(self.stage_lost) {
+            *d += lost;
+        }
         Ok(c)
     }
 
@@ -344,12 +411,42 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
     }
     // the kernel BTF cut down to what the object's relocations can reach (`kernel::btf`)
     let btf = super::btf::relocation_btf(OBJECT).map_err(|e| BpfError::Btf(e.to_string()))?;
+    let cpus = possible_cpus()?;
+    // a batch of staged events is at most a quarter of the ring (and at most STAGE_MAX)
+    let stage_bytes = u64::from(ring_bytes / 4).min(STAGE_MAX);
     Ok(EbpfLoader::new()
         .btf(Some(&btf))
         .map_max_entries("events", ring_bytes)
+        .map_max_entries("stage", cpus)
+        .map_max_entries("stage_meta", cpus)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
         .override_global("session_cgid", &session_cgid, true)
+        .override_global("stage_bytes", &stage_bytes, true)
         .load(OBJECT)?)
+}
+
+/// The program that flushes a CPU's stage (run, never attached).
+const FLUSH_PROGRAM: &str = "flush_stage";
+
+fn flush_error(why: String) -> BpfError {
+    BpfError::Attach {
+        program: FLUSH_PROGRAM.into(),
+        hook: "BPF_PROG_TEST_RUN".into(),
+        why,
+    }
+}
+
+/// `struct stage_meta` in `bpf/observe.bpf.c`, as its `u64`s: staged bytes, staged events, then
+/// the events staged per counter slot.
+type StageMeta = [u64; 2 + PROG_SLOTS.len()];
+
+/// `STAGE_MAX` in `bpf/observe.bpf.c`: the largest batch threshold.
+const STAGE_MAX: u64 = 65536;
+
+/// The number of possible CPUs (the stages are indexed by CPU number).
+fn possible_cpus() -> Result<u32, BpfError> {
+    let n = aya::util::nr_cpus().map_err(|(path, e)| BpfError::Cpus(format!("{path}: {e}")))?;
+    u32::try_from(n).map_err(|_| BpfError::Cpus(format!("{n} possible CPUs")))
 }
 
 /// A program and whether it loaded and attached (`Err` says why not).
@@ -464,18 +561,16 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResul
     loop {
         let stopping = stop.is_set();
         while let Some(item) = ring.next() {
-            out.received += 1;
-            match event::parse_view(&item) {
-                Ok((h, d1, d2)) => {
-                    if out.spill_error.is_some() {
-                        out.spill_lost += 1;
-                    } else if let Err(e) = spill.push(&h, d1, d2) {
-                        out.spill_lost += 1;
-                        out.spill_error = Some(e.to_string());
-                    }
+            let n = event::parse_record(&item, |h, d1, d2| {
+                if out.spill_error.is_some() {
+                    out.spill_lost += 1;
+                } else if let Err(e) = spill.push(&h, d1, d2) {
+                    out.spill_lost += 1;
+                    out.spill_error = Some(e.to_string());
                 }
-                Err(_) => out.parse_errors += 1,
-            }
+            });
+            out.received += n.events;
+            out.parse_errors += n.bad;
         }
         if stopping {
             match spill.finish() {

@@ -19,6 +19,12 @@ pub const EV_NET: u32 = 5;
 /// [`SOCKADDR_SLOT`] bytes), then at most [`PAYLOAD_MAX`] payload bytes; `flags` is the IP
 /// protocol, `ret` the payload's full length in the packet.
 pub const EV_PAYLOAD: u32 = 6;
+/// A ring record that is a batch of events staged on one CPU (`EV_BATCH`): an 8-byte header
+/// (this kind, then the number of events, each `u32`), then the events, each starting 8-byte
+/// aligned. Any other record is one event. [`parse_record`] reads both.
+pub const EV_BATCH: u32 = 15;
+/// Size of a batch record's header (`ASSAY_BATCH_HDR_SIZE`).
+pub const BATCH_HDR_SIZE: usize = 8;
 
 /// `EV_PAYLOAD` operations: a UDP datagram from port 53 (ingress), a TCP segment starting a
 /// TLS ClientHello (egress).
@@ -267,6 +273,56 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
     Ok((hdr, &data[..l1], data2))
 }
 
+/// What one ring record held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordCount {
+    /// Events the record holds (a batch: the number its header claims).
+    pub events: u64,
+    /// Of those, events that did not parse (in a batch, an event that does not parse and every
+    /// one after it, whose start is then unknown).
+    pub bad: u64,
+}
+
+/// Reads one ring record, a single event or an `EV_BATCH` of them, calling `f` with each event
+/// that parses, in order.
+pub fn parse_record<'a>(
+    b: &'a [u8],
+    mut f: impl FnMut(EventHdr, &'a [u8], &'a [u8]),
+) -> RecordCount {
+    if b.len() < BATCH_HDR_SIZE || u32_at(b, 0) != EV_BATCH {
+        let bad = match parse_view(b) {
+            Ok((h, d1, d2)) => {
+                f(h, d1, d2);
+                0
+            }
+            Err(_) => 1,
+        };
+        return RecordCount { events: 1, bad };
+    }
+    let count = u64::from(u32_at(b, 4));
+    let mut off = BATCH_HDR_SIZE;
+    let mut parsed = 0;
+    while parsed < count {
+        // (a batch inside a batch is an unknown kind to parse_view)
+        let Ok((h, d1, d2)) = parse_view(b.get(off..).unwrap_or_default()) else {
+            break;
+        };
+        let size = HDR_SIZE
+            + if h.len2 > 0 {
+                PATH_MAX + d2.len()
+            } else {
+                d1.len()
+            };
+        f(h, d1, d2);
+        parsed += 1;
+        off += size.next_multiple_of(8);
+    }
+    RecordCount {
+        events: count,
+        bad: count - parsed,
+    }
+}
+
 /// The header fields at the start of `b` (at least [`HDR_SIZE`] bytes; shorter reads as zeros).
 pub fn header_at(b: &[u8]) -> EventHdr {
     EventHdr {
@@ -382,6 +438,8 @@ mod tests {
             ("NET_BIND", NET_BIND),
             ("NET_LISTEN", NET_LISTEN),
             ("EV_PAYLOAD", EV_PAYLOAD),
+            ("EV_BATCH", EV_BATCH),
+            ("ASSAY_BATCH_HDR_SIZE", BATCH_HDR_SIZE as u32),
             ("PAY_DNS", PAY_DNS),
             ("PAY_TLS", PAY_TLS),
         ] {
@@ -430,6 +488,81 @@ mod tests {
         );
     }
 
+    fn batch(events: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = EV_BATCH.to_ne_bytes().to_vec();
+        b.extend_from_slice(&(events.len() as u32).to_ne_bytes());
+        for e in events {
+            b.extend_from_slice(e);
+            b.resize(b.len().next_multiple_of(8), 0xee);
+        }
+        b
+    }
+
+    /// The two data fields of each event a record yields.
+    type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn events_of(rec: &[u8]) -> (RecordCount, Fields) {
+        let mut out = Vec::new();
+        let n = parse_record(rec, |_, a, b| out.push((a.to_vec(), b.to_vec())));
+        (n, out)
+    }
+
+    #[test]
+    fn batch_records_hold_aligned_events() {
+        let long = vec![b'x'; 5];
+        let rec = batch(&[
+            record(EV_SYSCALL, b"/a", b""),
+            record(EV_SYSCALL, b"/old", b"/new"),
+            record(EV_EXEC, &long, b""),
+        ]);
+        let (n, got) = events_of(&rec);
+        assert_eq!(n, RecordCount { events: 3, bad: 0 });
+        assert_eq!(
+            got,
+            vec![
+                (b"/a".to_vec(), vec![]),
+                (b"/old".to_vec(), b"/new".to_vec()),
+                (long, vec![]),
+            ]
+        );
+        // a single event is a record of its own
+        let (n, got) = events_of(&record(EV_SYSCALL, b"/one", b""));
+        assert_eq!(n, RecordCount { events: 1, bad: 0 });
+        assert_eq!(got, vec![(b"/one".to_vec(), vec![])]);
+        let (n, _) = events_of(&record(9, b"", b""));
+        assert_eq!(n, RecordCount { events: 1, bad: 1 });
+    }
+
+    #[test]
+    fn a_broken_batch_counts_every_event_it_claims() {
+        let mut rec = batch(&[
+            record(EV_SYSCALL, b"/a", b""),
+            record(EV_SYSCALL, b"/b", b""),
+        ]);
+        rec[4..8].copy_from_slice(&u32::MAX.to_ne_bytes()); // claims far more than it holds
+        let (n, got) = events_of(&rec);
+        assert_eq!(
+            n,
+            RecordCount {
+                events: u64::from(u32::MAX),
+                bad: u64::from(u32::MAX) - 2
+            }
+        );
+        assert_eq!(got.len(), 2);
+        // an event cut short ends the batch: it and every later one are bad
+        let mut rec = batch(&[
+            record(EV_SYSCALL, b"/a", b""),
+            record(EV_SYSCALL, b"/bcd", b""),
+        ]);
+        rec.truncate(rec.len() - 6);
+        assert_eq!(events_of(&rec).0, RecordCount { events: 2, bad: 1 });
+        // a batch nested in a batch is not an event
+        let inner = batch(&[record(EV_SYSCALL, b"/a", b"")]);
+        let (n, got) = events_of(&batch(&[inner]));
+        assert_eq!(n, RecordCount { events: 1, bad: 1 });
+        assert!(got.is_empty());
+    }
+
     #[test]
     fn uring_ops_that_carry_paths_or_addresses_are_blind() {
         let mut counts = [0u64; URING_OPS];
@@ -455,6 +588,19 @@ mod tests {
         #[test]
         fn never_panics(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = parse(&b);
+            let mut seen = 0;
+            let n = parse_record(&b, |_, _, _| seen += 1);
+            proptest::prop_assert_eq!(n.events - n.bad, seen);
+        }
+
+        /// Any events, batched, come back whole and in order.
+        #[test]
+        fn batches_round_trip(paths in proptest::collection::vec(
+            (proptest::collection::vec(1u8..=255, 0..40), proptest::collection::vec(1u8..=255, 0..40)), 0..20)) {
+            let recs: Vec<Vec<u8>> = paths.iter().map(|(a, b)| record(EV_SYSCALL, a, b)).collect();
+            let (n, got) = events_of(&batch(&recs));
+            proptest::prop_assert_eq!(n, RecordCount { events: paths.len() as u64, bad: 0 });
+            proptest::prop_assert_eq!(got, paths);
         }
     }
 }

@@ -276,6 +276,7 @@ fn run_in(
         std::thread::sleep(Duration::from_millis(5));
     }
     let duration = t0.elapsed();
+    observer.flush_staged()?;
     stop.set();
     let read = reader
         .join()
