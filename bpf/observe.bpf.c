@@ -424,9 +424,15 @@ static __always_inline struct event *new_event(__u32 kind, int member)
 }
 
 /* Hands this CPU's stage to the ring as one batch record (its events become drops if the ring
- * has no room) and empties it. */
-static __noinline int flush(struct stage *st, struct stage_meta *m)
+ * has no room) and empties it. A global function: the verifier checks it once, on its own,
+ * instead of once along every path that stages an event (~1000 instructions each). */
+__noinline int stage_flush(void)
 {
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
+	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	if (!st || !m)
+		return 0;
 	__u64 len = m->len;
 	if (len > sizeof(struct batch_hdr) && len <= sizeof(st->buf)) {
 		struct batch_hdr *b = (struct batch_hdr *)&st->buf[0];
@@ -454,9 +460,8 @@ static __always_inline void emit(struct event *e, __u32 slot)
 {
 	bump(&attempts, slot);
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
 	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
-	if (!st || !m) {
+	if (!m) {
 		bump(&drops, slot);
 		return;
 	}
@@ -468,7 +473,7 @@ static __always_inline void emit(struct event *e, __u32 slot)
 	if (slot < PROG_SLOTS)
 		m->staged[slot] += 1;
 	if (m->len >= stage_bytes)
-		flush(st, m);
+		stage_flush();
 }
 
 /* Runs on one CPU at a time through BPF_PROG_TEST_RUN (never attached): flushes that CPU's
@@ -476,12 +481,7 @@ static __always_inline void emit(struct event *e, __u32 slot)
 SEC("raw_tp/assay_flush")
 int flush_stage(void *ctx)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
-	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
-	if (st && m)
-		flush(st, m);
-	return 0;
+	return stage_flush();
 }
 
 /* ---- direct events ----
@@ -1114,12 +1114,29 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, 
 	return 0;
 }
 
-static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 dfd1, __u64 p1,
-					 __s32 dfd2, __u64 p2, __u64 flags)
+/* The fields of a syscall event, as on_sys_exit's cases name them. */
+struct sys_fields {
+	__s64 ret;
+	__u64 p1, p2, flags;
+	__s32 dfd1, dfd2;
+	__u32 op;
+	__s32 member;
+};
+
+/* Builds and stages one syscall event. A global function: the verifier checks it once, with
+ * unknown fields, instead of once along every case of on_sys_exit that reaches it (each case
+ * carries its own constants, so those states never prune). */
+__noinline int emit_syscall(const struct sys_fields *a)
 {
-	struct event *e = new_event(EV_SYSCALL, member);
+	if (!a)
+		return 0;
+	__u32 op = a->op;
+	__s64 ret = a->ret;
+	__s32 dfd1 = a->dfd1, dfd2 = a->dfd2;
+	__u64 p1 = a->p1, p2 = a->p2, flags = a->flags;
+	struct event *e = new_event(EV_SYSCALL, a->member);
 	if (!e)
-		return;
+		return 0;
 	e->h.op = op;
 	e->h.ret = ret;
 	e->h.flags = flags;
@@ -1148,6 +1165,7 @@ static __always_inline void emit_syscall(__u32 op, __s64 ret, int member, __s32 
 				 dfd1 != AT_FDCWD && !(e->h.status & ST_FAULT1)))
 		fd_path(e, (__u32)dfd1);
 	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
+	return 0;
 }
 
 /* sys_exit(struct pt_regs *regs, long ret) */
@@ -1193,8 +1211,8 @@ int on_sys_exit(__u64 *ctx)
 	__u64 a0 = regs->di;
 	__u64 a1 = regs->si;
 	__u64 a2 = regs->dx;
-	/* Each case names the event's fields; one emit_syscall below builds it (one copy of the
-	 * event code in the program, which keeps its verification short). */
+	/* Each case names the event's fields; one emit_syscall below builds it (verified once,
+	 * which keeps the program's verification short). */
 	__u32 op = 0;
 	__s32 dfd1 = 0, dfd2 = 0;
 	__u64 p1 = 0, p2 = 0, flags = 0;
@@ -1316,7 +1334,11 @@ int on_sys_exit(__u64 *ctx)
 	}
 	if (!op)
 		return 0;
-	emit_syscall(op, ret, m, dfd1, p1, dfd2, p2, flags);
+	struct sys_fields f = {
+		.ret = ret, .p1 = p1, .p2 = p2, .flags = flags,
+		.dfd1 = dfd1, .dfd2 = dfd2, .op = op, .member = m,
+	};
+	emit_syscall(&f);
 	if (nr == NR_connect) {
 		/* An INET socket the hooks do not see (created outside the session cgroup): the
 		 * attempt as the hook would report it, with its protocol. */
