@@ -998,28 +998,36 @@ static __always_inline int net_listen(__u64 fd, int member)
 	return 1;
 }
 
+/* The argument registers blind_use reads, copied from the syscall's pt_regs. */
+struct sys_regs {
+	__u64 di, si, dx, r8, r9;
+};
+
 /* Counts a successful use of a channel the probes do not observe, or reports the uses it can
- * (UNIX addresses, foreign sockets, listen); `ret` is the syscall's result. */
-static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, long ret)
+ * (UNIX addresses, foreign sockets, listen); `ret` is the syscall's result. A global function:
+ * verified once with `nr` unknown rather than along each case that reaches it. */
+__noinline int blind_use(long nr, const struct sys_regs *regs, int member, long ret)
 {
+	if (!regs)
+		return 0;
 	__u32 slot;
 	__u16 family;
 	switch (nr) {
 	case NR_sendto: {
-		__u64 uaddr = BPF_CORE_READ(regs, r8);
+		__u64 uaddr = regs->r8;
 		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
 		if (family == AF_UNIX) {
-			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), 0, member);
+			addr_event(NET_SEND, uaddr, (__u32)regs->r9, 0, member);
 			return 0;
 		}
 		__u64 proto = 0;
-		int view = hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		int view = hook_view(regs->di, IPPROTO_UDP, &proto);
 		if (view == 1)
 			return 0; /* seen by cgroup/sendmsg4|6 */
 		if (view == 2) {
-			addr_event(NET_SEND, uaddr, (__u32)BPF_CORE_READ(regs, r9), proto, member);
+			addr_event(NET_SEND, uaddr, (__u32)regs->r9, proto, member);
 			return 0;
 		}
 		slot = BLIND_SENDTO;
@@ -1027,12 +1035,12 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, 
 	}
 	case NR_sendmsg:
 	case NR_sendmmsg: {
-		__u64 umsg = BPF_CORE_READ(regs, si);
+		__u64 umsg = regs->si;
 		family = msg_family(umsg);
 		if (!counted_family(family))
 			return 0;
 		__u64 proto = 0;
-		int view = family == AF_UNIX ? 0 : hook_view(BPF_CORE_READ(regs, di), IPPROTO_UDP, &proto);
+		int view = family == AF_UNIX ? 0 : hook_view(regs->di, IPPROTO_UDP, &proto);
 		if (view == 1)
 			return 0; /* seen by cgroup/sendmsg4|6 */
 		if ((family == AF_UNIX || view == 2) && nr == NR_sendmsg) {
@@ -1047,37 +1055,37 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, 
 		break;
 	}
 	case NR_bind: {
-		__u64 uaddr = BPF_CORE_READ(regs, si);
+		__u64 uaddr = regs->si;
 		family = addr_family(uaddr);
 		if (!counted_family(family))
 			return 0;
 		if (family == AF_UNIX) {
-			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), 0, member);
+			addr_event(NET_BIND, uaddr, (__u32)regs->dx, 0, member);
 			return 0;
 		}
-		__u64 fd = BPF_CORE_READ(regs, di), proto = 0;
+		__u64 fd = regs->di, proto = 0;
 		int view = hook_view(fd, IPPROTO_TCP, &proto);
 		if (!view)
 			view = hook_view(fd, IPPROTO_UDP, &proto);
 		if (view == 1)
 			return 0; /* seen by cgroup/bind4|6 */
 		if (view == 2) {
-			addr_event(NET_BIND, uaddr, (__u32)BPF_CORE_READ(regs, dx), proto, member);
+			addr_event(NET_BIND, uaddr, (__u32)regs->dx, proto, member);
 			return 0;
 		}
 		slot = BLIND_BIND;
 		break;
 	}
 	case NR_socket: {
-		__u64 domain = BPF_CORE_READ(regs, di);
-		__u64 type = BPF_CORE_READ(regs, si);
+		__u64 domain = regs->di;
+		__u64 type = regs->si;
 		if (domain != AF_PACKET && (type & 0xf) != SOCK_RAW)
 			return 0;
 		slot = BLIND_RAW_SOCKET;
 		break;
 	}
 	case NR_listen:
-		if (net_listen(BPF_CORE_READ(regs, di), member))
+		if (net_listen(regs->di, member))
 			return 0;
 		slot = BLIND_LISTEN;
 		break;
@@ -1092,13 +1100,13 @@ static __always_inline int blind_use(long nr, struct pt_regs *regs, int member, 
 		break;
 	case NR_ptrace: case NR_process_vm_writev: slot = BLIND_PTRACE; break;
 	case NR_recvmsg:
-		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+		if (!received_path_fd(regs->si))
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;
 	case NR_recvmmsg:
 		/* the first message's control data (struct mmsghdr starts with its msghdr) */
-		if (!received_path_fd(BPF_CORE_READ(regs, si)))
+		if (!received_path_fd(regs->si))
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;
@@ -1199,7 +1207,10 @@ int on_sys_exit(__u64 *ctx)
 		int member = session_member();
 		if (!member)
 			return 0;
-		return blind_use(nr, regs, member, ret);
+		struct sys_regs r = {
+			.di = regs->di, .si = regs->si, .dx = regs->dx, .r8 = regs->r8, .r9 = regs->r9,
+		};
+		return blind_use(nr, &r, member, ret);
 	}
 	default:
 		return 0; /* not a traced syscall: no map lookup at all */
