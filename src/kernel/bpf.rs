@@ -414,7 +414,7 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
     let cpus = possible_cpus()?;
     // a batch of staged events is at most a quarter of the ring (and at most STAGE_MAX)
     let stage_bytes = u64::from(ring_bytes / 4).min(STAGE_MAX);
-    Ok(EbpfLoader::new()
+    Ok(new_loader()
         .btf(Some(&btf))
         .map_max_entries("events", ring_bytes)
         .map_max_entries("stage", cpus)
@@ -423,6 +423,26 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
         .override_global("session_cgid", &session_cgid, true)
         .override_global("stage_bytes", &stage_bytes, true)
         .load(OBJECT)?)
+}
+
+/// `EbpfLoader::new()` parses the whole kernel BTF (~150k types; with its page faults and its
+/// free, ~45 ms of a ~145 ms fixed cost here) only for `load` to replace it with the cut one.
+/// Made on a thread with a filesystem context of its own (`unshare(CLONE_FS)`) whose root is an empty directory, that parse finds
+/// no `/sys/kernel/btf/vmlinux` and is skipped. If that cannot be arranged, the loader is made
+/// here, parse and all.
+fn new_loader() -> EbpfLoader<'static> {
+    let made = tempfile::tempdir().ok().and_then(|empty| {
+        let root = empty.path().to_path_buf();
+        std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).ok()?;
+            nix::unistd::chroot(&root).ok()?;
+            Some(EbpfLoader::new())
+        })
+        .join()
+        .ok()
+        .flatten()
+    });
+    made.unwrap_or_default() // `EbpfLoader::new()`
 }
 
 /// The program that flushes a CPU's stage (run, never attached).
