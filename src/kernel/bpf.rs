@@ -427,9 +427,9 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
 
 /// `EbpfLoader::new()` parses the whole kernel BTF (~150k types; with its page faults and its
 /// free, ~45 ms of a ~145 ms fixed cost here) only for `load` to replace it with the cut one.
-/// Made on a thread with a filesystem context of its own (`unshare(CLONE_FS)`) whose root is an empty directory, that parse finds
-/// no `/sys/kernel/btf/vmlinux` and is skipped. If that cannot be arranged, the loader is made
-/// here, parse and all.
+/// Made on a thread with a filesystem context of its own (`unshare(CLONE_FS)`) whose root is
+/// an empty directory, that parse finds no `/sys/kernel/btf/vmlinux` and is skipped. If that
+/// cannot be arranged, the loader is made here, parse and all.
 fn new_loader() -> EbpfLoader<'static> {
     let made = tempfile::tempdir().ok().and_then(|empty| {
         let root = empty.path().to_path_buf();
