@@ -245,6 +245,16 @@ pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
     })
 }
 
+/// The bytes an event's data takes after its header: path 2 starts at [`PATH_MAX`] when there
+/// is one (`event_size` in `bpf/observe.bpf.c`).
+fn data_len(hdr: &EventHdr) -> usize {
+    if hdr.len2 > 0 {
+        PATH_MAX + hdr.len2 as usize
+    } else {
+        hdr.len1 as usize
+    }
+}
+
 /// Parses one ring-buffer record without copying its data: the header and the two data slices
 /// (empty when absent), borrowed from `b`.
 pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
@@ -258,7 +268,7 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
     let data = &b[HDR_SIZE..];
     let l1 = hdr.len1 as usize;
     let l2 = hdr.len2 as usize;
-    let need = if l2 > 0 { PATH_MAX + l2 } else { l1 };
+    let need = data_len(&hdr);
     if data.len() < need || l1 > PATH_MAX {
         return Err(ParseError::Truncated {
             claimed: need,
@@ -307,12 +317,7 @@ pub fn parse_record<'a>(
         let Ok((h, d1, d2)) = parse_view(b.get(off..).unwrap_or_default()) else {
             break;
         };
-        let size = HDR_SIZE
-            + if h.len2 > 0 {
-                PATH_MAX + d2.len()
-            } else {
-                d1.len()
-            };
+        let size = HDR_SIZE + data_len(&h);
         f(h, d1, d2);
         parsed += 1;
         off += size.next_multiple_of(8);
