@@ -1675,3 +1675,46 @@ fn io_uring_opens_are_observed_exactly() {
     );
     assert_eq!(std::fs::read(w.join("created")).unwrap(), b"x");
 }
+
+/// The session loop sleeps on `cgroup.events` (`POLLPRI`) to see the session cgroup empty when
+/// it happens: the notification fires when the last process leaves, and reading the file again
+/// re-arms it (else the loop would spin).
+#[test]
+fn cgroup_events_notify_when_the_session_empties_and_rearm_on_read() {
+    if !kernel_ok("cgroup_events_notify_when_the_session_empties_and_rearm_on_read") {
+        return;
+    }
+    use assay_runner::kernel::cgroup::SessionCgroup;
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileExt;
+    let cg = SessionCgroup::create(&cgroup2_root()).unwrap();
+    let events = cg.events_file().expect("cgroup.events opens");
+    let ready = |ms: u16| {
+        let mut fds = [PollFd::new(events.as_fd(), PollFlags::POLLPRI)];
+        poll(&mut fds, PollTimeout::from(ms)).unwrap() > 0
+    };
+    let rearm = || {
+        let mut buf = [0u8; 128];
+        let n = events.read_at(&mut buf, 0).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(!ready(0), "nothing changed since the open");
+    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+    let mut procs = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cg.dir().join("cgroup.procs"))
+        .unwrap();
+    procs.write_all(child.id().to_string().as_bytes()).unwrap();
+    assert!(ready(1000), "populated 0 -> 1 notifies");
+    assert!(rearm().contains("populated 1"));
+    assert!(!ready(0), "re-armed by the read");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ready(5000), "the last process leaving notifies");
+    assert!(rearm().contains("populated 0"));
+    assert!(!ready(0), "re-armed by the read");
+    drop(events);
+    cg.remove(Duration::from_secs(5)).unwrap();
+}

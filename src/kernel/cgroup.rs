@@ -160,6 +160,16 @@ impl SessionCgroup {
         populated(&self.dir)
     }
 
+    /// `cgroup.events`, opened for reading and read once: it polls `POLLPRI` when `populated`
+    /// changes, and until it is read again (a read re-arms it; a file never read polls ready).
+    /// `None` if it cannot be opened.
+    pub fn events_file(&self) -> Option<File> {
+        use std::os::unix::fs::FileExt;
+        let f = File::open(self.dir.join("cgroup.events")).ok()?;
+        let _ = f.read_at(&mut [0u8; 128], 0);
+        Some(f)
+    }
+
     /// Kills every process in the cgroup (`cgroup.kill`, with a per-pid fallback).
     pub fn kill(&self) {
         kill_dir(&self.dir);

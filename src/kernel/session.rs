@@ -131,6 +131,44 @@ fn kill_pid(pid: u32) {
     );
 }
 
+/// What the session loop sleeps on between its checks: the child's pidfd (readable once it has
+/// ended) and the session cgroup's `cgroup.events` (`POLLPRI` when `populated` changes), so an
+/// exit is seen when it happens, not at the next tick. The tick still bounds every wait:
+/// signals, `--timeout` and escaped processes have no fd of their own.
+struct Wakeups {
+    pidfd: Option<std::os::fd::OwnedFd>,
+    events: Option<std::fs::File>,
+}
+
+impl Wakeups {
+    const TICK_MS: u16 = 5;
+
+    /// Sleeps until an fd is ready or a tick has passed; true if an fd woke it.
+    fn wait(&mut self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileExt;
+        let mut fds = Vec::with_capacity(2);
+        if let Some(p) = &self.pidfd {
+            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(e) = &self.events {
+            fds.push(PollFd::new(e.as_fd(), PollFlags::POLLPRI));
+        }
+        if fds.is_empty() {
+            std::thread::sleep(Duration::from_millis(Self::TICK_MS.into()));
+            return false;
+        }
+        let woken = poll(&mut fds, PollTimeout::from(Self::TICK_MS)).is_ok_and(|n| n > 0);
+        if let Some(e) = &self.events {
+            // reading re-arms the notification; the content is read where it is needed
+            let mut buf = [0u8; 128];
+            let _ = e.read_at(&mut buf, 0);
+        }
+        woken
+    }
+}
+
 /// Runs `spec` observed. Errors only when observation could not start.
 pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
     let mut notes = Vec::new();
@@ -180,6 +218,10 @@ fn run_in(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let mut wake = Wakeups {
+        pidfd: None,
+        events: cg.events_file(),
+    };
     let t0 = Instant::now();
     let launch = super::spawn::Spawn {
         argv: &spec.argv,
@@ -205,6 +247,7 @@ fn run_in(
             root_pid = Some(child.id());
             let mut child_end: Option<End> = None;
             let mut lingering_since: Option<Instant> = None;
+            wake.pidfd = child.pidfd();
             loop {
                 let sig = INTERRUPT.load(Ordering::SeqCst);
                 if sig != 0 {
@@ -233,6 +276,7 @@ fn run_in(
                     });
                 }
                 if let Some(e) = &child_end {
+                    wake.pidfd = None; // reaped: its pidfd would stay readable
                     let in_cg = cg.pids();
                     let escaped = escaped_alive(observer, &in_cg);
                     if in_cg.is_empty() && !cg.populated() && escaped.is_empty() {
@@ -253,7 +297,7 @@ fn run_in(
                         break e.clone();
                     }
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                wake.wait();
             }
         }
     };
@@ -273,7 +317,7 @@ fn run_in(
         }
         cg.kill();
         escaped.iter().for_each(|&p| kill_pid(p));
-        std::thread::sleep(Duration::from_millis(5));
+        wake.wait();
     }
     let duration = t0.elapsed();
     observer.flush_staged()?;
@@ -312,5 +356,55 @@ impl End {
             } => crate::exit::NOT_FOUND,
             End::SpawnFailed { .. } => crate::exit::CANNOT_EXEC,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wakeups;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    fn pidfd(pid: u32) -> OwnedFd {
+        // SAFETY: pidfd_open takes a pid and flags; the returned fd is checked and then owned.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        // SAFETY: a fresh fd the kernel just gave us.
+        unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    }
+
+    fn zombie(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('Z')))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn an_ended_child_wakes_the_wait_and_a_running_one_does_not() {
+        let mut running = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let mut w = Wakeups {
+            pidfd: Some(pidfd(running.id())),
+            events: None,
+        };
+        assert!(!w.wait(), "a running child's pidfd is not readable");
+        running.kill().unwrap();
+        running.wait().unwrap();
+
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        let fd = pidfd(ended.id());
+        while !zombie(ended.id()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut w = Wakeups {
+            pidfd: Some(fd),
+            events: None,
+        };
+        assert!(w.wait(), "an ended (unreaped) child's pidfd wakes the wait");
+        ended.wait().unwrap();
+        w.pidfd = None;
+        assert!(!w.wait(), "with nothing to watch, the wait is one tick");
     }
 }

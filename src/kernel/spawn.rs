@@ -377,6 +377,19 @@ impl Child {
         }
     }
 
+    /// A pidfd for the child (readable once it has ended), or `None` where the kernel has no
+    /// `pidfd_open` (Linux < 5.3): callers then fall back to their own tick.
+    pub fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; nothing is borrowed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+    }
+
     /// The status if the child has ended (reaping it), else `None`.
     pub fn try_wait(&self) -> io::Result<Option<Status>> {
         let mut st = 0;
