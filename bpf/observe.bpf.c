@@ -302,6 +302,8 @@ struct {
 	__type(value, struct uring_path_op);
 } uring_inflight SEC(".maps");
 
+/* The reader is woken once this many bytes are pending (it also polls every 50 ms); set at
+ * load, at most a quarter of the ring. */
 const volatile __u64 wakeup_bytes = 65536;
 /* The session cgroup's id. Each run loads its own object with its own cgroup's id here, so the
  * verifier sees a constant and the session filter is one compare, no map lookup. */
@@ -438,7 +440,10 @@ __noinline int stage_flush(void)
 		struct batch_hdr *b = (struct batch_hdr *)&st->buf[0];
 		b->kind = EV_BATCH;
 		b->count = m->count;
-		if (bpf_ringbuf_output(&events, st->buf, len, BPF_RB_FORCE_WAKEUP)) {
+		/* the reader's wakeup rule is emit_direct's: wake it once wakeup_bytes are pending */
+		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		__u64 wake = avail + len >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_output(&events, st->buf, len, wake)) {
 			for (__u32 slot = 0; slot < PROG_SLOTS; slot++) {
 				__u64 n = m->staged[slot];
 				__u32 key = slot; /* its own stack slot: `slot` keeps its bounds */

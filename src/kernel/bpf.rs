@@ -414,6 +414,8 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
     let cpus = possible_cpus()?;
     // a batch of staged events is at most a quarter of the ring (and at most STAGE_MAX)
     let stage_bytes = u64::from(ring_bytes / 4).min(STAGE_MAX);
+    // the reader is woken before a small ring can fill while it sleeps out its poll
+    let wakeup_bytes = wakeup_bytes.min(u64::from(ring_bytes / 4));
     Ok(new_loader()
         .btf(Some(&btf))
         .map_max_entries("events", ring_bytes)
