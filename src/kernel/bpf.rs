@@ -412,10 +412,7 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
     // the kernel BTF cut down to what the object's relocations can reach (`kernel::btf`)
     let btf = super::btf::relocation_btf(OBJECT).map_err(|e| BpfError::Btf(e.to_string()))?;
     let cpus = possible_cpus()?;
-    // a batch of staged events is at most a quarter of the ring (and at most STAGE_MAX)
-    let stage_bytes = u64::from(ring_bytes / 4).min(STAGE_MAX);
-    // the reader is woken before a small ring can fill while it sleeps out its poll
-    let wakeup_bytes = wakeup_bytes.min(u64::from(ring_bytes / 4));
+    let (stage_bytes, wakeup_bytes) = ring_thresholds(ring_bytes, wakeup_bytes);
     Ok(new_loader()
         .btf(Some(&btf))
         .map_max_entries("events", ring_bytes)
@@ -461,6 +458,15 @@ fn flush_error(why: String) -> BpfError {
 /// `struct stage_meta` in `bpf/observe.bpf.c`, as its `u64`s: staged bytes, staged events, then
 /// the events staged per counter slot.
 type StageMeta = [u64; 2 + PROG_SLOTS.len()];
+
+/// The batch size (`stage_bytes`) and the pending bytes that wake the reader (`wakeup_bytes`)
+/// for a ring: a batch is at most a quarter of the ring (and at most `STAGE_MAX`), and the
+/// reader is woken by a quarter of the ring at the latest, so a small ring does not fill while
+/// the reader sleeps out its poll.
+fn ring_thresholds(ring_bytes: u32, wakeup_bytes: u64) -> (u64, u64) {
+    let quarter = u64::from(ring_bytes / 4);
+    (quarter.min(STAGE_MAX), wakeup_bytes.min(quarter))
+}
 
 /// `STAGE_MAX` in `bpf/observe.bpf.c`: the largest batch threshold.
 const STAGE_MAX: u64 = 65536;
@@ -618,6 +624,18 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResul
 mod tests {
     /// The committed fallback object must be rebuilt whenever `bpf/` changes
     /// (`scripts/update-prebuilt-bpf`); this fails when source and object drift.
+    #[test]
+    fn batches_and_wakeups_fit_the_ring() {
+        use super::ring_thresholds;
+        // the default ring: 64 KiB batches, the reader woken at 256 KiB pending
+        assert_eq!(ring_thresholds(16 << 20, 256 << 10), (64 << 10, 256 << 10));
+        // a small ring: a batch and a wakeup at a quarter of it
+        assert_eq!(ring_thresholds(4096, 256 << 10), (1024, 1024));
+        assert_eq!(ring_thresholds(128 << 10, 256 << 10), (32 << 10, 32 << 10));
+        // a lower wakeup asked for is kept
+        assert_eq!(ring_thresholds(16 << 20, 4096), (64 << 10, 4096));
+    }
+
     #[test]
     fn prebuilt_object_matches_sources() {
         let recorded = include_str!("../../bpf/prebuilt/observe.bpf.o.source-sha256");
