@@ -362,14 +362,10 @@ impl End {
 #[cfg(test)]
 mod tests {
     use super::Wakeups;
-    use std::os::fd::{FromRawFd, OwnedFd};
+    use crate::kernel::spawn::pidfd_open;
 
-    fn pidfd(pid: u32) -> OwnedFd {
-        // SAFETY: pidfd_open takes a pid and flags; the returned fd is checked and then owned.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
-        // SAFETY: a fresh fd the kernel just gave us.
-        unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    fn pidfd(pid: u32) -> std::os::fd::OwnedFd {
+        pidfd_open(pid).expect("pidfd_open")
     }
 
     fn zombie(pid: u32) -> bool {

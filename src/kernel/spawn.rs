@@ -362,6 +362,18 @@ fn clone_child(
     Ok((pid, placement))
 }
 
+/// A pidfd for `pid` (`pidfd_open(2)`): readable once the process has ended.
+pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; nothing is borrowed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 impl Child {
     pub fn id(&self) -> u32 {
         self.pid as u32
@@ -380,14 +392,7 @@ impl Child {
     /// A pidfd for the child (readable once it has ended), or `None` where the kernel has no
     /// `pidfd_open` (Linux < 5.3): callers then fall back to their own tick.
     pub fn pidfd(&self) -> Option<std::os::fd::OwnedFd> {
-        use std::os::fd::FromRawFd;
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; nothing is borrowed.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-        Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+        pidfd_open(self.pid as u32).ok()
     }
 
     /// The status if the child has ended (reaping it), else `None`.
