@@ -407,13 +407,28 @@ struct {
 /* The flush threshold (at most STAGE_MAX), set at load from the ring's size. */
 const volatile __u64 stage_bytes = STAGE_MAX;
 
+/* The reader's wakeup rule, for every record: wake it once wakeup_bytes are pending with this
+ * one (it also polls every 50 ms). */
+static __always_inline __u64 wakeup_flag(__u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* This CPU's stage, and its bookkeeping in *m (either may be 0). */
+static __always_inline struct stage *this_stage(struct stage_meta **m)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	*m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	return bpf_map_lookup_elem(&stage, &cpu);
+}
+
 /* A new event in place at the end of this CPU's stage; emit() commits it. An event that is not
  * emitted is simply overwritten by the next one. */
 static __always_inline struct event *new_event(__u32 kind, int member)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
-	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	struct stage_meta *m;
+	struct stage *st = this_stage(&m);
 	if (!st || !m)
 		return 0;
 	__u64 off = m->len;
@@ -430,9 +445,8 @@ static __always_inline struct event *new_event(__u32 kind, int member)
  * instead of once along every path that stages an event (~1000 instructions each). */
 __noinline int stage_flush(void)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct stage *st = bpf_map_lookup_elem(&stage, &cpu);
-	struct stage_meta *m = bpf_map_lookup_elem(&stage_meta, &cpu);
+	struct stage_meta *m;
+	struct stage *st = this_stage(&m);
 	if (!st || !m)
 		return 0;
 	__u64 len = m->len;
@@ -440,10 +454,7 @@ __noinline int stage_flush(void)
 		struct batch_hdr *b = (struct batch_hdr *)&st->buf[0];
 		b->kind = EV_BATCH;
 		b->count = m->count;
-		/* the reader's wakeup rule is emit_direct's: wake it once wakeup_bytes are pending */
-		__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-		__u64 wake = avail + len >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_output(&events, st->buf, len, wake)) {
+		if (bpf_ringbuf_output(&events, st->buf, len, wakeup_flag(len))) {
 			for (__u32 slot = 0; slot < PROG_SLOTS; slot++) {
 				__u64 n = m->staged[slot];
 				__u32 key = slot; /* its own stack slot: `slot` keeps its bounds */
@@ -507,9 +518,7 @@ static __always_inline void emit_direct(struct event *e, __u32 slot)
 {
 	__u64 size = event_size(e);
 	bump(&attempts, slot);
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 flags = avail + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, e, size, flags))
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flag(size)))
 		bump(&drops, slot);
 }
 
@@ -1689,8 +1698,7 @@ static __always_inline void emit_payload(struct __sk_buff *skb, struct flow *f, 
 		r->h.len1 = ASSAY_PAYLOAD_OFF; /* counted and sent, with no payload: parses as nothing */
 		r->h.status |= ST_FAULT1;
 	}
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(r, avail + sizeof(*r) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(r, wakeup_flag(sizeof(*r)));
 }
 
 SEC("cgroup_skb/ingress")

@@ -622,8 +622,6 @@ fn read_loop(mut ring: RingBuf<MapData>, stop: &Stop, poll_ms: u16) -> ReadResul
 
 #[cfg(test)]
 mod tests {
-    /// The committed fallback object must be rebuilt whenever `bpf/` changes
-    /// (`scripts/update-prebuilt-bpf`); this fails when source and object drift.
     #[test]
     fn batches_and_wakeups_fit_the_ring() {
         use super::ring_thresholds;
@@ -636,6 +634,8 @@ mod tests {
         assert_eq!(ring_thresholds(16 << 20, 4096), (64 << 10, 4096));
     }
 
+    /// The committed fallback object must be rebuilt whenever `bpf/` changes
+    /// (`scripts/update-prebuilt-bpf`); this fails when source and object drift.
     #[test]
     fn prebuilt_object_matches_sources() {
         let recorded = include_str!("../../bpf/prebuilt/observe.bpf.o.source-sha256");
