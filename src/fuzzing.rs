@@ -20,7 +20,7 @@ pub fn lanes_config(data: &[u8]) {
         Err(e) => {
             assert!(!e.diagnostics.is_empty());
             for d in &e.diagnostics {
-                assert!(d.pos.line >= 1, "diagnostic without a line: {d}");
+                assert!(d.line >= 1, "diagnostic without a line: {d}");
             }
         }
     }
@@ -188,6 +188,9 @@ pub fn layer_logs(data: &[u8]) {
         "/l/sdk.ndjson".into(),
         std::collections::BTreeSet::from([5]),
     );
+    for pid in [5, 10, 11] {
+        att.pids.insert(pid, vec![pid]); // one process per pid (no reuse)
+    }
     let lines = data.split(|&b| b == b'\n').count().saturating_sub(1);
     let p = crate::correlation::policy::accept("r", Some(data), false, &att, "/p.yaml");
     assert!(p.records.len() <= lines);

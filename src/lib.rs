@@ -9,6 +9,7 @@ pub mod cli;
 pub mod contracts;
 pub mod correlation;
 pub mod crossdiff;
+pub mod diag;
 pub mod diff;
 pub mod exit;
 pub mod fsutil;

@@ -16,6 +16,38 @@ use serde_saphyr::Spanned;
 use super::diag::{Code, ConfigError, Diagnostic};
 use super::matcher::GlobIndex;
 
+/// The keys a lanes file may have, where (every unknown one is reported at once).
+const SHAPE: crate::diag::Shape = {
+    use crate::diag::Shape::{Any, List, Map};
+    Map(&[
+        ("lanes", Any),
+        ("default", Any),
+        (
+            "rules",
+            List(&Map(&[
+                ("name", Any),
+                ("lane", Any),
+                ("paths", Any),
+                ("except", Any),
+            ])),
+        ),
+        (
+            "cases",
+            List(&Map(&[("name", Any), ("files", Any), ("expect", Any)])),
+        ),
+        (
+            "forbid",
+            List(&Map(&[
+                ("name", Any),
+                ("paths", Any),
+                ("except", Any),
+                ("pattern", Any),
+                ("message", Any),
+            ])),
+        ),
+    ])
+};
+
 /// Largest lanes file we accept; a bigger one is almost certainly not a lanes file.
 pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 
@@ -213,13 +245,13 @@ pub fn compile_glob(text: &str) -> Result<Glob, String> {
 impl LanesConfig {
     /// Parses and validates a lanes file. `source` names the file in messages.
     pub fn parse(source: &str, text: &[u8]) -> Result<LanesConfig, ConfigError> {
-        let err = |pos: Pos, code: Code, message: String| ConfigError {
-            diagnostics: vec![Diagnostic {
-                file: source.to_string(),
-                pos,
-                code,
+        let err = |pos: Pos, code: Code, message: String| {
+            ConfigError::one(Diagnostic::new(
+                source,
+                (pos.line, pos.column),
+                code.as_str(),
                 message,
-            }],
+            ))
         };
         if text.len() > MAX_CONFIG_BYTES {
             return Err(err(
@@ -238,43 +270,15 @@ impl LanesConfig {
                 "file is not valid UTF-8".into(),
             )
         })?;
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let pos = e
-                .location()
-                .map(|l| Pos {
-                    line: l.line(),
-                    column: l.column(),
-                })
-                .unwrap_or(Pos { line: 1, column: 1 });
-            let rendered = e.without_snippet().to_string();
-            let message = strip_location_prefix(&rendered);
-            let code = if message.contains("unknown field") {
-                Code::UnknownKey
-            } else if message.contains("missing field") {
-                Code::MissingKey
-            } else {
-                Code::YamlSyntax
-            };
-            err(pos, code, message)
-        })?;
+        crate::diag::Diagnostics::check(crate::diag::unknown_keys(source, text, &SHAPE))?;
+        let raw: RawConfig = serde_saphyr::from_str(text)
+            .map_err(|e| ConfigError::one(crate::diag::from_yaml(source, &e)))?;
         Validator {
             source,
             diags: Vec::new(),
         }
         .validate(raw)
     }
-}
-
-pub(crate) fn strip_location_prefix(s: &str) -> String {
-    // serde-saphyr renders "error: line L column C: message"; we print our own position.
-    let s = s.trim();
-    let s = s.strip_prefix("error: ").unwrap_or(s);
-    if let Some(rest) = s.strip_prefix("line ")
-        && let Some(idx) = rest.find(": ")
-    {
-        return rest[idx + 2..].lines().next().unwrap_or("").to_string();
-    }
-    s.lines().next().unwrap_or("").to_string()
 }
 
 struct Validator<'a> {
@@ -284,12 +288,12 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn push(&mut self, pos: Pos, code: Code, message: String) {
-        self.diags.push(Diagnostic {
-            file: self.source.to_string(),
-            pos,
-            code,
+        self.diags.push(Diagnostic::new(
+            self.source,
+            (pos.line, pos.column),
+            code.as_str(),
             message,
-        });
+        ));
     }
 
     fn lane(
@@ -505,7 +509,7 @@ impl Validator<'_> {
         }
 
         if !self.diags.is_empty() {
-            self.diags.sort_by_key(|d| (d.pos.line, d.pos.column));
+            self.diags.sort_by_key(|d| (d.line, d.column));
             return Err(ConfigError {
                 diagnostics: self.diags,
             });
@@ -583,7 +587,7 @@ mod tests {
         let unknown =
             one_error("lanes: [a]\nrules:\n  - name: x\n    lane: a\n    pathz: ['x/**']\n");
         assert!(
-            unknown.starts_with("lanes.yaml:5:5: error[unknown-key]: unknown field `pathz`"),
+            unknown.starts_with("lanes.yaml:5:5: error[unknown-key]: unknown key `pathz`; expected one of: name, lane, paths, except"),
             "{unknown}"
         );
         assert!(one_error("lanes: []\n").starts_with("lanes.yaml:1:8: error[empty-lanes]"));
@@ -623,18 +627,18 @@ mod tests {
             "lanes: [a]\nrules:\n  - {name: x, lane: q, paths: ['[']}\n  - {name: x, lane: a, paths: [b]}\n",
         )
         .unwrap_err();
-        let codes: Vec<_> = e.diagnostics.iter().map(|d| d.code.as_str()).collect();
+        let codes: Vec<_> = e.diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(codes, ["unknown-lane", "invalid-glob", "duplicate-rule"]);
     }
 
     #[test]
     fn non_utf8_and_oversize_are_errors_not_panics() {
         let e = LanesConfig::parse("l.yaml", b"lanes: [a]\n\xff\n").unwrap_err();
-        assert_eq!(e.diagnostics[0].pos.line, 2);
+        assert_eq!(e.diagnostics[0].line, 2);
         let big = vec![b' '; MAX_CONFIG_BYTES + 1];
         assert_eq!(
             LanesConfig::parse("l.yaml", &big).unwrap_err().diagnostics[0].code,
-            Code::TooLarge
+            Code::TooLarge.as_str()
         );
     }
 }

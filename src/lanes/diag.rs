@@ -1,9 +1,6 @@
-//! Diagnostics for lanes files: stable kebab-case codes and `file:line:column` messages.
-//! Imports: `crate::lanes::config::Pos` only.
-
-use std::fmt;
-
-use super::config::Pos;
+//! Diagnostics for lanes files: stable kebab-case codes; the `file:line:column: error[code]`
+//! type is the one every configuration file shares (`crate::diag`).
+//! Imports: `crate::diag`.
 
 /// Stable code of a lanes-file problem. Codes are part of the CLI contract: scripts may match
 /// on them, so a code is never renamed or reused.
@@ -75,51 +72,11 @@ impl Code {
     }
 }
 
-/// One problem in a lanes file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// File name as given by the caller.
-    pub file: String,
-    /// Where the problem is.
-    pub pos: Pos,
-    /// Stable code.
-    pub code: Code,
-    /// What was expected.
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error[{}]: {}",
-            self.file,
-            self.pos.line,
-            self.pos.column,
-            self.code.as_str(),
-            self.message
-        )
-    }
-}
+/// One problem in a lanes file: the shared configuration diagnostic (`crate::diag`).
+pub use crate::diag::Diagnostic;
 
 /// Every problem found in a lanes file, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    /// The problems, at least one.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
-    }
-}
+pub type ConfigError = crate::diag::Diagnostics;
 
 #[cfg(test)]
 mod tests {

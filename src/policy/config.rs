@@ -17,7 +17,6 @@
 //! Imports: `policy::path`, `contracts::policy_event` (vocabulary), `textutil`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
@@ -52,17 +51,8 @@ struct RawRule {
     reason: Option<Spanned<String>>,
 }
 
-/// One problem in a policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: u64,
-    pub column: u64,
-    /// Stable kebab-case code (one of [`CODES`]).
-    pub code: &'static str,
-    /// What was expected.
-    pub message: String,
-}
+/// One problem in a policy file: the diagnostic every configuration file shares.
+pub use crate::diag::Diagnostic;
 
 /// Every diagnostic code, stable (scripts may match on them).
 pub const CODES: [&str; 11] = [
@@ -79,22 +69,26 @@ pub const CODES: [&str; 11] = [
     "invalid-work-dir",
 ];
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error[{}]: {}",
-            self.file, self.line, self.column, self.code, self.message
-        )
-    }
-}
-
 /// A policy file that cannot be used: every problem found, in file order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-pub struct PolicyError {
-    pub diagnostics: Vec<Diagnostic>,
-}
+pub type PolicyError = crate::diag::Diagnostics;
+
+/// The keys a policy file may have, where (every unknown one is reported at once).
+const SHAPE: crate::diag::Shape = {
+    use crate::diag::Shape::{Any, List, Map};
+    Map(&[
+        ("default", Any),
+        (
+            "rules",
+            List(&Map(&[
+                ("name", Any),
+                ("tool", Any),
+                ("decision", Any),
+                ("when", Any),
+                ("reason", Any),
+            ])),
+        ),
+    ])
+};
 
 /// How an argument constraint is matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,28 +176,6 @@ fn pos<T>(s: &Spanned<T>) -> (u64, u64) {
     (s.referenced.line(), s.referenced.column())
 }
 
-/// serde-saphyr's message without its own position (we print ours first).
-fn strip_location(s: &str) -> String {
-    let s = s.trim();
-    let s = s.strip_prefix("error: ").unwrap_or(s);
-    let s = match s
-        .strip_prefix("line ")
-        .and_then(|r| r.find(": ").map(|i| &r[i + 2..]))
-    {
-        Some(rest) => rest,
-        None => s,
-    };
-    let s = s.lines().next().unwrap_or("");
-    if let Some(i) = s.rfind(" at line ")
-        && s[i + 9..]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b",column ".contains(&b))
-    {
-        return s[..i].to_string();
-    }
-    s.to_string()
-}
-
 impl Policy {
     /// Reads and validates `path`; `<work>` stands for `work_dir`.
     pub fn load(path: &std::path::Path, work_dir: &str) -> Result<Policy, PolicyError> {
@@ -259,20 +231,14 @@ impl Policy {
         }
         let text = crate::textutil::utf8_or_line(text)
             .map_err(|line| one(line, 1, "yaml-syntax", "file is not valid UTF-8".into()))?;
+        crate::diag::Diagnostics::check(crate::diag::unknown_keys(source, text, &SHAPE))?;
         let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
-            let (l, c) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            let msg = strip_location(&e.without_snippet().to_string());
-            let (code, hint) = if msg.contains("unknown field") {
-                ("unknown-key", "")
-            } else if msg.contains("missing field") {
-                ("missing-key", "")
-            } else {
-                (
-                    "yaml-syntax",
-                    " (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason)",
-                )
-            };
-            one(l, c, code, format!("{msg}{hint}; see docs/policy.md"))
+            let mut d = crate::diag::from_yaml(source, &e);
+            if d.code == "yaml-syntax" {
+                d.message.push_str(" (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason)");
+            }
+            d.message.push_str("; see docs/policy.md");
+            PolicyError::one(d)
         })?;
         let mut diags = Vec::new();
         let mut push = |(line, column): (u64, u64), code, message: String| {
@@ -650,7 +616,7 @@ mod tests {
         .to_string();
         assert_eq!(
             e,
-            "policy.yaml:6:5: error[unknown-key]: unknown field `whenn`, expected one of name, tool, decision, when, reason; see docs/policy.md"
+            "policy.yaml:6:5: error[unknown-key]: unknown key `whenn`; expected one of: name, tool, decision, when, reason"
         );
         assert!(e.contains("whenn"), "{e}");
         let e = parse("rules: []\n").unwrap_err().to_string();
