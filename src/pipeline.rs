@@ -14,13 +14,13 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bundle::{Body, Entry, FileBody, Hashing};
 use crate::contracts::correlation_report::CorrelationReport;
-use crate::contracts::health::{ObservationHealth, Platform};
+use crate::contracts::health::{NoteCode, ObservationHealth, Platform};
 use crate::contracts::kernel_event::KernelEvent;
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::run_event::{self, RunRecord as RunLine};
@@ -47,6 +47,8 @@ pub struct Measured {
     /// The process table of the projection, sorted by label.
     pub processes: Vec<ProcessInfo>,
     pub run_lines: Vec<RunLine>,
+    /// Notes about the machine rather than the run (also `host_note` lines of `run_lines`).
+    pub host_notes: Vec<String>,
     pub end: End,
     pub exit_code: i32,
     /// The accepted policy layer (mode `kernel-policy`).
@@ -167,13 +169,8 @@ impl LayerDir {
         let copy = dir.join("policy.yaml");
         let bytes = std::fs::read(policy).map_err(io(policy))?;
         crate::fsutil::write_atomic(&copy, &bytes).map_err(io(&copy))?;
-        // Wrappers execute the runner through a link in the layer directory: a path that depends
-        // only on the run id (stable across machines and checkouts), which only the runner wrote.
-        let exe = std::env::current_exe()
-            .and_then(std::fs::canonicalize)
-            .map_err(io(Path::new("/proc/self/exe")))?;
         let runner = dir.join("assay-runner");
-        std::os::unix::fs::symlink(&exe, &runner).map_err(io(&runner))?;
+        place_runner(&runner).map_err(io(&runner))?;
         Ok(LayerDir {
             log: dir.join("policy.ndjson"),
             sdk_log: sdk.then(|| dir.join("sdk.ndjson")),
@@ -212,6 +209,37 @@ impl LayerDir {
             Err(_) => (None, false),
         }
     }
+}
+
+/// Puts the runner's own binary at `dest`: a path that depends only on the run id (stable
+/// across machines and checkouts, so wrappers' execs are the same in every run), that only the
+/// runner wrote, and that stays reachable from wherever the command runs — a proof's private
+/// `/tmp` hides a runner installed under `/tmp`, so a link to it would dangle. A hard link when
+/// `/run` shares the binary's filesystem, else a copy; the binary is opened through
+/// `/proc/self/exe`, so it is the file this process executes even if its path was replaced.
+fn place_runner(dest: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let exe = Path::new("/proc/self/exe");
+    let linked = std::fs::read_link(exe).and_then(|p| std::fs::hard_link(p, dest));
+    if linked.is_ok() && same_file(exe, dest)? {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(dest);
+    let mut src = File::open(exe)?;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(dest)?;
+    std::io::copy(&mut src, &mut out)?;
+    out.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    out.sync_all()
+}
+
+fn same_file(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (a, b) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
 }
 
 impl Drop for LayerDir {
@@ -482,7 +510,7 @@ pub fn measure_with(
     }
     for f in &rec.attach_failures {
         hb.note(
-            "probe-missing",
+            NoteCode::ProbeMissing,
             format!("{f}; those events were not observed"),
         );
     }
@@ -492,9 +520,8 @@ pub fn measure_with(
     let uring = crate::kernel::event::uring_blind(&rec.counters.uring_ops);
     hb.unobserved_uring_ops(uring.iter().map(|(op, n)| (op.as_str(), *n)));
     if rec.spill_lost > 0 {
-        hb.kernel(crate::contracts::health::KernelLayer::PartialBlindSpot);
         hb.note(
-            "spill-failed",
+            NoteCode::SpillFailed,
             format!(
                 "{} received event(s) could not be kept because the spill file could not be written ({})",
                 rec.spill_lost,
@@ -513,11 +540,14 @@ pub fn measure_with(
         hb.notes(l.notes.iter().cloned());
     }
     if let End::SpawnFailed { why, .. } = &rec.end {
-        hb.note("spawn-failed", why);
+        hb.note(NoteCode::SpawnFailed, why);
     }
     let health = hb.finish();
 
-    let exit_code = rec.end.exit_code();
+    let exit_code = match rec.runner_failed {
+        true => crate::exit::RUNNER_ERROR,
+        false => rec.end.exit_code(),
+    };
     let mut lines = vec![RunLine::RunStarted {
         schema: run_event::SCHEMA.into(),
         run_id: run_id.into(),
@@ -554,6 +584,14 @@ pub fn measure_with(
             exit_ns: p.exit_ns,
         });
     }
+    for n in &rec.host_notes {
+        lines.push(RunLine::HostNote {
+            schema: run_event::SCHEMA.into(),
+            run_id: run_id.into(),
+            seq: lines.len() as u64,
+            note: n.clone(),
+        });
+    }
     let (end, code, signal) = match &rec.end {
         End::Exited(c) => ("exited", Some(*c), None),
         End::Signaled(s) => ("signaled", None, Some(*s)),
@@ -580,6 +618,7 @@ pub fn measure_with(
         kernel_events: projected.events,
         processes: projected.processes,
         run_lines: lines,
+        host_notes: rec.host_notes,
         end: rec.end,
         exit_code,
         policy,

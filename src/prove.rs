@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::contracts::capability_diff::{Side, SideKind};
-use crate::contracts::health::{KernelLayer, ObservationHealth};
+use crate::contracts::health::{KernelLayer, NoteCode, ObservationHealth};
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::verdict::{self, HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
 use crate::kernel::session::{End, RunSpec};
@@ -455,63 +455,36 @@ pub fn prove_one(
     })
 }
 
-/// Channels and counts of an `unobserved-channel` health note (`mount x5, bind x2`).
-fn unobserved_uses(note: &str) -> Option<Vec<(&str, &str)>> {
-    let rest = note.strip_prefix("unobserved-channel: the session used ")?;
-    let (list, _) = rest.split_once(" successfully")?;
-    list.split(", ")
-        .map(|u| u.rsplit_once(" x"))
-        .collect::<Option<Vec<_>>>()
-}
-
 /// Whether a proof's evidence is clean enough to decide: clean health, or health whose only
-/// flaw is the use of unobserved channels the proof allows (then also which uses were allowed).
+/// flaw is the successful use of unobserved channels the proof allows (then also which uses
+/// were allowed). Reads the typed note codes and the `unobserved_channels` counters, never
+/// note prose.
 pub fn clean_for(p: &Proof, h: &ObservationHealth) -> (bool, Option<String>) {
-    if crate::diff::health_clean(h) {
+    if h.is_clean() {
         return (true, None);
     }
-    let mut only_allowed =
-        h.kernel_layer == KernelLayer::PartialBlindSpot && !p.allow_unobserved.is_empty();
-    let mut accepted = None;
-    // Notes that make the kernel layer partial_blind_spot; only `unobserved-channel` may be allowed.
-    const BLIND: [&str; 5] = [
-        "probe-missing:",
-        "parse-errors:",
-        "path-read-faults:",
-        "fileless-exec:",
-        "count-mismatch:",
-    ];
-    for n in &h.notes {
-        if BLIND.iter().any(|b| n.starts_with(b)) {
-            only_allowed = false;
-        }
-        if n.starts_with("unobserved-channel:") {
-            match unobserved_uses(n) {
-                Some(uses)
-                    if uses
-                        .iter()
-                        .all(|(c, _)| p.allow_unobserved.iter().any(|a| a == c)) =>
-                {
-                    accepted = Some(
-                        uses.iter()
-                            .map(|(c, k)| format!("{c} x{k}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    );
-                }
-                _ => only_allowed = false,
-            }
-        }
+    let used = &h.counters.unobserved_channels;
+    let allowed = |c: &String| p.allow_unobserved.iter().any(|a| a == c);
+    let only_allowed_flaws = !used.is_empty()
+        && used.keys().all(allowed)
+        && h.notes.iter().all(|n| match NoteCode::parse(n) {
+            Some(NoteCode::UnobservedChannel) => true,
+            Some(c) => !c.class().unclean(),
+            None => false,
+        });
+    if !only_allowed_flaws {
+        return (false, None);
     }
     let mut relaxed = h.clone();
     relaxed.kernel_layer = KernelLayer::Complete;
-    let clean = only_allowed
-        && accepted.is_some()
-        && h.counters.attach_failures == 0
-        && h.counters.parse_errors == 0
-        && h.counters.read_faults == 0
-        && crate::diff::health_clean(&relaxed);
-    (clean, clean.then_some(accepted).flatten())
+    relaxed
+        .notes
+        .retain(|n| NoteCode::parse(n) != Some(NoteCode::UnobservedChannel));
+    if !relaxed.is_clean() {
+        return (false, None);
+    }
+    let accepted: Vec<String> = used.iter().map(|(c, k)| format!("{c} x{k}")).collect();
+    (true, Some(accepted.join(", ")))
 }
 
 /// `<golden>.new`.

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  assay-runner lanes classify --base origin/main --head HEAD\n  assay-runner run --out run.tar.gz -- make test\n  assay-runner demo\n\nExit codes: 0 ok, 1 check failed, 2 usage/config/IO error, 3 not implemented;\n`run` mirrors the command's status (see README)."
+    after_help = "Examples:\n  assay-runner lanes classify --base origin/main --head HEAD\n  assay-runner run --out run.tar.gz -- make test\n  assay-runner demo\n\nExit codes: 0 ok; 1 a check failed; 2 usage/config/IO error; 4 inconclusive (prove, report,\ncross-diff: observation not clean). `run` and `mcp-wrap` exit with the command's own status\n(128+N if killed by signal N), 120 observation could not start, 124 timeout, 125 the runner\nfailed after the command started; see README."
 )]
 pub struct Cli {
     /// The command to run.

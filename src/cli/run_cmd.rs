@@ -84,6 +84,9 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     for n in &h.notes {
         out.push_str(&format!("  note {n}\n"));
     }
+    for n in &m.host_notes {
+        out.push_str(&format!("  host note (not this run's evidence) {n}\n"));
+    }
     if let Some(c) = &m.correlation {
         out.push_str(&format!("tool calls (correlation {}):\n", text(&c.status)));
         for b in &c.bindings {
@@ -205,7 +208,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     match a.format {
         Format::Json => eprintln!(
             "{}",
-            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "surface": m.surface, "correlation": m.correlation, "run_finished": m.run_lines.last()})
+            serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "host_notes": m.host_notes, "surface": m.surface, "correlation": m.correlation, "run_finished": m.run_lines.last()})
         ),
         _ => eprint!("{}", summary(&m, a.out.as_deref())),
     }

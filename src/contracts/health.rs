@@ -1,4 +1,4 @@
-//! `assay.runner.observation_health.v3` — how well the run was observed (`observation-health.json`).
+//! `assay.runner.observation_health.v4` — how well the run was observed (`observation-health.json`).
 //!
 //! Strictness: `ringbuf_drops > 0` ⇒ `kernel_layer` is not `complete`; any escape, lost process
 //! or tracking failure ⇒ `cgroup_correlation` is not `clean`. Values only get worse as evidence
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.observation_health.v3";
+pub const SCHEMA: &str = "assay.runner.observation_health.v4";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
 pub const PROGRAM_FAMILIES: [&str; 25] = [
@@ -144,12 +144,151 @@ pub struct Counters {
     pub read_faults: u64,
     /// Probes that could not be attached.
     pub attach_failures: u64,
+    /// Successful uses of channels the probes do not observe, by channel (`mount`, `ptrace`,
+    /// ...; `io_uring:<op>` for io_uring submissions whose effects are not observed): what an
+    /// `unobserved-channel` note says, as data a proof's `allow_unobserved` is checked against.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^([a-z0-9_]+|io_uring:[a-z0-9_]+)$"}))]
+    pub unobserved_channels: BTreeMap<String, u64>,
 }
 
-/// Note codes that say a class of effects was not observed: a health carrying one is never
-/// `kernel_layer: complete` (the builder makes it `partial_blind_spot`; `verify` checks it).
-pub const BLIND_SPOT_NOTE_CODES: [&str; 3] =
-    ["fileless-exec", "probe-missing", "unobserved-channel"];
+/// What a note's presence says about the evidence: the one decision every consumer (the health
+/// builder, `verify`, `prove`, `diff`) reads, so no list of note prefixes can drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NoteClass {
+    /// Effects may be missing from the surface: `kernel_layer` is never `complete`.
+    BlindSpot,
+    /// Events were lost to a full ring: `kernel_layer` is at least `partial_ringbuf_drops`.
+    Drops,
+    /// A process was not (or not only) in the session: `cgroup_correlation` is not `clean`.
+    Correlation,
+    /// The policy layer is not complete.
+    PolicyLayer,
+    /// The SDK layer is not complete.
+    SdkLayer,
+    /// The run did not end on its own (interrupted, timed out, not started): the surface is of
+    /// a cut-short run.
+    RunCut,
+    /// A fact about how the run ended that leaves the evidence whole (a grace kill, a cleanup).
+    Info,
+}
+
+impl NoteClass {
+    /// Whether a note of this class keeps evidence from being clean.
+    pub fn unclean(self) -> bool {
+        self != NoteClass::Info
+    }
+}
+
+macro_rules! note_codes {
+    ($($(#[$doc:meta])* $v:ident = $code:literal => $class:ident,)*) => {
+        /// Every note code a health may carry (`code: prose`), with its [`NoteClass`]. Adding a
+        /// code means deciding its class here; the schema's note pattern is generated from this
+        /// list, so an unknown code is a schema error in `verify`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum NoteCode { $($(#[$doc])* $v,)* }
+
+        impl NoteCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [NoteCode] = &[$(NoteCode::$v,)*];
+
+            /// The stable kebab-case code.
+            pub fn code(self) -> &'static str {
+                match self { $(NoteCode::$v => $code,)* }
+            }
+
+            /// What a note of this code says about the evidence.
+            pub fn class(self) -> NoteClass {
+                match self { $(NoteCode::$v => NoteClass::$class,)* }
+            }
+
+            /// The code of `s` (`code` alone, or a whole `code: prose` note).
+            pub fn parse(s: &str) -> Option<NoteCode> {
+                let code = s.split_once(':').map_or(s, |(c, _)| c);
+                match code { $($code => Some(NoteCode::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+note_codes! {
+    /// Some ring-buffer records could not be parsed.
+    ParseErrors = "parse-errors" => BlindSpot,
+    /// A path or address could not be read from the process's memory.
+    PathReadFaults = "path-read-faults" => BlindSpot,
+    /// An optional probe could not be attached.
+    ProbeMissing = "probe-missing" => BlindSpot,
+    /// A file descriptor (memfd, unlinked file) was executed.
+    FilelessExec = "fileless-exec" => BlindSpot,
+    /// received + dropped != emitted.
+    CountMismatch = "count-mismatch" => BlindSpot,
+    /// Received events could not be kept (the raw spill could not be written).
+    SpillFailed = "spill-failed" => BlindSpot,
+    /// The session used a channel the probes do not observe.
+    UnobservedChannel = "unobserved-channel" => BlindSpot,
+    /// A relative path had no known base directory (`<unresolved>/...`).
+    UnresolvedPaths = "unresolved-paths" => BlindSpot,
+    /// A path filled the probe buffer and may be cut short.
+    TruncatedPaths = "truncated-paths" => BlindSpot,
+    /// The runner failed after the command started (draining, reading counters): what was
+    /// received is kept, the rest may be missing.
+    RunnerFailed = "runner-failed" => BlindSpot,
+    /// The ring buffer was full.
+    RingbufDrops = "ringbuf-drops" => Drops,
+    /// A process left the session cgroup.
+    Escape = "escape" => Correlation,
+    /// A process could not be added to the pid-tree map.
+    TrackFailures = "track-failures" => Correlation,
+    /// Processes survived `cgroup.kill` at the end of the run.
+    CgroupNotEmpty = "cgroup-not-empty" => Correlation,
+    /// No decision record at all.
+    PolicyAbsent = "policy-absent" => PolicyLayer,
+    /// Another process wrote into the layer directory.
+    PolicyLogTampered = "policy-log-tampered" => PolicyLayer,
+    /// A record names a writer the kernel did not see.
+    PolicyRecordForged = "policy-record-forged" => PolicyLayer,
+    /// A record does not parse or does not fit the contract.
+    PolicyRecordInvalid = "policy-record-invalid" => PolicyLayer,
+    /// A wrapper's `seq` has a gap, or the log was cut short.
+    PolicyRecordMissing = "policy-record-missing" => PolicyLayer,
+    /// A wrapper did not read the policy the runner handed out.
+    PolicyUnattested = "policy-unattested" => PolicyLayer,
+    /// No SDK record at all.
+    SdkAbsent = "sdk-absent" => SdkLayer,
+    /// The SDK log had several writers.
+    SdkLogTampered = "sdk-log-tampered" => SdkLayer,
+    /// A record names a writer the kernel did not see.
+    SdkRecordForged = "sdk-record-forged" => SdkLayer,
+    /// A record does not parse or does not fit the contract.
+    SdkRecordInvalid = "sdk-record-invalid" => SdkLayer,
+    /// The SDK's story is incomplete (a gap, a call never finished).
+    SdkRecordMissing = "sdk-record-missing" => SdkLayer,
+    /// The runner received SIGINT or SIGTERM and killed the session.
+    RunInterrupted = "run-interrupted" => RunCut,
+    /// `--timeout` expired and the session was killed.
+    RunTimeout = "run-timeout" => RunCut,
+    /// The command could not be started.
+    SpawnFailed = "spawn-failed" => RunCut,
+    /// Descendants still running after the grace period were killed.
+    GraceKill = "grace-kill" => Info,
+    /// The session cgroup could not be removed after the run.
+    CgroupRemoveFailed = "cgroup-remove-failed" => Info,
+}
+
+/// The notes pattern of the schema: one of [`NoteCode::ALL`], a colon, a space, prose.
+pub fn note_pattern() -> String {
+    let codes: Vec<&str> = NoteCode::ALL.iter().map(|c| c.code()).collect();
+    format!("^({}): .+$", codes.join("|"))
+}
+
+/// A `code: prose` note.
+pub fn note(code: NoteCode, prose: impl AsRef<str>) -> String {
+    format!(
+        "{}: {}",
+        code.code(),
+        prose.as_ref().replace(['\n', '\r'], " ")
+    )
+}
 
 /// `observation-health.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -175,6 +314,106 @@ pub struct ObservationHealth {
     /// Exact counts.
     pub counters: Counters,
     /// `code: prose`, sorted.
-    #[schemars(extend("items" = {"type": "string", "pattern": NOTE_PATTERN}, "uniqueItems" = true))]
+    #[schemars(extend("items" = {"type": "string", "pattern": note_pattern()}, "uniqueItems" = true))]
     pub notes: Vec<String>,
+}
+
+impl ObservationHealth {
+    /// The one rule for clean evidence: the kernel layer complete with no drops, correlation
+    /// clean, every expected layer complete, and no note whose class keeps evidence from being
+    /// clean (an unknown code counts as unclean: it fails closed).
+    pub fn is_clean(&self) -> bool {
+        let layer_ok =
+            |l: OtherLayer| matches!(l, OtherLayer::NotApplicable | OtherLayer::Complete);
+        self.kernel_layer == KernelLayer::Complete
+            && self.cgroup_correlation == CgroupCorrelation::Clean
+            && self.ringbuf_drops == 0
+            && layer_ok(self.policy_layer)
+            && layer_ok(self.sdk_layer)
+            && self
+                .notes
+                .iter()
+                .all(|n| NoteCode::parse(n).is_some_and(|c| !c.class().unclean()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_kebab_case_unique_and_parses_back() {
+        let re = regex::Regex::new(NOTE_PATTERN).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for &c in NoteCode::ALL {
+            assert!(seen.insert(c.code()), "duplicate code {}", c.code());
+            assert!(re.is_match(&note(c, "x")), "{}", c.code());
+            assert_eq!(NoteCode::parse(&note(c, "some: prose")), Some(c));
+            assert_eq!(NoteCode::parse(c.code()), Some(c));
+        }
+        assert_eq!(NoteCode::parse("stale-cgroup-removed: x"), None);
+        let full = regex::Regex::new(&note_pattern()).unwrap();
+        assert!(full.is_match("escape: 1 process"));
+        assert!(!full.is_match("made-up: 1 process"));
+        assert!(!full.is_match("escape:1"));
+    }
+
+    /// The classes are decisions, not defaults: this table is the one place a reviewer sees
+    /// them all, and it must be changed together with the enum (docs/contracts/observation_health.md
+    /// lists the same).
+    #[test]
+    fn every_code_has_the_class_decided_for_it() {
+        let decided: Vec<(&str, NoteClass)> = NoteCode::ALL
+            .iter()
+            .map(|c| (c.code(), c.class()))
+            .collect();
+        use NoteClass::*;
+        assert_eq!(
+            decided,
+            [
+                ("parse-errors", BlindSpot),
+                ("path-read-faults", BlindSpot),
+                ("probe-missing", BlindSpot),
+                ("fileless-exec", BlindSpot),
+                ("count-mismatch", BlindSpot),
+                ("spill-failed", BlindSpot),
+                ("unobserved-channel", BlindSpot),
+                ("unresolved-paths", BlindSpot),
+                ("truncated-paths", BlindSpot),
+                ("runner-failed", BlindSpot),
+                ("ringbuf-drops", Drops),
+                ("escape", Correlation),
+                ("track-failures", Correlation),
+                ("cgroup-not-empty", Correlation),
+                ("policy-absent", PolicyLayer),
+                ("policy-log-tampered", PolicyLayer),
+                ("policy-record-forged", PolicyLayer),
+                ("policy-record-invalid", PolicyLayer),
+                ("policy-record-missing", PolicyLayer),
+                ("policy-unattested", PolicyLayer),
+                ("sdk-absent", SdkLayer),
+                ("sdk-log-tampered", SdkLayer),
+                ("sdk-record-forged", SdkLayer),
+                ("sdk-record-invalid", SdkLayer),
+                ("sdk-record-missing", SdkLayer),
+                ("run-interrupted", RunCut),
+                ("run-timeout", RunCut),
+                ("spawn-failed", RunCut),
+                ("grace-kill", Info),
+                ("cgroup-remove-failed", Info),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_docs_list_every_code_with_its_class() {
+        let doc = include_str!("../../docs/contracts/observation_health.md");
+        for &c in NoteCode::ALL {
+            let row = format!("| `{}` | {:?} |", c.code(), c.class());
+            assert!(
+                doc.contains(&row),
+                "docs/contracts/observation_health.md lacks the row {row}"
+            );
+        }
+    }
 }

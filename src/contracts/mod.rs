@@ -94,14 +94,14 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "run_event",
-        "v0",
+        "v1",
         run_event::RunRecord,
         &["events.ndjson"],
         Shape::Ndjson
     ),
     contract!(
         "observation_health",
-        "v3",
+        "v4",
         health::ObservationHealth,
         &["observation-health.json"],
         Shape::Document

@@ -1,11 +1,12 @@
-//! `assay.runner.run_event.v0` — one line of `events.ndjson` (diagnostic, not canonical):
-//! run start (argv, environment **keys only**), each process with its raw pid and times, run end.
+//! `assay.runner.run_event.v1` — one line of `events.ndjson` (diagnostic, not canonical):
+//! run start (argv, environment **keys only**), each process with its raw pid and times, notes
+//! about the machine rather than the run (a dead runner's session cleaned up), run end.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.run_event.v0";
+pub const SCHEMA: &str = "assay.runner.run_event.v1";
 
 /// One diagnostic run record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -53,6 +54,20 @@ pub enum RunRecord {
         first_ns: u64,
         /// Monotonic ns of the exit, when seen.
         exit_ns: Option<u64>,
+    },
+    /// A fact about the machine, not the run (`stale-cgroup-removed`, `stale-cgroup-failed`):
+    /// kept out of canonical health so a crashed earlier run cannot change this run's evidence.
+    HostNote {
+        /// Schema id.
+        #[schemars(extend("const" = SCHEMA))]
+        schema: String,
+        /// Run id.
+        run_id: String,
+        /// Line number.
+        seq: u64,
+        /// `code: prose`.
+        #[schemars(extend("pattern" = "^stale-cgroup-(removed|failed): .+$"))]
+        note: String,
     },
     /// The run ended.
     RunFinished {

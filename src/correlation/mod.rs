@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::contracts::correlation_report::{
     self, Ambiguity, Binding, CorrelationReport, Effects, Status,
 };
-use crate::contracts::health::OtherLayer;
+use crate::contracts::health::{self as health, NoteCode, OtherLayer};
 use crate::contracts::policy_event::Decision;
 use crate::layers::kernel::{KernelSink, Origin, Projection};
 use crate::surface::names::Names;
@@ -36,10 +36,10 @@ const NOTES_PER_CODE: usize = 5;
 
 /// Coded notes of a layer for health: at most [`NOTES_PER_CODE`] per code, then a summary.
 #[derive(Debug, Default)]
-pub(crate) struct Notes(BTreeMap<&'static str, Vec<String>>);
+pub(crate) struct Notes(BTreeMap<NoteCode, Vec<String>>);
 
 impl Notes {
-    pub(crate) fn add(&mut self, code: &'static str, prose: String) {
+    pub(crate) fn add(&mut self, code: NoteCode, prose: String) {
         self.0
             .entry(code)
             .or_default()
@@ -56,10 +56,13 @@ impl Notes {
         for (code, list) in self.0 {
             let n = list.len();
             for p in list.into_iter().take(NOTES_PER_CODE) {
-                out.push(format!("{code}: {p}"));
+                out.push(health::note(code, p));
             }
             if n > NOTES_PER_CODE {
-                out.push(format!("{code}: and {} more", n - NOTES_PER_CODE));
+                out.push(health::note(
+                    code,
+                    format!("and {} more", n - NOTES_PER_CODE),
+                ));
             }
         }
         out.sort();
@@ -73,7 +76,7 @@ impl Notes {
 /// parse as `T` is an `invalid` note naming the line; `what` names the record kind.
 pub(crate) fn log_records<T: serde::de::DeserializeOwned>(
     log: &[u8],
-    invalid: &'static str,
+    invalid: NoteCode,
     what: &str,
     notes: &mut Notes,
 ) -> Vec<(usize, T)> {
@@ -138,16 +141,23 @@ pub fn correlate_named(
     noise: &NoiseFilter,
     names: &Names,
 ) -> CorrelationReport {
+    // Processes by their run-unique key; a record's raw server pid names one only when no
+    // other process of the run had the same pid.
     let parents: HashMap<u32, u32> = p
         .processes
         .iter()
-        .filter_map(|x| x.ppid.map(|pp| (x.pid, pp)))
+        .filter_map(|x| x.parent.map(|pp| (x.key, pp)))
         .collect();
     let labels: HashMap<u32, &str> = p
         .processes
         .iter()
-        .map(|x| (x.pid, x.label.as_str()))
+        .map(|x| (x.key, x.label.as_str()))
         .collect();
+    let pid_keys = crate::layers::kernel::pid_keys(&p.processes);
+    let key_of = |pid: u32| match pid_keys.get(&pid).map(Vec::as_slice) {
+        Some([k]) => Some(*k),
+        _ => None,
+    };
     let mut id_count: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &layer.records {
         *id_count.entry(r.tool_call_id.as_str()).or_default() += 1;
@@ -157,8 +167,8 @@ pub fn correlate_named(
     let mut windows: HashMap<u32, Vec<Window>> = HashMap::new();
     for (i, r) in layer.records.iter().enumerate() {
         let diag = r.diag.as_ref();
-        let server_pid = diag.map(|d| d.server_pid);
-        let known = server_pid.and_then(|s| labels.get(&s).copied());
+        let server_key = diag.and_then(|d| key_of(d.server_pid));
+        let known = server_key.and_then(|s| labels.get(&s).copied());
         bindings.push(Binding {
             tool_call_id: r.tool_call_id.clone(),
             tool: r.tool.clone(),
@@ -182,13 +192,13 @@ pub fn correlate_named(
         let (Decision::Allow, Some(start)) = (r.decision, d.forwarded_ns) else {
             continue;
         };
-        if known.is_none() {
+        let (Some(server), Some(_)) = (server_key, known) else {
             ambiguous
                 .entry(("unknown-server", vec![r.tool_call_id.clone()]))
                 .or_default();
             continue;
-        }
-        windows.entry(d.server_pid).or_default().push(Window {
+        };
+        windows.entry(server).or_default().push(Window {
             start,
             end: d.responded_ns,
             binding: i,
@@ -196,11 +206,11 @@ pub fn correlate_named(
     }
     // Which server (if any) each process belongs to: itself or its nearest server ancestor.
     let mut owner: HashMap<u32, Option<u32>> = HashMap::new();
-    let mut find_owner = |pid: u32| -> Option<u32> {
-        if let Some(o) = owner.get(&pid) {
+    let mut find_owner = |key: u32| -> Option<u32> {
+        if let Some(o) = owner.get(&key) {
             return *o;
         }
-        let mut cur = pid;
+        let mut cur = key;
         let mut seen = BTreeSet::new();
         let found = loop {
             if windows.contains_key(&cur) {
@@ -214,13 +224,13 @@ pub fn correlate_named(
                 None => break None,
             }
         };
-        owner.insert(pid, found);
+        owner.insert(key, found);
         found
     };
     let mut per_binding: Vec<Accumulator> = vec![Accumulator::default(); bindings.len()];
     let mut unattributed = Accumulator::default();
     for (e, o) in p.events.iter().zip(&p.origins) {
-        let Some(server) = find_owner(o.pid) else {
+        let Some(server) = find_owner(o.key) else {
             continue;
         };
         let hits: Vec<&Window> = windows[&server]

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::contracts::health::OtherLayer;
+use crate::contracts::health::{NoteCode, OtherLayer};
 use crate::contracts::policy_event::{self, PolicyEvent};
 
 use super::Notes;
@@ -19,16 +19,6 @@ use super::provenance::Attestation;
 
 /// Largest decision log read (a run that writes more is `partial`).
 pub const MAX_LOG_BYTES: usize = 64 << 20;
-
-/// Note codes of the policy layer.
-pub const NOTE_CODES: [&str; 6] = [
-    "policy-absent",
-    "policy-log-tampered",
-    "policy-record-forged",
-    "policy-record-invalid",
-    "policy-record-missing",
-    "policy-unattested",
-];
 
 /// The accepted policy layer of one run.
 #[derive(Debug, Clone)]
@@ -52,7 +42,7 @@ pub fn accept(
     let mut notes = Notes::default();
     for w in &att.foreign_writes {
         notes.add(
-            "policy-log-tampered",
+            NoteCode::PolicyLogTampered,
             format!(
                 "{} wrote {}, where only the runner's wrappers may write",
                 w.label, w.path
@@ -61,7 +51,7 @@ pub fn accept(
     }
     if truncated {
         notes.add(
-            "policy-record-invalid",
+            NoteCode::PolicyRecordInvalid,
             format!(
                 "the decision log is larger than {MAX_LOG_BYTES} bytes; only its start was read"
             ),
@@ -71,13 +61,13 @@ pub fn accept(
     let mut accepted: Vec<(String, u64, PolicyEvent)> = Vec::new();
     for (n, rec) in super::log_records::<PolicyEvent>(
         log,
-        "policy-record-invalid",
+        NoteCode::PolicyRecordInvalid,
         "a policy record",
         &mut notes,
     ) {
         if rec.schema != policy_event::SCHEMA {
             notes.add(
-                "policy-record-invalid",
+                NoteCode::PolicyRecordInvalid,
                 format!(
                     "line {n}: schema `{}`, expected `{}`",
                     rec.schema,
@@ -88,31 +78,37 @@ pub fn accept(
         }
         if rec.run_id != run_id {
             notes.add(
-                "policy-record-forged",
+                NoteCode::PolicyRecordForged,
                 format!("line {n}: run id `{}` is not this run's", rec.run_id),
             );
             continue;
         }
         let Some(diag) = &rec.diag else {
             notes.add(
-                "policy-record-invalid",
+                NoteCode::PolicyRecordInvalid,
                 format!("line {n}: the record has no diag (pids and clock)"),
             );
             continue;
         };
-        let Some(wrapper) = att.runners.get(&diag.wrapper_pid) else {
+        let wrapper = att
+            .key_of(diag.wrapper_pid)
+            .and_then(|k| att.runners.get(&k).map(|l| (k, l)));
+        let Some((wrapper_key, wrapper)) = wrapper else {
             notes.add(
-                "policy-record-forged",
+                NoteCode::PolicyRecordForged,
                 format!(
-                    "line {n}: wrapper pid {} never executed the runner in this session",
+                    "line {n}: wrapper pid {} never executed the runner in this session (or names several processes of it)",
                     diag.wrapper_pid
                 ),
             );
             continue;
         };
-        if att.parents.get(&diag.server_pid) != Some(&diag.wrapper_pid) {
+        let server_parent = att
+            .key_of(diag.server_pid)
+            .and_then(|k| att.parents.get(&k));
+        if server_parent != Some(&wrapper_key) {
             notes.add(
-                "policy-record-forged",
+                NoteCode::PolicyRecordForged,
                 format!(
                     "line {n}: server pid {} is not a child of wrapper {wrapper}",
                     diag.server_pid
@@ -128,26 +124,26 @@ pub fn accept(
         let want = next.entry(w.as_str()).or_insert(0);
         if *seq != *want {
             notes.add(
-                "policy-record-missing",
+                NoteCode::PolicyRecordMissing,
                 format!("wrapper {w}: seq {seq} follows {} records", *want),
             );
         }
         *want = seq.saturating_add(1);
     }
     for w in next.keys() {
-        let pid = att
+        let key = att
             .runners
             .iter()
             .find(|(_, l)| l.as_str() == *w)
-            .map(|(p, _)| *p);
-        let read = pid.is_some_and(|p| {
+            .map(|(k, _)| *k);
+        let read = key.is_some_and(|p| {
             att.readers
                 .get(policy_file)
                 .is_some_and(|set| set.contains(&p))
         });
         if !read {
             notes.add(
-                "policy-unattested",
+                NoteCode::PolicyUnattested,
                 format!("wrapper {w} did not read the run's policy {policy_file}"),
             );
         }
@@ -163,7 +159,7 @@ pub fn accept(
         .collect();
     if records.is_empty() && notes.is_empty() {
         notes.add(
-            "policy-absent",
+            NoteCode::PolicyAbsent,
             "no decision record was written: start the MCP server through `$ASSAY_RUNNER mcp-wrap`"
                 .into(),
         );
@@ -231,7 +227,30 @@ mod tests {
         a.parents.insert(21, 20);
         a.parents.insert(30, 1);
         a.readers.insert("/p.yaml".into(), BTreeSet::from([10, 20]));
-        a
+        a.identity_pids()
+    }
+
+    /// A pid the kernel reused names two processes: a record naming it cannot be tied to the
+    /// runner process, whichever of the two wrote it.
+    #[test]
+    fn a_reused_wrapper_pid_is_never_attested() {
+        let mut a = att();
+        a.pids.get_mut(&10).unwrap().push(99);
+        a.labels.insert(99, "p0/sh#1".into());
+        let l = accept(
+            "r",
+            Some(rec("r", 0, 10, 11, "a0").as_bytes()),
+            false,
+            &a,
+            "/p.yaml",
+        );
+        assert_ne!(l.state, OtherLayer::Complete);
+        assert!(l.records.is_empty());
+        assert!(
+            l.notes[0].starts_with("policy-record-forged: line 1: wrapper pid 10 never executed"),
+            "{:?}",
+            l.notes
+        );
     }
 
     #[test]

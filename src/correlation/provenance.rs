@@ -21,19 +21,23 @@ pub struct ForeignWrite {
     pub path: String,
 }
 
-/// What the kernel saw of the processes that may write layer records.
+/// What the kernel saw of the processes that may write layer records. Processes are named by
+/// their run-unique key ([`ProcessInfo`]); records name raw pids, which [`Attestation::key_of`]
+/// maps to a key only when exactly one process of the run had that pid.
 #[derive(Debug, Clone, Default)]
 pub struct Attestation {
-    /// Processes that successfully executed the runner's binary: pid → process label.
+    /// Processes that successfully executed the runner's binary: key → process label.
     pub runners: BTreeMap<u32, String>,
-    /// pid → parent pid, for every process of the session.
+    /// key → parent key, for every process of the session whose fork was seen.
     pub parents: BTreeMap<u32, u32>,
-    /// pid → label, for every process of the session.
+    /// key → label, for every process of the session.
     pub labels: BTreeMap<u32, String>,
-    /// For each watched path, the pids that opened it for reading.
+    /// raw pid → the keys of the processes that had it.
+    pub pids: BTreeMap<u32, Vec<u32>>,
+    /// For each watched path, the keys of the processes that opened it for reading.
     pub readers: BTreeMap<String, BTreeSet<u32>>,
-    /// For each watched agent log, the pids that wrote it (opened it for writing, created,
-    /// renamed, linked or removed it).
+    /// For each watched agent log, the keys of the processes that wrote it (opened it for
+    /// writing, created, renamed, linked or removed it).
     pub writers: BTreeMap<String, BTreeSet<u32>>,
     /// Writes (opens for writing, creates, renames, links, removals) inside the layer
     /// directory by processes other than `runners`, sorted; writes to a watched agent log are
@@ -42,10 +46,37 @@ pub struct Attestation {
 }
 
 impl Attestation {
-    /// Whether `pid` is a runner process or a descendant of one (an MCP server and its
-    /// children).
-    pub fn in_wrapper_tree(&self, pid: u32) -> bool {
-        let mut cur = pid;
+    /// The process a record's raw `pid` names: `None` when no process of the run had it, or
+    /// several did (the kernel reused it), so the record cannot be tied to one process.
+    pub fn key_of(&self, pid: u32) -> Option<u32> {
+        match self.pids.get(&pid).map(Vec::as_slice) {
+            Some([k]) => Some(*k),
+            _ => None,
+        }
+    }
+
+    /// For tests that build an attestation by hand with keys equal to pids: every key named
+    /// anywhere is the one process of its pid.
+    #[cfg(test)]
+    pub fn identity_pids(mut self) -> Attestation {
+        let keys: BTreeSet<u32> = (self.runners.keys())
+            .chain(self.parents.keys())
+            .chain(self.parents.values())
+            .chain(self.labels.keys())
+            .chain(self.readers.values().flatten())
+            .chain(self.writers.values().flatten())
+            .copied()
+            .collect();
+        for k in keys {
+            self.pids.entry(k).or_insert_with(|| vec![k]);
+        }
+        self
+    }
+
+    /// Whether the process `key` is a runner process or a descendant of one (an MCP server and
+    /// its children).
+    pub fn in_wrapper_tree(&self, key: u32) -> bool {
+        let mut cur = key;
         for _ in 0..self.parents.len() + 1 {
             if self.runners.contains_key(&cur) {
                 return true;
@@ -94,7 +125,7 @@ pub struct Witness {
     runners: BTreeMap<u32, String>,
     readers: BTreeMap<String, BTreeSet<u32>>,
     writers: BTreeMap<String, BTreeSet<u32>>,
-    /// Writes into the layer directory: (pid, label, path).
+    /// Writes into the layer directory: (key, label, path).
     dir_writes: BTreeSet<(u32, String, String)>,
 }
 
@@ -125,15 +156,16 @@ impl Witness {
             ..Attestation::default()
         };
         for proc in processes {
-            a.labels.insert(proc.pid, proc.label.clone());
-            if let Some(pp) = proc.ppid {
-                a.parents.insert(proc.pid, pp);
+            a.labels.insert(proc.key, proc.label.clone());
+            a.pids.entry(proc.pid).or_default().push(proc.key);
+            if let Some(parent) = proc.parent {
+                a.parents.insert(proc.key, parent);
             }
         }
         let foreign: BTreeSet<ForeignWrite> = self
             .dir_writes
             .into_iter()
-            .filter(|(pid, _, _)| !a.runners.contains_key(pid))
+            .filter(|(key, _, _)| !a.runners.contains_key(key))
             .map(|(_, label, path)| ForeignWrite { label, path })
             .collect();
         a.foreign_writes = foreign.into_iter().collect();
@@ -144,21 +176,21 @@ impl Witness {
 impl KernelSink for Witness {
     fn event(&mut self, e: &KernelEvent, o: &Origin) {
         if e.kind == Kind::Exec && e.result == "ok" && e.path.as_deref() == Some(&self.runner_exe) {
-            self.runners.insert(o.pid, e.process.clone());
+            self.runners.insert(o.key, e.process.clone());
         }
         for t in touches(e).into_iter().flatten() {
             match t {
                 Touch::OpenRead(path) => {
                     if let Some(set) = self.readers.get_mut(path) {
-                        set.insert(o.pid);
+                        set.insert(o.key);
                     }
                 }
                 Touch::OpenWrite(path) | Touch::Change(path) => {
                     if let Some(set) = self.writers.get_mut(path) {
-                        set.insert(o.pid);
+                        set.insert(o.key);
                     } else if inside(path, &self.layer_dir) {
                         self.dir_writes
-                            .insert((o.pid, e.process.clone(), path.to_string()));
+                            .insert((o.key, e.process.clone(), path.to_string()));
                     }
                 }
                 _ => {}
@@ -174,6 +206,8 @@ mod tests {
     fn proc(label: &str, pid: u32, ppid: Option<u32>) -> ProcessInfo {
         ProcessInfo {
             label: label.into(),
+            key: pid,
+            parent: ppid,
             pid,
             ppid,
             exec: None,
@@ -215,7 +249,11 @@ mod tests {
             ],
             origins: [10, 11, 11, 11, 12, 12, 12, 12]
                 .into_iter()
-                .map(|pid| Origin { pid, ns: 0 })
+                .map(|pid| Origin {
+                    key: pid,
+                    pid,
+                    ns: 0,
+                })
                 .collect(),
             processes: vec![
                 proc("p0", 10, None),

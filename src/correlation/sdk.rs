@@ -12,20 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::contracts::health::OtherLayer;
+use crate::contracts::health::{NoteCode, OtherLayer};
 use crate::contracts::sdk_event::{self, EventType, SdkEvent};
 
 use super::Notes;
 use super::provenance::Attestation;
-
-/// Note codes of the SDK layer.
-pub const NOTE_CODES: [&str; 5] = [
-    "sdk-absent",
-    "sdk-log-tampered",
-    "sdk-record-forged",
-    "sdk-record-invalid",
-    "sdk-record-missing",
-];
 
 /// The accepted SDK layer of one run.
 #[derive(Debug, Clone)]
@@ -70,18 +61,18 @@ pub fn accept(
     let mut notes = Notes::default();
     if truncated {
         notes.add(
-            "sdk-record-invalid",
+            NoteCode::SdkRecordInvalid,
             format!(
                 "the SDK log is larger than {} bytes; only its start was read",
                 super::policy::MAX_LOG_BYTES
             ),
         );
     }
-    let label = |pid: u32| {
+    let label = |key: u32| {
         att.labels
-            .get(&pid)
+            .get(&key)
             .cloned()
-            .unwrap_or_else(|| format!("pid {pid}"))
+            .unwrap_or_else(|| format!("process {key}"))
     };
     let writers: Vec<u32> = att
         .writers
@@ -91,7 +82,7 @@ pub fn accept(
     if writers.len() > 1 {
         let names: Vec<String> = writers.iter().map(|&p| label(p)).collect();
         notes.add(
-            "sdk-log-tampered",
+            NoteCode::SdkLogTampered,
             format!(
                 "{} processes wrote the SDK log ({}); only the agent may",
                 writers.len(),
@@ -102,7 +93,7 @@ pub fn accept(
     for &w in &writers {
         if att.in_wrapper_tree(w) {
             notes.add(
-                "sdk-record-forged",
+                NoteCode::SdkRecordForged,
                 format!(
                     "{} wrote the SDK log from inside an MCP server's process tree",
                     label(w)
@@ -113,11 +104,11 @@ pub fn accept(
     let mut records: Vec<SdkEvent> = Vec::new();
     let log = log.unwrap_or_default();
     for (n, rec) in
-        super::log_records::<SdkEvent>(log, "sdk-record-invalid", "an SDK record", &mut notes)
+        super::log_records::<SdkEvent>(log, NoteCode::SdkRecordInvalid, "an SDK record", &mut notes)
     {
         if rec.schema != sdk_event::SCHEMA {
             notes.add(
-                "sdk-record-invalid",
+                NoteCode::SdkRecordInvalid,
                 format!(
                     "line {n}: schema `{}`, expected `{}`",
                     rec.schema,
@@ -128,21 +119,21 @@ pub fn accept(
         }
         if rec.run_id != run_id {
             notes.add(
-                "sdk-record-forged",
+                NoteCode::SdkRecordForged,
                 format!("line {n}: run id `{}` is not this run's", rec.run_id),
             );
             continue;
         }
         let Some(diag) = &rec.diag else {
             notes.add(
-                "sdk-record-invalid",
+                NoteCode::SdkRecordInvalid,
                 format!("line {n}: the record has no diag (pid and clock)"),
             );
             continue;
         };
-        if !writers.contains(&diag.pid) {
+        if !att.key_of(diag.pid).is_some_and(|k| writers.contains(&k)) {
             notes.add(
-                "sdk-record-forged",
+                NoteCode::SdkRecordForged,
                 format!(
                     "line {n}: pid {} is not the process the kernel saw write the SDK log",
                     diag.pid
@@ -155,7 +146,7 @@ pub fn accept(
     story(&records, &mut notes);
     if records.is_empty() && notes.is_empty() {
         notes.add(
-            "sdk-absent",
+            NoteCode::SdkAbsent,
             "no SDK record was written: the agent fixture writes `assay.runner.sdk_event.v0` lines to $ASSAY_SDK_LOG".into(),
         );
     }
@@ -180,7 +171,7 @@ pub fn accept(
 fn story(records: &[SdkEvent], notes: &mut Notes) {
     if let Some((i, r)) = records.iter().enumerate().find(|(i, r)| r.seq != *i as u64) {
         notes.add(
-            "sdk-record-missing",
+            NoteCode::SdkRecordMissing,
             format!(
                 "record {} has seq {}: records are missing or out of order",
                 i + 1,
@@ -191,19 +182,19 @@ fn story(records: &[SdkEvent], notes: &mut Notes) {
     let Some(first) = records.first() else { return };
     if records.iter().any(|r| r.sdk != first.sdk) {
         notes.add(
-            "sdk-record-invalid",
+            NoteCode::SdkRecordInvalid,
             "the records name more than one SDK".into(),
         );
     }
     if first.event_type != EventType::RunStarted {
         notes.add(
-            "sdk-record-invalid",
+            NoteCode::SdkRecordInvalid,
             "the first record is not run_started".into(),
         );
     }
     if records.last().map(|r| r.event_type) != Some(EventType::RunFinished) {
         notes.add(
-            "sdk-record-missing",
+            NoteCode::SdkRecordMissing,
             "the last record is not run_finished (the agent did not finish)".into(),
         );
     }
@@ -215,7 +206,7 @@ fn story(records: &[SdkEvent], notes: &mut Notes) {
         );
         if is_call != (r.tool_call_id.is_some() && r.tool.is_some()) {
             notes.add(
-                "sdk-record-invalid",
+                NoteCode::SdkRecordInvalid,
                 format!(
                     "seq {}: tool_call_id and tool belong to tool call events, and only to them",
                     r.seq
@@ -225,7 +216,7 @@ fn story(records: &[SdkEvent], notes: &mut Notes) {
         }
         if (r.event_type == EventType::ToolCallFinished) != r.outcome.is_some() {
             notes.add(
-                "sdk-record-invalid",
+                NoteCode::SdkRecordInvalid,
                 format!(
                     "seq {}: outcome belongs to tool_call_finished, and only to it",
                     r.seq
@@ -240,7 +231,7 @@ fn story(records: &[SdkEvent], notes: &mut Notes) {
             EventType::ToolCallFinished => match open.get_mut(id) {
                 Some(n) if *n > 0 => *n -= 1,
                 _ => notes.add(
-                    "sdk-record-invalid",
+                    NoteCode::SdkRecordInvalid,
                     format!("seq {}: call {id} finished without starting", r.seq),
                 ),
             },
@@ -250,7 +241,7 @@ fn story(records: &[SdkEvent], notes: &mut Notes) {
     for (id, n) in open {
         if n > 0 {
             notes.add(
-                "sdk-record-missing",
+                NoteCode::SdkRecordMissing,
                 format!("call {id} started but never finished"),
             );
         }
@@ -315,7 +306,7 @@ mod tests {
         a.labels.insert(11, "p0/assay-runner#1/node#1".into());
         a.writers
             .insert(LOG.into(), writers.iter().copied().collect::<BTreeSet<_>>());
-        a
+        a.identity_pids()
     }
 
     #[test]

@@ -59,6 +59,8 @@ fn exec(process: &str, path: &str) -> KernelEvent {
 fn projection(events: Vec<(u32, u64, KernelEvent)>) -> Projection {
     let proc = |label: &str, pid, ppid| ProcessInfo {
         label: String::from(label),
+        key: pid,
+        parent: ppid,
         pid,
         ppid,
         exec: None,
@@ -68,7 +70,11 @@ fn projection(events: Vec<(u32, u64, KernelEvent)>) -> Projection {
     Projection {
         origins: events
             .iter()
-            .map(|(pid, ns, _)| Origin { pid: *pid, ns: *ns })
+            .map(|(pid, ns, _)| Origin {
+                key: *pid,
+                pid: *pid,
+                ns: *ns,
+            })
             .collect(),
         events: events.into_iter().map(|(_, _, e)| e).collect(),
         processes: vec![

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use crate::contracts::capability_diff::{
     self, CapabilityDiff, CategoryDiff, DiffStatus, GoldenLine, Side,
 };
-use crate::contracts::health::{CgroupCorrelation, KernelLayer, ObservationHealth, OtherLayer};
+use crate::contracts::health::ObservationHealth;
 use crate::contracts::surface::{self, CATEGORIES, CapabilitySurface};
 
 pub use render::{human, markdown};
@@ -172,12 +172,7 @@ pub fn parse_golden(file: &str, text: &str) -> Result<Golden, GoldenError> {
 
 /// Whether a run's observation was clean (a golden counts as clean by acceptance).
 pub fn health_clean(h: &ObservationHealth) -> bool {
-    let layer_ok = |l: OtherLayer| matches!(l, OtherLayer::NotApplicable | OtherLayer::Complete);
-    h.kernel_layer == KernelLayer::Complete
-        && h.cgroup_correlation == CgroupCorrelation::Clean
-        && h.ringbuf_drops == 0
-        && layer_ok(h.policy_layer)
-        && layer_ok(h.sdk_layer)
+    h.is_clean()
 }
 
 /// Diffs `head` against `base`; `golden` gives annotation lines when the base is a golden.

@@ -1,20 +1,19 @@
 //! Observation health: honest, exact, and only ever getting worse as evidence arrives.
 //!
-//! Rules (each with a stable note code):
-//! * `ringbuf-drops` — any drop ⇒ `kernel_layer` is at least `partial_ringbuf_drops`;
-//! * `probe-missing` — an optional probe failed to attach ⇒ `partial_blind_spot`;
-//! * `parse-errors`, `path-read-faults` — records or paths lost ⇒ `partial_blind_spot`;
-//! * `escape` — a process left the session cgroup (still followed by pid tree) ⇒ correlation
-//!   `partial`; `track-failures` — the pid-tree map was full ⇒ `partial`;
-//! * `grace-kill`, `run-timeout`, `run-interrupted`, `unresolved-paths`, `truncated-paths`,
-//!   `stale-cgroup-removed` — recorded as notes.
+//! Every note is a [`NoteCode`] whose [`NoteClass`] decides what it does to the states, applied
+//! in [`Builder::finish`] whatever added the note: a blind spot makes `kernel_layer`
+//! `partial_blind_spot`, drops make it at least `partial_ringbuf_drops`, a correlation note makes
+//! `cgroup_correlation` `partial`, a layer note makes its layer at least `partial`. Counters that
+//! mean lost or doubtful evidence (drops, parse errors, read faults, unresolved or truncated
+//! paths, escapes, track failures, a count mismatch) each add their note.
 //!
 //! Imports: `crate::contracts::health`, `crate::kernel` (record types), `crate::layers`.
 
 use std::collections::BTreeMap;
 
 use crate::contracts::health::{
-    self, CgroupCorrelation, Counters, KernelLayer, ObservationHealth, OtherLayer, Platform,
+    self, CgroupCorrelation, Counters, KernelLayer, NoteClass, NoteCode, ObservationHealth,
+    OtherLayer, Platform,
 };
 
 /// `/dev/fd/N`, `/proc/self/fd/N` or `/proc/PID/fd/N`: the path the kernel reports for an exec
@@ -83,13 +82,13 @@ impl Builder {
         self
     }
 
-    /// Adds a `code: prose` note.
-    pub fn note(&mut self, code: &str, prose: impl AsRef<str>) -> &mut Self {
-        self.h.notes.push(format!("{code}: {}", prose.as_ref()));
+    /// Adds a `code: prose` note; its class takes effect in [`Builder::finish`].
+    pub fn note(&mut self, code: NoteCode, prose: impl AsRef<str>) -> &mut Self {
+        self.h.notes.push(health::note(code, prose));
         self
     }
 
-    /// Adds pre-formatted `code: prose` notes.
+    /// Adds notes made by [`health::note`] elsewhere (a layer's, the session's).
     pub fn notes(&mut self, notes: impl IntoIterator<Item = String>) -> &mut Self {
         self.h.notes.extend(notes);
         self
@@ -102,11 +101,10 @@ impl Builder {
         &mut self,
         uses: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> &mut Self {
-        let used = counted(uses);
+        let used = self.count_unobserved("", uses);
         if !used.is_empty() {
-            self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "unobserved-channel",
+                NoteCode::UnobservedChannel,
                 format!(
                     "the session used {} successfully; effects through these are not observed and may be missing from the surface (docs/kernel.md, channels)",
                     used.join(", ")
@@ -124,11 +122,10 @@ impl Builder {
         &mut self,
         ops: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> &mut Self {
-        let used = counted(ops);
+        let used = self.count_unobserved("io_uring:", ops);
         if !used.is_empty() {
-            self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "unobserved-channel",
+                NoteCode::UnobservedChannel,
                 format!(
                     "the session submitted io_uring {}; their paths and addresses are not observed and may be missing from the surface (docs/kernel.md, channels)",
                     used.join(", ")
@@ -159,7 +156,7 @@ impl Builder {
         if !found.is_empty() {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "fileless-exec",
+                NoteCode::FilelessExec,
                 format!(
                     "{} was executed from a file descriptor (a memfd or an unlinked file); what ran is not identified by a path",
                     found.join(", ")
@@ -167,6 +164,25 @@ impl Builder {
             );
         }
         self
+    }
+
+    /// Adds each used channel (zero counts ignored) to `counters.unobserved_channels` under
+    /// `prefix` + its name, and returns the uses as `name xN`, sorted.
+    fn count_unobserved<'a>(
+        &mut self,
+        prefix: &str,
+        uses: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> Vec<String> {
+        let uses: Vec<(&str, u64)> = uses.into_iter().filter(|(_, n)| *n > 0).collect();
+        for (name, n) in &uses {
+            *self
+                .h
+                .counters
+                .unobserved_channels
+                .entry(format!("{prefix}{name}"))
+                .or_default() += n;
+        }
+        counted(uses)
     }
 
     /// Mutable counters (counts are facts, not claims).
@@ -187,15 +203,21 @@ impl Builder {
                 .filter(|(_, v)| **v > 0)
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
-            self.note("ringbuf-drops", format!("{drops} event(s) were lost because the ring buffer was full ({}); raise --ring-bytes", by.join(", ")));
+            self.note(NoteCode::RingbufDrops, format!("{drops} event(s) were lost because the ring buffer was full ({}); raise --ring-bytes", by.join(", ")));
         }
         if c.attach_failures > 0 {
             self.kernel(KernelLayer::PartialBlindSpot);
+            if !self.has(NoteCode::ProbeMissing) {
+                self.note(
+                    NoteCode::ProbeMissing,
+                    format!("{} probe(s) could not be attached", c.attach_failures),
+                );
+            }
         }
         if c.parse_errors > 0 {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "parse-errors",
+                NoteCode::ParseErrors,
                 format!(
                     "{} ring-buffer record(s) could not be parsed",
                     c.parse_errors
@@ -205,7 +227,7 @@ impl Builder {
         if c.read_faults > 0 {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "path-read-faults",
+                NoteCode::PathReadFaults,
                 format!(
                     "{} path(s) or address(es) could not be read from process memory",
                     c.read_faults
@@ -214,18 +236,18 @@ impl Builder {
         }
         if c.escapes > 0 {
             self.correlation(CgroupCorrelation::Partial);
-            self.note("escape", format!("{} process(es) left the session cgroup; they were still followed through the pid tree and their events are marked escaped", c.escapes));
+            self.note(NoteCode::Escape, format!("{} process(es) left the session cgroup; they were still followed through the pid tree and their events are marked escaped", c.escapes));
         }
         if c.track_failures > 0 {
             self.correlation(CgroupCorrelation::Partial);
-            self.note("track-failures", format!("{} process(es) could not be added to the pid-tree map; an escape by them would be unobserved", c.track_failures));
+            self.note(NoteCode::TrackFailures, format!("{} process(es) could not be added to the pid-tree map; an escape by them would be unobserved", c.track_failures));
         }
         if c.unresolved_paths > 0 {
-            self.note("unresolved-paths", format!("{} relative path(s) had an unknown base directory and are shown as <unresolved>/...", c.unresolved_paths));
+            self.note(NoteCode::UnresolvedPaths, format!("{} path(s) had an unknown base directory and are shown as <unresolved>/...; where they lead is not known", c.unresolved_paths));
         }
         if c.truncated_paths > 0 {
             self.note(
-                "truncated-paths",
+                NoteCode::TruncatedPaths,
                 format!(
                     "{} path(s) reached the 4096-byte probe buffer and may be truncated",
                     c.truncated_paths
@@ -235,16 +257,58 @@ impl Builder {
         if c.events_received + drops != c.events_attempted {
             self.kernel(KernelLayer::PartialBlindSpot);
             self.note(
-                "count-mismatch",
+                NoteCode::CountMismatch,
                 format!(
                     "received {} + dropped {drops} != emitted {}",
                     c.events_received, c.events_attempted
                 ),
             );
         }
+        self.apply_note_classes();
         self.h.notes.sort();
         self.h.notes.dedup();
         self.h
+    }
+
+    fn has(&self, code: NoteCode) -> bool {
+        self.h
+            .notes
+            .iter()
+            .any(|n| NoteCode::parse(n) == Some(code))
+    }
+
+    /// Each note worsens the state its class names (a note with an unknown code is a bug of
+    /// this crate: every note is made from a [`NoteCode`]).
+    fn apply_note_classes(&mut self) {
+        let classes: Vec<NoteClass> = self
+            .h
+            .notes
+            .iter()
+            .map(|n| match NoteCode::parse(n) {
+                Some(c) => c.class(),
+                None => panic!("health note with an unknown code: {n}"),
+            })
+            .collect();
+        for class in classes {
+            match class {
+                NoteClass::BlindSpot => {
+                    self.kernel(KernelLayer::PartialBlindSpot);
+                }
+                NoteClass::Drops => {
+                    self.kernel(KernelLayer::PartialRingbufDrops);
+                }
+                NoteClass::Correlation => {
+                    self.correlation(CgroupCorrelation::Partial);
+                }
+                NoteClass::PolicyLayer => {
+                    self.policy_layer(OtherLayer::Partial);
+                }
+                NoteClass::SdkLayer => {
+                    self.sdk_layer(OtherLayer::Partial);
+                }
+                NoteClass::RunCut | NoteClass::Info => {}
+            }
+        }
     }
 }
 
@@ -353,7 +417,10 @@ mod tests {
         );
         for n in &h.notes {
             let code = n.split(':').next().unwrap();
-            assert!(crate::contracts::health::BLIND_SPOT_NOTE_CODES.contains(&code));
+            assert_eq!(
+                NoteCode::parse(code).map(NoteCode::class),
+                Some(NoteClass::BlindSpot)
+            );
         }
     }
 

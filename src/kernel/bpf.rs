@@ -48,6 +48,9 @@ pub enum BpfError {
     RingSize(u32),
     #[error("the possible CPUs could not be read: {0}")]
     Cpus(String),
+    /// A fault injected by a test (debug builds only; see `session`).
+    #[error("injected fault at `{0}`")]
+    Injected(String),
 }
 
 /// Where a program attaches: a raw tracepoint, through a BPF link. It needs no tracefs

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::bpf::{BpfError, Counters, Observer, Stop};
+use super::bpf::{BpfError, Counters, Observer, ReadResult, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
 use super::spawn::Status;
 use super::spill::RawSpill;
+use crate::contracts::health::{NoteCode, note};
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -65,8 +66,14 @@ pub struct RunRecord {
     pub grace_kills: u64,
     pub escaped_kills: u64,
     pub attach_failures: Vec<String>,
-    /// `code: prose` notes about the lifecycle (stale cleanup, grace kill, timeout, signal).
+    /// `code: prose` notes about the lifecycle (grace kill, timeout, signal, runner failures).
     pub notes: Vec<String>,
+    /// Notes about the machine's past that are not this run's (stale sessions of dead runners
+    /// cleaned up): diagnostic only, never in canonical health.
+    pub host_notes: Vec<String>,
+    /// The runner failed after the command started (a `runner-failed` note says how): the
+    /// run exits 125 with what was kept.
+    pub runner_failed: bool,
     pub started_unix_ms: u64,
     pub duration: Duration,
 }
@@ -171,9 +178,8 @@ impl Wakeups {
 
 /// Runs `spec` observed. Errors only when observation could not start.
 pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
-    let mut notes = Vec::new();
     let root = cgroup::cgroup2_root()?;
-    notes.extend(cgroup::clean_stale(&root));
+    let host_notes = cgroup::clean_stale(&root);
 
     let cg = SessionCgroup::create(&root)?;
     // From here on, a runner that dies takes the session with it.
@@ -185,14 +191,15 @@ pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
         }
     };
     let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes, cg.id()) {
-        Ok(mut observer) => run_in(spec, &mut observer, &cg, notes),
+        Ok(mut observer) => run_in(spec, &mut observer, &cg, host_notes),
         Err(e) => Err(e.into()),
     };
     let remove = cg.remove(Duration::from_secs(5));
     drop(reaper);
     let mut rec = result?;
     if let Err(e) = remove {
-        rec.notes.push(format!("cgroup-remove-failed: {e}"));
+        rec.notes
+            .push(note(NoteCode::CgroupRemoveFailed, e.to_string()));
     }
     Ok(rec)
 }
@@ -201,8 +208,9 @@ fn run_in(
     spec: &RunSpec,
     observer: &mut Observer,
     cg: &SessionCgroup,
-    mut notes: Vec<String>,
+    host_notes: Vec<String>,
 ) -> Result<RunRecord, SessionError> {
+    let mut notes = Vec::new();
     let private_tmp = match spec.private_tmp {
         true => Some(
             super::privtmp::PrivateTmp::prepare(&spec.work_dir)
@@ -212,7 +220,10 @@ fn run_in(
     };
     observer.attach_cgroup(cg.dir())?;
     let stop = Arc::new(Stop::new().map_err(|e| SessionError::Reader(e.to_string()))?);
-    let reader = observer.spawn_reader(stop.clone(), 50)?;
+    let reader = Reader {
+        handle: Some(observer.spawn_reader(stop.clone(), 50)?),
+        stop,
+    };
 
     let started_unix_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -251,17 +262,21 @@ fn run_in(
             loop {
                 let sig = INTERRUPT.load(Ordering::SeqCst);
                 if sig != 0 {
-                    notes.push(format!(
-                        "run-interrupted: the runner received signal {sig}; the session was killed and this bundle is partial"
+                    notes.push(note(
+                        NoteCode::RunInterrupted,
+                        format!("the runner received signal {sig}; the session was killed and this bundle is partial"),
                     ));
                     cg.kill();
                     let _ = child.wait();
                     break End::Interrupted(sig);
                 }
                 if spec.timeout.is_some_and(|t| t0.elapsed() >= t) {
-                    notes.push(format!(
-                        "run-timeout: --timeout {}s expired; the session was killed",
-                        spec.timeout.unwrap_or_default().as_secs_f64()
+                    notes.push(note(
+                        NoteCode::RunTimeout,
+                        format!(
+                            "--timeout {}s expired; the session was killed",
+                            spec.timeout.unwrap_or_default().as_secs_f64()
+                        ),
                     ));
                     cg.kill();
                     let _ = child.wait();
@@ -288,11 +303,14 @@ fn run_in(
                         escaped_kills = escaped.len() as u64;
                         cg.kill();
                         escaped.iter().for_each(|&p| kill_pid(p));
-                        notes.push(format!(
-                            "grace-kill: {} process(es) in the session cgroup and {} escaped process(es) were still running {} ms after the command exited and were killed",
-                            grace_kills,
-                            escaped_kills,
-                            spec.grace.as_millis()
+                        notes.push(note(
+                            NoteCode::GraceKill,
+                            format!(
+                                "{} process(es) in the session cgroup and {} escaped process(es) were still running {} ms after the command exited and were killed",
+                                grace_kills,
+                                escaped_kills,
+                                spec.grace.as_millis()
+                            ),
                         ));
                         break e.clone();
                     }
@@ -312,7 +330,10 @@ fn run_in(
             break;
         }
         if Instant::now() >= deadline {
-            notes.push("cgroup-not-empty: processes survived cgroup.kill for 5 s".into());
+            notes.push(note(
+                NoteCode::CgroupNotEmpty,
+                "processes survived cgroup.kill for 5 s",
+            ));
             break;
         }
         cg.kill();
@@ -320,12 +341,37 @@ fn run_in(
         wake.wait();
     }
     let duration = t0.elapsed();
-    observer.flush_staged()?;
-    stop.set();
-    let read = reader
-        .join()
-        .map_err(|_| SessionError::Reader("reader thread panicked".into()))?;
-    let counters = observer.counters()?;
+    // From here on the command has run: a failure keeps what was received, says so in a
+    // `runner-failed` note, and the run exits 125 (never "nothing was run").
+    let mut runner_failures = Vec::new();
+    let mut fail = |what: &str, e: &dyn std::fmt::Display| {
+        runner_failures.push(note(NoteCode::RunnerFailed, format!("{what}: {e}")));
+    };
+    if let Err(e) = injected_fault("flush").map_or_else(|| observer.flush_staged(), Err) {
+        fail(
+            "the per-CPU stages could not be flushed; events they held are missing",
+            &e,
+        );
+    }
+    let read = match reader.finish() {
+        Ok(r) if injected_fault("reader").is_none() => r,
+        Ok(_) => {
+            fail("the ring-buffer reader failed", &"injected fault");
+            ReadResult::default()
+        }
+        Err(e) => {
+            fail("the ring-buffer reader failed; no event was kept", &e);
+            ReadResult::default()
+        }
+    };
+    let counters = match injected_fault("counters").map_or_else(|| observer.counters(), Err) {
+        Ok(c) => c,
+        Err(e) => {
+            fail("the exact counters could not be read", &e);
+            Counters::default()
+        }
+    };
+    notes.extend(runner_failures.iter().cloned());
     Ok(RunRecord {
         events: read.events,
         received: read.received,
@@ -335,13 +381,52 @@ fn run_in(
         counters,
         root_pid,
         end,
+        runner_failed: !runner_failures.is_empty(),
         grace_kills,
         escaped_kills,
         attach_failures: observer.attach_failures.clone(),
         notes,
+        host_notes,
         started_unix_ms,
         duration,
     })
+}
+
+/// The ring reader thread, told to stop and joined on every path: by [`Reader::finish`], or
+/// when the session unwinds before it (an early return, a panic), by `Drop`.
+struct Reader {
+    stop: Arc<Stop>,
+    handle: Option<std::thread::JoinHandle<ReadResult>>,
+}
+
+impl Reader {
+    fn finish(mut self) -> Result<ReadResult, &'static str> {
+        self.stop.set();
+        match self.handle.take() {
+            Some(h) => h.join().map_err(|_| "the reader thread panicked"),
+            None => Err("the reader thread was already gone"),
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.stop.set();
+            let _ = h.join();
+        }
+    }
+}
+
+/// Fault injection for the tests of the after-start failure paths (debug builds only):
+/// `ASSAY_RUNNER_INJECT_FAULT=flush|reader|counters` makes that step fail.
+fn injected_fault(point: &str) -> Option<BpfError> {
+    if cfg!(debug_assertions)
+        && std::env::var("ASSAY_RUNNER_INJECT_FAULT").is_ok_and(|v| v == point)
+    {
+        return Some(BpfError::Injected(point.to_string()));
+    }
+    None
 }
 
 impl End {

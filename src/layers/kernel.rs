@@ -40,13 +40,21 @@ const AT_FDCWD: i32 = -100;
 
 /// The process label of the lines that belong to no process (names seen in packets).
 pub const NET_LABEL: &str = "net";
-/// The pid those lines carry in the pending spill (no session process has pid 0).
-const NET_PID: u32 = 0;
+/// The key those lines carry in the pending spill (process keys start at 1).
+const NET_KEY: u32 = 0;
 
 /// Facts about one process, for the diagnostic run events (and later stages).
+///
+/// A process is identified by its `key`, unique within the run: a pid the kernel reuses after
+/// a process exited starts a new process with a new key and label, so two processes are never
+/// merged. `pid`/`ppid` are the raw (init namespace) pids, for the diagnostic member and for
+/// matching the pids layer records name ([`pid_keys`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessInfo {
     pub label: String,
+    pub key: u32,
+    /// The parent's key, when the fork was seen.
+    pub parent: Option<u32>,
     pub pid: u32,
     pub ppid: Option<u32>,
     pub exec: Option<String>,
@@ -63,12 +71,24 @@ pub struct Stats {
     pub read_faults: u64,
 }
 
-/// Where a canonical event came from: the pid and the kernel timestamp (`bpf_ktime_get_ns`,
-/// CLOCK_MONOTONIC) of the raw record it was projected from.
+/// Where a canonical event came from: the process (its run-unique `key`, see [`ProcessInfo`],
+/// and raw pid) and the kernel timestamp (`bpf_ktime_get_ns`, CLOCK_MONOTONIC) of the raw
+/// record it was projected from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
+    pub key: u32,
     pub pid: u32,
     pub ns: u64,
+}
+
+/// raw pid → the keys of the processes that had it in this run (more than one when the kernel
+/// reused the pid): a record that names a pid names a process only when exactly one did.
+pub fn pid_keys(processes: &[ProcessInfo]) -> HashMap<u32, Vec<u32>> {
+    let mut m: HashMap<u32, Vec<u32>> = HashMap::new();
+    for p in processes {
+        m.entry(p.pid).or_default().push(p.key);
+    }
+    m
 }
 
 /// A consumer of the canonical kernel layer. [`project_into`] calls every sink once per event,
@@ -121,6 +141,9 @@ pub enum LayerError {
 
 #[derive(Debug, Default, Clone)]
 struct Proc {
+    pid: u32,
+    /// The parent's key.
+    parent: Option<u32>,
     ppid: Option<u32>,
     cwd: Option<Vec<u8>>,
     fds: HashMap<i32, Vec<u8>>,
@@ -135,6 +158,8 @@ struct Proc {
 /// One event before labels are known; paths are already in their text form.
 #[derive(Debug)]
 struct Pending {
+    /// The process's key (events are grouped by it).
+    key: u32,
     pid: u32,
     ns: u64,
     kind: Kind,
@@ -146,6 +171,78 @@ struct Pending {
     exit_code: Option<i64>,
     ret: i64,
     escaped: bool,
+}
+
+/// The process table of pass 1: every process of the run by key, and which key each pid
+/// currently names (a fork of a reused pid points it at a new process).
+#[derive(Debug, Default)]
+struct Procs {
+    all: HashMap<u32, Proc>,
+    live: HashMap<u32, u32>,
+    next_key: u32,
+}
+
+impl Procs {
+    fn add(&mut self, p: Proc) -> u32 {
+        self.next_key += 1;
+        let key = self.next_key;
+        self.live.insert(p.pid, key);
+        self.all.insert(
+            key,
+            Proc {
+                order: key as usize,
+                ..p
+            },
+        );
+        key
+    }
+
+    /// The key of the process `pid` names now, adding it (seen first here, not at a fork:
+    /// the command itself, or a process the probes met mid-life) when there is none.
+    fn key_of(&mut self, pid: u32, ns: u64, root_pid: Option<u32>, work: &[u8]) -> u32 {
+        if let Some(&k) = self.live.get(&pid) {
+            return k;
+        }
+        self.add(Proc {
+            pid,
+            cwd: (Some(pid) == root_pid).then(|| normalize(work)),
+            first_ns: ns,
+            ..Proc::default()
+        })
+    }
+
+    /// A fork of `child_pid` by the process `parent`: always a new process (the pid may be a
+    /// reused one), which inherits the parent's working directory and descriptors.
+    fn fork(&mut self, parent: u32, parent_pid: u32, child_pid: u32, ns: u64) -> u32 {
+        let (cwd, fds) = self
+            .all
+            .get(&parent)
+            .map(|p| (p.cwd.clone(), p.fds.clone()))
+            .unwrap_or_default();
+        let child = self.add(Proc {
+            pid: child_pid,
+            parent: Some(parent),
+            ppid: Some(parent_pid),
+            cwd,
+            fds,
+            first_ns: ns,
+            ..Proc::default()
+        });
+        if let Some(p) = self.all.get_mut(&parent) {
+            p.children.push(child);
+        }
+        child
+    }
+
+    /// The key of the command's process: the first process that had the root pid.
+    fn root_key(&self, root_pid: Option<u32>) -> Option<u32> {
+        let root = root_pid?;
+        self.all
+            .iter()
+            .filter(|(_, p)| p.pid == root)
+            .map(|(k, _)| *k)
+            .min()
+    }
 }
 
 /// Lexically normalizes an absolute path: collapses `//`, `.` and `..` (never above `/`).
@@ -340,25 +437,16 @@ fn project_chunked(
     sinks: &mut [&mut dyn KernelSink],
     chunk_bytes: usize,
 ) -> Result<Projected, LayerError> {
-    let mut procs: HashMap<u32, Proc> = HashMap::new();
+    let mut procs = Procs::default();
     let mut stats = Stats::default();
     let mut pending = PendingSpill::new(chunk_bytes);
     let mut pending_err: Option<io::Error> = None;
-    let mut next_order = 0usize;
     raw.for_each_raw(&mut |h, data1, data2| {
         if pending_err.is_some() {
             return;
         }
-        if let Some(ev) = step(
-            &mut procs,
-            &mut stats,
-            &mut next_order,
-            root_pid,
-            work,
-            h,
-            data1,
-            data2,
-        ) && let Err(e) = pending.push(&ev)
+        if let Some(ev) = step(&mut procs, &mut stats, root_pid, work, h, data1, data2)
+            && let Err(e) = pending.push(&ev)
         {
             pending_err = Some(e);
         }
@@ -369,17 +457,17 @@ fn project_chunked(
     }
     let chunks = pending.finish().map_err(LayerError::Pending)?;
 
-    let labels = assign_labels(&procs, root_pid);
-    let mut order: Vec<(&str, u32)> = labels.iter().map(|(p, l)| (l.as_str(), *p)).collect();
-    order.push((NET_LABEL, NET_PID));
+    let labels = assign_labels(&procs.all, procs.root_key(root_pid));
+    let mut order: Vec<(&str, u32)> = labels.iter().map(|(k, l)| (l.as_str(), *k)).collect();
+    order.push((NET_LABEL, NET_KEY));
     order.sort_unstable();
     let mut ev = KernelEvent::new(run_id, 0, "", Kind::Exec);
     let mut seq = 0u64;
-    for (label, pid) in order {
+    for (label, key) in order {
         ev.process.clear();
         ev.process.push_str(label);
         for c in &chunks.list {
-            let Ok(i) = c.segments.binary_search_by_key(&pid, |s| s.0) else {
+            let Ok(i) = c.segments.binary_search_by_key(&key, |s| s.0) else {
                 continue;
             };
             let (_, start, end) = c.segments[i];
@@ -429,6 +517,7 @@ fn project_chunked(
                 ev.result = result_of(p.ret);
                 ev.escaped = p.escaped;
                 let origin = Origin {
+                    key: p.key,
                     pid: p.pid,
                     ns: p.ns,
                 };
@@ -440,10 +529,13 @@ fn project_chunked(
         }
     }
     let mut processes: Vec<ProcessInfo> = procs
+        .all
         .iter()
-        .map(|(&pid, p)| ProcessInfo {
-            label: labels.get(&pid).cloned().unwrap_or_default(),
-            pid,
+        .map(|(&key, p)| ProcessInfo {
+            label: labels.get(&key).cloned().unwrap_or_default(),
+            key,
+            parent: p.parent,
+            pid: p.pid,
             ppid: p.ppid,
             exec: p.last_exec.as_deref().map(|x| display(x, work)),
             first_ns: p.first_ns,
@@ -462,9 +554,8 @@ fn project_chunked(
 /// record makes one.
 #[allow(clippy::too_many_arguments)]
 fn step(
-    procs: &mut HashMap<u32, Proc>,
+    procs: &mut Procs,
     stats: &mut Stats,
-    next_order: &mut usize,
     root_pid: Option<u32>,
     work: &[u8],
     h: &EventHdr,
@@ -474,16 +565,7 @@ fn step(
     if h.kind == EV_PAYLOAD {
         return payload(h, data1);
     }
-    if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
-        *next_order += 1;
-        let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
-        slot.insert(Proc {
-            cwd,
-            first_ns: h.ts,
-            order: *next_order,
-            ..Proc::default()
-        });
-    }
+    let key = procs.key_of(h.pid, h.ts, root_pid, work);
     if h.status & ST_ESCAPED != 0 {
         stats.escaped_pids.insert(h.pid);
     }
@@ -493,11 +575,11 @@ fn step(
     if h.status & (ST_FAULT1 | ST_FAULT2) != 0 {
         stats.read_faults += 1;
     }
-    let mut resolve = |procs: &HashMap<u32, Proc>, dfd: i32, p: &[u8]| -> Vec<u8> {
+    let mut resolve = |procs: &Procs, dfd: i32, p: &[u8]| -> Vec<u8> {
         if p.first() == Some(&b'/') {
             return normalize(p);
         }
-        let proc = procs.get(&h.pid);
+        let proc = procs.all.get(&key);
         let base = if dfd == AT_FDCWD {
             proc.and_then(|x| x.cwd.as_deref())
         } else {
@@ -515,6 +597,7 @@ fn step(
     };
     let escaped = h.status & ST_ESCAPED != 0;
     let mut ev = Pending {
+        key,
         pid: h.pid,
         ns: h.ts,
         kind: Kind::Exec,
@@ -532,7 +615,7 @@ fn step(
             let p = resolve(procs, AT_FDCWD, data1);
             ev.path = Some(display(&p, work));
             ev.path2 = memfd_name(data2).map(escape);
-            if let Some(proc) = procs.get_mut(&h.pid) {
+            if let Some(proc) = procs.all.get_mut(&key) {
                 if proc.first_exec.is_none() {
                     proc.first_exec = Some(p.clone());
                 }
@@ -541,32 +624,12 @@ fn step(
             ev.ret = 0;
         }
         EV_FORK => {
-            let child = h.ret as u32;
-            let (cwd, fds) = procs
-                .get(&h.pid)
-                .map(|p| (p.cwd.clone(), p.fds.clone()))
-                .unwrap_or_default();
-            *next_order += 1;
-            procs.insert(
-                child,
-                Proc {
-                    ppid: Some(h.pid),
-                    cwd,
-                    fds,
-                    first_ns: h.ts,
-                    order: *next_order,
-                    ..Proc::default()
-                },
-            );
-            if let Some(p) = procs.get_mut(&h.pid) {
-                p.children.push(child);
-            }
             ev.kind = Kind::Fork;
-            ev.child = Some(child);
+            ev.child = Some(procs.fork(key, h.pid, h.ret as u32, h.ts));
             ev.ret = 0;
         }
         EV_EXIT => {
-            if let Some(p) = procs.get_mut(&h.pid) {
+            if let Some(p) = procs.all.get_mut(&key) {
                 p.exit_ns = Some(h.ts);
             }
             ev.kind = Kind::Exit;
@@ -597,7 +660,7 @@ fn step(
                 let p = resolve(procs, h.dfd1, data1);
                 ev.path = Some(display(&p, work));
                 if h.ret >= 0
-                    && let Some(proc) = procs.get_mut(&h.pid)
+                    && let Some(proc) = procs.all.get_mut(&key)
                 {
                     let fd = h.ret as i32;
                     match proc.fds.get_mut(&fd) {
@@ -620,20 +683,24 @@ fn step(
                 ev.path = Some(display(&p, work));
                 if h.op == OP_CHDIR
                     && h.ret == 0
-                    && let Some(proc) = procs.get_mut(&h.pid)
+                    && let Some(proc) = procs.all.get_mut(&key)
                 {
                     proc.cwd = Some(p);
                 }
                 ev.flags = 0;
             }
             OP_FCHDIR => {
-                let target = fd_target(data2)
-                    .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
+                let target = fd_target(data2).or_else(|| {
+                    procs
+                        .all
+                        .get(&key)
+                        .and_then(|p| p.fds.get(&h.dfd1).cloned())
+                });
                 if h.ret == 0 {
                     if target.is_none() {
                         stats.unresolved_paths += 1;
                     }
-                    if let Some(proc) = procs.get_mut(&h.pid) {
+                    if let Some(proc) = procs.all.get_mut(&key) {
                         proc.cwd = target.clone();
                     }
                 }
@@ -677,8 +744,12 @@ fn step(
                 let p = if data1.is_empty() && h.dfd1 != AT_FDCWD {
                     // the descriptor itself (fchmod, fsetxattr, utimensat(fd, NULL),
                     // AT_EMPTY_PATH): its path as the probe rebuilt it, else its open's
-                    let target = fd_target(data2)
-                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
+                    let target = fd_target(data2).or_else(|| {
+                        procs
+                            .all
+                            .get(&key)
+                            .and_then(|p| p.fds.get(&h.dfd1).cloned())
+                    });
                     target.unwrap_or_else(|| {
                         if h.ret == 0 {
                             stats.unresolved_paths += 1;
@@ -768,7 +839,8 @@ fn payload(h: &EventHdr, data: &[u8]) -> Option<Pending> {
         _ => return None,
     };
     Some(Pending {
-        pid: NET_PID,
+        key: NET_KEY,
+        pid: 0,
         ns: h.ts,
         kind,
         path: Some(name),
@@ -882,7 +954,7 @@ impl PendingSpill {
     fn push(&mut self, p: &Pending) -> io::Result<()> {
         let off = self.chunk.len();
         encode(&mut self.chunk, p);
-        self.index.push((p.pid, off, self.chunk.len() - off));
+        self.index.push((p.key, off, self.chunk.len() - off));
         if self.chunk.len() >= self.limit {
             self.flush()?;
         }
@@ -979,9 +1051,10 @@ fn put_str(out: &mut Vec<u8>, s: &Option<String>) {
     }
 }
 
-/// Pending record: pid, ns, kind, escaped, flags, ret, exit code (tag + value), child (tag +
+/// Pending record: key, pid, ns, kind, escaped, flags, ret, exit code (tag + value), child (tag +
 /// pid), then path, path2 and endpoint as (length, bytes) with length `u32::MAX` for none.
 fn encode(out: &mut Vec<u8>, p: &Pending) {
+    out.extend_from_slice(&p.key.to_le_bytes());
     out.extend_from_slice(&p.pid.to_le_bytes());
     out.extend_from_slice(&p.ns.to_le_bytes());
     out.push(kind_code(p.kind));
@@ -997,7 +1070,7 @@ fn encode(out: &mut Vec<u8>, p: &Pending) {
     put_str(out, &p.endpoint);
 }
 
-const FIXED: usize = 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 1 + 4;
+const FIXED: usize = 4 + 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 1 + 4;
 
 fn bad() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, "pending record is corrupt")
@@ -1022,17 +1095,19 @@ fn decode(r: &mut dyn Read) -> io::Result<(Pending, u64)> {
     let mut f = [0u8; FIXED];
     r.read_exact(&mut f)?;
     let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or([0; 8]));
+    let u32_at = |o: usize| u32::from_le_bytes(f[o..o + 4].try_into().unwrap_or([0; 4]));
     let mut n = FIXED as u64;
-    let kind = *KINDS.get(f[12] as usize).ok_or_else(bad)?;
+    let kind = *KINDS.get(f[16] as usize).ok_or_else(bad)?;
     let p = Pending {
-        pid: u32::from_le_bytes(f[0..4].try_into().unwrap_or([0; 4])),
-        ns: u64_at(4),
+        key: u32_at(0),
+        pid: u32_at(4),
+        ns: u64_at(8),
         kind,
-        escaped: f[13] != 0,
-        flags: u64_at(14),
-        ret: u64_at(22) as i64,
-        exit_code: (f[30] != 0).then(|| u64_at(31) as i64),
-        child: (f[39] != 0).then(|| u32::from_le_bytes(f[40..44].try_into().unwrap_or([0; 4]))),
+        escaped: f[17] != 0,
+        flags: u64_at(18),
+        ret: u64_at(26) as i64,
+        exit_code: (f[34] != 0).then(|| u64_at(35) as i64),
+        child: (f[43] != 0).then(|| u32_at(44)),
         path: get_str(r, &mut n)?,
         path2: get_str(r, &mut n)?,
         endpoint: get_str(r, &mut n)?,
@@ -1050,6 +1125,7 @@ fn base_name(p: &Proc) -> String {
     }
 }
 
+/// Labels by process key (`root` is the command's key).
 fn assign_labels(procs: &HashMap<u32, Proc>, root: Option<u32>) -> HashMap<u32, String> {
     let mut labels = HashMap::new();
     let mut stack = Vec::new();
@@ -1283,6 +1359,65 @@ mod tests {
         assert_eq!(info, [("p0", 10), ("p0/cat#1", 11), ("p0/cat#2", 12)]);
     }
 
+    /// The kernel reuses a pid after its process exited: the second process gets its own key,
+    /// label, working directory and events; nothing of the first is merged into it.
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let raw = vec![
+            ev(EV_EXEC, 0, 10, 1, 0, 0, b"/bin/sh", b""),
+            ev(EV_FORK, 0, 10, 2, 11, 0, b"", b""),
+            ev(EV_EXEC, 0, 11, 3, 0, 0, b"/bin/cat", b""),
+            ev(EV_SYSCALL, OP_CHDIR, 11, 4, 0, AT_FDCWD, b"/etc", b""),
+            ev(EV_SYSCALL, OP_OPEN, 11, 5, 3, AT_FDCWD, b"passwd", b""),
+            ev(EV_EXIT, 0, 11, 6, 0, 0, b"", b""),
+            ev(EV_FORK, 0, 10, 7, 11, 0, b"", b""),
+            ev(EV_EXEC, 0, 11, 8, 0, 0, b"/bin/curl", b""),
+            ev(EV_SYSCALL, OP_OPEN, 11, 9, 3, AT_FDCWD, b"out", b""),
+            ev(EV_EXIT, 0, 11, 10, 0, 0, b"", b""),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .zip(&p.origins)
+            .map(|(e, o)| {
+                format!(
+                    "{} {} {:?} {:?} {:?}",
+                    o.pid, e.process, e.kind, e.path, e.child
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "10 p0 Exec Some(\"/bin/sh\") None",
+                "10 p0 Fork None Some(\"p0/cat#1\")",
+                "10 p0 Fork None Some(\"p0/curl#1\")",
+                "11 p0/cat#1 Exec Some(\"/bin/cat\") None",
+                "11 p0/cat#1 Chdir Some(\"/etc\") None",
+                "11 p0/cat#1 Open Some(\"/etc/passwd\") None",
+                "11 p0/cat#1 Exit None None",
+                "11 p0/curl#1 Exec Some(\"/bin/curl\") None",
+                "11 p0/curl#1 Open Some(\"<work>/out\") None",
+                "11 p0/curl#1 Exit None None",
+            ]
+        );
+        let info: Vec<_> = p
+            .processes
+            .iter()
+            .map(|x| (x.label.as_str(), x.pid, x.key, x.parent))
+            .collect();
+        assert_eq!(
+            info,
+            [
+                ("p0", 10, 1, None),
+                ("p0/cat#1", 11, 2, Some(1)),
+                ("p0/curl#1", 11, 3, Some(1))
+            ]
+        );
+        assert_eq!(pid_keys(&p.processes)[&11], [2, 3]);
+    }
+
     #[test]
     fn every_kind_round_trips_through_its_spill_code() {
         for (i, k) in KINDS.iter().enumerate() {
@@ -1446,7 +1581,7 @@ mod tests {
             prop_assert_eq!(&p.processes, &mem.processes);
             prop_assert_eq!(p.events, mem.events.len() as u64);
             for (e, o) in all.events.iter().zip(&all.origins) {
-                let label = &p.processes.iter().find(|x| x.pid == o.pid).unwrap().label;
+                let label = &p.processes.iter().find(|x| x.key == o.key).unwrap().label;
                 prop_assert_eq!(&e.process, label);
             }
         }

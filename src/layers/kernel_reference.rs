@@ -19,6 +19,8 @@ fn join(base: &[u8], rel: &[u8]) -> Vec<u8> {
 
 #[derive(Debug, Default, Clone)]
 struct Proc {
+    pid: u32,
+    parent: Option<u32>,
     ppid: Option<u32>,
     cwd: Option<Vec<u8>>,
     fds: HashMap<i32, Vec<u8>>,
@@ -32,6 +34,7 @@ struct Proc {
 /// One event before labels are known.
 #[derive(Debug)]
 struct Pending {
+    /// The process key.
     pid: u32,
     kind: Kind,
     path: Option<Vec<u8>>,
@@ -57,19 +60,35 @@ pub fn reference_project(
     let mut stats = Stats::default();
     let mut pending: Vec<Pending> = Vec::new();
     let mut next_order = 0usize;
+    // pid → the key of the process it names now (a fork of a reused pid is a new process)
+    let mut live: HashMap<u32, u32> = HashMap::new();
+    let mut root_key = None;
 
     for e in raw {
         let h = &e.hdr;
-        if let std::collections::hash_map::Entry::Vacant(slot) = procs.entry(h.pid) {
-            next_order += 1;
-            let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
-            slot.insert(Proc {
-                cwd,
-                first_ns: h.ts,
-                order: next_order,
-                ..Proc::default()
-            });
-        }
+        let key = match live.get(&h.pid) {
+            Some(&k) => k,
+            None => {
+                next_order += 1;
+                let k = next_order as u32;
+                live.insert(h.pid, k);
+                let cwd = (Some(h.pid) == root_pid).then(|| normalize(work));
+                if Some(h.pid) == root_pid && root_key.is_none() {
+                    root_key = Some(k);
+                }
+                procs.insert(
+                    k,
+                    Proc {
+                        pid: h.pid,
+                        cwd,
+                        first_ns: h.ts,
+                        order: next_order,
+                        ..Proc::default()
+                    },
+                );
+                k
+            }
+        };
         if h.status & ST_ESCAPED != 0 {
             stats.escaped_pids.insert(h.pid);
         }
@@ -83,7 +102,7 @@ pub fn reference_project(
             if p.first() == Some(&b'/') {
                 return normalize(p);
             }
-            let proc = &procs[&h.pid];
+            let proc = &procs[&key];
             let base = if dfd == AT_FDCWD {
                 proc.cwd.clone()
             } else {
@@ -101,7 +120,7 @@ pub fn reference_project(
         };
         let escaped = h.status & ST_ESCAPED != 0;
         let mut ev = Pending {
-            pid: h.pid,
+            pid: key,
             kind: Kind::Exec,
             path: None,
             path2: None,
@@ -115,7 +134,7 @@ pub fn reference_project(
         match h.kind {
             EV_EXEC => {
                 let p = resolve(&procs, AT_FDCWD, &e.data1);
-                if let Some(proc) = procs.get_mut(&h.pid) {
+                if let Some(proc) = procs.get_mut(&key) {
                     proc.execs.push(p.clone());
                 }
                 ev.path = Some(p);
@@ -123,23 +142,28 @@ pub fn reference_project(
                 ev.ret = 0;
             }
             EV_FORK => {
-                let child = h.ret as u32;
-                let parent = procs.get(&h.pid).cloned().unwrap_or_default();
+                let child_pid = h.ret as u32;
+                let parent = procs.get(&key).cloned().unwrap_or_default();
+                next_order += 1;
+                let child = next_order as u32;
+                live.insert(child_pid, child);
+                if Some(child_pid) == root_pid && root_key.is_none() {
+                    root_key = Some(child);
+                }
                 procs.insert(
                     child,
                     Proc {
+                        pid: child_pid,
+                        parent: Some(key),
                         ppid: Some(h.pid),
                         cwd: parent.cwd.clone(),
                         fds: parent.fds.clone(),
                         first_ns: h.ts,
-                        order: {
-                            next_order += 1;
-                            next_order
-                        },
+                        order: next_order,
                         ..Proc::default()
                     },
                 );
-                if let Some(p) = procs.get_mut(&h.pid) {
+                if let Some(p) = procs.get_mut(&key) {
                     p.children.push(child);
                 }
                 ev.kind = Kind::Fork;
@@ -147,7 +171,7 @@ pub fn reference_project(
                 ev.ret = 0;
             }
             EV_EXIT => {
-                if let Some(p) = procs.get_mut(&h.pid) {
+                if let Some(p) = procs.get_mut(&key) {
                     p.exit_ns = Some(h.ts);
                 }
                 ev.kind = Kind::Exit;
@@ -180,7 +204,7 @@ pub fn reference_project(
                 OP_OPEN => {
                     let p = resolve(&procs, h.dfd1, &e.data1);
                     if h.ret >= 0
-                        && let Some(proc) = procs.get_mut(&h.pid)
+                        && let Some(proc) = procs.get_mut(&key)
                     {
                         proc.fds.insert(h.ret as i32, p.clone());
                     }
@@ -197,7 +221,7 @@ pub fn reference_project(
                     };
                     if h.op == OP_CHDIR
                         && h.ret == 0
-                        && let Some(proc) = procs.get_mut(&h.pid)
+                        && let Some(proc) = procs.get_mut(&key)
                     {
                         proc.cwd = Some(p.clone());
                     }
@@ -206,12 +230,12 @@ pub fn reference_project(
                 }
                 OP_FCHDIR => {
                     let target = fd_target(&e.data2)
-                        .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()));
+                        .or_else(|| procs.get(&key).and_then(|p| p.fds.get(&h.dfd1).cloned()));
                     if h.ret == 0 {
                         if target.is_none() {
                             stats.unresolved_paths += 1;
                         }
-                        if let Some(proc) = procs.get_mut(&h.pid) {
+                        if let Some(proc) = procs.get_mut(&key) {
                             proc.cwd = target.clone();
                         }
                     }
@@ -247,7 +271,7 @@ pub fn reference_project(
                     ev.kind = kind;
                     ev.path = Some(if e.data1.is_empty() && h.dfd1 != AT_FDCWD {
                         match fd_target(&e.data2)
-                            .or_else(|| procs.get(&h.pid).and_then(|p| p.fds.get(&h.dfd1).cloned()))
+                            .or_else(|| procs.get(&key).and_then(|p| p.fds.get(&h.dfd1).cloned()))
                         {
                             Some(t) => t,
                             None => {
@@ -282,7 +306,7 @@ pub fn reference_project(
         pending.push(ev);
     }
 
-    let labels = assign_labels(&procs, root_pid);
+    let labels = assign_labels(&procs, root_key);
     let mut by_proc: BTreeMap<&str, Vec<&Pending>> = BTreeMap::new();
     for p in &pending {
         by_proc.entry(labels[&p.pid].as_str()).or_default().push(p);
@@ -319,9 +343,11 @@ pub fn reference_project(
     }
     let mut processes: Vec<ProcessInfo> = procs
         .iter()
-        .map(|(&pid, p)| ProcessInfo {
-            label: labels[&pid].clone(),
-            pid,
+        .map(|(&key, p)| ProcessInfo {
+            label: labels[&key].clone(),
+            key,
+            parent: p.parent,
+            pid: p.pid,
             ppid: p.ppid,
             exec: p.execs.last().map(|x| display(x, work)),
             first_ns: p.first_ns,

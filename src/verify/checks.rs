@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::stream::{POLICY_LAYER, ReadOut, SDK_LAYER};
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
 use crate::contracts::correlation_report::{CorrelationReport, Status};
-use crate::contracts::health::{CgroupCorrelation, KernelLayer, OtherLayer};
+use crate::contracts::health::{CgroupCorrelation, KernelLayer, NoteClass, NoteCode, OtherLayer};
 use crate::contracts::policy_event::PolicyEvent;
 use crate::contracts::surface::CapabilitySurface;
 
@@ -393,10 +393,38 @@ fn health(r: &ReadOut, p: &mut Problems) {
             not_complete(format!("{n} {what}"));
         }
     }
+    let classes: Vec<(NoteCode, NoteClass)> = h
+        .notes
+        .iter()
+        .filter_map(|n| NoteCode::parse(n))
+        .map(|c| (c, c.class()))
+        .collect();
+    for (code, class) in &classes {
+        if matches!(class, NoteClass::BlindSpot | NoteClass::Drops) {
+            not_complete(format!(
+                "a `{}` note says effects were not observed",
+                code.code()
+            ));
+        }
+    }
+    for (code, class) in classes {
+        let contradicted = match class {
+            NoteClass::Correlation => h.cgroup_correlation == CgroupCorrelation::Clean,
+            NoteClass::PolicyLayer => h.policy_layer == OtherLayer::Complete,
+            NoteClass::SdkLayer => h.sdk_layer == OtherLayer::Complete,
+            _ => false,
+        };
+        if contradicted {
+            p.push(
+                M,
+                "inconsistent",
+                format!("a `{}` note contradicts the state it names", code.code()),
+            );
+        }
+    }
     for n in &h.notes {
-        let code = n.split(':').next().unwrap_or_default();
-        if crate::contracts::health::BLIND_SPOT_NOTE_CODES.contains(&code) {
-            not_complete(format!("a `{code}` note says effects were not observed"));
+        if NoteCode::parse(n).is_none() {
+            p.push(M, "invalid", format!("note with an unknown code: {n}"));
         }
     }
     if h.cgroup_correlation == CgroupCorrelation::Clean {

@@ -281,25 +281,38 @@ fn stream_error(p: &mut Problems, stop: Option<Stop>, what: &str, e: &io::Error)
     }
 }
 
-/// Compiled validators, by contract name.
+/// Compiled schemas by contract name. An embedded schema that does not compile is a bug of
+/// this crate (a unit test compiles every one); should it happen anyway, every member of that
+/// contract fails validation with that error — never "no validation".
 #[derive(Default)]
-struct Validators(BTreeMap<&'static str, Option<jsonschema::Validator>>);
+struct Validators(BTreeMap<&'static str, Result<jsonschema::Validator, String>>);
 
 impl Validators {
-    fn get(&mut self, c: &'static Contract) -> Option<&jsonschema::Validator> {
+    fn get(&mut self, c: &'static Contract) -> Result<&jsonschema::Validator, &str> {
         self.0
             .entry(c.name)
-            .or_insert_with(|| {
-                let schema: serde_json::Value = serde_json::from_str(c.published).ok()?;
-                jsonschema::draft202012::new(&schema).ok()
-            })
+            .or_insert_with(|| compile(c))
             .as_ref()
+            .map_err(String::as_str)
     }
 }
 
-/// First schema error of `v`, if any.
-fn schema_error(val: Option<&jsonschema::Validator>, v: &serde_json::Value) -> Option<String> {
-    let val = val?;
+fn compile(c: &Contract) -> Result<jsonschema::Validator, String> {
+    let schema: serde_json::Value = serde_json::from_str(c.published)
+        .map_err(|e| format!("the embedded schema of {} is not JSON: {e}", c.id))?;
+    jsonschema::draft202012::new(&schema)
+        .map_err(|e| format!("the embedded schema of {} does not compile: {e}", c.id))
+}
+
+/// First schema error of `v`, if any (a schema that did not compile is an error of every value).
+fn schema_error(
+    val: Result<&jsonschema::Validator, &str>,
+    v: &serde_json::Value,
+) -> Option<String> {
+    let val = match val {
+        Ok(val) => val,
+        Err(e) => return Some(e.to_string()),
+    };
     if val.is_valid(v) {
         return None;
     }
@@ -979,6 +992,18 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every embedded schema compiles: a broken one is a bug, caught here, never a silent
+    /// "no validation" in `verify`.
+    #[test]
+    fn every_embedded_schema_compiles() {
+        for c in crate::contracts::CONTRACTS {
+            if let Err(e) = compile(c) {
+                panic!("{e}");
+            }
+        }
+    }
+
     use super::*;
 
     fn lines_for<'a>(validators: &'a mut Validators, max_line: usize) -> Lines<'a> {
