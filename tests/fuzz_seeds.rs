@@ -78,6 +78,9 @@ fn layer_log_seeds_are_accepted_as_written() {
     att.parents.insert(11, 10);
     att.readers.insert("/p.yaml".into(), [10].into());
     att.writers.insert("/l/sdk.ndjson".into(), [5].into());
+    for pid in [5, 10, 11] {
+        att.pids.insert(pid, vec![pid]); // one process per pid (no reuse)
+    }
     let dir = format!("{}/fuzz/corpus/layer_logs", env!("CARGO_MANIFEST_DIR"));
     let policy = std::fs::read(format!("{dir}/seed-policy.ndjson")).unwrap();
     let sdk = std::fs::read(format!("{dir}/seed-sdk.ndjson")).unwrap();

@@ -3,8 +3,8 @@
 //! `scripts/setup`). A body GitHub would reject is answered 400 there, which fails `report`
 //! and so these tests.
 //!
-//! The simulator needs Node and `npm ci --prefix tests/github-sim`; without them the tests
-//! skip, unless `ASSAY_REQUIRE_GITHUB_SIM=1` (set by `scripts/test`) makes that a failure.
+//! The simulator needs Node and `npm ci --prefix tests/github-sim` (`scripts/setup`); without
+//! them the tests fail, saying so.
 
 mod support;
 

@@ -1,12 +1,13 @@
 //! Kernel tests: real eBPF observation of real processes in real cgroups (root only).
 //!
-//! Each test drives the `assay-runner` binary and checks exact bundle content. On a host that
-//! cannot observe (not root, no BPF) each test prints a loud SKIPPED line — unless
-//! `ASSAY_REQUIRE_KERNEL=1` (set by `scripts/test` when running as root), which makes a missing
-//! capability a failure, so CI can never pass these tests without running them.
+//! Each test drives the `assay-runner` binary and checks exact bundle content. Every test is
+//! `#[ignore]`d as a kernel test: a plain `cargo test` counts it as ignored (never as passed),
+//! and `scripts/test` runs it with `--include-ignored` — required whenever `CI` is set. Once
+//! run, a host that cannot observe fails it, naming what is missing (`support::require_kernel`),
+//! so CI can never be green without these tests having observed for real.
 
 mod support;
-use support::kernel_ok;
+use support::require_kernel;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -152,10 +153,9 @@ fn assert_clean(r: &Run) {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn demo_fixture_surface_is_exact() {
-    if !kernel_ok("demo_fixture_surface_is_exact") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     std::fs::copy(fixture("seed/input.txt"), w.join("input.txt")).unwrap();
     std::fs::copy(fixture("demo.sh"), w.join("demo.sh")).unwrap();
@@ -246,10 +246,9 @@ fn demo_fixture_surface_is_exact() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn outside_process_is_never_observed() {
-    if !kernel_ok("outside_process_is_never_observed") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let marker = t.path().join("outside-marker-file");
     std::fs::write(&marker, "x").unwrap();
@@ -289,10 +288,9 @@ fn outside_process_is_never_observed() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn daemon_is_grace_killed_and_health_says_so() {
-    if !kernel_ok("daemon_is_grace_killed_and_health_says_so") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     let t0 = Instant::now();
     let r = run_in(
@@ -340,10 +338,9 @@ fn cgroup2_root() -> PathBuf {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn escaping_child_stays_observed_and_health_is_not_clean() {
-    if !kernel_ok("escaping_child_stays_observed_and_health_is_not_clean") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     let other = cgroup2_root().join(format!("assay-test-escape-{}", std::process::id()));
     std::fs::create_dir(&other).unwrap();
@@ -398,10 +395,9 @@ fn storm_binary(dir: &Path) -> PathBuf {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn drops_are_counted_exactly_and_make_the_layer_partial() {
-    if !kernel_ok("drops_are_counted_exactly_and_make_the_layer_partial") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let storm = storm_binary(t.path());
     let r = run_in(
@@ -432,10 +428,9 @@ fn drops_are_counted_exactly_and_make_the_layer_partial() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn default_ring_has_no_drops_on_the_same_storm() {
-    if !kernel_ok("default_ring_has_no_drops_on_the_same_storm") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let storm = storm_binary(t.path());
     let r = run_in(&w, &[], &[storm.to_str().unwrap(), "20000"]);
@@ -455,10 +450,9 @@ fn default_ring_has_no_drops_on_the_same_storm() {
 /// and bundle writing count): `wait4`'s `ru_maxrss` would also carry this test process's
 /// high-water mark, which Linux keeps across the child's exec.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn ten_million_event_storm_is_lossless_in_bounded_memory() {
-    if !kernel_ok("ten_million_event_storm_is_lossless_in_bounded_memory") {
-        return;
-    }
+    require_kernel();
     const N: u64 = 10_000_000;
     let (t, w) = work_dir();
     let storm = storm_binary(t.path());
@@ -561,10 +555,9 @@ fn ten_million_event_storm_is_lossless_in_bounded_memory() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn unicode_and_non_utf8_names_survive() {
-    if !kernel_ok("unicode_and_non_utf8_names_survive") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     let r = run_in(
         &w,
@@ -630,10 +623,9 @@ fn wait_for(p: &Path) {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn sigterm_writes_a_partial_bundle_and_removes_the_cgroup() {
-    if !kernel_ok("sigterm_writes_a_partial_bundle_and_removes_the_cgroup") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let bundle = t.path().join("b.tar.gz");
     let mut child = bin()
@@ -681,10 +673,9 @@ fn proc_alive(pid: u32) -> bool {
 /// A runner killed with SIGKILL (the OOM killer, a cancelled job) takes its session with it:
 /// one second later no process of the session is alive and the session cgroup is gone.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn sigkilled_runner_takes_its_session_with_it() {
-    if !kernel_ok("sigkilled_runner_takes_its_session_with_it") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     let mut child = bin()
         .args(["run", "--work-dir"])
@@ -725,10 +716,9 @@ fn sigkilled_runner_takes_its_session_with_it() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn exit_status_mirrors_the_command() {
-    if !kernel_ok("exit_status_mirrors_the_command") {
-        return;
-    }
+    require_kernel();
     let (_t, w) = work_dir();
     let code = |extra: &[&str], cmd: &[&str]| run_in(&w, extra, cmd).out.status.code();
     assert_eq!(code(&[], &["bash", "-c", "exit 7"]), Some(7));
@@ -738,10 +728,9 @@ fn exit_status_mirrors_the_command() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn same_run_written_twice_is_byte_identical() {
-    if !kernel_ok("same_run_written_twice_is_byte_identical") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let spec = assay_runner::kernel::session::RunSpec {
         argv: vec!["bash".into(), "-c".into(), "echo x > a; cat a".into()],
@@ -769,10 +758,9 @@ fn same_run_written_twice_is_byte_identical() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn user_option_runs_the_command_unprivileged() {
-    if !kernel_ok("user_option_runs_the_command_unprivileged") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -826,10 +814,9 @@ fn check<'a>(v: &'a Value, id: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn doctor_reports_every_prerequisite_of_a_capable_host() {
-    if !kernel_ok("doctor_reports_every_prerequisite_of_a_capable_host") {
-        return;
-    }
+    require_kernel();
     let (ok, v) = doctor_json(bin());
     assert!(ok, "{v:#}");
     let ids: Vec<&str> = v["checks"]
@@ -869,10 +856,9 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
 
 /// Each failure names its fix for this host; checks that depend on it are skipped, not failed.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn doctor_names_the_fix_for_each_failure() {
-    if !kernel_ok("doctor_names_the_fix_for_each_failure") {
-        return;
-    }
+    require_kernel();
     // Not root.
     let mut c = Command::new("setpriv");
     c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -929,10 +915,9 @@ fn doctor_names_the_fix_for_each_failure() {
 /// machine), `doctor` passes and a measured run is complete and exact. The namespace first
 /// mounts both, as a hand-prepared machine would, so this holds whatever the CI host has.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn fresh_machine_without_tracefs_observes_exactly() {
-    if !kernel_ok("fresh_machine_without_tracefs_observes_exactly") {
-        return;
-    }
+    require_kernel();
     let host_tracefs = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .contains(" - tracefs ");
@@ -997,10 +982,9 @@ fn python() -> String {
 /// names it and counts its successful uses exactly — never `complete` with a surface that
 /// silently misses the effect. One small program per channel.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn unobserved_channels_are_never_a_clean_health() {
-    if !kernel_ok("unobserved_channels_are_never_a_clean_health") {
-        return;
-    }
+    require_kernel();
     let py = python();
     let setup = "import os, socket, ctypes\nopen('f', 'w').write('abc')\n";
     let cases: &[(&str, &str, &str)] = &[
@@ -1139,10 +1123,9 @@ fn unobserved_channels_are_never_a_clean_health() {
 /// file's own descriptor, each one a `kind` line in the kernel layer and the file's only write
 /// in the surface, with a complete health. One small program per syscall family and variant.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn metadata_changes_are_observed_exactly() {
-    if !kernel_ok("metadata_changes_are_observed_exactly") {
-        return;
-    }
+    require_kernel();
     let py = python();
     let cases: &[(&str, &str, &str)] = &[
         ("truncate", "os.truncate('f', 1)", "truncate"),
@@ -1209,10 +1192,9 @@ fn metadata_changes_are_observed_exactly() {
 /// `sendmsg`), binds and listens by address, and the socket files and FIFOs they create as
 /// writes — with a complete health, where they used to be blind spots.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn unix_sockets_and_fifos_are_observed_exactly() {
-    if !kernel_ok("unix_sockets_and_fifos_are_observed_exactly") {
-        return;
-    }
+    require_kernel();
     let py = python();
     let (_t, w) = work_dir();
     let script = "import os, socket\n\
@@ -1262,10 +1244,9 @@ fn unix_sockets_and_fifos_are_observed_exactly() {
 /// exactly, as the syscall events they equal (paths at submission, result at completion, a
 /// failure included), with a complete health — no syscall names any of these paths.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn io_uring_path_operations_are_observed_exactly() {
-    if !kernel_ok("io_uring_path_operations_are_observed_exactly") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let prog = uring_fixture(t.path(), "uring_paths");
     std::fs::write(w.join("f"), "x").unwrap();
@@ -1324,10 +1305,9 @@ fn io_uring_path_operations_are_observed_exactly() {
 /// never run for them: a datagram sent, a bind and a connect through them are reported from the
 /// syscall, with their protocol — never a clean health with an empty surface.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn foreign_sockets_are_observed_at_the_syscall() {
-    if !kernel_ok("foreign_sockets_are_observed_at_the_syscall") {
-        return;
-    }
+    require_kernel();
     let py = python();
     let (t, w) = work_dir();
     let sock = t.path().join("pass.sock");
@@ -1392,10 +1372,9 @@ fn foreign_sockets_are_observed_at_the_syscall() {
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
 /// and the command's own use of the value is what the kernel sees, not the value.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn token_values_never_reach_the_bundle() {
-    if !kernel_ok("token_values_never_reach_the_bundle") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let secret = "ghs_doNotLeak0123456789abcdefXYZ";
     let bundle = t.path().join("secret.tar.gz");
@@ -1468,10 +1447,9 @@ fn free_port() -> u16 {
 /// exact per-program counters, and a negative control (an outside process sending datagrams
 /// during the run never appears).
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn network_channels_are_observed_exactly() {
-    if !kernel_ok("network_channels_are_observed_exactly") {
-        return;
-    }
+    require_kernel();
     let py = python();
     let port = free_port();
     let setup = "import os, socket, ctypes\n";
@@ -1605,10 +1583,9 @@ fn network_channels_are_observed_exactly() {
 /// the opens are observed (path at submission, result at completion) and the reads and writes
 /// go through the descriptors they returned; the health stays complete.
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn io_uring_opens_are_observed_exactly() {
-    if !kernel_ok("io_uring_opens_are_observed_exactly") {
-        return;
-    }
+    require_kernel();
     let (t, w) = work_dir();
     let uring = uring_binary(t.path());
     // Negative control: the same program outside the session, opening its own files through
@@ -1680,10 +1657,9 @@ fn io_uring_opens_are_observed_exactly() {
 /// it happens: the notification fires when the last process leaves, and reading the file again
 /// re-arms it (else the loop would spin).
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn cgroup_events_notify_when_the_session_empties_and_rearm_on_read() {
-    if !kernel_ok("cgroup_events_notify_when_the_session_empties_and_rearm_on_read") {
-        return;
-    }
+    require_kernel();
     use assay_runner::kernel::cgroup::SessionCgroup;
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::io::Write;
@@ -1717,4 +1693,91 @@ fn cgroup_events_notify_when_the_session_empties_and_rearm_on_read() {
     assert!(!ready(0), "re-armed by the read");
     drop(events);
     cg.remove(Duration::from_secs(5)).unwrap();
+}
+
+/// A failure of the runner after the command started (flushing the per-CPU stages, the ring
+/// reader, reading the exact counters: each injected in turn, debug builds only) keeps what was
+/// received in a bundle that verifies, says so in a `runner-failed` note that makes the
+/// evidence unclean, and exits 125 — never "nothing was run" (120) and never a clean health.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_failure_after_the_start_keeps_the_evidence_and_exits_125() {
+    require_kernel();
+    for fault in ["flush", "reader", "counters"] {
+        let (_t, w) = work_dir();
+        let mut runner = bin();
+        runner.env("ASSAY_RUNNER_INJECT_FAULT", fault);
+        let r = run_with(runner, &w, &[], &["sh", "-c", "echo x > out.txt"]);
+        assert_eq!(r.out.status.code(), Some(125), "{fault}: {r:?}", r = r.out);
+        assert!(w.join("out.txt").exists(), "{fault}: the command did run");
+        let notes = strings(&r.health["notes"]);
+        assert!(
+            notes.iter().any(|n| n.starts_with("runner-failed: ")),
+            "{fault}: {notes:?}"
+        );
+        assert_eq!(r.health["kernel_layer"], "partial_blind_spot", "{fault}");
+        let finished = r.events.last().unwrap();
+        assert_eq!(finished["runner_exit"], 125, "{fault}");
+        if fault == "counters" {
+            // what the reader received is kept (a failed flush loses what the stages held,
+            // a failed reader everything: the note says so)
+            assert!(
+                strings(&r.surface["filesystem_writes"]).contains(&"<work>/out.txt".to_string()),
+                "{fault}: {:#}",
+                r.surface
+            );
+        }
+    }
+}
+
+/// The kernel hands one pid to two processes of the run (forced through `ns_last_pid`): they
+/// are two processes with two labels, each with its own exec, never merged under one.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_reused_pid_is_two_processes() {
+    require_kernel();
+    let (t, w) = work_dir();
+    let prog = t.path().join("pid_reuse");
+    let st = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&prog)
+        .arg(fixture("pid_reuse.c"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = run_in(&w, &[], &[prog.to_str().unwrap()]);
+    assert!(r.out.status.success(), "{:?}", r.out);
+    let reused: u64 = String::from_utf8_lossy(&r.out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("reused "))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{:?}", r.out));
+    let procs: Vec<&Value> = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "process" && e["pid"] == reused)
+        .collect();
+    let labels: Vec<&str> = procs.iter().map(|p| p["label"].as_str().unwrap()).collect();
+    assert_eq!(procs.len(), 2, "{labels:?}");
+    assert_ne!(labels[0], labels[1]);
+    let owner = |name: &str| -> Vec<&str> {
+        r.kernel
+            .iter()
+            .filter(|e| e["kind"] == "exec")
+            .filter(|e| e["path"].as_str().unwrap_or("").ends_with(name))
+            .map(|e| e["process"].as_str().unwrap())
+            .collect()
+    };
+    let (t_owner, e_owner) = (owner("/true"), owner("/echo"));
+    assert!(
+        labels.contains(t_owner.last().unwrap()),
+        "{t_owner:?} {labels:?}"
+    );
+    assert!(
+        labels.contains(e_owner.last().unwrap()),
+        "{e_owner:?} {labels:?}"
+    );
+    assert_ne!(t_owner.last(), e_owner.last(), "two processes, two labels");
+    assert_clean(&r);
 }

@@ -1,5 +1,5 @@
-//! Endpoints by name, observed for real (root only; `ASSAY_REQUIRE_KERNEL=1` turns a host that
-//! cannot observe into a failure, as in `tests/kernel.rs`).
+//! Endpoints by name, observed for real (a kernel test, `#[ignore]`d and run by `scripts/test`,
+//! as in `tests/kernel.rs`).
 //!
 //! Everything runs in a private network namespace (only loopback, up) and a private mount
 //! namespace whose `/etc/resolv.conf` names a loopback DNS responder, so nothing leaves the
@@ -9,7 +9,7 @@
 //! ClientHello to an address no DNS answer named.
 
 mod support;
-use support::kernel_ok;
+use support::require_kernel;
 
 use std::path::Path;
 use std::process::Command;
@@ -158,10 +158,9 @@ fn member(bundle: &Path, name: &str) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn endpoints_are_named_by_this_runs_dns_answers_and_client_hellos() {
-    if !kernel_ok("endpoints_are_named_by_this_runs_dns_answers_and_client_hellos") {
-        return;
-    }
+    require_kernel();
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("work");
     std::fs::create_dir(&work).unwrap();

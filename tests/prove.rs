@@ -2,7 +2,7 @@
 //! tests/kernel.rs for the skip rules). Each test works in its own temporary project.
 
 mod support;
-use support::kernel_ok;
+use support::require_kernel;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -61,10 +61,9 @@ fn verdict(d: &Path) -> Value {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn golden_lifecycle_pending_accept_pass_change() {
-    if !kernel_ok("golden_lifecycle_pending_accept_pass_change") {
-        return;
-    }
+    require_kernel();
     let (_t, d) = project("");
     // 1. No golden yet: fail, a pending golden for review.
     let o = cli(&d, &["prove", "--proof", "demo"]);
@@ -196,10 +195,9 @@ fn golden_lifecycle_pending_accept_pass_change() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn nondeterminism_fails_with_a_unified_diff() {
-    if !kernel_ok("nondeterminism_fails_with_a_unified_diff") {
-        return;
-    }
+    require_kernel();
     let (_t, d) = project(
         "  - name: racy\n    command: [sh, -c, 'touch f-$$']\n    golden: goldens/racy.surface.json\n",
     );
@@ -228,10 +226,9 @@ fn nondeterminism_fails_with_a_unified_diff() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn unclean_observation_is_inconclusive_never_pass() {
-    if !kernel_ok("unclean_observation_is_inconclusive_never_pass") {
-        return;
-    }
+    require_kernel();
     let root = assay_runner::kernel::cgroup::find_cgroup2_mount(
         &std::fs::read_to_string("/proc/self/mountinfo").unwrap(),
     )
@@ -298,10 +295,9 @@ fn bad_proofs_file_names_file_and_line() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn private_tmp_is_fresh_per_run_and_shown_as_tmp() {
-    if !kernel_ok("private_tmp_is_fresh_per_run_and_shown_as_tmp") {
-        return;
-    }
+    require_kernel();
     // A file in the host's /tmp that the command must not see, and one it writes that the host
     // must not get.
     let marker = Path::new("/tmp/assay-privtmp-host-marker");
@@ -341,10 +337,9 @@ fn private_tmp_is_fresh_per_run_and_shown_as_tmp() {
 }
 
 #[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn real_steps_are_deterministic_over_three_runs() {
-    if !kernel_ok("real_steps_are_deterministic_over_three_runs") {
-        return;
-    }
+    require_kernel();
     // The repository's own real-work proofs, run from a copy so pending goldens land there.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let t = tempfile::tempdir().unwrap();

@@ -75,7 +75,7 @@ fn sha() -> String {
 fn instances(name: &str) -> Vec<Value> {
     let health = |kernel: &str, drops: u64| {
         json!({
-            "schema": "assay.runner.observation_health.v3", "run_id": "r",
+            "schema": "assay.runner.observation_health.v4", "run_id": "r",
             "platform": {"os": "linux", "arch": "x86_64", "btf": true, "bpf_object": "clang"},
             "kernel_layer": kernel, "ringbuf_drops": drops,
             "policy_layer": "not_applicable", "sdk_layer": "absent",
@@ -138,13 +138,13 @@ fn instances(name: &str) -> Vec<Value> {
                 "name": "tls.assay.test", "result": "ok"}),
         ],
         "run_event" => vec![
-            json!({"event": "run_started", "schema": "assay.runner.run_event.v0", "run_id": "r",
+            json!({"event": "run_started", "schema": "assay.runner.run_event.v1", "run_id": "r",
                 "seq": 0, "argv": ["sh"], "env_keys": ["HOME", "PATH"], "work_dir": "/w",
                 "uid": 0, "started_unix_ms": 1}),
-            json!({"event": "process", "schema": "assay.runner.run_event.v0", "run_id": "r",
+            json!({"event": "process", "schema": "assay.runner.run_event.v1", "run_id": "r",
                 "seq": 1, "label": "p0", "pid": 7, "ppid": null, "exec": "/bin/sh",
                 "first_ns": 1, "exit_ns": 2}),
-            json!({"event": "run_finished", "schema": "assay.runner.run_event.v0", "run_id": "r",
+            json!({"event": "run_finished", "schema": "assay.runner.run_event.v1", "run_id": "r",
                 "seq": 2, "end": "exited", "exit_code": 0, "signal": null, "runner_exit": 0,
                 "duration_ms": 5, "runner_max_rss_kib": 1000}),
         ],
