@@ -742,7 +742,7 @@ fn same_run_written_twice_is_byte_identical() {
         user: None,
         env: None,
         detach: false,
-        quiet: false,
+        output: assay_runner::kernel::session::Output::Inherit,
         private_tmp: false,
     };
     let m = assay_runner::pipeline::measure(

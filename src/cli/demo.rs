@@ -308,7 +308,11 @@ fn demo_spec(argv: Vec<std::ffi::OsString>, work: std::path::PathBuf, quiet: boo
         user: None,
         env: None,
         detach: true,
-        quiet,
+        output: if quiet {
+            crate::kernel::session::Output::Null
+        } else {
+            crate::kernel::session::Output::Inherit
+        },
         private_tmp: false,
     }
 }

@@ -18,6 +18,42 @@ pub use args::{Cli, Command};
 
 use crate::exit;
 
+/// Whether this process runs as a GitHub Actions step: its stdout and stderr are the job log,
+/// where a line `::command::` is a workflow command.
+fn in_actions() -> bool {
+    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
+}
+
+/// Prints text that holds what the change under test wrote or named (a measured command's
+/// output, surface entries, diffs) to stdout. In GitHub Actions it is fenced by
+/// `::stop-commands::` with a token made now — after every process of the measured run is gone,
+/// so nothing it ran can know the token and end the fence — and nothing inside it can speak for
+/// the runner (forge annotations, notices, masks or outputs).
+fn print_untrusted(text: &str) {
+    write_untrusted(&mut std::io::stdout().lock(), text);
+}
+
+/// [`print_untrusted`] to stderr.
+fn eprint_untrusted(text: &str) {
+    write_untrusted(&mut std::io::stderr().lock(), text);
+}
+
+fn write_untrusted(out: &mut dyn std::io::Write, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    let fenced = match in_actions() {
+        true => match crate::report::commands::stop_token() {
+            Ok(t) => crate::report::commands::guarded(text, &t),
+            // no token, no text: a log that could carry commands is not printed at all
+            Err(e) => format!("(output withheld: no random token for ::stop-commands:: ({e}))\n"),
+        },
+        false => text.to_string(),
+    };
+    let _ = out.write_all(fenced.as_bytes());
+    let _ = out.flush();
+}
+
 /// Entry point: parses `std::env::args` and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

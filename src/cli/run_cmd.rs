@@ -160,6 +160,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let user = a.user.as_deref().map(resolve_user).transpose()?;
+    // In GitHub Actions the job log would take the command's output as workflow commands: it
+    // goes to a file and is replayed, fenced, after the run (when no process of it is left).
+    let captured = match super::in_actions() {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix("assay-run-output.")
+                .tempfile()
+                .context("cannot create the file for the command's output")?,
+        ),
+        false => None,
+    };
     let spec = RunSpec {
         argv: a.command,
         work_dir,
@@ -170,7 +181,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         user,
         env: None,
         detach: false,
-        quiet: false,
+        output: match &captured {
+            Some(f) => session::Output::File(f.path().to_path_buf()),
+            None => session::Output::Inherit,
+        },
         private_tmp: false,
     };
     let run_id = a.run_id.unwrap_or_else(default_run_id);
@@ -199,6 +213,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::RUNNER_ERROR);
         }
     };
+    if let Some(f) = &captured {
+        let text = std::fs::read(f.path()).unwrap_or_default();
+        super::print_untrusted(&String::from_utf8_lossy(&text));
+    }
     if let Some(out) = &a.out
         && let Err(e) = crate::bundle::write(out, &run_id, &pipeline::entries(&m))
     {
@@ -206,11 +224,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         return Ok(exit::RUNNER_ERROR);
     }
     match a.format {
-        Format::Json => eprintln!(
-            "{}",
+        Format::Json => super::eprint_untrusted(&format!(
+            "{}\n",
             serde_json::json!({"run_id": run_id, "exit_code": m.exit_code, "bundle": a.out, "health": m.health, "host_notes": m.host_notes, "surface": m.surface, "correlation": m.correlation, "run_finished": m.run_lines.last()})
-        ),
-        _ => eprint!("{}", summary(&m, a.out.as_deref())),
+        )),
+        _ => super::eprint_untrusted(&summary(&m, a.out.as_deref())),
     }
     Ok(m.exit_code)
 }

@@ -402,7 +402,7 @@ fn observed_run(c: &mut Checks) {
         user: None,
         env: None,
         detach: true,
-        quiet: true,
+        output: super::session::Output::Null,
         private_tmp: false,
     };
     let rec = match session::run(&spec) {

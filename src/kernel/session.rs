@@ -33,11 +33,44 @@ pub struct RunSpec {
     /// `/dev/null`, so what it touches does not depend on whether the caller has a terminal
     /// (bash opens `/dev/tty` when it has one). Proofs always detach.
     pub detach: bool,
-    /// Send the command's stdout and stderr to `/dev/null` (`doctor`'s probe run).
-    pub quiet: bool,
+    /// Where the command's stdout and stderr go.
+    pub output: Output,
     /// Give the command a private `/tmp` (a fresh tmpfs in its own mount namespace; see
     /// `privtmp`). Proofs always do.
     pub private_tmp: bool,
+}
+
+/// Where the measured command's stdout and stderr go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The runner's own (the terminal, or a CI log).
+    Inherit,
+    /// `/dev/null` (`doctor`'s probe run).
+    Null,
+    /// A file the runner creates (truncated, mode 0600): nothing the command writes reaches the
+    /// runner's stdout or stderr, where in CI it could speak for the runner (workflow commands).
+    File(PathBuf),
+}
+
+impl Output {
+    fn open(&self) -> std::io::Result<Option<std::fs::File>> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        match self {
+            Output::Inherit => Ok(None),
+            Output::Null => std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map(Some),
+            Output::File(p) => std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .map(Some),
+        }
+    }
 }
 
 /// How the run ended.
@@ -89,6 +122,8 @@ pub enum SessionError {
     Reader(String),
     #[error("observation could not start: cannot prepare the private /tmp: {0}")]
     PrivateTmp(String),
+    #[error("observation could not start: cannot open the command's output file: {0}")]
+    Output(String),
 }
 
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
@@ -234,13 +269,17 @@ fn run_in(
         events: cg.events_file(),
     };
     let t0 = Instant::now();
+    let output = spec
+        .output
+        .open()
+        .map_err(|e| SessionError::Output(e.to_string()))?;
     let launch = super::spawn::Spawn {
         argv: &spec.argv,
         env: spec.env.as_deref(),
         dir: &spec.work_dir,
         user: spec.user,
         detach: spec.detach,
-        quiet: spec.quiet,
+        output: output.as_ref(),
         private_tmp: private_tmp.as_ref(),
     };
     let spawned = std::fs::File::open(cg.dir())

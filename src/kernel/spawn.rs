@@ -32,8 +32,9 @@ pub struct Spawn<'a> {
     pub user: Option<(u32, u32)>,
     /// New session, stdin from `/dev/null`.
     pub detach: bool,
-    /// stdout and stderr to `/dev/null`.
-    pub quiet: bool,
+    /// Where stdout and stderr go: `None` inherits the runner's; else this file (opened by
+    /// the runner: `/dev/null`, or a capture file).
+    pub output: Option<&'a std::fs::File>,
     /// A private `/tmp`, mounted by the spawning thread in a mount namespace of its own before
     /// the clone: the child inherits it, and the mounts are the runner's, outside the session.
     pub private_tmp: Option<&'a super::privtmp::PrivateTmp>,
@@ -75,7 +76,10 @@ struct Prepared {
     _envp: Vec<CString>,
     envp_ptrs: Vec<*const libc::c_char>,
     dir: CString,
+    /// stdin of a detached child.
     devnull: Option<OwnedFd>,
+    /// stdout and stderr, when not inherited.
+    output: Option<OwnedFd>,
 }
 
 fn prepare(s: &Spawn) -> io::Result<Prepared> {
@@ -105,7 +109,7 @@ fn prepare(s: &Spawn) -> io::Result<Prepared> {
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
-    let devnull = if s.detach || s.quiet {
+    let devnull = if s.detach {
         Some(OwnedFd::from(
             std::fs::OpenOptions::new()
                 .read(true)
@@ -115,6 +119,10 @@ fn prepare(s: &Spawn) -> io::Result<Prepared> {
     } else {
         None
     };
+    let output = s
+        .output
+        .map(|f| f.try_clone().map(OwnedFd::from))
+        .transpose()?;
     Ok(Prepared {
         prog,
         _argv: argv,
@@ -123,6 +131,7 @@ fn prepare(s: &Spawn) -> io::Result<Prepared> {
         envp_ptrs,
         dir: cstr(s.dir.as_os_str().as_bytes())?,
         devnull,
+        output,
     })
 }
 
@@ -148,12 +157,14 @@ unsafe fn child(p: &Prepared, s: &Owned, procs_fd: Option<i32>, report: i32) -> 
         {
             fail(report);
         }
-        if let Some(n) = &p.devnull {
-            let n = n.as_raw_fd();
-            if s.detach && libc::dup2(n, 0) < 0 {
-                fail(report);
-            }
-            if s.quiet && (libc::dup2(n, 1) < 0 || libc::dup2(n, 2) < 0) {
+        if let Some(n) = &p.devnull
+            && libc::dup2(n.as_raw_fd(), 0) < 0
+        {
+            fail(report);
+        }
+        if let Some(o) = &p.output {
+            let o = o.as_raw_fd();
+            if libc::dup2(o, 1) < 0 || libc::dup2(o, 2) < 0 {
                 fail(report);
             }
         }
@@ -218,7 +229,6 @@ pub fn spawn(s: &Spawn, cgroup_dir: &std::fs::File, procs: &std::fs::File) -> io
     let spec = Owned {
         user: s.user,
         detach: s.detach,
-        quiet: s.quiet,
         private_tmp: s.private_tmp.cloned(),
     };
     let keeper = std::thread::Builder::new()
@@ -248,7 +258,6 @@ pub fn spawn(s: &Spawn, cgroup_dir: &std::fs::File, procs: &std::fs::File) -> io
 struct Owned {
     user: Option<(u32, u32)>,
     detach: bool,
-    quiet: bool,
     private_tmp: Option<super::privtmp::PrivateTmp>,
 }
 
