@@ -36,6 +36,9 @@ pub struct Options {
     pub ring_bytes: u32,
     /// Grace period before leftover processes are killed.
     pub grace: Duration,
+    /// When proofs are judged by a base revision's goldens (`--judge-from-ref`): each proof's
+    /// golden as the change under test carries it, where that differs from the judge's.
+    pub change_goldens: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 impl Options {
@@ -46,6 +49,7 @@ impl Options {
             out_dir,
             ring_bytes: 16 * 1024 * 1024,
             grace: Duration::from_millis(2000),
+            change_goldens: Default::default(),
         }
     }
 }
@@ -53,12 +57,13 @@ impl Options {
 /// Errors that stop a proof before it can be judged (setup, not evidence).
 #[derive(Debug, thiserror::Error)]
 pub enum ProveError {
-    #[error("proof `{proof}`: {path}: {source}")]
+    /// The cause is part of the message (not a `#[source]`, which a `{:#}` chain would
+    /// print a second time).
+    #[error("proof `{proof}`: {path}: {cause}")]
     Io {
         proof: String,
         path: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("proof `{proof}`: {message}")]
     Layer { proof: String, message: String },
@@ -74,11 +79,7 @@ pub struct Outcome {
 
 fn io_err(proof: &str, path: &Path) -> impl FnOnce(std::io::Error) -> ProveError {
     let (proof, path) = (proof.to_string(), path.display().to_string());
-    move |source| ProveError::Io {
-        proof,
-        path,
-        source,
-    }
+    move |cause| ProveError::Io { proof, path, cause }
 }
 
 /// Checks what can be checked before running anything: mode and seed files.
@@ -174,7 +175,7 @@ fn surface_rules(p: &Proof, work: &Path) -> Result<crate::surface::normalize::Ru
     let mut rules = p.surface_rules().map_err(|e| ProveError::Io {
         proof: p.name.clone(),
         path: "proofs.yaml".into(),
-        source: std::io::Error::other(e.to_string()),
+        cause: std::io::Error::other(e.to_string()),
     })?;
     rules.private_tmp = true;
     let mut before = std::collections::BTreeSet::new();
@@ -265,6 +266,12 @@ fn member_bytes(bundle: &Path, member: &str) -> Vec<u8> {
     read().unwrap_or_default()
 }
 
+/// Where run `i` of a proof keeps the command's stdout and stderr (`dir` is the proof's out
+/// dir): never the runner's own output, which in CI is the job log.
+pub fn run_log(dir: &Path, i: u32) -> PathBuf {
+    dir.join(format!("run-{i}.log"))
+}
+
 /// Runs one proof `opts.runs` times and judges it.
 pub fn prove_one(
     p: &Proof,
@@ -296,7 +303,7 @@ pub fn prove_one(
             user: None,
             env: Some(environment(p, &work)),
             detach: true,
-            quiet: false,
+            output: crate::kernel::session::Output::File(run_log(&dir, i)),
             private_tmp: true,
         };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
@@ -365,7 +372,7 @@ pub fn prove_one(
         crate::bundle::write(&bundle, &p.name, &entries).map_err(|e| ProveError::Io {
             proof: p.name.clone(),
             path: bundle.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
+            cause: std::io::Error::other(e.to_string()),
         })?;
         let ev = match verify::evidence(&bundle, &Limits::default(), Keep::Documents) {
             Ok(ev) => ev,
@@ -416,6 +423,7 @@ pub fn prove_one(
         pending: None,
         health: None,
         diff: None,
+        golden_update: None,
     };
     if let Some((ev, bundle)) = &first {
         out.bundle = Some(relative(bundle));
@@ -437,14 +445,10 @@ pub fn prove_one(
             ));
             worsen(Verdict::Inconclusive, &mut out.verdict);
         }
-        golden_step(
-            p,
-            ev,
-            bundle,
-            clean && deterministic,
-            &mut out,
-            &mut reasons,
-        )?;
+        // Only evidence that can decide yields a pending golden: clean, deterministic, and
+        // of a command that did what it was asked (no run failed).
+        let trustworthy = clean && deterministic && out.verdict != Verdict::Fail;
+        golden_step(p, opts, ev, bundle, trustworthy, &mut out, &mut reasons)?;
     }
     reasons.sort();
     reasons.dedup();
@@ -487,11 +491,14 @@ pub fn clean_for(p: &Proof, h: &ObservationHealth) -> (bool, Option<String>) {
     (true, Some(accepted.join(", ")))
 }
 
-/// `<golden>.new`.
-pub fn pending_path(golden: &Path) -> PathBuf {
-    let mut s = golden.as_os_str().to_owned();
-    s.push(".new");
-    PathBuf::from(s)
+/// Where `prove` writes a proof's pending golden: in the proof's out dir (so it travels with
+/// the proof's artifact), named after the golden, never next to the golden in the source tree.
+pub fn pending_path(out_dir: &Path, p: &Proof) -> PathBuf {
+    let name = Path::new(&p.golden)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{}.surface.json", p.name));
+    out_dir.join(&p.name).join(format!("{name}.new"))
 }
 
 fn relative(p: &Path) -> String {
@@ -503,16 +510,18 @@ fn relative(p: &Path) -> String {
         .to_string()
 }
 
-/// Compares the first run's surface with the golden; writes or clears the pending golden.
+/// Compares the first run's surface with the golden; decides whether a change is one the
+/// change under test asks approval for; writes or clears the pending golden.
 fn golden_step(
     p: &Proof,
+    opts: &Options,
     ev: &verify::Evidence,
     bundle: &Path,
     trustworthy: bool,
     out: &mut ProofVerdict,
     reasons: &mut Vec<String>,
 ) -> Result<(), ProveError> {
-    let pending = pending_path(&p.golden_path);
+    let pending = pending_path(&opts.out_dir, p);
     let text = crate::diff::golden_text(&ev.surface);
     let head = Side {
         kind: SideKind::Bundle,
@@ -520,15 +529,50 @@ fn golden_step(
         run_id: ev.surface.run_id.clone(),
         health_clean: clean_for(p, &ev.health).0,
     };
-    let golden = match std::fs::read_to_string(&p.golden_path) {
-        Ok(t) => match crate::diff::parse_golden(&p.golden, &t) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                reasons.push(format!("golden-invalid: {e}"));
-                out.verdict = out.verdict.max(Verdict::Fail);
-                None
-            }
-        },
+    let Some((golden, golden_bytes)) = read_golden(p, trustworthy, out, reasons)? else {
+        return write_pending(p, &pending, &text, trustworthy, true, out);
+    };
+    let base = Side {
+        kind: SideKind::Golden,
+        source: p.golden.clone(),
+        run_id: golden.surface.run_id.clone(),
+        health_clean: true,
+    };
+    let d = crate::diff::diff(base, &golden.surface, head, &ev.surface, Some(&golden));
+    let changed = d.changed;
+    if changed {
+        let (a, r): (usize, usize) = d
+            .categories
+            .iter()
+            .fold((0, 0), |(a, r), c| (a + c.added.len(), r + c.removed.len()));
+        reasons.push(format!(
+            "surface-changed: {a} entr{} added, {r} removed against {}",
+            if a == 1 { "y" } else { "ies" },
+            p.golden
+        ));
+        // A changed surface fails only on clean evidence; otherwise it is inconclusive.
+        if out.verdict != Verdict::Inconclusive {
+            out.verdict = Verdict::Fail;
+        }
+        if trustworthy && out.verdict == Verdict::Fail {
+            judge_change_golden(p, opts, &golden_bytes, &text, out, reasons);
+        }
+    }
+    out.diff = Some(d);
+    let carried = out.golden_update.is_some();
+    write_pending(p, &pending, &text, trustworthy && !carried, changed, out)
+}
+
+/// The judging golden, parsed, with its bytes; `None` (with the reason) when it is missing or
+/// invalid, which fails the proof.
+fn read_golden(
+    p: &Proof,
+    trustworthy: bool,
+    out: &mut ProofVerdict,
+    reasons: &mut Vec<String>,
+) -> Result<Option<(crate::diff::Golden, Vec<u8>)>, ProveError> {
+    let bytes = match std::fs::read(&p.golden_path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             reasons.push(if trustworthy {
                 format!(
@@ -537,63 +581,96 @@ fn golden_step(
                 )
             } else {
                 format!(
-                    "golden-missing: {} does not exist, and no pending golden was written because the evidence is not clean and deterministic",
+                    "golden-missing: {} does not exist, and no pending golden was written because the run did not give clean, deterministic evidence of a command that succeeded",
                     p.golden
                 )
             });
             out.verdict = out.verdict.max(Verdict::Fail);
-            None
+            return Ok(None);
         }
         Err(e) => return Err(io_err(&p.name, &p.golden_path)(e)),
     };
-    let mut changed = golden.is_none();
-    if let Some(g) = &golden {
-        let base = Side {
-            kind: SideKind::Golden,
-            source: p.golden.clone(),
-            run_id: g.surface.run_id.clone(),
-            health_clean: true,
-        };
-        let d = crate::diff::diff(base, &g.surface, head, &ev.surface, Some(g));
-        changed = d.changed;
-        if d.changed {
-            let (a, r): (usize, usize) = d
-                .categories
-                .iter()
-                .fold((0, 0), |(a, r), c| (a + c.added.len(), r + c.removed.len()));
-            reasons.push(format!(
-                "surface-changed: {a} entr{} added, {r} removed against {}",
-                if a == 1 { "y" } else { "ies" },
-                p.golden
-            ));
-            // A changed surface fails only on clean evidence; otherwise it is inconclusive.
-            out.verdict = out.verdict.max(if out.verdict == Verdict::Inconclusive {
-                Verdict::Inconclusive
-            } else {
-                Verdict::Fail
-            });
+    match crate::diff::parse_golden(&p.golden, &String::from_utf8_lossy(&bytes)) {
+        Ok(g) => Ok(Some((g, bytes))),
+        Err(e) => {
+            reasons.push(format!("golden-invalid: {e}"));
+            out.verdict = out.verdict.max(Verdict::Fail);
+            Ok(None)
         }
-        out.diff = Some(d);
     }
-    if changed && trustworthy {
+}
+
+/// A changed surface on trustworthy evidence, judged by the base's golden: when the change
+/// under test carries a golden that is exactly what it produced, the proof needs approval
+/// (never passes by itself); when it carries another one, that is said, and it fails.
+fn judge_change_golden(
+    p: &Proof,
+    opts: &Options,
+    judge: &[u8],
+    produced: &str,
+    out: &mut ProofVerdict,
+    reasons: &mut Vec<String>,
+) {
+    let Some(theirs) = opts.change_goldens.get(&p.name) else {
+        return;
+    };
+    if theirs.as_slice() != produced.as_bytes() {
+        reasons.push(format!(
+            "golden-update-differs: this change edits {}, but not to the surface its proof produced; the base's golden judges it (run `assay-runner golden accept {}` on the change's own pending golden)",
+            p.golden, p.name
+        ));
+        return;
+    }
+    reasons.push(format!(
+        "golden-updated: the surface differs from the base's {} and equals the golden this change carries; it needs an approving review of the change (docs/github-action.md, \"Approving an intended change\")",
+        p.golden
+    ));
+    out.verdict = Verdict::NeedsApproval;
+    out.golden_update = Some(verdict::GoldenUpdate {
+        base_sha256: sha256_text(judge),
+        head_sha256: sha256_text(theirs),
+        diff: similar::TextDiff::from_lines(
+            String::from_utf8_lossy(judge).as_ref(),
+            String::from_utf8_lossy(theirs).as_ref(),
+        )
+        .unified_diff()
+        .context_radius(2)
+        .header(
+            &format!("base/{}", p.golden),
+            &format!("change/{}", p.golden),
+        )
+        .to_string(),
+    });
+}
+
+fn sha256_text(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(b))
+}
+
+/// Writes the pending golden when the surface changed (or has no golden) on trustworthy
+/// evidence; otherwise removes a stale one.
+fn write_pending(
+    p: &Proof,
+    pending: &Path,
+    text: &str,
+    write: bool,
+    changed: bool,
+    out: &mut ProofVerdict,
+) -> Result<(), ProveError> {
+    if changed && write {
         if let Some(parent) = pending.parent() {
             std::fs::create_dir_all(parent).map_err(io_err(&p.name, parent))?;
         }
-        crate::fsutil::write_atomic(&pending, text.as_bytes())
-            .map_err(io_err(&p.name, &pending))?;
-        out.pending = Some(pending_rel(p));
-    } else if !changed {
-        match std::fs::remove_file(&pending) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&p.name, &pending)(e)),
-        }
+        crate::fsutil::write_atomic(pending, text.as_bytes()).map_err(io_err(&p.name, pending))?;
+        out.pending = Some(relative(pending));
+        return Ok(());
     }
-    Ok(())
-}
-
-fn pending_rel(p: &Proof) -> String {
-    format!("{}.new", p.golden)
+    match std::fs::remove_file(pending) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(&p.name, pending)(e)),
+    }
 }
 
 /// The overall verdict of a set of proofs: the worst one (`pass` for none).
@@ -673,10 +750,18 @@ mod tests {
     }
 
     #[test]
-    fn pending_is_next_to_the_golden() {
+    fn pending_is_in_the_proofs_out_dir() {
+        let p = crate::proofs::Proofs::parse(
+            "p.yaml",
+            b"proofs:\n  - name: demo\n    command: [x]\n    golden: goldens/demo.surface.json\n",
+            Path::new("/repo"),
+        )
+        .unwrap()
+        .proofs
+        .remove(0);
         assert_eq!(
-            pending_path(Path::new("goldens/demo.surface.json")),
-            PathBuf::from("goldens/demo.surface.json.new")
+            pending_path(Path::new(".assay/proofs"), &p),
+            PathBuf::from(".assay/proofs/demo/demo.surface.json.new")
         );
     }
 

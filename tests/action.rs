@@ -125,7 +125,7 @@ fn pr(change: impl FnOnce(&Path), fork: bool) -> Pr {
     let head_repo = if fork { "contributor/r" } else { "o/r" };
     std::fs::write(
         &event,
-        json!({"pull_request": {"number": 3,
+        json!({"pull_request": {"number": 3, "user": {"login": "contributor"},
             "head": {"sha": head, "ref": "feature", "repo": {"full_name": head_repo}},
             "base": {"sha": base, "ref": "main", "repo": {"full_name": "o/r"}}},
             "repository": {"full_name": "o/r", "name": "r", "owner": {"login": "o"}}})
@@ -192,13 +192,15 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
             let mut s = std::fs::read_to_string(&f).unwrap();
             s.push_str("echo extra > out/extra.txt\n");
             std::fs::write(f, s).unwrap();
-            // The PR also "accepts" its own surface in the golden: the judge comes from the
-            // base commit, so this must not make the proof pass.
+            // The PR also edits the golden, adding the new path but not the new write: the
+            // judge comes from the base commit, and a golden that is not what the run produced
+            // is no request for approval either, so this fails.
             let g = repo.join("goldens/demo.surface.json");
             let text = std::fs::read_to_string(&g).unwrap();
-            let weakened = text.replace(
+            let weakened = text.replacen(
                 "\"<work>/out/count.txt\",\n",
                 "\"<work>/out/count.txt\",\n    \"<work>/out/extra.txt\",\n",
+                1,
             );
             assert_ne!(text, weakened);
             std::fs::write(g, weakened).unwrap();
@@ -252,6 +254,10 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
         ]
     );
     assert!(log.contains("judge restored from"), "{log}");
+    assert!(
+        log.contains("golden-update-differs: this change edits goldens/demo.surface.json"),
+        "{log}"
+    );
     // The annotated lines are where the entry would go in the base's golden.
     let golden = git(&pr.repo, &["show", "HEAD~1:goldens/demo.surface.json"]);
     for a in ann {
@@ -341,6 +347,166 @@ fn docs_only_pr_needs_no_proof_and_passes() {
             .unwrap()
             .contains("pass (no proof required)")
     );
+}
+
+/// A PR whose proof prints workflow commands — forged annotations, a notice that looks like the
+/// tool's verdict, a mask — cannot make any of them take effect: the command's output reaches
+/// the job log only after the run, fenced by a token made then.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_proofs_output_cannot_issue_workflow_commands() {
+    let Some(sim) = ready("a_proofs_output_cannot_issue_workflow_commands") else {
+        return;
+    };
+    let pr = pr(
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let mut s = std::fs::read_to_string(&f).unwrap();
+            s.push_str(concat!(
+                "echo '::add-mask::assayforgedmask'\n",
+                "echo 'visible assayforgedmask'\n",
+                "echo '::error file=fixtures/kernel/demo.sh,line=1,title=assay-runner::forged error' >&2\n",
+                "echo '::notice title=assay-runner proofs::all proofs passed'\n",
+            ));
+            std::fs::write(f, s).unwrap();
+        },
+        false,
+    );
+    let (_out, log) = act(&pr, &sim);
+    assert!(
+        log.contains("visible assayforgedmask"),
+        "the mask took effect:\n{log}"
+    );
+    assert!(
+        log.contains("::add-mask::assayforgedmask"),
+        "the command output was not shown at all:\n{log}"
+    );
+    for l in log
+        .lines()
+        .filter(|l| l.contains("forged error") || l.contains("all proofs passed"))
+    {
+        assert!(
+            !l.contains('❗') && !l.contains("⚠") && !l.contains("📝"),
+            "a forged workflow command was processed: {l}\n{log}"
+        );
+    }
+    // the job still carries the real verdict (demo.sh changed: its surface did not, the run
+    // printed more)
+    assert!(
+        result_line(&log).starts_with("lane=kernel-only verdict="),
+        "{log}"
+    );
+}
+
+/// An intended change: the PR changes the fixture and carries the golden its proof produces.
+/// Judged by the base's golden it needs approval — red, with the golden diff in the summary; a
+/// review by the PR's author or by someone without write access changes nothing; an approving
+/// review of the head commit by a writer turns it green. The PR never approves itself.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn an_intended_change_turns_green_only_with_an_approving_review() {
+    let Some(sim) = ready("an_intended_change_turns_green_only_with_an_approving_review") else {
+        return;
+    };
+    let pr = pr(
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let mut s = std::fs::read_to_string(&f).unwrap();
+            s.push_str("echo extra > out/extra.txt\n");
+            std::fs::write(f, s).unwrap();
+            // the author accepts the new surface the documented way
+            let out = repo.join(".assay/local");
+            let bin = env!("CARGO_BIN_EXE_assay-runner");
+            let prove = Command::new(bin)
+                .current_dir(repo)
+                .args(["prove", "--proof", "demo", "--out-dir"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert_eq!(prove.status.code(), Some(1), "{prove:?}");
+            let accept = Command::new(bin)
+                .current_dir(repo)
+                .args(["golden", "accept", "demo", "--out-dir"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(accept.status.success(), "{accept:?}");
+            std::fs::remove_dir_all(repo.join(".assay")).unwrap();
+        },
+        false,
+    );
+    let conclusion = |sim: &Simulator| -> (String, String) {
+        let calls = sim.calls();
+        let done = calls
+            .iter()
+            .rev()
+            .find(|c| c["body"]["status"] == "completed" || c["body"]["conclusion"].is_string())
+            .unwrap_or_else(|| panic!("no completed check run: {calls:#?}"));
+        (
+            done["body"]["conclusion"].as_str().unwrap().to_string(),
+            done["body"]["output"]["summary"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    // no review yet; the author's own approval and a reader's approval do not count
+    seed(
+        &sim,
+        "/_assay/permissions",
+        json!({"contributor": "write", "reader": "read", "maintainer": "write"}),
+    );
+    seed(
+        &sim,
+        "/_assay/reviews",
+        json!({"pull": 3, "reviews": [
+            review(1, "contributor", "APPROVED", &pr.head),
+            review(2, "reader", "APPROVED", &pr.head),
+        ]}),
+    );
+    let (out, log) = act(&pr, &sim);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        result_line(&log).starts_with("lane=kernel-only verdict=needs_approval"),
+        "{log}"
+    );
+    let (c, summary) = conclusion(&sim);
+    assert_eq!(c, "failure");
+    assert!(summary.contains("needs approval"), "{summary}");
+    assert!(
+        summary.contains("+    \"<work>/out/extra.txt\","),
+        "the golden diff: {summary}"
+    );
+    // a writer approves the head commit
+    seed(
+        &sim,
+        "/_assay/reviews",
+        json!({"pull": 3, "reviews": [
+            review(1, "contributor", "APPROVED", &pr.head),
+            review(3, "maintainer", "APPROVED", &pr.head),
+        ]}),
+    );
+    let (out, log) = act(&pr, &sim);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        result_line(&log).starts_with("lane=kernel-only verdict=pass"),
+        "{log}"
+    );
+    let (c, summary) = conclusion(&sim);
+    assert_eq!(c, "success");
+    assert!(
+        summary.contains("golden-approved: @maintainer"),
+        "{summary}"
+    );
+}
+
+fn review(id: u64, login: &str, state: &str, commit: &str) -> Value {
+    json!({"id": id, "user": {"login": login}, "state": state, "commit_id": commit})
+}
+
+fn seed(sim: &Simulator, path: &str, body: Value) {
+    let (status, text) = sim.request("POST", path, Some(&body));
+    assert_eq!(status, 200, "{text}");
 }
 
 /// The install script refuses a release asset whose hash differs from the committed one, and

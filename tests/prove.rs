@@ -77,11 +77,21 @@ fn golden_lifecycle_pending_accept_pass_change() {
             .unwrap()
             .starts_with("golden-missing: ")
     );
-    let pending = d.join("goldens/demo.surface.json.new");
+    // pending goldens live in the proof's out dir (its artifact), never in the source tree
+    let pending = d.join(".assay/proofs/demo/demo.surface.json.new");
     assert!(pending.exists());
+    assert!(!d.join("goldens/demo.surface.json.new").exists());
+    assert_eq!(
+        v["proofs"][0]["pending"],
+        ".assay/proofs/demo/demo.surface.json.new"
+    );
     let o = cli(&d, &["golden", "accept", "--check"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("pending goldens/demo.surface.json.new (proof demo)"));
+    assert!(
+        text(&o).contains("pending .assay/proofs/demo/demo.surface.json.new (proof demo)"),
+        "{}",
+        text(&o)
+    );
 
     // 2. Accept, then the same proof passes, three runs identical.
     let o = cli(&d, &["golden", "accept", "demo"]);
@@ -192,6 +202,29 @@ fn golden_lifecycle_pending_accept_pass_change() {
     assert!(text(&o).contains("stale") && text(&o).contains("old.surface.json"));
     assert!(d.join("goldens/old.surface.json").exists());
     assert!(pending.exists(), "--check changes nothing");
+
+    // 6. A run whose command fails writes no pending golden, and accept says why.
+    std::fs::write(
+        d.join("fx/demo.sh"),
+        script.replace("rm out/greeting.txt", "rm out/greeting.txt\nexit 3"),
+    )
+    .unwrap();
+    let o = cli(&d, &["prove", "--all", "--runs", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!pending.exists(), "a failed run leaves no pending golden");
+    let o = cli(&d, &["golden", "accept", "demo"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("no pending golden for `demo`: its last run was fail")
+            && out.contains("command-failed"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("goldens/demo.surface.json")).unwrap(),
+        golden,
+        "nothing was accepted"
+    );
 }
 
 #[test]
@@ -220,7 +253,7 @@ fn nondeterminism_fails_with_a_unified_diff() {
             .any(|r| r.as_str().unwrap().starts_with("nondeterministic: "))
     );
     assert!(
-        !d.join("goldens/racy.surface.json.new").exists(),
+        !d.join(".assay/proofs/racy/racy.surface.json.new").exists(),
         "no pending golden from nondeterministic evidence"
     );
 }
@@ -270,7 +303,8 @@ fn unclean_observation_is_inconclusive_never_pass() {
     assert_eq!(v["verdict"], "inconclusive");
     assert_eq!(v["proofs"][0]["health"]["cgroup_correlation"], "partial");
     assert!(
-        !d.join("goldens/escape.surface.json.new").exists(),
+        !d.join(".assay/proofs/escape/escape.surface.json.new")
+            .exists(),
         "no pending golden from unclean evidence"
     );
 }
@@ -324,7 +358,8 @@ fn private_tmp_is_fresh_per_run_and_shown_as_tmp() {
         "{out}"
     );
     assert!(!out.contains("observation-unclean"), "{out}");
-    let pending = std::fs::read_to_string(d.join("goldens/tmp.surface.json.new")).unwrap();
+    let pending =
+        std::fs::read_to_string(d.join(".assay/proofs/tmp/tmp.surface.json.new")).unwrap();
     for want in [
         "\"<tmp>/assay-privtmp-kept.txt\"",
         "\"<tmp>/tmp.<random>\"",

@@ -157,7 +157,7 @@ fn instances(name: &str) -> Vec<Value> {
         })],
         "capability_diff" => vec![diff.clone()],
         "verdict" => vec![json!({
-            "schema": "assay.runner.verdict.v1", "run_id": "all", "lane": null, "verdict": "fail",
+            "schema": "assay.runner.verdict.v2", "run_id": "all", "lane": null, "verdict": "fail",
             "proofs": [{"name": "demo", "verdict": "fail", "reasons": ["surface-changed: 1 added"],
                 "runs": 3, "deterministic": true, "bundle": "a.tar.gz",
                 "golden": "goldens/demo.surface.json", "pending": "goldens/demo.surface.json.new",

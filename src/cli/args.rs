@@ -43,7 +43,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
     #[command(
-        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed; 4 inconclusive (observation not clean,\nnothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v1) is\nwritten to OUT_DIR/verdict.json."
+        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed or needs approval; 4 inconclusive\n(observation not clean, nothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v2) is\nwritten to OUT_DIR/verdict.json."
     )]
     Prove(ProveArgs),
     /// Check a bundle offline, treating it as hostile input.
@@ -146,6 +146,16 @@ pub struct ReportArgs {
     /// argument: arguments are visible to every process on the host).
     #[arg(long, value_name = "VAR", default_value = "GITHUB_TOKEN")]
     pub token_env: String,
+    /// Who may approve a proof that needs approval (its surface changed to exactly the golden
+    /// the PR carries): `write` — an approving review of the PR's head commit by someone with
+    /// write access or more who is not the PR's author, read through the API; `none` — such a
+    /// proof stays red (merge its golden first).
+    #[arg(long, value_enum, default_value_t = Approvers::Write)]
+    pub approval: Approvers,
+    /// Exit 2 when the check run could not be written (by default that is a warning and the
+    /// verdict decides the exit code, as on every other path).
+    #[arg(long)]
+    pub require_check_run: bool,
     /// Attempts per API request (retries on 5xx, rate limits, timeouts).
     #[arg(long, default_value_t = 5, hide = true)]
     pub attempts: u32,
@@ -259,9 +269,10 @@ pub struct DiffArgs {
 /// `golden` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum GoldenCommand {
-    /// Promote pending goldens (`<golden>.new`) written by `prove`, like `cargo insta accept`.
+    /// Promote pending goldens written by `prove` (`OUT_DIR/<proof>/<golden>.new`), like
+    /// `cargo insta accept`.
     #[command(
-        after_help = "Examples:\n  assay-runner golden accept            # every pending golden\n  assay-runner golden accept demo       # only the proof `demo`\n  assay-runner golden accept --check    # list pending and stale goldens, change nothing\n\nExit codes: 0 done (with --check: nothing pending or stale); 1 --check found pending or\nstale goldens; 2 usage/config/IO error."
+        after_help = "Examples:\n  assay-runner golden accept            # every pending golden in .assay/proofs\n  assay-runner golden accept demo       # only the proof `demo`\n  assay-runner golden accept --out-dir target/assay-proofs demo\n  assay-runner golden accept --check    # list pending and stale goldens, change nothing\n\nA proof whose last run failed, was unclean or not deterministic has no pending golden:\naccept says why (from OUT_DIR/verdict.json) and changes nothing.\n\nExit codes: 0 done (with --check: nothing pending or stale); 1 --check found pending or\nstale goldens; 2 usage/config/IO error."
     )]
     Accept(GoldenAcceptArgs),
 }
@@ -274,9 +285,21 @@ pub struct GoldenAcceptArgs {
     /// The proofs file.
     #[arg(long, default_value = "proofs.yaml")]
     pub proofs: PathBuf,
+    /// Where `prove` wrote the pending goldens (its `--out-dir`).
+    #[arg(long, default_value = ".assay/proofs")]
+    pub out_dir: PathBuf,
     /// Only list pending and stale goldens; change nothing.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Who may approve an intended golden change (`report --approval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Approvers {
+    /// Nobody: such a proof stays red.
+    None,
+    /// A reviewer with write access or more, not the PR's author, approving the head commit.
+    Write,
 }
 
 /// `prove`.

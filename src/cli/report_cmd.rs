@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::args::ReportArgs;
+use crate::contracts::verdict::Verdict;
 use crate::report::check_run::{self, CheckRunError, Client, Request, Retry};
 use crate::report::{self, commands, github, markdown};
 
@@ -53,8 +54,26 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         v.lane = a.lane.clone();
     }
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let mut approval_note = None;
+    if a.approval == super::args::Approvers::Write
+        && v.proofs.iter().any(|p| p.verdict == Verdict::NeedsApproval)
+    {
+        match approvals(&a, &env, &v) {
+            Ok(list) => report::apply_approvals(&mut v, &list),
+            Err(e) => {
+                eprintln!("assay-runner: warning: the approvals could not be read: {e:#}");
+                approval_note = Some(format!("{e:#}"));
+            }
+        }
+    }
     let annotations = report::annotations(&v, &a.path_prefix);
-    let full = markdown::report(&v, &a.name, a.inconclusive_conclusion);
+    let mut full = markdown::report(&v, &a.name, a.inconclusive_conclusion);
+    if let Some(why) = &approval_note {
+        full = format!(
+            "> **Approvals could not be read** ({}): proofs that need approval stay red.\n\n{full}",
+            why.replace('\n', " ")
+        );
+    }
     if let Some(p) = &a.markdown_out {
         crate::fsutil::write_atomic(p, full.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;
@@ -93,14 +112,21 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
                 fallback = Some(why);
             }
             Err(NoCheckRun::Failed(e)) => {
-                eprintln!("assay-runner: error: the check run could not be written: {e:#}");
+                // The verdict, not the transport, decides the exit code; a missing check run is
+                // a warning in the log and the summary (`--require-check-run` makes it exit 2).
+                eprintln!("assay-runner: warning: the check run could not be written: {e:#}");
+                if in_actions_env(&env) {
+                    println!(
+                        "::warning title=assay-runner::the check run could not be written; the verdict is in the step summary and this job's exit code"
+                    );
+                }
                 fallback = Some("the check run could not be written (see the job log)".into());
                 failure = Some(e);
             }
         }
     }
 
-    let in_actions = env("GITHUB_ACTIONS").as_deref() == Some("true");
+    let in_actions = in_actions_env(&env);
     let mut stdout = String::new();
     if a.annotations || fallback.is_some() {
         stdout.push_str(&commands::annotation_lines(&annotations));
@@ -110,7 +136,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         let mut text = String::new();
         if let Some(why) = &fallback {
             text.push_str(&format!(
-                "> **No check run was written** ({}): this job's exit code carries the verdict.\n\n",
+                "> **No check run was written** ({}): the verdict below is also this job's exit code.\n\n",
                 why.replace('\n', " ")
             ));
         }
@@ -147,11 +173,72 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         stdout.push_str(&guard(&full, in_actions)?);
     }
     print!("{stdout}");
-    if let Some(e) = failure {
-        eprintln!("assay-runner: error: {e:#}");
+    if let Some(e) = failure
+        && a.require_check_run
+    {
+        eprintln!("assay-runner: error (--require-check-run): {e:#}");
         return Ok(crate::exit::ERROR);
     }
     Ok(report::exit_code(v.verdict, a.inconclusive_conclusion))
+}
+
+fn in_actions_env(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    env("GITHUB_ACTIONS").as_deref() == Some("true")
+}
+
+/// The approvals that count for the proofs needing one (report/approval.rs): read on the base
+/// repository's terms with the job's token — reviews of the PR, then each candidate's
+/// permission.
+fn approvals(
+    a: &ReportArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    v: &crate::contracts::verdict::ProofSetVerdict,
+) -> anyhow::Result<Vec<(String, report::approval::Approval)>> {
+    let overrides = github::Overrides {
+        api_url: a.api_url.clone(),
+        repository: a.repo.clone(),
+        head_sha: a.head_sha.clone(),
+        event: a.event.clone(),
+    };
+    let ctx = github::context(env, &overrides)?;
+    let pr = ctx
+        .pull_request
+        .context("the event names no pull request, so there is no review to approve with")?;
+    let token = env(&a.token_env).with_context(|| format!("no token in ${}", a.token_env))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let approved = rt.block_on(async {
+        let c = Client::new(
+            &ctx.api_url,
+            &ctx.owner,
+            &ctx.repo,
+            &token,
+            Retry {
+                attempts: a.attempts.max(1),
+                base: Duration::from_millis(a.retry_base_ms),
+                ..Retry::default()
+            },
+            Duration::from_secs(a.timeout_secs.max(1)),
+        )?;
+        let reviews = c.reviews(pr).await?;
+        for cand in report::approval::candidates(&reviews, &ctx.head_sha, ctx.author.as_deref()) {
+            if report::approval::may_approve(&c.permission(&cand.login).await?) {
+                return Ok::<_, CheckRunError>(Some(cand));
+            }
+        }
+        Ok(None)
+    })?;
+    Ok(match approved {
+        Some(ap) => v
+            .proofs
+            .iter()
+            .filter(|p| p.verdict == Verdict::NeedsApproval)
+            .map(|p| (p.name.clone(), ap.clone()))
+            .collect(),
+        None => Vec::new(),
+    })
 }
 
 /// Text from the change under test, fenced from the runner's command parser in Actions.

@@ -136,7 +136,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "verdict",
-        "v1",
+        "v2",
         verdict::ProofSetVerdict,
         &[],
         Shape::Document

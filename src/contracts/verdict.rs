@@ -1,12 +1,15 @@
-//! `assay.runner.verdict.v1` — output of `assay-runner prove` (`verdict.json` in the out dir):
+//! `assay.runner.verdict.v2` — output of `assay-runner prove` (`verdict.json` in the out dir):
 //! one verdict per proof and the overall verdict, with what the report needs (health, diff,
 //! bundle paths) so reporting works from this file and the bundles alone.
 //!
 //! Strictness: a proof is `pass` only when every run verified, the canonical members of all
 //! runs are byte-identical, observation was clean and the surface equals the golden; `fail`
 //! when the surface differs, determinism broke, a bundle failed verification or no golden
-//! exists; otherwise (observation not clean) `inconclusive` — never `pass`. The overall verdict
-//! is the worst of the proofs (`fail` > `inconclusive` > `pass`).
+//! exists; otherwise (observation not clean) `inconclusive` — never `pass`. A proof judged by a
+//! base revision's golden (`--judge-from-ref`) whose surface changed, on clean evidence, to
+//! exactly the golden the change itself carries is `needs_approval`: an intended change that a
+//! reviewer approves (`report --approval`), never one the change approves itself. The overall
+//! verdict is the worst of the proofs (`fail` > `inconclusive` > `needs_approval` > `pass`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,7 +18,7 @@ use super::capability_diff::CapabilityDiff;
 use super::health::{CgroupCorrelation, KernelLayer};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.verdict.v1";
+pub const SCHEMA: &str = "assay.runner.verdict.v2";
 
 /// A verdict, best first.
 #[derive(
@@ -25,6 +28,9 @@ pub const SCHEMA: &str = "assay.runner.verdict.v1";
 pub enum Verdict {
     /// Clean observation, deterministic, surface equals golden.
     Pass,
+    /// Clean and deterministic; the surface differs from the judging (base) golden and equals
+    /// the golden the change under test carries: waits for a reviewer's approval.
+    NeedsApproval,
     /// Observation was not clean: the evidence cannot decide.
     Inconclusive,
     /// The surface differs, determinism broke, or a bundle failed verification.
@@ -68,6 +74,21 @@ pub struct ProofVerdict {
     pub health: Option<HealthSummary>,
     /// The first run's surface against the golden, when both exist.
     pub diff: Option<CapabilityDiff>,
+    /// For `needs_approval`: the golden update the change carries, which a reviewer approves.
+    #[serde(default)]
+    pub golden_update: Option<GoldenUpdate>,
+}
+
+/// A golden the change under test updated to exactly the surface its proof produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenUpdate {
+    /// The judging golden (the base revision's), `sha256:<hex>` of its bytes.
+    pub base_sha256: String,
+    /// The change's golden, `sha256:<hex>` of its bytes.
+    pub head_sha256: String,
+    /// Unified diff from the judging golden to the change's golden: what the approval covers.
+    pub diff: String,
 }
 
 /// `verdict.json`.

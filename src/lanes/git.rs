@@ -28,11 +28,13 @@ pub enum GitError {
     },
     /// A revision is not in this clone.
     #[error(
-        "commit `{rev}` is not in this clone; fetch it (e.g. `git fetch origin {rev}`) or check out with full history"
+        "commit `{rev}` is not in this clone; fetch it (e.g. `{fetch}`) or check out with full history (actions/checkout with fetch-depth: 0)"
     )]
     MissingRevision {
         /// The revision.
         rev: String,
+        /// A fetch command that brings it.
+        fetch: String,
     },
     /// No merge base even after deepening.
     #[error("no merge base between `{base}` and `{head}`: {why}")]
@@ -125,7 +127,28 @@ fn ensure_commit(dir: &Path, rev: &str) -> Result<(), GitError> {
     }
     Err(GitError::MissingRevision {
         rev: rev.to_string(),
+        fetch: fetch_hint(rev),
     })
+}
+
+/// The `git fetch` that brings `rev`: a remote-tracking name `REMOTE/BRANCH` is fetched as the
+/// branch from its remote (`git fetch origin main`, which updates `origin/main`), anything else
+/// (a SHA, a tag, a branch) from `origin` as it is.
+pub fn fetch_hint(rev: &str) -> String {
+    let rev = rev.strip_prefix("refs/remotes/").unwrap_or(rev);
+    match rev.split_once('/') {
+        Some((remote, branch))
+            if !remote.is_empty()
+                && !branch.is_empty()
+                && !remote.starts_with("refs")
+                && remote
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+        {
+            format!("git fetch {remote} {branch}")
+        }
+        _ => format!("git fetch origin {rev}"),
+    }
 }
 
 fn merge_base(dir: &Path, base: &str, head: &str) -> Result<Option<String>, GitError> {
@@ -255,4 +278,20 @@ pub fn event_shas(path: &Path) -> Result<(String, String), GitError> {
         Ok(s.to_string())
     };
     Ok((sha("base")?, sha("head")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fetch_hint_names_a_refspec_that_exists() {
+        assert_eq!(fetch_hint("origin/main"), "git fetch origin main");
+        assert_eq!(
+            fetch_hint("refs/remotes/up/release/1"),
+            "git fetch up release/1"
+        );
+        assert_eq!(fetch_hint("0123abcd"), "git fetch origin 0123abcd");
+        assert_eq!(fetch_hint("v1.2.3"), "git fetch origin v1.2.3");
+    }
 }

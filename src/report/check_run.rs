@@ -236,6 +236,50 @@ impl Client {
         })
     }
 
+    /// The reviews of pull request `pr` (up to 1,000, oldest first), as GitHub lists them.
+    pub async fn reviews(&self, pr: u64) -> Result<Vec<super::approval::Review>, CheckRunError> {
+        let mut out = Vec::new();
+        for page in 1..=10 {
+            let path = format!(
+                "/repos/{}/{}/pulls/{pr}/reviews?per_page=100&page={page}",
+                self.owner, self.repo
+            );
+            let v = self.send(Method::Get, &path, &()).await?;
+            let list: Vec<super::approval::Review> =
+                serde_json::from_value(v).map_err(|e| CheckRunError::BadResponse {
+                    method: "GET",
+                    path: path.clone(),
+                    message: format!("not a list of reviews: {e}"),
+                })?;
+            let n = list.len();
+            out.extend(list);
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `user`'s permission on the repository (`admin`, `maintain`, `write`, `triage`, `read`,
+    /// `none`), as GitHub reports it.
+    pub async fn permission(&self, user: &str) -> Result<String, CheckRunError> {
+        let path = format!(
+            "/repos/{}/{}/collaborators/{user}/permission",
+            self.owner, self.repo
+        );
+        let v = self.send(Method::Get, &path, &()).await?;
+        let role = v
+            .get("role_name")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| v.get("permission").and_then(serde_json::Value::as_str));
+        role.map(str::to_string)
+            .ok_or_else(|| CheckRunError::BadResponse {
+                method: "GET",
+                path,
+                message: "no `permission` in the answer".into(),
+            })
+    }
+
     async fn send<B: Serialize>(
         &self,
         method: Method,
@@ -249,6 +293,7 @@ impl Client {
                 tokio::time::sleep(backoff(&self.retry, attempt, asked.take())).await;
             }
             let sent = match method {
+                Method::Get => self.octo._get(path).await,
                 Method::Post => self.octo._post(path, Some(body)).await,
                 Method::Patch => self.octo._patch(path, Some(body)).await,
             };
@@ -362,6 +407,7 @@ fn clip_body(s: &str) -> String {
 
 #[derive(Debug, Clone, Copy)]
 enum Method {
+    Get,
     Post,
     Patch,
 }
@@ -369,6 +415,7 @@ enum Method {
 impl Method {
     fn as_str(self) -> &'static str {
         match self {
+            Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
         }

@@ -57,6 +57,8 @@ pub struct Event {
     pub fork: bool,
     /// The PR number, when the event is about a PR.
     pub pull_request: Option<u64>,
+    /// The PR's author (`pull_request.user.login`), who never approves their own change.
+    pub author: Option<String>,
 }
 
 /// Reads what reporting needs from an event payload.
@@ -77,6 +79,7 @@ pub fn parse_event(path: &std::path::Path, bytes: &[u8]) -> Result<Event, Contex
             pull_request: run
                 .pointer("/pull_requests/0/number")
                 .and_then(Value::as_u64),
+            author: None,
         });
     }
     if let Some(pr) = v.get("pull_request").filter(|p| p.is_object()) {
@@ -92,6 +95,7 @@ pub fn parse_event(path: &std::path::Path, bytes: &[u8]) -> Result<Event, Contex
             head_sha: str_at("/pull_request/head/sha"),
             fork,
             pull_request: pr.get("number").and_then(Value::as_u64),
+            author: str_at("/pull_request/user/login"),
         });
     }
     Ok(Event {
@@ -100,6 +104,7 @@ pub fn parse_event(path: &std::path::Path, bytes: &[u8]) -> Result<Event, Contex
             .or_else(|| str_at("/head_commit/id")),
         fork: false,
         pull_request: None,
+        author: None,
     })
 }
 
@@ -118,6 +123,10 @@ pub struct Context {
     pub read_only: bool,
     /// Link to this workflow run, where the full report artifact is.
     pub run_url: Option<String>,
+    /// The PR number, when the event is about a PR.
+    pub pull_request: Option<u64>,
+    /// The PR's author.
+    pub author: Option<String>,
 }
 
 /// Overrides from the command line (each wins over the environment).
@@ -189,6 +198,8 @@ pub fn context(
         head_sha,
         read_only: event.fork,
         run_url,
+        pull_request: event.pull_request,
+        author: event.author,
     })
 }
 
@@ -232,7 +243,8 @@ mod tests {
             Event {
                 head_sha: Some("abc".into()),
                 fork: false,
-                pull_request: Some(7)
+                pull_request: Some(7),
+                author: None,
             }
         );
         let fork = parse_event(p, pr(r#"{"full_name":"x/r"}"#, "o/r").as_bytes()).unwrap();

@@ -98,16 +98,34 @@ fn proof_section(o: &mut String, p: &ProofVerdict) {
     if let Some(n) = &p.pending {
         let _ = write!(
             o,
-            " · pending: `{}` (accept with `assay-runner golden accept {}`)",
+            " · pending golden: `{}` in the proof's artifact (if the change is intended: \
+             download it, or run the proof locally, then `assay-runner golden accept {}` and \
+             commit the golden; the PR then needs approval)",
             code_free(n),
             code_free(&p.name)
         );
     }
     let _ = writeln!(o, "\n");
+    if let Some(u) = &p.golden_update {
+        let _ = writeln!(
+            o,
+            "**This change updates the golden to exactly what its proof produced.** The base's \
+             golden judges the PR, so this is green only after an approving review of the head \
+             commit by someone with write access who is not the author \
+             (docs/github-action.md, \"Approving an intended change\"). What the approval covers:\n"
+        );
+        let fence = "`".repeat(longest_backtick_run(&u.diff).max(2) + 1);
+        let _ = writeln!(o, "{fence}diff\n{}{fence}\n", u.diff);
+    }
     if let Some(d) = &p.diff {
         o.push_str(&crate::diff::markdown(d));
         let _ = writeln!(o);
     }
+}
+
+/// The longest run of backticks in `s` (a code fence must be longer to hold it).
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 fn headline(v: &ProofSetVerdict) -> String {
@@ -117,6 +135,10 @@ fn headline(v: &ProofSetVerdict) -> String {
         Verdict::Pass if n == 0 => "pass (no proof required)".into(),
         Verdict::Pass => format!("pass ({n} of {n} proofs)"),
         Verdict::Fail => format!("fail ({} of {n} proofs failed)", count(Verdict::Fail)),
+        Verdict::NeedsApproval => format!(
+            "needs approval ({} of {n} proofs changed to the golden this change carries)",
+            count(Verdict::NeedsApproval)
+        ),
         Verdict::Inconclusive => format!(
             "inconclusive ({} of {n} proofs not cleanly observed)",
             count(Verdict::Inconclusive)
@@ -136,6 +158,7 @@ fn icon(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "✅",
         Verdict::Fail => "❌",
+        Verdict::NeedsApproval => "✋",
         Verdict::Inconclusive => "⚠️",
     }
 }

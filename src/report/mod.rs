@@ -11,6 +11,7 @@
 //! channels run and prints. Nothing here reads the token except [`check_run`], which hands it
 //! to the HTTP client and never formats it.
 
+pub mod approval;
 pub mod check_run;
 pub mod commands;
 pub mod github;
@@ -38,8 +39,8 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A verdict file is not an `assay.runner.verdict.v1` document.
-    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v1 document: {message}")]
+    /// A verdict file is not an `assay.runner.verdict.v2` document.
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v2 document: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -97,14 +98,39 @@ impl Conclusion {
     }
 }
 
-/// Maps a verdict to a conclusion: pass → success, fail → failure, inconclusive → the
-/// configured conclusion (default failure: unobserved is never green by accident).
+/// Maps a verdict to a conclusion: pass → success, fail and needs-approval (not yet approved)
+/// → failure, inconclusive → the configured conclusion (default failure: unobserved is never
+/// green by accident).
 pub fn conclusion(v: Verdict, inconclusive: Conclusion) -> Conclusion {
     match v {
         Verdict::Pass => Conclusion::Success,
-        Verdict::Fail => Conclusion::Failure,
+        Verdict::Fail | Verdict::NeedsApproval => Conclusion::Failure,
         Verdict::Inconclusive => inconclusive,
     }
+}
+
+/// Turns each `needs_approval` proof that `approved` names into a pass, saying who approved
+/// it, and recomputes the overall verdict.
+pub fn apply_approvals(v: &mut ProofSetVerdict, approved: &[(String, approval::Approval)]) {
+    for p in &mut v.proofs {
+        if p.verdict != Verdict::NeedsApproval {
+            continue;
+        }
+        if let Some((_, a)) = approved.iter().find(|(n, _)| *n == p.name) {
+            p.verdict = Verdict::Pass;
+            p.reasons.push(format!(
+                "golden-approved: @{} approved the golden this change carries (review {})",
+                a.login, a.review_id
+            ));
+            p.reasons.sort();
+        }
+    }
+    v.verdict = v
+        .proofs
+        .iter()
+        .map(|p| p.verdict)
+        .max()
+        .unwrap_or(Verdict::Pass);
 }
 
 /// The process exit code for a verdict: 0 pass, 1 fail, 4 inconclusive — unless inconclusive
@@ -112,7 +138,7 @@ pub fn conclusion(v: Verdict, inconclusive: Conclusion) -> Conclusion {
 pub fn exit_code(v: Verdict, inconclusive: Conclusion) -> i32 {
     match (v, conclusion(v, inconclusive)) {
         (Verdict::Pass, _) => crate::exit::OK,
-        (Verdict::Fail, _) => crate::exit::FAILED,
+        (Verdict::Fail | Verdict::NeedsApproval, _) => crate::exit::FAILED,
         (Verdict::Inconclusive, Conclusion::Failure) => crate::exit::INCONCLUSIVE,
         (Verdict::Inconclusive, _) => crate::exit::OK,
     }
@@ -240,7 +266,7 @@ pub fn annotations(v: &ProofSetVerdict, prefix: &str) -> Vec<Annotation> {
         let level = match p.verdict {
             Verdict::Pass => continue,
             Verdict::Fail => Level::Failure,
-            Verdict::Inconclusive => Level::Warning,
+            Verdict::Inconclusive | Verdict::NeedsApproval => Level::Warning,
         };
         let path = join(prefix, &p.golden);
         let lines = p.diff.as_ref().map_or(&[][..], |d| &d.golden_lines[..]);
@@ -285,9 +311,12 @@ pub fn annotations(v: &ProofSetVerdict, prefix: &str) -> Vec<Annotation> {
 }
 
 fn review_hint(p: &ProofVerdict) -> String {
+    if p.golden_update.is_some() {
+        return " This change carries the golden it produced: it turns green with an approving review of the head commit by someone with write access (not the author).".into();
+    }
     match &p.pending {
         Some(pending) => format!(
-            " If intended, review `{pending}` (in the proof's artifact) and run `assay-runner golden accept {}`.",
+            " If intended, get `{pending}` from the proof's artifact (or run the proof locally), run `assay-runner golden accept {}`, commit the golden, and ask for an approving review.",
             p.name
         ),
         None => String::new(),
@@ -298,6 +327,7 @@ fn review_hint(p: &ProofVerdict) -> String {
 pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
+        Verdict::NeedsApproval => "needs_approval",
         Verdict::Fail => "fail",
         Verdict::Inconclusive => "inconclusive",
     }
@@ -377,6 +407,7 @@ mod tests {
             pending: Some(format!("goldens/{name}.surface.json.new")),
             health: None,
             diff: Some(d),
+            golden_update: None,
         }
     }
 
