@@ -58,6 +58,7 @@
  * length in the packet. Parsed in userspace (src/layers/names/). */
 #define PAY_DNS 1      /* cgroup_skb/ingress: a UDP datagram from port 53 (a DNS answer) */
 #define PAY_TLS 2      /* cgroup_skb/egress: a TCP segment starting a TLS ClientHello record */
+#define PAY_DNS_QUERY 3 /* cgroup_skb/egress: a UDP datagram to port 53 (a DNS query the run made) */
 #define ASSAY_SOCKADDR_SLOT 28
 #define ASSAY_PAYLOAD_OFF 56
 #define ASSAY_PAYLOAD_MAX 512
@@ -68,6 +69,28 @@
 #define ST_TRUNC2 4
 #define ST_FAULT1 8    /* reading the first path from user memory failed */
 #define ST_FAULT2 16
+/* How a path was made. KPATH: the path of the file or directory the kernel resolved (the file an
+ * open installed, the executed file, the working directory after chdir, a UNIX socket's file),
+ * rebuilt from its dentries and mounts: exact. TEXT: the directory the kernel resolves against
+ * (the dirfd's or the working directory, rebuilt the same way) joined with the argument's text
+ * as the process's memory held it at exit (a path-only operation: unlink, rename, mkdir, ...).
+ * Neither: the argument's text alone (an absolute path). */
+#define ST_KPATH1 32
+#define ST_KPATH2 64
+#define ST_TEXT1 128
+#define ST_TEXT2 256
+/* exec: a script (or binfmt_misc) was run: path 1 is its interpreter (what was loaded), path 2
+ * the script as named (TEXT2), which the kernel read */
+#define ST_SCRIPT 512
+/* exec: the file has no name anyone can open (a memfd, an unlinked file, a kernel-internal
+ * mount): what ran is not identified by a path */
+#define ST_FILELESS 1024
+/* exec: not a new program but the ELF program interpreter (PT_INTERP) the kernel mapped for the
+ * one just executed: its code runs first */
+#define ST_LOADER 2048
+/* a path-only syscall's text (or its base directory) at exit is not what it was at entry, or
+ * could not be compared (texts.h): the path may not be the one the kernel used */
+#define ST_UNSTABLE 4096
 
 /* slots for per-CPU attempt/drop counters: one per emitting program family */
 #define PROG_EXEC 0
@@ -77,26 +100,36 @@
 #define PROG_NET 19    /* network events: slot PROG_NET + op - 1, one per NET_* */
 #define PROG_TRACK 23  /* not an emitter: failed insertions into the pid-tree map */
 #define PROG_PAYLOAD 24 /* payload events: slot PROG_PAYLOAD + op - 1, one per PAY_* */
-#define PROG_SLOTS 26
+#define PROG_SLOTS 27
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */
 #define BLIND_SENDTO 0      /* sendto with an INET destination not seen by sendmsg4|6 */
 #define BLIND_SENDMSG 1     /* sendmsg with such a destination */
-#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination or a UNIX one (first message) */
+#define BLIND_SENDMMSG 2    /* sendmmsg with such a destination in one of its messages, or more
+			     * messages than the probe inspects (SENDMMSG_INSPECT) */
 #define BLIND_BIND 3        /* bind to an INET address not seen by bind4|6 */
 #define BLIND_LISTEN 4      /* listen on a socket that is not INET/INET6/UNIX */
-#define BLIND_OPEN_BY_HANDLE_AT 5
-#define BLIND_IO_URING_PATH 6 /* an io_uring path operation that could not be kept until its completion */
-#define BLIND_RAW_SOCKET 7  /* socket(AF_PACKET, ...) or SOCK_RAW */
-#define BLIND_MOUNT 8       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount,
+#define BLIND_IO_URING_PATH 5 /* an io_uring path operation that could not be kept until its completion */
+#define BLIND_RAW_SOCKET 6  /* socket(AF_PACKET, ...) or SOCK_RAW */
+#define BLIND_MOUNT 7       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount,
 			     * setns (paths after them may resolve elsewhere) */
-#define BLIND_PTRACE 9      /* ptrace, process_vm_writev */
-#define BLIND_FD_PASSING 10 /* a descriptor of a file, directory or device received from another
+#define BLIND_PTRACE 8      /* ptrace, process_vm_writev, process_vm_readv */
+#define BLIND_FD_PASSING 9 /* a descriptor of a file, directory or device received from another
 			     * process (SCM_RIGHTS, pidfd_getfd): its open was not the session's */
-#define BLIND_BPF 11        /* bpf(2): the observer's own kind of program and maps */
-#define BLIND_KERNEL_MODULE 12 /* init_module, finit_module, delete_module */
-#define BLIND_SLOTS 13
+#define BLIND_BPF 10        /* bpf(2): the observer's own kind of program and maps */
+#define BLIND_KERNEL_MODULE 11 /* init_module, finit_module, delete_module */
+#define BLIND_COMPAT 12     /* a syscall through the ia32 (int $0x80) or x32 ABI: not decoded */
+#define BLIND_FANOTIFY 13   /* fanotify_init: the kernel opens files for the listener */
+#define BLIND_CORE_DUMP 14  /* a process of the session dumped core: the kernel wrote the file */
+#define BLIND_TUN 15        /* /dev/net/tun opened: packets written there bypass the hooks */
+#define BLIND_SIGNAL 16     /* a signal that may reach a process outside the session (kill, tgkill,
+			     * tkill, rt_(tg)sigqueueinfo, pidfd_send_signal; signal 0 excluded) */
+#define BLIND_SLOTS 17
+
+/* The largest batch a CPU stages before handing it to the ring (a power of two; the flush
+ * threshold `stage_bytes` is set at load, at most this). */
+#define STAGE_MAX 65536
 
 /* io_uring submissions by the session, counted per opcode (per CPU, exact); opcodes at or
  * above URING_OPS - 1 share the last slot */

@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -305,22 +305,36 @@ fn max_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Fileless executions (`/dev/fd/N`, ...) with the name of the file behind the descriptor
-/// when the probe read one (`memfd:NAME`), for health.
+/// A directory prefix of a path-only operation's text as it is after the run, in the runner's
+/// mount namespace (a proof's private `/tmp` is gone by then: its prefixes are taken as plain).
+fn prefix_now(prefix: &[u8], private_tmp: bool) -> crate::layers::kernel::Prefix {
+    use crate::layers::kernel::Prefix;
+    if private_tmp && (prefix == b"/tmp" || prefix.starts_with(b"/tmp/")) {
+        return Prefix::Plain;
+    }
+    let p = Path::new(std::ffi::OsStr::from_bytes(prefix));
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(p) {
+            Ok(t) => Prefix::Symlink(t.into_os_string().into_vec()),
+            Err(_) => Prefix::Missing, // a dangling link: where it led then is not known
+        },
+        Ok(_) => Prefix::Plain,
+        Err(_) => Prefix::Missing,
+    }
+}
+
+/// Fileless executions — files the kernel loaded that no name leads to (a memfd, an unlinked
+/// file; the probe judges the file, not the name it was run by) — for health.
 #[derive(Default)]
-struct FdExecs(Vec<(String, Option<String>)>);
+struct FdExecs(std::collections::BTreeSet<String>);
 
 impl KernelSink for FdExecs {
     fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
         if ev.kind == crate::contracts::kernel_event::Kind::Exec
-            && let Some(p) = ev.path.as_deref()
-            && crate::health::is_fd_path(p)
-            && !self
-                .0
-                .iter()
-                .any(|(x, n)| x == p && n.as_deref() == ev.path2.as_deref())
+            && ev.flags.iter().any(|f| f == "fileless")
         {
-            self.0.push((p.to_string(), ev.path2.clone()));
+            self.0
+                .insert(ev.path.clone().unwrap_or_else(|| "<unresolved>".into()));
         }
     }
 }
@@ -334,6 +348,25 @@ fn claimed_servers(log: Option<&[u8]>) -> Vec<u32> {
             serde_json::from_slice::<crate::contracts::policy_event::PolicyEvent>(l).ok()
         })
         .filter_map(|r| r.diag.map(|d| d.server_pid))
+        .collect()
+}
+
+/// The DNS resolvers this host is configured with (`/etc/resolv.conf`), as the endpoints their
+/// answers come from (`udp:ADDR:53`): only their answers to the run's queries name addresses.
+pub fn host_resolvers() -> Vec<String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    resolvers_of(&text)
+}
+
+fn resolvers_of(resolv_conf: &str) -> Vec<String> {
+    resolv_conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|a| a.trim().split('%').next()?.parse::<std::net::IpAddr>().ok())
+        .map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => format!("udp:{v4}:53"),
+            std::net::IpAddr::V6(v6) => format!("udp:[{v6}]:53"),
+        })
         .collect()
 }
 
@@ -446,7 +479,16 @@ pub fn measure_with(
         if let Some(s) = servers.as_mut() {
             all.push(s);
         }
-        project_into(run_id, &rec.events, rec.root_pid, work_bytes, &mut all)?
+        let resolvers = host_resolvers();
+        let private_tmp = spec.private_tmp;
+        let lookup = |p: &[u8]| prefix_now(p, private_tmp);
+        let input = crate::layers::kernel::Input {
+            root_pid: rec.root_pid,
+            work: work_bytes,
+            resolvers: &resolvers,
+            lookup: &lookup,
+        };
+        project_into(run_id, &rec.events, &input, &mut all)?
     };
     let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
     let names = deriver.names().clone();
@@ -506,6 +548,7 @@ pub fn measure_with(
         c.unresolved_paths = projected.stats.unresolved_paths;
         c.truncated_paths = projected.stats.truncated_paths;
         c.read_faults = projected.stats.read_faults;
+        c.ambiguous_paths = projected.stats.ambiguous_paths;
         c.attach_failures = rec.attach_failures.len() as u64;
     }
     for f in &rec.attach_failures {
@@ -529,7 +572,7 @@ pub fn measure_with(
             ),
         );
     }
-    hb.fileless_execs(fd_execs.0.iter().map(|(p, n)| (p.as_str(), n.as_deref())));
+    hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
     hb.notes(rec.notes.iter().cloned());
     if let Some(l) = &policy {
         hb.policy_layer(l.state);

@@ -723,7 +723,7 @@ mod tests {
         // any other blind spot still makes it inconclusive
         let mut b = crate::health::Builder::new("a", crate::pipeline::platform());
         b.unobserved_channels([("ptrace", 5)]);
-        b.fileless_execs([("/dev/fd/3", None)]);
+        b.fileless_execs(["/memfd:x (deleted)"]);
         assert!(!clean_for(&parse("    allow_unobserved: [ptrace]\n"), &b.finish()).0);
     }
 

@@ -131,6 +131,22 @@ fn run_with(mut runner: Command, work: &Path, extra: &[&str], cmd: &[&str]) -> R
     }
 }
 
+/// A program's file as the kernel resolves it (`/usr/bin/sh` is `/usr/bin/dash` on Debian).
+fn resolved(p: &str) -> String {
+    std::fs::canonicalize(p).unwrap().display().to_string()
+}
+
+/// The ELF loader the kernel maps for this host's dynamic programs.
+fn loader() -> String {
+    resolved("/lib64/ld-linux-x86-64.so.2")
+}
+
+/// A surface list: sorted, without duplicates.
+fn sorted(v: &[&str]) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> = v.iter().map(|s| s.to_string()).collect();
+    set.into_iter().collect()
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -199,18 +215,23 @@ fn demo_fixture_surface_is_exact() {
         [format!("tcp:127.0.0.1:{port}")]
     );
     assert!(strings(&s["network_local"]).is_empty());
+    // What the kernel executed: the script and the interpreter its `#!` line names (env),
+    // each program resolved to its file, and the ELF loader mapped for them.
     assert_eq!(
         strings(&s["process_execs"]),
-        [
+        sorted(&[
             "/usr/bin/bash",
             "/usr/bin/cat",
+            "/usr/bin/env",
             "/usr/bin/mkdir",
             "/usr/bin/mv",
             "/usr/bin/rm",
             "/usr/bin/sleep",
             "/usr/bin/wc",
+            &resolved("/usr/bin/env"),
+            &loader(),
             "<work>/demo.sh"
-        ]
+        ])
     );
     // The background grandchild wrote late.txt after the script had exited: still observed,
     // by a process below p0, and the run waited for it (no grace kill).
@@ -832,6 +853,7 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "raw_tp/sched_process_exec",
             "raw_tp/sched_process_fork",
             "raw_tp/sched_process_exit",
+            "tp_btf/sys_enter",
             "tp_btf/sys_exit",
             "raw_tp/io_uring_submit_req",
             "raw_tp/io_uring_complete",
@@ -958,7 +980,12 @@ fn fresh_machine_without_tracefs_observes_exactly() {
     );
     assert_eq!(
         strings(&r.surface["process_execs"]),
-        ["/usr/bin/cat", "/usr/bin/mkdir", "/usr/bin/sh"]
+        sorted(&[
+            &resolved("/usr/bin/cat"),
+            &resolved("/usr/bin/mkdir"),
+            &resolved("/usr/bin/sh"),
+            &loader()
+        ])
     );
     assert_eq!(
         std::fs::read_to_string("/proc/self/mountinfo")
@@ -1019,9 +1046,9 @@ fn unobserved_channels_are_never_a_clean_health() {
             "mount x1",
         ),
         (
-            "open by handle",
-            "libc = ctypes.CDLL(None, use_errno=True)\nclass fh(ctypes.Structure): _fields_ = [('n', ctypes.c_uint), ('t', ctypes.c_int), ('h', ctypes.c_ubyte * 128)]\nh = fh(128); mid = ctypes.c_int()\nassert libc.name_to_handle_at(-100, b'f', ctypes.byref(h), ctypes.byref(mid), 0) == 0, ctypes.get_errno()\nassert libc.open_by_handle_at(os.open('.', os.O_RDONLY), ctypes.byref(h), 0) >= 0, ctypes.get_errno()",
-            "open_by_handle_at x1",
+            "a signal to a process outside the session",
+            "import signal\nos.kill(1, signal.SIGCONT)",
+            "signal x1",
         ),
         (
             "mount (in a private mount namespace)",
@@ -1095,8 +1122,7 @@ fn unobserved_channels_are_never_a_clean_health() {
     assert!(
         strings(&r.health["notes"])
             .iter()
-            .any(|n| n.starts_with("fileless-exec: /dev/fd/")
-                && n.contains(" (memfd:payload) was executed")),
+            .any(|n| n.starts_with("fileless-exec: memfd:payload was executed")),
         "{:#}",
         r.health
     );

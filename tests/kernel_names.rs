@@ -159,7 +159,7 @@ fn member(bundle: &Path, name: &str) -> Vec<u8> {
 
 #[test]
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
-fn endpoints_are_named_by_this_runs_dns_answers_and_client_hellos() {
+fn endpoints_are_named_only_by_answers_the_hosts_resolver_gave_the_run() {
     require_kernel();
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("work");
@@ -213,16 +213,17 @@ fn endpoints_are_named_by_this_runs_dns_answers_and_client_hellos() {
     assert_eq!(c["drops_by_program"]["payload_dns"], 0);
     assert_eq!(c["drops_by_program"]["payload_tls"], 0);
 
-    // The surface: the resolved destination by its DNS name, the ClientHello's destination by
-    // its server name, an address nothing named as an address, the resolver as itself.
+    // The surface: the resolved destination by the name the host's resolver gave it (an
+    // earned answer to the run's own query), the ClientHello's destination as its address (a
+    // server name the client wrote names nothing), an address nothing named, the resolver.
     let surface: Value =
         serde_json::from_slice(&member(&bundle, "capability-surface.json")).unwrap();
     assert_eq!(
         strings(&surface["network_endpoints"]),
         [
+            "tcp:127.0.0.3:8443",
             "tcp:127.0.0.4:8081",
             "tcp:service.assay.test:8080",
-            "tcp:tls.assay.test:8443",
             "udp:127.0.0.1:53"
         ]
     );

@@ -430,8 +430,9 @@ fn normalized_entries_need_an_event_they_stand_for() {
     );
 }
 
-/// A named destination is supported only by a connect to an address that a name line of the
-/// same kernel layer named (the rule of `surface::names`).
+/// A named destination is supported only by a connect to an address that an earned DNS answer
+/// of the same kernel layer named (the rule of `surface::names`); a ClientHello's name, or an
+/// answer the run was not given by the host's resolver, names nothing.
 #[test]
 fn named_endpoints_need_a_name_line_and_a_connect() {
     use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
@@ -441,27 +442,34 @@ fn named_endpoints_need_a_name_line_and_a_connect() {
             endpoint: Some("udp:127.0.0.1:53".into()),
             name: Some("service.assay.test".into()),
             addresses: vec!["127.0.0.2".into()],
+            earned: true,
             ..ev(0, "net", Kind::DnsAnswer)
+        },
+        KernelEvent {
+            endpoint: Some("udp:127.0.0.9:53".into()),
+            name: Some("forged.assay.test".into()),
+            addresses: vec!["127.0.0.2".into(), "127.0.0.3".into()],
+            ..ev(1, "net", Kind::DnsAnswer)
         },
         KernelEvent {
             endpoint: Some("tcp:127.0.0.3:443".into()),
             name: Some("tls.assay.test".into()),
-            ..ev(1, "net", Kind::TlsClientHello)
+            ..ev(2, "net", Kind::TlsClientHello)
         },
         KernelEvent {
             endpoint: Some("udp:127.0.0.1:53".into()),
-            ..ev(2, "p0", Kind::Send)
+            ..ev(3, "p0", Kind::Send)
         },
         KernelEvent {
             endpoint: Some("tcp:127.0.0.2:8080".into()),
-            ..ev(3, "p0", Kind::NetConnect)
+            ..ev(4, "p0", Kind::NetConnect)
         },
         KernelEvent {
             endpoint: Some("tcp:127.0.0.3:443".into()),
-            ..ev(4, "p0", Kind::NetConnect)
+            ..ev(5, "p0", Kind::NetConnect)
         },
     ];
-    let e = assay_runner::fuzzing::entries_for("r", &events, 5, Vec::new());
+    let e = assay_runner::fuzzing::entries_for("r", &events, 6, Vec::new());
     let surface = e
         .iter()
         .find(|m| m.path == "capability-surface.json")
@@ -473,8 +481,8 @@ fn named_endpoints_need_a_name_line_and_a_connect() {
     assert_eq!(
         v["network_endpoints"],
         serde_json::json!([
+            "tcp:127.0.0.3:443",
             "tcp:service.assay.test:8080",
-            "tcp:tls.assay.test:443",
             "udp:127.0.0.1:53"
         ])
     );
@@ -484,7 +492,8 @@ fn named_endpoints_need_a_name_line_and_a_connect() {
     for forged in [
         "tcp:evil.assay.test:8080",
         "tcp:service.assay.test:9",
-        "tcp:tls.assay.test:8080",
+        "tcp:tls.assay.test:443",
+        "tcp:forged.assay.test:443",
     ] {
         let mut bad = e.clone();
         let m = bad

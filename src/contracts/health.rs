@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: &str = "assay.runner.observation_health.v4";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 25] = [
+pub const PROGRAM_FAMILIES: [&str; 26] = [
     "chdir",
     "chmod",
     "chown",
@@ -31,6 +31,7 @@ pub const PROGRAM_FAMILIES: [&str; 25] = [
     "net_send",
     "open",
     "payload_dns",
+    "payload_dns_query",
     "payload_tls",
     "rename",
     "rmdir",
@@ -142,6 +143,10 @@ pub struct Counters {
     pub truncated_paths: u64,
     /// Paths or addresses that could not be read from user memory.
     pub read_faults: u64,
+    /// Paths of successful path-only operations whose text the kernel may have resolved
+    /// elsewhere (`..` after a name, a magic link, a symlink the run made).
+    #[serde(default)]
+    pub ambiguous_paths: u64,
     /// Probes that could not be attached.
     pub attach_failures: u64,
     /// Successful uses of channels the probes do not observe, by channel (`mount`, `ptrace`,
@@ -230,6 +235,9 @@ note_codes! {
     UnresolvedPaths = "unresolved-paths" => BlindSpot,
     /// A path filled the probe buffer and may be cut short.
     TruncatedPaths = "truncated-paths" => BlindSpot,
+    /// A path-only operation's text went through what text cannot resolve (`..` after a name,
+    /// a magic link, a symlink the run made).
+    AmbiguousPaths = "ambiguous-paths" => BlindSpot,
     /// The runner failed after the command started (draining, reading counters): what was
     /// received is kept, the rest may be missing.
     RunnerFailed = "runner-failed" => BlindSpot,
@@ -380,6 +388,7 @@ mod tests {
                 ("unobserved-channel", BlindSpot),
                 ("unresolved-paths", BlindSpot),
                 ("truncated-paths", BlindSpot),
+                ("ambiguous-paths", BlindSpot),
                 ("runner-failed", BlindSpot),
                 ("ringbuf-drops", Drops),
                 ("escape", Correlation),

@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v3` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v4` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v3";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v4";
 
 /// Event kinds.
 #[derive(
@@ -77,8 +77,29 @@ pub enum Kind {
     /// `net`: packets belong to no process.
     DnsAnswer,
     /// A TLS ClientHello sent by a session socket (seen at the session cgroup): `endpoint` is
-    /// the destination (`tcp:127.0.0.1:443`), `name` its server name (SNI). Process `net`.
+    /// the destination (`tcp:127.0.0.1:443`), `name` its server name (SNI): what the client
+    /// claimed; it never names an address in the surface. Process `net`.
     TlsClientHello,
+    /// A DNS query a session socket sent (a UDP datagram to port 53): `endpoint` is the server,
+    /// `name` the question, `dns_id` its id. Process `net`.
+    DnsQuery,
+}
+
+/// How an event's `path` was made (docs/kernel.md, "Paths").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PathFrom {
+    /// The path of the object the kernel resolved: the file an open installed or an exec
+    /// loaded, the working directory after a chdir, a UNIX socket's file. Exact.
+    Kernel,
+    /// The directory the kernel resolved against (the dirfd's, or the working directory),
+    /// rebuilt from the kernel, joined with the argument's text: a path-only operation
+    /// (unlink, rename, mkdir, ...). Exact unless `ambiguous`.
+    DirText,
+    /// The argument's text alone (an absolute path, or one whose base could not be read).
+    Text,
 }
 
 /// One canonical kernel event.
@@ -102,15 +123,31 @@ pub struct KernelEvent {
     /// Second path (rename/link target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path2: Option<String>,
+    /// How `path` was made (absent for events without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_from: Option<PathFrom>,
+    /// The path text the process passed, when the kernel's resolved `path` differs from it (an
+    /// open through a symlink, `..`, a directory fd or a `/proc` link): what it claimed, for
+    /// review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
+    /// True when `path` (from `dir_text` or `text`) passed through what text cannot resolve: a
+    /// `..` after a component of the text, a `/proc` or `/dev/fd` magic link, or a symlink the
+    /// run made: where the kernel went is not known exactly (health says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous: bool,
     /// `read`, `write` or `read_write` for opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("enum" = ["read", "write", "read_write"]))]
     pub access: Option<String>,
     /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`,
     /// `tmpfile`), sorted; for `mknod`, the node's type (`fifo`, `socket`, `char_device`,
-    /// `block_device`; none for a regular file).
+    /// `block_device`; none for a regular file); for `exec`, `script` (path is the interpreter
+    /// the kernel loaded, path2 the script as named), `loader` (path is the ELF program
+    /// interpreter the kernel mapped for the process's new program) and `fileless` (no name
+    /// leads to the file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
+    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "fileless", "loader", "script", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
     /// Connect target (`connect`: `address:port` or `unix:path`); the protocol-qualified address
     /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).
@@ -124,6 +161,14 @@ pub struct KernelEvent {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("uniqueItems" = true))]
     pub addresses: Vec<String>,
+    /// The DNS message id of a `dns_query` or `dns_answer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_id: Option<u16>,
+    /// A `dns_answer` that names its addresses in the surface: it came from a resolver the host
+    /// is configured with (not from a session socket) and answers a query of the run (same id
+    /// and question). Any other answer — and every ClientHello server name — is a claim.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub earned: bool,
     /// Child label of a fork.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<String>,
@@ -150,11 +195,16 @@ impl KernelEvent {
             kind,
             path: None,
             path2: None,
+            path_from: None,
+            arg: None,
+            ambiguous: false,
             access: None,
             flags: Vec::new(),
             endpoint: None,
             name: None,
             addresses: Vec::new(),
+            dns_id: None,
+            earned: false,
             child: None,
             exit_code: None,
             result: "ok".into(),

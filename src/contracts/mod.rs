@@ -80,7 +80,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "kernel_event",
-        "v3",
+        "v4",
         kernel_event::KernelEvent,
         &["layers/kernel.ndjson"],
         Shape::Ndjson

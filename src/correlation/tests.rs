@@ -272,8 +272,8 @@ fn sdk_calls_join_policy_records_by_id_and_mismatches_are_partial() {
     assert_eq!(r.status, Status::Failed);
 }
 
-/// A call's destinations read as their surface entries: named by the run's DNS answers, the
-/// same rule as the surface; without names they stay addresses.
+/// A call's destinations read as their surface entries: named by the run's earned DNS answers,
+/// the same rule as the surface; without names they stay addresses.
 #[test]
 fn call_destinations_are_named_like_the_surface() {
     let l = layer(vec![record("a", Decision::Allow, Some((100, Some(200))))]);
@@ -287,6 +287,7 @@ fn call_destinations_are_named_like_the_surface() {
         endpoint: Some("udp:127.0.0.1:53".into()),
         name: Some("api.assay.test".into()),
         addresses: vec!["127.0.0.2".into()],
+        earned: true,
         ..KernelEvent::new("r", 0, "net", Kind::DnsAnswer)
     });
     let named = correlate_named("r", &l, None, &p, &NoiseFilter::none(), &names);

@@ -87,7 +87,8 @@ pub struct Program {
 
 /// Every program, in attach order. The `cgroup_skb` programs are optional: without them,
 /// endpoints stay addresses (a `probe-missing` note says so). Syscalls are dispatched on their
-/// number in-kernel by one program at syscall exit.
+/// number in-kernel by one program at syscall exit; one at syscall entry keeps the path texts of
+/// path-only syscalls, to compare at exit.
 pub const PROGRAMS: &[Program] = &[
     Program {
         name: "on_exec",
@@ -105,6 +106,12 @@ pub const PROGRAMS: &[Program] = &[
         name: "on_exit",
         hook: Hook::RawTp("sched_process_exit"),
         family: "process",
+        required: true,
+    },
+    Program {
+        name: "on_sys_enter",
+        hook: Hook::BtfTp("sys_enter"),
+        family: "syscall",
         required: true,
     },
     Program {
@@ -231,8 +238,9 @@ impl Observer {
         ring_bytes: u32,
         wakeup_bytes: u64,
         session_cgid: u64,
+        session_level: u32,
     ) -> Result<Observer, BpfError> {
-        let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid)?;
+        let mut ebpf = load(ring_bytes, wakeup_bytes, session_cgid, session_level)?;
         let mut attach_failures = Vec::new();
         for p in PROGRAMS {
             if p.hook.per_session() {
@@ -404,7 +412,12 @@ impl Observer {
 
 /// Loads the object (maps, including the ring buffer, are created here; programs are verified
 /// when they are attached). The loader reads the kernel BTF once for CO-RE relocations.
-fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, BpfError> {
+fn load(
+    ring_bytes: u32,
+    wakeup_bytes: u64,
+    session_cgid: u64,
+    session_level: u32,
+) -> Result<Ebpf, BpfError> {
     if ring_bytes < 4096 || !ring_bytes.is_power_of_two() {
         return Err(BpfError::RingSize(ring_bytes));
     }
@@ -423,6 +436,7 @@ fn load(ring_bytes: u32, wakeup_bytes: u64, session_cgid: u64) -> Result<Ebpf, B
         .map_max_entries("stage_meta", cpus)
         .override_global("wakeup_bytes", &wakeup_bytes, true)
         .override_global("session_cgid", &session_cgid, true)
+        .override_global("session_level", &session_level, true)
         .override_global("stage_bytes", &stage_bytes, true)
         .load(OBJECT)?)
 }
@@ -471,8 +485,7 @@ fn ring_thresholds(ring_bytes: u32, wakeup_bytes: u64) -> (u64, u64) {
     (quarter.min(STAGE_MAX), wakeup_bytes.min(quarter))
 }
 
-/// `STAGE_MAX` in `bpf/observe.bpf.c`: the largest batch threshold.
-const STAGE_MAX: u64 = 65536;
+use super::event::STAGE_MAX;
 
 /// The number of possible CPUs (the stages are indexed by CPU number).
 fn possible_cpus() -> Result<u32, BpfError> {
@@ -489,7 +502,7 @@ pub type ProbeResult = (Program, Result<(), String>);
 /// observed run exercises.
 pub fn probe_each() -> Result<Vec<ProbeResult>, BpfError> {
     // No cgroup has id 0: the programs see no session.
-    let mut ebpf = load(1 << 16, 4096, 0)?;
+    let mut ebpf = load(1 << 16, 4096, 0, 0)?;
     Ok(PROGRAMS
         .iter()
         .map(|p| (*p, attach(&mut ebpf, p.name, p.hook, None)))

@@ -421,7 +421,7 @@ mod tests {
     }
 
     /// The object relocated against the pruned kernel BTF is instruction for instruction the
-    /// object relocated against the whole kernel BTF (and no relocation failed).
+    /// object relocated against the whole kernel BTF.
     #[test]
     #[ignore = "kernel test: needs the kernel BTF; scripts/test runs it (cargo test -- --include-ignored)"]
     fn kernel_relocation_btf_matches() {
@@ -447,13 +447,21 @@ mod tests {
         };
         let pruned = relocated(&relocation_btf(object).unwrap());
         let full = relocated(&Btf::from_sys_fs().unwrap());
+
         assert_eq!(pruned.len(), full.len());
+        // A relocation that fails (aya poisons the instruction: call 0xbad2310) may only be a
+        // field of other kernel versions, behind a `bpf_core_field_exists` branch the verifier
+        // removes (`kernfs_node.parent` before Linux 6.15): the same ones fail against the whole
+        // BTF, and every program of the object loads (the kernel tests).
+        type Code = Vec<(u8, u8, i16, i32)>;
+        let poisoned = |fs: &[(String, Code)]| -> usize {
+            fs.iter()
+                .map(|(_, c)| c.iter().filter(|i| i.0 == 0x85 && i.3 == 0xbad2310).count())
+                .sum()
+        };
+        assert_eq!(poisoned(&pruned), poisoned(&full));
         for ((name, a), (_, b)) in pruned.iter().zip(&full) {
             assert_eq!(a, b, "{name}");
-            assert!(
-                !a.iter().any(|i| i.0 == 0x85 && i.3 == 0xbad2310),
-                "{name}: a relocation failed"
-            );
         }
     }
 

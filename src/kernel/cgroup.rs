@@ -184,6 +184,36 @@ impl SessionCgroup {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The session cgroup's level in the cgroup2 hierarchy (the root is 0): the components of
+    /// the mount's own root within the hierarchy plus those of the directory below the mount.
+    /// The probes accept a process of any cgroup below the session's by its ancestor at this
+    /// level (containers the run creates are placed there).
+    pub fn level(&self, root: &Path) -> u32 {
+        let mount_root = std::fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|t| cgroup2_mount_root(&t))
+            .unwrap_or_default();
+        let below = self
+            .dir
+            .strip_prefix(root)
+            .map(|p| p.components().count())
+            .unwrap_or(0);
+        let above = mount_root.split('/').filter(|c| !c.is_empty()).count();
+        (above + below) as u32
+    }
+}
+
+/// The root of the cgroup2 mount within the hierarchy (mountinfo's fourth field: `/` unless
+/// a sub-tree is mounted).
+pub fn cgroup2_mount_root(mountinfo: &str) -> Option<String> {
+    mountinfo.lines().find_map(|line| {
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(unescape_octal(pre.split_whitespace().nth(3)?))
+    })
 }
 
 fn pids_of(dir: &Path) -> Vec<u32> {

@@ -8,6 +8,8 @@
 pub const PATH_MAX: usize = 4096;
 /// Header size (`ASSAY_HDR_SIZE`).
 pub const HDR_SIZE: usize = 72;
+/// Largest socket address a record carries (`ASSAY_SOCKADDR_MAX`).
+pub const SOCKADDR_MAX: usize = 128;
 
 pub const EV_EXEC: u32 = 1;
 pub const EV_FORK: u32 = 2;
@@ -27,9 +29,10 @@ pub const EV_BATCH: u32 = 15;
 pub const BATCH_HDR_SIZE: usize = 8;
 
 /// `EV_PAYLOAD` operations: a UDP datagram from port 53 (ingress), a TCP segment starting a
-/// TLS ClientHello (egress).
+/// TLS ClientHello (egress), a UDP datagram to port 53 (egress: a DNS query of the run).
 pub const PAY_DNS: u32 = 1;
 pub const PAY_TLS: u32 = 2;
+pub const PAY_DNS_QUERY: u32 = 3;
 /// Bytes of one address in an `EV_PAYLOAD` record (`ASSAY_SOCKADDR_SLOT`).
 pub const SOCKADDR_SLOT: usize = 28;
 /// Where the payload starts in an `EV_PAYLOAD` record's `data1` (`ASSAY_PAYLOAD_OFF`).
@@ -67,11 +70,32 @@ pub const ST_TRUNC1: u32 = 2;
 pub const ST_TRUNC2: u32 = 4;
 pub const ST_FAULT1: u32 = 8;
 pub const ST_FAULT2: u32 = 16;
+/// Path 1 (2) is the path of the object the kernel resolved (an opened or executed file, the
+/// working directory after chdir, a UNIX socket's file), rebuilt from its dentries: exact.
+pub const ST_KPATH1: u32 = 32;
+pub const ST_KPATH2: u32 = 64;
+/// Path 1 (2) is the kernel's base directory (a dirfd's or the working directory, rebuilt from
+/// its dentries) joined with the argument's text: a path-only operation.
+pub const ST_TEXT1: u32 = 128;
+pub const ST_TEXT2: u32 = 256;
+/// exec: a script (or binfmt_misc) ran: path 1 is its interpreter, path 2 the script as named.
+pub const ST_SCRIPT: u32 = 512;
+/// exec: the file has no name anyone could open (memfd, unlinked, kernel-internal mount).
+pub const ST_FILELESS: u32 = 1024;
+/// exec: the ELF program interpreter the kernel mapped for the program just executed (its code
+/// runs first), not a new program of the process.
+pub const ST_LOADER: u32 = 2048;
+/// A path-only syscall's text, or the base directory it was joined to, differed between the
+/// syscall's entry and exit, or could not be compared: the path may not be the one the kernel
+/// used.
+pub const ST_UNSTABLE: u32 = 4096;
+/// The largest batch a CPU stages (`STAGE_MAX`).
+pub const STAGE_MAX: u64 = 65536;
 
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
 /// family (syscall exits by operation), the pid-tree insertion failures, then the payload
 /// events by `PAY_*` operation.
-pub const PROG_SLOTS: [&str; 26] = [
+pub const PROG_SLOTS: [&str; 27] = [
     "exec",
     "fork",
     "exit",
@@ -98,16 +122,16 @@ pub const PROG_SLOTS: [&str; 26] = [
     "track",
     "payload_dns",
     "payload_tls",
+    "payload_dns_query",
 ];
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
-pub const BLIND_SLOTS: [&str; 13] = [
+pub const BLIND_SLOTS: [&str; 17] = [
     "sendto",
     "sendmsg",
     "sendmmsg",
     "bind",
     "listen",
-    "open_by_handle_at",
     "io_uring_path",
     "raw_socket",
     "mount",
@@ -115,6 +139,11 @@ pub const BLIND_SLOTS: [&str; 13] = [
     "fd_passing",
     "bpf",
     "kernel_module",
+    "compat",
+    "fanotify",
+    "core_dump",
+    "tun",
+    "signal",
 ];
 
 /// The slot counting failed pid-tree insertions (every other slot counts ring-buffer outputs).
@@ -137,11 +166,13 @@ pub const URING_OPS: usize = 64;
 /// (on a descriptor, not a registered file), which are observed as the
 /// syscall events they equal: paths at submission, result at completion), and socket
 /// operations the session cgroup's hooks may not see (a UNIX address, a
-/// listen, a raw socket, a driver command). Every other opcode works on descriptors whose
+/// listen, a raw socket, a driver command, a `recvmsg` whose control data may carry a
+/// descriptor from another process). Every other opcode works on descriptors whose
 /// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
 /// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
-pub const URING_BLIND_OPS: [(usize, &str); 8] = [
+pub const URING_BLIND_OPS: [(usize, &str); 9] = [
     (9, "sendmsg"),
+    (10, "recvmsg"),
     (16, "connect"),
     (21, "statx"),
     (26, "send"),
@@ -245,13 +276,23 @@ pub fn parse(b: &[u8]) -> Result<RawEvent, ParseError> {
     })
 }
 
-/// The bytes an event's data takes after its header: path 2 starts at [`PATH_MAX`] when there
-/// is one (`event_size` in `bpf/observe.bpf.c`).
-fn data_len(hdr: &EventHdr) -> usize {
-    if hdr.len2 > 0 {
-        PATH_MAX + hdr.len2 as usize
+/// Where path 2 starts in a record's data: right after path 1 when both fit in [`PATH_MAX`],
+/// else at [`PATH_MAX`] (`path2_offset` in `bpf/session.h`).
+pub fn path2_offset(len1: usize, len2: usize) -> usize {
+    if len1 + len2 <= PATH_MAX {
+        len1
     } else {
-        hdr.len1 as usize
+        PATH_MAX
+    }
+}
+
+/// The bytes an event's data takes after its header (`event_size` in `bpf/session.h`).
+fn data_len(hdr: &EventHdr) -> usize {
+    let (l1, l2) = (hdr.len1 as usize, hdr.len2 as usize);
+    if l2 > 0 {
+        path2_offset(l1, l2) + l2
+    } else {
+        l1
     }
 }
 
@@ -276,7 +317,8 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
         });
     }
     let data2 = if l2 > 0 {
-        &data[PATH_MAX..PATH_MAX + l2]
+        let at = path2_offset(l1, l2);
+        &data[at..at + l2]
     } else {
         &[][..]
     };
@@ -374,83 +416,116 @@ mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
 
-    /// The numbers `bpf/events.h` asserts with `_Static_assert` on the C side.
+    /// Every number `bpf/events.h` defines, with the Rust value it must equal: the header is
+    /// the one source, and this table must name each of its numeric `#define`s exactly once (a
+    /// new constant, a renumbering or two swapped values fail here).
+    fn mirrored() -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = vec![
+            ("ASSAY_PATH_MAX".into(), PATH_MAX as u64),
+            ("ASSAY_SOCKADDR_MAX".into(), SOCKADDR_MAX as u64),
+            ("ASSAY_HDR_SIZE".into(), HDR_SIZE as u64),
+            ("ASSAY_BATCH_HDR_SIZE".into(), BATCH_HDR_SIZE as u64),
+            ("ASSAY_OFF_TS".into(), offset_of!(EventHdr, ts) as u64),
+            ("ASSAY_OFF_RET".into(), offset_of!(EventHdr, ret) as u64),
+            ("ASSAY_OFF_DFD1".into(), offset_of!(EventHdr, dfd1) as u64),
+            ("ASSAY_OFF_LEN1".into(), offset_of!(EventHdr, len1) as u64),
+            ("ASSAY_SOCKADDR_SLOT".into(), SOCKADDR_SLOT as u64),
+            ("ASSAY_PAYLOAD_OFF".into(), PAYLOAD_OFF as u64),
+            ("ASSAY_PAYLOAD_MAX".into(), PAYLOAD_MAX as u64),
+            ("STAGE_MAX".into(), STAGE_MAX),
+            ("URING_OPS".into(), URING_OPS as u64),
+            ("EV_EXEC".into(), EV_EXEC.into()),
+            ("EV_FORK".into(), EV_FORK.into()),
+            ("EV_EXIT".into(), EV_EXIT.into()),
+            ("EV_SYSCALL".into(), EV_SYSCALL.into()),
+            ("EV_NET".into(), EV_NET.into()),
+            ("EV_PAYLOAD".into(), EV_PAYLOAD.into()),
+            ("EV_BATCH".into(), EV_BATCH.into()),
+            ("NET_CONNECT".into(), NET_CONNECT.into()),
+            ("NET_SEND".into(), NET_SEND.into()),
+            ("NET_BIND".into(), NET_BIND.into()),
+            ("NET_LISTEN".into(), NET_LISTEN.into()),
+            ("PAY_DNS".into(), PAY_DNS.into()),
+            ("PAY_TLS".into(), PAY_TLS.into()),
+            ("PAY_DNS_QUERY".into(), PAY_DNS_QUERY.into()),
+            ("ST_ESCAPED".into(), ST_ESCAPED.into()),
+            ("ST_TRUNC1".into(), ST_TRUNC1.into()),
+            ("ST_TRUNC2".into(), ST_TRUNC2.into()),
+            ("ST_FAULT1".into(), ST_FAULT1.into()),
+            ("ST_FAULT2".into(), ST_FAULT2.into()),
+            ("ST_KPATH1".into(), ST_KPATH1.into()),
+            ("ST_KPATH2".into(), ST_KPATH2.into()),
+            ("ST_TEXT1".into(), ST_TEXT1.into()),
+            ("ST_TEXT2".into(), ST_TEXT2.into()),
+            ("ST_SCRIPT".into(), ST_SCRIPT.into()),
+            ("ST_FILELESS".into(), ST_FILELESS.into()),
+            ("ST_LOADER".into(), ST_LOADER.into()),
+            ("ST_UNSTABLE".into(), ST_UNSTABLE.into()),
+            ("OP_COUNT".into(), OP_MKNOD.into()),
+            ("PROG_EXEC".into(), 0),
+            ("PROG_FORK".into(), 1),
+            ("PROG_EXIT".into(), 2),
+            ("PROG_SYSCALL".into(), 3),
+            ("PROG_NET".into(), 3 + OP_MKNOD as u64),
+            ("PROG_TRACK".into(), TRACK_SLOT as u64),
+            ("PROG_PAYLOAD".into(), PAYLOAD_SLOT as u64),
+            ("PROG_SLOTS".into(), PROG_SLOTS.len() as u64),
+            ("BLIND_SLOTS".into(), BLIND_SLOTS.len() as u64),
+        ];
+        let ops = [
+            ("OPEN", OP_OPEN),
+            ("UNLINK", OP_UNLINK),
+            ("RMDIR", OP_RMDIR),
+            ("RENAME", OP_RENAME),
+            ("MKDIR", OP_MKDIR),
+            ("CHDIR", OP_CHDIR),
+            ("FCHDIR", OP_FCHDIR),
+            ("CONNECT", OP_CONNECT),
+            ("LINK", OP_LINK),
+            ("SYMLINK", OP_SYMLINK),
+            ("TRUNCATE", OP_TRUNCATE),
+            ("CHMOD", OP_CHMOD),
+            ("CHOWN", OP_CHOWN),
+            ("UTIMES", OP_UTIMES),
+            ("XATTR", OP_XATTR),
+            ("MKNOD", OP_MKNOD),
+        ];
+        v.extend(ops.iter().map(|(n, o)| (format!("OP_{n}"), u64::from(*o))));
+        v.extend(
+            BLIND_SLOTS
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("BLIND_{}", n.to_uppercase()), i as u64)),
+        );
+        v
+    }
+
     #[test]
-    fn layout_matches_events_h() {
+    fn every_number_of_the_header_is_mirrored() {
         let header = include_str!("../../bpf/events.h");
-        let define = |name: &str| -> usize {
-            header
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} not in events.h"))
-        };
-        assert_eq!(size_of::<EventHdr>(), define("ASSAY_HDR_SIZE"));
-        assert_eq!(HDR_SIZE, define("ASSAY_HDR_SIZE"));
-        assert_eq!(PATH_MAX, define("ASSAY_PATH_MAX"));
-        assert_eq!(offset_of!(EventHdr, ts), define("ASSAY_OFF_TS"));
-        assert_eq!(offset_of!(EventHdr, ret), define("ASSAY_OFF_RET"));
-        assert_eq!(offset_of!(EventHdr, dfd1), define("ASSAY_OFF_DFD1"));
-        assert_eq!(offset_of!(EventHdr, len1), define("ASSAY_OFF_LEN1"));
-        for (name, v) in [
-            ("EV_EXEC", EV_EXEC),
-            ("EV_SYSCALL", EV_SYSCALL),
-            ("OP_OPEN", OP_OPEN),
-            ("OP_SYMLINK", OP_SYMLINK),
-            ("OP_TRUNCATE", OP_TRUNCATE),
-            ("OP_CHMOD", OP_CHMOD),
-            ("OP_CHOWN", OP_CHOWN),
-            ("OP_UTIMES", OP_UTIMES),
-            ("OP_XATTR", OP_XATTR),
-            ("OP_MKNOD", OP_MKNOD),
-            ("OP_COUNT", OP_MKNOD),
-            ("ST_FAULT2", ST_FAULT2),
-        ] {
-            assert_eq!(define(name), v as usize, "{name}");
-        }
-        assert_eq!(define("PROG_SLOTS"), PROG_SLOTS.len());
-        assert_eq!(define("BLIND_SLOTS"), BLIND_SLOTS.len());
-        for (i, name) in BLIND_SLOTS.iter().enumerate() {
-            let define_name = format!("BLIND_{}", name.to_uppercase());
-            assert_eq!(define(&define_name), i, "{define_name}");
-        }
-        assert_eq!(define("PROG_TRACK"), TRACK_SLOT);
+        let mut defined: Vec<(String, u64)> = header
+            .lines()
+            .filter_map(|l| l.strip_prefix("#define "))
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let name = w.next()?;
+                let value = w.next()?.parse::<u64>().ok()?;
+                Some((name.to_string(), value))
+            })
+            .collect();
+        let mut want = mirrored();
+        defined.sort();
+        want.sort();
         assert_eq!(
-            define("PROG_SYSCALL") + OP_MKNOD as usize,
-            define("PROG_NET"),
-            "one slot per op"
+            defined, want,
+            "bpf/events.h and src/kernel/event.rs disagree"
         );
-        assert_eq!(
-            define("PROG_NET") + NET_LISTEN as usize,
-            TRACK_SLOT,
-            "one slot per network op"
-        );
-        assert_eq!(define("PROG_PAYLOAD"), PAYLOAD_SLOT);
-        assert_eq!(
-            PAYLOAD_SLOT + PAY_TLS as usize,
-            PROG_SLOTS.len(),
-            "one slot per payload op, last"
-        );
-        assert_eq!(define("ASSAY_SOCKADDR_SLOT"), SOCKADDR_SLOT);
-        assert_eq!(define("ASSAY_PAYLOAD_OFF"), PAYLOAD_OFF);
-        assert_eq!(define("ASSAY_PAYLOAD_MAX"), PAYLOAD_MAX);
+        assert_eq!(size_of::<EventHdr>(), HDR_SIZE);
+        // the per-op and per-family slot layout: one slot per op, then per network op, then
+        // the tracker, then one per payload op, last
+        assert_eq!(3 + OP_MKNOD as usize + NET_LISTEN as usize, TRACK_SLOT);
+        assert_eq!(PAYLOAD_SLOT + PAY_DNS_QUERY as usize, PROG_SLOTS.len());
         assert_eq!(emitter_slots().count(), PROG_SLOTS.len() - 1);
-        for (name, v) in [
-            ("EV_NET", EV_NET),
-            ("NET_CONNECT", NET_CONNECT),
-            ("NET_SEND", NET_SEND),
-            ("NET_BIND", NET_BIND),
-            ("NET_LISTEN", NET_LISTEN),
-            ("EV_PAYLOAD", EV_PAYLOAD),
-            ("EV_BATCH", EV_BATCH),
-            ("ASSAY_BATCH_HDR_SIZE", BATCH_HDR_SIZE as u32),
-            ("PAY_DNS", PAY_DNS),
-            ("PAY_TLS", PAY_TLS),
-        ] {
-            assert_eq!(define(name), v as usize, "{name}");
-        }
-        assert_eq!(define("URING_OPS"), URING_OPS);
     }
 
     fn record(kind: u32, p1: &[u8], p2: &[u8]) -> Vec<u8> {
@@ -460,7 +535,7 @@ mod tests {
         b[66..68].copy_from_slice(&(p2.len() as u16).to_ne_bytes());
         b.extend_from_slice(p1);
         if !p2.is_empty() {
-            b.resize(HDR_SIZE + PATH_MAX, 0);
+            b.resize(HDR_SIZE + path2_offset(p1.len(), p2.len()), 0);
             b.extend_from_slice(p2);
         }
         b
@@ -475,6 +550,14 @@ mod tests {
             (e.data1.as_slice(), e.data2.as_slice()),
             (&b"/old"[..], &b"/new"[..])
         );
+        // packed: path 2 right after path 1 while both fit in one path's room
+        assert_eq!(record(EV_SYSCALL, b"/old", b"/new").len(), HDR_SIZE + 8);
+        let long1 = vec![b'a'; 3000];
+        let long2 = vec![b'b'; 2000];
+        let r = record(EV_SYSCALL, &long1, &long2);
+        assert_eq!(r.len(), HDR_SIZE + PATH_MAX + 2000);
+        let e = parse(&r).unwrap();
+        assert_eq!((e.data1, e.data2), (long1, long2));
     }
 
     #[test]

@@ -225,7 +225,8 @@ pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
             return Err(e.into());
         }
     };
-    let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes, cg.id()) {
+    let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes, cg.id(), cg.level(&root))
+    {
         Ok(mut observer) => run_in(spec, &mut observer, &cg, host_notes),
         Err(e) => Err(e.into()),
     };

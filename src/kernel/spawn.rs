@@ -7,7 +7,9 @@
 //!
 //! Between clone and exec the child runs only async-signal-safe system calls on data prepared
 //! before the clone (the runner has other threads): stdio, gid/groups/uid, a search check of
-//! the working directory (set by the spawning thread, see [`spawn`]), signal mask and SIGPIPE
+//! the working directory (set by the spawning thread, see [`spawn`]), every descriptor above
+//! stdio marked close-on-exec (nothing the runner's caller opened reaches the command), signal
+//! mask and SIGPIPE
 //! reset, `setsid`, `PR_SET_PDEATHSIG` (after the uid change, which
 //! clears it), then `execvp` with the prepared environment — the steps and order of
 //! `std::process::Command`. An exec failure reaches the parent through a close-on-exec pipe.
@@ -167,6 +169,18 @@ unsafe fn child(p: &Prepared, s: &Owned, procs_fd: Option<i32>, report: i32) -> 
             if libc::dup2(o, 1) < 0 || libc::dup2(o, 2) < 0 {
                 fail(report);
             }
+        }
+        // Every descriptor above stdio closes at exec: a file the runner's caller opened and
+        // passed down would be written without an open the session made (the report pipe is
+        // close-on-exec already). CLOSE_RANGE_CLOEXEC needs Linux 5.11; the probes need 5.17.
+        if libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        ) != 0
+        {
+            fail(report);
         }
         // Raw system calls: glibc's setuid/setgid/setgroups signal every thread it believes
         // exists (setxid), and after a raw clone it still believes in the parent's threads.

@@ -4,6 +4,5 @@
 //! Imports: `crate::kernel::event` (raw records), `crate::contracts`, `crate::pathbytes`.
 
 pub mod kernel;
-#[cfg(test)]
-mod kernel_reference;
 pub mod names;
+mod project;

@@ -47,8 +47,29 @@ pub enum NameError {
 /// CNAME records from the question's name (sorted, without repeats).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsAnswer {
+    /// The message id (an answer answers the query with the same id and question).
+    pub id: u16,
     pub name: String,
     pub addresses: BTreeSet<IpAddr>,
+}
+
+/// Parses a DNS query (the UDP payload): its id and its one question's name.
+pub fn parse_dns_query(msg: &[u8]) -> Result<(u16, String), NameError> {
+    let id = be16(msg, 0).ok_or(NameError::Short("header"))?;
+    let flags = be16(msg, 2).ok_or(NameError::Short("header"))?;
+    let qdcount = be16(msg, 4).ok_or(NameError::Short("header"))?;
+    if msg.len() < 12 {
+        return Err(NameError::Short("header"));
+    }
+    // QR clear, opcode 0 (QUERY).
+    if flags & 0x8000 != 0 || (flags >> 11) & 0xf != 0 {
+        return Err(NameError::NotResponse);
+    }
+    if qdcount != 1 {
+        return Err(NameError::Questions(qdcount));
+    }
+    let (qlabels, _) = read_name(msg, 12)?;
+    Ok((id, host_name(&qlabels)?))
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -128,6 +149,7 @@ fn read_name(msg: &[u8], at: usize) -> Result<(Vec<&[u8]>, usize), NameError> {
 /// then the answer records as far as the bytes go. Only `A` and `AAAA` records (class IN) of
 /// the question's name, or of a name a CNAME chain from it reaches, give addresses.
 pub fn parse_dns_response(msg: &[u8]) -> Result<DnsAnswer, NameError> {
+    let id = be16(msg, 0).ok_or(NameError::Short("header"))?;
     let flags = be16(msg, 2).ok_or(NameError::Short("header"))?;
     let qdcount = be16(msg, 4).ok_or(NameError::Short("header"))?;
     let ancount = be16(msg, 6).ok_or(NameError::Short("header"))?;
@@ -208,7 +230,11 @@ pub fn parse_dns_response(msg: &[u8]) -> Result<DnsAnswer, NameError> {
         .filter(|(owner, _)| chain.contains(owner))
         .map(|(_, a)| a)
         .collect();
-    Ok(DnsAnswer { name, addresses })
+    Ok(DnsAnswer {
+        id,
+        name,
+        addresses,
+    })
 }
 
 /// Parses the start of a TLS stream (possibly cut short) as a handshake record carrying a

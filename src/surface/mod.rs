@@ -6,8 +6,7 @@
 //! Only *reads* are filtered; a write to any of these paths always stays in the surface.
 //! After filtering, [`normalize`] maps the exact sets to stable, reviewable entries (transient
 //! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
-//! exact), and [`names`] names destinations by the DNS answers and TLS server names the run
-//! observed.
+//! exact), and [`names`] names destinations by the DNS answers the run earned.
 //! Imports: `crate::contracts`, `crate::layers::kernel` (helpers), `crate::lanes::config::compile_glob`.
 
 pub mod names;
@@ -33,6 +32,8 @@ pub const DEFAULT_NOISE: &[&str] = &[
     "/dev/tty",
     "/usr/lib/locale/**",
     "/usr/share/locale/**",
+    // `/usr/share/locale/locale.alias` is a symlink to it (paths are what the kernel resolved)
+    "/etc/locale.alias",
     "/usr/lib/*-linux-gnu/gconv/**",
     "/usr/share/zoneinfo/**",
     // Runtimes (node, the JVM, Go) size their heaps from the cgroup's memory limits; the path
@@ -174,8 +175,15 @@ pub fn touches(e: &KernelEvent) -> [Option<Touch<'_>>; 2] {
     let path = e.path.as_deref();
     let path2 = e.path2.as_deref();
     match e.kind {
-        // An exec of a memfd is `memfd:NAME` (the projection sets `path2` only for those).
-        Kind::Exec => [path2.or(path).map(Touch::Exec), None],
+        // What the kernel loaded is executed: a script and the interpreter its `#!` line named
+        // (what was loaded), an ELF program and the loader the kernel mapped for it (an exec
+        // line of its own, flagged `loader`).
+        Kind::Exec => [
+            path.map(Touch::Exec),
+            path2
+                .filter(|_| e.flags.iter().any(|f| f == "script"))
+                .map(Touch::Exec),
+        ],
         Kind::Open if ok => {
             let w = matches!(e.access.as_deref(), Some("write" | "read_write"))
                 || e.flags.iter().any(|f| f == "create" || f == "trunc");

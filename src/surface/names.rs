@@ -1,16 +1,22 @@
-//! Endpoints by name: the rule that turns `tcp:ADDRESS:PORT` into `tcp:NAME:PORT` when the run
-//! itself observed a name for that address. One source for deriving the surface and for
-//! `verify` (which checks a named entry against the kernel layer's `dns_answer` and
-//! `tls_client_hello` lines).
+//! Endpoints by name: the rule that turns `tcp:ADDRESS:PORT` into `tcp:NAME:PORT` when a name
+//! for that address was *earned*. One source for deriving the surface and for `verify` (which
+//! checks a named entry against the kernel layer's `dns_answer` lines).
 //!
-//! **The rule.** For a `tcp:` or `udp:` destination `PROTO:ADDRESS:PORT`:
-//! 1. if the run sent TLS ClientHellos to exactly that destination, its entries are
-//!    `PROTO:SNI:PORT`, one per server name sent there (sorted): the names the client itself
-//!    asked that server for win;
-//! 2. else, if DNS answers to session sockets resolved names to `ADDRESS` (directly or through
-//!    CNAMEs), its entries are `PROTO:NAME:PORT`, one per such name (sorted): the run may have
-//!    reached the address by any of them, and the surface does not guess which;
-//! 3. else it stays `PROTO:ADDRESS:PORT`.
+//! **Names are earned, not claimed.** A name is something the run's own traffic says, and the
+//! measured process may forge it: send itself a DNS answer from port 53, or write any server
+//! name into a ClientHello. So:
+//! 1. only a `dns_answer` marked `earned` names addresses — one that came from a resolver the
+//!    host is configured with (`/etc/resolv.conf`), from no socket of the run, answering a
+//!    query the run sent to it (same id and question; the kernel layer's `dns_query` lines);
+//! 2. a TLS ClientHello's server name (SNI) never names an address: it is what the client
+//!    claimed, kept in the kernel layer beside the address it was sent to;
+//! 3. for a `tcp:` or `udp:` destination `PROTO:ADDRESS:PORT` that earned answers resolved
+//!    names to (directly or through CNAMEs), its entries are `PROTO:NAME:PORT`, one per such
+//!    name (sorted): the run may have reached the address by any of them; else it stays
+//!    `PROTO:ADDRESS:PORT`.
+//!
+//! The residual trust is the resolver itself: an earned name is what the host's resolver said
+//! (docs/kernel.md, "Channels").
 //!
 //! An IPv4-mapped IPv6 destination (`[::ffff:127.0.0.2]`, a v6 socket reaching a v4 address)
 //! takes the names of its IPv4 address. Names only ever replace an address they were observed
@@ -22,12 +28,10 @@ use std::net::IpAddr;
 
 use crate::contracts::kernel_event::{KernelEvent, Kind};
 
-/// The names a run observed, by address (DNS) and by exact destination (TLS).
+/// The names a run earned, by address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Names {
     dns: BTreeMap<IpAddr, BTreeSet<String>>,
-    /// Keyed by `(protocol, address, port)`.
-    sni: BTreeMap<(String, IpAddr, u16), BTreeSet<String>>,
 }
 
 /// A `PROTO:ADDRESS:PORT` destination split into its parts (`[v6]` without brackets); `None`
@@ -59,38 +63,28 @@ fn canonical(a: IpAddr) -> IpAddr {
 }
 
 impl Names {
-    /// Records what one canonical event names (`dns_answer`, `tls_client_hello`); other events
-    /// name nothing.
+    /// Records what one canonical event names: an earned `dns_answer`'s name for its
+    /// addresses. Everything else — an answer that is not earned, a ClientHello — names nothing.
     pub fn event(&mut self, e: &KernelEvent) {
         let Some(name) = e.name.as_deref() else {
             return;
         };
-        match e.kind {
-            Kind::DnsAnswer => {
-                for a in &e.addresses {
-                    if let Ok(ip) = a.parse::<IpAddr>() {
-                        self.dns
-                            .entry(canonical(ip))
-                            .or_default()
-                            .insert(name.to_string());
-                    }
-                }
+        if e.kind != Kind::DnsAnswer || !e.earned {
+            return;
+        }
+        for a in &e.addresses {
+            if let Ok(ip) = a.parse::<IpAddr>() {
+                self.dns
+                    .entry(canonical(ip))
+                    .or_default()
+                    .insert(name.to_string());
             }
-            Kind::TlsClientHello => {
-                if let Some((proto, ip, port)) = e.endpoint.as_deref().and_then(split_endpoint) {
-                    self.sni
-                        .entry((proto.to_string(), canonical(ip), port))
-                        .or_default()
-                        .insert(name.to_string());
-                }
-            }
-            _ => {}
         }
     }
 
     /// Whether no name was observed.
     pub fn is_empty(&self) -> bool {
-        self.dns.is_empty() && self.sni.is_empty()
+        self.dns.is_empty()
     }
 
     /// The surface entries of one destination by the rule above (the destination itself when
@@ -102,12 +96,7 @@ impl Names {
         if proto != "tcp" && proto != "udp" {
             return vec![ep.to_string()];
         }
-        let ip = canonical(ip);
-        let names = self
-            .sni
-            .get(&(proto.to_string(), ip, port))
-            .or_else(|| self.dns.get(&ip));
-        match names {
+        match self.dns.get(&canonical(ip)) {
             Some(n) if !n.is_empty() => n.iter().map(|n| format!("{proto}:{n}:{port}")).collect(),
             _ => vec![ep.to_string()],
         }
@@ -132,6 +121,7 @@ mod tests {
             endpoint: Some("udp:127.0.0.1:53".into()),
             name: Some(name.into()),
             addresses: addrs.iter().map(|a| a.to_string()).collect(),
+            earned: true,
             ..KernelEvent::new("r", 0, "net", Kind::DnsAnswer)
         }
     }
@@ -166,30 +156,31 @@ mod tests {
     }
 
     #[test]
-    fn sni_wins_then_every_dns_name_then_the_address() {
+    fn earned_dns_names_every_name_and_sni_names_nothing() {
         let mut n = Names::default();
+        let mut forged = dns("github.com", &["127.0.0.99"]);
+        forged.earned = false; // the run answered itself, or nobody asked
         for e in [
             dns("service.assay.test", &["127.0.0.2"]),
             dns("alias.assay.test", &["127.0.0.2", "::1"]),
             hello("tls.assay.test", "tcp:127.0.0.2:443"),
-            hello("other.assay.test", "tcp:127.0.0.2:443"),
+            hello("github.com", "tcp:127.0.0.98:443"),
+            forged,
         ] {
             n.event(&e);
         }
         assert_eq!(
             n.entries("tcp:127.0.0.2:443"),
-            ["tcp:other.assay.test:443", "tcp:tls.assay.test:443"]
-        );
-        assert_eq!(
-            n.entries("tcp:127.0.0.2:80"),
-            ["tcp:alias.assay.test:80", "tcp:service.assay.test:80"]
+            ["tcp:alias.assay.test:443", "tcp:service.assay.test:443"]
         );
         assert_eq!(n.entries("udp:[::1]:53"), ["udp:alias.assay.test:53"]);
         assert_eq!(
-            n.entries("tcp:[::ffff:127.0.0.2]:443"),
-            ["tcp:other.assay.test:443", "tcp:tls.assay.test:443"]
+            n.entries("tcp:[::ffff:127.0.0.2]:80"),
+            ["tcp:alias.assay.test:80", "tcp:service.assay.test:80"]
         );
         for same in [
+            "tcp:127.0.0.98:443",
+            "tcp:127.0.0.99:443",
             "tcp:127.0.0.3:80",
             "unix:/run/x",
             "10.0.0.1:22",
