@@ -151,7 +151,7 @@ static __always_inline void addr_event(__u32 op, __u64 uaddr, __u64 len, __u64 p
 	else
 		e->h.status |= ST_FAULT1;
 	if (resolve && e->h.len1 > 2 && *(__u16 *)&e->data[0] == AF_UNIX && e->data[2])
-		resolve_at(e, 1, AT_FDCWD, uaddr + 2, 0);
+		resolve_path(e, 1, AT_FDCWD, uaddr + 2, 0);
 	emit(e, PROG_NET + op - 1);
 }
 

@@ -92,7 +92,7 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	struct file *f = BPF_CORE_READ(bprm, file);
-	file_path(e, 0, f);
+	file_path_of(e, 0, (__u64)f);
 	if (fileless(f))
 		e->h.status |= ST_FILELESS;
 	const char *filename = BPF_CORE_READ(bprm, filename);
@@ -102,7 +102,7 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		if (bpf_core_field_exists(bprm->executable))
 			script = BPF_CORE_READ(bprm, executable);
 		if (script && script != f) {
-			file_path(e, 1, script); /* the script the exec opened (KPATH) */
+			file_path_of(e, 1, (__u64)script); /* the script the exec opened (KPATH) */
 			goto loaded;
 		}
 		char first = 0;
@@ -122,7 +122,7 @@ loaded:
 	if (!r)
 		return 0;
 	r->h.status |= ST_LOADER;
-	file_path(r, 0, loader);
+	file_path_of(r, 0, (__u64)loader);
 	if (fileless(loader))
 		r->h.status |= ST_FILELESS;
 	emit(r, PROG_EXEC);
@@ -193,7 +193,7 @@ struct sys_fields {
 static __always_inline void opened(struct event *e, __s64 fd)
 {
 	struct file *f = fd_file((__u64)fd);
-	file_path(e, 0, f);
+	file_path_of(e, 0, (__u64)f);
 	if (!f)
 		return;
 	__u16 mode = BPF_CORE_READ(f, f_inode, i_mode);
@@ -220,7 +220,7 @@ __noinline int emit_syscall(const struct sys_fields *a)
 	e->h.dfd1 = dfd1;
 	e->h.dfd2 = dfd2;
 	__u32 slots = 0;         /* the slots that hold text (texts.h) */
-	__u64 bases[2] = {};     /* the base directories their walks used */
+	struct text_bases bases = {}; /* the base directories their walks used */
 	switch (op) {
 	case OP_CONNECT: {
 		__u64 len = (__u32)flags; /* addrlen */
@@ -241,7 +241,7 @@ __noinline int emit_syscall(const struct sys_fields *a)
 				unix_sock_path(e, 1, BPF_CORE_READ((struct unix_sock *)sk, peer));
 		} else if (e->h.len1 > 2 && *(__u16 *)&e->data[0] == AF_UNIX && e->data[2]) {
 			/* a failed attempt: the text, joined to the working directory */
-			resolve_at(e, 1, AT_FDCWD, p1 + 2, 0);
+			resolve_path(e, 1, AT_FDCWD, p1 + 2, 0);
 		}
 		break;
 	}
@@ -252,7 +252,7 @@ __noinline int emit_syscall(const struct sys_fields *a)
 			if (p1)
 				e->h.len2 = (__u16)(read_user_at(e, 1, 0, p1) & (ASSAY_PATH_MAX - 1));
 		} else {
-			resolve_at(e, 0, dfd1, p1, &bases[0]);
+			resolve_path(e, 0, dfd1, p1, &bases.d[0]);
 			slots = ret >= 0; /* acct: the kernel holds the file it named */
 		}
 		break;
@@ -261,28 +261,28 @@ __noinline int emit_syscall(const struct sys_fields *a)
 		if (ret == 0)
 			pwd_path(e, 0); /* where it went */
 		else if (op == OP_CHDIR)
-			resolve_at(e, 0, dfd1, p1, 0);
+			resolve_path(e, 0, dfd1, p1, 0);
 		else
 			fd_path(e, 0, (__u32)dfd1);
 		break;
 	case OP_SYMLINK:
 		e->h.len1 = (__u16)(read_user_at(e, 0, 0, p1) & (ASSAY_PATH_MAX - 1)); /* the content */
-		resolve_at(e, 1, dfd2, p2, &bases[1]);
+		resolve_path(e, 1, dfd2, p2, &bases.d[1]);
 		slots = 2;
 		break;
 	case OP_RENAME:
 	case OP_LINK:
-		resolve_at(e, 0, dfd1, p1, &bases[0]);
-		resolve_at(e, 1, dfd2, p2, &bases[1]);
+		resolve_path(e, 0, dfd1, p1, &bases.d[0]);
+		resolve_path(e, 1, dfd2, p2, &bases.d[1]);
 		slots = 3;
 		break;
 	default:
-		resolve_at(e, 0, dfd1, p1, &bases[0]);
+		resolve_path(e, 0, dfd1, p1, &bases.d[0]);
 		slots = 1;
 	}
 	/* a path-only operation that took effect: its texts must be what they were at entry */
 	if (ret >= 0 && slots)
-		check_texts(e, a->nr, slots, bases);
+		check_texts(e, a->nr, slots, &bases);
 	emit(e, PROG_SYSCALL + ((op - 1) % OP_COUNT));
 	return 0;
 }

@@ -166,6 +166,18 @@ static __always_inline void file_path(struct event *e, int which, struct file *f
 	}
 }
 
+/* file_path as a global function (verified once): `file` is a struct file pointer. */
+__noinline int file_path_of(struct event *e, int which, __u64 file)
+{
+	if (!e)
+		return 0;
+	if (which)
+		file_path(e, 1, (struct file *)file);
+	else
+		file_path(e, 0, (struct file *)file);
+	return 0;
+}
+
 /* The file behind the current process's descriptor `fd` (0 when there is none). */
 static __always_inline struct file *fd_file(__u64 fd)
 {
@@ -183,7 +195,7 @@ static __always_inline struct file *fd_file(__u64 fd)
 /* The path of descriptor `fd`'s file into slot `which` (KPATH). */
 static __always_inline void fd_path(struct event *e, int which, __u64 fd)
 {
-	file_path(e, which, fd_file(fd));
+	file_path_of(e, which, (__u64)fd_file(fd));
 }
 
 /* Reads a user string into slot `which` at offset `off` within it (at most what is left of
@@ -260,6 +272,19 @@ static __always_inline void resolve_at(struct event *e, int which, __s32 dfd, __
 		e->h.len2 = (__u16)(len & (ASSAY_PATH_MAX - 1));
 	else
 		e->h.len1 = (__u16)(len & (ASSAY_PATH_MAX - 1));
+}
+
+/* resolve_at as a global function: the verifier checks its two copies (one per slot) once,
+ * with unknown arguments, instead of once at every call site. `base_dentry` may be 0. */
+__noinline int resolve_path(struct event *e, int which, __s32 dfd, __u64 ptr, __u64 *base_dentry)
+{
+	if (!e)
+		return 0;
+	if (which)
+		resolve_at(e, 1, dfd, ptr, base_dentry);
+	else
+		resolve_at(e, 0, dfd, ptr, base_dentry);
+	return 0;
 }
 
 /* The process's working directory into slot `which` (KPATH): where a chdir took it. */

@@ -185,11 +185,17 @@ static __always_inline int memory_shared(void)
 }
 
 /* At exit of a successful path-only syscall: marks each text slot whose text or base differs
- * from the entry's (or could not be compared) ST_UNSTABLE. `bases` are the dentries the exit's
- * walks used (resolve_at); `slots` as text_args gives them. */
-static __always_inline void check_texts(struct event *e, long nr, __u32 slots,
-					const __u64 bases[2])
+ * from the entry's (or could not be compared) ST_UNSTABLE. `b` holds the dentries the exit's
+ * walks used (resolve_at); `slots` as text_args gives them. A global function: verified once. */
+struct text_bases {
+	__u64 d[2];
+};
+
+__noinline int check_texts(struct event *e, long nr, __u32 slots, const struct text_bases *b)
 {
+	if (!e || !b)
+		return 0;
+	const __u64 *bases = b->d;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct entry_text *t = bpf_map_lookup_elem(&entry_texts, &tid);
 	if (t && t->nr != (__u64)nr)
@@ -226,6 +232,7 @@ static __always_inline void check_texts(struct event *e, long nr, __u32 slots,
 	}
 	if (unstable)
 		e->h.status |= ST_UNSTABLE;
+	return 0;
 }
 
 #endif
