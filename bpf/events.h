@@ -14,6 +14,7 @@
 #define EV_SYSCALL 4
 #define EV_NET 5       /* socket addresses seen at the session cgroup's hooks (or at listen) */
 #define EV_PAYLOAD 6   /* the start of a packet's payload seen at the session cgroup's cgroup_skb hooks */
+#define EV_CGROUP 7    /* a cgroup made below the session's (cgid: its id; path 1: its name) */
 /* A ring record that is a batch of events staged on one CPU: a struct batch_hdr, then `count`
  * events, each starting 8-byte aligned (an event's size is ASSAY_HDR_SIZE + len1, or
  * ASSAY_HDR_SIZE + ASSAY_PATH_MAX + len2 when it has a second path). Any other record is one
@@ -100,7 +101,8 @@
 #define PROG_NET 19    /* network events: slot PROG_NET + op - 1, one per NET_* */
 #define PROG_TRACK 23  /* not an emitter: failed insertions into the pid-tree map */
 #define PROG_PAYLOAD 24 /* payload events: slot PROG_PAYLOAD + op - 1, one per PAY_* */
-#define PROG_SLOTS 27
+#define PROG_CGROUP 27 /* cgroups made below the session's */
+#define PROG_SLOTS 28
 
 /* Channels the probes do not observe yet (docs/kernel.md, "Channels"): successful uses by the
  * session are counted per slot (per CPU, exact) and make the kernel layer partial_blind_spot. */

@@ -121,6 +121,7 @@ struct signal_struct {
 struct task_struct {
 	struct thread_info thread_info;
 	struct signal_struct *signal;
+	struct css_set *cgroups;
 	int pid;
 	int tgid;
 	int exit_code;
@@ -139,12 +140,21 @@ struct sock_common {
 /* The parent node is `__parent` since Linux 6.15, `parent` before. */
 struct kernfs_node {
 	__u64 id;
+	const char *name;
 	struct kernfs_node *__parent;
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
 
+struct cgroup_root;
+
 struct cgroup {
 	struct kernfs_node *kn;
+	struct cgroup_root *root;
+} __attribute__((preserve_access_index));
+
+/* A task's css_set: `dfl_cgrp` is its cgroup on the cgroup2 hierarchy. */
+struct css_set {
+	struct cgroup *dfl_cgrp;
 } __attribute__((preserve_access_index));
 
 /* The cgroup a socket was created in: the one whose sock_addr hooks run for it. */

@@ -177,6 +177,30 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* cgroup_mkdir(struct cgroup *cgrp, const char *path): a cgroup made below the session's on the
+ * cgroup2 hierarchy (a container the run's Docker endpoint placed there, by its runtime): its id
+ * and name, so userspace knows whose processes carry that id. Fires for every hierarchy; a
+ * cgroup1 one (runc makes the same path in each) is not the session's. */
+SEC("raw_tp/cgroup_mkdir")
+int on_cgroup_mkdir(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct cgroup *cg = (struct cgroup *)ctx->args[0];
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (!cg || BPF_CORE_READ(cg, root) != BPF_CORE_READ(task, cgroups, dfl_cgrp, root))
+		return 0;
+	__u64 id = BPF_CORE_READ(cg, kn, id);
+	if (id == session_cgid || !cgroup_in_session(cg))
+		return 0;
+	struct event *e = new_event(EV_CGROUP, MEMBER_HOOK);
+	if (!e)
+		return 0;
+	e->h.cgid = id;
+	long n = bpf_probe_read_kernel_str(&e->data[0], 256, BPF_CORE_READ(cg, kn, name));
+	e->h.len1 = n > 1 ? (__u16)(n - 1) : 0;
+	emit(e, PROG_CGROUP);
+	return 0;
+}
+
 /* ---- syscalls: one program at exit, dispatching on the number ---- */
 
 /* The fields of a syscall event, as on_sys_exit's cases name them. */

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: &str = "assay.runner.observation_health.v4";
 
 /// Program families that count attempts and drops (keys of `drops_by_program`).
-pub const PROGRAM_FAMILIES: [&str; 26] = [
+pub const PROGRAM_FAMILIES: [&str; 27] = [
+    "cgroup",
     "chdir",
     "chmod",
     "chown",

@@ -109,6 +109,12 @@ pub const PROGRAMS: &[Program] = &[
         required: true,
     },
     Program {
+        name: "on_cgroup_mkdir",
+        hook: Hook::RawTp("cgroup_mkdir"),
+        family: "process",
+        required: false,
+    },
+    Program {
         name: "on_sys_enter",
         hook: Hook::BtfTp("sys_enter"),
         family: "syscall",

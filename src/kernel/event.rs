@@ -21,6 +21,9 @@ pub const EV_NET: u32 = 5;
 /// [`SOCKADDR_SLOT`] bytes), then at most [`PAYLOAD_MAX`] payload bytes; `flags` is the IP
 /// protocol, `ret` the payload's full length in the packet.
 pub const EV_PAYLOAD: u32 = 6;
+/// A cgroup made below the session's (a container placed there): `cgid` is its id, path 1 its
+/// name (a container's id under the cgroupfs driver).
+pub const EV_CGROUP: u32 = 7;
 /// A ring record that is a batch of events staged on one CPU (`EV_BATCH`): an 8-byte header
 /// (this kind, then the number of events, each `u32`), then the events, each starting 8-byte
 /// aligned. Any other record is one event. [`parse_record`] reads both.
@@ -95,7 +98,7 @@ pub const STAGE_MAX: u64 = 65536;
 /// Counter slots (`PROG_*`), in order, with their names in health: one per emitting program
 /// family (syscall exits by operation), the pid-tree insertion failures, then the payload
 /// events by `PAY_*` operation.
-pub const PROG_SLOTS: [&str; 27] = [
+pub const PROG_SLOTS: [&str; 28] = [
     "exec",
     "fork",
     "exit",
@@ -123,7 +126,10 @@ pub const PROG_SLOTS: [&str; 27] = [
     "payload_dns",
     "payload_tls",
     "payload_dns_query",
+    "cgroup",
 ];
+/// The slot of cgroups made below the session's (`PROG_CGROUP`).
+pub const PROG_CGROUP: usize = 27;
 /// Channels counted (not observed) by the probes, by `BLIND_*` slot: the syscall families whose
 /// effects are not in the surface yet (docs/kernel.md, "Channels").
 pub const BLIND_SLOTS: [&str; 17] = [
@@ -303,7 +309,7 @@ pub fn parse_view(b: &[u8]) -> Result<(EventHdr, &[u8], &[u8]), ParseError> {
         return Err(ParseError::Short(b.len()));
     }
     let hdr = header_at(b);
-    if !(EV_EXEC..=EV_PAYLOAD).contains(&hdr.kind) {
+    if !(EV_EXEC..=EV_CGROUP).contains(&hdr.kind) {
         return Err(ParseError::UnknownKind(hdr.kind));
     }
     let data = &b[HDR_SIZE..];
@@ -440,6 +446,8 @@ mod tests {
             ("EV_SYSCALL".into(), EV_SYSCALL.into()),
             ("EV_NET".into(), EV_NET.into()),
             ("EV_PAYLOAD".into(), EV_PAYLOAD.into()),
+            ("EV_CGROUP".into(), EV_CGROUP.into()),
+            ("PROG_CGROUP".into(), PROG_CGROUP as u64),
             ("EV_BATCH".into(), EV_BATCH.into()),
             ("NET_CONNECT".into(), NET_CONNECT.into()),
             ("NET_SEND".into(), NET_SEND.into()),
@@ -524,7 +532,8 @@ mod tests {
         // the per-op and per-family slot layout: one slot per op, then per network op, then
         // the tracker, then one per payload op, last
         assert_eq!(3 + OP_MKNOD as usize + NET_LISTEN as usize, TRACK_SLOT);
-        assert_eq!(PAYLOAD_SLOT + PAY_DNS_QUERY as usize, PROG_SLOTS.len());
+        assert_eq!(PAYLOAD_SLOT + PAY_DNS_QUERY as usize, PROG_CGROUP);
+        assert_eq!(PROG_CGROUP + 1, PROG_SLOTS.len());
         assert_eq!(emitter_slots().count(), PROG_SLOTS.len() - 1);
     }
 

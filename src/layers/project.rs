@@ -166,6 +166,8 @@ pub(crate) struct Projector<'a> {
     made_dirs: HashSet<Vec<u8>>,
     lookup: PrefixLookup<'a>,
     prefixes: HashMap<Vec<u8>, Prefix>,
+    /// Cgroups made below the session's during the run, by id: their names.
+    pub cgroups: HashMap<u64, String>,
     dns: Dns,
 }
 
@@ -286,6 +288,7 @@ impl<'a> Projector<'a> {
             made_dirs: HashSet::new(),
             lookup,
             prefixes: HashMap::new(),
+            cgroups: HashMap::new(),
             dns: Dns::default(),
         }
     }
@@ -341,6 +344,11 @@ impl<'a> Projector<'a> {
     pub fn record(&mut self, h: &EventHdr, data1: &[u8], data2: &[u8]) -> Option<Pending> {
         if h.kind == EV_PAYLOAD {
             return self.payload(h, data1);
+        }
+        if h.kind == EV_CGROUP {
+            // a cgroup below the session's: whose processes carry this id (containers)
+            self.cgroups.insert(h.cgid, escape(data1));
+            return None;
         }
         let key = self.procs.key_of(h.pid, h.ts);
         if h.status & ST_ESCAPED != 0 {
