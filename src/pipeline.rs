@@ -27,6 +27,7 @@ use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::correlation::policy::PolicyLayer;
 use crate::correlation::sdk::SdkLayer;
+use crate::exit::Exit;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, PROG_SLOTS, TRACK_SLOT, emitter_slots};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
@@ -545,8 +546,8 @@ pub fn measure_with(
     let health = hb.finish();
 
     let exit_code = match rec.runner_failed {
-        true => crate::exit::RUNNER_ERROR,
-        false => rec.end.exit_code(),
+        true => Exit::RunnerError.code(),
+        false => crate::exit::of_end(&rec.end),
     };
     let mut lines = vec![RunLine::RunStarted {
         schema: run_event::SCHEMA.into(),

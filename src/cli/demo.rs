@@ -13,7 +13,7 @@ use anyhow::Context;
 use super::args::DemoArgs;
 use super::run_cmd;
 use crate::contracts::verdict::Verdict;
-use crate::exit;
+use crate::exit::Exit;
 use crate::kernel::session::RunSpec;
 use crate::lanes::{LanesConfig, changes, render, selftest};
 use crate::proofs::Proofs;
@@ -54,11 +54,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "assay-runner: {e}\nassay-runner: run `assay-runner doctor` to see what this host lacks"
             );
-            return Ok(exit::OBSERVATION_FAILED);
+            return Ok(Exit::ObservationFailed.code());
         }
         Err(e) => {
             eprintln!("assay-runner: {e}");
-            return Ok(exit::RUNNER_ERROR);
+            return Ok(Exit::RunnerError.code());
         }
     };
     let bundle = a.out_dir.join("demo.tar.gz");
@@ -124,9 +124,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     Ok(
         if report.passed() && m.exit_code == 0 && v.ok() && policy_ok && pv.verdict == Verdict::Pass
         {
-            exit::OK
+            Exit::Ok.code()
         } else {
-            exit::FAILED
+            Exit::Failed.code()
         },
     )
 }

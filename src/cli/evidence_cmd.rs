@@ -8,7 +8,7 @@ use super::args::{DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
 use crate::contracts::capability_diff::{self, CapabilityDiff, DiffStatus, Side, SideKind};
 use crate::contracts::{CONTRACTS, Contract};
 use crate::diff;
-use crate::exit;
+use crate::exit::Exit;
 use crate::verify::{self, Keep, Limits};
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -51,7 +51,11 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(if r.valid { exit::OK } else { exit::FAILED })
+    Ok(if r.valid {
+        Exit::Ok.code()
+    } else {
+        Exit::Failed.code()
+    })
 }
 
 fn failed_diff(base: Side, head: Side, note: String) -> CapabilityDiff {
@@ -144,7 +148,11 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
         DiffFormat::Human => print!("{}", diff::human(&d)),
         DiffFormat::Markdown => print!("{}", diff::markdown(&d)),
     }
-    Ok(if d.changed { exit::FAILED } else { exit::OK })
+    Ok(if d.changed {
+        Exit::Failed.code()
+    } else {
+        Exit::Ok.code()
+    })
 }
 
 /// `assay-runner cross-diff BASE HEAD`.
@@ -157,9 +165,9 @@ pub fn cross_diff(a: super::args::CrossDiffArgs) -> anyhow::Result<i32> {
         DiffFormat::Markdown => print!("{}", crate::crossdiff::markdown(&d)),
     }
     Ok(match d.status {
-        CrossStatus::Same => exit::OK,
-        CrossStatus::Different => exit::FAILED,
-        CrossStatus::Inconclusive => exit::INCONCLUSIVE,
+        CrossStatus::Same => Exit::Ok.code(),
+        CrossStatus::Different => Exit::Failed.code(),
+        CrossStatus::Inconclusive => Exit::Inconclusive.code(),
     })
 }
 
@@ -179,12 +187,12 @@ pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
                     }
                 );
             }
-            Ok(exit::OK)
+            Ok(Exit::Ok.code())
         }
         Some(n) => match Contract::find(&n) {
             Some(c) => {
                 print!("{}", c.published);
-                Ok(exit::OK)
+                Ok(Exit::Ok.code())
             }
             None => {
                 let names: Vec<&str> = CONTRACTS.iter().map(|c| c.name).collect();

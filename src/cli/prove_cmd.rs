@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 
 use super::args::{GoldenAcceptArgs, ProveArgs, ReportFormat};
 use crate::contracts::verdict::Verdict;
-use crate::exit;
+use crate::exit::Exit;
 use crate::proofs::{Proof, Proofs};
 use crate::prove::{self, Options};
 
@@ -129,7 +129,7 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        return Ok(exit::OK);
+        return Ok(Exit::Ok.code());
     }
     for p in &selected {
         prove::preflight(p).map_err(|e| anyhow::anyhow!("{}:{}: {e}", proofs.source, p.line))?;
@@ -165,9 +165,9 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
         ReportFormat::Human => super::print_untrusted(&human(&set, &verdict_path)),
     }
     Ok(match set.verdict {
-        Verdict::Pass => exit::OK,
-        Verdict::Fail | Verdict::NeedsApproval => exit::FAILED,
-        Verdict::Inconclusive => exit::INCONCLUSIVE,
+        Verdict::Pass => Exit::Ok.code(),
+        Verdict::Fail | Verdict::NeedsApproval => Exit::Failed.code(),
+        Verdict::Inconclusive => Exit::Inconclusive.code(),
     })
 }
 
@@ -346,9 +346,9 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
         }
         if pending.is_empty() && stale.is_empty() {
             println!("no pending or stale goldens");
-            return Ok(exit::OK);
+            return Ok(Exit::Ok.code());
         }
-        return Ok(exit::FAILED);
+        return Ok(Exit::Failed.code());
     }
     if named {
         let missing: Vec<String> = chosen
@@ -360,12 +360,12 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
             for m in &missing {
                 eprintln!("assay-runner: {m}");
             }
-            return Ok(exit::FAILED);
+            return Ok(Exit::Failed.code());
         }
     }
     if pending.is_empty() {
         println!("no pending goldens in {}", a.out_dir.display());
-        return Ok(exit::OK);
+        return Ok(Exit::Ok.code());
     }
     for p in pending {
         let from = prove::pending_path(&a.out_dir, p);
@@ -383,5 +383,5 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
         std::fs::remove_file(&from).with_context(|| format!("cannot remove {}", from.display()))?;
         println!("accepted {} (proof {})", p.golden, p.name);
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok.code())
 }

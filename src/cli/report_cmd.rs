@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use super::args::ReportArgs;
 use crate::contracts::verdict::Verdict;
+use crate::exit::Exit;
 use crate::report::check_run::{self, CheckRunError, Client, Request, Retry};
 use crate::report::{self, commands, github, markdown};
 
@@ -177,7 +178,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         && a.require_check_run
     {
         eprintln!("assay-runner: error (--require-check-run): {e:#}");
-        return Ok(crate::exit::ERROR);
+        return Ok(Exit::Error.code());
     }
     Ok(report::exit_code(v.verdict, a.inconclusive_conclusion))
 }

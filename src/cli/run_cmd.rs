@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 
 use super::args::{DoctorArgs, Format, Mode, RunArgs};
 use crate::contracts::doctor_report::{CheckStatus, DoctorReport};
-use crate::exit;
+use crate::exit::Exit;
 use crate::kernel::session::{self, RunSpec};
 use crate::pipeline::{self, Measured};
 use crate::surface::NoiseFilter;
@@ -199,18 +199,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         Ok(m) => m,
         Err(e @ pipeline::MeasureError::Policy(_)) => {
             eprintln!("{e}");
-            return Ok(exit::ERROR);
+            return Ok(Exit::Error.code());
         }
         Err(e @ (pipeline::MeasureError::Session(_) | pipeline::MeasureError::LayerDir { .. })) => {
             eprintln!("assay-runner: {e}");
             eprintln!(
                 "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
             );
-            return Ok(exit::OBSERVATION_FAILED);
+            return Ok(Exit::ObservationFailed.code());
         }
         Err(e) => {
             eprintln!("assay-runner: {e}");
-            return Ok(exit::RUNNER_ERROR);
+            return Ok(Exit::RunnerError.code());
         }
     };
     if let Some(f) = &captured {
@@ -221,7 +221,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         && let Err(e) = crate::bundle::write(out, &run_id, &pipeline::entries(&m))
     {
         eprintln!("assay-runner: {e}");
-        return Ok(exit::RUNNER_ERROR);
+        return Ok(Exit::RunnerError.code());
     }
     match a.format {
         Format::Json => super::eprint_untrusted(&format!(
@@ -237,7 +237,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
 pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
     if a.bpf_source_hash {
         println!("{}", crate::kernel::bpf::SOURCE_SHA256);
-        return Ok(exit::OK);
+        return Ok(Exit::Ok.code());
     }
     let report = crate::kernel::doctor::diagnose();
     if a.format == Format::Json {
@@ -245,7 +245,11 @@ pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", doctor_text(&report));
     }
-    Ok(if report.ok { exit::OK } else { exit::FAILED })
+    Ok(if report.ok {
+        Exit::Ok.code()
+    } else {
+        Exit::Failed.code()
+    })
 }
 
 fn doctor_text(r: &DoctorReport) -> String {

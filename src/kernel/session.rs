@@ -468,21 +468,6 @@ fn injected_fault(point: &str) -> Option<BpfError> {
     None
 }
 
-impl End {
-    /// The runner's exit code for this end (README, "Exit codes").
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            End::Exited(c) => *c,
-            End::Signaled(s) | End::Interrupted(s) => 128 + s,
-            End::Timeout => crate::exit::TIMEOUT,
-            End::SpawnFailed {
-                not_found: true, ..
-            } => crate::exit::NOT_FOUND,
-            End::SpawnFailed { .. } => crate::exit::CANNOT_EXEC,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Wakeups;
