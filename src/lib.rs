@@ -13,6 +13,7 @@ pub mod diag;
 pub mod diff;
 pub mod exit;
 pub mod fsutil;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;
 pub mod kernel;
