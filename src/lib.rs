@@ -4,12 +4,13 @@
 //! `lanes` → `kernel` → `layers` → `surface`/`health` → `bundle` → `diff` → `verdict` → `report`.
 //! `contracts` holds every wire type; `cli` is the only module that prints or exits.
 
+pub use assay_contracts as contracts;
+pub use assay_contracts::{diag, pathbytes, textutil};
+
 pub mod bundle;
 pub mod cli;
-pub mod contracts;
 pub mod correlation;
 pub mod crossdiff;
-pub mod diag;
 pub mod diff;
 pub mod exit;
 pub mod fsutil;
@@ -19,12 +20,10 @@ pub mod health;
 pub mod kernel;
 pub mod lanes;
 pub mod layers;
-pub mod pathbytes;
 pub mod pipeline;
 pub mod policy;
 pub mod proofs;
 pub mod prove;
 pub mod report;
 pub mod surface;
-pub mod textutil;
 pub mod verify;

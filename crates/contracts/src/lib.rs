@@ -1,27 +1,34 @@
-//! Every `assay.runner.*.vN` wire contract, as serde types and nothing else (no I/O).
+//! assay-contracts: every `assay.runner.*.vN` wire contract, as serde types and nothing else
+//! (no I/O, nothing Linux-only), plus the pure text rules every artifact and configuration file
+//! shares: [`pathbytes`] (the lossless escaping of byte paths), [`diag`] (the one diagnostic of
+//! every configuration file) and [`textutil`] (names, the first invalid UTF-8 byte).
 //!
 //! Architecture Invariant: `Serialize`/`Deserialize`/`JsonSchema` are derived only here; other
 //! modules build these types and hand them to the edge. Set-valued fields are sorted by whoever
 //! builds them (and `verify` checks it). The JSON Schemas in `schemas/` are generated from these
-//! types by [`generate`] and committed; `tests/schemas.rs` fails when they drift and validates
-//! real artifacts against them. Adding a field or a vocabulary value is a contract change: bump
-//! the schema id, regenerate `schemas/` (`ASSAY_UPDATE_SCHEMAS=1 cargo test --test schemas`),
-//! update `docs/contracts/` and the goldens.
+//! types by [`Contract::generate`] and committed; `tests/schemas.rs` fails when they drift and
+//! validates real artifacts against them. Adding a field or a vocabulary value is a contract
+//! change: bump the schema id, regenerate `schemas/` (`ASSAY_UPDATE_SCHEMAS=1 cargo test --test
+//! schemas`), update `docs/contracts/` and the goldens.
 //!
 //! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
+//! Depends on no other crate of the workspace.
 
 pub mod capability_diff;
 pub mod correlation_report;
 pub mod cross_runtime_diff;
+pub mod diag;
 pub mod doctor_report;
 pub mod health;
 pub mod kernel_event;
 pub mod lane_decision;
 pub mod manifest;
+pub mod pathbytes;
 pub mod policy_event;
 pub mod run_event;
 pub mod sdk_event;
 pub mod surface;
+pub mod textutil;
 pub mod verdict;
 pub mod verify_report;
 
@@ -59,7 +66,13 @@ macro_rules! contract {
             id: $module::SCHEMA,
             members: $member,
             shape: $shape,
-            published: include_str!(concat!("../../schemas/", $name, ".", $ver, ".schema.json")),
+            published: include_str!(concat!(
+                "../../../schemas/",
+                $name,
+                ".",
+                $ver,
+                ".schema.json"
+            )),
             generate: || {
                 schemars::generate::SchemaSettings::draft2020_12()
                     .into_generator()

@@ -407,7 +407,7 @@ mod tests {
 
     #[test]
     fn the_docs_list_every_code_with_its_class() {
-        let doc = include_str!("../../docs/contracts/observation_health.md");
+        let doc = include_str!("../../../docs/contracts/observation_health.md");
         for &c in NoteCode::ALL {
             let row = format!("| `{}` | {:?} |", c.code(), c.class());
             assert!(
