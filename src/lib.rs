@@ -6,6 +6,7 @@
 
 pub use assay_contracts as contracts;
 pub use assay_contracts::{diag, pathbytes, textutil};
+pub use assay_lanes as lanes;
 
 pub mod bundle;
 pub mod cli;
@@ -18,7 +19,6 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod health;
 pub mod kernel;
-pub mod lanes;
 pub mod layers;
 pub mod pipeline;
 pub mod policy;

@@ -4,7 +4,7 @@
 //! Shallow clones (CI's default) are handled: a missing merge base triggers `git fetch --deepen`
 //! in growing steps, then `--unshallow`; if history is still missing, the error says exactly which
 //! commits are absent and how to fetch them.
-//! Imports: `crate::lanes::changes`.
+//! Imports: `crate::changes`.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

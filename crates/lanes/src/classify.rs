@@ -5,7 +5,7 @@
 //! PR gets the lowest lane. One [`GlobIndex`](super::matcher::GlobIndex) holds every glob of every
 //! rule, so a path is matched once against the whole rule set, at a cost that grows with the
 //! globs it could match, not with the number of rules.
-//! Imports: `crate::lanes::{config, changes, matcher}`.
+//! Imports: `crate::{config, changes, matcher}`.
 
 use super::changes::{ChangeKind, ChangedPath};
 use super::config::{GlobRole, LanesConfig, Pattern, Rule};

@@ -1,6 +1,6 @@
 //! Diagnostics for lanes files: stable kebab-case codes; the `file:line:column: error[code]`
-//! type is the one every configuration file shares (`crate::diag`).
-//! Imports: `crate::diag`.
+//! type is the one every configuration file shares (`assay_contracts::diag`).
+//! Imports: `assay_contracts::diag`.
 
 /// Stable code of a lanes-file problem. Codes are part of the CLI contract: scripts may match
 /// on them, so a code is never renamed or reused.
@@ -72,11 +72,11 @@ impl Code {
     }
 }
 
-/// One problem in a lanes file: the shared configuration diagnostic (`crate::diag`).
-pub use crate::diag::Diagnostic;
+/// One problem in a lanes file: the shared configuration diagnostic (`assay_contracts::diag`).
+pub use assay_contracts::diag::Diagnostic;
 
 /// Every problem found in a lanes file, in file order.
-pub type ConfigError = crate::diag::Diagnostics;
+pub type ConfigError = assay_contracts::diag::Diagnostics;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! `lanes self-test`: every `cases` entry and every `forbid` check, plus warnings for rules that
 //! no case exercises and `except` globs that never exclude anything.
-//! Imports: `crate::lanes::{config, classify, changes}`.
+//! Imports: `crate::{config, classify, changes}`.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -130,7 +130,7 @@ pub fn run(config: &LanesConfig, root: &Path) -> Result<Report, SelfTestError> {
                     };
                     format!(
                         "{} → {} ({why})",
-                        crate::pathbytes::escape(&f.path),
+                        assay_contracts::pathbytes::escape(&f.path),
                         config.lanes[f.lane]
                     )
                 })
@@ -192,7 +192,7 @@ pub fn run(config: &LanesConfig, root: &Path) -> Result<Report, SelfTestError> {
                     }
                     report.forbid_hits.push(ForbidHit {
                         check: check.name.clone(),
-                        path: crate::pathbytes::escape(rel),
+                        path: assay_contracts::pathbytes::escape(rel),
                         line,
                         text,
                         message: check.message.clone(),

@@ -4,7 +4,7 @@
 //! every value's line and column, then [`LanesConfig::parse`] validates the whole file, gathering
 //! *every* problem (unknown lane, duplicate rule, bad glob or regex, ...) before failing, each with
 //! `file:line:column` and a stable code. The result holds compiled matchers, built once.
-//! Imports: `crate::lanes::{diag, matcher}`, `crate::textutil`.
+//! Imports: `crate::{diag, matcher}`, `assay_contracts::textutil`.
 
 use std::collections::HashMap;
 
@@ -17,8 +17,8 @@ use super::diag::{Code, ConfigError, Diagnostic};
 use super::matcher::GlobIndex;
 
 /// The keys a lanes file may have, where (every unknown one is reported at once).
-const SHAPE: crate::diag::Shape = {
-    use crate::diag::Shape::{Any, List, Map};
+const SHAPE: assay_contracts::diag::Shape = {
+    use assay_contracts::diag::Shape::{Any, List, Map};
     Map(&[
         ("lanes", Any),
         ("default", Any),
@@ -263,16 +263,18 @@ impl LanesConfig {
                 ),
             ));
         }
-        let text = crate::textutil::utf8_or_line(text).map_err(|line| {
+        let text = assay_contracts::textutil::utf8_or_line(text).map_err(|line| {
             err(
                 Pos { line, column: 1 },
                 Code::YamlSyntax,
                 "file is not valid UTF-8".into(),
             )
         })?;
-        crate::diag::Diagnostics::check(crate::diag::unknown_keys(source, text, &SHAPE))?;
+        assay_contracts::diag::Diagnostics::check(assay_contracts::diag::unknown_keys(
+            source, text, &SHAPE,
+        ))?;
         let raw: RawConfig = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::one(crate::diag::from_yaml(source, &e)))?;
+            .map_err(|e| ConfigError::one(assay_contracts::diag::from_yaml(source, &e)))?;
         Validator {
             source,
             diags: Vec::new(),

@@ -2,8 +2,8 @@
 //! explain every decision, and self-test the file (design §4).
 //!
 //! Pipeline position: first stage (changed files → which proofs to run).
-//! Imports: `crate::contracts` (to build `lane_decision`), `crate::pathbytes`. Never `kernel`,
-//! `bundle`, `report` or anything after it.
+//! Imports: `assay_contracts` (to build `lane_decision`, `pathbytes`, `diag`) only: never the
+//! kernel, the evidence crate or the runner, and nothing Linux-only (the crate boundary).
 
 pub mod changes;
 pub mod classify;

@@ -471,7 +471,7 @@ fn required(h: &Hir, out: &mut Vec<Key>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::lanes::config::compile_glob;
+    use crate::config::compile_glob;
     use proptest::prelude::*;
 
     fn index(globs: &[&str]) -> (GlobIndex, GlobSet) {

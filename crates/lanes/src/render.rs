@@ -1,14 +1,14 @@
 //! Renderings of lane decisions, explanations and self-test reports: human text, the
 //! `lane_decision` contract, and GitHub Actions outputs/step summary.
-//! Imports: `crate::lanes::{config, classify, selftest}`, `crate::contracts`, `crate::pathbytes`.
+//! Imports: `crate::{config, classify, selftest}`, `assay_contracts`, `assay_contracts::pathbytes`.
 
 use std::fmt::Write as _;
 
 use super::classify::{Decision, Explanation};
 use super::config::LanesConfig;
 use super::selftest::Report;
-use crate::contracts::lane_decision::{self, FileLane, LaneDecision};
-use crate::pathbytes::escape;
+use assay_contracts::lane_decision::{self, FileLane, LaneDecision};
+use assay_contracts::pathbytes::escape;
 
 /// Builds the `assay.runner.lane_decision.v0` value (sorted as the contract requires).
 pub fn contract(config: &LanesConfig, config_name: &str, d: &Decision) -> LaneDecision {
