@@ -25,5 +25,8 @@ pub mod policy;
 pub mod proofs;
 pub mod prove;
 pub mod report;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod sample;
+pub mod sink;
 pub mod surface;
 pub mod verify;

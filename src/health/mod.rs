@@ -7,7 +7,7 @@
 //! mean lost or doubtful evidence (drops, parse errors, read faults, unresolved or truncated
 //! paths, escapes, track failures, a count mismatch) each add their note.
 //!
-//! Imports: `crate::contracts::health`, `crate::kernel` (record types), `crate::layers`.
+//! Imports: `crate::contracts::health` only.
 
 use std::collections::BTreeMap;
 

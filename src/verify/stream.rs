@@ -1018,13 +1018,7 @@ mod tests {
     }
 
     fn kernel_member() -> Vec<u8> {
-        crate::fuzzing::sample_entries("r")
-            .into_iter()
-            .find(|e| e.path == "layers/kernel.ndjson")
-            .unwrap()
-            .body
-            .to_vec()
-            .unwrap()
+        crate::sample::kernel_member("r")
     }
 
     #[test]
