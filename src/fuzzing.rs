@@ -214,11 +214,11 @@ pub fn layer_logs(data: &[u8]) {
 }
 
 /// The members of a small, valid bundle built without a kernel, whose kernel layer is
-/// [`crate::sample::kernel_events`].
+/// [`assay_evidence::sample::kernel_events`].
 /// Used by the verify tests and as the fuzz seed.
 pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
     use crate::contracts::run_event::{self, RunRecord};
-    let events = crate::sample::kernel_events(run_id);
+    let events = assay_evidence::sample::kernel_events(run_id);
     let runs = vec![
         RunRecord::RunStarted {
             schema: run_event::SCHEMA.into(),

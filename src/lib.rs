@@ -6,18 +6,14 @@
 
 pub use assay_contracts as contracts;
 pub use assay_contracts::{diag, pathbytes, textutil};
+pub use assay_evidence::{bundle, crossdiff, diff, fsutil, health, sink, surface, verify};
 pub use assay_lanes as lanes;
 
-pub mod bundle;
 pub mod cli;
 pub mod correlation;
-pub mod crossdiff;
-pub mod diff;
 pub mod exit;
-pub mod fsutil;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod health;
 pub mod kernel;
 pub mod layers;
 pub mod pipeline;
@@ -25,8 +21,3 @@ pub mod policy;
 pub mod proofs;
 pub mod prove;
 pub mod report;
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod sample;
-pub mod sink;
-pub mod surface;
-pub mod verify;

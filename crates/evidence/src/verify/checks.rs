@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::stream::{POLICY_LAYER, ReadOut, SDK_LAYER};
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
-use crate::contracts::correlation_report::{CorrelationReport, Status};
-use crate::contracts::health::{CgroupCorrelation, KernelLayer, NoteClass, NoteCode, OtherLayer};
-use crate::contracts::policy_event::PolicyEvent;
-use crate::contracts::surface::CapabilitySurface;
+use assay_contracts::correlation_report::{CorrelationReport, Status};
+use assay_contracts::health::{CgroupCorrelation, KernelLayer, NoteClass, NoteCode, OtherLayer};
+use assay_contracts::policy_event::PolicyEvent;
+use assay_contracts::surface::CapabilitySurface;
 
 pub(crate) fn check(r: &ReadOut, p: &mut Problems) {
     if r.members.is_empty() && !p.is_empty() {
@@ -52,7 +52,7 @@ fn sdk(r: &ReadOut, p: &mut Problems) {
     let Ok(records) = bytes
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(serde_json::from_slice::<crate::contracts::sdk_event::SdkEvent>)
+        .map(serde_json::from_slice::<assay_contracts::sdk_event::SdkEvent>)
         .collect::<Result<Vec<_>, _>>()
     else {
         return;
@@ -214,7 +214,7 @@ fn policy(r: &ReadOut, p: &mut Problems) {
     }
     for b in &c.bindings {
         let e = &b.effects;
-        if b.decision == crate::contracts::policy_event::Decision::Deny && !e.is_empty() {
+        if b.decision == assay_contracts::policy_event::Decision::Deny && !e.is_empty() {
             p.push(
                 C,
                 "inconsistent",

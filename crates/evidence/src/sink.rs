@@ -1,9 +1,9 @@
 //! The interface of the one pass over the canonical kernel layer: the layers project raw
 //! records into canonical events and hand each, with its raw [`Origin`], to every
 //! [`KernelSink`] (the layer writer, the surface `Deriver`, correlation's witnesses).
-//! Imports: `crate::contracts::kernel_event`.
+//! Imports: `assay_contracts::kernel_event`.
 
-use crate::contracts::kernel_event::KernelEvent;
+use assay_contracts::kernel_event::KernelEvent;
 
 /// Where a canonical event came from: the process (its run-unique `key`, see the layers'
 /// `ProcessInfo`, and raw pid) and the kernel timestamp (`bpf_ktime_get_ns`, CLOCK_MONOTONIC)

@@ -9,15 +9,15 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 
 use super::{ARCHIVE, Keep, Limits, Problems};
-use crate::contracts::health::ObservationHealth;
-use crate::contracts::kernel_event::KernelEvent;
-use crate::contracts::manifest::ArchiveManifest;
-use crate::contracts::policy_event::PolicyEvent;
-use crate::contracts::run_event::RunRecord;
-use crate::contracts::sdk_event::SdkEvent;
-use crate::contracts::surface::CapabilitySurface;
-use crate::contracts::{Contract, Shape};
-use crate::pathbytes::escape;
+use assay_contracts::health::ObservationHealth;
+use assay_contracts::kernel_event::KernelEvent;
+use assay_contracts::manifest::ArchiveManifest;
+use assay_contracts::pathbytes::escape;
+use assay_contracts::policy_event::PolicyEvent;
+use assay_contracts::run_event::RunRecord;
+use assay_contracts::sdk_event::SdkEvent;
+use assay_contracts::surface::CapabilitySurface;
+use assay_contracts::{Contract, Shape};
 
 /// The exact gzip header the bundle writer produces: deflate, no flags, mtime 0, no extra
 /// flags, OS 255. Its bytes are not covered by the gzip CRC, so anything else is rejected.
@@ -923,9 +923,9 @@ pub(crate) const POLICY_LAYER: &str = "layers/policy.ndjson";
 /// The canonical SDK layer member.
 pub(crate) const SDK_LAYER: &str = "layers/sdk.ndjson";
 
-/// The `'static` code for a code string of [`crate::contracts::verify_report::PROBLEM_CODES`].
+/// The `'static` code for a code string of [`assay_contracts::verify_report::PROBLEM_CODES`].
 fn static_code(code: &str) -> &'static str {
-    crate::contracts::verify_report::PROBLEM_CODES
+    assay_contracts::verify_report::PROBLEM_CODES
         .iter()
         .find(|c| **c == code)
         .copied()
@@ -939,7 +939,7 @@ fn static_code(code: &str) -> &'static str {
 /// never accepts what the schema rejects.
 pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
     let e: KernelEvent = serde_json::from_slice(line).ok()?;
-    if e.schema != crate::contracts::kernel_event::SCHEMA {
+    if e.schema != assay_contracts::kernel_event::SCHEMA {
         return None;
     }
     if let Some(a) = &e.access
@@ -997,7 +997,7 @@ mod tests {
     /// "no validation" in `verify`.
     #[test]
     fn every_embedded_schema_compiles() {
-        for c in crate::contracts::CONTRACTS {
+        for c in assay_contracts::CONTRACTS {
             if let Err(e) = compile(c) {
                 panic!("{e}");
             }

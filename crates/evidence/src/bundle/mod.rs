@@ -2,7 +2,7 @@
 //! (`assay.runner.archive_manifest.v0`), then every other member sorted by path. Tar headers
 //! are fixed (mode 0644, uid/gid 0, empty owner names, mtime 0); gzip has no name and mtime 0.
 //! Writing the same members twice gives the same bytes. Files are written atomically.
-//! Imports: `crate::contracts::manifest`, `crate::fsutil`.
+//! Imports: `assay_contracts::manifest`, `crate::fsutil`.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use flate2::{Compression, GzBuilder};
 use sha2::{Digest, Sha256};
 
-use crate::contracts::manifest::{self, ArchiveManifest, Member, MemberClass};
+use assay_contracts::manifest::{self, ArchiveManifest, Member, MemberClass};
 
 /// One member to write.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 //! files, the private temp dir, random names, toolchain and created trees; sensitive paths stay
 //! exact), and [`names`] names destinations by the DNS answers and TLS server names the run
 //! observed.
-//! Imports: `crate::contracts`, `crate::sink` (the [`Deriver`] is a kernel sink).
+//! Imports: `assay_contracts`, `crate::sink` (the [`Deriver`] is a kernel sink).
 
 pub mod names;
 pub mod normalize;
@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use globset::{GlobSet, GlobSetBuilder};
 
-use crate::contracts::kernel_event::{KernelEvent, Kind};
-use crate::contracts::policy_event::{Decision, PolicyEvent};
-use crate::contracts::surface::{self, CapabilitySurface};
 use crate::sink::{KernelSink, Origin};
+use assay_contracts::kernel_event::{KernelEvent, Kind};
+use assay_contracts::policy_event::{Decision, PolicyEvent};
+use assay_contracts::surface::{self, CapabilitySurface};
 
 /// Default noise globs (read-only accesses matching these are left out of the surface).
 pub const DEFAULT_NOISE: &[&str] = &[

@@ -11,11 +11,11 @@ mod render;
 
 use std::collections::BTreeSet;
 
-use crate::contracts::capability_diff::{
+use assay_contracts::capability_diff::{
     self, CapabilityDiff, CategoryDiff, DiffStatus, GoldenLine, Side,
 };
-use crate::contracts::health::ObservationHealth;
-use crate::contracts::surface::{self, CATEGORIES, CapabilitySurface};
+use assay_contracts::health::ObservationHealth;
+use assay_contracts::surface::{self, CATEGORIES, CapabilitySurface};
 
 pub use render::{human, markdown};
 
@@ -250,7 +250,7 @@ pub fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contracts::capability_diff::SideKind;
+    use assay_contracts::capability_diff::SideKind;
 
     fn surf(paths: &[&str], eps: &[&str]) -> CapabilitySurface {
         CapabilitySurface {

@@ -2,9 +2,9 @@
 //! only): a process that reads `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat`
 //! and connects to `127.0.0.1:9` over TCP. The sample bundle of the fuzz entry points and the
 //! verify tests is built from it.
-//! Imports: `crate::contracts::kernel_event`.
+//! Imports: `assay_contracts::kernel_event`.
 
-use crate::contracts::kernel_event::{KernelEvent, Kind};
+use assay_contracts::kernel_event::{KernelEvent, Kind};
 
 /// The sample's kernel events, `seq` 0 to 5.
 pub fn kernel_events(run_id: &str) -> Vec<KernelEvent> {

@@ -10,14 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::contracts::correlation_report::{self, CorrelationReport, Effects};
-use crate::contracts::cross_runtime_diff::{
+use crate::verify::{self, Keep, Limits};
+use assay_contracts::correlation_report::{self, CorrelationReport, Effects};
+use assay_contracts::cross_runtime_diff::{
     self as contract, Canonical, Change, CrossRuntimeDiff, CrossStatus, Diagnostic, RuntimeSide,
     SetAside, ToolChange,
 };
-use crate::contracts::sdk_event::{Sdk, SdkEvent};
-use crate::contracts::surface::CapabilitySurface;
-use crate::verify::{self, Keep, Limits};
+use assay_contracts::sdk_event::{Sdk, SdkEvent};
+use assay_contracts::surface::CapabilitySurface;
 
 /// Why two bundles cannot be compared.
 #[derive(Debug, thiserror::Error)]

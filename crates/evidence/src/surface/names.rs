@@ -15,12 +15,12 @@
 //! An IPv4-mapped IPv6 destination (`[::ffff:127.0.0.2]`, a v6 socket reaching a v4 address)
 //! takes the names of its IPv4 address. Names only ever replace an address they were observed
 //! for in the same run; the kernel layer keeps every address.
-//! Imports: `crate::contracts::kernel_event`.
+//! Imports: `assay_contracts::kernel_event`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::contracts::kernel_event::{KernelEvent, Kind};
+use assay_contracts::kernel_event::{KernelEvent, Kind};
 
 /// The names a run observed, by address (DNS) and by exact destination (TLS).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 //! mean lost or doubtful evidence (drops, parse errors, read faults, unresolved or truncated
 //! paths, escapes, track failures, a count mismatch) each add their note.
 //!
-//! Imports: `crate::contracts::health` only.
+//! Imports: `assay_contracts::health` only.
 
 use std::collections::BTreeMap;
 
-use crate::contracts::health::{
+use assay_contracts::health::{
     self, CgroupCorrelation, Counters, KernelLayer, NoteClass, NoteCode, ObservationHealth,
     OtherLayer, Platform,
 };

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::contracts::capability_diff::{CapabilityDiff, DiffStatus};
+use assay_contracts::capability_diff::{CapabilityDiff, DiffStatus};
 
 /// Rows listed per category in Markdown before the rest is summarised.
 pub const MAX_ROWS: usize = 200;

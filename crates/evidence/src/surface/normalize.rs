@@ -27,14 +27,14 @@
 //! no placeholder ever stands for a path outside the temp areas: rule 2 keeps the directory,
 //! rules 3-5 keep the tree's root, and redactions replace part of one name inside the work dir
 //! or a temp area. Executed files get rules 1, 2 and 6 only.
-//! Imports: `crate::contracts::kernel_event`.
+//! Imports: `assay_contracts::kernel_event`.
 
 use std::collections::{BTreeSet, HashMap};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::Regex;
 
-use crate::contracts::kernel_event::{KernelEvent, Kind};
+use assay_contracts::kernel_event::{KernelEvent, Kind};
 
 /// Placeholder for a transient path and its subtree.
 pub const TRANSIENT: &str = "<transient>";

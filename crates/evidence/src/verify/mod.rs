@@ -3,7 +3,7 @@
 //! One streaming pass, never touching the disk: the compressed bytes are hashed as they are
 //! read, gzip is inflated with a hard cap on decompressed bytes, tar entries are read in raw
 //! mode (no PAX/GNU processing, nothing extracted) with a cap on their number, and every
-//! member is hashed, schema-validated (the published schemas of `crate::contracts`) and
+//! member is hashed, schema-validated (the published schemas of `assay_contracts`) and
 //! checked for internal consistency while it streams past. Only the small JSON documents are
 //! kept in memory; NDJSON layers are validated line by line.
 //!
@@ -17,8 +17,8 @@ mod stream;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::contracts::manifest::MemberClass;
-use crate::contracts::verify_report::{self, MemberRead, Problem, VerifyReport};
+use assay_contracts::manifest::MemberClass;
+use assay_contracts::verify_report::{self, MemberRead, Problem, VerifyReport};
 
 pub use stream::{CANONICAL_GZIP_HEADER, kernel_line_fast};
 
@@ -200,9 +200,9 @@ pub struct Evidence {
     /// The verification (valid).
     pub verified: Verified,
     /// `capability-surface.json`.
-    pub surface: crate::contracts::surface::CapabilitySurface,
+    pub surface: assay_contracts::surface::CapabilitySurface,
     /// `observation-health.json`.
-    pub health: crate::contracts::health::ObservationHealth,
+    pub health: assay_contracts::health::ObservationHealth,
 }
 
 /// Why a bundle's evidence cannot be used.
