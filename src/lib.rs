@@ -7,6 +7,7 @@
 pub use assay_contracts as contracts;
 pub use assay_contracts::{diag, pathbytes, textutil};
 pub use assay_evidence::{bundle, crossdiff, diff, fsutil, health, sink, surface, verify};
+pub use assay_kernel as kernel;
 pub use assay_lanes as lanes;
 
 pub mod cli;
@@ -14,7 +15,6 @@ pub mod correlation;
 pub mod exit;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
-pub mod kernel;
 pub mod layers;
 pub mod pipeline;
 pub mod policy;

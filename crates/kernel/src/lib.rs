@@ -1,7 +1,7 @@
 //! Kernel observation: the session cgroup, the eBPF programs (`bpf/observe.bpf.c`), the
 //! ring-buffer reader and the run lifecycle. Produces raw events and exact counters; knows
 //! nothing about layers, surfaces or bundles.
-//! Imports: `crate::contracts` (`doctor`'s output, health note codes) only; the runner maps a
+//! Imports: `assay_contracts` (`doctor`'s output, health note codes) only; the runner maps a
 //! run's end to its exit code. Linux-only.
 
 pub mod bpf;

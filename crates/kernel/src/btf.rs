@@ -429,7 +429,7 @@ mod tests {
             std::fs::metadata(VMLINUX).is_ok(),
             "this kernel test needs {VMLINUX}"
         );
-        let object = crate::kernel::bpf::OBJECT;
+        let object = crate::bpf::OBJECT;
         let relocated = |btf: &Btf| {
             let mut obj = aya_obj::Object::parse(object).unwrap();
             obj.relocate_btf(btf).unwrap();

@@ -1,6 +1,6 @@
 //! Loading and attaching the observation programs (aya 0.14), the session filter map, the
 //! ring-buffer reader thread and the exact per-CPU attempt/drop counters.
-//! Imports: `crate::kernel::event`.
+//! Imports: `crate::event`.
 
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -641,13 +641,13 @@ mod tests {
     /// (`scripts/update-prebuilt-bpf`); this fails when source and object drift.
     #[test]
     fn prebuilt_object_matches_sources() {
-        let recorded = include_str!("../../bpf/prebuilt/observe.bpf.o.source-sha256");
+        let recorded = include_str!("../../../bpf/prebuilt/observe.bpf.o.source-sha256");
         assert_eq!(
             recorded.trim(),
             super::SOURCE_SHA256,
             "bpf/ changed since bpf/prebuilt/observe.bpf.o was built: run scripts/update-prebuilt-bpf"
         );
-        let obj = include_bytes!("../../bpf/prebuilt/observe.bpf.o");
+        let obj = include_bytes!("../../../bpf/prebuilt/observe.bpf.o");
         assert_eq!(&obj[..4], b"\x7fELF");
     }
 }

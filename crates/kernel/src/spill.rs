@@ -9,7 +9,7 @@
 //!
 //! Record layout in a run: arrival number (`u64`), the header in the ring's layout
 //! ([`HDR_SIZE`] bytes, `len1`/`len2` giving the data lengths), data1, data2.
-//! Imports: `crate::kernel::event`.
+//! Imports: `crate::event`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

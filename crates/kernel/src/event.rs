@@ -377,7 +377,7 @@ mod tests {
     /// The numbers `bpf/events.h` asserts with `_Static_assert` on the C side.
     #[test]
     fn layout_matches_events_h() {
-        let header = include_str!("../../bpf/events.h");
+        let header = include_str!("../../../bpf/events.h");
         let define = |name: &str| -> usize {
             header
                 .lines()

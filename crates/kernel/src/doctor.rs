@@ -3,7 +3,7 @@
 //! program family's load and attach, and one observed run end to end), each failure with the
 //! fix for this host. Nothing here needs tracefs, and nothing is mounted or changed on the host
 //! (the session cgroup it creates is removed again).
-//! Imports: `crate::kernel::{bpf, cgroup, event, session}`, `crate::contracts::doctor_report`.
+//! Imports: `crate::{bpf, cgroup, event, session}`, `assay_contracts::doctor_report`.
 
 use std::ffi::OsString;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -15,7 +15,7 @@ use super::cgroup::{self, CgroupError, SessionCgroup};
 use super::event::EV_EXEC;
 use super::session::{self, End, RunSpec};
 use super::spill::RawSource as _;
-use crate::contracts::doctor_report::{BpfObject, CheckStatus, DoctorCheck, DoctorReport, SCHEMA};
+use assay_contracts::doctor_report::{BpfObject, CheckStatus, DoctorCheck, DoctorReport, SCHEMA};
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;

@@ -2,7 +2,7 @@
 //! before its first instruction (`spawn`: clone3 into the cgroup), wait for it and its descendants (grace period, then
 //! `cgroup.kill`), honour `--timeout` and SIGINT/SIGTERM, then drain the ring and read the exact
 //! counters. Produces a [`RunRecord`]; what it means is decided later (layers, health).
-//! Imports: `crate::kernel::{bpf, cgroup, event}`.
+//! Imports: `crate::{bpf, cgroup, event}`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use super::bpf::{BpfError, Counters, Observer, ReadResult, Stop};
 use super::cgroup::{self, CgroupError, SessionCgroup};
 use super::spawn::Status;
 use super::spill::RawSpill;
-use crate::contracts::health::{NoteCode, note};
+use assay_contracts::health::{NoteCode, note};
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -471,7 +471,7 @@ fn injected_fault(point: &str) -> Option<BpfError> {
 #[cfg(test)]
 mod tests {
     use super::Wakeups;
-    use crate::kernel::spawn::pidfd_open;
+    use crate::spawn::pidfd_open;
 
     fn pidfd(pid: u32) -> std::os::fd::OwnedFd {
         pidfd_open(pid).expect("pidfd_open")

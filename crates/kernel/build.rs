@@ -1,4 +1,6 @@
 //! Builds `bpf/observe.bpf.c` with clang (CO-RE, BTF kept) into `$OUT_DIR/observe.bpf.o`.
+//! `bpf/` stays at the repository's top level (`../../bpf` from this crate); clang runs there,
+//! so the object is the same whichever crate builds it.
 //!
 //! Without clang, the committed prebuilt object `bpf/prebuilt/observe.bpf.o` is used, but only if
 //! `bpf/prebuilt/observe.bpf.o.source-sha256` matches the hash of the current `bpf/*.c`/`*.h`;
@@ -9,8 +11,14 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-fn sources() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("bpf")
+/// The repository's top level, where `bpf/` is (canonical, as clang's working directory).
+fn root() -> PathBuf {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    std::fs::canonicalize(dir.join("../..")).expect("the repository's top level")
+}
+
+fn sources(bpf: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(bpf)
         .expect("bpf/ exists")
         .map(|e| e.expect("readable bpf/ entry").path())
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("c" | "h")))
@@ -33,11 +41,15 @@ fn source_hash(files: &[PathBuf]) -> String {
 }
 
 fn main() {
-    let files = sources();
+    let root = root();
+    let files = sources(&root.join("bpf"));
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    println!("cargo:rerun-if-changed=bpf/prebuilt");
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("bpf/prebuilt").display()
+    );
     println!("cargo:rerun-if-env-changed=ASSAY_BPF_CLANG");
     let hash = source_hash(&files);
     println!("cargo:rustc-env=ASSAY_BPF_SOURCE_SHA256={hash}");
@@ -59,12 +71,10 @@ fn main() {
         .arg(format!("-D__TARGET_ARCH_{arch}"))
         .arg(format!("-I{multiarch}"))
         // Keep build-machine paths out of the object's debug info and BTF line info.
-        .arg(format!(
-            "-ffile-prefix-map={}=.",
-            std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into())
-        ))
+        .arg(format!("-ffile-prefix-map={}=.", root.display()))
         .args(["-c", "bpf/observe.bpf.c", "-o"])
         .arg(&out)
+        .current_dir(&root)
         .status();
     match status {
         Ok(s) if s.success() => {
@@ -72,9 +82,10 @@ fn main() {
         }
         Ok(s) => panic!("clang failed to build bpf/observe.bpf.c ({s}); fix the BPF source"),
         Err(_) => {
-            let prebuilt = Path::new("bpf/prebuilt/observe.bpf.o");
-            let recorded = std::fs::read_to_string("bpf/prebuilt/observe.bpf.o.source-sha256")
-                .unwrap_or_default();
+            let prebuilt = root.join("bpf/prebuilt/observe.bpf.o");
+            let recorded =
+                std::fs::read_to_string(root.join("bpf/prebuilt/observe.bpf.o.source-sha256"))
+                    .unwrap_or_default();
             if recorded.trim() != hash {
                 panic!(
                     "clang not found and bpf/prebuilt/observe.bpf.o was built from different sources \
