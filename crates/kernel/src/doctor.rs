@@ -136,12 +136,58 @@ fn eperm_fix(what: &str) -> String {
     )
 }
 
-/// Runs every check.
+/// Runs every check, each on its own, in order: a check whose prerequisites failed is
+/// recorded as not attempted.
 pub fn diagnose() -> DoctorReport {
     let mut c = Checks { list: Vec::new() };
     let release = kernel_release();
+    check_root(&mut c);
+    check_btf(&mut c, &release);
+    let root_cg = check_cgroup2(&mut c);
+    check_session_cgroup(&mut c, &root_cg);
+    check_ringbuf(&mut c, &release);
+    let attach_points: Vec<String> = PROGRAMS.iter().map(|p| p.hook.describe()).collect();
+    check_bpf_object(&mut c, &release);
+    // one observed run end to end
+    if c.needs(
+        "observed-run",
+        &["session-cgroup", "probes-process", "probes-syscall"],
+    ) {
+        observed_run(&mut c);
+    }
 
-    // root and capabilities
+    let tracefs = mounts_of("tracefs");
+    let facts = vec![
+        format!("kernel: {release}"),
+        format!(
+            "tracefs: not needed (every program attaches through a BPF link); mounted here: {}",
+            if tracefs.is_empty() {
+                "no".to_string()
+            } else {
+                tracefs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    ];
+    let ok = c.list.iter().all(|x| x.status == CheckStatus::Ok);
+    DoctorReport {
+        schema: SCHEMA.into(),
+        ok,
+        checks: c.list,
+        bpf_object: BpfObject {
+            origin: bpf::OBJECT_ORIGIN.into(),
+            source_sha256: bpf::SOURCE_SHA256.into(),
+            attach_points,
+        },
+        facts,
+    }
+}
+
+/// Root and the capabilities the session cgroup and BPF need.
+fn check_root(c: &mut Checks) {
     let euid0 = nix::unistd::geteuid().is_root();
     let caps = effective_caps().unwrap_or(0);
     let has = |bit: u32| caps & (1u64 << bit) != 0;
@@ -169,8 +215,10 @@ pub fn diagnose() -> DoctorReport {
             format!("root with CAP_SYS_ADMIN (CapEff {caps:#x})"),
         );
     }
+}
 
-    // kernel BTF
+/// The kernel's BTF, which CO-RE relocation needs.
+fn check_btf(c: &mut Checks, release: &str) {
     let btf = Path::new("/sys/kernel/btf/vmlinux");
     match std::fs::metadata(btf) {
         Ok(m) if m.len() > 0 => c.ok("btf", format!("{} ({} bytes)", btf.display(), m.len())),
@@ -187,8 +235,10 @@ pub fn diagnose() -> DoctorReport {
                 .into(),
         ),
     };
+}
 
-    // cgroup2
+/// A mounted cgroup2 tree (its root, for the session-cgroup check).
+fn check_cgroup2(c: &mut Checks) -> Result<PathBuf, CgroupError> {
     let root_cg = cgroup::cgroup2_root();
     match &root_cg {
         Ok(p) => c.ok("cgroup2", format!("cgroup2 mounted at {}", p.display())),
@@ -204,8 +254,11 @@ pub fn diagnose() -> DoctorReport {
             c.fail("cgroup2", e.to_string(), fix.into())
         }
     };
+    root_cg
+}
 
-    // a session cgroup
+/// A session cgroup created and removed under the cgroup2 root.
+fn check_session_cgroup(c: &mut Checks, root_cg: &Result<PathBuf, CgroupError>) {
     if c.needs("session-cgroup", &["root", "cgroup2"])
         && let Ok(root) = &root_cg
     {
@@ -247,8 +300,10 @@ pub fn diagnose() -> DoctorReport {
             }
         }
     }
+}
 
-    // BPF ring buffers
+/// A BPF ring buffer map, created on its own.
+fn check_ringbuf(c: &mut Checks, release: &str) {
     if c.needs("ringbuf", &["root"]) {
         match create_ringbuf() {
             Ok(()) => c.ok("ringbuf", "a BPF ring buffer map can be created".into()),
@@ -265,9 +320,10 @@ pub fn diagnose() -> DoctorReport {
             ),
         };
     }
+}
 
-    // the BPF object and each program family
-    let attach_points: Vec<String> = PROGRAMS.iter().map(|p| p.hook.describe()).collect();
+/// The embedded BPF object loads, and each program family loads and attaches.
+fn check_bpf_object(c: &mut Checks, release: &str) {
     if c.needs("bpf-object", &["root", "btf", "ringbuf"]) {
         match bpf::probe_each() {
             Err(e) => {
@@ -294,89 +350,57 @@ pub fn diagnose() -> DoctorReport {
                         bpf::OBJECT_ORIGIN
                     ),
                 );
-                for (id, family, fix) in [
-                    (
-                        "probes-process",
-                        "process",
-                        "raw tracepoints need Linux >= 4.17 (CONFIG_BPF_EVENTS=y); the sched \
-                         tracepoints must exist (CONFIG_TRACEPOINTS=y)",
-                    ),
-                    (
-                        "probes-syscall",
-                        "syscall",
-                        "raw tracepoints need Linux >= 4.17 (CONFIG_BPF_EVENTS=y)",
-                    ),
-                ] {
-                    let mine: Vec<_> = results.iter().filter(|(p, _)| p.family == family).collect();
-                    let failed: Vec<String> = mine
-                        .iter()
-                        .filter_map(|(p, r)| {
-                            r.as_ref()
-                                .err()
-                                .map(|why| format!("{} ({}): {why}", p.name, p.hook.describe()))
-                        })
-                        .collect();
-                    let names: Vec<String> = mine.iter().map(|(p, _)| p.hook.describe()).collect();
-                    if failed.is_empty() {
-                        c.ok(
-                            id,
-                            format!(
-                                "loaded and attached through BPF links: {}",
-                                names.join(", ")
-                            ),
-                        );
-                    } else if failed.iter().any(|f| f.contains("Operation not permitted")) {
-                        c.fail(id, failed.join("; "), eperm_fix("attaching"));
-                    } else {
-                        c.fail(
-                            id,
-                            failed.join("; "),
-                            format!("{fix}; this kernel is {release}"),
-                        );
-                    }
-                }
+                check_families(c, &results, release);
             }
         }
     } else {
         c.needs("probes-process", &["bpf-object"]);
         c.needs("probes-syscall", &["bpf-object"]);
     }
+}
 
-    // one observed run end to end
-    if c.needs(
-        "observed-run",
-        &["session-cgroup", "probes-process", "probes-syscall"],
-    ) {
-        observed_run(&mut c);
-    }
-
-    let tracefs = mounts_of("tracefs");
-    let facts = vec![
-        format!("kernel: {release}"),
-        format!(
-            "tracefs: not needed (every program attaches through a BPF link); mounted here: {}",
-            if tracefs.is_empty() {
-                "no".to_string()
-            } else {
-                tracefs
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+/// Each program family of a loaded object: every program loaded and attached.
+fn check_families(c: &mut Checks, results: &[bpf::ProbeResult], release: &str) {
+    for (id, family, fix) in [
+        (
+            "probes-process",
+            "process",
+            "raw tracepoints need Linux >= 4.17 (CONFIG_BPF_EVENTS=y); the sched \
+             tracepoints must exist (CONFIG_TRACEPOINTS=y)",
         ),
-    ];
-    let ok = c.list.iter().all(|x| x.status == CheckStatus::Ok);
-    DoctorReport {
-        schema: SCHEMA.into(),
-        ok,
-        checks: c.list,
-        bpf_object: BpfObject {
-            origin: bpf::OBJECT_ORIGIN.into(),
-            source_sha256: bpf::SOURCE_SHA256.into(),
-            attach_points,
-        },
-        facts,
+        (
+            "probes-syscall",
+            "syscall",
+            "raw tracepoints need Linux >= 4.17 (CONFIG_BPF_EVENTS=y)",
+        ),
+    ] {
+        let mine: Vec<_> = results.iter().filter(|(p, _)| p.family == family).collect();
+        let failed: Vec<String> = mine
+            .iter()
+            .filter_map(|(p, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|why| format!("{} ({}): {why}", p.name, p.hook.describe()))
+            })
+            .collect();
+        let names: Vec<String> = mine.iter().map(|(p, _)| p.hook.describe()).collect();
+        if failed.is_empty() {
+            c.ok(
+                id,
+                format!(
+                    "loaded and attached through BPF links: {}",
+                    names.join(", ")
+                ),
+            );
+        } else if failed.iter().any(|f| f.contains("Operation not permitted")) {
+            c.fail(id, failed.join("; "), eperm_fix("attaching"));
+        } else {
+            c.fail(
+                id,
+                failed.join("; "),
+                format!("{fix}; this kernel is {release}"),
+            );
+        }
     }
 }
 
