@@ -86,49 +86,9 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
         None => Default::default(),
     };
     let proofs = load(&a.proofs)?;
-    let (run_id, lane, selected): (String, Option<String>, Vec<&Proof>) = if a.all {
-        ("all".into(), None, proofs.proofs.iter().collect())
-    } else if let Some(l) = &a.lane {
-        let sel = proofs
-            .for_lane(l)
-            .map_err(|e| anyhow::anyhow!("--lane {l}: {e}"))?;
-        (format!("lane:{l}"), Some(l.clone()), sel)
-    } else if !a.proof.is_empty() {
-        let mut sel = Vec::new();
-        for n in &a.proof {
-            match proofs.get(n) {
-                Some(p) => sel.push(p),
-                None => bail!(
-                    "--proof {n}: no such proof in {} (proofs: {})",
-                    a.proofs.display(),
-                    proofs
-                        .proofs
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-        (format!("proof:{}", a.proof.join(",")), None, sel)
-    } else {
-        bail!("choose what to prove: --proof NAME, --lane LANE or --all");
-    };
+    let (run_id, lane, selected) = select(&a, &proofs)?;
     if a.list {
-        match a.format {
-            ReportFormat::Json => {
-                let v: Vec<serde_json::Value> = selected
-                    .iter()
-                    .map(|p| serde_json::json!({"name": p.name, "golden": p.golden}))
-                    .collect();
-                println!("{}", serde_json::to_string(&v)?);
-            }
-            ReportFormat::Human => {
-                for p in &selected {
-                    println!("{}", p.name);
-                }
-            }
-        }
+        list(&a, &selected)?;
         return Ok(Exit::Ok.code());
     }
     for p in &selected {
@@ -169,6 +129,60 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
         Verdict::Fail | Verdict::NeedsApproval => Exit::Failed.code(),
         Verdict::Inconclusive => Exit::Inconclusive.code(),
     })
+}
+
+/// The proofs `--all`, `--lane` or `--proof` select, with the run id and lane of their verdict.
+fn select<'p>(
+    a: &ProveArgs,
+    proofs: &'p crate::proofs::Proofs,
+) -> anyhow::Result<(String, Option<String>, Vec<&'p Proof>)> {
+    Ok(if a.all {
+        ("all".into(), None, proofs.proofs.iter().collect())
+    } else if let Some(l) = &a.lane {
+        let sel = proofs
+            .for_lane(l)
+            .map_err(|e| anyhow::anyhow!("--lane {l}: {e}"))?;
+        (format!("lane:{l}"), Some(l.clone()), sel)
+    } else if !a.proof.is_empty() {
+        let mut sel = Vec::new();
+        for n in &a.proof {
+            match proofs.get(n) {
+                Some(p) => sel.push(p),
+                None => bail!(
+                    "--proof {n}: no such proof in {} (proofs: {})",
+                    a.proofs.display(),
+                    proofs
+                        .proofs
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        (format!("proof:{}", a.proof.join(",")), None, sel)
+    } else {
+        bail!("choose what to prove: --proof NAME, --lane LANE or --all");
+    })
+}
+
+/// `--list`: the selected proofs' names (JSON: with their goldens).
+fn list(a: &ProveArgs, selected: &[&Proof]) -> anyhow::Result<()> {
+    match a.format {
+        ReportFormat::Json => {
+            let v: Vec<serde_json::Value> = selected
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "golden": p.golden}))
+                .collect();
+            println!("{}", serde_json::to_string(&v)?);
+        }
+        ReportFormat::Human => {
+            for p in selected {
+                println!("{}", p.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The last bytes of each run's command output shown in the log (the whole output stays in
