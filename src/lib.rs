@@ -3,6 +3,12 @@
 //! The library behind the `assay-runner` binary. Data flows one way (see `ARCHITECTURE.md`):
 //! `lanes` → `kernel` → `layers` → `surface`/`health` → `bundle` → `diff` → `verdict` → `report`.
 //! `contracts` holds every wire type; `cli` is the only module that prints or exits.
+//!
+//! The workspace's crates hold the stages that stand on their own: `assay-contracts`,
+//! `assay-lanes`, `assay-evidence` (bundle, verify, diff, cross-diff, surface, health) and
+//! `assay-kernel` (the measured run); they are re-exported here at their old paths. This crate
+//! joins a measured run to its layers and judges it: `layers`, `policy`, `correlation`,
+//! `pipeline`, `proofs`, `prove`, `report`, `cli`, `exit`.
 
 pub use assay_contracts as contracts;
 pub use assay_contracts::{diag, pathbytes, textutil};
