@@ -10,12 +10,12 @@
 //! datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`). Since v3 a destination is named (`tcp:service.example:443`)
 //! when a name observed in the same run (a DNS answer to a session socket, or a ClientHello's
 //! server name sent to that address) resolved to or was sent to its address
-//! (`crate::surface::names` has the rule).
+//! (`assay_evidence::surface::names` has the rule).
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
 //! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`), UNIX ones too (`bind:unix:<work>/s`). `process_execs` holds executed
 //! files (a memfd executed through its descriptor as `memfd:NAME`).
 //!
-//! Vocabulary since v1 (normalized entries; `crate::surface::normalize` has the rules): `<tmp>` is
+//! Vocabulary since v1 (normalized entries; `assay_evidence::surface::normalize` has the rules): `<tmp>` is
 //! the run's private temp dir; `DIR/<transient>` stands for paths the run created under `DIR`
 //! that were gone at its end; `ROOT/**` for a collapsed tree; `<random>` for the random part of
 //! a well-known temp name; `<name>` for a proof's own redaction. Sensitive paths are never
