@@ -170,9 +170,6 @@ pub fn verify_bundle(data: &[u8]) {
     }
 }
 
-/// The members of a small, valid bundle built without a kernel: a process that reads
-/// `<work>/in.txt`, writes `<work>/out.txt`, execs `/usr/bin/cat` and connects to `127.0.0.1:9` over TCP.
-/// Used by the verify tests and as the fuzz seed.
 /// Decision and SDK logs are written by processes of the measured run (untrusted): accepting
 /// them never panics, and a `complete` layer is one whose every line was accepted, in order.
 pub fn layer_logs(data: &[u8]) {
@@ -216,40 +213,12 @@ pub fn layer_logs(data: &[u8]) {
     assert_eq!(r.bindings.len(), p.records.len());
 }
 
+/// The members of a small, valid bundle built without a kernel, whose kernel layer is
+/// [`assay_evidence::sample::kernel_events`].
+/// Used by the verify tests and as the fuzz seed.
 pub fn sample_entries(run_id: &str) -> Vec<crate::bundle::Entry> {
-    use crate::contracts::kernel_event::{self, Kind};
     use crate::contracts::run_event::{self, RunRecord};
-    let ev = |seq: u64, kind: Kind| kernel_event::KernelEvent::new(run_id, seq, "p0", kind);
-    let events = vec![
-        kernel_event::KernelEvent {
-            path: Some("/usr/bin/cat".into()),
-            ..ev(0, Kind::Exec)
-        },
-        kernel_event::KernelEvent {
-            path: Some("<work>/in.txt".into()),
-            access: Some("read".into()),
-            ..ev(1, Kind::Open)
-        },
-        kernel_event::KernelEvent {
-            path: Some("<work>/out.txt".into()),
-            access: Some("write".into()),
-            flags: vec!["create".into(), "trunc".into()],
-            ..ev(2, Kind::Open)
-        },
-        kernel_event::KernelEvent {
-            endpoint: Some("127.0.0.1:9".into()),
-            result: "ECONNREFUSED".into(),
-            ..ev(3, Kind::Connect)
-        },
-        kernel_event::KernelEvent {
-            endpoint: Some("tcp:127.0.0.1:9".into()),
-            ..ev(4, Kind::NetConnect)
-        },
-        kernel_event::KernelEvent {
-            exit_code: Some(0),
-            ..ev(5, Kind::Exit)
-        },
-    ];
+    let events = assay_evidence::sample::kernel_events(run_id);
     let runs = vec![
         RunRecord::RunStarted {
             schema: run_event::SCHEMA.into(),

@@ -27,10 +27,11 @@ use crate::contracts::run_event::{self, RunRecord as RunLine};
 use crate::contracts::surface::CapabilitySurface;
 use crate::correlation::policy::PolicyLayer;
 use crate::correlation::sdk::SdkLayer;
+use crate::exit::Exit;
 use crate::kernel::bpf;
 use crate::kernel::event::{BLIND_SLOTS, PROG_SLOTS, TRACK_SLOT, emitter_slots};
 use crate::kernel::session::{self, End, RunSpec, SessionError};
-use crate::layers::kernel::{KernelSink, LayerError, Origin, ProcessInfo, project_into};
+use crate::layers::kernel::{KernelSink, LayerError, Origin, ProcessInfo, Projected, project_into};
 use crate::pathbytes::escape;
 use crate::surface::{Deriver, NoiseFilter};
 
@@ -399,6 +400,10 @@ pub fn measure(
 /// Runs `spec` observed with `layers` and derives every artifact, the surface normalized by
 /// `rules` (a proof's own). Errors only when observation or a layer could not start (a bad
 /// policy file, an unwritable layer directory).
+///
+/// The steps: prepare the layer directory, [`observe`], one projection pass over the kernel
+/// layer into every sink, [`Layered::accept`] the layer logs, then [`health_of`] and
+/// [`run_lines`].
 pub fn measure_with(
     run_id: &str,
     spec: &RunSpec,
@@ -416,68 +421,19 @@ pub fn measure_with(
             &work,
         )?),
     };
-    let rec = match &layer_dir {
-        None => session::run(spec)?,
-        Some(ld) => {
-            let mut env: Vec<(OsString, OsString)> = spec
-                .env
-                .clone()
-                .unwrap_or_else(|| std::env::vars_os().collect());
-            let extra = ld.env(run_id, &work);
-            env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
-            env.extend(extra);
-            env.sort();
-            let spec = RunSpec {
-                env: Some(env),
-                ..spec.clone()
-            };
-            session::run(&spec)?
-        }
-    };
+    let rec = observe(run_id, spec, layer_dir.as_ref(), &work)?;
     let work_bytes = work.as_os_str().as_bytes();
-    let shown = |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work_bytes);
     // The layer logs are read before the projection: correlation keeps the events of the
     // servers they claim while the kernel layer streams past.
-    let logs = layer_dir.as_ref().map(|ld| {
-        (
-            LayerDir::read_log(&ld.log),
-            ld.sdk_log.as_deref().map(LayerDir::read_log),
-        )
-    });
-    let policy_shown = layer_dir.as_ref().map(|ld| shown(&ld.policy));
-    let sdk_shown: Vec<String> = layer_dir
-        .as_ref()
-        .and_then(|ld| ld.sdk_log.as_deref())
-        .map(shown)
-        .into_iter()
-        .collect();
-    let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
-    let mut witness = layer_dir.as_ref().map(|ld| {
-        crate::correlation::provenance::Witness::new(
-            &shown(&ld.runner),
-            &shown(&ld.dir),
-            policy_shown
-                .as_slice()
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice(),
-            &agent_logs,
-        )
-    });
-    let mut servers = logs.as_ref().map(|((log, _), _)| {
-        crate::correlation::ServerEvents::new(claimed_servers(log.as_deref()))
-    });
+    let mut layered = layer_dir.as_ref().map(|ld| Layered::new(ld, work_bytes));
     let mut layer_file = LayerWriter::new().map_err(MeasureError::LayerFile)?;
     let mut deriver = Deriver::new(noise, rules);
     let mut fd_execs = FdExecs::default();
     let projected = {
         let mut all: Vec<&mut dyn KernelSink> = vec![&mut layer_file, &mut deriver, &mut fd_execs];
-        if let Some(w) = witness.as_mut() {
-            all.push(w);
-        }
-        if let Some(s) = servers.as_mut() {
-            all.push(s);
+        if let Some(l) = layered.as_mut() {
+            all.push(&mut l.witness);
+            all.push(&mut l.servers);
         }
         let resolvers = host_resolvers();
         let private_tmp = spec.private_tmp;
@@ -493,44 +449,164 @@ pub fn measure_with(
     let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
     let names = deriver.names().clone();
     let mut derived = deriver.finish(run_id);
-    let (policy, sdk, correlation) = match (witness, servers, logs, &policy_shown) {
-        (Some(witness), Some(servers), Some(((log, truncated), sdk_log)), Some(policy_shown)) => {
-            let att = witness.finish(&projected.processes);
-            let layer = crate::correlation::policy::accept(
+    let (policy, sdk, correlation) = match layered {
+        Some(l) => {
+            let (layer, sdk, report) = l.accept(run_id, &projected.processes, noise, &names);
+            crate::surface::add_policy(&mut derived.surface, &layer.records);
+            (Some(layer), sdk, Some(report))
+        }
+        None => (None, None, None),
+    };
+    drop(layer_dir);
+
+    let health = health_of(
+        run_id,
+        &rec,
+        &projected,
+        &derived.filtered,
+        &fd_execs,
+        policy.as_ref(),
+        sdk.as_ref(),
+    );
+    let exit_code = match rec.runner_failed {
+        true => Exit::RunnerError.code(),
+        false => crate::exit::of_end(&rec.end),
+    };
+    let lines = run_lines(run_id, spec, &work, &rec, &projected.processes, exit_code);
+    Ok(Measured {
+        run_id: run_id.into(),
+        health,
+        surface: derived.surface,
+        kernel_layer,
+        kernel_events: projected.events,
+        processes: projected.processes,
+        run_lines: lines,
+        host_notes: rec.host_notes,
+        end: rec.end,
+        exit_code,
+        policy,
+        sdk,
+        correlation,
+    })
+}
+
+/// Runs the session: `spec` as given, or, in a layered run, with the layer directory's
+/// environment (which replaces the same keys of the command's own).
+fn observe(
+    run_id: &str,
+    spec: &RunSpec,
+    layer_dir: Option<&LayerDir>,
+    work: &Path,
+) -> Result<session::RunRecord, MeasureError> {
+    let Some(ld) = layer_dir else {
+        return Ok(session::run(spec)?);
+    };
+    let mut env: Vec<(OsString, OsString)> = spec
+        .env
+        .clone()
+        .unwrap_or_else(|| std::env::vars_os().collect());
+    let extra = ld.env(run_id, work);
+    env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
+    env.extend(extra);
+    env.sort();
+    let spec = RunSpec {
+        env: Some(env),
+        ..spec.clone()
+    };
+    Ok(session::run(&spec)?)
+}
+
+/// What a layered run (modes `kernel-policy`, `sdk`) gathers around the projection: the layer
+/// logs as written, and the two sinks that watch the kernel layer stream past (the provenance
+/// witness, the events of the servers the decision log claims).
+struct Layered {
+    log: (Option<Vec<u8>>, bool),
+    sdk_log: Option<(Option<Vec<u8>>, bool)>,
+    /// The policy copy and the agent's SDK log, as the kernel layer shows paths.
+    policy_shown: String,
+    sdk_shown: Option<String>,
+    witness: crate::correlation::provenance::Witness,
+    servers: crate::correlation::ServerEvents,
+}
+
+impl Layered {
+    /// Reads the layer logs of `ld` and sets up the sinks; `work` is the run's work dir.
+    fn new(ld: &LayerDir, work: &[u8]) -> Layered {
+        let shown = |p: &Path| crate::layers::kernel::display(p.as_os_str().as_bytes(), work);
+        let log = LayerDir::read_log(&ld.log);
+        let sdk_log = ld.sdk_log.as_deref().map(LayerDir::read_log);
+        let policy_shown = shown(&ld.policy);
+        let sdk_shown = ld.sdk_log.as_deref().map(shown);
+        let agent_logs: Vec<&str> = sdk_shown.iter().map(String::as_str).collect();
+        let witness = crate::correlation::provenance::Witness::new(
+            &shown(&ld.runner),
+            &shown(&ld.dir),
+            &[policy_shown.as_str()],
+            &agent_logs,
+        );
+        let servers = crate::correlation::ServerEvents::new(claimed_servers(log.0.as_deref()));
+        Layered {
+            log,
+            sdk_log,
+            policy_shown,
+            sdk_shown,
+            witness,
+            servers,
+        }
+    }
+
+    /// Accepts the decision log (and the SDK log) against what the kernel witnessed, and
+    /// correlates the accepted records with the servers' kernel effects.
+    fn accept(
+        self,
+        run_id: &str,
+        processes: &[ProcessInfo],
+        noise: &NoiseFilter,
+        names: &crate::surface::names::Names,
+    ) -> (PolicyLayer, Option<SdkLayer>, CorrelationReport) {
+        let att = self.witness.finish(processes);
+        let (log, truncated) = self.log;
+        let layer = crate::correlation::policy::accept(
+            run_id,
+            log.as_deref(),
+            truncated,
+            &att,
+            &self.policy_shown,
+        );
+        let sdk = match (self.sdk_log, self.sdk_shown.as_deref()) {
+            (Some((log, truncated)), Some(shown_path)) => Some(crate::correlation::sdk::accept(
                 run_id,
                 log.as_deref(),
                 truncated,
                 &att,
-                policy_shown,
-            );
-            let sdk = match (sdk_log, agent_logs.first()) {
-                (Some((log, truncated)), Some(shown_path)) => {
-                    Some(crate::correlation::sdk::accept(
-                        run_id,
-                        log.as_deref(),
-                        truncated,
-                        &att,
-                        shown_path,
-                    ))
-                }
-                _ => None,
-            };
-            let server_events = servers.into_projection(projected.processes.clone());
-            let report = crate::correlation::correlate_named(
-                run_id,
-                &layer,
-                sdk.as_ref(),
-                &server_events,
-                noise,
-                &names,
-            );
-            crate::surface::add_policy(&mut derived.surface, &layer.records);
-            (Some(layer), sdk, Some(report))
-        }
-        _ => (None, None, None),
-    };
-    drop(layer_dir);
+                shown_path,
+            )),
+            _ => None,
+        };
+        let server_events = self.servers.into_projection(processes.to_vec());
+        let report = crate::correlation::correlate_named(
+            run_id,
+            &layer,
+            sdk.as_ref(),
+            &server_events,
+            noise,
+            names,
+        );
+        (layer, sdk, report)
+    }
+}
 
+/// The run's observation health: the kernel's counters and the projection's counts, every
+/// note the session, the probes and the accepted layers left, judged by the health builder.
+fn health_of(
+    run_id: &str,
+    rec: &session::RunRecord,
+    projected: &Projected,
+    filtered: &std::collections::BTreeMap<String, u64>,
+    fd_execs: &FdExecs,
+    policy: Option<&PolicyLayer>,
+    sdk: Option<&SdkLayer>,
+) -> ObservationHealth {
     let mut hb = crate::health::Builder::new(run_id, platform());
     {
         let c = hb.counters();
@@ -542,7 +618,7 @@ pub fn measure_with(
         c.drops_by_program = crate::health::drops_by_program(&names, &drops);
         c.track_failures = rec.counters.drops[TRACK_SLOT];
         c.parse_errors = rec.parse_errors;
-        c.filtered_noise = derived.filtered.clone();
+        c.filtered_noise = filtered.clone();
         c.escapes = projected.stats.escaped_pids.len() as u64;
         c.grace_kills = rec.grace_kills + rec.escaped_kills;
         c.unresolved_paths = projected.stats.unresolved_paths;
@@ -574,23 +650,30 @@ pub fn measure_with(
     }
     hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
     hb.notes(rec.notes.iter().cloned());
-    if let Some(l) = &policy {
+    if let Some(l) = policy {
         hb.policy_layer(l.state);
         hb.notes(l.notes.iter().cloned());
     }
-    if let Some(l) = &sdk {
+    if let Some(l) = sdk {
         hb.sdk_layer(l.state);
         hb.notes(l.notes.iter().cloned());
     }
     if let End::SpawnFailed { why, .. } = &rec.end {
         hb.note(NoteCode::SpawnFailed, why);
     }
-    let health = hb.finish();
+    hb.finish()
+}
 
-    let exit_code = match rec.runner_failed {
-        true => crate::exit::RUNNER_ERROR,
-        false => rec.end.exit_code(),
-    };
+/// The diagnostic `run_event` lines: the start (argv, environment keys, work dir, uid), one
+/// line per process, the host notes, and how the run finished.
+fn run_lines(
+    run_id: &str,
+    spec: &RunSpec,
+    work: &Path,
+    rec: &session::RunRecord,
+    processes: &[ProcessInfo],
+    exit_code: i32,
+) -> Vec<RunLine> {
     let mut lines = vec![RunLine::RunStarted {
         schema: run_event::SCHEMA.into(),
         run_id: run_id.into(),
@@ -614,7 +697,7 @@ pub fn measure_with(
             .unwrap_or_else(|| nix::unistd::getuid().as_raw()),
         started_unix_ms: rec.started_unix_ms,
     }];
-    for p in &projected.processes {
+    for p in processes {
         lines.push(RunLine::Process {
             schema: run_event::SCHEMA.into(),
             run_id: run_id.into(),
@@ -653,21 +736,7 @@ pub fn measure_with(
         duration_ms: rec.duration.as_millis() as u64,
         runner_max_rss_kib: max_rss_kib(),
     });
-    Ok(Measured {
-        run_id: run_id.into(),
-        health,
-        surface: derived.surface,
-        kernel_layer,
-        kernel_events: projected.events,
-        processes: projected.processes,
-        run_lines: lines,
-        host_notes: rec.host_notes,
-        end: rec.end,
-        exit_code,
-        policy,
-        sdk,
-        correlation,
-    })
+    lines
 }
 
 /// A document member: pretty JSON and a newline.

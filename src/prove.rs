@@ -272,7 +272,9 @@ pub fn run_log(dir: &Path, i: u32) -> PathBuf {
     dir.join(format!("run-{i}.log"))
 }
 
-/// Runs one proof `opts.runs` times and judges it.
+/// Runs one proof `opts.runs` times and judges it: each run measured ([`measure_run`]), judged
+/// ([`Runs::judge`]), bundled and verified, and gated against run 1 ([`Runs::gate`]); then the
+/// verdict of them all ([`Runs::verdict`]).
 pub fn prove_one(
     p: &Proof,
     opts: &Options,
@@ -283,48 +285,12 @@ pub fn prove_one(
     std::fs::create_dir_all(&dir).map_err(io_err(&p.name, &dir))?;
     let dir = std::fs::canonicalize(&dir).map_err(io_err(&p.name, &dir))?;
     let work = dir.join("work");
-    let mut reasons: Vec<String> = Vec::new();
-    let mut verdict = Verdict::Pass;
-    let worsen = |v: Verdict, verdict: &mut Verdict| *verdict = (*verdict).max(v);
-    let mut first: Option<(verify::Evidence, PathBuf)> = None;
-    let mut first_canonical: Vec<(String, String)> = Vec::new();
-    let mut deterministic = true;
-    let mut determinism_diff = None;
-    let mut runs_done = 0;
+    let mut runs = Runs::new();
     for i in 1..=opts.runs {
         reset_work_dir(p, &work)?;
-        let spec = RunSpec {
-            argv: p.command.iter().map(OsString::from).collect(),
-            work_dir: work.clone(),
-            ring_bytes: opts.ring_bytes,
-            wakeup_bytes: 256 * 1024,
-            grace: opts.grace,
-            timeout: Some(Duration::from_secs(p.timeout_s)),
-            user: None,
-            env: Some(environment(p, &work)),
-            detach: true,
-            output: crate::kernel::session::Output::File(run_log(&dir, i)),
-            private_tmp: true,
-        };
         progress(&format!("{}: run {i}/{}", p.name, opts.runs));
-        let layers = match (&p.mode, &p.policy_path) {
-            (ProofMode::KernelPolicy, Some(pol)) => crate::pipeline::Layers::Policy {
-                policy: pol.clone(),
-            },
-            (ProofMode::Sdk, Some(pol)) => crate::pipeline::Layers::Sdk {
-                policy: pol.clone(),
-            },
-            _ => crate::pipeline::Layers::Kernel,
-        };
         let rules = surface_rules(p, &work)?;
-        let measured = crate::pipeline::measure_with(
-            &p.name,
-            &spec,
-            &NoiseFilter::default_filter(),
-            &layers,
-            &rules,
-        );
-        let m = match measured {
+        let m = match measure_run(p, opts, &dir, &work, i, &rules) {
             Ok(m) => m,
             Err(e @ crate::pipeline::MeasureError::Policy(_)) => {
                 return Err(ProveError::Layer {
@@ -333,130 +299,254 @@ pub fn prove_one(
                 });
             }
             Err(e) => {
-                reasons.push(format!("observation-failed: run {i}: {e}"));
-                worsen(Verdict::Inconclusive, &mut verdict);
+                runs.worsen(
+                    Verdict::Inconclusive,
+                    format!("observation-failed: run {i}: {e}"),
+                );
                 break;
             }
         };
-        runs_done = i;
+        runs.done = i;
+        runs.judge(i, &m);
+        let bundle = write_bundle(p, &dir, i, &m)?;
+        let ev = match verify::evidence(&bundle, &Limits::default(), Keep::Documents) {
+            Ok(ev) => ev,
+            Err(e) => {
+                runs.worsen(
+                    Verdict::Fail,
+                    format!("verify-failed: run {i}: {e}").replace('\n', "; "),
+                );
+                break;
+            }
+        };
+        runs.gate(p, i, ev, bundle);
+    }
+    runs.verdict(p, opts)
+}
+
+/// Run `i` of proof `p`: the command in the reset work dir, with the proof's fixed
+/// environment, layers and surface rules, its output kept in the run's log.
+fn measure_run(
+    p: &Proof,
+    opts: &Options,
+    dir: &Path,
+    work: &Path,
+    i: u32,
+    rules: &crate::surface::normalize::Rules,
+) -> Result<crate::pipeline::Measured, crate::pipeline::MeasureError> {
+    let spec = RunSpec {
+        argv: p.command.iter().map(OsString::from).collect(),
+        work_dir: work.to_path_buf(),
+        ring_bytes: opts.ring_bytes,
+        wakeup_bytes: 256 * 1024,
+        grace: opts.grace,
+        timeout: Some(Duration::from_secs(p.timeout_s)),
+        user: None,
+        env: Some(environment(p, work)),
+        detach: true,
+        output: crate::kernel::session::Output::File(run_log(dir, i)),
+        private_tmp: true,
+    };
+    let layers = match (&p.mode, &p.policy_path) {
+        (ProofMode::KernelPolicy, Some(pol)) => crate::pipeline::Layers::Policy {
+            policy: pol.clone(),
+        },
+        (ProofMode::Sdk, Some(pol)) => crate::pipeline::Layers::Sdk {
+            policy: pol.clone(),
+        },
+        _ => crate::pipeline::Layers::Kernel,
+    };
+    crate::pipeline::measure_with(
+        &p.name,
+        &spec,
+        &NoiseFilter::default_filter(),
+        &layers,
+        rules,
+    )
+}
+
+/// Writes run `i`'s bundle (`run-<i>.tar.gz` in the proof's dir), the kernel layer classed as
+/// the proof says.
+fn write_bundle(
+    p: &Proof,
+    dir: &Path,
+    i: u32,
+    m: &crate::pipeline::Measured,
+) -> Result<PathBuf, ProveError> {
+    let bundle = dir.join(format!("run-{i}.tar.gz"));
+    let mut entries = crate::pipeline::entries(m);
+    for e in &mut entries {
+        if e.path == KERNEL_LAYER {
+            e.class = kernel_class(p);
+        }
+    }
+    crate::bundle::write(&bundle, &p.name, &entries).map_err(|e| ProveError::Io {
+        proof: p.name.clone(),
+        path: bundle.display().to_string(),
+        cause: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(bundle)
+}
+
+/// What the runs of one proof have shown so far.
+struct Runs {
+    reasons: Vec<String>,
+    verdict: Verdict,
+    /// Run 1's evidence and bundle: what the golden is compared with.
+    first: Option<(verify::Evidence, PathBuf)>,
+    first_canonical: Vec<(String, String)>,
+    /// No canonical member differed from run 1's so far.
+    deterministic: bool,
+    determinism_diff: Option<String>,
+    /// Runs measured.
+    done: u32,
+}
+
+impl Runs {
+    fn new() -> Runs {
+        Runs {
+            reasons: Vec::new(),
+            verdict: Verdict::Pass,
+            first: None,
+            first_canonical: Vec::new(),
+            deterministic: true,
+            determinism_diff: None,
+            done: 0,
+        }
+    }
+
+    fn worsen(&mut self, v: Verdict, reason: String) {
+        self.reasons.push(reason);
+        self.verdict = self.verdict.max(v);
+    }
+
+    /// Judges run `i` on its own: an unclean correlation, a command that did not exit 0.
+    fn judge(&mut self, i: u32, m: &crate::pipeline::Measured) {
         if let Some(c) = &m.correlation
             && c.status != crate::contracts::correlation_report::Status::Clean
         {
             let codes: std::collections::BTreeSet<&str> =
                 c.ambiguities.iter().map(|a| a.code.as_str()).collect();
-            reasons.push(format!(
-                "correlation-unclean: run {i}: kernel effects could not all be attributed to tool calls (status {:?}{}{})",
-                c.status,
-                if codes.is_empty() { "" } else { "; " },
-                codes.into_iter().collect::<Vec<_>>().join(", ")
-            ));
-            worsen(Verdict::Inconclusive, &mut verdict);
+            self.worsen(
+                Verdict::Inconclusive,
+                format!(
+                    "correlation-unclean: run {i}: kernel effects could not all be attributed to tool calls (status {:?}{}{})",
+                    c.status,
+                    if codes.is_empty() { "" } else { "; " },
+                    codes.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
         }
         match &m.end {
             End::Exited(0) => {}
-            other => {
-                reasons.push(format!(
+            other => self.worsen(
+                Verdict::Fail,
+                format!(
                     "command-failed: run {i}: the command ended with {other:?} (exit {})",
                     m.exit_code
-                ));
-                worsen(Verdict::Fail, &mut verdict);
-            }
+                ),
+            ),
         }
-        let bundle = dir.join(format!("run-{i}.tar.gz"));
-        let mut entries = crate::pipeline::entries(&m);
-        for e in &mut entries {
-            if e.path == KERNEL_LAYER {
-                e.class = kernel_class(p);
-            }
-        }
-        crate::bundle::write(&bundle, &p.name, &entries).map_err(|e| ProveError::Io {
-            proof: p.name.clone(),
-            path: bundle.display().to_string(),
-            cause: std::io::Error::other(e.to_string()),
-        })?;
-        let ev = match verify::evidence(&bundle, &Limits::default(), Keep::Documents) {
-            Ok(ev) => ev,
-            Err(e) => {
-                reasons.push(format!("verify-failed: run {i}: {e}").replace('\n', "; "));
-                worsen(Verdict::Fail, &mut verdict);
-                break;
-            }
-        };
+    }
+
+    /// The determinism gate: run 1 is kept; a later run whose canonical members differ from
+    /// run 1's fails the proof, with a unified diff of the first member that differs.
+    fn gate(&mut self, p: &Proof, i: u32, ev: verify::Evidence, bundle: PathBuf) {
         let canon = canonical(&ev, p);
         if i == 1 {
-            first_canonical = canon;
-            first = Some((ev, bundle));
-        } else if deterministic {
-            let first_bundle = first.as_ref().map(|(_, b)| b.as_path());
-            let differing = first_canonical
-                .iter()
-                .zip(&canon)
-                .find(|(a, b)| a != b)
-                .map(|(a, _)| {
-                    let run1 = first_bundle
-                        .map(|b| member_bytes(b, &a.0))
-                        .unwrap_or_default();
-                    (a.0.clone(), run1, member_bytes(&bundle, &a.0))
-                })
-                .or_else(|| {
-                    (first_canonical.len() != canon.len())
-                        .then(|| ("manifest.json".into(), Vec::new(), Vec::new()))
-                });
-            if let Some((member, a, b)) = differing {
-                deterministic = false;
-                reasons.push(format!(
+            self.first_canonical = canon;
+            self.first = Some((ev, bundle));
+            return;
+        }
+        if !self.deterministic {
+            return;
+        }
+        let first_bundle = self.first.as_ref().map(|(_, b)| b.as_path());
+        let differing = self
+            .first_canonical
+            .iter()
+            .zip(&canon)
+            .find(|(a, b)| a != b)
+            .map(|(a, _)| {
+                let run1 = first_bundle
+                    .map(|b| member_bytes(b, &a.0))
+                    .unwrap_or_default();
+                (a.0.clone(), run1, member_bytes(&bundle, &a.0))
+            })
+            .or_else(|| {
+                (self.first_canonical.len() != canon.len())
+                    .then(|| ("manifest.json".into(), Vec::new(), Vec::new()))
+            });
+        if let Some((member, a, b)) = differing {
+            self.deterministic = false;
+            self.determinism_diff = Some(unified(&member, &a, &b, i));
+            self.worsen(
+                Verdict::Fail,
+                format!(
                     "nondeterministic: canonical member {member} differs between run 1 and run {i}"
+                ),
+            );
+        }
+    }
+
+    /// The proof's verdict from its runs: run 1's health decides whether the evidence is clean
+    /// enough to judge, and trustworthy evidence goes on to the golden step.
+    fn verdict(self, p: &Proof, opts: &Options) -> Result<Outcome, ProveError> {
+        let Runs {
+            mut reasons,
+            verdict,
+            first,
+            deterministic,
+            determinism_diff,
+            done,
+            ..
+        } = self;
+        let mut out = ProofVerdict {
+            name: p.name.clone(),
+            verdict,
+            reasons: Vec::new(),
+            runs: done,
+            deterministic,
+            bundle: None,
+            golden: p.golden.clone(),
+            pending: None,
+            health: None,
+            diff: None,
+            golden_update: None,
+        };
+        if let Some((ev, bundle)) = &first {
+            out.bundle = Some(relative(bundle));
+            out.health = Some(HealthSummary {
+                kernel_layer: ev.health.kernel_layer,
+                cgroup_correlation: ev.health.cgroup_correlation,
+                ringbuf_drops: ev.health.ringbuf_drops,
+            });
+            let (clean, accepted) = clean_for(p, &ev.health);
+            if let Some(a) = accepted {
+                reasons.push(format!(
+                    "unobserved-allowed: the session used {a}, allowed by the proof's allow_unobserved; effects through these channels are not in the surface"
                 ));
-                determinism_diff = Some(unified(&member, &a, &b, i));
-                worsen(Verdict::Fail, &mut verdict);
             }
+            if !clean {
+                reasons.push(format!(
+                    "observation-unclean: kernel_layer {:?}, cgroup_correlation {:?}, {} drop(s); the evidence cannot decide",
+                    ev.health.kernel_layer, ev.health.cgroup_correlation, ev.health.ringbuf_drops
+                ));
+                out.verdict = out.verdict.max(Verdict::Inconclusive);
+            }
+            // Only evidence that can decide yields a pending golden: clean, deterministic, and
+            // of a command that did what it was asked (no run failed).
+            let trustworthy = clean && deterministic && out.verdict != Verdict::Fail;
+            golden_step(p, opts, ev, bundle, trustworthy, &mut out, &mut reasons)?;
         }
+        reasons.sort();
+        reasons.dedup();
+        out.reasons = reasons;
+        Ok(Outcome {
+            verdict: out,
+            determinism_diff,
+        })
     }
-    let mut out = ProofVerdict {
-        name: p.name.clone(),
-        verdict,
-        reasons: Vec::new(),
-        runs: runs_done,
-        deterministic,
-        bundle: None,
-        golden: p.golden.clone(),
-        pending: None,
-        health: None,
-        diff: None,
-        golden_update: None,
-    };
-    if let Some((ev, bundle)) = &first {
-        out.bundle = Some(relative(bundle));
-        out.health = Some(HealthSummary {
-            kernel_layer: ev.health.kernel_layer,
-            cgroup_correlation: ev.health.cgroup_correlation,
-            ringbuf_drops: ev.health.ringbuf_drops,
-        });
-        let (clean, accepted) = clean_for(p, &ev.health);
-        if let Some(a) = accepted {
-            reasons.push(format!(
-                "unobserved-allowed: the session used {a}, allowed by the proof's allow_unobserved; effects through these channels are not in the surface"
-            ));
-        }
-        if !clean {
-            reasons.push(format!(
-                "observation-unclean: kernel_layer {:?}, cgroup_correlation {:?}, {} drop(s); the evidence cannot decide",
-                ev.health.kernel_layer, ev.health.cgroup_correlation, ev.health.ringbuf_drops
-            ));
-            worsen(Verdict::Inconclusive, &mut out.verdict);
-        }
-        // Only evidence that can decide yields a pending golden: clean, deterministic, and
-        // of a command that did what it was asked (no run failed).
-        let trustworthy = clean && deterministic && out.verdict != Verdict::Fail;
-        golden_step(p, opts, ev, bundle, trustworthy, &mut out, &mut reasons)?;
-    }
-    reasons.sort();
-    reasons.dedup();
-    out.reasons = reasons;
-    Ok(Outcome {
-        verdict: out,
-        determinism_diff,
-    })
 }
 
 /// Whether a proof's evidence is clean enough to decide: clean health, or health whose only

@@ -360,9 +360,9 @@ fn self_test_fails_when_a_case_expectation_is_wrong() {
 #[test]
 fn self_test_fails_on_a_forbidden_pattern() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src/lanes")).unwrap();
+    std::fs::create_dir_all(dir.path().join("src/report")).unwrap();
     std::fs::write(
-        dir.path().join("src/lanes/x.rs"),
+        dir.path().join("src/report/x.rs"),
         "use crate::kernel::Session;\n",
     )
     .unwrap();
@@ -381,7 +381,7 @@ fn self_test_fails_on_a_forbidden_pattern() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
-            "FAIL forbid `lanes-stay-first-stage`: src/lanes/x.rs:1: matched `crate::kernel`"
+            "FAIL forbid `report-judges-nothing`: src/report/x.rs:1: matched `crate::kernel`"
         ),
         "{text}"
     );

@@ -432,7 +432,7 @@ pub enum LanesCommand {
     SelfTest(SelfTestArgs),
     /// Show, for each path, every rule considered and why it did or did not apply.
     #[command(
-        after_help = "Example:\n  assay-runner lanes explain src/kernel/mod.rs docs/guide.md"
+        after_help = "Example:\n  assay-runner lanes explain crates/kernel/src/lib.rs docs/guide.md"
     )]
     Explain(ExplainArgs),
 }

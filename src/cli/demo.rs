@@ -5,22 +5,46 @@
 //! `demo` proof of `proofs.yaml` (three runs, determinism gate, diff against
 //! `goldens/demo.surface.json`, verdict).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
 use super::args::DemoArgs;
 use super::run_cmd;
-use crate::contracts::verdict::Verdict;
-use crate::exit;
+use crate::contracts::verdict::{ProofVerdict, Verdict};
+use crate::exit::Exit;
 use crate::kernel::session::RunSpec;
 use crate::lanes::{LanesConfig, changes, render, selftest};
+use crate::pipeline::Measured;
 use crate::proofs::Proofs;
 use crate::surface::NoiseFilter;
 use crate::verify::{Keep, Limits};
 
+/// `demo`: the pipeline end to end on this repository's fixtures, step by step (lanes,
+/// a measured run, offline verification, the MCP and SDK layers, a proof, the report).
 pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
+    let lanes_ok = lanes_step()?;
+    let (m, bundle) = match measure_step(&a.out_dir)? {
+        Ok(measured) => measured,
+        Err(code) => return Ok(code),
+    };
+    let verified = verify_step(&bundle)?;
+    let policy_ok = policy_step(&a.out_dir)? && sdk_step(&a.out_dir)?;
+    let pv = prove_step(&a.out_dir)?;
+    report_step(&pv);
+    Ok(
+        if lanes_ok && m.exit_code == 0 && verified && policy_ok && pv.verdict == Verdict::Pass {
+            Exit::Ok.code()
+        } else {
+            Exit::Failed.code()
+        },
+    )
+}
+
+/// Steps 1 and 2: this repository's lanes self-test, and the lane of a sample change list.
+/// True when the self-test passed.
+fn lanes_step() -> anyhow::Result<bool> {
     let cfg_path = Path::new("lanes/lanes.yaml");
     let bytes = std::fs::read(cfg_path).with_context(|| {
         format!(
@@ -40,9 +64,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         "{}",
         render::human(&render::contract(&config, "lanes/lanes.yaml", &decision))
     );
+    Ok(report.passed())
+}
 
+/// Step 3: `fixtures/kernel/demo.sh` measured, its bundle written; or the exit code when the
+/// run could not be observed.
+fn measure_step(out_dir: &Path) -> anyhow::Result<Result<(Measured, PathBuf), i32>> {
     println!("\n== 3. measured run: fixtures/kernel/demo.sh, observed by eBPF in its own cgroup");
-    let work = run_cmd::fresh_work_dir(&a.out_dir.join("work"), Path::new("fixtures/kernel/seed"))?;
+    let work = run_cmd::fresh_work_dir(&out_dir.join("work"), Path::new("fixtures/kernel/seed"))?;
     // The script runs from the work dir so the surface names it `<work>/demo.sh` on every machine.
     std::fs::copy("fixtures/kernel/demo.sh", work.join("demo.sh"))
         .context("cannot copy fixtures/kernel/demo.sh")?;
@@ -54,22 +83,26 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "assay-runner: {e}\nassay-runner: run `assay-runner doctor` to see what this host lacks"
             );
-            return Ok(exit::OBSERVATION_FAILED);
+            return Ok(Err(Exit::ObservationFailed.code()));
         }
         Err(e) => {
             eprintln!("assay-runner: {e}");
-            return Ok(exit::RUNNER_ERROR);
+            return Ok(Err(Exit::RunnerError.code()));
         }
     };
-    let bundle = a.out_dir.join("demo.tar.gz");
+    let bundle = out_dir.join("demo.tar.gz");
     crate::bundle::write(&bundle, "demo", &crate::pipeline::entries(&m))?;
     print!("{}", run_cmd::summary(&m, Some(&bundle)));
+    Ok(Ok((m, bundle)))
+}
 
+/// Step 4: the bundle verified offline, as hostile input. True when it is valid.
+fn verify_step(bundle: &Path) -> anyhow::Result<bool> {
     println!(
         "\n== 4. verify {} offline, as hostile input",
         bundle.display()
     );
-    let v = crate::verify::verify_path(&bundle, &Limits::default(), Keep::Documents)?;
+    let v = crate::verify::verify_path(bundle, &Limits::default(), Keep::Documents)?;
     if v.ok() {
         println!(
             "valid: {} members, every hash, schema and consistency rule holds ({})",
@@ -80,9 +113,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     for p in &v.report.problems {
         println!("{}: {}: {}", p.member, p.code, p.message);
     }
+    Ok(v.ok())
+}
 
-    let policy_ok = policy_step(&a.out_dir)? && sdk_step(&a.out_dir)?;
-
+/// Step 6: the `demo` proof of `proofs.yaml`, three runs against its golden.
+fn prove_step(out_dir: &Path) -> anyhow::Result<ProofVerdict> {
     println!(
         "\n== 6. prove `demo` (proofs.yaml): 3 runs, identical canonical members, golden diff"
     );
@@ -90,9 +125,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
     let proof = proofs
         .get("demo")
         .context("proofs.yaml has no proof named `demo`")?;
-    let opts = crate::prove::Options::new(3, a.out_dir.join("proofs"));
+    let opts = crate::prove::Options::new(3, out_dir.join("proofs"));
     let o = crate::prove::prove_one(proof, &opts, &mut |s| println!("  {s}"))?;
-    let pv = &o.verdict;
+    let pv = o.verdict;
     if let Some(d) = &pv.diff {
         print!("{}", crate::diff::human(d));
     }
@@ -108,7 +143,11 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         pv.runs,
         pv.deterministic
     );
+    Ok(pv)
+}
 
+/// Step 7: what the check run on the PR would say.
+fn report_step(pv: &ProofVerdict) {
     println!("\n== 7. report: what the check run on the PR would say (`assay-runner report`)");
     let set = crate::prove::set_verdict("lane:kernel-only", Some("kernel-only"), vec![pv.clone()]);
     let c = crate::report::Conclusion::Failure;
@@ -121,14 +160,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<i32> {
         "{}",
         crate::report::markdown::report(&set, "assay-runner proofs", c)
     );
-    Ok(
-        if report.passed() && m.exit_code == 0 && v.ok() && policy_ok && pv.verdict == Verdict::Pass
-        {
-            exit::OK
-        } else {
-            exit::FAILED
-        },
-    )
 }
 
 /// Step 5: the MCP fixture through `mcp-wrap`, observed; prints each tool call's decision next
@@ -249,35 +280,7 @@ fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
         .map(|r| format!("{} {}", r.sdk.name, r.sdk.version))
         .unwrap_or_default();
     for b in c.bindings.iter().take(2) {
-        let id = &b.tool_call_id;
-        let rec = policy.records.iter().find(|r| &r.tool_call_id == id);
-        println!("  {id}");
-        println!(
-            "    sdk     ({sdk_name}): called {}, saw {:?}",
-            b.tool, b.sdk_outcome
-        );
-        if let Some(r) = rec {
-            println!(
-                "    policy  (mcp-wrap): {:?} by rule `{}`: {}",
-                r.decision, r.rule, r.reason
-            );
-        }
-        let e = &b.effects;
-        let mut effects: Vec<String> = e
-            .filesystem_paths
-            .iter()
-            .map(|p| format!("opened {p}"))
-            .collect();
-        effects.extend(e.network_endpoints.iter().map(|p| format!("connected {p}")));
-        effects.extend(e.process_execs.iter().map(|p| format!("executed {p}")));
-        println!(
-            "    kernel  (eBPF): {}",
-            if effects.is_empty() {
-                "no effect".into()
-            } else {
-                effects.join(", ")
-            }
-        );
+        print_call(b, policy, &sdk_name);
     }
     println!(
         "sdk_layer {:?}, policy_layer {:?}, correlation {:?} ({} calls joined by id); bundle: {}",
@@ -294,6 +297,44 @@ fn sdk_step(out_dir: &Path) -> anyhow::Result<bool> {
         && m.health.policy_layer == OtherLayer::Complete
         && c.status == Status::Clean
         && m.exit_code == 0)
+}
+
+/// One tool call as each layer saw it: the SDK's call, the policy's decision, the kernel's
+/// effects attributed to it.
+fn print_call(
+    b: &crate::contracts::correlation_report::Binding,
+    policy: &crate::correlation::policy::PolicyLayer,
+    sdk_name: &str,
+) {
+    let id = &b.tool_call_id;
+    let rec = policy.records.iter().find(|r| &r.tool_call_id == id);
+    println!("  {id}");
+    println!(
+        "    sdk     ({sdk_name}): called {}, saw {:?}",
+        b.tool, b.sdk_outcome
+    );
+    if let Some(r) = rec {
+        println!(
+            "    policy  (mcp-wrap): {:?} by rule `{}`: {}",
+            r.decision, r.rule, r.reason
+        );
+    }
+    let e = &b.effects;
+    let mut effects: Vec<String> = e
+        .filesystem_paths
+        .iter()
+        .map(|p| format!("opened {p}"))
+        .collect();
+    effects.extend(e.network_endpoints.iter().map(|p| format!("connected {p}")));
+    effects.extend(e.process_execs.iter().map(|p| format!("executed {p}")));
+    println!(
+        "    kernel  (eBPF): {}",
+        if effects.is_empty() {
+            "no effect".into()
+        } else {
+            effects.join(", ")
+        }
+    );
 }
 
 /// How the demo runs a fixture: detached, a 60 s timeout, the default ring and grace.

@@ -8,7 +8,7 @@ use super::args::{DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
 use crate::contracts::capability_diff::{self, CapabilityDiff, DiffStatus, Side, SideKind};
 use crate::contracts::{CONTRACTS, Contract};
 use crate::diff;
-use crate::exit;
+use crate::exit::Exit;
 use crate::verify::{self, Keep, Limits};
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -51,7 +51,11 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(if r.valid { exit::OK } else { exit::FAILED })
+    Ok(if r.valid {
+        Exit::Ok.code()
+    } else {
+        Exit::Failed.code()
+    })
 }
 
 fn failed_diff(base: Side, head: Side, note: String) -> CapabilityDiff {
@@ -68,52 +72,21 @@ fn failed_diff(base: Side, head: Side, note: String) -> CapabilityDiff {
     }
 }
 
-/// `assay-runner diff (--golden FILE | --base BUNDLE) HEAD_BUNDLE`.
-pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
-    let limits = Limits::default();
-    let side = |kind, path: &std::path::Path| Side {
+/// A side of a diff as named on the command line, before its evidence is read.
+fn side(kind: SideKind, path: &std::path::Path) -> Side {
+    Side {
         kind,
         source: path.display().to_string(),
         run_id: String::new(),
         health_clean: false,
-    };
+    }
+}
+
+/// `assay-runner diff (--golden FILE | --base BUNDLE) HEAD_BUNDLE`.
+pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
+    let limits = Limits::default();
     let head_side = side(SideKind::Bundle, &a.head);
-    let (base_side, base_surface, golden) = if let Some(g) = &a.golden {
-        let text = crate::fsutil::read_bounded(g, 64 << 20)
-            .with_context(|| format!("cannot read golden {}", g.display()))?;
-        let text = String::from_utf8(text)
-            .map_err(|_| anyhow::anyhow!("{}:1:1: golden is not UTF-8", g.display()))?;
-        let golden = diff::parse_golden(&g.display().to_string(), &text)?;
-        let s = Side {
-            run_id: golden.surface.run_id.clone(),
-            health_clean: true,
-            ..side(SideKind::Golden, g)
-        };
-        (s, golden.surface.clone(), Some(golden))
-    } else {
-        let b = a.base.as_deref().unwrap_or(std::path::Path::new("-"));
-        match verify::evidence(b, &limits, Keep::Documents) {
-            Ok(ev) => (
-                Side {
-                    run_id: ev.surface.run_id.clone(),
-                    health_clean: diff::health_clean(&ev.health),
-                    ..side(SideKind::Bundle, b)
-                },
-                ev.surface,
-                None,
-            ),
-            Err(e) => {
-                if a.format == DiffFormat::Json {
-                    print_json(&failed_diff(
-                        side(SideKind::Bundle, b),
-                        head_side,
-                        "base-invalid: the base bundle does not verify".into(),
-                    ))?;
-                }
-                return Err(e.into());
-            }
-        }
-    };
+    let (base_side, base_surface, golden) = base(&a, &limits, &head_side)?;
     let head = match verify::evidence(&a.head, &limits, Keep::Documents) {
         Ok(ev) => ev,
         Err(e) => {
@@ -144,7 +117,60 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
         DiffFormat::Human => print!("{}", diff::human(&d)),
         DiffFormat::Markdown => print!("{}", diff::markdown(&d)),
     }
-    Ok(if d.changed { exit::FAILED } else { exit::OK })
+    Ok(if d.changed {
+        Exit::Failed.code()
+    } else {
+        Exit::Ok.code()
+    })
+}
+
+/// The base of a diff: the golden (`--golden`, parsed in canonical form) or the base bundle,
+/// verified as hostile input (with `--format json`, a bundle that does not verify is also
+/// reported as a failed diff against `head_side`).
+fn base(
+    a: &DiffArgs,
+    limits: &Limits,
+    head_side: &Side,
+) -> anyhow::Result<(
+    Side,
+    crate::contracts::surface::CapabilitySurface,
+    Option<diff::Golden>,
+)> {
+    if let Some(g) = &a.golden {
+        let text = crate::fsutil::read_bounded(g, 64 << 20)
+            .with_context(|| format!("cannot read golden {}", g.display()))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| anyhow::anyhow!("{}:1:1: golden is not UTF-8", g.display()))?;
+        let golden = diff::parse_golden(&g.display().to_string(), &text)?;
+        let s = Side {
+            run_id: golden.surface.run_id.clone(),
+            health_clean: true,
+            ..side(SideKind::Golden, g)
+        };
+        return Ok((s, golden.surface.clone(), Some(golden)));
+    }
+    let b = a.base.as_deref().unwrap_or(std::path::Path::new("-"));
+    match verify::evidence(b, limits, Keep::Documents) {
+        Ok(ev) => Ok((
+            Side {
+                run_id: ev.surface.run_id.clone(),
+                health_clean: diff::health_clean(&ev.health),
+                ..side(SideKind::Bundle, b)
+            },
+            ev.surface,
+            None,
+        )),
+        Err(e) => {
+            if a.format == DiffFormat::Json {
+                print_json(&failed_diff(
+                    side(SideKind::Bundle, b),
+                    head_side.clone(),
+                    "base-invalid: the base bundle does not verify".into(),
+                ))?;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// `assay-runner cross-diff BASE HEAD`.
@@ -157,9 +183,9 @@ pub fn cross_diff(a: super::args::CrossDiffArgs) -> anyhow::Result<i32> {
         DiffFormat::Markdown => print!("{}", crate::crossdiff::markdown(&d)),
     }
     Ok(match d.status {
-        CrossStatus::Same => exit::OK,
-        CrossStatus::Different => exit::FAILED,
-        CrossStatus::Inconclusive => exit::INCONCLUSIVE,
+        CrossStatus::Same => Exit::Ok.code(),
+        CrossStatus::Different => Exit::Failed.code(),
+        CrossStatus::Inconclusive => Exit::Inconclusive.code(),
     })
 }
 
@@ -179,12 +205,12 @@ pub fn schema(a: SchemaArgs) -> anyhow::Result<i32> {
                     }
                 );
             }
-            Ok(exit::OK)
+            Ok(Exit::Ok.code())
         }
         Some(n) => match Contract::find(&n) {
             Some(c) => {
                 print!("{}", c.published);
-                Ok(exit::OK)
+                Ok(Exit::Ok.code())
             }
             None => {
                 let names: Vec<&str> = CONTRACTS.iter().map(|c| c.name).collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::args::{ClassifyArgs, ConfigArgs, Format, LanesCommand};
-use crate::exit;
+use crate::exit::Exit;
 use crate::lanes::{LanesConfig, changes, git, render, selftest};
 
 pub fn run(cmd: LanesCommand) -> anyhow::Result<i32> {
@@ -22,9 +22,9 @@ pub fn run(cmd: LanesCommand) -> anyhow::Result<i32> {
             let report = selftest::run(&config, &root)?;
             print!("{}", render::self_test(&config, &report));
             Ok(if report.passed() {
-                exit::OK
+                Exit::Ok.code()
             } else {
-                exit::FAILED
+                Exit::Failed.code()
             })
         }
         LanesCommand::Explain(a) => {
@@ -36,7 +36,7 @@ pub fn run(cmd: LanesCommand) -> anyhow::Result<i32> {
                     render::explanation(&config, bytes, &config.explain(bytes))
                 );
             }
-            Ok(exit::OK)
+            Ok(Exit::Ok.code())
         }
     }
 }
@@ -147,5 +147,5 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<i32> {
     // The process ends right after this: freeing 100k rows one by one would cost a fifth of
     // the run, and the kernel reclaims the memory at once.
     std::mem::forget((contract, decision, changes, config));
-    Ok(exit::OK)
+    Ok(Exit::Ok.code())
 }

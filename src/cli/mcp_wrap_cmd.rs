@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::args::McpWrapArgs;
-use crate::exit;
+use crate::exit::Exit;
 use crate::policy::Policy;
 use crate::policy::wrap::{self, ClientIo, WrapConfig, WrapError};
 
@@ -38,13 +38,13 @@ pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
             .map(PathBuf::from)
     }) else {
         eprintln!("assay-runner: mcp-wrap: no policy: pass --policy FILE (or set $ASSAY_POLICY)");
-        return Ok(exit::ERROR);
+        return Ok(Exit::Error.code());
     };
     let policy = match Policy::load(&policy_path, &work) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
-            return Ok(exit::ERROR);
+            return Ok(Exit::Error.code());
         }
     };
     let decision_log = a.decision_log.clone().or_else(|| {
@@ -77,14 +77,14 @@ pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
         Err(WrapError::Spawn { program, source }) => {
             eprintln!("assay-runner: mcp-wrap: cannot start the server `{program}`: {source}");
             Ok(match source.kind() {
-                std::io::ErrorKind::NotFound => exit::NOT_FOUND,
-                std::io::ErrorKind::PermissionDenied => exit::CANNOT_EXEC,
-                _ => exit::RUNNER_ERROR,
+                std::io::ErrorKind::NotFound => Exit::NotFound.code(),
+                std::io::ErrorKind::PermissionDenied => Exit::CannotExec.code(),
+                _ => Exit::RunnerError.code(),
             })
         }
         Err(e @ WrapError::WriteLog { .. }) => {
             eprintln!("assay-runner: mcp-wrap: {e}");
-            Ok(exit::RUNNER_ERROR)
+            Ok(Exit::RunnerError.code())
         }
         Err(e) => Err(e.into()),
     }

@@ -16,7 +16,7 @@ use clap::Parser;
 
 pub use args::{Cli, Command};
 
-use crate::exit;
+use crate::exit::Exit;
 
 /// Whether this process runs as a GitHub Actions step: its stdout and stderr are the job log,
 /// where a line `::command::` is a workflow command.
@@ -62,9 +62,9 @@ pub fn main() -> i32 {
             let _ = e.print();
             return match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    exit::OK
+                    Exit::Ok.code()
                 }
-                _ => exit::ERROR,
+                _ => Exit::Error.code(),
             };
         }
     };
@@ -72,7 +72,7 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("assay-runner: error: {e:#}");
-            exit::ERROR
+            Exit::Error.code()
         }
     }
 }

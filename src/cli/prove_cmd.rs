@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 
 use super::args::{GoldenAcceptArgs, ProveArgs, ReportFormat};
 use crate::contracts::verdict::Verdict;
-use crate::exit;
+use crate::exit::Exit;
 use crate::proofs::{Proof, Proofs};
 use crate::prove::{self, Options};
 
@@ -86,50 +86,10 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
         None => Default::default(),
     };
     let proofs = load(&a.proofs)?;
-    let (run_id, lane, selected): (String, Option<String>, Vec<&Proof>) = if a.all {
-        ("all".into(), None, proofs.proofs.iter().collect())
-    } else if let Some(l) = &a.lane {
-        let sel = proofs
-            .for_lane(l)
-            .map_err(|e| anyhow::anyhow!("--lane {l}: {e}"))?;
-        (format!("lane:{l}"), Some(l.clone()), sel)
-    } else if !a.proof.is_empty() {
-        let mut sel = Vec::new();
-        for n in &a.proof {
-            match proofs.get(n) {
-                Some(p) => sel.push(p),
-                None => bail!(
-                    "--proof {n}: no such proof in {} (proofs: {})",
-                    a.proofs.display(),
-                    proofs
-                        .proofs
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }
-        }
-        (format!("proof:{}", a.proof.join(",")), None, sel)
-    } else {
-        bail!("choose what to prove: --proof NAME, --lane LANE or --all");
-    };
+    let (run_id, lane, selected) = select(&a, &proofs)?;
     if a.list {
-        match a.format {
-            ReportFormat::Json => {
-                let v: Vec<serde_json::Value> = selected
-                    .iter()
-                    .map(|p| serde_json::json!({"name": p.name, "golden": p.golden}))
-                    .collect();
-                println!("{}", serde_json::to_string(&v)?);
-            }
-            ReportFormat::Human => {
-                for p in &selected {
-                    println!("{}", p.name);
-                }
-            }
-        }
-        return Ok(exit::OK);
+        list(&a, &selected)?;
+        return Ok(Exit::Ok.code());
     }
     for p in &selected {
         prove::preflight(p).map_err(|e| anyhow::anyhow!("{}:{}: {e}", proofs.source, p.line))?;
@@ -165,10 +125,64 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
         ReportFormat::Human => super::print_untrusted(&human(&set, &verdict_path)),
     }
     Ok(match set.verdict {
-        Verdict::Pass => exit::OK,
-        Verdict::Fail | Verdict::NeedsApproval => exit::FAILED,
-        Verdict::Inconclusive => exit::INCONCLUSIVE,
+        Verdict::Pass => Exit::Ok.code(),
+        Verdict::Fail | Verdict::NeedsApproval => Exit::Failed.code(),
+        Verdict::Inconclusive => Exit::Inconclusive.code(),
     })
+}
+
+/// The proofs `--all`, `--lane` or `--proof` select, with the run id and lane of their verdict.
+fn select<'p>(
+    a: &ProveArgs,
+    proofs: &'p crate::proofs::Proofs,
+) -> anyhow::Result<(String, Option<String>, Vec<&'p Proof>)> {
+    Ok(if a.all {
+        ("all".into(), None, proofs.proofs.iter().collect())
+    } else if let Some(l) = &a.lane {
+        let sel = proofs
+            .for_lane(l)
+            .map_err(|e| anyhow::anyhow!("--lane {l}: {e}"))?;
+        (format!("lane:{l}"), Some(l.clone()), sel)
+    } else if !a.proof.is_empty() {
+        let mut sel = Vec::new();
+        for n in &a.proof {
+            match proofs.get(n) {
+                Some(p) => sel.push(p),
+                None => bail!(
+                    "--proof {n}: no such proof in {} (proofs: {})",
+                    a.proofs.display(),
+                    proofs
+                        .proofs
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        (format!("proof:{}", a.proof.join(",")), None, sel)
+    } else {
+        bail!("choose what to prove: --proof NAME, --lane LANE or --all");
+    })
+}
+
+/// `--list`: the selected proofs' names (JSON: with their goldens).
+fn list(a: &ProveArgs, selected: &[&Proof]) -> anyhow::Result<()> {
+    match a.format {
+        ReportFormat::Json => {
+            let v: Vec<serde_json::Value> = selected
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "golden": p.golden}))
+                .collect();
+            println!("{}", serde_json::to_string(&v)?);
+        }
+        ReportFormat::Human => {
+            for p in selected {
+                println!("{}", p.name);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The last bytes of each run's command output shown in the log (the whole output stays in
@@ -346,9 +360,9 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
         }
         if pending.is_empty() && stale.is_empty() {
             println!("no pending or stale goldens");
-            return Ok(exit::OK);
+            return Ok(Exit::Ok.code());
         }
-        return Ok(exit::FAILED);
+        return Ok(Exit::Failed.code());
     }
     if named {
         let missing: Vec<String> = chosen
@@ -360,12 +374,12 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
             for m in &missing {
                 eprintln!("assay-runner: {m}");
             }
-            return Ok(exit::FAILED);
+            return Ok(Exit::Failed.code());
         }
     }
     if pending.is_empty() {
         println!("no pending goldens in {}", a.out_dir.display());
-        return Ok(exit::OK);
+        return Ok(Exit::Ok.code());
     }
     for p in pending {
         let from = prove::pending_path(&a.out_dir, p);
@@ -383,5 +397,5 @@ pub fn accept(a: GoldenAcceptArgs) -> anyhow::Result<i32> {
         std::fs::remove_file(&from).with_context(|| format!("cannot remove {}", from.display()))?;
         println!("accepted {} (proof {})", p.golden, p.name);
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok.code())
 }

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use super::args::ReportArgs;
 use crate::contracts::verdict::Verdict;
+use crate::exit::Exit;
 use crate::report::check_run::{self, CheckRunError, Client, Request, Retry};
 use crate::report::{self, commands, github, markdown};
 
@@ -45,27 +46,12 @@ fn no_proofs_required(
     ))
 }
 
+/// `report`: the merged verdict ([`verdicts`]), its Markdown, then each selected channel: the
+/// check run ([`publish_check_run`]), then the step summary, annotations and outputs
+/// ([`local_channels`]), which also carry the verdict when the check run could not.
 pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
-    let mut v = match (&a.proofs, &a.lane) {
-        (Some(p), Some(lane)) if a.verdicts.is_empty() => no_proofs_required(p, lane)?,
-        _ => report::load(&a.verdicts)?,
-    };
-    if v.lane.is_none() {
-        v.lane = a.lane.clone();
-    }
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
-    let mut approval_note = None;
-    if a.approval == super::args::Approvers::Write
-        && v.proofs.iter().any(|p| p.verdict == Verdict::NeedsApproval)
-    {
-        match approvals(&a, &env, &v) {
-            Ok(list) => report::apply_approvals(&mut v, &list),
-            Err(e) => {
-                eprintln!("assay-runner: warning: the approvals could not be read: {e:#}");
-                approval_note = Some(format!("{e:#}"));
-            }
-        }
-    }
+    let (v, approval_note) = verdicts(&a, &env)?;
     let annotations = report::annotations(&v, &a.path_prefix);
     let mut full = markdown::report(&v, &a.name, a.inconclusive_conclusion);
     if let Some(why) = &approval_note {
@@ -93,43 +79,114 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         (None, None) => "printed by `assay-runner report` without options".into(),
     };
 
-    let mut fallback = None;
-    let mut failure = None;
-    if a.check_run {
-        match check_run(&a, &env, &overrides, &v, &annotations, &full, &full_at)? {
-            Ok(p) => eprintln!(
+    let (fallback, failure) = match a.check_run {
+        true => publish_check_run(&a, &env, &overrides, &v, &annotations, &full, &full_at)?,
+        false => (None, None),
+    };
+    let stdout = local_channels(&a, &env, &v, &annotations, &full, &full_at, fallback)?;
+    print!("{stdout}");
+    if let Some(e) = failure
+        && a.require_check_run
+    {
+        eprintln!("assay-runner: error (--require-check-run): {e:#}");
+        return Ok(Exit::Error.code());
+    }
+    Ok(report::exit_code(v.verdict, a.inconclusive_conclusion))
+}
+
+/// The merged verdict of the verdict files (or of a lane that needs no proof), with the
+/// approvals applied when proofs need one; the second value says why approvals could not be
+/// read (then those proofs stay red).
+fn verdicts(
+    a: &ReportArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(crate::contracts::verdict::ProofSetVerdict, Option<String>)> {
+    let mut v = match (&a.proofs, &a.lane) {
+        (Some(p), Some(lane)) if a.verdicts.is_empty() => no_proofs_required(p, lane)?,
+        _ => report::load(&a.verdicts)?,
+    };
+    if v.lane.is_none() {
+        v.lane = a.lane.clone();
+    }
+    let mut approval_note = None;
+    if a.approval == super::args::Approvers::Write
+        && v.proofs.iter().any(|p| p.verdict == Verdict::NeedsApproval)
+    {
+        match approvals(a, env, &v) {
+            Ok(list) => report::apply_approvals(&mut v, &list),
+            Err(e) => {
+                eprintln!("assay-runner: warning: the approvals could not be read: {e:#}");
+                approval_note = Some(format!("{e:#}"));
+            }
+        }
+    }
+    Ok((v, approval_note))
+}
+
+/// Posts the check run and says so in the log. Returns why the other channels must carry the
+/// verdict instead (a read-only token or a failure), and the failure itself, which
+/// `--require-check-run` turns into exit 2.
+fn publish_check_run(
+    a: &ReportArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    overrides: &github::Overrides,
+    v: &crate::contracts::verdict::ProofSetVerdict,
+    annotations: &[report::Annotation],
+    full: &str,
+    full_at: &str,
+) -> anyhow::Result<(Option<String>, Option<anyhow::Error>)> {
+    match check_run(a, env, overrides, v, annotations, full, full_at)? {
+        Ok(p) => {
+            eprintln!(
                 "assay-runner: check run `{}` {} ({} requests, {} annotations): {}",
                 a.name,
                 p.id,
                 p.requests,
                 annotations.len(),
                 p.html_url.as_deref().unwrap_or("(no html_url)")
-            ),
-            Err(NoCheckRun::ReadOnly(why)) => {
-                eprintln!(
-                    "assay-runner: no check run: {why}; falling back to the step summary, annotations and exit code"
+            );
+            Ok((None, None))
+        }
+        Err(NoCheckRun::ReadOnly(why)) => {
+            eprintln!(
+                "assay-runner: no check run: {why}; falling back to the step summary, annotations and exit code"
+            );
+            Ok((Some(why), None))
+        }
+        Err(NoCheckRun::Failed(e)) => {
+            // The verdict, not the transport, decides the exit code; a missing check run is
+            // a warning in the log and the summary (`--require-check-run` makes it exit 2).
+            eprintln!("assay-runner: warning: the check run could not be written: {e:#}");
+            if in_actions_env(env) {
+                println!(
+                    "::warning title=assay-runner::the check run could not be written; the verdict is in the step summary and this job's exit code"
                 );
-                fallback = Some(why);
             }
-            Err(NoCheckRun::Failed(e)) => {
-                // The verdict, not the transport, decides the exit code; a missing check run is
-                // a warning in the log and the summary (`--require-check-run` makes it exit 2).
-                eprintln!("assay-runner: warning: the check run could not be written: {e:#}");
-                if in_actions_env(&env) {
-                    println!(
-                        "::warning title=assay-runner::the check run could not be written; the verdict is in the step summary and this job's exit code"
-                    );
-                }
-                fallback = Some("the check run could not be written (see the job log)".into());
-                failure = Some(e);
-            }
+            Ok((
+                Some("the check run could not be written (see the job log)".into()),
+                Some(e),
+            ))
         }
     }
+}
 
-    let in_actions = in_actions_env(&env);
+/// The annotations, the step summary and the outputs (each when selected, the first two also
+/// as the fallback of a check run that was not written): appended to the GitHub files, or
+/// returned for stdout (guarded against workflow commands in Actions). The full report goes to
+/// stdout when no channel was selected.
+fn local_channels(
+    a: &ReportArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    v: &crate::contracts::verdict::ProofSetVerdict,
+    annotations: &[report::Annotation],
+    full: &str,
+    full_at: &str,
+    fallback: Option<String>,
+) -> anyhow::Result<String> {
+    let in_actions = in_actions_env(env);
     let mut stdout = String::new();
     if a.annotations || fallback.is_some() {
-        stdout.push_str(&commands::annotation_lines(&annotations));
+        stdout.push_str(&commands::annotation_lines(annotations));
     }
     let mut printed_report = false;
     if a.step_summary || fallback.is_some() {
@@ -140,12 +197,12 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
                 why.replace('\n', " ")
             ));
         }
-        text.push_str(&full);
+        text.push_str(full);
         let text = markdown::truncate(
             &text,
             markdown::STEP_SUMMARY_BYTES,
             markdown::bytes,
-            &full_at,
+            full_at,
         );
         match env("GITHUB_STEP_SUMMARY") {
             Some(p) => crate::fsutil::append(p.as_ref(), &text)
@@ -160,7 +217,7 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         let lines = github::outputs(
             v.lane.as_deref(),
             report::verdict_word(v.verdict),
-            &report::bundles(&v),
+            &report::bundles(v),
         );
         match env("GITHUB_OUTPUT") {
             Some(p) => crate::fsutil::append(p.as_ref(), &lines)
@@ -170,16 +227,9 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
     }
     let any_channel = a.check_run || a.step_summary || a.annotations || a.outputs;
     if !any_channel && !printed_report {
-        stdout.push_str(&guard(&full, in_actions)?);
+        stdout.push_str(&guard(full, in_actions)?);
     }
-    print!("{stdout}");
-    if let Some(e) = failure
-        && a.require_check_run
-    {
-        eprintln!("assay-runner: error (--require-check-run): {e:#}");
-        return Ok(crate::exit::ERROR);
-    }
-    Ok(report::exit_code(v.verdict, a.inconclusive_conclusion))
+    Ok(stdout)
 }
 
 fn in_actions_env(env: &dyn Fn(&str) -> Option<String>) -> bool {

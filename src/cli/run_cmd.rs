@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 
 use super::args::{DoctorArgs, Format, Mode, RunArgs};
 use crate::contracts::doctor_report::{CheckStatus, DoctorReport};
-use crate::exit;
+use crate::exit::Exit;
 use crate::kernel::session::{self, RunSpec};
 use crate::pipeline::{self, Measured};
 use crate::surface::NoiseFilter;
@@ -88,30 +88,7 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
         out.push_str(&format!("  host note (not this run's evidence) {n}\n"));
     }
     if let Some(c) = &m.correlation {
-        out.push_str(&format!("tool calls (correlation {}):\n", text(&c.status)));
-        for b in &c.bindings {
-            let e = &b.effects;
-            out.push_str(&format!(
-                "  {} {} {}{}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
-                b.tool_call_id,
-                b.tool,
-                text(&b.decision),
-                b.sdk_outcome
-                    .map(|o| format!(" (sdk: {})", text(&o)))
-                    .unwrap_or_default(),
-                e.filesystem_paths.len(),
-                e.filesystem_writes.len(),
-                e.network_endpoints.len(),
-                e.process_execs.len()
-            ));
-        }
-        for a in &c.ambiguities {
-            out.push_str(&format!(
-                "  ambiguous ({}): {}\n",
-                a.code,
-                a.tool_call_ids.join(", ")
-            ));
-        }
+        tool_calls(&mut out, c);
     }
     if let Some(b) = bundle {
         out.push_str(&format!("bundle: {}\n", b.display()));
@@ -119,32 +96,38 @@ pub fn summary(m: &Measured, bundle: Option<&Path>) -> String {
     out
 }
 
+/// The tool calls of a correlation report, one line each with its kernel effects, and its
+/// ambiguities.
+fn tool_calls(out: &mut String, c: &crate::contracts::correlation_report::CorrelationReport) {
+    out.push_str(&format!("tool calls (correlation {}):\n", text(&c.status)));
+    for b in &c.bindings {
+        let e = &b.effects;
+        out.push_str(&format!(
+            "  {} {} {}{}: {} path(s), {} write(s), {} endpoint(s), {} exec(s)\n",
+            b.tool_call_id,
+            b.tool,
+            text(&b.decision),
+            b.sdk_outcome
+                .map(|o| format!(" (sdk: {})", text(&o)))
+                .unwrap_or_default(),
+            e.filesystem_paths.len(),
+            e.filesystem_writes.len(),
+            e.network_endpoints.len(),
+            e.process_execs.len()
+        ));
+    }
+    for a in &c.ambiguities {
+        out.push_str(&format!(
+            "  ambiguous ({}): {}\n",
+            a.code,
+            a.tool_call_ids.join(", ")
+        ));
+    }
+}
+
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let layers = match (a.mode, &a.policy) {
-        (Mode::Kernel, None) => pipeline::Layers::Kernel,
-        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy or sdk"),
-        (Mode::KernelPolicy, Some(p)) => pipeline::Layers::Policy { policy: p.clone() },
-        (Mode::KernelPolicy, None) => {
-            bail!(
-                "--mode kernel-policy needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
-            )
-        }
-        (Mode::Sdk, Some(p)) => pipeline::Layers::Sdk { policy: p.clone() },
-        (Mode::Sdk, None) => {
-            bail!(
-                "--mode sdk needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
-            )
-        }
-    };
-    let noise = if a.no_noise_filter {
-        NoiseFilter::none()
-    } else if let Some(f) = &a.noise_filter {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read noise filter {}", f.display()))?;
-        NoiseFilter::parse(&text).with_context(|| format!("{}", f.display()))?
-    } else {
-        NoiseFilter::default_filter()
-    };
+    let layers = layers_of(a.mode, a.policy.as_ref())?;
+    let noise = noise_of(&a)?;
     let work_dir = match a.work_dir {
         Some(d) => d,
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -152,13 +135,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     if !work_dir.is_dir() {
         bail!("--work-dir {}: not a directory", work_dir.display());
     }
-    let timeout = match a.timeout {
-        Some(t) if !(t.is_finite() && t > 0.0) => {
-            bail!("--timeout {t}: expected a positive number of seconds")
-        }
-        Some(t) => Some(Duration::from_secs_f64(t)),
-        None => None,
-    };
+    let timeout = timeout_of(a.timeout)?;
     let user = a.user.as_deref().map(resolve_user).transpose()?;
     // In GitHub Actions the job log would take the command's output as workflow commands: it
     // goes to a file and is replayed, fenced, after the run (when no process of it is left).
@@ -197,21 +174,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         &crate::surface::normalize::Rules::defaults(),
     ) {
         Ok(m) => m,
-        Err(e @ pipeline::MeasureError::Policy(_)) => {
-            eprintln!("{e}");
-            return Ok(exit::ERROR);
-        }
-        Err(e @ (pipeline::MeasureError::Session(_) | pipeline::MeasureError::LayerDir { .. })) => {
-            eprintln!("assay-runner: {e}");
-            eprintln!(
-                "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
-            );
-            return Ok(exit::OBSERVATION_FAILED);
-        }
-        Err(e) => {
-            eprintln!("assay-runner: {e}");
-            return Ok(exit::RUNNER_ERROR);
-        }
+        Err(e) => return Ok(measure_failed(e)),
     };
     if let Some(f) = &captured {
         let text = std::fs::read(f.path()).unwrap_or_default();
@@ -221,7 +184,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         && let Err(e) = crate::bundle::write(out, &run_id, &pipeline::entries(&m))
     {
         eprintln!("assay-runner: {e}");
-        return Ok(exit::RUNNER_ERROR);
+        return Ok(Exit::RunnerError.code());
     }
     match a.format {
         Format::Json => super::eprint_untrusted(&format!(
@@ -233,11 +196,77 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     Ok(m.exit_code)
 }
 
+/// Says why a run could not be measured; the exit code: a bad policy is a usage error, an
+/// observation that could not start ran nothing, anything else failed after the start.
+fn measure_failed(e: pipeline::MeasureError) -> i32 {
+    match e {
+        e @ pipeline::MeasureError::Policy(_) => {
+            eprintln!("{e}");
+            Exit::Error.code()
+        }
+        e @ (pipeline::MeasureError::Session(_) | pipeline::MeasureError::LayerDir { .. }) => {
+            eprintln!("assay-runner: {e}");
+            eprintln!(
+                "assay-runner: nothing was run; `assay-runner doctor` explains what this host lacks"
+            );
+            Exit::ObservationFailed.code()
+        }
+        e => {
+            eprintln!("assay-runner: {e}");
+            Exit::RunnerError.code()
+        }
+    }
+}
+
+/// The layers `--mode` and `--policy` ask for.
+fn layers_of(mode: Mode, policy: Option<&std::path::PathBuf>) -> anyhow::Result<pipeline::Layers> {
+    Ok(match (mode, policy) {
+        (Mode::Kernel, None) => pipeline::Layers::Kernel,
+        (Mode::Kernel, Some(_)) => bail!("--policy needs --mode kernel-policy or sdk"),
+        (Mode::KernelPolicy, Some(p)) => pipeline::Layers::Policy { policy: p.clone() },
+        (Mode::KernelPolicy, None) => {
+            bail!(
+                "--mode kernel-policy needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
+        (Mode::Sdk, Some(p)) => pipeline::Layers::Sdk { policy: p.clone() },
+        (Mode::Sdk, None) => {
+            bail!(
+                "--mode sdk needs --policy POLICY.yaml (the policy every mcp-wrap of the run uses)"
+            )
+        }
+    })
+}
+
+/// `--timeout` as a duration: a positive, finite number of seconds.
+fn timeout_of(t: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    Ok(match t {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            bail!("--timeout {t}: expected a positive number of seconds")
+        }
+        Some(t) => Some(Duration::from_secs_f64(t)),
+        None => None,
+    })
+}
+
+/// The noise filter: none, the `--noise-filter` file's, or the default.
+fn noise_of(a: &RunArgs) -> anyhow::Result<NoiseFilter> {
+    Ok(if a.no_noise_filter {
+        NoiseFilter::none()
+    } else if let Some(f) = &a.noise_filter {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read noise filter {}", f.display()))?;
+        NoiseFilter::parse(&text).with_context(|| format!("{}", f.display()))?
+    } else {
+        NoiseFilter::default_filter()
+    })
+}
+
 /// `doctor`: every prerequisite on its own line, each failure with its fix for this host.
 pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
     if a.bpf_source_hash {
         println!("{}", crate::kernel::bpf::SOURCE_SHA256);
-        return Ok(exit::OK);
+        return Ok(Exit::Ok.code());
     }
     let report = crate::kernel::doctor::diagnose();
     if a.format == Format::Json {
@@ -245,7 +274,11 @@ pub fn doctor(a: DoctorArgs) -> anyhow::Result<i32> {
     } else {
         print!("{}", doctor_text(&report));
     }
-    Ok(if report.ok { exit::OK } else { exit::FAILED })
+    Ok(if report.ok {
+        Exit::Ok.code()
+    } else {
+        Exit::Failed.code()
+    })
 }
 
 fn doctor_text(r: &DoctorReport) -> String {

@@ -133,6 +133,9 @@ pub fn correlate(
 
 /// [`correlate`], with destinations named by `names` (the run's DNS answers and ClientHello
 /// server names, as the surface has them), so every effect reads as its surface entry.
+///
+/// The steps: the records as [`Calls`] (bindings and their windows), the events [`attribute`]d
+/// to them, the SDK's calls joined by id, and the report's status.
 pub fn correlate_named(
     run_id: &str,
     layer: &PolicyLayer,
@@ -141,13 +144,61 @@ pub fn correlate_named(
     noise: &NoiseFilter,
     names: &Names,
 ) -> CorrelationReport {
+    let mut c = calls(layer, p);
+    let (per_binding, unattributed) = attribute(&mut c, p, noise);
+    let Calls {
+        mut bindings,
+        mut ambiguous,
+        ..
+    } = c;
+    for (b, acc) in bindings.iter_mut().zip(per_binding) {
+        b.effects = effects(acc, names);
+    }
+    if let Some(sdk) = sdk {
+        join_sdk(sdk, &mut bindings, &mut ambiguous);
+    }
+    let ambiguities: Vec<Ambiguity> = ambiguous
+        .into_iter()
+        .map(|((code, ids), acc)| Ambiguity {
+            code: code.into(),
+            tool_call_ids: ids,
+            effects: effects(acc, names),
+        })
+        .collect();
+    let sdk_ok = sdk.is_none_or(|s| s.state == OtherLayer::Complete);
+    let status = match layer.state {
+        OtherLayer::Complete if sdk_ok && ambiguities.is_empty() => Status::Clean,
+        OtherLayer::Complete if sdk_ok => Status::Partial,
+        _ => Status::Failed,
+    };
+    CorrelationReport {
+        schema: correlation_report::SCHEMA.into(),
+        run_id: run_id.into(),
+        status,
+        bindings,
+        unattributed: effects(unattributed, names),
+        ambiguities,
+    }
+}
+
+/// Ambiguities by code and the tool call ids involved, with the effects they hold.
+type Ambiguous = BTreeMap<(&'static str, Vec<String>), Accumulator>;
+
+/// The accepted policy records as bindings (their effects still empty), the window of each
+/// allowed, forwarded call on its server's process, and what the records alone show to be
+/// ambiguous (a duplicate tool call id, a server the run does not know).
+struct Calls<'a> {
+    bindings: Vec<Binding>,
+    /// Server process key → the windows of the calls it served.
+    windows: HashMap<u32, Vec<Window>>,
+    /// How many records carry each tool call id.
+    id_count: BTreeMap<&'a str, usize>,
+    ambiguous: Ambiguous,
+}
+
+fn calls<'a>(layer: &'a PolicyLayer, p: &Projection) -> Calls<'a> {
     // Processes by their run-unique key; a record's raw server pid names one only when no
     // other process of the run had the same pid.
-    let parents: HashMap<u32, u32> = p
-        .processes
-        .iter()
-        .filter_map(|x| x.parent.map(|pp| (x.key, pp)))
-        .collect();
     let labels: HashMap<u32, &str> = p
         .processes
         .iter()
@@ -162,7 +213,7 @@ pub fn correlate_named(
     for r in &layer.records {
         *id_count.entry(r.tool_call_id.as_str()).or_default() += 1;
     }
-    let mut ambiguous: BTreeMap<(&'static str, Vec<String>), Accumulator> = BTreeMap::new();
+    let mut ambiguous: Ambiguous = BTreeMap::new();
     let mut bindings = Vec::with_capacity(layer.records.len());
     let mut windows: HashMap<u32, Vec<Window>> = HashMap::new();
     for (i, r) in layer.records.iter().enumerate() {
@@ -204,6 +255,33 @@ pub fn correlate_named(
             binding: i,
         });
     }
+    Calls {
+        bindings,
+        windows,
+        id_count,
+        ambiguous,
+    }
+}
+
+/// Attributes each event of a server's process subtree: to the call whose closed window on
+/// that server holds it alone, else to an ambiguity (a duplicate id, an open window, windows
+/// that overlap). Returns the effects per binding and those in no window.
+fn attribute(
+    c: &mut Calls,
+    p: &Projection,
+    noise: &NoiseFilter,
+) -> (Vec<Accumulator>, Accumulator) {
+    let Calls {
+        bindings,
+        windows,
+        id_count,
+        ambiguous,
+    } = c;
+    let parents: HashMap<u32, u32> = p
+        .processes
+        .iter()
+        .filter_map(|x| x.parent.map(|pp| (x.key, pp)))
+        .collect();
     // Which server (if any) each process belongs to: itself or its nearest server ancestor.
     let mut owner: HashMap<u32, Option<u32>> = HashMap::new();
     let mut find_owner = |key: u32| -> Option<u32> {
@@ -267,34 +345,7 @@ pub fn correlate_named(
                 .add(e, noise),
         }
     }
-    for (b, acc) in bindings.iter_mut().zip(per_binding) {
-        b.effects = effects(acc, names);
-    }
-    if let Some(sdk) = sdk {
-        join_sdk(sdk, &mut bindings, &mut ambiguous);
-    }
-    let ambiguities: Vec<Ambiguity> = ambiguous
-        .into_iter()
-        .map(|((code, ids), acc)| Ambiguity {
-            code: code.into(),
-            tool_call_ids: ids,
-            effects: effects(acc, names),
-        })
-        .collect();
-    let sdk_ok = sdk.is_none_or(|s| s.state == OtherLayer::Complete);
-    let status = match layer.state {
-        OtherLayer::Complete if sdk_ok && ambiguities.is_empty() => Status::Clean,
-        OtherLayer::Complete if sdk_ok => Status::Partial,
-        _ => Status::Failed,
-    };
-    CorrelationReport {
-        schema: correlation_report::SCHEMA.into(),
-        run_id: run_id.into(),
-        status,
-        bindings,
-        unattributed: effects(unattributed, names),
-        ambiguities,
-    }
+    (per_binding, unattributed)
 }
 
 /// The events of the servers' process subtrees, kept while the kernel layer streams past (a
@@ -349,11 +400,7 @@ impl KernelSink for ServerEvents {
 
 /// Joins the SDK's calls to the policy bindings by id: a call only one side saw, or an id the
 /// two sides name different tools under, is an ambiguity.
-fn join_sdk(
-    sdk: &SdkLayer,
-    bindings: &mut [Binding],
-    ambiguous: &mut BTreeMap<(&'static str, Vec<String>), Accumulator>,
-) {
+fn join_sdk(sdk: &SdkLayer, bindings: &mut [Binding], ambiguous: &mut Ambiguous) {
     let calls = sdk.calls();
     let mut by_id: BTreeMap<&str, Vec<(&str, Option<crate::contracts::sdk_event::ToolOutcome>)>> =
         BTreeMap::new();

@@ -65,89 +65,11 @@ pub fn accept(
         "a policy record",
         &mut notes,
     ) {
-        if rec.schema != policy_event::SCHEMA {
-            notes.add(
-                NoteCode::PolicyRecordInvalid,
-                format!(
-                    "line {n}: schema `{}`, expected `{}`",
-                    rec.schema,
-                    policy_event::SCHEMA
-                ),
-            );
-            continue;
-        }
-        if rec.run_id != run_id {
-            notes.add(
-                NoteCode::PolicyRecordForged,
-                format!("line {n}: run id `{}` is not this run's", rec.run_id),
-            );
-            continue;
-        }
-        let Some(diag) = &rec.diag else {
-            notes.add(
-                NoteCode::PolicyRecordInvalid,
-                format!("line {n}: the record has no diag (pids and clock)"),
-            );
-            continue;
-        };
-        let wrapper = att
-            .key_of(diag.wrapper_pid)
-            .and_then(|k| att.runners.get(&k).map(|l| (k, l)));
-        let Some((wrapper_key, wrapper)) = wrapper else {
-            notes.add(
-                NoteCode::PolicyRecordForged,
-                format!(
-                    "line {n}: wrapper pid {} never executed the runner in this session (or names several processes of it)",
-                    diag.wrapper_pid
-                ),
-            );
-            continue;
-        };
-        let server_parent = att
-            .key_of(diag.server_pid)
-            .and_then(|k| att.parents.get(&k));
-        if server_parent != Some(&wrapper_key) {
-            notes.add(
-                NoteCode::PolicyRecordForged,
-                format!(
-                    "line {n}: server pid {} is not a child of wrapper {wrapper}",
-                    diag.server_pid
-                ),
-            );
-            continue;
-        }
-        accepted.push((wrapper.clone(), rec.seq, rec));
-    }
-    // Each wrapper's own seq must run 0, 1, 2, ... in file order.
-    let mut next: BTreeMap<&str, u64> = BTreeMap::new();
-    for (w, seq, _) in &accepted {
-        let want = next.entry(w.as_str()).or_insert(0);
-        if *seq != *want {
-            notes.add(
-                NoteCode::PolicyRecordMissing,
-                format!("wrapper {w}: seq {seq} follows {} records", *want),
-            );
-        }
-        *want = seq.saturating_add(1);
-    }
-    for w in next.keys() {
-        let key = att
-            .runners
-            .iter()
-            .find(|(_, l)| l.as_str() == *w)
-            .map(|(k, _)| *k);
-        let read = key.is_some_and(|p| {
-            att.readers
-                .get(policy_file)
-                .is_some_and(|set| set.contains(&p))
-        });
-        if !read {
-            notes.add(
-                NoteCode::PolicyUnattested,
-                format!("wrapper {w} did not read the run's policy {policy_file}"),
-            );
+        if let Some(ok) = check_record(n, rec, run_id, att, &mut notes) {
+            accepted.push(ok);
         }
     }
+    check_wrappers(&accepted, att, policy_file, &mut notes);
     accepted.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let records: Vec<PolicyEvent> = accepted
         .into_iter()
@@ -175,6 +97,110 @@ pub fn accept(
         state,
         records,
         notes: notes.finish(),
+    }
+}
+
+/// One parsed record (line `n`) checked against the run and what the kernel witnessed: this
+/// run's schema and id, a `diag`, a wrapper that executed the runner, a server that is the
+/// wrapper's child. Accepted: the wrapper's label, the record's own `seq`, the record.
+fn check_record(
+    n: usize,
+    rec: PolicyEvent,
+    run_id: &str,
+    att: &Attestation,
+    notes: &mut Notes,
+) -> Option<(String, u64, PolicyEvent)> {
+    if rec.schema != policy_event::SCHEMA {
+        notes.add(
+            NoteCode::PolicyRecordInvalid,
+            format!(
+                "line {n}: schema `{}`, expected `{}`",
+                rec.schema,
+                policy_event::SCHEMA
+            ),
+        );
+        return None;
+    }
+    if rec.run_id != run_id {
+        notes.add(
+            NoteCode::PolicyRecordForged,
+            format!("line {n}: run id `{}` is not this run's", rec.run_id),
+        );
+        return None;
+    }
+    let Some(diag) = &rec.diag else {
+        notes.add(
+            NoteCode::PolicyRecordInvalid,
+            format!("line {n}: the record has no diag (pids and clock)"),
+        );
+        return None;
+    };
+    let wrapper = att
+        .key_of(diag.wrapper_pid)
+        .and_then(|k| att.runners.get(&k).map(|l| (k, l)));
+    let Some((wrapper_key, wrapper)) = wrapper else {
+        notes.add(
+            NoteCode::PolicyRecordForged,
+            format!(
+                "line {n}: wrapper pid {} never executed the runner in this session (or names several processes of it)",
+                diag.wrapper_pid
+            ),
+        );
+        return None;
+    };
+    let server_parent = att
+        .key_of(diag.server_pid)
+        .and_then(|k| att.parents.get(&k));
+    if server_parent != Some(&wrapper_key) {
+        notes.add(
+            NoteCode::PolicyRecordForged,
+            format!(
+                "line {n}: server pid {} is not a child of wrapper {wrapper}",
+                diag.server_pid
+            ),
+        );
+        return None;
+    }
+    Some((wrapper.clone(), rec.seq, rec))
+}
+
+/// Each wrapper of the accepted records: its own `seq` runs 0, 1, 2, ... in file order, and it
+/// read the policy the runner handed out.
+fn check_wrappers(
+    accepted: &[(String, u64, PolicyEvent)],
+    att: &Attestation,
+    policy_file: &str,
+    notes: &mut Notes,
+) {
+    // Each wrapper's own seq must run 0, 1, 2, ... in file order.
+    let mut next: BTreeMap<&str, u64> = BTreeMap::new();
+    for (w, seq, _) in accepted {
+        let want = next.entry(w.as_str()).or_insert(0);
+        if *seq != *want {
+            notes.add(
+                NoteCode::PolicyRecordMissing,
+                format!("wrapper {w}: seq {seq} follows {} records", *want),
+            );
+        }
+        *want = seq.saturating_add(1);
+    }
+    for w in next.keys() {
+        let key = att
+            .runners
+            .iter()
+            .find(|(_, l)| l.as_str() == *w)
+            .map(|(k, _)| *k);
+        let read = key.is_some_and(|p| {
+            att.readers
+                .get(policy_file)
+                .is_some_and(|set| set.contains(&p))
+        });
+        if !read {
+            notes.add(
+                NoteCode::PolicyUnattested,
+                format!("wrapper {w} did not read the run's policy {policy_file}"),
+            );
+        }
     }
 }
 

@@ -68,6 +68,43 @@ pub fn accept(
             ),
         );
     }
+    let writers = check_writers(att, log_path, &mut notes);
+    let mut records: Vec<SdkEvent> = Vec::new();
+    let log = log.unwrap_or_default();
+    for (n, rec) in
+        super::log_records::<SdkEvent>(log, NoteCode::SdkRecordInvalid, "an SDK record", &mut notes)
+    {
+        if check_record(n, &rec, run_id, att, &writers, &mut notes) {
+            records.push(rec);
+        }
+    }
+    story(&records, &mut notes);
+    if records.is_empty() && notes.is_empty() {
+        notes.add(
+            NoteCode::SdkAbsent,
+            "no SDK record was written: the agent fixture writes `assay.runner.sdk_event.v0` lines to $ASSAY_SDK_LOG".into(),
+        );
+    }
+    let state = if records.is_empty() {
+        OtherLayer::Absent
+    } else if notes.is_empty() {
+        OtherLayer::Complete
+    } else {
+        OtherLayer::Partial
+    };
+    for (i, r) in records.iter_mut().enumerate() {
+        r.seq = i as u64;
+    }
+    SdkLayer {
+        state,
+        records,
+        notes: notes.finish(),
+    }
+}
+
+/// The processes the kernel saw write the SDK log: only the agent may, once, from outside
+/// every MCP server's process tree (anything else is a note).
+fn check_writers(att: &Attestation, log_path: &str, notes: &mut Notes) -> Vec<u32> {
     let label = |key: u32| {
         att.labels
             .get(&key)
@@ -101,70 +138,55 @@ pub fn accept(
             );
         }
     }
-    let mut records: Vec<SdkEvent> = Vec::new();
-    let log = log.unwrap_or_default();
-    for (n, rec) in
-        super::log_records::<SdkEvent>(log, NoteCode::SdkRecordInvalid, "an SDK record", &mut notes)
-    {
-        if rec.schema != sdk_event::SCHEMA {
-            notes.add(
-                NoteCode::SdkRecordInvalid,
-                format!(
-                    "line {n}: schema `{}`, expected `{}`",
-                    rec.schema,
-                    sdk_event::SCHEMA
-                ),
-            );
-            continue;
-        }
-        if rec.run_id != run_id {
-            notes.add(
-                NoteCode::SdkRecordForged,
-                format!("line {n}: run id `{}` is not this run's", rec.run_id),
-            );
-            continue;
-        }
-        let Some(diag) = &rec.diag else {
-            notes.add(
-                NoteCode::SdkRecordInvalid,
-                format!("line {n}: the record has no diag (pid and clock)"),
-            );
-            continue;
-        };
-        if !att.key_of(diag.pid).is_some_and(|k| writers.contains(&k)) {
-            notes.add(
-                NoteCode::SdkRecordForged,
-                format!(
-                    "line {n}: pid {} is not the process the kernel saw write the SDK log",
-                    diag.pid
-                ),
-            );
-            continue;
-        }
-        records.push(rec);
-    }
-    story(&records, &mut notes);
-    if records.is_empty() && notes.is_empty() {
+    writers
+}
+
+/// One parsed record (line `n`) checked against the run and the kernel's witness: this run's
+/// schema and id, a `diag`, written by a process the kernel saw write the log.
+fn check_record(
+    n: usize,
+    rec: &SdkEvent,
+    run_id: &str,
+    att: &Attestation,
+    writers: &[u32],
+    notes: &mut Notes,
+) -> bool {
+    if rec.schema != sdk_event::SCHEMA {
         notes.add(
-            NoteCode::SdkAbsent,
-            "no SDK record was written: the agent fixture writes `assay.runner.sdk_event.v0` lines to $ASSAY_SDK_LOG".into(),
+            NoteCode::SdkRecordInvalid,
+            format!(
+                "line {n}: schema `{}`, expected `{}`",
+                rec.schema,
+                sdk_event::SCHEMA
+            ),
         );
+        return false;
     }
-    let state = if records.is_empty() {
-        OtherLayer::Absent
-    } else if notes.is_empty() {
-        OtherLayer::Complete
-    } else {
-        OtherLayer::Partial
+    if rec.run_id != run_id {
+        notes.add(
+            NoteCode::SdkRecordForged,
+            format!("line {n}: run id `{}` is not this run's", rec.run_id),
+        );
+        return false;
+    }
+    let Some(diag) = &rec.diag else {
+        notes.add(
+            NoteCode::SdkRecordInvalid,
+            format!("line {n}: the record has no diag (pid and clock)"),
+        );
+        return false;
     };
-    for (i, r) in records.iter_mut().enumerate() {
-        r.seq = i as u64;
+    if !att.key_of(diag.pid).is_some_and(|k| writers.contains(&k)) {
+        notes.add(
+            NoteCode::SdkRecordForged,
+            format!(
+                "line {n}: pid {} is not the process the kernel saw write the SDK log",
+                diag.pid
+            ),
+        );
+        return false;
     }
-    SdkLayer {
-        state,
-        records,
-        notes: notes.finish(),
-    }
+    true
 }
 
 /// The records' own coherence: gapless seq, one SDK, run start/end, calls finished once.

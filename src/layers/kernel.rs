@@ -37,6 +37,7 @@ use crate::contracts::kernel_event::{KernelEvent, Kind, PathFrom};
 use crate::kernel::event::*;
 use crate::kernel::spill::RawSource;
 use crate::pathbytes::escape;
+pub use crate::sink::{KernelSink, Origin};
 
 /// The process label of the lines that belong to no process (names seen in packets).
 pub const NET_LABEL: &str = "net";
@@ -72,16 +73,6 @@ pub struct Stats {
     pub ambiguous_paths: u64,
 }
 
-/// Where a canonical event came from: the process (its run-unique `key`, see [`ProcessInfo`],
-/// and raw pid) and the kernel timestamp (`bpf_ktime_get_ns`, CLOCK_MONOTONIC) of the raw
-/// record it was projected from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Origin {
-    pub key: u32,
-    pub pid: u32,
-    pub ns: u64,
-}
-
 /// raw pid → the keys of the processes that had it in this run (more than one when the kernel
 /// reused the pid): a record that names a pid names a process only when exactly one did.
 pub fn pid_keys(processes: &[ProcessInfo]) -> HashMap<u32, Vec<u32>> {
@@ -90,12 +81,6 @@ pub fn pid_keys(processes: &[ProcessInfo]) -> HashMap<u32, Vec<u32>> {
         m.entry(p.pid).or_default().push(p.key);
     }
     m
-}
-
-/// A consumer of the canonical kernel layer. [`project_into`] calls every sink once per event,
-/// in canonical order (`seq` 0, 1, ...), with the event's raw origin.
-pub trait KernelSink {
-    fn event(&mut self, ev: &KernelEvent, origin: &Origin);
 }
 
 /// A sink that keeps every event (tests, fuzzing, small in-memory projections).

@@ -199,47 +199,17 @@ impl Policy {
     }
 
     /// Parses and validates a policy. `source` names the file in messages; `work_dir` must be
-    /// absolute.
+    /// absolute. Every problem of the file is reported at once.
     pub fn parse(source: &str, text: &[u8], work_dir: &str) -> Result<Policy, PolicyError> {
-        let one = |line, column, code, message: String| PolicyError {
-            diagnostics: vec![Diagnostic {
-                file: source.into(),
-                line,
-                column,
-                code,
-                message,
-            }],
-        };
         let Some(work_dir) = normalize_absolute(work_dir) else {
             return Err(one(
-                1,
+                source,
                 1,
                 "invalid-work-dir",
                 format!("the work dir `{}` must be an absolute path", show(work_dir)),
             ));
         };
-        if text.len() > MAX_POLICY_BYTES {
-            return Err(one(
-                1,
-                1,
-                "too-large",
-                format!(
-                    "file is {} bytes; the limit is {MAX_POLICY_BYTES}",
-                    text.len()
-                ),
-            ));
-        }
-        let text = crate::textutil::utf8_or_line(text)
-            .map_err(|line| one(line, 1, "yaml-syntax", "file is not valid UTF-8".into()))?;
-        crate::diag::Diagnostics::check(crate::diag::unknown_keys(source, text, &SHAPE))?;
-        let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
-            let mut d = crate::diag::from_yaml(source, &e);
-            if d.code == "yaml-syntax" {
-                d.message.push_str(" (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason)");
-            }
-            d.message.push_str("; see docs/policy.md");
-            PolicyError::one(d)
-        })?;
+        let raw = read_raw(source, text)?;
         let mut diags = Vec::new();
         let mut push = |(line, column): (u64, u64), code, message: String| {
             diags.push(Diagnostic {
@@ -250,96 +220,12 @@ impl Policy {
                 message,
             })
         };
-        let decision =
-            |s: &Spanned<String>, push: &mut dyn FnMut((u64, u64), &'static str, String)| match s
-                .value
-                .as_str()
-            {
-                "allow" => Decision::Allow,
-                "deny" => Decision::Deny,
-                other => {
-                    push(
-                        pos(s),
-                        "invalid-decision",
-                        format!("decision `{}`: expected allow or deny", show(other)),
-                    );
-                    Decision::Deny
-                }
-            };
         let default = decision(&raw.default, &mut push);
         let mut names = BTreeSet::new();
         let mut rules = Vec::new();
         for r in &raw.rules {
-            let (line, _) = pos(r);
-            let r = &r.value;
-            let name = &r.name.value;
-            if !crate::textutil::valid_name(name) || RESERVED_RULES.contains(&name.as_str()) {
-                push(
-                    pos(&r.name),
-                    "invalid-name",
-                    format!(
-                        "rule name `{}` must be 1-64 of [a-z0-9_-], starting with a letter or digit, and not `default` or `protocol`",
-                        show(name)
-                    ),
-                );
-            } else if !names.insert(name.clone()) {
-                push(
-                    pos(&r.name),
-                    "duplicate-rule",
-                    format!("rule `{name}` is defined twice"),
-                );
-            }
-            let tool = match compile(&r.tool.value) {
-                Ok(m) => Some(m),
-                Err(why) => {
-                    push(
-                        pos(&r.tool),
-                        "invalid-glob",
-                        format!("invalid tool glob `{}`: {why}", show(&r.tool.value)),
-                    );
-                    None
-                }
-            };
-            let d = decision(&r.decision, &mut push);
-            let mut when = Vec::new();
-            for (arg, g) in &r.when {
-                match constraint(arg, &g.value, &work_dir) {
-                    Ok(c) => when.push(c),
-                    Err(why) => push(
-                        pos(g),
-                        "invalid-glob",
-                        format!("`when.{}: {}`: {why}", show(arg), show(&g.value)),
-                    ),
-                }
-            }
-            let reason = match &r.reason {
-                Some(s)
-                    if s.value.trim().is_empty()
-                        || s.value.chars().any(char::is_control)
-                        || s.value.chars().count() > MAX_REASON_CHARS =>
-                {
-                    push(
-                        pos(s),
-                        "invalid-reason",
-                        format!(
-                            "reason must be one non-empty line of at most {MAX_REASON_CHARS} characters"
-                        ),
-                    );
-                    None
-                }
-                Some(s) => Some(s.value.trim().to_string()),
-                None => None,
-            };
-            if let Some(tool) = tool {
-                rules.push(Rule {
-                    name: name.clone(),
-                    tool_glob: r.tool.value.clone(),
-                    decision: d,
-                    when,
-                    reason,
-                    line,
-                    tool,
-                });
+            if let Some(rule) = rule(r, &work_dir, &mut names, &mut push) {
+                rules.push(rule);
             }
         }
         if !diags.is_empty() {
@@ -431,6 +317,151 @@ impl Policy {
             reason: format!("{code}: no rule matches tool {}", show(tool)),
         }
     }
+}
+
+/// A policy error of one diagnostic at line `line`, column 1.
+fn one(source: &str, line: u64, code: &'static str, message: String) -> PolicyError {
+    PolicyError {
+        diagnostics: vec![Diagnostic {
+            file: source.into(),
+            line,
+            column: 1,
+            code,
+            message,
+        }],
+    }
+}
+
+/// The file as YAML, within the size limit, valid UTF-8, with no unknown key (every unknown
+/// key is reported at once).
+fn read_raw(source: &str, text: &[u8]) -> Result<RawPolicy, PolicyError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(one(
+            source,
+            1,
+            "too-large",
+            format!(
+                "file is {} bytes; the limit is {MAX_POLICY_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    let text = crate::textutil::utf8_or_line(text).map_err(|line| {
+        one(
+            source,
+            line,
+            "yaml-syntax",
+            "file is not valid UTF-8".into(),
+        )
+    })?;
+    crate::diag::Diagnostics::check(crate::diag::unknown_keys(source, text, &SHAPE))?;
+    serde_saphyr::from_str(text).map_err(|e| {
+        let mut d = crate::diag::from_yaml(source, &e);
+        if d.code == "yaml-syntax" {
+            d.message.push_str(" (a policy has `default` and `rules`; a rule has name, tool, decision, when, reason)");
+        }
+        d.message.push_str("; see docs/policy.md");
+        PolicyError::one(d)
+    })
+}
+
+/// A diagnostic sink: position, code, message.
+type Push<'a> = dyn FnMut((u64, u64), &'static str, String) + 'a;
+
+/// `allow` or `deny`; anything else is a problem (and denies).
+fn decision(s: &Spanned<String>, push: &mut Push) -> Decision {
+    match s.value.as_str() {
+        "allow" => Decision::Allow,
+        "deny" => Decision::Deny,
+        other => {
+            push(
+                pos(s),
+                "invalid-decision",
+                format!("decision `{}`: expected allow or deny", show(other)),
+            );
+            Decision::Deny
+        }
+    }
+}
+
+/// One rule validated: its name (valid, not reserved, not seen before in `names`), tool glob,
+/// decision, argument constraints and reason. `None` when its tool glob does not compile; every
+/// problem goes to `push`.
+fn rule(
+    r: &Spanned<RawRule>,
+    work_dir: &str,
+    names: &mut BTreeSet<String>,
+    push: &mut Push,
+) -> Option<Rule> {
+    let (line, _) = pos(r);
+    let r = &r.value;
+    let name = &r.name.value;
+    if !crate::textutil::valid_name(name) || RESERVED_RULES.contains(&name.as_str()) {
+        push(
+            pos(&r.name),
+            "invalid-name",
+            format!(
+                "rule name `{}` must be 1-64 of [a-z0-9_-], starting with a letter or digit, and not `default` or `protocol`",
+                show(name)
+            ),
+        );
+    } else if !names.insert(name.clone()) {
+        push(
+            pos(&r.name),
+            "duplicate-rule",
+            format!("rule `{name}` is defined twice"),
+        );
+    }
+    let tool = match compile(&r.tool.value) {
+        Ok(m) => Some(m),
+        Err(why) => {
+            push(
+                pos(&r.tool),
+                "invalid-glob",
+                format!("invalid tool glob `{}`: {why}", show(&r.tool.value)),
+            );
+            None
+        }
+    };
+    let d = decision(&r.decision, push);
+    let mut when = Vec::new();
+    for (arg, g) in &r.when {
+        match constraint(arg, &g.value, work_dir) {
+            Ok(c) => when.push(c),
+            Err(why) => push(
+                pos(g),
+                "invalid-glob",
+                format!("`when.{}: {}`: {why}", show(arg), show(&g.value)),
+            ),
+        }
+    }
+    let reason = match &r.reason {
+        Some(s)
+            if s.value.trim().is_empty()
+                || s.value.chars().any(char::is_control)
+                || s.value.chars().count() > MAX_REASON_CHARS =>
+        {
+            push(
+                pos(s),
+                "invalid-reason",
+                format!(
+                    "reason must be one non-empty line of at most {MAX_REASON_CHARS} characters"
+                ),
+            );
+            None
+        }
+        Some(s) => Some(s.value.trim().to_string()),
+        None => None,
+    };
+    Some(Rule {
+        name: name.clone(),
+        tool_glob: r.tool.value.clone(),
+        decision: d,
+        when,
+        reason,
+        line,
+        tool: tool?,
+    })
 }
 
 fn constraint(argument: &str, glob: &str, work_dir: &str) -> Result<Constraint, String> {

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod framing;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod path;
 pub mod wrap;

@@ -297,25 +297,35 @@ struct ClientSide {
     policy: Policy,
 }
 
+/// A call's tool call id: the client's `_meta` id when it sent a usable one, else one derived
+/// from the JSON-RPC id.
+fn tool_call_id(params: Option<&Value>, jsonrpc_id: Option<&str>) -> (String, IdSource) {
+    match params
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(META_KEY))
+        .and_then(Value::as_str)
+    {
+        Some(s) if !s.is_empty() && s.chars().count() <= MAX_META_ID_CHARS => {
+            (s.to_string(), IdSource::Meta)
+        }
+        _ => (
+            format!("jsonrpc:{}", jsonrpc_id.unwrap_or("none")),
+            IdSource::Derived,
+        ),
+    }
+}
+
 impl ClientSide {
     /// Decides one `tools/call`; in a batch (`in_batch`) it is refused whatever the policy says.
+    ///
+    /// One function on purpose: the refusals, the policy's decision and the pending entry of a
+    /// forwarded call are made under one lock of the state, so an id is never checked in one
+    /// step and entered in another.
     fn call(&self, v: &Value, id: Option<&Value>, in_batch: bool) -> CallAction {
         let received_ns = monotonic_ns();
         let params = v.get("params");
         let jsonrpc_id = id.map(id_key);
-        let (tool_call_id, source) = match params
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get(META_KEY))
-            .and_then(Value::as_str)
-        {
-            Some(s) if !s.is_empty() && s.chars().count() <= MAX_META_ID_CHARS => {
-                (s.to_string(), IdSource::Meta)
-            }
-            _ => (
-                format!("jsonrpc:{}", jsonrpc_id.as_deref().unwrap_or("none")),
-                IdSource::Derived,
-            ),
-        };
+        let (tool_call_id, source) = tool_call_id(params, jsonrpc_id.as_deref());
         let name = params.and_then(|p| p.get("name")).and_then(Value::as_str);
         let arguments = params.and_then(|p| p.get("arguments"));
         let arguments_sha256 = arguments.map(|a| {
@@ -423,6 +433,115 @@ impl ClientSide {
         }
     }
 
+    /// Tracks the id of a request that is not a `tools/call`; false when it is already in
+    /// flight (then the request is refused).
+    fn track(&self, key: String) -> bool {
+        let mut st = lock(&self.shared.state);
+        if st.pending.contains_key(&key) || st.others.contains(&key) {
+            false
+        } else {
+            if st.others.len() < MAX_TRACKED {
+                st.others.insert(key);
+            }
+            true
+        }
+    }
+
+    /// Refuses a batch that holds a `tools/call`: an error for every request in it, a record
+    /// for every `tools/call`; nothing of it reaches the server.
+    fn refuse_batch(&self, items: &[(Value, Kind)]) {
+        let mut answers = Vec::new();
+        for (v, k) in items {
+            match k {
+                Kind::Request { id, .. } if is_tools_call(k) => {
+                    if let CallAction::Answer(a) = self.call(v, Some(id), true) {
+                        answers.push(a);
+                    }
+                }
+                Kind::Notification { .. } if is_tools_call(k) => {
+                    let _ = self.call(v, None, true);
+                }
+                Kind::Request { id, .. } => answers.push(rpc_error(
+                    id,
+                    codes::INVALID_REQUEST,
+                    "mcp-wrap refuses JSON-RPC batches that contain tools/call; nothing in this batch was forwarded",
+                )),
+                _ => {}
+            }
+        }
+        if !answers.is_empty() {
+            self.shared.to_client_json(&Value::Array(answers));
+        }
+    }
+
+    /// One line from the client: forwarded, answered with an error (not parseable JSON-RPC, a
+    /// request id already in flight), or, for a `tools/call`, decided ([`ClientSide::call`]).
+    fn dispatch(&self, line: &[u8], send: &mut dyn FnMut(&[u8], &Shared)) {
+        match classify(line) {
+            Message::Blank => {}
+            Message::NotUtf8 => self.shared.to_client_json(&rpc_error(
+                &Value::Null,
+                codes::PARSE_ERROR,
+                "parse error: message is not valid UTF-8 (not forwarded by mcp-wrap)",
+            )),
+            Message::Malformed(why) => self.shared.to_client_json(&rpc_error(
+                &Value::Null,
+                codes::PARSE_ERROR,
+                &format!("parse error: {why} (not forwarded by mcp-wrap)"),
+            )),
+            Message::TooManyValues => self.shared.to_client_json(&rpc_error(
+                &Value::Null,
+                codes::INVALID_REQUEST,
+                &format!(
+                    "message holds more than {} JSON values (not forwarded by mcp-wrap)",
+                    super::framing::MAX_JSON_VALUES
+                ),
+            )),
+            Message::NotRpc => send(line, &self.shared),
+            Message::Single(v, k) if is_tools_call(&k) => {
+                let id = match &k {
+                    Kind::Request { id, .. } => Some(id),
+                    _ => None,
+                };
+                match self.call(&v, id, false) {
+                    CallAction::Forward(bytes) => send(&bytes, &self.shared),
+                    CallAction::Answer(a) => self.shared.to_client_json(&a),
+                    CallAction::Nothing => {}
+                }
+            }
+            Message::Single(v, Kind::Notification { method })
+                if method == "notifications/cancelled" =>
+            {
+                self.cancelled(&v);
+                send(line, &self.shared);
+            }
+            Message::Single(_, Kind::Request { id, .. }) => {
+                if self.track(id_key(&id)) {
+                    send(line, &self.shared);
+                } else {
+                    self.shared.to_client_json(&rpc_error(
+                        &id,
+                        codes::INVALID_REQUEST,
+                        &format!(
+                            "request id {} is already in flight (refused by mcp-wrap)",
+                            show(&id_key(&id))
+                        ),
+                    ));
+                }
+            }
+            Message::Single(..) => send(line, &self.shared),
+            Message::Batch(items) => {
+                if !items.iter().any(|(_, k)| is_tools_call(k)) {
+                    send(line, &self.shared);
+                    return;
+                }
+                self.refuse_batch(&items);
+            }
+        }
+    }
+
+    /// The client-to-server pump: reads the client's messages, forwards what passes, answers
+    /// what is refused, until the client closes or the decision log breaks.
     fn run(
         self,
         input: Box<dyn Read + Send>,
@@ -471,102 +590,7 @@ impl ClientSide {
                 }
                 Frame::Line(l) => l,
             };
-            match classify(&line) {
-                Message::Blank => {}
-                Message::NotUtf8 => self.shared.to_client_json(&rpc_error(
-                    &Value::Null,
-                    codes::PARSE_ERROR,
-                    "parse error: message is not valid UTF-8 (not forwarded by mcp-wrap)",
-                )),
-                Message::Malformed(why) => self.shared.to_client_json(&rpc_error(
-                    &Value::Null,
-                    codes::PARSE_ERROR,
-                    &format!("parse error: {why} (not forwarded by mcp-wrap)"),
-                )),
-                Message::TooManyValues => self.shared.to_client_json(&rpc_error(
-                    &Value::Null,
-                    codes::INVALID_REQUEST,
-                    &format!(
-                        "message holds more than {} JSON values (not forwarded by mcp-wrap)",
-                        super::framing::MAX_JSON_VALUES
-                    ),
-                )),
-                Message::NotRpc => send(&line, &self.shared),
-                Message::Single(v, k) if is_tools_call(&k) => {
-                    let id = match &k {
-                        Kind::Request { id, .. } => Some(id),
-                        _ => None,
-                    };
-                    match self.call(&v, id, false) {
-                        CallAction::Forward(bytes) => send(&bytes, &self.shared),
-                        CallAction::Answer(a) => self.shared.to_client_json(&a),
-                        CallAction::Nothing => {}
-                    }
-                }
-                Message::Single(v, Kind::Notification { method })
-                    if method == "notifications/cancelled" =>
-                {
-                    self.cancelled(&v);
-                    send(&line, &self.shared);
-                }
-                Message::Single(_, Kind::Request { id, .. }) => {
-                    let key = id_key(&id);
-                    let fresh = {
-                        let mut st = lock(&self.shared.state);
-                        if st.pending.contains_key(&key) || st.others.contains(&key) {
-                            false
-                        } else {
-                            if st.others.len() < MAX_TRACKED {
-                                st.others.insert(key);
-                            }
-                            true
-                        }
-                    };
-                    if fresh {
-                        send(&line, &self.shared);
-                    } else {
-                        self.shared.to_client_json(&rpc_error(
-                            &id,
-                            codes::INVALID_REQUEST,
-                            &format!(
-                                "request id {} is already in flight (refused by mcp-wrap)",
-                                show(&id_key(&id))
-                            ),
-                        ));
-                    }
-                }
-                Message::Single(..) => send(&line, &self.shared),
-                Message::Batch(items) => {
-                    if !items.iter().any(|(_, k)| is_tools_call(k)) {
-                        send(&line, &self.shared);
-                        continue;
-                    }
-                    // Refuse the whole batch: an error for every request in it, a record for
-                    // every tools/call; nothing of it reaches the server.
-                    let mut answers = Vec::new();
-                    for (v, k) in &items {
-                        match k {
-                            Kind::Request { id, .. } if is_tools_call(k) => {
-                                if let CallAction::Answer(a) = self.call(v, Some(id), true) {
-                                    answers.push(a);
-                                }
-                            }
-                            Kind::Notification { .. } if is_tools_call(k) => {
-                                let _ = self.call(v, None, true);
-                            }
-                            Kind::Request { id, .. } => answers.push(rpc_error(
-                                id,
-                                codes::INVALID_REQUEST,
-                                "mcp-wrap refuses JSON-RPC batches that contain tools/call; nothing in this batch was forwarded",
-                            )),
-                            _ => {}
-                        }
-                    }
-                    if !answers.is_empty() {
-                        self.shared.to_client_json(&Value::Array(answers));
-                    }
-                }
-            }
+            self.dispatch(&line, &mut send);
         }
         drop(server);
         let _ = events.send(Event::ClientClosed);
@@ -653,25 +677,29 @@ fn signal(child: &Child, sig: nix::sys::signal::Signal) {
     }
 }
 
-/// Runs the proxy until the server exits; returns its exit status.
-pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
-    let Some((program, args)) = cfg.command.split_first() else {
-        return Err(WrapError::NoCommand);
-    };
-    let sink = match &cfg.decision_log {
+/// Opens the decision log for appending (records go to the note sink without one).
+fn open_sink(decision_log: Option<&std::path::Path>) -> Result<Sink, WrapError> {
+    Ok(match decision_log {
         Some(path) => Sink::File {
             file: std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|source| WrapError::OpenLog {
-                    path: path.clone(),
+                    path: path.to_path_buf(),
                     source,
                 })?,
             path: path.display().to_string(),
         },
         None => Sink::Note,
-    };
+    })
+}
+
+/// Starts the server with piped stdin and stdout (its stderr is the wrapper's).
+fn spawn_server(
+    program: &std::ffi::OsString,
+    args: &[std::ffi::OsString],
+) -> Result<(Child, ChildStdin, std::process::ChildStdout), WrapError> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -690,6 +718,80 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
             source: io::Error::other("no pipes to the server"),
         });
     };
+    Ok((child, server_in, server_out))
+}
+
+/// Waits for the server to exit while the pumps run: a closed client stdin gives it
+/// `shutdown_grace` before SIGTERM, a broken decision log SIGTERMs it at once, and SIGKILL
+/// follows [`KILL_AFTER`] later. Then lets its last output through (at most
+/// [`DRAIN_AFTER_EXIT`]) before the caller settles what it left unanswered.
+fn supervise(
+    child: &mut Child,
+    rx: &mpsc::Receiver<Event>,
+    shared: &Shared,
+    shutdown_grace: Duration,
+) -> std::process::ExitStatus {
+    let mut client_closed_at: Option<Instant> = None;
+    let mut term_at: Option<Instant> = None;
+    let mut killed = false;
+    let mut server_closed = false;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(Event::ClientClosed) => client_closed_at = Some(Instant::now()),
+            Ok(Event::ServerClosed) => {
+                server_closed = true;
+                settle_all(shared);
+            }
+            Ok(Event::Broken) => {
+                if term_at.is_none() {
+                    signal(child, nix::sys::signal::Signal::SIGTERM);
+                    term_at = Some(Instant::now());
+                }
+            }
+            Err(_) => {}
+        }
+        if let Some(t) = client_closed_at
+            && term_at.is_none()
+            && t.elapsed() >= shutdown_grace
+        {
+            (shared.note)(&format!(
+                "mcp-wrap: the server did not exit within {} ms of its stdin closing; sending SIGTERM",
+                shutdown_grace.as_millis()
+            ));
+            signal(child, nix::sys::signal::Signal::SIGTERM);
+            term_at = Some(Instant::now());
+        }
+        if let Some(t) = term_at
+            && !killed
+            && t.elapsed() >= KILL_AFTER
+        {
+            signal(child, nix::sys::signal::Signal::SIGKILL);
+            killed = true;
+        }
+    };
+    // Let the server's last output through before settling what it left unanswered.
+    let deadline = Instant::now() + DRAIN_AFTER_EXIT;
+    while !server_closed && lock(&shared.state).broken.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Event::ServerClosed) => server_closed = true,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    status
+}
+
+/// Runs the proxy until the server exits; returns its exit status.
+pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
+    let Some((program, args)) = cfg.command.split_first() else {
+        return Err(WrapError::NoCommand);
+    };
+    let sink = open_sink(cfg.decision_log.as_deref())?;
+    let (mut child, server_in, server_out) = spawn_server(program, args)?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             pending: HashMap::new(),
@@ -729,57 +831,7 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
             source,
         })?;
 
-    let mut client_closed_at: Option<Instant> = None;
-    let mut term_at: Option<Instant> = None;
-    let mut killed = false;
-    let mut server_closed = false;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        match rx.recv_timeout(Duration::from_millis(10)) {
-            Ok(Event::ClientClosed) => client_closed_at = Some(Instant::now()),
-            Ok(Event::ServerClosed) => {
-                server_closed = true;
-                settle_all(&shared);
-            }
-            Ok(Event::Broken) => {
-                if term_at.is_none() {
-                    signal(&child, nix::sys::signal::Signal::SIGTERM);
-                    term_at = Some(Instant::now());
-                }
-            }
-            Err(_) => {}
-        }
-        if let Some(t) = client_closed_at
-            && term_at.is_none()
-            && t.elapsed() >= cfg.shutdown_grace
-        {
-            (shared.note)(&format!(
-                "mcp-wrap: the server did not exit within {} ms of its stdin closing; sending SIGTERM",
-                cfg.shutdown_grace.as_millis()
-            ));
-            signal(&child, nix::sys::signal::Signal::SIGTERM);
-            term_at = Some(Instant::now());
-        }
-        if let Some(t) = term_at
-            && !killed
-            && t.elapsed() >= KILL_AFTER
-        {
-            signal(&child, nix::sys::signal::Signal::SIGKILL);
-            killed = true;
-        }
-    };
-    // Let the server's last output through before settling what it left unanswered.
-    let deadline = Instant::now() + DRAIN_AFTER_EXIT;
-    while !server_closed && lock(&shared.state).broken.is_none() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::ServerClosed) => server_closed = true,
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    let status = supervise(&mut child, &rx, &shared, cfg.shutdown_grace);
     settle_all(&shared);
     let records = lock(&shared.state).seq;
     if let Some(e) = lock(&shared.state).broken.take() {

@@ -20,6 +20,7 @@ pub mod markdown;
 use std::path::{Path, PathBuf};
 
 use crate::contracts::verdict::{self, ProofSetVerdict, ProofVerdict, Verdict};
+use crate::exit::Exit;
 
 /// Largest `verdict.json` accepted (it is input from a possibly untrusted job's artifact).
 pub const MAX_VERDICT_BYTES: u64 = 64 << 20;
@@ -137,10 +138,10 @@ pub fn apply_approvals(v: &mut ProofSetVerdict, approved: &[(String, approval::A
 /// was configured to conclude success or neutral, which exits 0 like the check run reads.
 pub fn exit_code(v: Verdict, inconclusive: Conclusion) -> i32 {
     match (v, conclusion(v, inconclusive)) {
-        (Verdict::Pass, _) => crate::exit::OK,
-        (Verdict::Fail | Verdict::NeedsApproval, _) => crate::exit::FAILED,
-        (Verdict::Inconclusive, Conclusion::Failure) => crate::exit::INCONCLUSIVE,
-        (Verdict::Inconclusive, _) => crate::exit::OK,
+        (Verdict::Pass, _) => Exit::Ok.code(),
+        (Verdict::Fail | Verdict::NeedsApproval, _) => Exit::Failed.code(),
+        (Verdict::Inconclusive, Conclusion::Failure) => Exit::Inconclusive.code(),
+        (Verdict::Inconclusive, _) => Exit::Ok.code(),
     }
 }
 
