@@ -853,6 +853,7 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "raw_tp/sched_process_exec",
             "raw_tp/sched_process_fork",
             "raw_tp/sched_process_exit",
+            "raw_tp/cgroup_mkdir",
             "tp_btf/sys_enter",
             "tp_btf/sys_exit",
             "raw_tp/io_uring_submit_req",
