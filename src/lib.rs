@@ -11,6 +11,7 @@ pub mod correlation;
 pub mod crossdiff;
 pub mod diag;
 pub mod diff;
+pub mod docker;
 pub mod exit;
 pub mod fsutil;
 pub mod fuzzing;
