@@ -38,6 +38,8 @@ pub struct Context {
     pub proxy_socket: String,
     /// Whether the daemon's cgroup driver lets the proxy place containers.
     pub places: bool,
+    /// The daemon's `DockerRootDir`.
+    pub root_dir: String,
     pub upstream: Upstream,
     pub socket: DaemonSocket,
     pub rec: Recorder,
@@ -573,7 +575,10 @@ fn record_create(ctx: &Context, body: &[u8], image: &str, peer: Option<u32>) {
         .upstream
         .inspect(&id)
         .and_then(|v| v.ok_or(super::upstream::UpstreamError::NoAnswer))
-        .and_then(|v| placement(&v, image, peer, &ctx.cgroup_parent));
+        .and_then(|v| {
+            let dir = files_dir(ctx, &v, &id);
+            placement(&v, image, peer, &ctx.cgroup_parent, dir.as_deref())
+        });
     match placed {
         Ok(p) => ctx.rec.placed(p),
         Err(e) => ctx.rec.flag(
@@ -581,6 +586,22 @@ fn record_create(ctx: &Context, body: &[u8], image: &str, peer: Option<u32>) {
             format!("container {id}: inspect failed: {e}"),
         ),
     }
+}
+
+/// The directory of the `hosts`, `resolv.conf` and `hostname` files a new container will
+/// get: its own, or that of the container whose network it joins (`container:<name>`).
+fn files_dir(ctx: &Context, inspect: &serde_json::Value, id: &str) -> Option<String> {
+    let owner = match inspect["HostConfig"]["NetworkMode"].as_str() {
+        Some(m) if m.starts_with("container:") => {
+            let other = ctx.upstream.inspect(&m["container:".len()..]).ok()??;
+            other["Id"].as_str()?.to_string()
+        }
+        _ => id.to_string(),
+    };
+    Some(format!(
+        "{}/containers/{owner}",
+        ctx.root_dir.trim_end_matches('/')
+    ))
 }
 
 /// Writes all of `b`; false when the peer is gone.

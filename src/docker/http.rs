@@ -540,7 +540,9 @@ mod tests {
             let mut out = Vec::new();
             r.forward_request_body(h.framing, &mut out).unwrap();
             // re-chunked as the data arrived: same data, same end
-            let (data, n) = crate::docker::chunked::decode_all(&out, 100).unwrap().unwrap();
+            let (data, n) = crate::docker::chunked::decode_all(&out, 100)
+                .unwrap()
+                .unwrap();
             assert_eq!((data.as_slice(), n), (&b"abc"[..], out.len()));
             assert!(r.request_head().unwrap().is_none());
         }

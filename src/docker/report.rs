@@ -140,6 +140,8 @@ pub struct DaemonInfo {
     pub cgroup_version: String,
     /// `ServerVersion`, e.g. `20.10.24+dfsg1`.
     pub server_version: String,
+    /// `DockerRootDir`: where the daemon keeps containers' files.
+    pub root_dir: String,
 }
 
 impl DaemonInfo {

@@ -71,6 +71,7 @@ impl Proxy {
             cgroup_parent: cfg.cgroup_parent.clone(),
             proxy_socket: cfg.listen.to_string_lossy().into_owned(),
             places: info.places(),
+            root_dir: info.root_dir.clone(),
             upstream,
             socket: DaemonSocket::new(&cfg.upstream),
             rec: Recorder::default(),

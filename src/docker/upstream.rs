@@ -108,6 +108,7 @@ impl Upstream {
             // daemons before API 1.40 say nothing of it: cgroup v1 then
             cgroup_version: field("CgroupVersion").unwrap_or_else(|_| "1".into()),
             server_version: field("ServerVersion")?,
+            root_dir: field("DockerRootDir")?,
         })
     }
 
@@ -134,12 +135,16 @@ fn ok(status: u16, v: &Value, what: &str) -> Result<(), UpstreamError> {
     })
 }
 
-/// A placement from a container's inspect answer.
+/// A placement from a container's inspect answer. `files_dir` is the directory holding the
+/// `hosts`, `resolv.conf` and `hostname` files the container will get (inspect names them only
+/// once it started: `<DockerRootDir>/containers/<id>`, or the id of the container whose
+/// network it joins).
 pub fn placement(
     inspect: &Value,
     image: &str,
     creator_pid: Option<u32>,
     parent: &str,
+    files_dir: Option<&str>,
 ) -> Result<Placement, UpstreamError> {
     let shape = |detail: &str| UpstreamError::Shape {
         what: "container inspect".into(),
@@ -158,14 +163,14 @@ pub fn placement(
             .to_string(),
         image_id: inspect["Image"].as_str().unwrap_or("").to_string(),
         creator_pid,
-        mounts: mounts(inspect),
+        mounts: mounts(inspect, files_dir),
         cgroup_leaf: format!("{}/{id}", parent.trim_end_matches('/')),
     })
 }
 
-/// `Mounts[]`, plus the three files docker bind-mounts into every container with a network
-/// of its own (unless a mount of the client's covers the same path).
-fn mounts(inspect: &Value) -> Vec<Mount> {
+/// `Mounts[]`, plus the three files docker bind-mounts into every container (unless a mount
+/// of the client's covers the same path): where inspect names them, else in `files_dir`.
+fn mounts(inspect: &Value, files_dir: Option<&str>) -> Vec<Mount> {
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     let mut out: Vec<Mount> = inspect["Mounts"]
         .as_array()
@@ -183,12 +188,17 @@ fn mounts(inspect: &Value) -> Vec<Mount> {
     let rw = !inspect["HostConfig"]["ReadonlyRootfs"]
         .as_bool()
         .unwrap_or(false);
-    for (key, dest) in [
-        ("HostsPath", "/etc/hosts"),
-        ("ResolvConfPath", "/etc/resolv.conf"),
-        ("HostnamePath", "/etc/hostname"),
+    for (key, file, dest) in [
+        ("HostsPath", "hosts", "/etc/hosts"),
+        ("ResolvConfPath", "resolv.conf", "/etc/resolv.conf"),
+        ("HostnamePath", "hostname", "/etc/hostname"),
     ] {
-        let source = s(&inspect[key]);
+        let mut source = s(&inspect[key]);
+        if source.is_empty()
+            && let Some(dir) = files_dir
+        {
+            source = format!("{dir}/{file}");
+        }
         if !source.is_empty() && !out.iter().any(|m| m.destination == dest) {
             out.push(Mount {
                 kind: "bind".into(),
@@ -221,7 +231,14 @@ mod tests {
                 {"Type": "bind", "Source": "/my/hosts", "Destination": "/etc/resolv.conf", "RW": true},
             ],
         });
-        let p = placement(&v, "ignored", Some(42), "/assay/run-1/").unwrap();
+        let p = placement(
+            &v,
+            "ignored",
+            Some(42),
+            "/assay/run-1/",
+            Some("/d/containers/x"),
+        )
+        .unwrap();
         assert_eq!(p.id, "abc123");
         assert_eq!(p.name.as_deref(), Some("c1"));
         assert_eq!(p.image, "assay-busybox:1");
@@ -229,9 +246,15 @@ mod tests {
         assert_eq!(p.creator_pid, Some(42));
         assert_eq!(p.cgroup_leaf, "/assay/run-1/abc123");
         let dests: Vec<_> = p.mounts.iter().map(|m| m.destination.as_str()).collect();
-        assert_eq!(dests, ["/data", "/etc/resolv.conf", "/etc/hosts"]);
+        assert_eq!(
+            dests,
+            ["/data", "/etc/resolv.conf", "/etc/hosts", "/etc/hostname"]
+        );
         assert_eq!(p.mounts[2].source, "/d/containers/abc123/hosts");
+        assert_eq!(p.mounts[3].source, "/d/containers/x/hostname");
         assert!(p.mounts[2].rw && !p.mounts[0].rw);
-        assert!(placement(&serde_json::json!({}), "", None, "/p").is_err());
+        let p = placement(&v, "", None, "/p", None).unwrap();
+        assert_eq!(p.mounts.len(), 3);
+        assert!(placement(&serde_json::json!({}), "", None, "/p", None).is_err());
     }
 }
