@@ -18,6 +18,7 @@ pub use assay_lanes as lanes;
 
 pub mod cli;
 pub mod correlation;
+pub mod docker;
 pub mod exit;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
