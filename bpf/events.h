@@ -1,4 +1,4 @@
-/* Shared between bpf/observe.bpf.c and src/kernel/event.rs (which mirrors it and tests the
+/* Shared between bpf/observe.bpf.c and crates/kernel/src/event.rs (which mirrors it and tests the
  * layout numbers below). Only the event record and its constants live here. */
 #ifndef ASSAY_EVENTS_H
 #define ASSAY_EVENTS_H

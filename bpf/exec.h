@@ -12,7 +12,8 @@ static __always_inline int fileless(struct file *f)
 		return 0;
 	if (BPF_CORE_READ(f, f_inode, __i_nlink) == 0)
 		return 1;
-	return internal_mount(f);
+	struct path up = {};
+	return internal_mount(f) && !backing_user_path(f, &up);
 }
 
 /* AT_BASE: the program interpreter's load address in the auxiliary vector. */

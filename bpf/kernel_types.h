@@ -16,9 +16,12 @@ struct qstr {
 	const unsigned char *name;
 } __attribute__((preserve_access_index));
 
+struct super_block;
+
 struct dentry {
 	struct qstr d_name;
 	struct dentry *d_parent;
+	struct super_block *d_sb;
 } __attribute__((preserve_access_index));
 
 /* A mount and where it is mounted. Its `struct vfsmount mnt` is embedded: a vfsmount's mount
@@ -64,6 +67,14 @@ struct file {
 	void *private_data;
 	struct path f_path;
 	struct inode *f_inode;
+} __attribute__((preserve_access_index));
+
+/* A file the kernel opened for a stacking filesystem (overlayfs maps a container image's files
+ * from their layers through one, on a private mount): the file the user opened, `user_path`, is
+ * the first member of the union that follows the embedded `struct file` (Linux 6.5+), read at
+ * the relocated size of `struct file`. */
+struct backing_file {
+	struct file file;
 } __attribute__((preserve_access_index));
 
 struct fdtable {

@@ -82,6 +82,8 @@ SEC("raw_tp/sched_process_exec")
 int on_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	int member = session_member();
+	if (!member && setup_exec())
+		member = MEMBER_BELOW; /* a container's program starts: the run's from here on */
 	if (!member)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;

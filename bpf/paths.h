@@ -131,13 +131,37 @@ static __always_inline int internal_mount(struct file *f)
 	return ns == 0 || ns >= (__u64)-4095;
 }
 
+/* The path the user opened for a backing file (`user_path` of `struct backing_file`: a file in
+ * a container image's overlay, mapped from its layer), into `up`; 0 when `f` is none. Only an
+ * overlay path on a mount of a namespace is taken, so bytes after a file that is not a backing
+ * file never name one. */
+static __always_inline int backing_user_path(struct file *f, struct path *up)
+{
+	if (!bpf_core_type_exists(struct backing_file))
+		return 0;
+	if (bpf_probe_read_kernel(up, sizeof(*up), (char *)f + bpf_core_type_size(struct file)))
+		return 0;
+	if (!up->dentry || !up->mnt)
+		return 0;
+	char fs[8] = {};
+	bpf_probe_read_kernel_str(fs, sizeof(fs), BPF_CORE_READ(up->dentry, d_sb, s_type, name));
+	if (__builtin_memcmp(fs, "overlay", 8))
+		return 0;
+	struct mount *m = (struct mount *)((char *)up->mnt - bpf_core_field_offset(struct mount, mnt));
+	__u64 ns = (__u64)BPF_CORE_READ(m, mnt_ns);
+	return ns != 0 && ns < (__u64)-4095;
+}
+
 /* The path of an open file, into slot `which`, marked KPATH; for a file on a kernel-internal
  * mount, its dentry's name (`memfd:NAME`, no leading `/`: what the kernel calls it), or for a
  * nameless one its filesystem's (`pipefs:`). */
 static __always_inline void file_path(struct event *e, int which, struct file *f)
 {
 	__u32 n = 0;
-	if (f && internal_mount(f)) {
+	struct path up = {};
+	if (f && internal_mount(f) && backing_user_path(f, &up)) {
+		n = walk_path(e, which, up.dentry, up.mnt);
+	} else if (f && internal_mount(f)) {
 		char *slot = &e->data[which ? ASSAY_PATH_MAX : 0];
 		long r = bpf_probe_read_kernel_str(slot, 256, BPF_CORE_READ(f, f_path.dentry, d_name.name));
 		if (r <= 1) {

@@ -9,20 +9,33 @@ const volatile __u64 session_cgid = 0;
 const volatile __u32 session_level = 0;
 
 /* 0: not ours; 1: in the session cgroup; 4: in a cgroup below it (containers the run created
- * are placed there); 2: followed by pid tree outside the session cgroup (an escape).
- * (new_event also takes MEMBER_HOOK, for programs attached to the session cgroup itself.) */
+ * are placed there) and followed; 2: followed by pid tree outside the session cgroup (an
+ * escape). (new_event also takes MEMBER_HOOK, for programs attached to the session cgroup
+ * itself.)
+ *
+ * A process below the session cgroup that is not followed is a container runtime setting a
+ * container up (runc's init joins the container's cgroup, mounts its filesystems, then execs
+ * the container's program): not the run's work, it is not observed until that exec, which
+ * follows it (on_exec, `setup_exec`). Whatever the run's own processes do stays observed
+ * wherever they move: they are followed from their fork. */
 #define MEMBER_HOOK 3
 #define MEMBER_BELOW 4
 static __always_inline int session_member(void)
 {
 	if (bpf_get_current_cgroup_id() == session_cgid)
 		return 1;
-	if (session_level && bpf_get_current_ancestor_cgroup_id(session_level) == session_cgid)
-		return MEMBER_BELOW;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (bpf_map_lookup_elem(&tracked, &tgid))
-		return 2;
-	return 0;
+	int followed = bpf_map_lookup_elem(&tracked, &tgid) != 0;
+	if (session_level && bpf_get_current_ancestor_cgroup_id(session_level) == session_cgid)
+		return followed ? MEMBER_BELOW : 0;
+	return followed ? 2 : 0;
+}
+
+/* Whether the current process is a container runtime's, below the session cgroup and not
+ * followed: its exec starts the container's program, which is the run's. */
+static __always_inline int setup_exec(void)
+{
+	return session_level && bpf_get_current_ancestor_cgroup_id(session_level) == session_cgid;
 }
 
 static __always_inline void track(__u32 tgid)
@@ -54,7 +67,7 @@ static __always_inline void init_event(struct event *e, __u32 kind, int member)
 }
 
 /* Where path 2 starts in a record: right after path 1 when both fit in one path's room, else at
- * ASSAY_PATH_MAX, where it was built (userspace applies the same rule: src/kernel/event.rs). */
+ * ASSAY_PATH_MAX, where it was built (userspace applies the same rule: crates/kernel/src/event.rs). */
 static __always_inline __u32 path2_offset(__u32 len1, __u32 len2)
 {
 	return len1 + len2 <= ASSAY_PATH_MAX ? len1 : ASSAY_PATH_MAX;

@@ -28,7 +28,7 @@ struct {
 /* ---- io_uring ----
  * io_uring_submit_req(struct io_kiocb *req) fires in the submitting task (with SQPOLL, the
  * sq thread, same cgroup and process). Operations are counted per opcode for the session: which
- * of them are blind is decided in userspace (src/kernel/event.rs, URING_OP_NAMES). Operations
+ * of them are blind is decided in userspace (crates/kernel/src/event.rs, URING_OP_NAMES). Operations
  * on paths are followed to their completion and emitted as the syscall events they equal. */
 #define IORING_OP_OPENAT 18
 #define IORING_OP_OPENAT2 28

@@ -17,6 +17,7 @@ pub use assay_kernel as kernel;
 pub use assay_lanes as lanes;
 
 pub mod cli;
+pub mod containers;
 pub mod correlation;
 pub mod docker;
 pub mod exit;

@@ -421,7 +421,8 @@ pub fn measure_with(
             &work,
         )?),
     };
-    let rec = observe(run_id, spec, layer_dir.as_ref(), &work)?;
+    let (rec, containers) = observe(run_id, spec, layer_dir.as_ref(), &work)?;
+    let container_map = containers.map();
     let work_bytes = work.as_os_str().as_bytes();
     // The layer logs are read before the projection: correlation keeps the events of the
     // servers they claim while the kernel layer streams past.
@@ -429,8 +430,10 @@ pub fn measure_with(
     let mut layer_file = LayerWriter::new().map_err(MeasureError::LayerFile)?;
     let mut deriver = Deriver::new(noise, rules);
     let mut fd_execs = FdExecs::default();
+    let mut bypass = Bypass::new(&containers);
     let projected = {
-        let mut all: Vec<&mut dyn KernelSink> = vec![&mut layer_file, &mut deriver, &mut fd_execs];
+        let mut all: Vec<&mut dyn KernelSink> =
+            vec![&mut layer_file, &mut deriver, &mut fd_execs, &mut bypass];
         if let Some(l) = layered.as_mut() {
             all.push(&mut l.witness);
             all.push(&mut l.servers);
@@ -443,6 +446,7 @@ pub fn measure_with(
             work: work_bytes,
             resolvers: &resolvers,
             lookup: &lookup,
+            containers: &container_map,
         };
         project_into(run_id, &rec.events, &input, &mut all)?
     };
@@ -459,12 +463,18 @@ pub fn measure_with(
     };
     drop(layer_dir);
 
+    let mut side_notes = containers.notes();
+    side_notes.extend(bypass.notes());
+    let side = Side {
+        fd_execs: &fd_execs,
+        notes: side_notes,
+    };
     let health = health_of(
         run_id,
         &rec,
         &projected,
         &derived.filtered,
-        &fd_execs,
+        &side,
         policy.as_ref(),
         sdk.as_ref(),
     );
@@ -490,30 +500,83 @@ pub fn measure_with(
     })
 }
 
-/// Runs the session: `spec` as given, or, in a layered run, with the layer directory's
-/// environment (which replaces the same keys of the command's own).
+/// Runs the session with the Docker API proxy beside it: `spec` as given, or, in a layered
+/// run, with the layer directory's environment (which replaces the same keys of the
+/// command's own).
 fn observe(
     run_id: &str,
     spec: &RunSpec,
     layer_dir: Option<&LayerDir>,
     work: &Path,
-) -> Result<session::RunRecord, MeasureError> {
-    let Some(ld) = layer_dir else {
-        return Ok(session::run(spec)?);
-    };
+) -> Result<(session::RunRecord, crate::containers::Containers), MeasureError> {
     let mut env: Vec<(OsString, OsString)> = spec
         .env
         .clone()
         .unwrap_or_else(|| std::env::vars_os().collect());
-    let extra = ld.env(run_id, work);
-    env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
-    env.extend(extra);
-    env.sort();
+    if let Some(ld) = layer_dir {
+        let extra = ld.env(run_id, work);
+        env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
+        env.extend(extra);
+        env.sort();
+    }
+    let mut docker = crate::containers::DockerCompanion::new(run_id, &env, spec.user);
     let spec = RunSpec {
-        env: Some(env),
+        env: layer_dir.map(|_| env).or_else(|| spec.env.clone()),
         ..spec.clone()
     };
-    Ok(session::run(&spec)?)
+    let rec = session::run_with(&spec, Some(&mut docker));
+    let containers = docker.finish();
+    Ok((rec?, containers))
+}
+
+/// What health takes from beside the projection: fileless executions, and the notes of
+/// containers (what the proxy could not place, daemons' sockets used directly).
+struct Side<'a> {
+    fd_execs: &'a FdExecs,
+    notes: Vec<String>,
+}
+
+/// UNIX connects and sends of session processes to a daemon's socket (not the proxy's):
+/// `daemon-bypass` notes.
+struct Bypass {
+    sockets: std::collections::BTreeSet<String>,
+    hits: std::collections::BTreeSet<(String, String)>,
+}
+
+impl Bypass {
+    fn new(c: &crate::containers::Containers) -> Bypass {
+        Bypass {
+            sockets: c.daemon_sockets(),
+            hits: Default::default(),
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.hits
+            .iter()
+            .map(|(sock, process)| {
+                crate::contracts::health::note(
+                    NoteCode::DaemonBypass,
+                    format!("{process} connected to {sock} directly; what that daemon did for it ran outside the session"),
+                )
+            })
+            .collect()
+    }
+}
+
+impl KernelSink for Bypass {
+    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
+        use crate::contracts::kernel_event::Kind;
+        if !matches!(ev.kind, Kind::Connect | Kind::NetConnect | Kind::Send) || ev.result != "ok" {
+            return;
+        }
+        if let Some(path) = ev.endpoint.as_deref().and_then(|e| e.strip_prefix("unix:"))
+            && self.sockets.contains(path)
+            && self.hits.len() < 64
+        {
+            self.hits.insert((path.to_string(), ev.process.clone()));
+        }
+    }
 }
 
 /// What a layered run (modes `kernel-policy`, `sdk`) gathers around the projection: the layer
@@ -603,7 +666,7 @@ fn health_of(
     rec: &session::RunRecord,
     projected: &Projected,
     filtered: &std::collections::BTreeMap<String, u64>,
-    fd_execs: &FdExecs,
+    side: &Side,
     policy: Option<&PolicyLayer>,
     sdk: Option<&SdkLayer>,
 ) -> ObservationHealth {
@@ -648,8 +711,9 @@ fn health_of(
             ),
         );
     }
-    hb.fileless_execs(fd_execs.0.iter().map(String::as_str));
+    hb.fileless_execs(side.fd_execs.0.iter().map(String::as_str));
     hb.notes(rec.notes.iter().cloned());
+    hb.notes(side.notes.iter().cloned());
     if let Some(l) = policy {
         hb.policy_layer(l.state);
         hb.notes(l.notes.iter().cloned());

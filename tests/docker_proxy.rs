@@ -19,51 +19,16 @@ use assay_runner::docker::http::Reader;
 use assay_runner::docker::{Build, FlagCode, Proxy, ProxyConfig, Report};
 use serde_json::{Value, json};
 
+mod support;
+
+use support::docker::{Daemon, docker_cli};
+
 const BUSYBOX: &str = "assay-busybox:1";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The docker CLI the tests drive: CLI 28 where the spike measured it, else the one on PATH.
-fn docker_cli() -> Option<PathBuf> {
-    let pinned = PathBuf::from("/usr/local/bin/docker");
-    if pinned.exists() {
-        return Some(pinned);
-    }
-    which("docker")
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|f| f.is_file())
-    })
-}
 
 /// Fails (never skips) naming whatever this host lacks.
 fn require_docker() {
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push(format!("root (running as uid {})", nix::unistd::geteuid()));
-    }
-    for tool in ["dockerd", "containerd", "runc", "busybox"] {
-        if which(tool).is_none() {
-            missing.push(format!("{tool} on PATH"));
-        }
-    }
-    if docker_cli().is_none() {
-        missing.push("a docker CLI".into());
-    }
-    if cgroup2_mount().is_none() {
-        missing.push("a cgroup2 mount".into());
-    }
-    assert!(
-        missing.is_empty(),
-        "this Docker proxy test cannot run here: missing {} (apt-get install docker.io busybox-static; run as root)",
-        missing.join(", ")
-    );
+    support::require_kernel();
+    support::docker::require_tools();
 }
 
 /// `(mount point, root)` of the cgroup2 mount, from /proc/self/mountinfo.
@@ -77,86 +42,6 @@ fn cgroup2_mount() -> Option<(PathBuf, String)> {
         let f: Vec<&str> = pre.split(' ').collect();
         Some((PathBuf::from(f.get(4)?), f.get(3)?.to_string()))
     })
-}
-
-/// A private daemon with the busybox fixture loaded; stopped on drop.
-struct Daemon {
-    dir: tempfile::TempDir,
-    sock: PathBuf,
-}
-
-impl Daemon {
-    fn start(extra_args: &str) -> Daemon {
-        require_docker();
-        let dir = tempfile::Builder::new()
-            .prefix("assay-dp")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let start = || {
-            Command::new(repo().join("scripts/dockerd-private"))
-                .arg("start")
-                .arg(dir.path())
-                .env("DOCKERD_PRIVATE_ARGS", extra_args)
-                .output()
-                .unwrap()
-        };
-        let mut out = start();
-        if !out.status.success() {
-            eprintln!(
-                "dockerd-private start failed once, retrying:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out = start();
-        }
-        let d = Daemon {
-            sock: dir.path().join("docker.sock"),
-            dir,
-        };
-        assert!(
-            out.status.success(),
-            "scripts/dockerd-private start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let images = Command::new(repo().join("fixtures/containers/build-images"))
-            .arg("busybox")
-            .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
-            .env("PATH", cli_path())
-            .output()
-            .unwrap();
-        assert!(
-            images.status.success(),
-            "fixtures/containers/build-images busybox failed:\n{}",
-            String::from_utf8_lossy(&images.stderr)
-        );
-        d
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let out = Command::new(repo().join("scripts/dockerd-private"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-        if let Ok(o) = out
-            && !o.status.success()
-        {
-            eprintln!(
-                "dockerd-private stop: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-    }
-}
-
-/// PATH with the chosen CLI's directory first (build-images calls `docker`).
-fn cli_path() -> String {
-    let cli = docker_cli().unwrap();
-    format!(
-        "{}:{}",
-        cli.parent().unwrap().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
 }
 
 /// A session cgroup made by the test, removed (with the v1 directories runc makes for
@@ -245,7 +130,7 @@ struct Setup {
 
 impl Setup {
     fn new() -> Setup {
-        Setup::with_daemon(Daemon::start(""))
+        Setup::with_daemon(Daemon::start("", &["busybox"]))
     }
 
     fn with_daemon(daemon: Daemon) -> Setup {
@@ -374,6 +259,7 @@ fn codes(r: &Report) -> Vec<FlagCode> {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn run_rm_with_a_bind_runs_under_the_session_cgroup() {
+    require_docker();
     let s = Setup::new();
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("in.txt"), "host-file\n").unwrap();
@@ -438,6 +324,7 @@ fn run_rm_with_a_bind_runs_under_the_session_cgroup() {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn run_i_gets_its_stdin_eof_its_output_and_its_exit_code() {
+    require_docker();
     let s = Setup::new();
     let mut child = s
         .docker()
@@ -468,6 +355,7 @@ fn run_i_gets_its_stdin_eof_its_output_and_its_exit_code() {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn exec_works_and_is_flagged_only_in_foreign_containers() {
+    require_docker();
     let s = Setup::new();
     ok(s.docker_direct()
         .args(["run", "-d", "--name", "foreign", BUSYBOX, "sleep", "60"]));
@@ -523,6 +411,7 @@ fn create_raw(s: &Setup, path: &str, body: &Value) -> String {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn escape_attempts_still_land_under_the_session() {
+    require_docker();
     let s = Setup::new();
     let cmd = json!(["sh", "-c", "cat /proc/self/cgroup"]);
     let variants = [
@@ -624,6 +513,7 @@ fn refusals(s: &Setup, id: &str) {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn legacy_build_runs_its_steps_under_the_session() {
+    require_docker();
     let s = Setup::new();
     let ctx = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -654,6 +544,7 @@ fn legacy_build_runs_its_steps_under_the_session() {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn the_report_lists_exactly_what_happened() {
+    require_docker();
     let s = Setup::new();
     ok(s.docker()
         .args(["run", "--rm", "--name", "r1", BUSYBOX, "true"]));
@@ -706,8 +597,11 @@ fn the_report_lists_exactly_what_happened() {
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn a_systemd_driver_daemon_gets_creates_unmodified_and_flagged() {
-    let daemon =
-        Daemon::start("--exec-opt native.cgroupdriver=systemd --cgroup-parent assay-dproxy.slice");
+    require_docker();
+    let daemon = Daemon::start(
+        "--exec-opt native.cgroupdriver=systemd --cgroup-parent assay-dproxy.slice",
+        &["busybox"],
+    );
     let s = Setup::with_daemon(daemon);
     assert_eq!(s.proxy.daemon().cgroup_driver, "systemd");
     let out = ok(s
@@ -777,19 +671,12 @@ fn pings(sock: &Path, n: usize) -> (Duration, Duration) {
 
 #[test]
 #[ignore = "kernel test: needs root and docker; scripts/test runs it (cargo test -- --include-ignored)"]
-fn per_call_overhead_is_small() {
+fn every_request_through_the_proxy_is_answered_and_counted() {
+    require_docker();
     let s = Setup::new();
-    let n = 200;
-    pings(&s.daemon.sock, 20);
-    pings(&s.sock, 20);
-    let (direct_new, direct_kept) = pings(&s.daemon.sock, n);
-    let (proxy_new, proxy_kept) = pings(&s.sock, n);
-    let over_new = proxy_new.saturating_sub(direct_new);
-    let over_kept = proxy_kept.saturating_sub(direct_kept);
-    println!(
-        "GET /_ping x{n}, medians: new connection direct {direct_new:?} proxy {proxy_new:?} (+{over_new:?}); keep-alive direct {direct_kept:?} proxy {proxy_kept:?} (+{over_kept:?})"
-    );
-    assert!(over_new < Duration::from_millis(5) && over_kept < Duration::from_millis(5));
+    let n = 50;
+    // new connections and keep-alive ones (its cost is measured by scripts/bench-overhead)
+    pings(&s.sock, n);
     let (report, _rest) = s.finish();
-    assert_eq!(report.requests, (2 * (n + 20)) as u64);
+    assert_eq!(report.requests, (2 * n) as u64);
 }

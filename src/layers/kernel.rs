@@ -286,6 +286,7 @@ pub fn project(
         work,
         resolvers: &[],
         lookup: &no_lookup,
+        containers: &NO_CONTAINERS,
     };
     let p = project_into(run_id, &raw, &input, &mut [&mut all])?;
     Ok(Projection {
@@ -315,7 +316,13 @@ pub struct Input<'a> {
     pub work: &'a [u8],
     pub resolvers: &'a [String],
     pub lookup: PrefixLookup<'a>,
+    /// Containers placed under the session (empty when the run made none).
+    pub containers: &'a super::containers::ContainerMap,
 }
+
+/// No containers (tests, fuzzing, replays).
+pub static NO_CONTAINERS: std::sync::LazyLock<super::containers::ContainerMap> =
+    std::sync::LazyLock::new(Default::default);
 
 /// A lookup that sees every prefix as a plain directory (tests, fuzzing, replays).
 pub fn no_lookup(_: &[u8]) -> Prefix {
@@ -329,7 +336,7 @@ fn project_chunked(
     sinks: &mut [&mut dyn KernelSink],
     chunk_bytes: usize,
 ) -> Result<Projected, LayerError> {
-    let mut pj = Projector::new(input.work, input.resolvers, input.lookup);
+    let mut pj = Projector::new(input.work, input.resolvers, input.lookup, input.containers);
     let mut pending = PendingSpill::new(chunk_bytes);
     let mut pending_err: Option<io::Error> = None;
     raw.for_each_raw(&mut |h, data1, data2| {
@@ -1412,7 +1419,7 @@ mod tests {
             }).collect();
             let mem = project("r", &raw, Some(1), b"/w").unwrap();
             let mut all = Collect::default();
-            let input = Input { root_pid: Some(1), work: b"/w", resolvers: &[], lookup: &no_lookup };
+            let input = Input { root_pid: Some(1), work: b"/w", resolvers: &[], lookup: &no_lookup, containers: &NO_CONTAINERS };
             let p = project_chunked("r", &raw.as_slice(), &input, &mut [&mut all], chunk).unwrap();
             prop_assert_eq!(&all.events, &mem.events);
             prop_assert_eq!(&p.processes, &mem.processes);

@@ -3,6 +3,7 @@
 //! `names` parses the packet payloads it records names from (DNS answers, TLS ClientHellos).
 //! Imports: `crate::kernel::event` (raw records), `crate::contracts`, `crate::pathbytes`.
 
+pub mod containers;
 pub mod kernel;
 pub mod names;
 mod project;

@@ -12,6 +12,7 @@
 //! Imports: `crate::kernel::event`, `crate::contracts::kernel_event`, `crate::pathbytes`,
 //! `crate::layers::{kernel, names}`.
 
+use super::containers::{Container, ContainerMap, PROXY_SOCKET_SHOWN};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -101,6 +102,25 @@ impl Procs {
         })
     }
 
+    /// Gives a container's first process, which the probes met with no parent (the
+    /// container runtime forked it outside the session), the process that created the
+    /// container as its parent.
+    fn adopt(&mut self, key: u32, creator_pid: Option<u32>) {
+        let Some(parent) = creator_pid.and_then(|pid| self.live.get(&pid).copied()) else {
+            return;
+        };
+        if parent == key || self.all.get(&key).is_none_or(|p| p.parent.is_some()) {
+            return;
+        }
+        if let Some(p) = self.all.get_mut(&key) {
+            p.parent = Some(parent);
+            p.ppid = creator_pid;
+        }
+        if let Some(p) = self.all.get_mut(&parent) {
+            p.children.push(key);
+        }
+    }
+
     /// A fork of `child_pid` by the process `parent`: always a new process (the pid may be a
     /// reused one).
     fn fork(&mut self, parent: u32, parent_pid: u32, child_pid: u32, ns: u64) -> u32 {
@@ -168,6 +188,10 @@ pub(crate) struct Projector<'a> {
     prefixes: HashMap<Vec<u8>, Prefix>,
     /// Cgroups made below the session's during the run, by id: their names.
     pub cgroups: HashMap<u64, String>,
+    /// The containers placed under the session, by id (a cgroup's name).
+    containers: &'a ContainerMap,
+    /// The container of the record being projected, if its process is in one.
+    current: Option<&'a Container>,
     dns: Dns,
 }
 
@@ -278,7 +302,12 @@ fn magic(path: &[u8]) -> bool {
 }
 
 impl<'a> Projector<'a> {
-    pub fn new(work: &'a [u8], resolvers: &'a [String], lookup: PrefixLookup<'a>) -> Projector<'a> {
+    pub fn new(
+        work: &'a [u8],
+        resolvers: &'a [String],
+        lookup: PrefixLookup<'a>,
+        containers: &'a ContainerMap,
+    ) -> Projector<'a> {
         Projector {
             procs: Procs::default(),
             stats: Stats::default(),
@@ -289,6 +318,8 @@ impl<'a> Projector<'a> {
             lookup,
             prefixes: HashMap::new(),
             cgroups: HashMap::new(),
+            containers,
+            current: None,
             dns: Dns::default(),
         }
     }
@@ -350,7 +381,14 @@ impl<'a> Projector<'a> {
             self.cgroups.insert(h.cgid, escape(data1));
             return None;
         }
+        self.current = self
+            .cgroups
+            .get(&h.cgid)
+            .and_then(|name| self.containers.by_id.get(name));
         let key = self.procs.key_of(h.pid, h.ts);
+        if let Some(c) = self.current {
+            self.procs.adopt(key, c.creator_pid);
+        }
         if h.status & ST_ESCAPED != 0 {
             self.stats.escaped_pids.insert(h.pid);
         }
@@ -406,7 +444,23 @@ impl<'a> Projector<'a> {
             v.extend_from_slice(data);
             return (escape(&v), PathFrom::Text, false);
         }
-        let n = proc_canonical(normalize(data), h.pid, h.tid);
+        let mut n = proc_canonical(normalize(data), h.pid, h.tid);
+        if let Some(c) = self.current {
+            // the container's own namespace: a mount's host path, or the image's
+            let (mapped, host) = c.host_path(&n);
+            if !host {
+                return self.in_image(h, &m, data, mapped);
+            }
+            n = mapped;
+        }
+        if self.containers.proxy_socket.as_deref() == Some(n.as_slice()) {
+            let from = match (m.kernel, m.dir_text) {
+                (true, _) => PathFrom::Kernel,
+                (false, true) => PathFrom::DirText,
+                (false, false) => PathFrom::Text,
+            };
+            return (PROXY_SOCKET_SHOWN.into(), from, false);
+        }
         if m.kernel {
             return (display(&n, self.work), PathFrom::Kernel, false);
         }
@@ -419,7 +473,6 @@ impl<'a> Projector<'a> {
             || dotdot_after_name(text)
             || magic(&n)
             || self.through_symlink(&n);
-        let mut n = n;
         if h.ret >= 0 && !ambiguous {
             // the text's own directory components (the base is the kernel's)
             let start = if m.dir_text {
@@ -440,6 +493,34 @@ impl<'a> Projector<'a> {
             PathFrom::Text
         };
         (display(&n, self.work), from, ambiguous)
+    }
+
+    /// A path in a container's own filesystem (`container:IMAGE:/path`, no host path leads
+    /// there): made by the kernel, or text, which is ambiguous where it holds what text cannot
+    /// resolve (the container's symlinks are not looked up).
+    fn in_image(
+        &mut self,
+        h: &EventHdr,
+        m: &Made,
+        data: &[u8],
+        shown: Vec<u8>,
+    ) -> (String, PathFrom, bool) {
+        if m.kernel {
+            return (escape(&shown), PathFrom::Kernel, false);
+        }
+        let text = match m.dir_text {
+            true => data.get(m.base.min(data.len())..).unwrap_or_default(),
+            false => data,
+        };
+        let ambiguous = h.status & ST_UNSTABLE != 0 || dotdot_after_name(text);
+        if ambiguous && h.ret >= 0 {
+            self.stats.ambiguous_paths += 1;
+        }
+        let from = match m.dir_text {
+            true => PathFrom::DirText,
+            false => PathFrom::Text,
+        };
+        (escape(&shown), from, ambiguous)
     }
 
     /// Whether a symlink the run made is a proper prefix (a directory component) of `path`.
@@ -472,7 +553,10 @@ impl<'a> Projector<'a> {
             return;
         }
         if let Some(proc) = self.procs.all.get_mut(&key) {
-            let p = normalize(data1);
+            let mut p = normalize(data1);
+            if let Some(c) = self.current {
+                p = c.host_path(&p).0;
+            }
             if proc.first_exec.is_none() {
                 proc.first_exec = Some(p.clone());
             }

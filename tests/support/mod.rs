@@ -2,6 +2,8 @@
 //! the root check of the tests that load real eBPF.
 #![allow(dead_code)]
 
+pub mod docker;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

@@ -242,6 +242,15 @@ note_codes! {
     /// The runner failed after the command started (draining, reading counters): what was
     /// received is kept, the rest may be missing.
     RunnerFailed = "runner-failed" => BlindSpot,
+    /// A container's work was not placed under the session (the Docker API proxy flagged a
+    /// request it could not place: a systemd cgroup driver, BuildKit, a container the run did
+    /// not create, swarm, plugins, file work the daemon does itself), or the proxy could not
+    /// start while a daemon was there.
+    ContainerUnplaced = "container-unplaced" => BlindSpot,
+    /// A session process connected to a container or service daemon's socket directly (not
+    /// through the runner's Docker API proxy): what the daemon did for it runs outside the
+    /// session.
+    DaemonBypass = "daemon-bypass" => BlindSpot,
     /// The ring buffer was full.
     RingbufDrops = "ringbuf-drops" => Drops,
     /// A process left the session cgroup.
@@ -391,6 +400,8 @@ mod tests {
                 ("truncated-paths", BlindSpot),
                 ("ambiguous-paths", BlindSpot),
                 ("runner-failed", BlindSpot),
+                ("container-unplaced", BlindSpot),
+                ("daemon-bypass", BlindSpot),
                 ("ringbuf-drops", Drops),
                 ("escape", Correlation),
                 ("track-failures", Correlation),

@@ -103,6 +103,8 @@ fn owner_alive_in(stat: &str, start: u64) -> bool {
 /// A session cgroup owned by this runner.
 #[derive(Debug)]
 pub struct SessionCgroup {
+    /// The cgroup2 mount it was made under.
+    root: PathBuf,
     dir: PathBuf,
     id: u64,
     procs: File,
@@ -129,7 +131,12 @@ impl SessionCgroup {
                         .write(true)
                         .open(&procs_path)
                         .map_err(io("open", &procs_path))?;
-                    return Ok(SessionCgroup { dir, id, procs });
+                    return Ok(SessionCgroup {
+                        root: root.to_path_buf(),
+                        dir,
+                        id,
+                        procs,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io("mkdir", &dir)(e)),
@@ -178,6 +185,21 @@ impl SessionCgroup {
     /// Kills what is left, waits until the cgroup is empty (up to `wait`) and removes it.
     pub fn remove(self, wait: Duration) -> Result<(), CgroupError> {
         remove_dir(&self.dir, wait)
+    }
+
+    /// The session cgroup's path in the cgroup2 hierarchy (`/assay-runner/run-…`, below the
+    /// mount's own root when a sub-tree is mounted): what a container's `CgroupParent` names.
+    pub fn hierarchy_path(&self) -> String {
+        let mount_root = std::fs::read_to_string("/proc/self/mountinfo")
+            .ok()
+            .and_then(|t| cgroup2_mount_root(&t))
+            .unwrap_or_default();
+        let below = self
+            .dir
+            .strip_prefix(&self.root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{}/{}", mount_root.trim_end_matches('/'), below)
     }
 
     /// The session's directory.
@@ -247,12 +269,15 @@ fn kill_dir(dir: &Path) {
     }
 }
 
+/// Kills what is in `dir` and removes it, the cgroups below it first (a container's, made by
+/// its runtime under the session), waiting up to `wait` for the processes to go.
 fn remove_dir(dir: &Path, wait: Duration) -> Result<(), CgroupError> {
     let deadline = Instant::now() + wait;
     loop {
         if populated(dir) {
             kill_dir(dir);
         }
+        remove_below(dir, 0);
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -260,6 +285,70 @@ fn remove_dir(dir: &Path, wait: Duration) -> Result<(), CgroupError> {
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
+}
+
+/// Removes the cgroups below `dir`, deepest first (best effort: one still populated stays and
+/// its parent's removal reports it).
+fn remove_below(dir: &Path, depth: u32) {
+    if depth > 32 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let sub = e.path();
+            remove_below(&sub, depth + 1);
+            let _ = std::fs::remove_dir(&sub);
+        }
+    }
+}
+
+/// The cgroup v1 hierarchies' mount points (a hybrid host): where a container runtime using
+/// the cgroupfs driver also makes the session's path, once per controller.
+pub fn v1_mounts(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            if post.split_whitespace().next()? != "cgroup" {
+                return None;
+            }
+            Some(PathBuf::from(unescape_octal(
+                pre.split_whitespace().nth(4)?,
+            )))
+        })
+        .collect()
+}
+
+/// Removes what a container runtime left of the session in the v1 hierarchies: the
+/// directories of `hierarchy_path` (e.g. `/assay-runner/run-…`), deepest first, and the
+/// `assay-runner` directory when it is empty. Their processes were the session's, killed
+/// already. Returns the directories that could not be removed.
+pub fn remove_v1_leftovers(hierarchy_path: &str) -> Vec<String> {
+    let rel = hierarchy_path.trim_start_matches('/');
+    if rel.is_empty() || rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return Vec::new();
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut left = Vec::new();
+    for m in v1_mounts(&info) {
+        let dir = m.join(rel);
+        if !dir.exists() {
+            continue;
+        }
+        remove_below(&dir, 0);
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {
+                if let Some(parent) = dir.parent().filter(|p| p.ends_with("assay-runner")) {
+                    let _ = std::fs::remove_dir(parent);
+                }
+            }
+            Err(e) => left.push(format!("{}: {e}", dir.display())),
+        }
+    }
+    left
 }
 
 /// A process that takes the session with it when the runner dies, however it dies (SIGKILL,
@@ -388,7 +477,9 @@ pub fn clean_stale(root: &Path) -> Vec<String> {
         }
         let dir = e.path();
         let left = pids_of(&dir).len();
-        match remove_dir(&dir, Duration::from_secs(2)) {
+        let removed = remove_dir(&dir, Duration::from_secs(2));
+        let _ = remove_v1_leftovers(&format!("/assay-runner/{name}"));
+        match removed {
             Ok(()) => notes.push(format!(
                 "stale-cgroup-removed: removed session cgroup {name} of runner pid {pid} (no longer running), killing {left} leftover process(es)"
             )),

@@ -211,8 +211,42 @@ impl Wakeups {
     }
 }
 
+/// The command's environment (`base`, or the runner's own) with `extra` replacing the same
+/// keys, sorted.
+fn with_env(
+    base: Option<&[(OsString, OsString)]>,
+    extra: Vec<(OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = match base {
+        Some(b) => b.to_vec(),
+        None => std::env::vars_os().collect(),
+    };
+    env.retain(|(k, _)| !extra.iter().any(|(x, _)| x == k));
+    env.extend(extra);
+    env.sort();
+    env
+}
+
+/// What serves the command for the session's life beside the runner (the Docker API proxy,
+/// which places containers under the session cgroup). Started once the session cgroup exists
+/// and is observed, before the command; it is stopped by its owner after [`run_with`] returns.
+pub trait Companion {
+    /// `cgroup` is the session cgroup's path in the cgroup2 hierarchy (e.g.
+    /// `/assay-runner/run-1-2-0`). Returns environment for the command, replacing the same
+    /// keys of its own. A companion that cannot start says so in its own report.
+    fn start(&mut self, cgroup: &str) -> Vec<(OsString, OsString)>;
+}
+
 /// Runs `spec` observed. Errors only when observation could not start.
 pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
+    run_with(spec, None)
+}
+
+/// [`run`], with a [`Companion`] started before the command.
+pub fn run_with(
+    spec: &RunSpec,
+    companion: Option<&mut dyn Companion>,
+) -> Result<RunRecord, SessionError> {
     let root = cgroup::cgroup2_root()?;
     let host_notes = cgroup::clean_stale(&root);
 
@@ -227,15 +261,23 @@ pub fn run(spec: &RunSpec) -> Result<RunRecord, SessionError> {
     };
     let result = match Observer::start(spec.ring_bytes, spec.wakeup_bytes, cg.id(), cg.level(&root))
     {
-        Ok(mut observer) => run_in(spec, &mut observer, &cg, host_notes),
+        Ok(mut observer) => run_in(spec, &mut observer, &cg, host_notes, companion),
         Err(e) => Err(e.into()),
     };
+    let path = cg.hierarchy_path();
     let remove = cg.remove(Duration::from_secs(5));
     drop(reaper);
+    let v1_left = cgroup::remove_v1_leftovers(&path);
     let mut rec = result?;
     if let Err(e) = remove {
         rec.notes
             .push(note(NoteCode::CgroupRemoveFailed, e.to_string()));
+    }
+    if !v1_left.is_empty() {
+        rec.notes.push(note(
+            NoteCode::CgroupRemoveFailed,
+            format!("cgroup v1 directories left: {}", v1_left.join(", ")),
+        ));
     }
     Ok(rec)
 }
@@ -245,6 +287,7 @@ fn run_in(
     observer: &mut Observer,
     cg: &SessionCgroup,
     host_notes: Vec<String>,
+    companion: Option<&mut dyn Companion>,
 ) -> Result<RunRecord, SessionError> {
     let mut notes = Vec::new();
     let private_tmp = match spec.private_tmp {
@@ -274,9 +317,13 @@ fn run_in(
         .output
         .open()
         .map_err(|e| SessionError::Output(e.to_string()))?;
+    let env = match companion {
+        None => spec.env.clone(),
+        Some(c) => Some(with_env(spec.env.as_deref(), c.start(&cg.hierarchy_path()))),
+    };
     let launch = super::spawn::Spawn {
         argv: &spec.argv,
-        env: spec.env.as_deref(),
+        env: env.as_deref(),
         dir: &spec.work_dir,
         user: spec.user,
         detach: spec.detach,

@@ -1,0 +1,365 @@
+//! Containers are part of the run: `assay-runner run` against a real private Docker daemon
+//! (`scripts/dockerd-private`, offline fixture images), the measured command driving the real
+//! docker CLI. What a container reads, writes, connects to and executes is in the surface,
+//! shown as the host's paths where a mount leads there (`container:IMAGE:/path` where none
+//! does); an MCP server run with `docker run -i` has per-call effects; going around the
+//! runner's Docker API proxy, or work the proxy cannot place, is never a clean health.
+//!
+//! Kernel tests: `#[ignore]`d in a plain `cargo test`, run by `scripts/test`; run without
+//! root, BPF or the daemon's tools, they fail naming what is missing.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod support;
+
+use support::docker::{Daemon, cli_path, docker_cli};
+
+/// A private daemon with both fixture images, or a failure naming what is missing.
+fn daemon() -> Daemon {
+    support::require_kernel();
+    support::require_files(&[
+        "fixtures/policy/dist/server.mjs",
+        "fixtures/policy/dist/client.mjs",
+    ]);
+    Daemon::start("", &["busybox", "node"])
+}
+
+/// A bundle's members (verified first).
+fn members(bundle: &Path) -> BTreeMap<String, Vec<u8>> {
+    let v = assay_runner::verify::verify_path(
+        bundle,
+        &assay_runner::verify::Limits::default(),
+        assay_runner::verify::Keep::Documents,
+    )
+    .unwrap();
+    assert!(v.ok(), "{}: {:#?}", bundle.display(), v.report.problems);
+    let f = std::fs::File::open(bundle).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut out = BTreeMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut buf).unwrap();
+        out.insert(name, buf);
+    }
+    out
+}
+
+struct Run {
+    out: Output,
+    health: Value,
+    surface: Value,
+    correlation: Option<Value>,
+}
+
+/// `assay-runner run` of `script` (sh) in `work`, the runner told of the daemon by
+/// `DOCKER_HOST` as a user's CI step would be, with `extra` options and environment.
+fn run(d: &Daemon, work: &Path, extra: &[&str], env: &[(&str, String)], script: &str) -> Run {
+    std::fs::write(work.join("step.sh"), script).unwrap();
+    let bundle = work.with_extension("tar.gz");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_assay-runner"));
+    c.env("HOME", work)
+        .env("SHELL", "/bin/sh")
+        .env("PATH", cli_path())
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
+        .env_remove("DOCKER_CONTEXT")
+        .args(["run", "--run-id", "t", "--work-dir"])
+        .arg(work)
+        .arg("--out")
+        .arg(&bundle)
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.args(["--", "sh", "step.sh"]).output().unwrap();
+    eprintln!(
+        "runner: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = members(&bundle);
+    Run {
+        health: serde_json::from_slice(&m["observation-health.json"]).unwrap(),
+        surface: serde_json::from_slice(&m["capability-surface.json"]).unwrap(),
+        correlation: m
+            .get("correlation-report.json")
+            .map(|b| serde_json::from_slice(b).unwrap()),
+        out,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn notes(r: &Run) -> Vec<String> {
+    strings(&r.health["notes"])
+}
+
+fn work_dir() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::Builder::new()
+        .prefix("assay-containers")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let w = t.path().join("work");
+    std::fs::create_dir(&w).unwrap();
+    (t, w)
+}
+
+fn assert_clean(r: &Run) {
+    assert_eq!(r.health["kernel_layer"], "complete", "{:#}", r.health);
+    assert_eq!(r.health["cgroup_correlation"], "clean", "{:#}", r.health);
+    assert_eq!(notes(r), Vec::<String>::new(), "{:#}", r.health);
+}
+
+/// The issue's step: a container reads a file of its image, writes into the bind-mounted work
+/// dir and connects to the host; every effect is in the surface, by the host's path where a
+/// mount leads there, and nothing of the runtime's setup of the container is.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_container_steps_reads_writes_and_connects_are_the_runs() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let listener = TcpListener::bind("127.0.0.77:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // answer and close, so the container's nc ends
+    std::thread::spawn(move || {
+        for c in listener.incoming() {
+            drop(c);
+        }
+    });
+    let script = format!(
+        "docker run --rm --network host -v \"$PWD:/data\" assay-busybox:1 sh -c \
+         'cat /etc/img-secret > /data/out.txt; echo hi | nc 127.0.0.77 {port}'\n"
+    );
+    let r = run(&d, &work, &[], &[], &script);
+    assert!(r.out.status.success());
+    assert!(
+        std::fs::read_to_string(work.join("out.txt"))
+            .unwrap()
+            .starts_with("assay image secret")
+    );
+    assert_clean(&r);
+    let s = &r.surface;
+    assert_eq!(strings(&s["filesystem_writes"]), ["<work>/out.txt"]);
+    let paths = strings(&s["filesystem_paths"]);
+    for p in [
+        "<work>/out.txt",
+        "container:assay-busybox:1:/etc/img-secret",
+    ] {
+        assert!(paths.contains(&p.to_string()), "{p} missing: {paths:#?}");
+    }
+    // nothing of runc's setup (the image's mounts, the exec fifo, /proc writes) is the run's
+    for p in &paths {
+        assert!(
+            !p.contains("overlay2") && !p.contains("exec.fifo") && !p.contains("oom_score_adj"),
+            "the runtime's setup in the surface: {p}"
+        );
+    }
+    assert_eq!(
+        strings(&s["network_endpoints"]),
+        [format!("tcp:127.0.0.77:{port}"), "unix:<docker-api>".into()]
+    );
+    let execs = strings(&s["process_execs"]);
+    assert!(
+        execs.contains(&"container:assay-busybox:1:/bin/busybox".to_string()),
+        "{execs:#?}"
+    );
+}
+
+/// An MCP server shipped as an image, started the common way through `mcp-wrap`: each allowed
+/// call's effects are the container's, attributed to the call.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn an_mcp_server_in_docker_run_i_has_per_call_effects() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        repo.join("fixtures/policy/dist/client.mjs"),
+        work.join("client.mjs"),
+    )
+    .unwrap();
+    std::fs::create_dir(work.join("data")).unwrap();
+    std::fs::copy(
+        repo.join("fixtures/policy/seed/data/input.txt"),
+        work.join("data/input.txt"),
+    )
+    .unwrap();
+    let w = work.display().to_string();
+    let server = serde_json::json!([
+        "docker",
+        "run",
+        "-i",
+        "--rm",
+        "--network",
+        "host",
+        "-v",
+        format!("{w}:{w}"),
+        "-w",
+        w,
+        "assay-node-mcp:1",
+        "node",
+        "/srv/server.mjs"
+    ]);
+    let policy = repo.join("fixtures/policy/policy.yaml");
+    let r = run(
+        &d,
+        &work,
+        &[
+            "--mode",
+            "kernel-policy",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        &[("POLICY_FIXTURE_SERVER", server.to_string())],
+        "exec node client.mjs\n",
+    );
+    assert!(r.out.status.success());
+    assert_clean(&r);
+    assert_eq!(r.health["policy_layer"], "complete");
+    let c = r.correlation.expect("a correlation report");
+    assert_eq!(c["status"], "clean", "{c:#}");
+    let calls: BTreeMap<String, Value> = c["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["tool_call_id"].as_str().unwrap().to_string(), x.clone()))
+        .collect();
+    let effects = |id: &str, field: &str| strings(&calls[id]["effects"][field]);
+    assert_eq!(
+        effects("call-1-read-input", "filesystem_paths"),
+        ["<work>/data/input.txt"]
+    );
+    assert_eq!(
+        effects("call-3-write-report", "filesystem_writes"),
+        ["<work>/out", "<work>/out/report.txt"]
+    );
+    assert_eq!(
+        effects("call-4-probe-port", "network_endpoints"),
+        ["tcp:127.0.0.1:9"]
+    );
+    assert_eq!(
+        effects("call-5-run-echo", "process_execs"),
+        ["container:assay-node-mcp:1:/bin/busybox"]
+    );
+    for denied in ["call-2-read-system", "call-6-run-rm", "call-7-delete-tree"] {
+        for f in [
+            "filesystem_paths",
+            "filesystem_writes",
+            "network_endpoints",
+            "process_execs",
+        ] {
+            assert_eq!(effects(denied, f), Vec::<String>::new(), "{denied} {f}");
+        }
+    }
+}
+
+/// A step that talks to the daemon's own socket (here through a link of its own) has a
+/// container the proxy never saw: the health says so, never clean.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn going_around_the_proxy_is_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let script = format!(
+        "ln -s {} ./d.sock && docker -H \"unix://$PWD/d.sock\" run --rm assay-busybox:1 cat /etc/img-secret\n",
+        d.sock.display()
+    );
+    let r = run(&d, &work, &[], &[], &script);
+    assert!(r.out.status.success());
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let n = notes(&r);
+    assert!(
+        n.iter()
+            .any(|x| x.starts_with("daemon-bypass: ") && x.contains(&d.sock.display().to_string())),
+        "{n:#?}"
+    );
+    // the container's read was not seen: it ran outside the session
+    let paths = strings(&r.surface["filesystem_paths"]);
+    assert!(
+        !paths.iter().any(|p| p.contains("img-secret")),
+        "{paths:#?}"
+    );
+}
+
+/// Work the proxy lets through but cannot place (here an exec in a container the run did not
+/// create) is flagged, and the health is not clean.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn unplaced_container_work_is_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let started = Command::new(docker_cli().unwrap())
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "before-the-run",
+            "assay-busybox:1",
+            "sleep",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[],
+        "docker exec before-the-run cat /etc/img-secret\n",
+    );
+    assert!(r.out.status.success());
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let n = notes(&r);
+    assert!(
+        n.iter()
+            .any(|x| x.starts_with("container-unplaced: foreign-container: ")),
+        "{n:#?}"
+    );
+}
+
+/// Without a daemon nothing changes: no proxy, no `DOCKER_HOST`, a clean run as before.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_run_without_a_daemon_gets_no_proxy() {
+    support::require_kernel();
+    let (_t, work) = work_dir();
+    std::fs::write(work.join("step.sh"), "echo \"[$DOCKER_HOST]\" > seen.txt\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_assay-runner"))
+        .env("HOME", &work)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["run", "--run-id", "t", "--work-dir"])
+        .arg(&work)
+        .args(["--", "sh", "step.sh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("seen.txt")).unwrap(),
+        "[unix:///nonexistent/docker.sock]\n"
+    );
+}
