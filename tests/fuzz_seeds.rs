@@ -46,6 +46,12 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("client_hello") {
         assay_runner::fuzzing::client_hello(&s);
     }
+    for s in seeds("docker_request") {
+        for step in [1, 7, 1 << 16] {
+            assay_runner::docker::fuzzing::request_stream(&s, step);
+        }
+        assay_runner::docker::fuzzing::create_body(&s);
+    }
 }
 
 /// The name seeds reach the naming paths: each answer and hello seed but the error one names

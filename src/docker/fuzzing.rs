@@ -45,8 +45,14 @@ pub fn request_stream(data: &[u8], step: usize) {
         // `a:\n` becomes `a: \r\n`: two bytes more per header at most, plus the framing line
         assert!(again.len() <= MAX_HEAD + 2 * MAX_HEADERS + 64);
         if again.len() < MAX_HEAD {
-            let reparsed = Reader::new(&again[..]).request_head();
-            assert_eq!(reparsed.ok().flatten().as_ref(), Some(&head));
+            // the same head, its framing header written last (where serialize puts it)
+            let reparsed = Reader::new(&again[..]).request_head().ok().flatten();
+            let sorted = |h: &super::http::RequestHead| {
+                let mut v = h.headers.clone();
+                v.sort();
+                (h.method.clone(), h.target.clone(), h.minor, h.framing, v)
+            };
+            assert_eq!(reparsed.as_ref().map(sorted), Some(sorted(&head)));
         }
         let route =
             route::parse_target(&head.target).map(|t| (route::classify(&head.method, &t.path), t));
