@@ -680,7 +680,7 @@ fn without_a_log_records_go_to_stderr_and_the_env_var_names_the_log() {
     let out = run(None);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("mcp-wrap: decision {\"schema\":\"assay.runner.policy_event.v1\""),
+        err.contains("mcp-wrap: decision {\"schema\":\"assay.runner.policy_event.v2\""),
         "{err}"
     );
     let out = run(Some(&env_log));
@@ -802,4 +802,157 @@ fn transparent_for_server_everything_and_the_sdk_client() {
             ("echo", "ok"),
         ]
     );
+}
+
+fn slow(id: i64, ms: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"ms": ms}}})
+}
+
+/// `(forwarded_ns, responded_ns)` of each record with a window, by JSON-RPC id.
+fn windows(log: &[Value]) -> Vec<(String, u64, u64)> {
+    let mut w: Vec<(String, u64, u64)> = log
+        .iter()
+        .filter_map(|r| {
+            let d = &r["diag"];
+            Some((
+                d["jsonrpc_id"].as_str()?.to_string(),
+                d["forwarded_ns"].as_u64()?,
+                d["responded_ns"].as_u64()?,
+            ))
+        })
+        .collect();
+    w.sort_by_key(|x| x.1);
+    w
+}
+
+/// Three calls sent at once: in a measured run the server gets them one at a time, each window
+/// stands alone and the later ones carry how long they were held; a denial is answered at once.
+#[test]
+fn concurrent_calls_are_held_one_at_a_time_in_a_measured_run() {
+    let mut w = Wrapped::start(&[], &[("ASSAY_RUN_ID", "r1")]);
+    init(&mut w);
+    for id in 1..=3 {
+        w.send(slow(id, 150));
+    }
+    w.send(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "nope"}}));
+    let first = w.recv();
+    assert_eq!(
+        first["id"], 4,
+        "the denial is not held behind the calls: {first}"
+    );
+    let ids: Vec<Value> = (0..3).map(|_| w.recv()["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!(2), json!(3)]);
+    let (code, err, w) = w.finish();
+    assert_eq!(code, 0, "{err}");
+    let log = w.log();
+    schema_valid(&log);
+    let win = windows(&log);
+    assert_eq!(
+        win.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    for pair in win.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].2,
+            "call {} was forwarded before call {} was answered: {win:?}",
+            pair[1].0,
+            pair[0].0
+        );
+    }
+    let held: Vec<(&Value, &Value)> = log
+        .iter()
+        .map(|r| (&r["diag"]["jsonrpc_id"], &r["diag"]["held_ns"]))
+        .collect();
+    for (id, h) in &held {
+        match id.as_str() {
+            Some("1") | Some("4") => assert!(h.is_null(), "{id} was not held: {held:?}"),
+            _ => assert!(
+                h.as_u64().is_some_and(|ns| ns >= 100_000_000),
+                "{id} waited for at least one slow call: {held:?}"
+            ),
+        }
+    }
+}
+
+/// `--calls concurrent`: the calls reach the server together and their windows overlap.
+#[test]
+fn calls_concurrent_forwards_as_the_client_sends() {
+    let mut w = Wrapped::start(&["--calls", "concurrent"], &[("ASSAY_RUN_ID", "r1")]);
+    init(&mut w);
+    w.send(slow(1, 300));
+    w.send(slow(2, 300));
+    w.recv();
+    w.recv();
+    let (_, _, w) = w.finish();
+    let log = w.log();
+    let win = windows(&log);
+    assert_eq!(win.len(), 2);
+    assert!(win[1].1 < win[0].2, "the windows overlap: {win:?}");
+    assert!(log.iter().all(|r| r["diag"]["held_ns"].is_null()));
+}
+
+/// While a call is held, the server's own request to the client and the client's answer still
+/// pass (else a call that asks the client something would wait forever on the held one), and a
+/// held call the client cancels never reaches the server.
+#[test]
+fn a_held_call_blocks_nothing_else_and_can_be_cancelled() {
+    let mut w = Wrapped::start(&["--calls", "one-at-a-time"], &[]);
+    init(&mut w);
+    w.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask"}}));
+    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"held": true}}}));
+    w.send(slow(9, 10));
+    w.send(
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 9, "reason": "user"}}),
+    );
+    let req = w.recv();
+    assert_eq!(req["method"], "sampling/createMessage", "{req}");
+    w.send(
+        json!({"jsonrpc": "2.0", "id": 7, "result": {"model": "m", "role": "assistant",
+        "content": {"type": "text", "text": "hi"}}}),
+    );
+    assert!(text(&w.recv()).contains("\"model\":\"m\""));
+    assert_eq!(
+        w.recv()["id"],
+        8,
+        "the held echo follows once ask is answered"
+    );
+    let (_, _, w) = w.finish();
+    let log = w.log();
+    schema_valid(&log);
+    let outcome = |id: &str| {
+        log.iter()
+            .find(|r| r["diag"]["jsonrpc_id"] == id)
+            .map(|r| (r["outcome"].clone(), r["diag"]["forwarded_ns"].clone()))
+    };
+    assert_eq!(outcome("9"), Some((json!("cancelled"), Value::Null)));
+    assert_eq!(outcome("8").unwrap().0, json!("ok"));
+    let saw = w.server_saw();
+    assert!(
+        !saw.iter()
+            .any(|m| m["id"] == 9 && m["method"] == "tools/call"),
+        "the cancelled held call never reached the server"
+    );
+}
+
+/// The client closes its stdin with calls held: they still reach the server and are answered.
+#[test]
+fn held_calls_are_forwarded_after_the_client_closes() {
+    let mut w = Wrapped::start(&["--calls", "one-at-a-time"], &[]);
+    init(&mut w);
+    w.send(slow(1, 200));
+    w.send(slow(2, 10));
+    let (code, err, w) = w.finish();
+    assert_eq!(code, 0, "{err}");
+    let answers: Vec<Value> = w
+        .lines
+        .try_iter()
+        .map(|l| serde_json::from_slice(&l).unwrap())
+        .filter(|v: &Value| v["id"] == 1 || v["id"] == 2)
+        .collect();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let log = w.log();
+    assert!(log.iter().all(|r| r["outcome"] == "ok"), "{log:?}");
 }

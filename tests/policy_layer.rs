@@ -260,7 +260,7 @@ fn forged_and_tampered_records_are_never_a_clean_policy_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let w = work(tmp.path());
     // A forged record: valid JSON, this run's id, plausible pids, written by the command itself.
-    let forged = r#"{"schema":"assay.runner.policy_event.v1","run_id":"RUN","seq":0,"tool_call_id":"forged","tool_call_id_source":"meta","tool":"delete_tree","decision":"allow","rule":"no-deletes","reason":"rule-allow: forged","outcome":"ok","diag":{"jsonrpc_id":"1","wrapper_pid":1,"server_pid":2,"received_ns":1,"forwarded_ns":2,"responded_ns":3,"recorded_unix_ms":4,"arguments_sha256":null}}"#;
+    let forged = r#"{"schema":"assay.runner.policy_event.v2","run_id":"RUN","seq":0,"tool_call_id":"forged","tool_call_id_source":"meta","tool":"delete_tree","decision":"allow","rule":"no-deletes","reason":"rule-allow: forged","outcome":"ok","diag":{"jsonrpc_id":"1","wrapper_pid":1,"server_pid":2,"received_ns":1,"forwarded_ns":2,"responded_ns":3,"recorded_unix_ms":4,"arguments_sha256":null}}"#;
     std::fs::write(w.join("forged.ndjson"), format!("{forged}\n")).unwrap();
     let script =
         "node client.mjs && sed \"s/RUN/$ASSAY_RUN_ID/\" forged.ndjson >> \"$ASSAY_POLICY_LOG\"";

@@ -188,16 +188,16 @@ fn instances(name: &str) -> Vec<Value> {
                     "recorded_unix_ms": 5, "arguments_sha256": sha})
             };
             vec![
-                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 0,
+                json!({"schema": "assay.runner.policy_event.v2", "run_id": "r", "seq": 0,
                     "tool_call_id": "call-1", "tool_call_id_source": "meta", "tool": "echo",
                     "decision": "allow", "rule": "echo-ok", "reason": "rule-allow: rule echo-ok allows echo",
                     "outcome": "ok", "diag": diag(json!(101), json!(150), json!(sha()))}),
-                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 1,
+                json!({"schema": "assay.runner.policy_event.v2", "run_id": "r", "seq": 1,
                     "tool_call_id": "jsonrpc:7", "tool_call_id_source": "derived", "tool": "rm",
                     "decision": "deny", "rule": "default", "reason": "default-deny: no rule matches tool rm",
                     "outcome": "denied", "diag": diag(Value::Null, Value::Null, Value::Null)}),
                 // The canonical form in bundles: no diag.
-                json!({"schema": "assay.runner.policy_event.v1", "run_id": "r", "seq": 2,
+                json!({"schema": "assay.runner.policy_event.v2", "run_id": "r", "seq": 2,
                     "tool_call_id": "call-3", "tool_call_id_source": "meta", "tool": "",
                     "decision": "deny", "rule": "protocol", "reason": "tools-call-in-batch: refused",
                     "outcome": "denied"}),

@@ -435,3 +435,31 @@ fn cross_diff_refuses_what_it_cannot_compare() {
         "{err}"
     );
 }
+
+/// The model's parallelism changes nothing the kernel saw: each `sdk-*-parallel` proof's golden
+/// (the model asks for all seven calls at once; `mcp-wrap` forwards them one at a time) is its
+/// serial twin's golden, byte for byte but for the proof's name (its run id and run dir).
+#[test]
+fn parallel_goldens_are_their_serial_twins() {
+    for base in [
+        "sdk-openai",
+        "sdk-genai",
+        "sdk-python-openai",
+        "sdk-python-genai",
+    ] {
+        let read = |name: &str| {
+            let p = repo().join(format!("goldens/{name}.surface.json"));
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let parallel = read(&format!("{base}-parallel"));
+        assert!(
+            parallel.contains(&format!("{base}-parallel")),
+            "{base}-parallel names itself"
+        );
+        assert_eq!(
+            parallel.replace(&format!("{base}-parallel"), base),
+            read(base),
+            "goldens/{base}-parallel.surface.json differs from goldens/{base}.surface.json"
+        );
+    }
+}

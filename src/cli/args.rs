@@ -174,7 +174,7 @@ pub struct McpWrapArgs {
     /// kernel-policy` and `prove` set to the run's policy).
     #[arg(long, value_name = "POLICY.yaml")]
     pub policy: Option<PathBuf>,
-    /// Append one `assay.runner.policy_event.v1` line per tools/call here, fsynced before the
+    /// Append one `assay.runner.policy_event.v2` line per tools/call here, fsynced before the
     /// call's answer is forwarded (default: $ASSAY_POLICY_LOG; without either, records go to
     /// stderr).
     #[arg(long, value_name = "FILE")]
@@ -189,9 +189,24 @@ pub struct McpWrapArgs {
     /// (then SIGKILL 2 s later).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub shutdown_grace_ms: u64,
+    /// How allowed tools/calls reach the server: `one-at-a-time` holds a call while another is
+    /// in flight, so each call's kernel effects bind to it alone (docs/policy.md); default:
+    /// $ASSAY_MCP_CALLS, else one-at-a-time in a measured run ($ASSAY_RUN_ID set), else
+    /// concurrent.
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub calls: Option<CallsArg>,
     /// The server command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// `mcp-wrap --calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CallsArg {
+    /// Hold a call while another to the same server is in flight.
+    OneAtATime,
+    /// Forward calls as the client sends them.
+    Concurrent,
 }
 
 /// `cross-diff` arguments.

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::args::McpWrapArgs;
+use super::args::{CallsArg, McpWrapArgs};
 use crate::exit::Exit;
 use crate::policy::Policy;
-use crate::policy::wrap::{self, ClientIo, WrapConfig, WrapError};
+use crate::policy::wrap::{self, CallOrder, ClientIo, WrapConfig, WrapError};
 
 fn absolute(p: &Path) -> anyhow::Result<String> {
     let p = if p.is_absolute() {
@@ -52,10 +52,17 @@ pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     });
-    let run_id = std::env::var("ASSAY_RUN_ID")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "standalone".into());
+    let measured = std::env::var("ASSAY_RUN_ID").ok().filter(|v| !v.is_empty());
+    let calls = match (a.calls, std::env::var("ASSAY_MCP_CALLS").ok().as_deref()) {
+        (Some(CallsArg::OneAtATime), _) | (None, Some("one-at-a-time")) => CallOrder::OneAtATime,
+        (Some(CallsArg::Concurrent), _) | (None, Some("concurrent")) => CallOrder::Concurrent,
+        (None, None | Some("")) if measured.is_some() => CallOrder::OneAtATime,
+        (None, None | Some("")) => CallOrder::Concurrent,
+        (None, Some(other)) => {
+            anyhow::bail!("ASSAY_MCP_CALLS is {other:?}; expected `one-at-a-time` or `concurrent`")
+        }
+    };
+    let run_id = measured.unwrap_or_else(|| "standalone".into());
     if a.max_message_bytes == 0 {
         anyhow::bail!("--max-message-bytes must be at least 1");
     }
@@ -66,6 +73,7 @@ pub fn run(a: McpWrapArgs) -> anyhow::Result<i32> {
         run_id,
         max_message_bytes: a.max_message_bytes,
         shutdown_grace: Duration::from_millis(a.shutdown_grace_ms),
+        calls,
     };
     let io = ClientIo {
         input: Box::new(std::io::stdin()),

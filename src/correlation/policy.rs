@@ -1,13 +1,15 @@
 //! Accepting the policy layer of a run: the decision log the session's wrappers wrote, checked
 //! record by record against what the kernel witnessed (see [`super::provenance`]).
 //!
-//! A record is accepted when it parses as `assay.runner.policy_event.v1` with its `diag`, names
+//! A record is accepted when it parses as `assay.runner.policy_event.v2` with its `diag`, names
 //! this run, and its `wrapper_pid` executed the runner's binary in the session with its
 //! `server_pid` as a child. The layer is `complete` only when every record was accepted, each
 //! wrapper's `seq` runs gaplessly from 0, each wrapper read the policy the runner handed out, and
 //! no other process of the session wrote into the layer directory. Anything else is `partial`
 //! with a coded note; no record at all is `absent`. Accepted records are ordered by the
-//! wrapper's process label, then by the wrapper's own `seq`, and renumbered from 0.
+//! wrapper's process label, then by `tool_call_id`, then by the wrapper's own `seq`, and
+//! renumbered from 0: the order in which concurrent calls settle varies from run to run, so
+//! the canonical layer does not follow it (the real order is `diag`'s clock readings).
 
 use std::collections::BTreeMap;
 
@@ -70,7 +72,9 @@ pub fn accept(
         }
     }
     check_wrappers(&accepted, att, policy_file, &mut notes);
-    accepted.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    // By call id, not by `seq`: concurrent calls settle in an order that varies from run to
+    // run, and the canonical layer must not.
+    accepted.sort_by(|a, b| (&a.0, &a.2.tool_call_id, a.1).cmp(&(&b.0, &b.2.tool_call_id, b.1)));
     let records: Vec<PolicyEvent> = accepted
         .into_iter()
         .enumerate()
@@ -237,6 +241,7 @@ mod tests {
                 server_pid: server,
                 received_ns: 1,
                 forwarded_ns: Some(2),
+                held_ns: None,
                 responded_ns: Some(3),
                 recorded_unix_ms: 4,
                 arguments_sha256: None,

@@ -22,14 +22,14 @@ use super::provenance::Attestation;
 #[derive(Debug, Clone)]
 pub struct SdkLayer {
     pub state: OtherLayer,
-    /// Accepted records (with `diag`), in file order.
+    /// Accepted records (with `diag`), in canonical order ([`canonical_order`]).
     pub records: Vec<SdkEvent>,
     /// `code: prose` notes for health.
     pub notes: Vec<String>,
 }
 
 impl SdkLayer {
-    /// The tool calls the SDK reported: `(tool_call_id, tool, outcome)` in start order.
+    /// The tool calls the SDK reported: `(tool_call_id, tool, outcome)`, by call id.
     pub fn calls(&self) -> Vec<(&str, &str, Option<sdk_event::ToolOutcome>)> {
         let mut out: Vec<(&str, &str, Option<sdk_event::ToolOutcome>)> = Vec::new();
         for r in &self.records {
@@ -92,13 +92,32 @@ pub fn accept(
     } else {
         OtherLayer::Partial
     };
-    for (i, r) in records.iter_mut().enumerate() {
-        r.seq = i as u64;
-    }
+    canonical_order(&mut records);
     SdkLayer {
         state,
         records,
         notes: notes.finish(),
+    }
+}
+
+/// Orders checked records canonically and renumbers them from 0: `run_started` first,
+/// `run_finished` last, the tool calls between them by `tool_call_id` (each call's start before
+/// its finish), ties by the written `seq`. Concurrent tool calls start and finish in an order
+/// that varies from run to run; the canonical layer must not (the real order is `diag`'s).
+fn canonical_order(records: &mut [SdkEvent]) {
+    records.sort_by(|a, b| {
+        let key = |r: &SdkEvent| {
+            let phase = match r.event_type {
+                EventType::RunStarted => 0,
+                EventType::ToolCallStarted | EventType::ToolCallFinished => 1,
+                EventType::RunFinished => 2,
+            };
+            (phase, r.tool_call_id.clone(), r.event_type, r.seq)
+        };
+        key(a).cmp(&key(b))
+    });
+    for (i, r) in records.iter_mut().enumerate() {
+        r.seq = i as u64;
     }
 }
 

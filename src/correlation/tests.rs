@@ -25,6 +25,7 @@ fn record(id: &str, decision: Decision, window: Option<(u64, Option<u64>)>) -> P
             server_pid: 11,
             received_ns: 0,
             forwarded_ns: window.map(|w| w.0),
+            held_ns: None,
             responded_ns: window.and_then(|w| w.1),
             recorded_unix_ms: 0,
             arguments_sha256: None,

@@ -9,12 +9,18 @@
 //!   record is written and fsynced, then the response is forwarded byte for byte.
 //! - Ids are tracked per direction: only client requests are tracked, and only server responses
 //!   settle them, so server→client requests (sampling, elicitation, ping) with the same ids pass.
+//! - One call at a time ([`CallOrder::OneAtATime`], the default in a measured run): an allowed
+//!   `tools/call` that arrives while another is in flight is held, and forwarded once the one
+//!   before it is settled. Every call's window (forwarded → responded) then stands alone, so the
+//!   kernel's effects bind to exactly one call whatever the model's parallelism; the time held is
+//!   the record's `diag.held_ns`. Other messages are never held.
+//! - Lines to the server go through an [`Outbox`] written by a thread of its own.
 //!
 //! Hostile input: see `docs/policy.md` ("What happens to odd input"). No lock is held across a
 //! write to the server or the client, so a slow peer cannot deadlock the other direction.
 //! Imports: `policy::{config, framing}`, `contracts::policy_event`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -29,6 +35,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{Policy, Verdict, show};
 use super::framing::{Frame, Kind, LineReader, Message, classify, id_key, is_tools_call};
+use super::outbox::Outbox;
 use crate::contracts::policy_event::{
     Decision, IdSource, Outcome, PolicyDiag, PolicyEvent, SCHEMA,
 };
@@ -56,6 +63,16 @@ pub mod codes {
     pub const SERVER_EXITED: i64 = -32001;
 }
 
+/// How allowed `tools/call`s reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOrder {
+    /// A call waits until the one before it is settled: windows never overlap.
+    OneAtATime,
+    /// As the client sends them: concurrent calls' windows overlap, and correlation reports
+    /// their effects as `overlapping-windows`, bound to neither.
+    Concurrent,
+}
+
 /// What `mcp-wrap` runs.
 pub struct WrapConfig {
     pub policy: Policy,
@@ -68,6 +85,7 @@ pub struct WrapConfig {
     /// After the client closes its stdin (and so the server's), how long the server may take
     /// to exit before SIGTERM.
     pub shutdown_grace: Duration,
+    pub calls: CallOrder,
 }
 
 /// Where the proxy talks: the client's side of the pipe and a sink for stderr notes.
@@ -131,7 +149,16 @@ struct Pending {
     jsonrpc_id: Option<String>,
     received_ns: u64,
     forwarded_ns: Option<u64>,
+    /// Set when the call was held: ns from its receipt to its forwarding.
+    held_ns: Option<u64>,
     arguments_sha256: Option<String>,
+}
+
+/// An allowed call waiting for the one in flight: its key, its record, its bytes.
+struct Held {
+    key: String,
+    call: Pending,
+    bytes: Vec<u8>,
 }
 
 enum Sink {
@@ -141,6 +168,8 @@ enum Sink {
 
 struct State {
     pending: HashMap<String, Pending>,
+    /// Allowed calls not yet forwarded ([`CallOrder::OneAtATime`]), oldest first.
+    held: VecDeque<Held>,
     /// Ids of the client's other requests in flight (so no id is in flight twice, and a
     /// response settles only the request it answers); at most [`MAX_TRACKED`].
     others: HashSet<String>,
@@ -150,9 +179,20 @@ struct State {
     broken: Option<WrapError>,
 }
 
+impl State {
+    /// Whether a client request with this id is in flight (forwarded or held).
+    fn in_flight(&self, key: &str) -> bool {
+        self.pending.contains_key(key)
+            || self.others.contains(key)
+            || self.held.iter().any(|h| h.key == key)
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     client_out: Mutex<Box<dyn Write + Send>>,
+    outbox: Outbox,
+    calls: CallOrder,
     note: Arc<dyn Fn(&str) + Send + Sync>,
     run_id: String,
     wrapper_pid: u32,
@@ -199,6 +239,7 @@ impl Shared {
                 server_pid: self.server_pid,
                 received_ns: p.received_ns,
                 forwarded_ns: p.forwarded_ns,
+                held_ns: p.held_ns,
                 responded_ns,
                 recorded_unix_ms: unix_ms(),
                 arguments_sha256: p.arguments_sha256,
@@ -233,6 +274,23 @@ impl Shared {
                 Err(())
             }
         }
+    }
+
+    /// Forwards the oldest held call once no `tools/call` is in flight (state locked by the
+    /// caller). Never waits: the server pump calls it.
+    fn release_held(&self, st: &mut State) {
+        if !st.pending.is_empty() || st.broken.is_some() {
+            return;
+        }
+        let Some(h) = st.held.pop_front() else {
+            return;
+        };
+        let mut call = h.call;
+        let now = monotonic_ns();
+        call.forwarded_ns = Some(now);
+        call.held_ns = Some(now.saturating_sub(call.received_ns));
+        st.pending.insert(h.key, call);
+        self.outbox.send_now(h.bytes);
     }
 
     /// One line to the client; errors (client gone) are ignored: records are already written.
@@ -280,7 +338,8 @@ enum CallAction {
     Forward(Vec<u8>),
     /// Answer the client with this (the record is written).
     Answer(Value),
-    /// Nothing to send (a `tools/call` notification, dropped; or the log is broken).
+    /// Nothing to send now: a `tools/call` notification (dropped), a held call (forwarded
+    /// later), or the log is broken.
     Nothing,
 }
 
@@ -357,9 +416,7 @@ impl ClientSide {
                     Some(rpc_error(id, codes::INVALID_PARAMS, msg)),
                 )
             }
-            (Some(id), Some(_))
-                if st.pending.contains_key(&id_key(id)) || st.others.contains(&id_key(id)) =>
-            {
+            (Some(id), Some(_)) if st.in_flight(&id_key(id)) => {
                 let msg = format!(
                     "request id {} is already in flight (refused by mcp-wrap)",
                     show(&id_key(id))
@@ -378,20 +435,25 @@ impl ClientSide {
                     }
                     Decision::Allow => {
                         let bytes = serde_json::to_vec(v).unwrap_or_default();
-                        let forwarded_ns = monotonic_ns();
-                        st.pending.insert(
-                            id_key(id),
-                            Pending {
-                                tool_call_id,
-                                source,
-                                tool: tool.into(),
-                                verdict,
-                                jsonrpc_id,
-                                received_ns,
-                                forwarded_ns: Some(forwarded_ns),
-                                arguments_sha256,
-                            },
-                        );
+                        let mut call = Pending {
+                            tool_call_id,
+                            source,
+                            tool: tool.into(),
+                            verdict,
+                            jsonrpc_id,
+                            received_ns,
+                            forwarded_ns: None,
+                            held_ns: None,
+                            arguments_sha256,
+                        };
+                        let busy = !st.pending.is_empty() || !st.held.is_empty();
+                        if self.shared.calls == CallOrder::OneAtATime && busy {
+                            let key = id_key(id);
+                            st.held.push_back(Held { key, call, bytes });
+                            return CallAction::Nothing;
+                        }
+                        call.forwarded_ns = Some(monotonic_ns());
+                        st.pending.insert(id_key(id), call);
                         return if st.broken.is_some() {
                             CallAction::Nothing
                         } else {
@@ -409,6 +471,7 @@ impl ClientSide {
             jsonrpc_id,
             received_ns,
             forwarded_ns: None,
+            held_ns: None,
             arguments_sha256,
         };
         if self
@@ -426,10 +489,18 @@ impl ClientSide {
         let Some(rid) = v.get("params").and_then(|p| p.get("requestId")) else {
             return;
         };
+        let key = id_key(rid);
         let mut st = lock(&self.shared.state);
-        st.others.remove(&id_key(rid));
-        if let Some(p) = st.pending.remove(&id_key(rid)) {
+        st.others.remove(&key);
+        if let Some(p) = st.pending.remove(&key) {
             let _ = self.shared.record(&mut st, p, Outcome::Cancelled, None);
+            self.shared.release_held(&mut st);
+        } else if let Some(i) = st.held.iter().position(|h| h.key == key)
+            && let Some(h) = st.held.remove(i)
+        {
+            let _ = self
+                .shared
+                .record(&mut st, h.call, Outcome::Cancelled, None);
         }
     }
 
@@ -437,7 +508,7 @@ impl ClientSide {
     /// flight (then the request is refused).
     fn track(&self, key: String) -> bool {
         let mut st = lock(&self.shared.state);
-        if st.pending.contains_key(&key) || st.others.contains(&key) {
+        if st.in_flight(&key) {
             false
         } else {
             if st.others.len() < MAX_TRACKED {
@@ -542,26 +613,26 @@ impl ClientSide {
 
     /// The client-to-server pump: reads the client's messages, forwards what passes, answers
     /// what is refused, until the client closes or the decision log breaks.
-    fn run(
-        self,
-        input: Box<dyn Read + Send>,
-        mut server: ChildStdin,
-        max: usize,
-        events: mpsc::Sender<Event>,
-    ) {
+    ///
+    /// Calls held when the client closes still go to the server, and its stdin stays open
+    /// until they are answered, as if they had been forwarded before the close: the server
+    /// sees what it would have seen without holding. The shutdown grace counts from the close
+    /// all the same, so a server that never answers is stopped as before.
+    fn run(self, input: Box<dyn Read + Send>, max: usize, events: mpsc::Sender<Event>) {
+        self.pump(input, max, &events);
+        let _ = events.send(Event::ClientClosed);
+        let mut waiting = !lock(&self.shared.state).held.is_empty();
+        while waiting {
+            std::thread::sleep(Duration::from_millis(10));
+            let st = lock(&self.shared.state);
+            waiting = (!st.held.is_empty() || !st.pending.is_empty()) && st.broken.is_none();
+        }
+        self.shared.outbox.close();
+    }
+
+    fn pump(&self, input: Box<dyn Read + Send>, max: usize, events: &mpsc::Sender<Event>) {
         let mut reader = LineReader::new(BufReader::with_capacity(1 << 16, input), max);
-        let mut server_ok = true;
-        let mut send = |bytes: &[u8], shared: &Shared| {
-            if server_ok
-                && let Err(e) = server
-                    .write_all(bytes)
-                    .and_then(|()| server.write_all(b"\n"))
-                    .and_then(|()| server.flush())
-            {
-                (shared.note)(&format!("mcp-wrap: cannot write to the server: {e}"));
-                server_ok = false;
-            }
-        };
+        let mut send = |bytes: &[u8], shared: &Shared| shared.outbox.send(bytes.to_vec());
         loop {
             if lock(&self.shared.state).broken.is_some() {
                 let _ = events.send(Event::Broken);
@@ -592,8 +663,6 @@ impl ClientSide {
             };
             self.dispatch(&line, &mut send);
         }
-        drop(server);
-        let _ = events.send(Event::ClientClosed);
     }
 }
 
@@ -627,7 +696,11 @@ fn server_side(
         let settle = |v: &Value, id: &Value| -> Result<(), ()> {
             let mut st = lock(&shared.state);
             match st.pending.remove(&id_key(id)) {
-                Some(p) => shared.record(&mut st, p, outcome_of(v), Some(responded_ns)),
+                Some(p) => {
+                    let recorded = shared.record(&mut st, p, outcome_of(v), Some(responded_ns));
+                    shared.release_held(&mut st);
+                    recorded
+                }
                 None => {
                     st.others.remove(&id_key(id));
                     Ok(())
@@ -795,12 +868,15 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             pending: HashMap::new(),
+            held: VecDeque::new(),
             others: HashSet::new(),
             sink,
             seq: 0,
             broken: None,
         }),
         client_out: Mutex::new(io.output),
+        outbox: Outbox::default(),
+        calls: cfg.calls,
         note: io.note,
         run_id: cfg.run_id,
         wrapper_pid: std::process::id(),
@@ -816,9 +892,20 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
     let input = io.input;
     std::thread::Builder::new()
         .name("mcp-wrap-client".into())
-        .spawn(move || client.run(input, server_in, max, client_tx))
+        .spawn(move || client.run(input, max, client_tx))
         .map_err(|source| WrapError::Spawn {
             program: "client thread".into(),
+            source,
+        })?;
+    let writer_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("mcp-wrap-writer".into())
+        .spawn(move || {
+            let note = writer_shared.note.clone();
+            writer_shared.outbox.write_to(server_in, &*note);
+        })
+        .map_err(|source| WrapError::Spawn {
+            program: "writer thread".into(),
             source,
         })?;
     let server_shared = shared.clone();
@@ -851,6 +938,7 @@ fn settle_all(shared: &Shared) {
     {
         let mut st = lock(&shared.state);
         let mut left: Vec<(String, Pending)> = st.pending.drain().collect();
+        left.extend(st.held.drain(..).map(|h| (h.key, h.call)));
         left.sort_by_key(|(_, p)| p.received_ns);
         for (key, p) in left {
             if shared

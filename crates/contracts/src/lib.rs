@@ -100,7 +100,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "policy_event",
-        "v1",
+        "v2",
         policy_event::PolicyEvent,
         &["layers/policy.ndjson", "policy-diag.ndjson"],
         Shape::Ndjson

@@ -1,8 +1,9 @@
-//! `assay.runner.policy_event.v1` — one line of the decision log written by
+//! `assay.runner.policy_event.v2` — one line of the decision log written by
 //! `assay-runner mcp-wrap`: one record per `tools/call`, written and fsynced before the call's
 //! response (or denial) reaches the client. In a bundle, `layers/policy.ndjson` holds the
 //! accepted records without `diag` (canonical) and `policy-diag.ndjson` holds them as written.
-//! v1: `diag` became optional (v0 required it).
+//! v1: `diag` became optional (v0 required it). v2: `diag.held_ns`, the time a call waited for
+//! the one before it.
 //!
 //! Everything outside `diag` is canonical: identical across runs of a deterministic fixture.
 //! `diag` holds what differs from run to run (pids, clock readings, the raw JSON-RPC id) and what
@@ -14,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.policy_event.v1";
+pub const SCHEMA: &str = "assay.runner.policy_event.v2";
 
 /// Values of `rule` that are not rule names: no rule matched (`default`), or the message was
 /// refused before the policy could decide it (`protocol`). Policy files may not use them.
@@ -72,6 +73,11 @@ pub struct PolicyDiag {
     pub received_ns: u64,
     /// CLOCK_MONOTONIC ns just before the request was written to the server (absent on deny).
     pub forwarded_ns: Option<u64>,
+    /// ns the call was held before forwarding, because another `tools/call` to the same server
+    /// was in flight (`mcp-wrap` forwards one at a time in a measured run); absent when it was
+    /// forwarded at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns when the response was read from the server (absent when none came).
     pub responded_ns: Option<u64>,
     /// Wall clock when the record was written, ms since the Unix epoch.
