@@ -956,3 +956,39 @@ fn held_calls_are_forwarded_after_the_client_closes() {
     let log = w.log();
     assert!(log.iter().all(|r| r["outcome"] == "ok"), "{log:?}");
 }
+
+/// A client cannot make the wrapper hold calls without bound: past `MAX_HELD` (1024) waiting
+/// calls the next is refused and recorded as `held-limit`; the held ones still run.
+#[test]
+fn held_calls_are_bounded() {
+    let mut w = Wrapped::start(&["--calls", "one-at-a-time"], &[]);
+    init(&mut w);
+    w.send(slow(1, 1500));
+    let mut batch = Vec::new();
+    for id in 2..=1026 {
+        let mut b = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id,
+            "method": "tools/call", "params": {"name": "echo", "arguments": {}}}))
+        .unwrap();
+        b.push(b'\n');
+        batch.extend(b);
+    }
+    w.send_raw(&batch);
+    let refused = w.recv();
+    assert_eq!(
+        refused["id"], 1026,
+        "the call past the bound is refused: {refused}"
+    );
+    assert_eq!(refused["error"]["code"], -32600);
+    for _ in 0..1025 {
+        w.recv();
+    }
+    let (_, _, w) = w.finish();
+    let log = w.log();
+    assert_eq!(log.len(), 1026);
+    let limit: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["reason"].as_str().unwrap().starts_with("held-limit: "))
+        .collect();
+    assert_eq!(limit.len(), 1, "{limit:?}");
+    assert_eq!(limit[0]["diag"]["jsonrpc_id"], "1026");
+}

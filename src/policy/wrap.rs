@@ -49,6 +49,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 32 << 20;
 /// Most non-`tools/call` client requests tracked in flight; past it, more are forwarded
 /// untracked (their ids are then not checked for collisions).
 pub const MAX_TRACKED: usize = 1 << 16;
+/// Most allowed `tools/call`s held at once ([`CallOrder::OneAtATime`]); past it a call is
+/// refused, so a client cannot make the wrapper hold without bound.
+pub const MAX_HELD: usize = 1024;
 /// After SIGTERM, how long the server gets before SIGKILL.
 const KILL_AFTER: Duration = Duration::from_secs(2);
 /// After the server exits, how long its stdout may stay open (held by a descendant).
@@ -423,6 +426,17 @@ impl ClientSide {
                 );
                 (
                     protocol(format!("duplicate-id: {msg}")),
+                    Some(rpc_error(id, codes::INVALID_REQUEST, &msg)),
+                )
+            }
+            (Some(id), Some(_))
+                if self.shared.calls == CallOrder::OneAtATime && st.held.len() >= MAX_HELD =>
+            {
+                let msg = format!(
+                    "{MAX_HELD} tools/call are already waiting for this server (refused by mcp-wrap)"
+                );
+                (
+                    protocol(format!("held-limit: {msg}")),
                     Some(rpc_error(id, codes::INVALID_REQUEST, &msg)),
                 )
             }
