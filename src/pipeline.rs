@@ -412,15 +412,13 @@ pub fn measure_with(
     rules: &crate::surface::normalize::Rules,
 ) -> Result<Measured, MeasureError> {
     let work = std::fs::canonicalize(&spec.work_dir).unwrap_or_else(|_| spec.work_dir.clone());
-    let layer_dir = match layers.policy() {
-        None => None,
-        Some(policy) => Some(LayerDir::prepare(
-            run_id,
-            policy,
-            matches!(layers, Layers::Sdk { .. }),
-            &work,
-        )?),
-    };
+    let layer_dir = layers
+        .policy()
+        .map(|policy| {
+            let sdk = matches!(layers, Layers::Sdk { .. });
+            LayerDir::prepare(run_id, policy, sdk, &work)
+        })
+        .transpose()?;
     let (rec, containers) = observe(run_id, spec, layer_dir.as_ref(), &work)?;
     let container_map = containers.map();
     let work_bytes = work.as_os_str().as_bytes();
@@ -438,17 +436,7 @@ pub fn measure_with(
             all.push(&mut l.witness);
             all.push(&mut l.servers);
         }
-        let resolvers = host_resolvers();
-        let private_tmp = spec.private_tmp;
-        let lookup = |p: &[u8]| prefix_now(p, private_tmp);
-        let input = crate::layers::kernel::Input {
-            root_pid: rec.root_pid,
-            work: work_bytes,
-            resolvers: &resolvers,
-            lookup: &lookup,
-            containers: &container_map,
-        };
-        project_into(run_id, &rec.events, &input, &mut all)?
+        project_run(run_id, spec, &rec, work_bytes, &container_map, &mut all)?
     };
     let kernel_layer = layer_file.finish().map_err(MeasureError::LayerFile)?;
     let names = deriver.names().clone();
@@ -478,9 +466,10 @@ pub fn measure_with(
         policy.as_ref(),
         sdk.as_ref(),
     );
-    let exit_code = match rec.runner_failed {
-        true => Exit::RunnerError.code(),
-        false => crate::exit::of_end(&rec.end),
+    let exit_code = if rec.runner_failed {
+        Exit::RunnerError.code()
+    } else {
+        crate::exit::of_end(&rec.end)
     };
     let lines = run_lines(run_id, spec, &work, &rec, &projected.processes, exit_code);
     Ok(Measured {
@@ -498,6 +487,28 @@ pub fn measure_with(
         sdk,
         correlation,
     })
+}
+
+/// The kernel layer's one projection pass over the run's raw events, into every sink.
+fn project_run(
+    run_id: &str,
+    spec: &RunSpec,
+    rec: &session::RunRecord,
+    work: &[u8],
+    containers: &crate::layers::containers::ContainerMap,
+    sinks: &mut [&mut dyn KernelSink],
+) -> Result<Projected, MeasureError> {
+    let resolvers = host_resolvers();
+    let private_tmp = spec.private_tmp;
+    let lookup = |p: &[u8]| prefix_now(p, private_tmp);
+    let input = crate::layers::kernel::Input {
+        root_pid: rec.root_pid,
+        work,
+        resolvers: &resolvers,
+        lookup: &lookup,
+        containers,
+    };
+    Ok(project_into(run_id, &rec.events, &input, sinks)?)
 }
 
 /// Runs the session with the Docker API proxy beside it: `spec` as given, or, in a layered

@@ -25,15 +25,17 @@
 //! Imports: `crate::kernel::{event, spill}`, `crate::contracts::kernel_event`, `crate::pathbytes`,
 //! `crate::layers::names`.
 
-use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::unix::fs::FileExt;
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read};
 
-use super::project::{NET_KEY, Pending, Proc, Projector, line_flags};
-pub use super::project::{Prefix, PrefixLookup};
-use crate::contracts::kernel_event::{KernelEvent, Kind, PathFrom};
+use super::pending::{At, Chunks, PENDING_CHUNK_BYTES, PendingSpill, bad, decode};
+use super::project::{NET_KEY, Proc, Projector, line_flags};
+pub use super::project::{Prefix, PrefixLookup, Stats};
+pub use super::render::{
+    display, event_flags_for, fd_target, memfd_name, metadata_kind, net_endpoint, node_type,
+    normalize, open_flags, open_writes, protocol_name, result_of, sockaddr, unix_path,
+};
+use crate::contracts::kernel_event::{KernelEvent, Kind};
 use crate::kernel::event::*;
 use crate::kernel::spill::RawSource;
 use crate::pathbytes::escape;
@@ -59,18 +61,6 @@ pub struct ProcessInfo {
     pub exec: Option<String>,
     pub first_ns: u64,
     pub exit_ns: Option<u64>,
-}
-
-/// Counts the projection found worth reporting in health.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub escaped_pids: BTreeSet<u32>,
-    pub unresolved_paths: u64,
-    pub truncated_paths: u64,
-    pub read_faults: u64,
-    /// Paths of successful path-only operations whose text the kernel may have resolved
-    /// elsewhere (`..` after a name, a magic link, a symlink the run made).
-    pub ambiguous_paths: u64,
 }
 
 /// raw pid → the keys of the processes that had it in this run (more than one when the kernel
@@ -123,154 +113,6 @@ pub enum LayerError {
     Raw(#[source] io::Error),
     #[error("kernel layer: the pending spill could not be written or read: {0}")]
     Pending(#[source] io::Error),
-}
-
-/// Lexically normalizes an absolute path: collapses `//`, `.` and `..` (never above `/`).
-pub fn normalize(path: &[u8]) -> Vec<u8> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for seg in path.split(|&b| b == b'/') {
-        match seg {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    let mut out = Vec::with_capacity(path.len());
-    for p in parts {
-        out.push(b'/');
-        out.extend_from_slice(p);
-    }
-    if out.is_empty() {
-        out.push(b'/');
-    }
-    out
-}
-
-/// The text form of a normalized path, with the work dir replaced by `<work>`.
-pub fn display(path: &[u8], work: &[u8]) -> String {
-    if !work.is_empty() && work != b"/" {
-        if path == work {
-            return "<work>".into();
-        }
-        if let Some(rest) = path.strip_prefix(work)
-            && rest.first() == Some(&b'/')
-        {
-            return format!("<work>{}", escape(rest));
-        }
-    }
-    escape(path)
-}
-
-/// Text form of a sockaddr read by the connect probe.
-pub fn sockaddr(b: &[u8]) -> Option<String> {
-    let family = u16::from_ne_bytes(b.get(0..2)?.try_into().ok()?);
-    match family {
-        2 => {
-            let port = u16::from_be_bytes(b.get(2..4)?.try_into().ok()?);
-            let ip = Ipv4Addr::from(<[u8; 4]>::try_from(b.get(4..8)?).ok()?);
-            Some(format!("{ip}:{port}"))
-        }
-        10 => {
-            let port = u16::from_be_bytes(b.get(2..4)?.try_into().ok()?);
-            let ip = Ipv6Addr::from(<[u8; 16]>::try_from(b.get(8..24)?).ok()?);
-            Some(format!("[{ip}]:{port}"))
-        }
-        1 => {
-            let path = b.get(2..).unwrap_or(&[]);
-            if path.first() == Some(&0) {
-                let name = &path[1..];
-                let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-                Some(format!("unix:@{}", escape(&name[..end])))
-            } else {
-                let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-                Some(format!("unix:{}", escape(&path[..end])))
-            }
-        }
-        0 => None, // AF_UNSPEC: dissolves a UDP association, not an endpoint
-        f => Some(format!("family{f}:unparsed")),
-    }
-}
-
-/// Name of an IP protocol number in endpoints (`tcp:127.0.0.1:80`).
-pub fn protocol_name(proto: u64) -> String {
-    match proto {
-        1 => "icmp".into(),
-        6 => "tcp".into(),
-        17 => "udp".into(),
-        58 => "icmpv6".into(),
-        136 => "udplite".into(),
-        n => format!("ip{n}"),
-    }
-}
-
-/// The endpoint of a network event from the session cgroup's hooks (or listen): the protocol,
-/// then the address (`udp:[::1]:53`).
-/// A UNIX address (a datagram's destination, a bind, a listening socket, read at the syscall)
-/// is `unix:PATH` or `unix:@NAME` like a UNIX connect.
-pub fn net_endpoint(proto: u64, addr: &[u8]) -> Option<String> {
-    let a = sockaddr(addr)?;
-    if a.starts_with("unix:") {
-        return Some(a);
-    }
-    Some(format!("{}:{a}", protocol_name(proto)))
-}
-
-/// The path of a UNIX address (none for an abstract or autobound address): the file a bind
-/// creates, the socket a datagram or connect goes to. Endpoints show it resolved like a path
-/// (`unix:<work>/sock`), so a relative name and the work dir do not vary between runs.
-pub fn unix_path(addr: &[u8]) -> Option<&[u8]> {
-    if addr.get(0..2)? != 1u16.to_ne_bytes() {
-        return None;
-    }
-    let path = &addr[2..];
-    let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-    (end > 0).then(|| &path[..end])
-}
-
-/// `ok` or the errno name.
-pub fn result_of(ret: i64) -> String {
-    if ret >= 0 {
-        return "ok".into();
-    }
-    // A kernel error is -1..=-4095; anything else is not an errno and is shown as a number.
-    match i32::try_from(ret.unsigned_abs()).map(nix::errno::Errno::from_raw) {
-        Ok(errno) if errno != nix::errno::Errno::UnknownErrno => format!("{errno:?}"),
-        _ => format!("E{}", ret.unsigned_abs()),
-    }
-}
-
-/// Access mode and sorted extra flags of an open.
-pub fn open_flags(flags: u64) -> (&'static str, Vec<String>) {
-    let access = match flags & 3 {
-        0 => "read",
-        1 => "write",
-        _ => "read_write",
-    };
-    let mut extra = Vec::new();
-    for (bit, name) in [
-        (0o100, "create"),
-        (0o200, "excl"),
-        (0o1000, "trunc"),
-        (0o2000, "append"),
-        (0o200000, "directory"),
-        (0o20000000, "tmpfile"),
-    ] {
-        if flags & bit == bit {
-            extra.push(name.to_string());
-        }
-    }
-    if extra.iter().any(|f| f == "tmpfile") {
-        extra.retain(|f| f != "directory");
-    }
-    extra.sort();
-    (access, extra)
-}
-
-/// Whether an open with these flags can change the file.
-pub fn open_writes(flags: u64) -> bool {
-    flags & 3 != 0 || flags & (0o100 | 0o1000) != 0
 }
 
 /// Builds the canonical kernel layer in memory (tests, fuzzing, small inputs).
@@ -329,6 +171,7 @@ pub fn no_lookup(_: &[u8]) -> Prefix {
     Prefix::Plain
 }
 
+/// Pass 1 ([`spill_pass`]), labels from the process table, pass 2 ([`emit_pass`]).
 fn project_chunked(
     run_id: &str,
     raw: &dyn RawSource,
@@ -336,6 +179,39 @@ fn project_chunked(
     sinks: &mut [&mut dyn KernelSink],
     chunk_bytes: usize,
 ) -> Result<Projected, LayerError> {
+    let (pj, chunks) = spill_pass(raw, input, chunk_bytes)?;
+    let labels = assign_labels(&pj.procs.all, pj.procs.root_key(input.root_pid));
+    let events = emit_pass(run_id, &chunks, &labels, sinks)?;
+    let mut processes: Vec<ProcessInfo> = pj
+        .procs
+        .all
+        .iter()
+        .map(|(&key, p)| ProcessInfo {
+            label: labels.get(&key).cloned().unwrap_or_default(),
+            key,
+            parent: p.parent,
+            pid: p.pid,
+            ppid: p.ppid,
+            exec: p.last_exec.as_deref().map(|x| display(x, input.work)),
+            first_ns: p.first_ns,
+            exit_ns: p.exit_ns,
+        })
+        .collect();
+    processes.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok(Projected {
+        processes,
+        stats: pj.stats,
+        events,
+    })
+}
+
+/// Pass 1: every raw record through the projector, in timestamp order; the resolved events to
+/// the pending spill. Returns the projector (its process table and counts) and the chunks.
+fn spill_pass<'a>(
+    raw: &dyn RawSource,
+    input: &Input<'a>,
+    chunk_bytes: usize,
+) -> Result<(Projector<'a>, Chunks), LayerError> {
     let mut pj = Projector::new(input.work, input.resolvers, input.lookup, input.containers);
     let mut pending = PendingSpill::new(chunk_bytes);
     let mut pending_err: Option<io::Error> = None;
@@ -353,11 +229,19 @@ fn project_chunked(
     if let Some(e) = pending_err {
         return Err(LayerError::Pending(e));
     }
-    let (procs, stats, root_pid, work) = (pj.procs, pj.stats, input.root_pid, input.work);
     let chunks = pending.finish().map_err(LayerError::Pending)?;
+    Ok((pj, chunks))
+}
 
-    let labels = assign_labels(&procs.all, procs.root_key(root_pid));
-    let _ = work;
+/// Pass 2: for each process in label order (then the packet names' [`NET_LABEL`]), its segment
+/// of every chunk, each event made a canonical line and handed to every sink. Returns the
+/// number of lines.
+fn emit_pass(
+    run_id: &str,
+    chunks: &Chunks,
+    labels: &HashMap<u32, String>,
+    sinks: &mut [&mut dyn KernelSink],
+) -> Result<u64, LayerError> {
     let mut order: Vec<(&str, u32)> = labels.iter().map(|(k, l)| (l.as_str(), *k)).collect();
     order.push((NET_LABEL, NET_KEY));
     order.sort_unstable();
@@ -391,31 +275,7 @@ fn project_chunked(
             while left > 0 {
                 let (p, n) = decode(&mut r).map_err(LayerError::Pending)?;
                 left = left.saturating_sub(n);
-                let kind = p.kind.ok_or_else(|| LayerError::Pending(bad()))?;
-                let (access, flags) = line_flags(kind, p.flags);
-                ev.seq = seq;
-                ev.kind = kind;
-                ev.path = p.path;
-                ev.path2 = p.path2;
-                ev.path_from = p.path_from;
-                ev.arg = p.arg;
-                ev.ambiguous = p.ambiguous;
-                ev.access = access;
-                ev.flags = flags;
-                ev.endpoint = p.endpoint;
-                ev.name = p.name;
-                ev.addresses = p.addresses;
-                ev.dns_id = p.dns_id;
-                ev.earned = p.earned;
-                ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
-                ev.exit_code = p.exit_code;
-                ev.result = result_of(p.ret);
-                ev.escaped = p.escaped;
-                let origin = Origin {
-                    key: p.key,
-                    pid: p.pid,
-                    ns: p.ns,
-                };
+                let origin = fill_line(&mut ev, p, seq, labels)?;
                 for s in sinks.iter_mut() {
                     s.event(&ev, &origin);
                 }
@@ -423,379 +283,42 @@ fn project_chunked(
             }
         }
     }
-    let mut processes: Vec<ProcessInfo> = procs
-        .all
-        .iter()
-        .map(|(&key, p)| ProcessInfo {
-            label: labels.get(&key).cloned().unwrap_or_default(),
-            key,
-            parent: p.parent,
-            pid: p.pid,
-            ppid: p.ppid,
-            exec: p.last_exec.as_deref().map(|x| display(x, work)),
-            first_ns: p.first_ns,
-            exit_ns: p.exit_ns,
-        })
-        .collect();
-    processes.sort_by(|a, b| a.label.cmp(&b.label));
-    Ok(Projected {
-        processes,
-        stats,
-        events: seq,
+    Ok(seq)
+}
+
+/// Makes `ev` (its process label already set) the canonical line of pending event `p`, number
+/// `seq`; returns the event's raw origin.
+fn fill_line(
+    ev: &mut KernelEvent,
+    p: super::project::Pending,
+    seq: u64,
+    labels: &HashMap<u32, String>,
+) -> Result<Origin, LayerError> {
+    let kind = p.kind.ok_or_else(|| LayerError::Pending(bad()))?;
+    let (access, flags) = line_flags(kind, p.flags);
+    ev.seq = seq;
+    ev.kind = kind;
+    ev.path = p.path;
+    ev.path2 = p.path2;
+    ev.path_from = p.path_from;
+    ev.arg = p.arg;
+    ev.ambiguous = p.ambiguous;
+    ev.access = access;
+    ev.flags = flags;
+    ev.endpoint = p.endpoint;
+    ev.name = p.name;
+    ev.addresses = p.addresses;
+    ev.dns_id = p.dns_id;
+    ev.earned = p.earned;
+    ev.child = p.child.map(|c| labels.get(&c).cloned().unwrap_or_default());
+    ev.exit_code = p.exit_code;
+    ev.result = result_of(p.ret);
+    ev.escaped = p.escaped;
+    Ok(Origin {
+        key: p.key,
+        pid: p.pid,
+        ns: p.ns,
     })
-}
-
-/// The name of an executed descriptor's file when it is a memfd's (`memfd:NAME`; the probe
-/// reads it only for an exec of `/dev/fd/N` or `/proc/.../fd/N`).
-pub fn memfd_name(data2: &[u8]) -> Option<&[u8]> {
-    data2.starts_with(b"memfd:").then_some(data2)
-}
-
-/// The `access` and `flags` of a kernel-layer line from its kind and raw flags: an open's access
-/// mode and flags, a mknod's node type.
-pub fn event_flags_for(kind: Kind, flags: u64) -> (Option<String>, Vec<String>) {
-    match kind {
-        Kind::Open => {
-            let (a, f) = open_flags(flags);
-            (Some(a.to_string()), f)
-        }
-        Kind::Mknod => (
-            None,
-            node_type(flags).map(String::from).into_iter().collect(),
-        ),
-        _ => (None, Vec::new()),
-    }
-}
-
-/// The type of a node mknod created, from its mode (none for a regular file).
-pub fn node_type(mode: u64) -> Option<&'static str> {
-    match mode & 0o170000 {
-        0o010000 => Some("fifo"),
-        0o140000 => Some("socket"),
-        0o020000 => Some("char_device"),
-        0o060000 => Some("block_device"),
-        _ => None,
-    }
-}
-
-/// A descriptor's absolute path as the probe rebuilt it from the file's dentries and mounts
-/// (second path of fchdir and of a metadata change of a descriptor), normalized.
-pub fn fd_target(data2: &[u8]) -> Option<Vec<u8>> {
-    (data2.first() == Some(&b'/')).then(|| normalize(data2))
-}
-
-/// The kind of a metadata or size change (`OP_TRUNCATE` ..= `OP_XATTR`).
-pub fn metadata_kind(op: u32) -> Option<Kind> {
-    Some(match op {
-        OP_TRUNCATE => Kind::Truncate,
-        OP_CHMOD => Kind::Chmod,
-        OP_CHOWN => Kind::Chown,
-        OP_UTIMES => Kind::Utimes,
-        OP_XATTR => Kind::Xattr,
-        _ => return None,
-    })
-}
-
-/// Bytes of pending events held in memory before a chunk is grouped by pid and written out.
-const PENDING_CHUNK_BYTES: usize = 4 << 20;
-
-/// The kinds by their code in the pending spill ([`kind_code`] is the inverse).
-const KINDS: [Kind; 25] = [
-    Kind::Exec,
-    Kind::Fork,
-    Kind::Exit,
-    Kind::Open,
-    Kind::Unlink,
-    Kind::Rmdir,
-    Kind::Rename,
-    Kind::Mkdir,
-    Kind::Chdir,
-    Kind::Connect,
-    Kind::Link,
-    Kind::Symlink,
-    Kind::NetConnect,
-    Kind::Send,
-    Kind::Bind,
-    Kind::Listen,
-    Kind::Truncate,
-    Kind::Chmod,
-    Kind::Chown,
-    Kind::Utimes,
-    Kind::Xattr,
-    Kind::Mknod,
-    Kind::DnsAnswer,
-    Kind::TlsClientHello,
-    Kind::DnsQuery,
-];
-
-/// A kind's code in the pending spill: an exhaustive match, so a new kind cannot be spilled
-/// as another one.
-fn kind_code(k: Kind) -> u8 {
-    match k {
-        Kind::Exec => 0,
-        Kind::Fork => 1,
-        Kind::Exit => 2,
-        Kind::Open => 3,
-        Kind::Unlink => 4,
-        Kind::Rmdir => 5,
-        Kind::Rename => 6,
-        Kind::Mkdir => 7,
-        Kind::Chdir => 8,
-        Kind::Connect => 9,
-        Kind::Link => 10,
-        Kind::Symlink => 11,
-        Kind::NetConnect => 12,
-        Kind::Send => 13,
-        Kind::Bind => 14,
-        Kind::Listen => 15,
-        Kind::Truncate => 16,
-        Kind::Chmod => 17,
-        Kind::Chown => 18,
-        Kind::Utimes => 19,
-        Kind::Xattr => 20,
-        Kind::Mknod => 21,
-        Kind::DnsAnswer => 22,
-        Kind::TlsClientHello => 23,
-        Kind::DnsQuery => 24,
-    }
-}
-
-/// Pending events, in chunks grouped by pid (each chunk keeps pass-1 order within a pid).
-struct PendingSpill {
-    chunk: Vec<u8>,
-    /// (pid, offset, length) per event of the current chunk.
-    index: Vec<(u32, usize, usize)>,
-    file: Option<File>,
-    file_len: u64,
-    list: Vec<Chunk>,
-    limit: usize,
-}
-
-struct Chunk {
-    on_disk: bool,
-    /// (pid, start, end) sorted by pid; offsets in the file or in `Chunks::mem`.
-    segments: Vec<(u32, u64, u64)>,
-}
-
-struct Chunks {
-    file: Option<File>,
-    mem: Vec<u8>,
-    list: Vec<Chunk>,
-}
-
-impl PendingSpill {
-    fn new(limit: usize) -> PendingSpill {
-        PendingSpill {
-            chunk: Vec::new(),
-            index: Vec::new(),
-            file: None,
-            file_len: 0,
-            list: Vec::new(),
-            limit,
-        }
-    }
-
-    fn push(&mut self, p: &Pending) -> io::Result<()> {
-        let off = self.chunk.len();
-        encode(&mut self.chunk, p);
-        self.index.push((p.key, off, self.chunk.len() - off));
-        if self.chunk.len() >= self.limit {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Writes the chunk grouped by pid straight from the chunk buffer; returns its segments.
-    fn write_grouped(&mut self, w: &mut dyn Write, base: u64) -> io::Result<Vec<(u32, u64, u64)>> {
-        self.index.sort_by_key(|&(pid, _, _)| pid); // stable: keeps each pid's order
-        let mut segments: Vec<(u32, u64, u64)> = Vec::new();
-        let mut at = base;
-        for &(pid, off, len) in &self.index {
-            w.write_all(&self.chunk[off..off + len])?;
-            let start = at;
-            at += len as u64;
-            match segments.last_mut() {
-                Some(s) if s.0 == pid => s.2 = at,
-                _ => segments.push((pid, start, at)),
-            }
-        }
-        self.index.clear();
-        self.chunk.clear();
-        Ok(segments)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.index.is_empty() {
-            return Ok(());
-        }
-        let file = match self.file.take() {
-            Some(f) => f,
-            None => tempfile::tempfile()?,
-        };
-        let mut w = BufWriter::with_capacity(1 << 16, &file);
-        let segments = self.write_grouped(&mut w, self.file_len)?;
-        w.flush()?;
-        drop(w);
-        self.file = Some(file);
-        if let Some(last) = segments.last() {
-            self.file_len = last.2;
-        }
-        self.list.push(Chunk {
-            on_disk: true,
-            segments,
-        });
-        Ok(())
-    }
-
-    /// Ends the spill: a layer that fit in one chunk stays in memory, else the last chunk goes
-    /// to disk too.
-    fn finish(mut self) -> io::Result<Chunks> {
-        let mut mem = Vec::new();
-        if self.file.is_none() {
-            mem.reserve_exact(self.chunk.len());
-            let segments = self.write_grouped(&mut mem, 0)?;
-            self.list.push(Chunk {
-                on_disk: false,
-                segments,
-            });
-        } else {
-            self.flush()?;
-        }
-        Ok(Chunks {
-            file: self.file,
-            mem,
-            list: self.list,
-        })
-    }
-}
-
-/// Reads `file` from `pos` to `end` with positioned reads (several readers share one file).
-struct At<'a> {
-    file: &'a File,
-    pos: u64,
-    end: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let room = buf.len().min((self.end - self.pos) as usize);
-        let n = self.file.read_at(&mut buf[..room], self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &Option<String>) {
-    match s {
-        Some(s) => {
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-        None => out.extend_from_slice(&u32::MAX.to_le_bytes()),
-    }
-}
-
-/// Pending record: the fixed fields (key, pid, ns, kind, escaped, flags, ret, exit code and
-/// child with their tags, path origin, ambiguous, earned, DNS id with its tag), then the
-/// strings path, path2, arg, endpoint and name as (length, bytes) with length `u32::MAX` for
-/// none, then the addresses as a count and strings.
-fn encode(out: &mut Vec<u8>, p: &Pending) {
-    out.extend_from_slice(&p.key.to_le_bytes());
-    out.extend_from_slice(&p.pid.to_le_bytes());
-    out.extend_from_slice(&p.ns.to_le_bytes());
-    out.push(p.kind.map_or(u8::MAX, kind_code));
-    out.push(p.escaped as u8);
-    out.extend_from_slice(&p.flags.to_le_bytes());
-    out.extend_from_slice(&p.ret.to_le_bytes());
-    out.push(p.exit_code.is_some() as u8);
-    out.extend_from_slice(&p.exit_code.unwrap_or(0).to_le_bytes());
-    out.push(p.child.is_some() as u8);
-    out.extend_from_slice(&p.child.unwrap_or(0).to_le_bytes());
-    out.push(match p.path_from {
-        None => 0,
-        Some(PathFrom::Kernel) => 1,
-        Some(PathFrom::DirText) => 2,
-        Some(PathFrom::Text) => 3,
-    });
-    out.push(p.ambiguous as u8);
-    out.push(p.earned as u8);
-    out.push(p.dns_id.is_some() as u8);
-    out.extend_from_slice(&p.dns_id.unwrap_or(0).to_le_bytes());
-    for s in [&p.path, &p.path2, &p.arg, &p.endpoint, &p.name] {
-        put_str(out, s);
-    }
-    out.extend_from_slice(&(p.addresses.len() as u32).to_le_bytes());
-    for a in &p.addresses {
-        put_str(out, &Some(a.clone()));
-    }
-}
-
-const FIXED: usize = 4 + 4 + 8 + 1 + 1 + 8 + 8 + 1 + 8 + 1 + 4 + 1 + 1 + 1 + 1 + 2;
-
-fn bad() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "pending record is corrupt")
-}
-
-fn get_str(r: &mut dyn Read, n: &mut u64) -> io::Result<Option<String>> {
-    let mut l = [0u8; 4];
-    r.read_exact(&mut l)?;
-    *n += 4;
-    let len = u32::from_le_bytes(l);
-    if len == u32::MAX {
-        return Ok(None);
-    }
-    let mut b = vec![0u8; len as usize];
-    r.read_exact(&mut b)?;
-    *n += len as u64;
-    String::from_utf8(b).map(Some).map_err(|_| bad())
-}
-
-/// Decodes one pending record; returns it and its encoded length.
-fn decode(r: &mut dyn Read) -> io::Result<(Pending, u64)> {
-    let mut f = [0u8; FIXED];
-    r.read_exact(&mut f)?;
-    let u64_at = |o: usize| u64::from_le_bytes(f[o..o + 8].try_into().unwrap_or([0; 8]));
-    let u32_at = |o: usize| u32::from_le_bytes(f[o..o + 4].try_into().unwrap_or([0; 4]));
-    let mut n = FIXED as u64;
-    let kind = match f[16] {
-        u8::MAX => None,
-        k => Some(*KINDS.get(k as usize).ok_or_else(bad)?),
-    };
-    let path_from = match f[48] {
-        0 => None,
-        1 => Some(PathFrom::Kernel),
-        2 => Some(PathFrom::DirText),
-        3 => Some(PathFrom::Text),
-        _ => return Err(bad()),
-    };
-    let mut p = Pending {
-        key: u32_at(0),
-        pid: u32_at(4),
-        ns: u64_at(8),
-        kind,
-        escaped: f[17] != 0,
-        flags: u64_at(18),
-        ret: u64_at(26) as i64,
-        exit_code: (f[34] != 0).then(|| u64_at(35) as i64),
-        child: (f[43] != 0).then(|| u32_at(44)),
-        path_from,
-        ambiguous: f[49] != 0,
-        earned: f[50] != 0,
-        dns_id: (f[51] != 0).then(|| u16::from_le_bytes([f[52], f[53]])),
-        ..Pending::default()
-    };
-    p.path = get_str(r, &mut n)?;
-    p.path2 = get_str(r, &mut n)?;
-    p.arg = get_str(r, &mut n)?;
-    p.endpoint = get_str(r, &mut n)?;
-    p.name = get_str(r, &mut n)?;
-    let mut c = [0u8; 4];
-    r.read_exact(&mut c)?;
-    n += 4;
-    for _ in 0..u32::from_le_bytes(c) {
-        p.addresses.push(get_str(r, &mut n)?.ok_or_else(bad)?);
-    }
-    Ok((p, n))
 }
 
 fn base_name(p: &Proc) -> String {
@@ -860,6 +383,7 @@ fn assign_labels(procs: &HashMap<u32, Proc>, root: Option<u32>) -> HashMap<u32, 
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv6Addr;
 
     const AT_FDCWD: i32 = -100;
 
@@ -1258,13 +782,6 @@ mod tests {
             ]
         );
         assert_eq!(pid_keys(&p.processes)[&11], [2, 3]);
-    }
-
-    #[test]
-    fn every_kind_round_trips_through_its_spill_code() {
-        for (i, k) in KINDS.iter().enumerate() {
-            assert_eq!(kind_code(*k) as usize, i, "{k:?}");
-        }
     }
 
     #[test]

@@ -173,7 +173,29 @@ pub fn parse_dns_response(msg: &[u8]) -> Result<DnsAnswer, NameError> {
         return Err(NameError::Short("question"));
     }
     pos += 4; // qtype, qclass
-    // (owner, type, rdata) of every complete answer record that fits.
+    let (cnames, addrs) = answer_records(msg, pos, ancount)?;
+    let chain = cname_chain(&name, &cnames);
+    let addresses = addrs
+        .into_iter()
+        .filter(|(owner, _)| chain.contains(owner))
+        .map(|(_, a)| a)
+        .collect();
+    Ok(DnsAnswer {
+        id,
+        name,
+        addresses,
+    })
+}
+
+/// The answer records that fit from `pos` (at most `ancount`, at most [`MAX_ANSWERS`]): the
+/// CNAMEs as (owner, target) and the `A`/`AAAA` addresses as (owner, address), class IN only.
+/// A record cut short ends the list: the rest names nothing.
+#[allow(clippy::type_complexity)]
+fn answer_records(
+    msg: &[u8],
+    mut pos: usize,
+    ancount: u16,
+) -> Result<(Vec<(String, String)>, Vec<(String, IpAddr)>), NameError> {
     let mut cnames: Vec<(String, String)> = Vec::new();
     let mut addrs: Vec<(String, IpAddr)> = Vec::new();
     for _ in 0..(ancount as usize).min(MAX_ANSWERS) {
@@ -215,26 +237,21 @@ pub fn parse_dns_response(msg: &[u8]) -> Result<DnsAnswer, NameError> {
             _ => {}
         }
     }
-    // The names the question's name reaches through CNAMEs (each visited once: no loop).
-    let mut chain: BTreeSet<String> = BTreeSet::from([name.clone()]);
-    let mut frontier = vec![name.clone()];
+    Ok((cnames, addrs))
+}
+
+/// The names `name` reaches through CNAMEs, itself included (each visited once: no loop).
+fn cname_chain(name: &str, cnames: &[(String, String)]) -> BTreeSet<String> {
+    let mut chain: BTreeSet<String> = BTreeSet::from([name.to_string()]);
+    let mut frontier = vec![name.to_string()];
     while let Some(n) = frontier.pop() {
-        for (owner, target) in &cnames {
+        for (owner, target) in cnames {
             if *owner == n && chain.insert(target.clone()) {
                 frontier.push(target.clone());
             }
         }
     }
-    let addresses = addrs
-        .into_iter()
-        .filter(|(owner, _)| chain.contains(owner))
-        .map(|(_, a)| a)
-        .collect();
-    Ok(DnsAnswer {
-        id,
-        name,
-        addresses,
-    })
+    chain
 }
 
 /// Parses the start of a TLS stream (possibly cut short) as a handshake record carrying a

@@ -13,12 +13,10 @@
 //! `crate::layers::{kernel, names}`.
 
 use super::containers::{Container, ContainerMap, PROXY_SOCKET_SHOWN};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::kernel::{
-    Stats, display, event_flags_for, net_endpoint, normalize, sockaddr, unix_path,
-};
+use super::render::{display, event_flags_for, net_endpoint, normalize, sockaddr, unix_path};
 use crate::contracts::kernel_event::{Kind, PathFrom};
 use crate::kernel::event::*;
 use crate::pathbytes::escape;
@@ -172,6 +170,18 @@ pub enum Prefix {
 
 /// Looks a prefix up (`lstat`, and the target of a symlink).
 pub type PrefixLookup<'a> = &'a dyn Fn(&[u8]) -> Prefix;
+
+/// Counts the projection found worth reporting in health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub escaped_pids: BTreeSet<u32>,
+    pub unresolved_paths: u64,
+    pub truncated_paths: u64,
+    pub read_faults: u64,
+    /// Paths of successful path-only operations whose text the kernel may have resolved
+    /// elsewhere (`..` after a name, a magic link, a symlink the run made).
+    pub ambiguous_paths: u64,
+}
 
 /// Pass 1 over the raw records.
 pub(crate) struct Projector<'a> {
@@ -620,7 +630,7 @@ impl<'a> Projector<'a> {
             OP_SYMLINK => Kind::Symlink,
             OP_CONNECT => Kind::Connect,
             OP_MKNOD => Kind::Mknod,
-            op => super::kernel::metadata_kind(op)?,
+            op => super::render::metadata_kind(op)?,
         };
         ev.kind = Some(kind);
         match h.op {

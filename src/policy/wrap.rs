@@ -383,6 +383,10 @@ impl ClientSide {
     /// One function on purpose: the refusals, the policy's decision and the pending entry of a
     /// forwarded call are made under one lock of the state, so an id is never checked in one
     /// step and entered in another.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "every refusal, the decision and the pending or held entry under one lock"
+    )]
     fn call(&self, v: &Value, id: Option<&Value>, in_batch: bool) -> CallAction {
         let received_ns = monotonic_ns();
         let params = v.get("params");

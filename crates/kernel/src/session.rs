@@ -313,6 +313,59 @@ fn run_in(
         events: cg.events_file(),
     };
     let t0 = Instant::now();
+    let spawned = start(spec, cg, private_tmp.as_ref(), companion)?;
+
+    let mut kills = Kills::default();
+    let mut root_pid = None;
+    let end = match spawned {
+        Err(e) => End::SpawnFailed {
+            not_found: e.kind() == std::io::ErrorKind::NotFound,
+            why: format!("{}: {e}", spec.argv[0].to_string_lossy()),
+        },
+        Ok(mut child) => {
+            root_pid = Some(child.id());
+            wake.pidfd = child.pidfd();
+            let watch = Watch {
+                spec,
+                observer,
+                cg,
+                t0,
+            };
+            watch.until_end(&mut child, &mut wake, &mut kills, &mut notes)
+        }
+    };
+    empty_session(observer, cg, &mut wake, &mut notes);
+    let duration = t0.elapsed();
+    let (read, counters, runner_failures) = collect(observer, reader);
+    notes.extend(runner_failures.iter().cloned());
+    Ok(RunRecord {
+        events: read.events,
+        received: read.received,
+        parse_errors: read.parse_errors,
+        spill_lost: read.spill_lost,
+        spill_error: read.spill_error,
+        counters,
+        root_pid,
+        end,
+        runner_failed: !runner_failures.is_empty(),
+        grace_kills: kills.grace,
+        escaped_kills: kills.escaped,
+        attach_failures: observer.attach_failures.clone(),
+        notes,
+        host_notes,
+        started_unix_ms,
+        duration,
+    })
+}
+
+/// Starts the command in the session cgroup, with what the companion adds to its environment.
+/// The outer error is the runner's (the output could not be opened); the inner, the spawn's.
+fn start(
+    spec: &RunSpec,
+    cg: &SessionCgroup,
+    private_tmp: Option<&super::privtmp::PrivateTmp>,
+    companion: Option<&mut dyn Companion>,
+) -> Result<std::io::Result<super::spawn::Child>, SessionError> {
     let output = spec
         .output
         .open()
@@ -328,108 +381,145 @@ fn run_in(
         user: spec.user,
         detach: spec.detach,
         output: output.as_ref(),
-        private_tmp: private_tmp.as_ref(),
+        private_tmp,
     };
-    let spawned = std::fs::File::open(cg.dir())
-        .and_then(|dir| super::spawn::spawn(&launch, &dir, cg.procs_file()));
+    Ok(std::fs::File::open(cg.dir())
+        .and_then(|dir| super::spawn::spawn(&launch, &dir, cg.procs_file())))
+}
 
-    let mut grace_kills = 0u64;
-    let mut escaped_kills = 0u64;
-    let mut root_pid = None;
-    let end = match spawned {
-        Err(e) => End::SpawnFailed {
-            not_found: e.kind() == std::io::ErrorKind::NotFound,
-            why: format!("{}: {e}", spec.argv[0].to_string_lossy()),
-        },
-        Ok(child) => {
-            root_pid = Some(child.id());
-            let mut child_end: Option<End> = None;
-            let mut lingering_since: Option<Instant> = None;
-            wake.pidfd = child.pidfd();
-            loop {
-                let sig = INTERRUPT.load(Ordering::SeqCst);
-                if sig != 0 {
-                    notes.push(note(
-                        NoteCode::RunInterrupted,
-                        format!("the runner received signal {sig}; the session was killed and this bundle is partial"),
-                    ));
-                    cg.kill();
-                    let _ = child.wait();
-                    break End::Interrupted(sig);
-                }
-                if spec.timeout.is_some_and(|t| t0.elapsed() >= t) {
-                    notes.push(note(
-                        NoteCode::RunTimeout,
-                        format!(
-                            "--timeout {}s expired; the session was killed",
-                            spec.timeout.unwrap_or_default().as_secs_f64()
-                        ),
-                    ));
-                    cg.kill();
-                    let _ = child.wait();
-                    break End::Timeout;
-                }
-                if child_end.is_none()
-                    && let Ok(Some(st)) = child.try_wait()
-                {
-                    child_end = Some(match st {
-                        Status::Exited(c) => End::Exited(c),
-                        Status::Signaled(s) => End::Signaled(s),
-                    });
-                }
-                if let Some(e) = &child_end {
-                    wake.pidfd = None; // reaped: its pidfd would stay readable
-                    let in_cg = cg.pids();
-                    let escaped = escaped_alive(observer, &in_cg);
-                    if in_cg.is_empty() && !cg.populated() && escaped.is_empty() {
-                        break e.clone();
-                    }
-                    let since = *lingering_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= spec.grace {
-                        grace_kills = in_cg.len() as u64;
-                        escaped_kills = escaped.len() as u64;
-                        cg.kill();
-                        escaped.iter().for_each(|&p| kill_pid(p));
-                        notes.push(note(
-                            NoteCode::GraceKill,
-                            format!(
-                                "{} process(es) in the session cgroup and {} escaped process(es) were still running {} ms after the command exited and were killed",
-                                grace_kills,
-                                escaped_kills,
-                                spec.grace.as_millis()
-                            ),
-                        ));
-                        break e.clone();
-                    }
-                }
-                wake.wait();
+/// Processes killed because they outlived the command by the grace period.
+#[derive(Default)]
+struct Kills {
+    /// In the session cgroup.
+    grace: u64,
+    /// Escaped from it (tracked by the probes).
+    escaped: u64,
+}
+
+/// What watching the command needs: the run's limits, the observer and the session cgroup.
+struct Watch<'a> {
+    spec: &'a RunSpec,
+    observer: &'a Observer,
+    cg: &'a SessionCgroup,
+    t0: Instant,
+}
+
+impl Watch<'_> {
+    /// Waits for the run to end: the runner interrupted, the timeout, or the command exited
+    /// and its session emptied (whatever outlives it by the grace period is killed).
+    fn until_end(
+        &self,
+        child: &mut super::spawn::Child,
+        wake: &mut Wakeups,
+        kills: &mut Kills,
+        notes: &mut Vec<String>,
+    ) -> End {
+        let (spec, cg) = (self.spec, self.cg);
+        let mut child_end: Option<End> = None;
+        let mut lingering_since: Option<Instant> = None;
+        loop {
+            let sig = INTERRUPT.load(Ordering::SeqCst);
+            if sig != 0 {
+                notes.push(note(
+                    NoteCode::RunInterrupted,
+                    format!("the runner received signal {sig}; the session was killed and this bundle is partial"),
+                ));
+                cg.kill();
+                let _ = child.wait();
+                return End::Interrupted(sig);
             }
+            if spec.timeout.is_some_and(|t| self.t0.elapsed() >= t) {
+                notes.push(note(
+                    NoteCode::RunTimeout,
+                    format!(
+                        "--timeout {}s expired; the session was killed",
+                        spec.timeout.unwrap_or_default().as_secs_f64()
+                    ),
+                ));
+                cg.kill();
+                let _ = child.wait();
+                return End::Timeout;
+            }
+            if child_end.is_none()
+                && let Ok(Some(st)) = child.try_wait()
+            {
+                child_end = Some(match st {
+                    Status::Exited(c) => End::Exited(c),
+                    Status::Signaled(s) => End::Signaled(s),
+                });
+            }
+            if let Some(e) = &child_end {
+                wake.pidfd = None; // reaped: its pidfd would stay readable
+                let since = *lingering_since.get_or_insert_with(Instant::now);
+                if self.settled(since, kills, notes) {
+                    return e.clone();
+                }
+            }
+            wake.wait();
         }
-    };
+    }
 
-    // Everything must be dead before the counters are final: the exit tracepoint fires before a
-    // process leaves its cgroup, so an empty cgroup means every exit event has been emitted.
+    /// After the command exited: true once its session is empty, or once the grace period
+    /// since `since` has passed and what was left is killed (counted in `kills`, with a note).
+    fn settled(&self, since: Instant, kills: &mut Kills, notes: &mut Vec<String>) -> bool {
+        let in_cg = self.cg.pids();
+        let escaped = escaped_alive(self.observer, &in_cg);
+        if in_cg.is_empty() && !self.cg.populated() && escaped.is_empty() {
+            return true;
+        }
+        if since.elapsed() < self.spec.grace {
+            return false;
+        }
+        kills.grace = in_cg.len() as u64;
+        kills.escaped = escaped.len() as u64;
+        self.cg.kill();
+        escaped.iter().for_each(|&p| kill_pid(p));
+        notes.push(note(
+            NoteCode::GraceKill,
+            format!(
+                "{} process(es) in the session cgroup and {} escaped process(es) were still running {} ms after the command exited and were killed",
+                kills.grace,
+                kills.escaped,
+                self.spec.grace.as_millis()
+            ),
+        ));
+        true
+    }
+}
+
+/// Kills whatever is left of the session and waits (at most 5 s) until it is gone. Everything
+/// must be dead before the counters are final: the exit tracepoint fires before a process
+/// leaves its cgroup, so an empty cgroup means every exit event has been emitted.
+fn empty_session(
+    observer: &Observer,
+    cg: &SessionCgroup,
+    wake: &mut Wakeups,
+    notes: &mut Vec<String>,
+) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let in_cg = cg.pids();
         let escaped = escaped_alive(observer, &in_cg);
         if !cg.populated() && escaped.is_empty() {
-            break;
+            return;
         }
         if Instant::now() >= deadline {
             notes.push(note(
                 NoteCode::CgroupNotEmpty,
                 "processes survived cgroup.kill for 5 s",
             ));
-            break;
+            return;
         }
         cg.kill();
         escaped.iter().for_each(|&p| kill_pid(p));
         wake.wait();
     }
-    let duration = t0.elapsed();
-    // From here on the command has run: a failure keeps what was received, says so in a
-    // `runner-failed` note, and the run exits 125 (never "nothing was run").
+}
+
+/// The staged events flushed, the ring drained and the exact counters read. From here on the
+/// command has run: a failure keeps what was received and is returned as a `runner-failed`
+/// note (the run then exits 125, never "nothing was run").
+fn collect(observer: &mut Observer, reader: Reader) -> (ReadResult, Counters, Vec<String>) {
     let mut runner_failures = Vec::new();
     let mut fail = |what: &str, e: &dyn std::fmt::Display| {
         runner_failures.push(note(NoteCode::RunnerFailed, format!("{what}: {e}")));
@@ -458,25 +548,7 @@ fn run_in(
             Counters::default()
         }
     };
-    notes.extend(runner_failures.iter().cloned());
-    Ok(RunRecord {
-        events: read.events,
-        received: read.received,
-        parse_errors: read.parse_errors,
-        spill_lost: read.spill_lost,
-        spill_error: read.spill_error,
-        counters,
-        root_pid,
-        end,
-        runner_failed: !runner_failures.is_empty(),
-        grace_kills,
-        escaped_kills,
-        attach_failures: observer.attach_failures.clone(),
-        notes,
-        host_notes,
-        started_unix_ms,
-        duration,
-    })
+    (read, counters, runner_failures)
 }
 
 /// The ring reader thread, told to stop and joined on every path: by [`Reader::finish`], or

@@ -354,162 +354,22 @@ impl Validator<'_> {
         })
     }
 
+    /// Checks the whole file, gathering every problem; the config when there is none.
     fn validate(mut self, raw: RawConfig) -> Result<LanesConfig, ConfigError> {
         let lanes_pos: Pos = (&raw.lanes).into();
-        if raw.lanes.value.is_empty() {
-            self.push(
-                lanes_pos,
-                Code::EmptyLanes,
-                "`lanes` must list at least one lane".into(),
-            );
-        }
-        let mut index = HashMap::new();
-        let mut lanes = Vec::new();
-        for l in &raw.lanes.value {
-            if l.value.trim().is_empty() {
-                self.push(
-                    l.into(),
-                    Code::EmptyName,
-                    "a lane name must not be empty".into(),
-                );
-            }
-            if index.insert(l.value.clone(), lanes.len()).is_some() {
-                self.push(
-                    l.into(),
-                    Code::DuplicateLane,
-                    format!("lane `{}` is listed twice", l.value),
-                );
-            }
-            lanes.push(l.value.clone());
-        }
+        let (lanes, index) = self.lanes(&raw.lanes);
         let default = match &raw.default {
             Some(d) => self.lane(&index, d, &lanes),
             None => 0,
         };
-
-        let mut rule_names: HashMap<String, Pos> = HashMap::new();
-        let mut rules = Vec::new();
-        let mut all_globs = Vec::new();
-        let mut owners = Vec::new();
-        for r in &raw.rules {
-            let pos: Pos = r.into();
-            let r = &r.value;
-            self.unique_name(&mut rule_names, &r.name, "rule");
-            let lane = self.lane(&index, &r.lane, &lanes);
-            if r.paths.value.is_empty() {
-                self.push(
-                    (&r.paths).into(),
-                    Code::EmptyPaths,
-                    format!("rule `{}` has no paths", r.name.value),
-                );
-            }
-            let (paths, pg) = self.globs(&r.paths.value, "paths");
-            let (except, eg) = self.globs(&r.except, "except");
-            let rule = rules.len();
-            for (i, g) in pg.into_iter().enumerate() {
-                owners.push(GlobOwner {
-                    rule,
-                    role: GlobRole::Paths,
-                    index: i,
-                });
-                all_globs.push(g);
-            }
-            for (i, g) in eg.into_iter().enumerate() {
-                owners.push(GlobOwner {
-                    rule,
-                    role: GlobRole::Except,
-                    index: i,
-                });
-                all_globs.push(g);
-            }
-            rules.push(Rule {
-                name: r.name.value.clone(),
-                lane,
-                paths,
-                except,
-                pos,
-            });
-        }
+        let (rules, all_globs, owners) = self.rules(&raw.rules, &index, &lanes);
         let globs = GlobIndex::new(&all_globs).unwrap_or_else(|e| {
             self.push(lanes_pos, Code::InvalidGlob, e.to_string());
             GlobIndex::empty()
         });
-        let mut path_rules = vec![Vec::new(); globs.distinct()];
-        let mut except_ids = vec![Vec::new(); rules.len()];
-        for (g, o) in owners.iter().enumerate().take(globs.len()) {
-            let id = globs.distinct_of(g);
-            match o.role {
-                GlobRole::Paths => path_rules[id as usize].push(o.rule as u32),
-                GlobRole::Except => except_ids[o.rule].push(id),
-            }
-        }
-        for v in path_rules.iter_mut().chain(except_ids.iter_mut()) {
-            v.sort_unstable();
-            v.dedup();
-        }
-
-        let mut case_names = HashMap::new();
-        let mut cases = Vec::new();
-        for c in &raw.cases {
-            let pos: Pos = c.into();
-            let c = &c.value;
-            self.unique_name(&mut case_names, &c.name, "case");
-            let expect = self.lane(&index, &c.expect, &lanes);
-            cases.push(Case {
-                name: c.name.value.clone(),
-                files: c.files.iter().map(|f| f.value.clone()).collect(),
-                expect,
-                pos,
-            });
-        }
-
-        let mut forbid_names = HashMap::new();
-        let mut forbid = Vec::new();
-        for f in &raw.forbid {
-            let pos: Pos = f.into();
-            let f = &f.value;
-            self.unique_name(&mut forbid_names, &f.name, "forbid check");
-            if f.paths.value.is_empty() {
-                self.push(
-                    (&f.paths).into(),
-                    Code::EmptyPaths,
-                    format!("forbid check `{}` has no paths", f.name.value),
-                );
-            }
-            let (paths, pg) = self.globs(&f.paths.value, "paths");
-            let (except, eg) = self.globs(&f.except, "except");
-            let select = self.set(&pg, pos);
-            let exclude = self.set(&eg, pos);
-            let pattern = match Regex::new(&f.pattern.value) {
-                Ok(re) => re,
-                Err(e) => {
-                    let why = e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string();
-                    self.push(
-                        (&f.pattern).into(),
-                        Code::InvalidRegex,
-                        format!("invalid regex `{}`: {why}", f.pattern.value),
-                    );
-                    continue;
-                }
-            };
-            forbid.push(Forbid {
-                name: f.name.value.clone(),
-                paths,
-                except,
-                pattern,
-                message: f.message.clone(),
-                pos,
-                select,
-                exclude,
-            });
-        }
-
+        let (path_rules, except_ids) = glob_owners(&globs, &owners, rules.len());
+        let cases = self.cases(&raw.cases, &index, &lanes);
+        let forbid = self.forbids(&raw.forbid);
         if !self.diags.is_empty() {
             self.diags.sort_by_key(|d| (d.line, d.column));
             return Err(ConfigError {
@@ -528,6 +388,170 @@ impl Validator<'_> {
             path_rules,
             except_ids,
         })
+    }
+
+    /// The lane names in file order, and each name's index.
+    fn lanes(
+        &mut self,
+        raw: &Spanned<Vec<Spanned<String>>>,
+    ) -> (Vec<String>, HashMap<String, usize>) {
+        if raw.value.is_empty() {
+            self.push(
+                raw.into(),
+                Code::EmptyLanes,
+                "`lanes` must list at least one lane".into(),
+            );
+        }
+        let mut index = HashMap::new();
+        let mut lanes = Vec::new();
+        for l in &raw.value {
+            if l.value.trim().is_empty() {
+                self.push(
+                    l.into(),
+                    Code::EmptyName,
+                    "a lane name must not be empty".into(),
+                );
+            }
+            if index.insert(l.value.clone(), lanes.len()).is_some() {
+                self.push(
+                    l.into(),
+                    Code::DuplicateLane,
+                    format!("lane `{}` is listed twice", l.value),
+                );
+            }
+            lanes.push(l.value.clone());
+        }
+        (lanes, index)
+    }
+
+    /// The rules in file order, with every glob they list (`paths` then `except`, rule by rule)
+    /// and the owner of each.
+    fn rules(
+        &mut self,
+        raw: &[Spanned<RawRule>],
+        index: &HashMap<String, usize>,
+        lanes: &[String],
+    ) -> (Vec<Rule>, Vec<Glob>, Vec<GlobOwner>) {
+        let mut rule_names: HashMap<String, Pos> = HashMap::new();
+        let mut rules = Vec::new();
+        let mut all_globs = Vec::new();
+        let mut owners = Vec::new();
+        for r in raw {
+            let pos: Pos = r.into();
+            let r = &r.value;
+            self.unique_name(&mut rule_names, &r.name, "rule");
+            let lane = self.lane(index, &r.lane, lanes);
+            if r.paths.value.is_empty() {
+                self.push(
+                    (&r.paths).into(),
+                    Code::EmptyPaths,
+                    format!("rule `{}` has no paths", r.name.value),
+                );
+            }
+            let (paths, pg) = self.globs(&r.paths.value, "paths");
+            let (except, eg) = self.globs(&r.except, "except");
+            let rule = rules.len();
+            for (role, list) in [(GlobRole::Paths, pg), (GlobRole::Except, eg)] {
+                for (i, g) in list.into_iter().enumerate() {
+                    owners.push(GlobOwner {
+                        rule,
+                        role,
+                        index: i,
+                    });
+                    all_globs.push(g);
+                }
+            }
+            rules.push(Rule {
+                name: r.name.value.clone(),
+                lane,
+                paths,
+                except,
+                pos,
+            });
+        }
+        (rules, all_globs, owners)
+    }
+
+    /// The self-test cases in file order.
+    fn cases(
+        &mut self,
+        raw: &[Spanned<RawCase>],
+        index: &HashMap<String, usize>,
+        lanes: &[String],
+    ) -> Vec<Case> {
+        let mut case_names = HashMap::new();
+        let mut cases = Vec::new();
+        for c in raw {
+            let pos: Pos = c.into();
+            let c = &c.value;
+            self.unique_name(&mut case_names, &c.name, "case");
+            let expect = self.lane(index, &c.expect, lanes);
+            cases.push(Case {
+                name: c.name.value.clone(),
+                files: c.files.iter().map(|f| f.value.clone()).collect(),
+                expect,
+                pos,
+            });
+        }
+        cases
+    }
+
+    /// The forbid checks in file order, leaving out those whose regex does not compile.
+    fn forbids(&mut self, raw: &[Spanned<RawForbid>]) -> Vec<Forbid> {
+        let mut forbid_names = HashMap::new();
+        let mut forbid = Vec::new();
+        for f in raw {
+            let pos: Pos = f.into();
+            let f = &f.value;
+            self.unique_name(&mut forbid_names, &f.name, "forbid check");
+            if f.paths.value.is_empty() {
+                self.push(
+                    (&f.paths).into(),
+                    Code::EmptyPaths,
+                    format!("forbid check `{}` has no paths", f.name.value),
+                );
+            }
+            let (paths, pg) = self.globs(&f.paths.value, "paths");
+            let (except, eg) = self.globs(&f.except, "except");
+            let select = self.set(&pg, pos);
+            let exclude = self.set(&eg, pos);
+            let Some(pattern) = self.regex(&f.pattern) else {
+                continue;
+            };
+            forbid.push(Forbid {
+                name: f.name.value.clone(),
+                paths,
+                except,
+                pattern,
+                message: f.message.clone(),
+                pos,
+                select,
+                exclude,
+            });
+        }
+        forbid
+    }
+
+    /// Compiles a forbid check's `pattern`; `None` (reported) when it is not a valid regex.
+    fn regex(&mut self, pattern: &Spanned<String>) -> Option<Regex> {
+        match Regex::new(&pattern.value) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                let why = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                self.push(
+                    pattern.into(),
+                    Code::InvalidRegex,
+                    format!("invalid regex `{}`: {why}", pattern.value),
+                );
+                None
+            }
+        }
     }
 
     fn unique_name(&mut self, seen: &mut HashMap<String, Pos>, name: &Spanned<String>, what: &str) {
@@ -556,6 +580,29 @@ impl Validator<'_> {
             seen.insert(name.value.clone(), first);
         }
     }
+}
+
+/// For each distinct glob of `globs`, the rules that list it under `paths`; for each of the
+/// `rules` rules, the distinct ids of its `except` globs. Both ascending, without duplicates.
+fn glob_owners(
+    globs: &GlobIndex,
+    owners: &[GlobOwner],
+    rules: usize,
+) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
+    let mut path_rules = vec![Vec::new(); globs.distinct()];
+    let mut except_ids = vec![Vec::new(); rules];
+    for (g, o) in owners.iter().enumerate().take(globs.len()) {
+        let id = globs.distinct_of(g);
+        match o.role {
+            GlobRole::Paths => path_rules[id as usize].push(o.rule as u32),
+            GlobRole::Except => except_ids[o.rule].push(id),
+        }
+    }
+    for v in path_rules.iter_mut().chain(except_ids.iter_mut()) {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (path_rules, except_ids)
 }
 
 #[cfg(test)]

@@ -139,83 +139,22 @@ type Key = Vec<Vec<u8>>;
 impl GlobIndex {
     /// Compiles `globs` (as built by `config::compile_glob`).
     pub fn new(globs: &[Glob]) -> Result<GlobIndex, MatcherError> {
-        // Distinct globs, by globset's regex (which encodes every option of the glob).
-        let mut by_regex = std::collections::HashMap::new();
-        let mut distinct_of = Vec::with_capacity(globs.len());
-        let mut members: Vec<Vec<u32>> = Vec::new();
-        let mut first: Vec<&Glob> = Vec::new();
-        for (i, g) in globs.iter().enumerate() {
-            let id = *by_regex.entry(g.regex()).or_insert_with(|| {
-                members.push(Vec::new());
-                first.push(g);
-                members.len() as u32 - 1
-            });
-            members[id as usize].push(i as u32);
-            distinct_of.push(id);
-        }
-
+        let (distinct_of, members, first) = distinct_globs(globs);
         let syntax = syntax::Config::new().utf8(false).dot_matches_new_line(true);
         let parsed: Vec<Option<Hir>> = first
             .iter()
             .map(|g| syntax::parse_with(g.regex(), &syntax).ok())
             .collect();
-        let options: Vec<Vec<Key>> = parsed
-            .iter()
-            .map(|h| {
-                let mut out = Vec::new();
-                if let Some(h) = h {
-                    required(h, &mut out);
-                }
-                out.retain(|k| {
-                    k.len() <= MAX_KEY_LITERALS && k.iter().all(|l| l.len() >= MIN_KEY_LEN)
-                });
-                for k in &mut out {
-                    k.sort();
-                    k.dedup();
-                }
-                out
-            })
-            .collect();
-        // How many distinct globs could be keyed by each literal: prefer rare literals.
-        let mut share: std::collections::HashMap<&[u8], usize> = Default::default();
-        for opts in &options {
-            let mut lits: Vec<&[u8]> = opts.iter().flatten().map(Vec::as_slice).collect();
-            lits.sort();
-            lits.dedup();
-            for l in lits {
-                *share.entry(l).or_default() += 1;
-            }
-        }
-
-        let mut key_ids: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        let mut key_lits: Vec<Vec<u8>> = Vec::new();
-        let mut keyed: Vec<Vec<u32>> = Vec::new();
+        let options: Vec<Vec<Key>> = parsed.iter().map(|h| key_options(h.as_ref())).collect();
+        let share = literal_share(&options);
+        let mut table = KeyTable::default();
         let mut is_keyed = Vec::with_capacity(first.len());
         let mut fallback = GlobSetBuilder::new();
         let mut fallback_ids = Vec::new();
         for (id, (opts, hir)) in options.iter().zip(&parsed).enumerate() {
-            let best = opts
-                .iter()
-                .map(|k| {
-                    let cost: usize = k.iter().map(|l| share[l.as_slice()]).sum();
-                    let shortest = k.iter().map(Vec::len).min().unwrap_or(0);
-                    (cost, std::cmp::Reverse(shortest), k)
-                })
-                .min();
-            let chosen = match (best, hir) {
-                (Some((cost, _, key)), Some(_)) if cost <= MAX_KEY_SHARE => Some(key),
-                _ => None,
-            };
-            match chosen {
+            match cheapest_key(opts, &share).filter(|_| hir.is_some()) {
                 Some(key) => {
-                    for lit in key {
-                        let k = *key_ids.entry(lit.clone()).or_insert_with(|| {
-                            key_lits.push(lit.clone());
-                            keyed.push(Vec::new());
-                            key_lits.len() - 1
-                        });
-                        keyed[k].push(id as u32);
-                    }
+                    table.add(key, id as u32);
                     is_keyed.push(true);
                 }
                 None => {
@@ -225,16 +164,7 @@ impl GlobIndex {
                 }
             }
         }
-        let keys = if key_lits.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(AcMatchKind::Standard)
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&key_lits)?,
-            )
-        };
+        let keys = table.automaton()?;
         Ok(GlobIndex {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             confirm: (0..first.len()).map(|_| OnceLock::new()).collect(),
@@ -248,7 +178,7 @@ impl GlobIndex {
                 .collect(),
             is_keyed,
             keys,
-            keyed,
+            keyed: table.keyed,
             fallback: fallback.build()?,
             fallback_ids,
         })
@@ -378,6 +308,112 @@ impl GlobIndex {
         let c = candidate.get_or_insert_with(|| candidate_of(path));
         GlobSet::new(std::slice::from_ref(&self.globs[id as usize]))
             .is_ok_and(|set| set.is_match_candidate(c))
+    }
+}
+
+/// Distinct globs, by globset's regex (which encodes every option of the glob): each glob's
+/// distinct id, each distinct id's globs (ascending), and each distinct id's first glob.
+fn distinct_globs(globs: &[Glob]) -> (Vec<u32>, Vec<Vec<u32>>, Vec<&Glob>) {
+    let mut by_regex = std::collections::HashMap::new();
+    let mut distinct_of = Vec::with_capacity(globs.len());
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    let mut first: Vec<&Glob> = Vec::new();
+    for (i, g) in globs.iter().enumerate() {
+        let id = *by_regex.entry(g.regex()).or_insert_with(|| {
+            members.push(Vec::new());
+            first.push(g);
+            members.len() as u32 - 1
+        });
+        members[id as usize].push(i as u32);
+        distinct_of.push(id);
+    }
+    (distinct_of, members, first)
+}
+
+/// The usable keys of a glob's parsed regex: few enough literals, none too short, each sorted
+/// and deduplicated.
+fn key_options(hir: Option<&Hir>) -> Vec<Key> {
+    let mut out = Vec::new();
+    if let Some(h) = hir {
+        required(h, &mut out);
+    }
+    out.retain(|k| k.len() <= MAX_KEY_LITERALS && k.iter().all(|l| l.len() >= MIN_KEY_LEN));
+    for k in &mut out {
+        k.sort();
+        k.dedup();
+    }
+    out
+}
+
+/// How many distinct globs could be keyed by each literal (rare literals are preferred).
+fn literal_share(options: &[Vec<Key>]) -> std::collections::HashMap<&[u8], usize> {
+    let mut share: std::collections::HashMap<&[u8], usize> = Default::default();
+    for opts in options {
+        let mut lits: Vec<&[u8]> = opts.iter().flatten().map(Vec::as_slice).collect();
+        lits.sort();
+        lits.dedup();
+        for l in lits {
+            *share.entry(l).or_default() += 1;
+        }
+    }
+    share
+}
+
+/// The key of `opts` whose literals the fewest globs share (then the one with the longest
+/// shortest literal); `None` when even that one is shared by more than [`MAX_KEY_SHARE`].
+fn cheapest_key<'k>(
+    opts: &'k [Key],
+    share: &std::collections::HashMap<&[u8], usize>,
+) -> Option<&'k Key> {
+    let best = opts
+        .iter()
+        .map(|k| {
+            let cost: usize = k.iter().map(|l| share[l.as_slice()]).sum();
+            let shortest = k.iter().map(Vec::len).min().unwrap_or(0);
+            (cost, std::cmp::Reverse(shortest), k)
+        })
+        .min();
+    match best {
+        Some((cost, _, key)) if cost <= MAX_KEY_SHARE => Some(key),
+        _ => None,
+    }
+}
+
+/// The key literals chosen so far, and the distinct globs each one keys.
+#[derive(Default)]
+struct KeyTable {
+    /// Literal → its pattern id.
+    ids: std::collections::HashMap<Vec<u8>, usize>,
+    /// Pattern id → literal.
+    lits: Vec<Vec<u8>>,
+    /// Pattern id → distinct globs keyed by it.
+    keyed: Vec<Vec<u32>>,
+}
+
+impl KeyTable {
+    /// Keys distinct glob `id` by every literal of `key`.
+    fn add(&mut self, key: &Key, id: u32) {
+        for lit in key {
+            let k = *self.ids.entry(lit.clone()).or_insert_with(|| {
+                self.lits.push(lit.clone());
+                self.keyed.push(Vec::new());
+                self.lits.len() - 1
+            });
+            self.keyed[k].push(id);
+        }
+    }
+
+    /// One Aho-Corasick automaton over every literal, pattern ids as in the table; `None` when
+    /// no glob is keyed.
+    fn automaton(&self) -> Result<Option<AhoCorasick>, aho_corasick::BuildError> {
+        if self.lits.is_empty() {
+            return Ok(None);
+        }
+        AhoCorasick::builder()
+            .match_kind(AcMatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&self.lits)
+            .map(Some)
     }
 }
 

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use super::changes::{ChangeKind, ChangedPath};
-use super::config::LanesConfig;
+use super::classify::Decision;
+use super::config::{Case, Forbid, LanesConfig};
 
 /// A case whose lane was not the expected one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,137 +81,191 @@ pub enum SelfTestError {
 /// Runs every case and forbid check. `root` is the repository the forbid paths are relative to.
 pub fn run(config: &LanesConfig, root: &Path) -> Result<Report, SelfTestError> {
     let mut report = Report::default();
-    let mut exercised = vec![false; config.rules.len()];
-    let mut excepted_used: Vec<Vec<bool>> = config
-        .rules
-        .iter()
-        .map(|r| vec![false; r.except.len()])
-        .collect();
+    let mut coverage = Coverage::new(config);
     for case in &config.cases {
         report.cases_run += 1;
-        let changes: Vec<ChangedPath> = case
-            .files
-            .iter()
-            .map(|f| ChangedPath {
-                path: f.as_bytes().to_vec(),
-                change: ChangeKind::Listed,
-            })
-            .collect();
-        let d = config.classify(&changes);
+        if let Some(failure) = run_case(config, case, &mut coverage) {
+            report.case_failures.push(failure);
+        }
+    }
+    coverage.warn(config, &mut report.warnings);
+    if !config.forbid.is_empty() {
+        run_forbid(config, root, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Which rules and which `except` globs the cases exercised.
+struct Coverage {
+    /// Rule → whether it applied to some case file.
+    exercised: Vec<bool>,
+    /// Rule → except glob → whether it excluded some case file a `paths` glob matched.
+    excepted_used: Vec<Vec<bool>>,
+}
+
+impl Coverage {
+    /// Nothing exercised yet.
+    fn new(config: &LanesConfig) -> Coverage {
+        Coverage {
+            exercised: vec![false; config.rules.len()],
+            excepted_used: config
+                .rules
+                .iter()
+                .map(|r| vec![false; r.except.len()])
+                .collect(),
+        }
+    }
+
+    /// Records the rules that applied to each file of `d` and the `except` globs that excluded it.
+    fn record(&mut self, config: &LanesConfig, d: &Decision) {
         for f in &d.files {
             for &r in &f.rules {
-                exercised[r] = true;
+                self.exercised[r] = true;
             }
             // `explain` lists verdicts in rule order, so the index is the rule's index.
             for (ri, v) in config.explain(&f.path).rules.into_iter().enumerate() {
                 if !v.matched.is_empty() {
                     for p in v.excepted {
                         if let Some(k) = v.rule.except.iter().position(|e| std::ptr::eq(e, p)) {
-                            excepted_used[ri][k] = true;
+                            self.excepted_used[ri][k] = true;
                         }
                     }
                 }
             }
         }
-        if d.lane != case.expect {
-            let deciding = d
-                .files
-                .iter()
-                .filter(|f| f.lane == d.lane)
-                .map(|f| {
-                    let rules: Vec<&str> = f
-                        .rules
-                        .iter()
-                        .map(|&r| config.rules[r].name.as_str())
-                        .collect();
-                    let why = if rules.is_empty() {
-                        "default".to_string()
-                    } else {
-                        rules.join(", ")
-                    };
-                    format!(
-                        "{} → {} ({why})",
-                        assay_contracts::pathbytes::escape(&f.path),
-                        config.lanes[f.lane]
-                    )
-                })
-                .collect();
-            report.case_failures.push(CaseFailure {
-                case: case.name.clone(),
-                line: case.pos.line,
-                expected: config.lanes[case.expect].clone(),
-                actual: config.lanes[d.lane].clone(),
-                deciding,
-            });
-        }
-    }
-    for (i, r) in config.rules.iter().enumerate() {
-        if !exercised[i] {
-            report.warnings.push(format!(
-                "unexercised-rule: rule {} (line {}) is never exercised by a case",
-                r.name, r.pos.line
-            ));
-        }
-        for (k, e) in r.except.iter().enumerate() {
-            if !excepted_used[i][k] {
-                report.warnings.push(format!(
-                    "unexercised-except: except `{}` of rule {} (line {}) never excludes a case file",
-                    e.glob, r.name, e.pos.line
-                ));
-            }
-        }
     }
 
-    if !config.forbid.is_empty() {
-        let files = list_files(root)?;
-        let mut scanned = std::collections::HashSet::new();
-        for check in &config.forbid {
-            report.forbid_run += 1;
-            let mut matched_any = false;
-            for rel in &files {
-                if !check.applies_to(rel) {
-                    continue;
-                }
-                matched_any = true;
-                scanned.insert(rel.clone());
-                let full = root.join(std::ffi::OsStr::from_bytes(rel));
-                let body = match std::fs::read(&full) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(source) => {
-                        return Err(SelfTestError::Io {
-                            path: full.display().to_string(),
-                            source,
-                        });
-                    }
-                };
-                for m in check.pattern.find_iter(&body) {
-                    let line = 1 + body[..m.start()].iter().filter(|&&b| b == b'\n').count();
-                    let mut text = String::from_utf8_lossy(m.as_bytes()).trim().to_string();
-                    if text.chars().count() > 120 {
-                        text = text.chars().take(120).collect::<String>() + "…";
-                    }
-                    report.forbid_hits.push(ForbidHit {
-                        check: check.name.clone(),
-                        path: assay_contracts::pathbytes::escape(rel),
-                        line,
-                        text,
-                        message: check.message.clone(),
-                    });
-                }
-            }
-            if !matched_any {
-                report.warnings.push(format!(
-                    "forbid-matches-no-file: forbid check {} (line {}) matches no file under {}",
-                    check.name,
-                    check.pos.line,
-                    root.display()
+    /// Warns, in rule order, of each rule and `except` glob no case exercised.
+    fn warn(&self, config: &LanesConfig, warnings: &mut Vec<String>) {
+        for (i, r) in config.rules.iter().enumerate() {
+            if !self.exercised[i] {
+                warnings.push(format!(
+                    "unexercised-rule: rule {} (line {}) is never exercised by a case",
+                    r.name, r.pos.line
                 ));
             }
+            for (k, e) in r.except.iter().enumerate() {
+                if !self.excepted_used[i][k] {
+                    warnings.push(format!(
+                        "unexercised-except: except `{}` of rule {} (line {}) never excludes a case file",
+                        e.glob, r.name, e.pos.line
+                    ));
+                }
+            }
         }
-        report.files_scanned = scanned.len();
     }
-    Ok(report)
+}
+
+/// Classifies one case's files and records its coverage; the failure when its lane is not the
+/// expected one.
+fn run_case(config: &LanesConfig, case: &Case, coverage: &mut Coverage) -> Option<CaseFailure> {
+    let changes: Vec<ChangedPath> = case
+        .files
+        .iter()
+        .map(|f| ChangedPath {
+            path: f.as_bytes().to_vec(),
+            change: ChangeKind::Listed,
+        })
+        .collect();
+    let d = config.classify(&changes);
+    coverage.record(config, &d);
+    if d.lane == case.expect {
+        return None;
+    }
+    Some(CaseFailure {
+        case: case.name.clone(),
+        line: case.pos.line,
+        expected: config.lanes[case.expect].clone(),
+        actual: config.lanes[d.lane].clone(),
+        deciding: deciding(config, &d),
+    })
+}
+
+/// `path → lane (rules)` for each file of `d` at the PR's lane.
+fn deciding(config: &LanesConfig, d: &Decision) -> Vec<String> {
+    d.files
+        .iter()
+        .filter(|f| f.lane == d.lane)
+        .map(|f| {
+            let rules: Vec<&str> = f
+                .rules
+                .iter()
+                .map(|&r| config.rules[r].name.as_str())
+                .collect();
+            let why = if rules.is_empty() {
+                "default".to_string()
+            } else {
+                rules.join(", ")
+            };
+            format!(
+                "{} → {} ({why})",
+                assay_contracts::pathbytes::escape(&f.path),
+                config.lanes[f.lane]
+            )
+        })
+        .collect()
+}
+
+/// Runs every forbid check over the files under `root`, in config order.
+fn run_forbid(config: &LanesConfig, root: &Path, report: &mut Report) -> Result<(), SelfTestError> {
+    let files = list_files(root)?;
+    let mut scanned = std::collections::HashSet::new();
+    for check in &config.forbid {
+        report.forbid_run += 1;
+        let mut matched_any = false;
+        for rel in &files {
+            if !check.applies_to(rel) {
+                continue;
+            }
+            matched_any = true;
+            scanned.insert(rel.clone());
+            let full = root.join(std::ffi::OsStr::from_bytes(rel));
+            let Some(body) = read_present(&full)? else {
+                continue;
+            };
+            forbid_hits(check, rel, &body, &mut report.forbid_hits);
+        }
+        if !matched_any {
+            report.warnings.push(format!(
+                "forbid-matches-no-file: forbid check {} (line {}) matches no file under {}",
+                check.name,
+                check.pos.line,
+                root.display()
+            ));
+        }
+    }
+    report.files_scanned = scanned.len();
+    Ok(())
+}
+
+/// The content of `full`, or `None` when it does not exist (listed but since removed).
+fn read_present(full: &Path) -> Result<Option<Vec<u8>>, SelfTestError> {
+    match std::fs::read(full) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SelfTestError::Io {
+            path: full.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Adds a hit for each match of `check`'s pattern in `body`, the content of file `rel`.
+fn forbid_hits(check: &Forbid, rel: &[u8], body: &[u8], hits: &mut Vec<ForbidHit>) {
+    for m in check.pattern.find_iter(body) {
+        let line = 1 + body[..m.start()].iter().filter(|&&b| b == b'\n').count();
+        let mut text = String::from_utf8_lossy(m.as_bytes()).trim().to_string();
+        if text.chars().count() > 120 {
+            text = text.chars().take(120).collect::<String>() + "…";
+        }
+        hits.push(ForbidHit {
+            check: check.name.clone(),
+            path: assay_contracts::pathbytes::escape(rel),
+            line,
+            text,
+            message: check.message.clone(),
+        });
+    }
 }
 
 /// Files under `root`, repo-relative: tracked and untracked-but-not-ignored files when `root`

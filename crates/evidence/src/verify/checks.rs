@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::stream::{POLICY_LAYER, ReadOut, SDK_LAYER};
 use super::{ARCHIVE, Problems, REQUIRED_MEMBERS, expected_class};
 use assay_contracts::correlation_report::{CorrelationReport, Status};
-use assay_contracts::health::{CgroupCorrelation, KernelLayer, NoteClass, NoteCode, OtherLayer};
+use assay_contracts::health::{
+    CgroupCorrelation, KernelLayer, NoteClass, NoteCode, ObservationHealth, OtherLayer,
+};
+use assay_contracts::manifest::{ArchiveManifest, Member as ManifestMember};
 use assay_contracts::policy_event::PolicyEvent;
 use assay_contracts::surface::CapabilitySurface;
 
@@ -88,12 +91,36 @@ fn sdk(r: &ReadOut, p: &mut Problems) {
 /// exactly when health expects one, the surface's `mcp_tools`/`policy_decisions` are exactly
 /// what its records say, and the correlation binds exactly its records, in order.
 fn policy(r: &ReadOut, p: &mut Problems) {
-    const C: &str = "correlation-report.json";
     let layer = r.kept.get(POLICY_LAYER);
-    let correlation: Option<CorrelationReport> =
-        r.kept.get(C).and_then(|b| serde_json::from_slice(b).ok());
+    let correlation: Option<CorrelationReport> = r
+        .kept
+        .get(CORRELATION)
+        .and_then(|b| serde_json::from_slice(b).ok());
     let Some(h) = &r.health else { return };
-    match (h.policy_layer, layer.is_some()) {
+    policy_presence(r, h, layer.is_some(), p);
+    let Some(bytes) = layer else { return };
+    let Ok(records) = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice::<PolicyEvent>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return; // schema problems are already reported line by line
+    };
+    policy_records(h, &records, p);
+    if let Some(s) = &r.surface {
+        policy_surface(s, &records, p);
+    }
+    let Some(c) = correlation else { return };
+    policy_correlation(h, &c, &records, p);
+}
+
+/// The correlation report, which comes with the policy layer.
+const CORRELATION: &str = "correlation-report.json";
+
+/// Whether the policy layer and the correlation report are there exactly when health says so.
+fn policy_presence(r: &ReadOut, h: &ObservationHealth, has_layer: bool, p: &mut Problems) {
+    match (h.policy_layer, has_layer) {
         (OtherLayer::NotApplicable, false)
         | (OtherLayer::Complete | OtherLayer::Partial | OtherLayer::Absent, true) => {}
         (OtherLayer::NotApplicable, true) => p.push(
@@ -107,22 +134,18 @@ fn policy(r: &ReadOut, p: &mut Problems) {
             format!("policy_layer is {state:?} but the bundle has no {POLICY_LAYER}"),
         ),
     }
-    if layer.is_some() != r.kept.contains_key(C) {
+    if has_layer != r.kept.contains_key(CORRELATION) {
         p.push(
-            C,
+            CORRELATION,
             "inconsistent",
-            format!("{C} and {POLICY_LAYER} must come together"),
+            format!("{CORRELATION} and {POLICY_LAYER} must come together"),
         );
     }
-    let Some(bytes) = layer else { return };
-    let Ok(records) = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(serde_json::from_slice::<PolicyEvent>)
-        .collect::<Result<Vec<_>, _>>()
-    else {
-        return; // schema problems are already reported line by line
-    };
+}
+
+/// The policy records themselves: canonical (no diag), gapless `seq`, and as many as health's
+/// `policy_layer` implies.
+fn policy_records(h: &ObservationHealth, records: &[PolicyEvent], p: &mut Problems) {
     if records.iter().any(|r| r.diag.is_some()) {
         p.push(
             POLICY_LAYER,
@@ -153,27 +176,38 @@ fn policy(r: &ReadOut, p: &mut Problems) {
         ),
         _ => {}
     }
-    if let Some(s) = &r.surface {
-        let mut want = CapabilitySurface::default();
-        crate::surface::add_policy(&mut want, &records);
-        for (name, have, want) in [
-            ("mcp_tools", &s.mcp_tools, &want.mcp_tools),
-            (
-                "policy_decisions",
-                &s.policy_decisions,
-                &want.policy_decisions,
-            ),
-        ] {
-            if have != want {
-                p.push(
-                    "capability-surface.json",
-                    "inconsistent",
-                    format!("{name} is not what {POLICY_LAYER} records: {have:?} vs {want:?}"),
-                );
-            }
+}
+
+/// The surface's `mcp_tools` and `policy_decisions` against what the policy records say.
+fn policy_surface(s: &CapabilitySurface, records: &[PolicyEvent], p: &mut Problems) {
+    let mut want = CapabilitySurface::default();
+    crate::surface::add_policy(&mut want, records);
+    for (name, have, want) in [
+        ("mcp_tools", &s.mcp_tools, &want.mcp_tools),
+        (
+            "policy_decisions",
+            &s.policy_decisions,
+            &want.policy_decisions,
+        ),
+    ] {
+        if have != want {
+            p.push(
+                "capability-surface.json",
+                "inconsistent",
+                format!("{name} is not what {POLICY_LAYER} records: {have:?} vs {want:?}"),
+            );
         }
     }
-    let Some(c) = correlation else { return };
+}
+
+/// The correlation report against the policy records and health: its bindings are the records
+/// one for one, its status follows from the layers' states, and no denied call has effects.
+fn policy_correlation(
+    h: &ObservationHealth,
+    c: &CorrelationReport,
+    records: &[PolicyEvent],
+    p: &mut Problems,
+) {
     let bound: Vec<_> = c
         .bindings
         .iter()
@@ -185,7 +219,7 @@ fn policy(r: &ReadOut, p: &mut Problems) {
         .collect();
     if bound != recorded {
         p.push(
-            C,
+            CORRELATION,
             "inconsistent",
             format!("bindings do not match the records of {POLICY_LAYER} one for one, in order"),
         );
@@ -202,7 +236,7 @@ fn policy(r: &ReadOut, p: &mut Problems) {
     };
     if !consistent {
         p.push(
-            C,
+            CORRELATION,
             "inconsistent",
             format!(
                 "status {:?} contradicts policy_layer {:?} with {} ambiguit(ies)",
@@ -216,7 +250,7 @@ fn policy(r: &ReadOut, p: &mut Problems) {
         let e = &b.effects;
         if b.decision == assay_contracts::policy_event::Decision::Deny && !e.is_empty() {
             p.push(
-                C,
+                CORRELATION,
                 "inconsistent",
                 format!(
                     "denied call {} has effects: it never reached the server",
@@ -227,6 +261,8 @@ fn policy(r: &ReadOut, p: &mut Problems) {
     }
 }
 
+/// The manifest against the archive's members: first, sorted, complete, and each member's
+/// size and hash as listed.
 fn manifest(r: &ReadOut, p: &mut Problems) {
     let Some(m) = &r.manifest else {
         if !r.members.iter().any(|m| m.path == "manifest.json") {
@@ -238,6 +274,21 @@ fn manifest(r: &ReadOut, p: &mut Problems) {
         }
         return;
     };
+    let listed: BTreeMap<&str, _> = m.members.iter().map(|x| (x.path.as_str(), x)).collect();
+    manifest_listing(r, m, &listed, p);
+    let present: BTreeSet<&str> = r.members.iter().map(|x| x.path.as_str()).collect();
+    listed_members(m, &listed, &present, p);
+    archived_members(r, &listed, p);
+}
+
+/// The manifest's own shape: the archive's first member, each path listed once, sorted, and
+/// not itself.
+fn manifest_listing(
+    r: &ReadOut,
+    m: &ArchiveManifest,
+    listed: &BTreeMap<&str, &ManifestMember>,
+    p: &mut Problems,
+) {
     if !r.manifest_first {
         p.push(
             "manifest.json",
@@ -245,7 +296,6 @@ fn manifest(r: &ReadOut, p: &mut Problems) {
             "manifest.json must be the archive's first member",
         );
     }
-    let listed: BTreeMap<&str, _> = m.members.iter().map(|x| (x.path.as_str(), x)).collect();
     if listed.len() != m.members.len() {
         p.push(
             "manifest.json",
@@ -264,7 +314,16 @@ fn manifest(r: &ReadOut, p: &mut Problems) {
     if listed.contains_key("manifest.json") {
         p.push("manifest.json", "inconsistent", "the manifest lists itself");
     }
-    let present: BTreeSet<&str> = r.members.iter().map(|x| x.path.as_str()).collect();
+}
+
+/// Each listed member is in the archive with its contract's class, and every required member
+/// is listed or present.
+fn listed_members(
+    m: &ArchiveManifest,
+    listed: &BTreeMap<&str, &ManifestMember>,
+    present: &BTreeSet<&str>,
+    p: &mut Problems,
+) {
     for x in &m.members {
         if !present.contains(x.path.as_str()) {
             p.push(
@@ -295,6 +354,10 @@ fn manifest(r: &ReadOut, p: &mut Problems) {
             );
         }
     }
+}
+
+/// Each archive member after the manifest is listed with its size and hash, in path order.
+fn archived_members(r: &ReadOut, listed: &BTreeMap<&str, &ManifestMember>, p: &mut Problems) {
     let mut order: Vec<&str> = Vec::new();
     for x in &r.members {
         if x.path == "manifest.json" {
@@ -350,14 +413,16 @@ fn run_ids(r: &ReadOut, p: &mut Problems) {
     }
 }
 
+/// Health's internal consistency: drop counters, the strictness of `kernel_layer: complete` and
+/// `cgroup_correlation: clean`, and its notes (known codes, a sorted set, none contradicting
+/// the state it names).
 fn health(r: &ReadOut, p: &mut Problems) {
     let Some(h) = &r.health else { return };
-    const M: &str = "observation-health.json";
     let c = &h.counters;
     let by_program: u64 = c.drops_by_program.values().sum();
     if by_program != h.ringbuf_drops {
         p.push(
-            M,
+            HEALTH,
             "inconsistent",
             format!(
                 "ringbuf_drops is {} but drops_by_program sums to {by_program}",
@@ -365,15 +430,41 @@ fn health(r: &ReadOut, p: &mut Problems) {
             ),
         );
     }
-    let complete = h.kernel_layer == KernelLayer::Complete;
-    let mut not_complete = |why: String| {
-        if complete {
-            p.push(
-                M,
-                "inconsistent",
-                format!("kernel_layer is complete but {why}"),
-            );
+    let classes: Vec<(NoteCode, NoteClass)> = h
+        .notes
+        .iter()
+        .filter_map(|n| NoteCode::parse(n))
+        .map(|c| (c, c.class()))
+        .collect();
+    kernel_complete(h, &classes, p);
+    notes_contradicted(h, &classes, p);
+    for n in &h.notes {
+        if NoteCode::parse(n).is_none() {
+            p.push(HEALTH, "invalid", format!("note with an unknown code: {n}"));
         }
+    }
+    cgroup_clean(h, p);
+    if h.notes.windows(2).any(|w| w[0] >= w[1]) {
+        p.push(HEALTH, "inconsistent", "notes are not a sorted set");
+    }
+}
+
+/// The health member.
+const HEALTH: &str = "observation-health.json";
+
+/// `kernel_layer: complete` holds only with no drop, every emitted event received, no probe,
+/// parse or read failure, and no note saying effects were not observed.
+fn kernel_complete(h: &ObservationHealth, classes: &[(NoteCode, NoteClass)], p: &mut Problems) {
+    if h.kernel_layer != KernelLayer::Complete {
+        return;
+    }
+    let c = &h.counters;
+    let mut not_complete = |why: String| {
+        p.push(
+            HEALTH,
+            "inconsistent",
+            format!("kernel_layer is complete but {why}"),
+        );
     };
     if h.ringbuf_drops > 0 {
         not_complete(format!("{} event(s) were dropped", h.ringbuf_drops));
@@ -393,13 +484,7 @@ fn health(r: &ReadOut, p: &mut Problems) {
             not_complete(format!("{n} {what}"));
         }
     }
-    let classes: Vec<(NoteCode, NoteClass)> = h
-        .notes
-        .iter()
-        .filter_map(|n| NoteCode::parse(n))
-        .map(|c| (c, c.class()))
-        .collect();
-    for (code, class) in &classes {
+    for (code, class) in classes {
         if matches!(class, NoteClass::BlindSpot | NoteClass::Drops) {
             not_complete(format!(
                 "a `{}` note says effects were not observed",
@@ -407,6 +492,11 @@ fn health(r: &ReadOut, p: &mut Problems) {
             ));
         }
     }
+}
+
+/// No correlation, policy-layer or SDK-layer note stands beside a clean or complete state of
+/// what it names.
+fn notes_contradicted(h: &ObservationHealth, classes: &[(NoteCode, NoteClass)], p: &mut Problems) {
     for (code, class) in classes {
         let contradicted = match class {
             NoteClass::Correlation => h.cgroup_correlation == CgroupCorrelation::Clean,
@@ -416,33 +506,31 @@ fn health(r: &ReadOut, p: &mut Problems) {
         };
         if contradicted {
             p.push(
-                M,
+                HEALTH,
                 "inconsistent",
                 format!("a `{}` note contradicts the state it names", code.code()),
             );
         }
     }
-    for n in &h.notes {
-        if NoteCode::parse(n).is_none() {
-            p.push(M, "invalid", format!("note with an unknown code: {n}"));
-        }
+}
+
+/// `cgroup_correlation: clean` holds only when no process escaped or went untracked.
+fn cgroup_clean(h: &ObservationHealth, p: &mut Problems) {
+    if h.cgroup_correlation != CgroupCorrelation::Clean {
+        return;
     }
-    if h.cgroup_correlation == CgroupCorrelation::Clean {
-        for (n, what) in [
-            (c.escapes, "process(es) escaped the session cgroup"),
-            (c.track_failures, "process(es) could not be tracked"),
-        ] {
-            if n > 0 {
-                p.push(
-                    M,
-                    "inconsistent",
-                    format!("cgroup_correlation is clean but {n} {what}"),
-                );
-            }
+    let c = &h.counters;
+    for (n, what) in [
+        (c.escapes, "process(es) escaped the session cgroup"),
+        (c.track_failures, "process(es) could not be tracked"),
+    ] {
+        if n > 0 {
+            p.push(
+                HEALTH,
+                "inconsistent",
+                format!("cgroup_correlation is clean but {n} {what}"),
+            );
         }
-    }
-    if h.notes.windows(2).any(|w| w[0] >= w[1]) {
-        p.push(M, "inconsistent", "notes are not a sorted set");
     }
 }
 

@@ -322,6 +322,8 @@ fn schema_error(
     })
 }
 
+/// The single pass over a bundle's bytes: gzip header, tar entries and members, then the
+/// framing after the last one; problems go to `p`, what was learned is returned.
 pub(crate) fn read<R: Read>(r: R, limits: &Limits, keep: Keep, p: &mut Problems) -> ReadOut {
     let mut out = ReadOut::default();
     let mut raw = BufReader::with_capacity(
@@ -332,32 +334,8 @@ pub(crate) fn read<R: Read>(r: R, limits: &Limits, keep: Keep, p: &mut Problems)
             n: 0,
         },
     );
-    match raw.fill_buf() {
-        Ok(b) if b.len() >= 10 && b[..10] == CANONICAL_GZIP_HEADER => {}
-        Ok(b) if b.len() >= 2 && b[..2] == [0x1f, 0x8b] => {
-            p.push(
-                ARCHIVE,
-                "gzip-header",
-                "the gzip header is not the bundle writer's (expected no name, no flags, mtime 0, OS 255)",
-            );
-            return out;
-        }
-        Ok([]) => {
-            p.push(ARCHIVE, "gzip-truncated", "the file is empty");
-            return out;
-        }
-        Ok(_) => {
-            p.push(
-                ARCHIVE,
-                "gzip-header",
-                "not a gzip file (a bundle is a .tar.gz)",
-            );
-            return out;
-        }
-        Err(e) => {
-            p.push(ARCHIVE, "gzip-truncated", format!("cannot read: {e}"));
-            return out;
-        }
+    if !gzip_header(&mut raw, p) {
+        return out;
     }
     let n = Rc::new(Cell::new(0u64));
     let stop = Rc::new(Cell::new(None));
@@ -368,80 +346,118 @@ pub(crate) fn read<R: Read>(r: R, limits: &Limits, keep: Keep, p: &mut Problems)
         stop: stop.clone(),
     };
     let mut ar = tar::Archive::new(capped);
-    let mut validators = Validators::default();
-    let mut seen = BTreeSet::new();
-    let mut framing_ok = true;
-    match ar.entries() {
+    let framing_ok = match ar.entries() {
         Err(e) => {
             stream_error(p, stop.get(), "cannot read the tar stream", &e);
-            framing_ok = false;
+            false
         }
-        Ok(entries) => {
-            for (i, entry) in entries.raw(true).enumerate() {
-                let mut entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        stream_error(p, stop.get(), "bad tar header", &e);
-                        framing_ok = false;
-                        break;
-                    }
-                };
-                if i >= limits.max_members {
-                    p.push(
-                        ARCHIVE,
-                        "too-large",
-                        format!(
-                            "more than {} members; refusing to read further",
-                            limits.max_members
-                        ),
-                    );
-                    framing_ok = false;
-                    break;
-                }
-                let path = escape(&entry.path_bytes());
-                if !entry_allowed(&entry, &path, p) {
-                    // Skip the body (bounded by the decompressed cap).
-                    if let Err(e) = io::copy(&mut entry, &mut io::sink()) {
-                        stream_error(p, stop.get(), "cannot read a member", &e);
-                        framing_ok = false;
-                        break;
-                    }
-                    continue;
-                }
-                if !seen.insert(path.clone()) {
-                    p.push(
-                        &path,
-                        "duplicate-member",
-                        "the archive holds this path twice",
-                    );
-                }
-                if i == 0 {
-                    out.manifest_first = path == "manifest.json";
-                }
-                let mut tee = HashRead {
-                    inner: &mut entry,
-                    hash: Sha256::new(),
-                    n: 0,
-                };
-                let res = member(&path, &mut tee, limits, keep, &mut validators, &mut out, p);
-                if let Err(e) = res.and_then(|()| io::copy(&mut tee, &mut io::sink()).map(|_| ())) {
-                    stream_error(p, stop.get(), &format!("cannot read member {path}"), &e);
-                    framing_ok = false;
-                    break;
-                }
-                out.members.push(MemberInfo {
-                    path,
-                    bytes: tee.n,
-                    sha256: format!("sha256:{}", hex::encode(tee.hash.finalize())),
-                });
-            }
-        }
-    }
+        Ok(entries) => members(entries, &stop, limits, keep, &mut out, p),
+    };
     if framing_ok {
         framing_end(ar.into_inner(), &stop, &mut out, p);
     }
     out.decompressed_bytes = n.get();
     out
+}
+
+/// Whether the file starts with the bundle writer's exact gzip header (else reported).
+fn gzip_header<B: BufRead>(raw: &mut B, p: &mut Problems) -> bool {
+    match raw.fill_buf() {
+        Ok(b) if b.len() >= 10 && b[..10] == CANONICAL_GZIP_HEADER => true,
+        Ok(b) if b.len() >= 2 && b[..2] == [0x1f, 0x8b] => {
+            p.push(
+                ARCHIVE,
+                "gzip-header",
+                "the gzip header is not the bundle writer's (expected no name, no flags, mtime 0, OS 255)",
+            );
+            false
+        }
+        Ok([]) => {
+            p.push(ARCHIVE, "gzip-truncated", "the file is empty");
+            false
+        }
+        Ok(_) => {
+            p.push(
+                ARCHIVE,
+                "gzip-header",
+                "not a gzip file (a bundle is a .tar.gz)",
+            );
+            false
+        }
+        Err(e) => {
+            p.push(ARCHIVE, "gzip-truncated", format!("cannot read: {e}"));
+            false
+        }
+    }
+}
+
+/// Reads every tar entry in order: its header checks, then its content as a member. False when
+/// the framing failed (reported) and reading stopped before the tar end marker.
+fn members<D: Read>(
+    entries: tar::Entries<'_, D>,
+    stop: &Cell<Option<Stop>>,
+    limits: &Limits,
+    keep: Keep,
+    out: &mut ReadOut,
+    p: &mut Problems,
+) -> bool {
+    let mut validators = Validators::default();
+    let mut seen = BTreeSet::new();
+    for (i, entry) in entries.raw(true).enumerate() {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                stream_error(p, stop.get(), "bad tar header", &e);
+                return false;
+            }
+        };
+        if i >= limits.max_members {
+            p.push(
+                ARCHIVE,
+                "too-large",
+                format!(
+                    "more than {} members; refusing to read further",
+                    limits.max_members
+                ),
+            );
+            return false;
+        }
+        let path = escape(&entry.path_bytes());
+        if !entry_allowed(&entry, &path, p) {
+            // Skip the body (bounded by the decompressed cap).
+            if let Err(e) = io::copy(&mut entry, &mut io::sink()) {
+                stream_error(p, stop.get(), "cannot read a member", &e);
+                return false;
+            }
+            continue;
+        }
+        if !seen.insert(path.clone()) {
+            p.push(
+                &path,
+                "duplicate-member",
+                "the archive holds this path twice",
+            );
+        }
+        if i == 0 {
+            out.manifest_first = path == "manifest.json";
+        }
+        let mut tee = HashRead {
+            inner: &mut entry,
+            hash: Sha256::new(),
+            n: 0,
+        };
+        let res = member(&path, &mut tee, limits, keep, &mut validators, out, p);
+        if let Err(e) = res.and_then(|()| io::copy(&mut tee, &mut io::sink()).map(|_| ())) {
+            stream_error(p, stop.get(), &format!("cannot read member {path}"), &e);
+            return false;
+        }
+        out.members.push(MemberInfo {
+            path,
+            bytes: tee.n,
+            sha256: format!("sha256:{}", hex::encode(tee.hash.finalize())),
+        });
+    }
+    true
 }
 
 /// After the tar end marker: only zero padding, then the gzip trailer, then nothing.
