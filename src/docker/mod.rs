@@ -22,6 +22,7 @@
 pub mod binds;
 pub mod chunked;
 mod conn;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod http;
 pub mod report;
