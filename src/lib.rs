@@ -19,6 +19,7 @@ pub use assay_lanes as lanes;
 pub mod cli;
 pub mod containers;
 pub mod correlation;
+pub mod delegation;
 pub mod docker;
 pub mod exit;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -428,10 +428,14 @@ pub fn measure_with(
     let mut layer_file = LayerWriter::new().map_err(MeasureError::LayerFile)?;
     let mut deriver = Deriver::new(noise, rules);
     let mut fd_execs = FdExecs::default();
-    let mut bypass = Bypass::new(&containers);
+    let mut delegations = crate::delegation::Delegations::new(&containers);
     let projected = {
-        let mut all: Vec<&mut dyn KernelSink> =
-            vec![&mut layer_file, &mut deriver, &mut fd_execs, &mut bypass];
+        let mut all: Vec<&mut dyn KernelSink> = vec![
+            &mut layer_file,
+            &mut deriver,
+            &mut fd_execs,
+            &mut delegations,
+        ];
         if let Some(l) = layered.as_mut() {
             all.push(&mut l.witness);
             all.push(&mut l.servers);
@@ -452,7 +456,7 @@ pub fn measure_with(
     drop(layer_dir);
 
     let mut side_notes = containers.notes();
-    side_notes.extend(bypass.notes());
+    side_notes.extend(delegations.notes());
     let side = Side {
         fd_execs: &fd_execs,
         notes: side_notes,
@@ -545,49 +549,6 @@ fn observe(
 struct Side<'a> {
     fd_execs: &'a FdExecs,
     notes: Vec<String>,
-}
-
-/// UNIX connects and sends of session processes to a daemon's socket (not the proxy's):
-/// `daemon-bypass` notes.
-struct Bypass {
-    sockets: std::collections::BTreeSet<String>,
-    hits: std::collections::BTreeSet<(String, String)>,
-}
-
-impl Bypass {
-    fn new(c: &crate::containers::Containers) -> Bypass {
-        Bypass {
-            sockets: c.daemon_sockets(),
-            hits: Default::default(),
-        }
-    }
-
-    fn notes(&self) -> Vec<String> {
-        self.hits
-            .iter()
-            .map(|(sock, process)| {
-                crate::contracts::health::note(
-                    NoteCode::DaemonBypass,
-                    format!("{process} connected to {sock} directly; what that daemon did for it ran outside the session"),
-                )
-            })
-            .collect()
-    }
-}
-
-impl KernelSink for Bypass {
-    fn event(&mut self, ev: &KernelEvent, _origin: &Origin) {
-        use crate::contracts::kernel_event::Kind;
-        if !matches!(ev.kind, Kind::Connect | Kind::NetConnect | Kind::Send) || ev.result != "ok" {
-            return;
-        }
-        if let Some(path) = ev.endpoint.as_deref().and_then(|e| e.strip_prefix("unix:"))
-            && self.sockets.contains(path)
-            && self.hits.len() < 64
-        {
-            self.hits.insert((path.to_string(), ev.process.clone()));
-        }
-    }
 }
 
 /// What a layered run (modes `kernel-policy`, `sdk`) gathers around the projection: the layer

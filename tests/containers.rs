@@ -299,6 +299,63 @@ fn going_around_the_proxy_is_never_clean() {
     );
 }
 
+/// The negative control: a container started outside the session, busy reading its image's
+/// secret and the host's work dir the whole time, never appears in a run beside it (and does
+/// not make the run's health unclean: nothing of it is the run's).
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_container_outside_the_session_never_appears() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    std::fs::write(work.join("data.txt"), "mine\n").unwrap();
+    let name = format!("busy-outside-{}", std::process::id());
+    let started = Command::new(docker_cli().unwrap())
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
+        .args(["run", "-d", "--rm", "--name", &name, "-v"])
+        .arg(format!("{}:/data", work.display()))
+        .args([
+            "assay-busybox:1",
+            "sh",
+            "-c",
+            "while true; do cat /etc/img-secret /data/data.txt > /dev/null; echo x > /data/busy.txt; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{started:?}");
+    let busy = work.join("busy.txt");
+    let t = std::time::Instant::now();
+    while !busy.exists() {
+        assert!(
+            t.elapsed().as_secs() < 20,
+            "the outside container never got busy"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = run(&d, &work, &[], &[], "cat data.txt > copy.txt\nsleep 1\n");
+    let stop = Command::new(docker_cli().unwrap())
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
+        .args(["rm", "-f", &name])
+        .output()
+        .unwrap();
+    assert!(stop.status.success(), "{stop:?}");
+    assert!(r.out.status.success());
+    assert_clean(&r);
+    let s = &r.surface;
+    assert_eq!(strings(&s["filesystem_writes"]), ["<work>/copy.txt"]);
+    let all: Vec<String> = ["filesystem_paths", "process_execs", "network_endpoints"]
+        .iter()
+        .flat_map(|f| strings(&s[*f]))
+        .collect();
+    for p in &all {
+        assert!(
+            !p.contains("img-secret") && !p.contains("busy.txt") && !p.starts_with("container:"),
+            "the outside container's work in the run's surface: {p}\n{all:#?}"
+        );
+    }
+}
+
 /// Work the proxy lets through but cannot place (here an exec in a container the run did not
 /// create) is flagged, and the health is not clean.
 #[test]
