@@ -349,21 +349,6 @@ fn cross_diff_of_the_two_runtimes_matches_its_golden_and_is_idempotent() {
     );
     let d: Value = serde_json::from_slice(&same.stdout).unwrap();
     assert_eq!(d["status"], "same");
-    let changes = |d: &Value| -> usize {
-        let mut n = 0;
-        let mut count = |c: &Value| {
-            n += c["added"].as_array().unwrap().len() + c["removed"].as_array().unwrap().len()
-        };
-        d["canonical"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .for_each(&mut count);
-        for t in d["canonical"]["per_tool"].as_array().unwrap() {
-            t["effects"].as_array().unwrap().iter().for_each(&mut count);
-        }
-        n
-    };
     assert_eq!(changes(&d), 0);
     assert_eq!(
         cross_diff(&oa.bundle, &oa.bundle, "json").stdout,
@@ -407,6 +392,87 @@ fn cross_diff_of_the_two_runtimes_matches_its_golden_and_is_idempotent() {
             .unwrap()
             .contains("18089")
     );
+}
+
+/// Entries added or removed in a cross-diff's canonical part (tools and per-tool effects).
+fn changes(d: &Value) -> usize {
+    let mut n = 0;
+    let mut count = |c: &Value| {
+        n += c["added"].as_array().unwrap().len() + c["removed"].as_array().unwrap().len()
+    };
+    d["canonical"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .for_each(&mut count);
+    for t in d["canonical"]["per_tool"].as_array().unwrap() {
+        t["effects"].as_array().unwrap().iter().for_each(&mut count);
+    }
+    n
+}
+
+/// The venv `scripts/setup` makes for the Python fixtures (`ASSAY_SDK_PYTHON_VENV`).
+const SDK_PYTHON: &str = "/opt/assay-runner/sdk-python/bin/python";
+
+/// A work dir seeded as the `sdk-python-*` proofs seed it.
+fn python_work(tmp: &Path, agent: &str) -> PathBuf {
+    let w = tmp.join("work");
+    std::fs::create_dir_all(w.join("data")).unwrap();
+    std::fs::copy(
+        repo().join("fixtures/sdk-python").join(agent),
+        w.join(agent),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("fixtures/policy/dist/server.mjs"),
+        w.join("server.mjs"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("fixtures/policy/seed/data/input.txt"),
+        w.join("data/input.txt"),
+    )
+    .unwrap();
+    w
+}
+
+/// The same task in JavaScript and in Python, for each runtime family (`@openai/agents` and
+/// `openai-agents`, `@google/genai` and `google-genai`): `cross-diff` finds the same tools with
+/// the same kernel effects each; only the runtimes (diagnostic) differ.
+#[test]
+#[ignore = "kernel test: needs root, BPF and the bundled fixtures; scripts/test runs it (cargo test -- --include-ignored)"]
+fn javascript_and_python_runs_of_a_task_have_the_same_tool_surface() {
+    ready();
+    support::require_files(&[SDK_PYTHON]);
+    for (js, py) in [
+        ("openai-agent.mjs", "openai_agent.py"),
+        ("genai-agent.mjs", "genai_agent.py"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("js"), tmp.path().join("py"));
+        let j = run(&a, "sdk-js", &work(&a, js), &["node", js]);
+        let p = run(&b, "sdk-py", &python_work(&b, py), &[SDK_PYTHON, py]);
+        for r in [&j, &p] {
+            assert_eq!(
+                r.json("observation-health.json")["sdk_layer"],
+                "complete",
+                "{:#?}",
+                r.notes()
+            );
+        }
+        let out = cross_diff(&j.bundle, &p.bundle, "json");
+        let d: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(changes(&d), 0, "{js} vs {py}: {:#}", d["canonical"]);
+        assert_eq!(d["status"], "same", "{js} vs {py}: {d:#}");
+        assert_eq!(out.status.code(), Some(0));
+        let tools = d["canonical"]["tools"].as_array().unwrap();
+        assert!(!tools.is_empty(), "{js} vs {py}: no tool compared");
+        assert_ne!(
+            d["diagnostic"]["base_sdk"], d["diagnostic"]["head_sdk"],
+            "the runtimes differ (diagnostic only)"
+        );
+    }
 }
 
 #[test]
