@@ -197,7 +197,16 @@ impl Containers {
     /// The placed containers by id, for the projection.
     pub fn map(&self) -> ContainerMap {
         let placed = self.report.iter().flat_map(|r| r.placed.iter());
+        let builds: Vec<Vec<String>> = self
+            .report
+            .iter()
+            .flat_map(|r| r.builds.iter().map(|b| b.tags.clone()))
+            .collect();
         ContainerMap {
+            build: (!builds.is_empty()).then(|| Container {
+                image: crate::layers::containers::build_image(&builds),
+                ..Default::default()
+            }),
             by_id: placed.map(|p| (p.id.clone(), container_of(p))).collect(),
             proxy_socket: self
                 .socket

@@ -299,6 +299,54 @@ fn going_around_the_proxy_is_never_clean() {
     );
 }
 
+/// A legacy `docker build` whose `RUN` step reads a file of its base image and writes into the
+/// image: the step's container is placed under the session, so its read and its write are the
+/// run's (in the form that names the image), and nothing of the builder's own setup is.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_docker_build_run_step_is_observed() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    std::fs::create_dir(work.join("ctx")).unwrap();
+    std::fs::write(
+        work.join("ctx/Dockerfile"),
+        "FROM assay-busybox:1\nRUN cat /etc/img-secret > /built.txt\n",
+    )
+    .unwrap();
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[("DOCKER_BUILDKIT", "0".into())],
+        "docker build -q -t assay-built:t ctx\n",
+    );
+    assert!(r.out.status.success());
+    assert_clean(&r);
+    let paths = strings(&r.surface["filesystem_paths"]);
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("container:") && p.ends_with(":/etc/img-secret")),
+        "the RUN step's read: {paths:#?}"
+    );
+    let writes = strings(&r.surface["filesystem_writes"]);
+    assert!(
+        writes
+            .iter()
+            .any(|p| p.starts_with("container:") && p.ends_with(":/built.txt")),
+        "the RUN step's write: {writes:#?}"
+    );
+    for p in paths.iter().chain(&writes) {
+        assert!(
+            !p.contains("overlay2")
+                && !p.contains("exec.fifo")
+                && !p.starts_with("/etc/img")
+                && !p.starts_with("/built"),
+            "the builder's setup, or a build path shown as the host's, in the surface: {p}"
+        );
+    }
+}
+
 /// The negative control: a container started outside the session, busy reading its image's
 /// secret and the host's work dir the whole time, never appears in a run beside it (and does
 /// not make the run's health unclean: nothing of it is the run's).

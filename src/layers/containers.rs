@@ -29,6 +29,31 @@ pub struct ContainerMap {
     pub by_id: HashMap<String, Container>,
     /// The proxy's socket, shown as [`PROXY_SOCKET_SHOWN`].
     pub proxy_socket: Option<Vec<u8>>,
+    /// When the run made legacy builds through the proxy: what a container the daemon made for
+    /// a build step is (no create request names it; its cgroup has a container id's name).
+    pub build: Option<Container>,
+}
+
+impl ContainerMap {
+    /// The container a cgroup below the session's belongs to: a placed one by its id, else a
+    /// build step's when the run built and the name is a container id (64 hex digits). Any
+    /// other cgroup is the command's own making: its processes see the host's paths.
+    pub fn of_cgroup(&self, name: &str) -> Option<&Container> {
+        self.by_id.get(name).or_else(|| {
+            let id =
+                name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            self.build.as_ref().filter(|_| id)
+        })
+    }
+}
+
+/// The image a build step's container is shown with: `<build:TAG>` for one build with a tag,
+/// else `<build>`.
+pub fn build_image(tags_of_builds: &[Vec<String>]) -> String {
+    match tags_of_builds {
+        [tags] if !tags.is_empty() => format!("<build:{}>", tags[0]),
+        _ => "<build>".into(),
+    }
 }
 
 impl Container {
@@ -105,5 +130,24 @@ mod tests {
             m("/etc/img-secret"),
             ("container:assay-busybox:1:/etc/img-secret".into(), false)
         );
+    }
+
+    #[test]
+    fn a_build_steps_container_is_known_by_its_id_shaped_name_only_when_the_run_built() {
+        let id = "a".repeat(64);
+        let mut map = ContainerMap::default();
+        assert!(map.of_cgroup(&id).is_none(), "no build: a cgroup of the command's own");
+        map.build = Some(Container {
+            image: build_image(&[vec!["t:1".into()]]),
+            ..Default::default()
+        });
+        assert_eq!(map.of_cgroup(&id).unwrap().image, "<build:t:1>");
+        assert!(map.of_cgroup("my-own-cgroup").is_none());
+        assert!(map.of_cgroup(&"A".repeat(64)).is_none());
+        assert!(map.of_cgroup(&"a".repeat(63)).is_none());
+        map.by_id.insert(id.clone(), container());
+        assert_eq!(map.of_cgroup(&id).unwrap().image, "assay-busybox:1");
+        assert_eq!(build_image(&[vec![], vec!["x".into()]]), "<build>");
+        assert_eq!(build_image(&[vec![]]), "<build>");
     }
 }

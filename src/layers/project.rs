@@ -394,7 +394,7 @@ impl<'a> Projector<'a> {
         self.current = self
             .cgroups
             .get(&h.cgid)
-            .and_then(|name| self.containers.by_id.get(name));
+            .and_then(|name| self.containers.of_cgroup(name));
         let key = self.procs.key_of(h.pid, h.ts);
         if let Some(c) = self.current {
             self.procs.adopt(key, c.creator_pid);
