@@ -136,7 +136,10 @@ mod tests {
     fn a_build_steps_container_is_known_by_its_id_shaped_name_only_when_the_run_built() {
         let id = "a".repeat(64);
         let mut map = ContainerMap::default();
-        assert!(map.of_cgroup(&id).is_none(), "no build: a cgroup of the command's own");
+        assert!(
+            map.of_cgroup(&id).is_none(),
+            "no build: a cgroup of the command's own"
+        );
         map.build = Some(Container {
             image: build_image(&[vec!["t:1".into()]]),
             ..Default::default()
