@@ -92,6 +92,9 @@
 /* a path-only syscall's text (or its base directory) at exit is not what it was at entry, or
  * could not be compared (texts.h): the path may not be the one the kernel used */
 #define ST_UNSTABLE 4096
+/* cgroup: made by a process of the run (in the session or followed), not by a container
+ * runtime; `flags` then holds the cgroup id its maker was in */
+#define ST_BY_RUN 8192
 
 /* slots for per-CPU attempt/drop counters: one per emitting program family */
 #define PROG_EXEC 0

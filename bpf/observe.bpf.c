@@ -182,7 +182,9 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 /* cgroup_mkdir(struct cgroup *cgrp, const char *path): a cgroup made below the session's on the
  * cgroup2 hierarchy (a container the run's Docker endpoint placed there, by its runtime): its id
  * and name, so userspace knows whose processes carry that id. Fires for every hierarchy; a
- * cgroup1 one (runc makes the same path in each) is not the session's. */
+ * cgroup1 one (runc makes the same path in each) is not the session's. One the run's own
+ * processes made is marked (ST_BY_RUN, with the cgroup its maker was in): its name claims
+ * nothing, whatever it is. */
 SEC("raw_tp/cgroup_mkdir")
 int on_cgroup_mkdir(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -196,6 +198,10 @@ int on_cgroup_mkdir(struct bpf_raw_tracepoint_args *ctx)
 	struct event *e = new_event(EV_CGROUP, MEMBER_HOOK);
 	if (!e)
 		return 0;
+	if (session_member()) {
+		e->h.status |= ST_BY_RUN;
+		e->h.flags = bpf_get_current_cgroup_id();
+	}
 	e->h.cgid = id;
 	long n = bpf_probe_read_kernel_str(&e->data[0], 256, BPF_CORE_READ(cg, kn, name));
 	e->h.len1 = n > 1 ? (__u16)(n - 1) : 0;

@@ -347,6 +347,47 @@ fn a_docker_build_run_step_is_observed() {
     }
 }
 
+/// A cgroup the run makes itself is never taken for a container by its name: in a run that
+/// built (so a container id's name would be a build step's), a step that makes its own cgroup
+/// below the session named like a container id and moves into it still has the host's paths.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_cgroup_the_run_names_like_a_container_is_not_one() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    std::fs::create_dir(work.join("ctx")).unwrap();
+    std::fs::write(
+        work.join("ctx/Dockerfile"),
+        "FROM assay-busybox:1\nRUN cat /etc/img-secret > /built.txt\n",
+    )
+    .unwrap();
+    let id = "a".repeat(64);
+    let script = format!(
+        "docker build -q -t assay-built:t ctx\n\
+         base=/sys/fs/cgroup/unified; [ -d \"$base\" ] || base=/sys/fs/cgroup\n\
+         cg=$(sed -n 's/^0:://p' /proc/self/cgroup)\n\
+         mkdir \"$base$cg/{id}\"\n\
+         echo $$ > \"$base$cg/{id}/cgroup.procs\"\n\
+         sed -n 's/^0:://p' /proc/self/cgroup > where.txt\n\
+         cat /etc/hostname > host-read.txt\n"
+    );
+    let r = run(&d, &work, &[], &[("DOCKER_BUILDKIT", "0".into())], &script);
+    assert!(r.out.status.success());
+    let moved = std::fs::read_to_string(work.join("where.txt")).unwrap();
+    assert!(moved.trim_end().ends_with(&id), "the step moved: {moved}");
+    let paths = strings(&r.surface["filesystem_paths"]);
+    assert!(paths.contains(&"/etc/hostname".to_string()), "{paths:#?}");
+    assert!(
+        !paths.iter().any(|p| p.ends_with(":/etc/hostname")),
+        "a host read shown as a container's: {paths:#?}"
+    );
+    let writes = strings(&r.surface["filesystem_writes"]);
+    assert!(
+        writes.contains(&"<work>/host-read.txt".to_string()),
+        "{writes:#?}"
+    );
+}
+
 /// The negative control: a container started outside the session, busy reading its image's
 /// secret and the host's work dir the whole time, never appears in a run beside it (and does
 /// not make the run's health unclean: nothing of it is the run's).

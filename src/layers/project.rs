@@ -196,8 +196,10 @@ pub(crate) struct Projector<'a> {
     made_dirs: HashSet<Vec<u8>>,
     lookup: PrefixLookup<'a>,
     prefixes: HashMap<Vec<u8>, Prefix>,
-    /// Cgroups made below the session's during the run, by id: their names.
-    pub cgroups: HashMap<u64, String>,
+    /// Cgroups made below the session's during the run, by id: the name a container is looked up
+    /// by (a runtime's cgroup: its own name; one the run made: its maker's cgroup's, so a
+    /// container's nested cgroup stays that container's and any other is the host's), or none.
+    pub cgroups: HashMap<u64, Option<String>>,
     /// The containers placed under the session, by id (a cgroup's name).
     containers: &'a ContainerMap,
     /// The container of the record being projected, if its process is in one.
@@ -387,13 +389,20 @@ impl<'a> Projector<'a> {
             return self.payload(h, data1);
         }
         if h.kind == EV_CGROUP {
-            // a cgroup below the session's: whose processes carry this id (containers)
-            self.cgroups.insert(h.cgid, escape(data1));
+            // a cgroup below the session's: whose processes carry this id (containers). A name
+            // the run's own processes chose claims nothing: such a cgroup is the container its
+            // maker was in, if any.
+            let name = match h.status & ST_BY_RUN {
+                0 => Some(escape(data1)),
+                _ => self.cgroups.get(&h.flags).cloned().flatten(),
+            };
+            self.cgroups.insert(h.cgid, name);
             return None;
         }
         self.current = self
             .cgroups
             .get(&h.cgid)
+            .and_then(|name| name.as_deref())
             .and_then(|name| self.containers.of_cgroup(name));
         let key = self.procs.key_of(h.pid, h.ts);
         if let Some(c) = self.current {

@@ -92,6 +92,9 @@ pub const ST_LOADER: u32 = 2048;
 /// syscall's entry and exit, or could not be compared: the path may not be the one the kernel
 /// used.
 pub const ST_UNSTABLE: u32 = 4096;
+/// cgroup: made by a process of the run, not by a container runtime; the event's `flags` then
+/// hold the id of the cgroup its maker was in.
+pub const ST_BY_RUN: u32 = 8192;
 /// The largest batch a CPU stages (`STAGE_MAX`).
 pub const STAGE_MAX: u64 = 65536;
 
@@ -469,6 +472,7 @@ mod tests {
             ("ST_FILELESS".into(), ST_FILELESS.into()),
             ("ST_LOADER".into(), ST_LOADER.into()),
             ("ST_UNSTABLE".into(), ST_UNSTABLE.into()),
+            ("ST_BY_RUN".into(), ST_BY_RUN.into()),
             ("OP_COUNT".into(), OP_MKNOD.into()),
             ("PROG_EXEC".into(), 0),
             ("PROG_FORK".into(), 1),
