@@ -892,33 +892,22 @@ fn calls_concurrent_forwards_as_the_client_sends() {
     assert!(log.iter().all(|r| r["diag"]["held_ns"].is_null()));
 }
 
-/// While a call is held, the server's own request to the client and the client's answer still
-/// pass (else a call that asks the client something would wait forever on the held one), and a
-/// held call the client cancels never reaches the server.
+/// A held call the client cancels never reaches the server; the one before it and the one after
+/// it run in order.
 #[test]
-fn a_held_call_blocks_nothing_else_and_can_be_cancelled() {
+fn a_held_call_can_be_cancelled() {
     let mut w = Wrapped::start(&["--calls", "one-at-a-time"], &[]);
     init(&mut w);
-    w.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask"}}));
-    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+    w.send(slow(1, 300));
+    w.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"held": true}}}));
-    w.send(slow(9, 10));
+    w.send(slow(3, 10));
     w.send(
         json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-        "params": {"requestId": 9, "reason": "user"}}),
+        "params": {"requestId": 3, "reason": "user"}}),
     );
-    let req = w.recv();
-    assert_eq!(req["method"], "sampling/createMessage", "{req}");
-    w.send(
-        json!({"jsonrpc": "2.0", "id": 7, "result": {"model": "m", "role": "assistant",
-        "content": {"type": "text", "text": "hi"}}}),
-    );
-    assert!(text(&w.recv()).contains("\"model\":\"m\""));
-    assert_eq!(
-        w.recv()["id"],
-        8,
-        "the held echo follows once ask is answered"
-    );
+    assert_eq!(w.recv()["id"], 1);
+    assert_eq!(w.recv()["id"], 2, "the held echo follows the slow call");
     let (_, _, w) = w.finish();
     let log = w.log();
     schema_valid(&log);
@@ -927,14 +916,53 @@ fn a_held_call_blocks_nothing_else_and_can_be_cancelled() {
             .find(|r| r["diag"]["jsonrpc_id"] == id)
             .map(|r| (r["outcome"].clone(), r["diag"]["forwarded_ns"].clone()))
     };
-    assert_eq!(outcome("9"), Some((json!("cancelled"), Value::Null)));
-    assert_eq!(outcome("8").unwrap().0, json!("ok"));
+    assert_eq!(outcome("3"), Some((json!("cancelled"), Value::Null)));
+    assert_eq!(outcome("2").unwrap().0, json!("ok"));
     let saw = w.server_saw();
     assert!(
         !saw.iter()
-            .any(|m| m["id"] == 9 && m["method"] == "tools/call"),
+            .any(|m| m["id"] == 3 && m["method"] == "tools/call"),
         "the cancelled held call never reached the server"
     );
+}
+
+/// While the server's request to the client is open, a call the client makes (perhaps to answer
+/// it) is not held behind the call that asked: it would wait for a call that waits for it.
+#[test]
+fn a_call_made_while_the_server_asks_the_client_is_not_held() {
+    let mut w = Wrapped::start(&["--calls", "one-at-a-time"], &[]);
+    init(&mut w);
+    w.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask"}}));
+    let req = w.recv();
+    assert_eq!(req["method"], "sampling/createMessage", "{req}");
+    w.send(json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"nested": true}}}));
+    assert_eq!(
+        w.recv()["id"],
+        8,
+        "the nested call is answered while ask is open"
+    );
+    w.send(
+        json!({"jsonrpc": "2.0", "id": 7, "result": {"model": "m", "role": "assistant",
+        "content": {"type": "text", "text": "hi"}}}),
+    );
+    assert!(text(&w.recv()).contains("\"model\":\"m\""));
+    // the server's request answered: holding applies again
+    w.send(slow(9, 200));
+    w.send(slow(10, 10));
+    assert_eq!(w.recv()["id"], 9);
+    assert_eq!(w.recv()["id"], 10);
+    let (_, _, w) = w.finish();
+    let log = w.log();
+    schema_valid(&log);
+    let held = |id: &str| {
+        log.iter()
+            .find(|r| r["diag"]["jsonrpc_id"] == id)
+            .map(|r| r["diag"]["held_ns"].clone())
+            .unwrap()
+    };
+    assert!(held("8").is_null(), "the nested call was not held");
+    assert!(held("10").is_u64(), "call 10 was held behind call 9");
 }
 
 /// The client closes its stdin with calls held: they still reach the server and are answered.

@@ -52,6 +52,8 @@ pub const MAX_TRACKED: usize = 1 << 16;
 /// Most allowed `tools/call`s held at once ([`CallOrder::OneAtATime`]); past it a call is
 /// refused, so a client cannot make the wrapper hold without bound.
 pub const MAX_HELD: usize = 1024;
+/// Most bytes of held calls' messages; past it a call is refused (as for [`MAX_HELD`]).
+pub const MAX_HELD_BYTES: usize = 64 << 20;
 /// After SIGTERM, how long the server gets before SIGKILL.
 const KILL_AFTER: Duration = Duration::from_secs(2);
 /// After the server exits, how long its stdout may stay open (held by a descendant).
@@ -173,6 +175,10 @@ struct State {
     pending: HashMap<String, Pending>,
     /// Allowed calls not yet forwarded ([`CallOrder::OneAtATime`]), oldest first.
     held: VecDeque<Held>,
+    /// Bytes of the held calls' messages.
+    held_bytes: usize,
+    /// Ids of the server's requests to the client not yet answered (at most [`MAX_TRACKED`]).
+    server_asks: HashSet<String>,
     /// Ids of the client's other requests in flight (so no id is in flight twice, and a
     /// response settles only the request it answers); at most [`MAX_TRACKED`].
     others: HashSet<String>,
@@ -279,6 +285,19 @@ impl Shared {
         }
     }
 
+    /// The server asked the client something (a request of its own, id `id`).
+    fn asked(&self, id: &Value) {
+        let mut st = lock(&self.state);
+        if st.server_asks.len() < MAX_TRACKED {
+            st.server_asks.insert(id_key(id));
+        }
+    }
+
+    /// The client answered the server's request `id`.
+    fn answered(&self, id: &Value) {
+        lock(&self.state).server_asks.remove(&id_key(id));
+    }
+
     /// Forwards the oldest held call once no `tools/call` is in flight (state locked by the
     /// caller). Never waits: the server pump calls it.
     fn release_held(&self, st: &mut State) {
@@ -288,6 +307,7 @@ impl Shared {
         let Some(h) = st.held.pop_front() else {
             return;
         };
+        st.held_bytes = st.held_bytes.saturating_sub(h.bytes.len());
         let mut call = h.call;
         let now = monotonic_ns();
         call.forwarded_ns = Some(now);
@@ -378,6 +398,16 @@ fn tool_call_id(params: Option<&Value>, jsonrpc_id: Option<&str>) -> (String, Id
 }
 
 impl ClientSide {
+    /// Whether an allowed call arriving now is held: one at a time, another call in flight or
+    /// waiting, and no request of the server's to the client open (the client may be answering
+    /// it by calling a tool of this server: holding that call would wait for a call that waits
+    /// for it; it is forwarded, and correlation reports the overlap).
+    fn holds(&self, st: &State) -> bool {
+        self.shared.calls == CallOrder::OneAtATime
+            && (!st.pending.is_empty() || !st.held.is_empty())
+            && st.server_asks.is_empty()
+    }
+
     /// Decides one `tools/call`; in a batch (`in_batch`) it is refused whatever the policy says.
     ///
     /// One function on purpose: the refusals, the policy's decision and the pending entry of a
@@ -389,6 +419,7 @@ impl ClientSide {
     )]
     fn call(&self, v: &Value, id: Option<&Value>, in_batch: bool) -> CallAction {
         let received_ns = monotonic_ns();
+        let bytes = serde_json::to_vec(v).unwrap_or_default();
         let params = v.get("params");
         let jsonrpc_id = id.map(id_key);
         let (tool_call_id, source) = tool_call_id(params, jsonrpc_id.as_deref());
@@ -434,10 +465,14 @@ impl ClientSide {
                 )
             }
             (Some(id), Some(_))
-                if self.shared.calls == CallOrder::OneAtATime && st.held.len() >= MAX_HELD =>
+                if self.holds(&st)
+                    && (st.held.len() >= MAX_HELD
+                        || st.held_bytes + bytes.len() > MAX_HELD_BYTES) =>
             {
                 let msg = format!(
-                    "{MAX_HELD} tools/call are already waiting for this server (refused by mcp-wrap)"
+                    "{} tools/call ({} bytes) are already waiting for this server; at most {MAX_HELD} calls and {MAX_HELD_BYTES} bytes wait (refused by mcp-wrap)",
+                    st.held.len(),
+                    st.held_bytes
                 );
                 (
                     protocol(format!("held-limit: {msg}")),
@@ -452,7 +487,6 @@ impl ClientSide {
                         (verdict, Some(answer))
                     }
                     Decision::Allow => {
-                        let bytes = serde_json::to_vec(v).unwrap_or_default();
                         let mut call = Pending {
                             tool_call_id,
                             source,
@@ -464,9 +498,9 @@ impl ClientSide {
                             held_ns: None,
                             arguments_sha256,
                         };
-                        let busy = !st.pending.is_empty() || !st.held.is_empty();
-                        if self.shared.calls == CallOrder::OneAtATime && busy {
+                        if self.holds(&st) {
                             let key = id_key(id);
+                            st.held_bytes += bytes.len();
                             st.held.push_back(Held { key, call, bytes });
                             return CallAction::Nothing;
                         }
@@ -516,6 +550,7 @@ impl ClientSide {
         } else if let Some(i) = st.held.iter().position(|h| h.key == key)
             && let Some(h) = st.held.remove(i)
         {
+            st.held_bytes = st.held_bytes.saturating_sub(h.bytes.len());
             let _ = self
                 .shared
                 .record(&mut st, h.call, Outcome::Cancelled, None);
@@ -618,9 +653,18 @@ impl ClientSide {
                     ));
                 }
             }
+            Message::Single(_, Kind::Response { id }) => {
+                self.shared.answered(&id);
+                send(line, &self.shared);
+            }
             Message::Single(..) => send(line, &self.shared),
             Message::Batch(items) => {
                 if !items.iter().any(|(_, k)| is_tools_call(k)) {
+                    for (_, k) in &items {
+                        if let Kind::Response { id } = k {
+                            self.shared.answered(id);
+                        }
+                    }
                     send(line, &self.shared);
                     return;
                 }
@@ -747,9 +791,17 @@ fn server_side(
                 continue;
             }
             Message::Single(v, Kind::Response { id }) => settle(&v, &id),
+            Message::Single(_, Kind::Request { id, .. }) => {
+                shared.asked(&id);
+                Ok(())
+            }
             Message::Single(..) => Ok(()),
             Message::Batch(items) => items.iter().try_for_each(|(v, k)| match k {
                 Kind::Response { id } => settle(v, id),
+                Kind::Request { id, .. } => {
+                    shared.asked(id);
+                    Ok(())
+                }
                 _ => Ok(()),
             }),
         };
@@ -887,6 +939,8 @@ pub fn run(cfg: WrapConfig, io: ClientIo) -> Result<WrapEnd, WrapError> {
         state: Mutex::new(State {
             pending: HashMap::new(),
             held: VecDeque::new(),
+            held_bytes: 0,
+            server_asks: HashSet::new(),
             others: HashSet::new(),
             sink,
             seq: 0,
@@ -957,6 +1011,7 @@ fn settle_all(shared: &Shared) {
         let mut st = lock(&shared.state);
         let mut left: Vec<(String, Pending)> = st.pending.drain().collect();
         left.extend(st.held.drain(..).map(|h| (h.key, h.call)));
+        st.held_bytes = 0;
         left.sort_by_key(|(_, p)| p.received_ns);
         for (key, p) in left {
             if shared
