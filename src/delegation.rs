@@ -199,6 +199,26 @@ impl KernelSink for Delegations {
         }
         match ev.kind {
             Kind::Connect | Kind::NetConnect | Kind::Send => self.connected(ev),
+            Kind::Link | Kind::Rename => {
+                // another name for a daemon's socket: a connect through it names no daemon
+                for name in [ev.path.as_deref(), ev.path2.as_deref()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let daemon = if self.runtimes.contains(name) {
+                        Some("a container runtime")
+                    } else {
+                        socket(name)
+                    };
+                    if let Some(d) = daemon {
+                        self.hit(format!(
+                            "{} linked or renamed {name}, the socket of {d}; a connection through the new name reaches it",
+                            ev.process
+                        ));
+                    }
+                }
+                self.spooled(ev);
+            }
             Kind::Exec => {
                 if let Some(path) = ev.path.as_deref()
                     && let Some(d) = runtime(path)
@@ -206,17 +226,22 @@ impl KernelSink for Delegations {
                     self.hit(format!("{} ran {path}: {d}", ev.process));
                 }
             }
-            _ => {
-                for t in crate::surface::touches(ev).into_iter().flatten() {
-                    if let Touch::OpenWrite(path) | Touch::Change(path) = t
-                        && let Some(d) = spool(path)
-                    {
-                        self.hit(format!(
-                            "{} wrote {path}, where {d} picks up work; what it runs from there runs outside the session",
-                            ev.process
-                        ));
-                    }
-                }
+            _ => self.spooled(ev),
+        }
+    }
+}
+
+impl Delegations {
+    /// A write into a spool or unit directory.
+    fn spooled(&mut self, ev: &KernelEvent) {
+        for t in crate::surface::touches(ev).into_iter().flatten() {
+            if let Touch::OpenWrite(path) | Touch::Change(path) = t
+                && let Some(d) = spool(path)
+            {
+                self.hit(format!(
+                    "{} wrote {path}, where {d} picks up work; what it runs from there runs outside the session",
+                    ev.process
+                ));
             }
         }
     }
