@@ -96,6 +96,27 @@ fn run(d: &Daemon, work: &Path, extra: &[&str], env: &[(&str, String)], script: 
     }
 }
 
+/// The docker CLI run outside any session, against the daemon `d`.
+fn outside(d: &Daemon, work: &Path, args: &[&str]) -> Output {
+    Command::new(docker_cli().unwrap())
+        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
+        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `work/ctx`: a build context whose one `RUN` step reads a file of its base image and writes
+/// into the image.
+fn build_context(work: &Path) {
+    std::fs::create_dir(work.join("ctx")).unwrap();
+    std::fs::write(
+        work.join("ctx/Dockerfile"),
+        "FROM assay-busybox:1\nRUN cat /etc/img-secret > /built.txt\n",
+    )
+    .unwrap();
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))
@@ -307,12 +328,7 @@ fn going_around_the_proxy_is_never_clean() {
 fn a_docker_build_run_step_is_observed() {
     let d = daemon();
     let (_t, work) = work_dir();
-    std::fs::create_dir(work.join("ctx")).unwrap();
-    std::fs::write(
-        work.join("ctx/Dockerfile"),
-        "FROM assay-busybox:1\nRUN cat /etc/img-secret > /built.txt\n",
-    )
-    .unwrap();
+    build_context(&work);
     let r = run(
         &d,
         &work,
@@ -355,12 +371,7 @@ fn a_docker_build_run_step_is_observed() {
 fn a_cgroup_the_run_names_like_a_container_is_not_one() {
     let d = daemon();
     let (_t, work) = work_dir();
-    std::fs::create_dir(work.join("ctx")).unwrap();
-    std::fs::write(
-        work.join("ctx/Dockerfile"),
-        "FROM assay-busybox:1\nRUN cat /etc/img-secret > /built.txt\n",
-    )
-    .unwrap();
+    build_context(&work);
     let id = "a".repeat(64);
     let script = format!(
         "docker build -q -t assay-built:t ctx\n\
@@ -398,19 +409,24 @@ fn a_container_outside_the_session_never_appears() {
     let (_t, work) = work_dir();
     std::fs::write(work.join("data.txt"), "mine\n").unwrap();
     let name = format!("busy-outside-{}", std::process::id());
-    let started = Command::new(docker_cli().unwrap())
-        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
-        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
-        .args(["run", "-d", "--rm", "--name", &name, "-v"])
-        .arg(format!("{}:/data", work.display()))
-        .args([
+    let mount = format!("{}:/data", work.display());
+    let started = outside(
+        &d,
+        &work,
+        &[
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            &name,
+            "-v",
+            &mount,
             "assay-busybox:1",
             "sh",
             "-c",
             "while true; do cat /etc/img-secret /data/data.txt > /dev/null; echo x > /data/busy.txt; done",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(started.status.success(), "{started:?}");
     let busy = work.join("busy.txt");
     let t = std::time::Instant::now();
@@ -422,12 +438,7 @@ fn a_container_outside_the_session_never_appears() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let r = run(&d, &work, &[], &[], "cat data.txt > copy.txt\nsleep 1\n");
-    let stop = Command::new(docker_cli().unwrap())
-        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
-        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
-        .args(["rm", "-f", &name])
-        .output()
-        .unwrap();
+    let stop = outside(&d, &work, &["rm", "-f", &name]);
     assert!(stop.status.success(), "{stop:?}");
     assert!(r.out.status.success());
     assert_clean(&r);
@@ -452,10 +463,10 @@ fn a_container_outside_the_session_never_appears() {
 fn unplaced_container_work_is_never_clean() {
     let d = daemon();
     let (_t, work) = work_dir();
-    let started = Command::new(docker_cli().unwrap())
-        .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
-        .env("DOCKER_CONFIG", work.with_extension("docker-config"))
-        .args([
+    let started = outside(
+        &d,
+        &work,
+        &[
             "run",
             "-d",
             "--name",
@@ -463,9 +474,8 @@ fn unplaced_container_work_is_never_clean() {
             "assay-busybox:1",
             "sleep",
             "300",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(started.status.success(), "{started:?}");
     let r = run(
         &d,

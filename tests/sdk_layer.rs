@@ -38,9 +38,14 @@ fn ready() {
 
 /// A work dir seeded as the `sdk-*` proofs seed it.
 fn work(tmp: &Path, agent: &str) -> PathBuf {
+    seeded(tmp, "fixtures/sdk/dist", agent)
+}
+
+/// A work dir holding `agent` (from `dir`), the policy fixture's server and its input.
+fn seeded(tmp: &Path, dir: &str, agent: &str) -> PathBuf {
     let w = tmp.join("work");
     std::fs::create_dir_all(w.join("data")).unwrap();
-    std::fs::copy(repo().join("fixtures/sdk/dist").join(agent), w.join(agent)).unwrap();
+    std::fs::copy(repo().join(dir).join(agent), w.join(agent)).unwrap();
     std::fs::copy(
         repo().join("fixtures/policy/dist/server.mjs"),
         w.join("server.mjs"),
@@ -416,24 +421,7 @@ const SDK_PYTHON: &str = "/opt/assay-runner/sdk-python/bin/python";
 
 /// A work dir seeded as the `sdk-python-*` proofs seed it.
 fn python_work(tmp: &Path, agent: &str) -> PathBuf {
-    let w = tmp.join("work");
-    std::fs::create_dir_all(w.join("data")).unwrap();
-    std::fs::copy(
-        repo().join("fixtures/sdk-python").join(agent),
-        w.join(agent),
-    )
-    .unwrap();
-    std::fs::copy(
-        repo().join("fixtures/policy/dist/server.mjs"),
-        w.join("server.mjs"),
-    )
-    .unwrap();
-    std::fs::copy(
-        repo().join("fixtures/policy/seed/data/input.txt"),
-        w.join("data/input.txt"),
-    )
-    .unwrap();
-    w
+    seeded(tmp, "fixtures/sdk-python", agent)
 }
 
 /// The same task in JavaScript and in Python, for each runtime family (`@openai/agents` and
