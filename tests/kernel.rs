@@ -736,6 +736,38 @@ fn sigkilled_runner_takes_its_session_with_it() {
     );
 }
 
+/// A process that reads the very file the kernel executed for it (as node's V8 does on some runs
+/// and not on others) adds no read to the surface: the exec already names that file. Another
+/// program reading the same file does.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn reading_ones_own_program_is_part_of_its_exec() {
+    require_kernel();
+    let (_t, w) = work_dir();
+    let cat = resolved("/usr/bin/cat");
+    let own = run_in(&w, &[], &["/usr/bin/cat", "/usr/bin/cat"]);
+    assert!(own.out.status.success());
+    assert_clean(&own);
+    let opens: Vec<&Value> = own
+        .kernel
+        .iter()
+        .filter(|e| e["kind"] == "open" && e["path"] == cat.as_str())
+        .collect();
+    assert_eq!(opens.len(), 1, "{opens:#?}");
+    assert_eq!(opens[0]["flags"], serde_json::json!(["own_program"]));
+    assert!(!strings(&own.surface["filesystem_paths"]).contains(&cat));
+    assert!(strings(&own.surface["process_execs"]).contains(&cat));
+
+    let other = run_in(&w, &[], &["/usr/bin/head", "-c1", "/usr/bin/cat"]);
+    assert!(other.out.status.success());
+    assert_clean(&other);
+    assert!(
+        strings(&other.surface["filesystem_paths"]).contains(&cat),
+        "{:#}",
+        other.surface
+    );
+}
+
 #[test]
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn exit_status_mirrors_the_command() {

@@ -1,4 +1,4 @@
-//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v4` lines.
+//! The canonical kernel layer: raw ring-buffer records → `assay.runner.kernel_event.v5` lines.
 //!
 //! * Paths are made absolute against each process's tracked working directory (inherited at
 //!   fork, updated by chdir/fchdir) or the directory fd it used (known from earlier opens), then
@@ -609,6 +609,65 @@ mod tests {
             d.surface.process_execs,
             ["/bin/sh", "/lib64/ld.so", "/usr/bin/env", "<work>/run.sh"]
         );
+    }
+
+    /// A read-only open of the file the kernel executed for the process (both named by the
+    /// kernel) is flagged `own_program` and is no read of its own in the surface; text that
+    /// names it, a write, another program's process or forged flag bits are not.
+    #[test]
+    fn reading_the_own_program_is_part_of_its_exec() {
+        let open = |pid: u32, ts: u64, flags: u64, path: &[u8]| {
+            let mut e = kpath(ev(EV_SYSCALL, OP_OPEN, pid, ts, 3, AT_FDCWD, path, path));
+            e.hdr.flags = flags;
+            e
+        };
+        let raw = vec![
+            kpath(ev(EV_EXEC, 0, 10, 1, 0, 0, b"/usr/bin/node", b"")),
+            open(10, 2, 0, b"/usr/bin/node"),
+            // the same name as text the process passed: a claim, never folded
+            ev(
+                EV_SYSCALL,
+                OP_OPEN,
+                10,
+                3,
+                3,
+                AT_FDCWD,
+                b"/usr/bin/node",
+                b"",
+            ),
+            open(10, 4, 2, b"/usr/bin/node"),
+            ev(EV_FORK, 0, 10, 5, 11, 0, b"", b""),
+            ev(EV_FORK, 0, 10, 6, 12, 0, b"", b""),
+            open(11, 7, 0, b"/usr/bin/node"),
+            kpath(ev(EV_EXEC, 0, 12, 8, 0, 0, b"/usr/bin/cat", b"")),
+            open(12, 9, 1 << 40, b"/usr/bin/node"),
+        ];
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let lines: Vec<String> = p
+            .events
+            .iter()
+            .filter(|e| e.kind == Kind::Open)
+            .map(|e| format!("{} {:?} {:?}", e.process, e.access, e.flags))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "p0 Some(\"read\") [\"own_program\"]",
+                "p0 Some(\"read\") []",
+                "p0 Some(\"read_write\") []",
+                "p0/cat#1 Some(\"read\") []",
+                "p0/fork#1 Some(\"read\") [\"own_program\"]",
+            ]
+        );
+        let only_own = [raw[0].clone(), raw[1].clone()];
+        let p = project("r", &only_own, Some(10), b"/w").unwrap();
+        let d = crate::surface::derive("r", &p.events, &crate::surface::NoiseFilter::none());
+        assert!(d.surface.filesystem_paths.is_empty(), "{:?}", d.surface);
+        assert_eq!(d.surface.process_execs, ["/usr/bin/node"]);
+        let p = project("r", &raw, Some(10), b"/w").unwrap();
+        let d = crate::surface::derive("r", &p.events, &crate::surface::NoiseFilter::none());
+        assert_eq!(d.surface.filesystem_paths, ["/usr/bin/node"]);
+        assert_eq!(d.surface.filesystem_writes, ["/usr/bin/node"]);
     }
 
     #[test]

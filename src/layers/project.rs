@@ -24,6 +24,12 @@ use crate::pathbytes::escape;
 /// The key the lines of no process carry (process keys start at 1).
 pub(crate) const NET_KEY: u32 = 0;
 
+/// A bit of an open line's flags, above every `O_*` flag (the syscall's own bits are cut to 32):
+/// the process opened, only for reading, the very file the kernel executed for it (both named
+/// by the kernel from dentries) — as V8 does to remap its own code, on some runs and not on
+/// others. Shown as the flag `own_program`; the surface counts it as part of the exec.
+pub(crate) const OWN_PROGRAM: u64 = 1 << 40;
+
 /// One event before labels are known; paths are already in their text form.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
@@ -58,6 +64,10 @@ pub(crate) struct Proc {
     pub children: Vec<u32>,
     pub first_exec: Option<Vec<u8>>,
     pub last_exec: Option<Vec<u8>>,
+    /// The program the process runs, as shown, when the kernel named it (its exec's file,
+    /// rebuilt from dentries; a fork runs its parent's): an open of it for reading is part of
+    /// that exec (see [`OWN_PROGRAM`]).
+    pub program: Option<String>,
     pub first_ns: u64,
     pub exit_ns: Option<u64>,
     pub order: usize,
@@ -122,10 +132,12 @@ impl Procs {
     /// A fork of `child_pid` by the process `parent`: always a new process (the pid may be a
     /// reused one).
     fn fork(&mut self, parent: u32, parent_pid: u32, child_pid: u32, ns: u64) -> u32 {
+        let program = self.all.get(&parent).and_then(|p| p.program.clone());
         let child = self.add(Proc {
             pid: child_pid,
             parent: Some(parent),
             ppid: Some(parent_pid),
+            program,
             first_ns: ns,
             ..Proc::default()
         });
@@ -542,6 +554,16 @@ impl<'a> Projector<'a> {
         (escape(&shown), from, ambiguous)
     }
 
+    /// Whether a successful open only reads the file the kernel executed for the process: both
+    /// named by the kernel (never by text the process passed), and equal.
+    fn own_program(&self, h: &EventHdr, ev: &Pending) -> bool {
+        h.ret >= 0
+            && !super::render::open_writes(ev.flags)
+            && ev.path_from == Some(PathFrom::Kernel)
+            && ev.path.is_some()
+            && self.procs.all.get(&ev.key).and_then(|p| p.program.as_ref()) == ev.path.as_ref()
+    }
+
     /// Whether a symlink the run made is a proper prefix (a directory component) of `path`.
     fn through_symlink(&self, path: &[u8]) -> bool {
         path.iter()
@@ -571,7 +593,11 @@ impl<'a> Projector<'a> {
             ev.ret = 0;
             return;
         }
+        let program = (ev.path_from == Some(PathFrom::Kernel) && h.status & ST_FILELESS == 0)
+            .then(|| ev.path.clone())
+            .flatten();
         if let Some(proc) = self.procs.all.get_mut(&key) {
+            proc.program = program;
             let mut p = normalize(data1);
             if let Some(c) = self.current {
                 p = c.host_path(&p).0;
@@ -650,6 +676,10 @@ impl<'a> Projector<'a> {
                     if Some(&arg) != ev.path.as_ref() {
                         ev.arg = Some(arg);
                     }
+                }
+                ev.flags &= u64::from(u32::MAX);
+                if self.own_program(h, ev) {
+                    ev.flags |= OWN_PROGRAM;
                 }
             }
             OP_CONNECT => {

@@ -143,6 +143,7 @@ pub fn open_flags(flags: u64) -> (&'static str, Vec<String>) {
         (0o2000, "append"),
         (0o200000, "directory"),
         (0o20000000, "tmpfile"),
+        (super::project::OWN_PROGRAM, "own_program"),
     ] {
         if flags & bit == bit {
             extra.push(name.to_string());

@@ -1,4 +1,4 @@
-//! `assay.runner.kernel_event.v4` — one line of `layers/kernel.ndjson`, the canonical projection
+//! `assay.runner.kernel_event.v5` — one line of `layers/kernel.ndjson`, the canonical projection
 //! of what the kernel observed.
 //!
 //! Pids are replaced by stable process labels derived from the process tree (`p0` is the
@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.kernel_event.v4";
+pub const SCHEMA: &str = "assay.runner.kernel_event.v5";
 
 /// Event kinds.
 #[derive(
@@ -141,13 +141,14 @@ pub struct KernelEvent {
     #[schemars(extend("enum" = ["read", "write", "read_write"]))]
     pub access: Option<String>,
     /// Open flags besides the access mode (`create`, `trunc`, `append`, `excl`, `directory`,
-    /// `tmpfile`), sorted; for `mknod`, the node's type (`fifo`, `socket`, `char_device`,
+    /// `tmpfile`; and `own_program` for a read of the file the kernel executed for the process,
+    /// both named by the kernel: part of that exec, not a read of its own in the surface), sorted; for `mknod`, the node's type (`fifo`, `socket`, `char_device`,
     /// `block_device`; none for a regular file); for `exec`, `script` (path is the interpreter
     /// the kernel loaded, path2 the script as named), `loader` (path is the ELF program
     /// interpreter the kernel mapped for the process's new program) and `fileless` (no name
     /// leads to the file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "fileless", "loader", "script", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
+    #[schemars(extend("items" = {"enum": ["append", "block_device", "char_device", "create", "directory", "excl", "fifo", "fileless", "loader", "own_program", "script", "socket", "tmpfile", "trunc"]}, "uniqueItems" = true))]
     pub flags: Vec<String>,
     /// Connect target (`connect`: `address:port` or `unix:path`); the protocol-qualified address
     /// of a network event (`net_connect`, `send`, `bind`, `listen`: `tcp:127.0.0.1:80`).

@@ -93,7 +93,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "kernel_event",
-        "v4",
+        "v5",
         kernel_event::KernelEvent,
         &["layers/kernel.ndjson"],
         Shape::Ndjson

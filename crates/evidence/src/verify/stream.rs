@@ -950,7 +950,7 @@ fn static_code(code: &str) -> &'static str {
 
 /// The fast path for a canonical kernel-layer line: a typed parse plus the constraints the
 /// schema adds to the types (schema id, vocabularies, the `result` pattern). `Some` only when
-/// the line is valid against `kernel_event.v4`; anything else takes the slow path, which
+/// the line is valid against `kernel_event.v5`; anything else takes the slow path, which
 /// validates against the published schema and says why. `tests/schemas.rs` checks that this
 /// never accepts what the schema rejects.
 pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
@@ -963,7 +963,7 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
     {
         return None;
     }
-    const FLAGS: [&str; 12] = [
+    const FLAGS: [&str; 14] = [
         "append",
         "block_device",
         "char_device",
@@ -972,6 +972,8 @@ pub fn kernel_line_fast(line: &[u8]) -> Option<KernelEvent> {
         "excl",
         "fifo",
         "fileless",
+        "loader",
+        "own_program",
         "script",
         "socket",
         "tmpfile",
