@@ -6,14 +6,29 @@
 
 /* Whether a file has no path anyone could open: unlinked (no links), or on a kernel-internal
  * mount (no mount namespace: memfds, pipes, anonymous inodes). */
+static __always_inline int on_no_namespace(struct file *f)
+{
+	struct path up = {};
+	return internal_mount(f) && !backing_user_path(f, &up);
+}
+
 static __always_inline int fileless(struct file *f)
 {
 	if (!f)
 		return 0;
 	if (BPF_CORE_READ(f, f_inode, __i_nlink) == 0)
 		return 1;
-	struct path up = {};
-	return internal_mount(f) && !backing_user_path(f, &up);
+	return on_no_namespace(f);
+}
+
+/* Whether a container runtime's exec below the session is its own re-exec, not the container's
+ * program: runc's init clones its binary (a memfd, or a bind mount it detaches at once) and
+ * executes that before it sets the container up. A container's program is executed by a path
+ * in the container's mount namespace, never from a file on no namespace. */
+static __always_inline int runtime_reexec(struct linux_binprm *bprm)
+{
+	struct file *f = BPF_CORE_READ(bprm, file);
+	return f && on_no_namespace(f);
 }
 
 /* AT_BASE: the program interpreter's load address in the auxiliary vector. */

@@ -81,9 +81,11 @@ int flush_stage(void *ctx)
 SEC("raw_tp/sched_process_exec")
 int on_exec(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	int member = session_member();
-	if (!member && setup_exec())
-		member = MEMBER_BELOW; /* a container's program starts: the run's from here on */
+	/* a container's program starts: the run's from here on (not the runtime's own re-exec) */
+	if (!member && setup_exec() && !runtime_reexec(bprm))
+		member = MEMBER_BELOW;
 	if (!member)
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -92,7 +94,6 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 	struct event *e = new_event(EV_EXEC, member);
 	if (!e)
 		return 0;
-	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	struct file *f = BPF_CORE_READ(bprm, file);
 	file_path_of(e, 0, (__u64)f);
 	if (fileless(f))

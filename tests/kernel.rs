@@ -403,6 +403,86 @@ fn escaping_child_stays_observed_and_health_is_not_clean() {
     }
 }
 
+/// A process of no run placed below the session cgroup is a container runtime: it is followed
+/// from the exec that starts the container's program, not from its own re-exec of a file on no
+/// mount namespace (runc's init runs a memfd or detached bind-mount clone of itself first, and
+/// whether that happens before or after it joins the container's cgroup is a race). The
+/// program's effects are observed and health stays clean either way.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_runtimes_reexec_from_a_memfd_is_not_the_containers_program() {
+    require_kernel();
+    let (t, w) = work_dir();
+    let secret = t.path().join("secret.txt");
+    std::fs::write(&secret, "s\n").unwrap();
+    let root = cgroup2_root();
+    let script = "echo $$ > pid && i=0; while [ ! -e done ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done";
+    let wc = w.clone();
+    let run = std::thread::spawn(move || run_in(&wc, &[], &["sh", "-c", script]));
+    let pid_file = w.join("pid");
+    for _ in 0..400 {
+        if std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let session = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let session = session
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .trim_start_matches('/');
+    // The runtime's cgroup for its container, made by no process of the run.
+    let cg = root.join(session).join("ctr");
+    std::fs::create_dir(&cg).unwrap();
+    let cg = cg.display();
+    // The "runtime": joins the cgroup, re-executes itself from a memfd (a copy of dash), which
+    // then starts the "container's program" by path.
+    let py = format!(
+        "import os\n\
+         open('{cg}/cgroup.procs','w').write(str(os.getpid()))\n\
+         fd = os.memfd_create('runc_cloned:/proc/self/exe')\n\
+         os.write(fd, open('/usr/bin/dash','rb').read())\n\
+         os.execv('/proc/self/fd/%d' % fd, ['sh', '-c', 'exec /usr/bin/cat {secret}'])\n",
+        secret = secret.display()
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"s\n");
+    std::fs::write(w.join("done"), "").unwrap();
+    let r = run.join().unwrap();
+    assert!(
+        r.out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&r.out.stderr)
+    );
+    assert_clean(&r);
+    assert_eq!(
+        strings(&r.health["notes"]),
+        Vec::<String>::new(),
+        "{:#}",
+        r.health
+    );
+    let secret_shown = secret.display().to_string();
+    assert!(
+        strings(&r.surface["filesystem_paths"]).contains(&secret_shown),
+        "{:#}",
+        r.surface
+    );
+    assert!(strings(&r.surface["process_execs"]).contains(&resolved("/usr/bin/cat")));
+    assert!(
+        !r.kernel.iter().any(|e| e["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "fileless"))),
+        "the re-exec is the runtime's, not followed"
+    );
+}
+
 fn storm_binary(dir: &Path) -> PathBuf {
     let out = dir.join("storm");
     let st = Command::new("cc")
