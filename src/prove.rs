@@ -513,6 +513,7 @@ impl Runs {
             health: None,
             diff: None,
             golden_update: None,
+            golden_sha256: None,
         };
         if let Some((ev, bundle)) = &first {
             out.bundle = Some(relative(bundle));
@@ -622,6 +623,7 @@ fn golden_step(
     let Some((golden, golden_bytes)) = read_golden(p, trustworthy, out, reasons)? else {
         return write_pending(p, &pending, &text, trustworthy, true, out);
     };
+    out.golden_sha256 = Some(sha256_text(&golden_bytes));
     let base = Side {
         kind: SideKind::Golden,
         source: p.golden.clone(),

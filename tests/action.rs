@@ -21,6 +21,7 @@ const FILES: &[&str] = &[
     "Cargo.toml",
     "scripts/action/install",
     "scripts/action/run",
+    "scripts/action/attest",
     "scripts/action/checksums.sha256",
     "lanes/lanes.yaml",
     "proofs.yaml",
@@ -73,6 +74,7 @@ jobs:
           command: prove
           lane: ${{{{ steps.classify.outputs.lane }}}}
           binary: {bin}
+          attest: keyless
       - id: report
         if: always()
         uses: ./
@@ -160,6 +162,14 @@ fn act(pr: &Pr, sim: &Simulator) -> (Output, String) {
             "GITHUB_REPOSITORY=o/r",
             "-s",
             &format!("GITHUB_TOKEN={TOKEN}"),
+            // keyless attestations need GitHub's OIDC provider: a stand-in checks the hand-over
+            "--local-repository",
+            &format!(
+                "actions/attest@v4={}",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/action-stubs/attest")
+                    .display()
+            ),
         ])
         .env("HOME", &pr.home)
         .env("XDG_CACHE_HOME", pr.home.join(".cache"))
@@ -211,6 +221,14 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
     assert!(
         result_line(&log)
             .starts_with("lane=kernel-only verdict=fail bundles=.assay/proofs/demo/run-1.tar.gz"),
+        "{log}"
+    );
+    // `attest: keyless`: a failing verdict is attested too; actions/attest gets the predicate
+    // and the subjects (the bundle and verdict.json), whose checksums hold
+    assert!(
+        log.contains(
+            "ATTEST-STUB ok predicate-type=https://github.com/assay/runner-action/attestation/verdict/v0 subjects=2 schema=assay.runner.attestation.v0"
+        ),
         "{log}"
     );
     assert!(!log.contains(TOKEN), "the token leaked into the log");
@@ -515,7 +533,7 @@ fn seed(sim: &Simulator, path: &str, body: Value) {
 fn install_checks_the_committed_checksum() {
     let t = tempfile::tempdir().unwrap();
     let version = "9.9.9";
-    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-gnu.tar.gz");
+    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
     let rel = t.path().join("releases").join(format!("v{version}"));
     std::fs::create_dir_all(&rel).unwrap();
     let stage = t.path().join("stage");
@@ -536,15 +554,36 @@ fn install_checks_the_committed_checksum() {
     assert!(st.success());
     let bytes = std::fs::read(rel.join(&asset)).unwrap();
     let good = hex(&bytes);
-    let install = |sum: &str| {
+    // `gh` as the install step finds it: a stand-in whose `attestation verify` answers as told
+    // (the real one needs GitHub), to drive the step's provenance branch.
+    let fake_gh = |code: i32| {
+        let dir = t.path().join(format!("gh-{code}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gh = dir.join("gh");
+        std::fs::write(&gh, format!("#!/bin/sh\necho \"gh $*\" >&2\nexit {code}\n")).unwrap();
+        Command::new("chmod").arg("755").arg(&gh).status().unwrap();
+        dir
+    };
+    let install_with = |sum: &str, gh: Option<&Path>| {
         let sums = t.path().join("checksums.sha256");
         std::fs::write(&sums, format!("# test\n{sum}  {asset}\n")).unwrap();
-        let tmp = t.path().join(format!("runner-temp-{}", &sum[..8]));
+        let tmp = t
+            .path()
+            .join(format!("runner-temp-{}-{}", &sum[..8], gh.is_some()));
         std::fs::create_dir_all(&tmp).unwrap();
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"))
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap())
-            .env("ASSAY_VERSION", version)
+        let mut path = std::ffi::OsString::new();
+        if let Some(d) = gh {
+            path.push(d);
+            path.push(":");
+        }
+        path.push(std::env::var_os("PATH").unwrap());
+        let mut c =
+            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"));
+        c.env_clear().env("PATH", path);
+        if gh.is_some() {
+            c.env("GH_TOKEN", "test-token");
+        }
+        c.env("ASSAY_VERSION", version)
             .env("ASSAY_CHECKSUMS", &sums)
             .env(
                 "ASSAY_RELEASE_BASE_URL",
@@ -556,12 +595,35 @@ fn install_checks_the_committed_checksum() {
             .output()
             .unwrap()
     };
+    let install = |sum: &str| install_with(sum, None);
     let ok = install(&good);
+    assert!(
+        String::from_utf8_lossy(&ok.stderr)
+            .contains("build provenance not checked (no gh or no token)"),
+        "{ok:?}"
+    );
     assert!(ok.status.success(), "{ok:?}");
     let bin = String::from_utf8(ok.stdout).unwrap();
     assert!(
         bin.trim().ends_with("assay-runner-bin/bin/assay-runner"),
         "{bin}"
+    );
+    // with gh and a token, the asset's build provenance decides too
+    let attested = install_with(&good, Some(&fake_gh(0)));
+    assert!(attested.status.success(), "{attested:?}");
+    let err = String::from_utf8_lossy(&attested.stderr);
+    assert!(err.contains("gh attestation verify "), "{err}");
+    assert!(err.contains("--repo assay/runner-action"), "{err}");
+    assert!(
+        err.contains(&format!("build provenance of {asset} verified")),
+        "{err}"
+    );
+    let unattested = install_with(&good, Some(&fake_gh(1)));
+    assert!(!unattested.status.success());
+    assert!(
+        String::from_utf8_lossy(&unattested.stdout)
+            .contains("does not verify (gh attestation verify); refusing to install"),
+        "{unattested:?}"
     );
     let bad = install(&"0".repeat(64));
     assert!(!bad.status.success());
@@ -612,6 +674,8 @@ fn action_inputs_reach_scripts_only_through_env() {
         "version",
         "inconclusive-conclusion",
         "working-directory",
+        "attest",
+        "attest-key",
     ] {
         assert!(inputs.contains(&want), "input {want} missing: {inputs:?}");
     }
@@ -624,7 +688,21 @@ fn action_inputs_reach_scripts_only_through_env() {
     assert_eq!(action["runs"]["using"], "composite");
     let steps = action["runs"]["steps"].as_array().unwrap();
     for s in steps {
-        let run = s["run"].as_str().expect("composite steps are run steps");
+        if let Some(uses) = s["uses"].as_str() {
+            // the only action it calls: keyless attestations (docs/attestations.md)
+            assert!(uses.starts_with("actions/attest@"), "{s}");
+            assert!(
+                s["if"]
+                    .as_str()
+                    .unwrap()
+                    .contains("inputs.attest == 'keyless'"),
+                "{s}"
+            );
+            continue;
+        }
+        let run = s["run"]
+            .as_str()
+            .expect("composite steps are run steps or actions/attest");
         assert_eq!(s["shell"], "bash", "{s}");
         assert!(!run.contains("${{"), "expression spliced into run: {run}");
     }

@@ -26,7 +26,7 @@ fn verdict(dir: &Path, lines: usize) -> PathBuf {
         .collect();
     let added: Vec<String> = (0..lines).map(|i| format!("tcp:10.0.0.{i}:443")).collect();
     let v = json!({
-        "schema": "assay.runner.verdict.v2", "run_id": "lane:all", "lane": "all",
+        "schema": "assay.runner.verdict.v3", "run_id": "lane:all", "lane": "all",
         "verdict": if lines > 0 { "fail" } else { "pass" },
         "proofs": [{
             "name": "demo", "verdict": if lines > 0 { "fail" } else { "pass" },

@@ -71,6 +71,7 @@ fn proof(name: &str, verdict: Verdict, lines: usize, entry_len: usize) -> ProofV
             notes: vec![],
         }),
         golden_update: None,
+        golden_sha256: None,
     }
 }
 
@@ -511,7 +512,7 @@ fn bad_verdict_input_names_file_and_line() {
     let v = t.path().join("verdict.json");
     std::fs::write(
         &v,
-        "{\n  \"schema\": \"assay.runner.verdict.v2\",\n  \"bogus\": 1\n}",
+        "{\n  \"schema\": \"assay.runner.verdict.v3\",\n  \"bogus\": 1\n}",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_assay-runner"))

@@ -157,12 +157,31 @@ fn instances(name: &str) -> Vec<Value> {
         })],
         "capability_diff" => vec![diff.clone()],
         "verdict" => vec![json!({
-            "schema": "assay.runner.verdict.v2", "run_id": "all", "lane": null, "verdict": "fail",
+            "schema": "assay.runner.verdict.v3", "run_id": "all", "lane": null, "verdict": "fail",
             "proofs": [{"name": "demo", "verdict": "fail", "reasons": ["surface-changed: 1 added"],
                 "runs": 3, "deterministic": true, "bundle": "a.tar.gz",
                 "golden": "goldens/demo.surface.json", "pending": "goldens/demo.surface.json.new",
                 "health": {"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0},
-                "diff": diff}]
+                "diff": diff, "golden_sha256": sha()}]
+        })],
+        "attestation" => vec![json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "target/assay-proofs/demo/run-1.tar.gz", "digest": {"sha256": "ab".repeat(32)}},
+                        {"name": "target/assay-proofs/verdict.json", "digest": {"sha256": "cd".repeat(32)}}],
+            "predicateType": "https://github.com/assay/runner-action/attestation/verdict/v0",
+            "predicate": {
+                "schema": "assay.runner.attestation.v0", "run_id": "all", "lane": "kernel-only",
+                "verdict": "pass",
+                "verdict_file": {"name": "target/assay-proofs/verdict.json", "digest": {"sha256": "cd".repeat(32)}},
+                "proofs": [{"name": "demo", "verdict": "pass", "reasons": [], "runs": 3,
+                    "deterministic": true,
+                    "health": {"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0},
+                    "golden": {"name": "goldens/demo.surface.json", "digest": {"sha256": "ef".repeat(32)}},
+                    "bundle": {"name": "target/assay-proofs/demo/run-1.tar.gz",
+                        "digest": {"sha256": "ab".repeat(32)}, "manifest": {"sha256": "12".repeat(32)}}},
+                    {"name": "other", "verdict": "fail", "reasons": ["golden-missing: x"], "runs": 1,
+                    "deterministic": false, "health": null, "golden": null, "bundle": null}]
+            }
         })],
         "verify_report" => vec![json!({
             "schema": "assay.runner.verify_report.v0", "run_id": null, "bundle": "b.tar.gz",
@@ -280,6 +299,7 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "archive_manifest" => serde_json::from_value::<manifest::ArchiveManifest>(v).is_ok(),
         "capability_diff" => serde_json::from_value::<capability_diff::CapabilityDiff>(v).is_ok(),
         "verdict" => serde_json::from_value::<verdict::ProofSetVerdict>(v).is_ok(),
+        "attestation" => serde_json::from_value::<attestation::Statement>(v).is_ok(),
         "verify_report" => serde_json::from_value::<verify_report::VerifyReport>(v).is_ok(),
         "doctor_report" => serde_json::from_value::<doctor_report::DoctorReport>(v).is_ok(),
         "policy_event" => serde_json::from_value::<policy_event::PolicyEvent>(v).is_ok(),

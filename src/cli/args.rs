@@ -43,14 +43,19 @@ pub enum Command {
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
     #[command(
-        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed or needs approval; 4 inconclusive\n(observation not clean, nothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v2) is\nwritten to OUT_DIR/verdict.json."
+        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed or needs approval; 4 inconclusive\n(observation not clean, nothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v3) is\nwritten to OUT_DIR/verdict.json."
     )]
     Prove(ProveArgs),
-    /// Check a bundle offline, treating it as hostile input.
+    /// Check a bundle offline, treating it as hostile input; or an attestation (`--attestation`).
     #[command(
-        after_help = "Examples:\n  assay-runner verify run.tar.gz\n  assay-runner verify run.tar.gz --format json\n\nExit codes: 0 valid; 1 invalid (one line per problem, naming the member); 2 usage/IO error."
+        after_help = "Examples:\n  assay-runner verify run.tar.gz\n  assay-runner verify run.tar.gz --format json\n  assay-runner verify --attestation target/assay-proofs/verdict.intoto.json --key assay.pub\n\nExit codes: 0 valid; 1 invalid (one line per problem, naming the member or subject); 2 usage/IO error."
     )]
     Verify(VerifyArgs),
+    /// Sign a verdict and its bundles: an in-toto Statement in a DSSE envelope.
+    #[command(
+        after_help = "Examples:\n  assay-runner attest --verdict target/assay-proofs/verdict.json --key assay.pem --out target/assay-proofs/verdict.intoto.json\n  assay-runner attest --verdict target/assay-proofs/verdict.json --predicate-out predicate.json\n\nBundle paths in the verdict are relative to --root (default: the current directory, where prove ran).\nExit codes: 0 written; 2 usage/IO error, an invalid verdict or a bundle that does not verify."
+    )]
+    Attest(AttestArgs),
     /// Diff a bundle's capability surface against a golden or another bundle.
     #[command(
         after_help = "Examples:\n  assay-runner diff --golden goldens/demo.surface.json head.tar.gz\n  assay-runner diff --base base.tar.gz head.tar.gz --format markdown\n\nExit codes: 0 unchanged; 1 changed; 2 error (unreadable or invalid input)."
@@ -243,9 +248,20 @@ pub enum DiffFormat {
 
 /// `verify`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["bundle", "attestation"])))]
 pub struct VerifyArgs {
     /// The bundle (`.tar.gz`).
-    pub bundle: PathBuf,
+    pub bundle: Option<PathBuf>,
+    /// A DSSE envelope `attest` wrote: checks its signature with `--key`, its statement against
+    /// the schema, and every subject (bundles verified, digests equal) under `--root`.
+    #[arg(long, value_name = "ENVELOPE", requires = "key")]
+    pub attestation: Option<PathBuf>,
+    /// The signer's public key (PEM `PUBLIC KEY`, Ed25519 or ECDSA P-256).
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Where the statement's subject names are relative to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
     pub format: ReportFormat,
@@ -255,6 +271,33 @@ pub struct VerifyArgs {
     /// Refuse archives with more members than this.
     #[arg(long, default_value_t = 64)]
     pub max_members: usize,
+}
+
+/// `attest`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).multiple(true).args(["out", "statement_out", "predicate_out", "checksums_out"])))]
+pub struct AttestArgs {
+    /// The verdict `prove` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub verdict: PathBuf,
+    /// Where the verdict's bundle paths are relative to (where `prove` ran).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// Private key to sign with (PEM: PKCS#8 Ed25519 or ECDSA P-256, or SEC1 P-256).
+    #[arg(long, value_name = "FILE", requires = "out")]
+    pub key: Option<PathBuf>,
+    /// The signed DSSE envelope.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub out: Option<PathBuf>,
+    /// The unsigned in-toto Statement.
+    #[arg(long, value_name = "FILE")]
+    pub statement_out: Option<PathBuf>,
+    /// The predicate alone (for `actions/attest`'s `predicate-path`).
+    #[arg(long, value_name = "FILE")]
+    pub predicate_out: Option<PathBuf>,
+    /// The subjects as `sha256sum` lines (for `actions/attest`'s `subject-checksums`).
+    #[arg(long, value_name = "FILE")]
+    pub checksums_out: Option<PathBuf>,
 }
 
 /// `schema`.

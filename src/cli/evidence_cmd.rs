@@ -4,7 +4,7 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 
-use super::args::{DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
+use super::args::{AttestArgs, DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
 use crate::contracts::capability_diff::{self, CapabilityDiff, DiffStatus, Side, SideKind};
 use crate::contracts::{CONTRACTS, Contract};
 use crate::diff;
@@ -18,6 +18,99 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads a file of at most 64 MiB (keys, envelopes, verdicts).
+fn read_small(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    crate::fsutil::read_bounded(path, 64 << 20).with_context(|| format!("{}", path.display()))
+}
+
+/// `assay-runner attest`: the statement of a verdict and its bundles; signed into a DSSE
+/// envelope with `--key`.
+pub fn attest(a: AttestArgs) -> anyhow::Result<i32> {
+    use crate::attest;
+    let name = a.verdict.display().to_string();
+    let bytes = read_small(&a.verdict)?;
+    let st = attest::statement(&name, &bytes, &a.root, &Limits::default())?;
+    if let Some(p) = &a.statement_out {
+        crate::fsutil::write_atomic(p, &attest::payload(&st))
+            .with_context(|| format!("{}", p.display()))?;
+    }
+    if let Some(p) = &a.predicate_out {
+        let mut b = serde_json::to_vec_pretty(&st.predicate)?;
+        b.push(b'\n');
+        crate::fsutil::write_atomic(p, &b).with_context(|| format!("{}", p.display()))?;
+    }
+    if let Some(p) = &a.checksums_out {
+        let lines: String = st
+            .subject
+            .iter()
+            .map(|s| format!("{}  {}\n", s.digest.sha256, s.name))
+            .collect();
+        crate::fsutil::write_atomic(p, lines.as_bytes())
+            .with_context(|| format!("{}", p.display()))?;
+    }
+    if let (Some(key), Some(out)) = (&a.key, &a.out) {
+        let pem = String::from_utf8_lossy(&read_small(key)?).into_owned();
+        let key = attest::keys::SigningKey::from_pem(&key.display().to_string(), &pem)?;
+        let env = attest::seal(&st, &key)?;
+        let mut b = serde_json::to_vec_pretty(&env)?;
+        b.push(b'\n');
+        crate::fsutil::write_atomic(out, &b).with_context(|| format!("{}", out.display()))?;
+        eprintln!(
+            "attest: {} signed ({} subject(s), key {} {}): {}",
+            name,
+            st.subject.len(),
+            key.verifying_key().kind(),
+            env.signatures[0].keyid,
+            out.display()
+        );
+    }
+    Ok(Exit::Ok.code())
+}
+
+/// `assay-runner verify --attestation ENVELOPE --key PUB`.
+fn verify_attestation(
+    a: &VerifyArgs,
+    env_path: &std::path::Path,
+    limits: &Limits,
+) -> anyhow::Result<i32> {
+    use crate::attest;
+    let key_path = a.key.as_deref().context("--attestation needs --key")?;
+    let pem = String::from_utf8_lossy(&read_small(key_path)?).into_owned();
+    let key = attest::keys::VerifyingKey::from_pem(&key_path.display().to_string(), &pem)?;
+    let name = env_path.display().to_string();
+    let env = attest::parse_envelope(&name, &read_small(env_path)?)?;
+    let checked = match attest::check(&name, &env, &key, &a.root, limits) {
+        Ok(c) => c,
+        Err(e @ (attest::AttestError::Signature(..) | attest::AttestError::Statement { .. })) => {
+            println!("{e}");
+            eprintln!("assay-runner: {name} is not a valid attestation");
+            return Ok(Exit::Failed.code());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (subject, why) in &checked.subject_problems {
+        println!("{name}: subject {subject}: {why}");
+    }
+    if !checked.ok() {
+        eprintln!(
+            "assay-runner: {name}: {} subject(s) do not match the files",
+            checked.subject_problems.len()
+        );
+        return Ok(Exit::Failed.code());
+    }
+    let p = &checked.statement.predicate;
+    println!(
+        "{name}: valid (signed by {} {}; verdict {} of run {}, {} proof(s), {} subject(s) match)",
+        key.kind(),
+        checked.keyid,
+        serde_json::to_value(p.verdict)?.as_str().unwrap_or("?"),
+        p.run_id,
+        p.proofs.len(),
+        checked.statement.subject.len()
+    );
+    Ok(Exit::Ok.code())
+}
+
 /// `assay-runner verify BUNDLE`.
 pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
     let limits = Limits {
@@ -25,7 +118,14 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
         max_members: a.max_members,
         ..Limits::default()
     };
-    let v = verify::verify_path(&a.bundle, &limits, Keep::Documents)?;
+    if let Some(env) = &a.attestation {
+        return verify_attestation(&a, env, &limits);
+    }
+    let bundle = a
+        .bundle
+        .as_deref()
+        .context("a bundle or --attestation is required")?;
+    let v = verify::verify_path(bundle, &limits, Keep::Documents)?;
     let r = &v.report;
     match a.format {
         ReportFormat::Json => print_json(r)?,

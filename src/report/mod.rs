@@ -40,8 +40,8 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A verdict file is not an `assay.runner.verdict.v2` document.
-    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v2 document: {message}")]
+    /// A verdict file is not an `assay.runner.verdict.v3` document.
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v3 document: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -409,6 +409,7 @@ mod tests {
             health: None,
             diff: Some(d),
             golden_update: None,
+            golden_sha256: None,
         }
     }
 

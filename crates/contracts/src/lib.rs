@@ -14,6 +14,7 @@
 //! A new contract (correlation, policy, sdk, ...) slots in as a module plus one [`CONTRACTS`] row.
 //! Depends on no other crate of the workspace.
 
+pub mod attestation;
 pub mod capability_diff;
 pub mod correlation_report;
 pub mod cross_runtime_diff;
@@ -149,7 +150,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "verdict",
-        "v2",
+        "v3",
         verdict::ProofSetVerdict,
         &[],
         Shape::Document
@@ -173,6 +174,13 @@ pub const CONTRACTS: &[Contract] = &[
         "v1",
         correlation_report::CorrelationReport,
         &["correlation-report.json"],
+        Shape::Document
+    ),
+    contract!(
+        "attestation",
+        "v0",
+        attestation::Statement,
+        &[],
         Shape::Document
     ),
     contract!(

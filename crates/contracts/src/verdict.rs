@@ -1,4 +1,4 @@
-//! `assay.runner.verdict.v2` — output of `assay-runner prove` (`verdict.json` in the out dir):
+//! `assay.runner.verdict.v3` — output of `assay-runner prove` (`verdict.json` in the out dir):
 //! one verdict per proof and the overall verdict, with what the report needs (health, diff,
 //! bundle paths) so reporting works from this file and the bundles alone.
 //!
@@ -18,7 +18,7 @@ use super::capability_diff::CapabilityDiff;
 use super::health::{CgroupCorrelation, KernelLayer};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.verdict.v2";
+pub const SCHEMA: &str = "assay.runner.verdict.v3";
 
 /// A verdict, best first.
 #[derive(
@@ -77,6 +77,11 @@ pub struct ProofVerdict {
     /// For `needs_approval`: the golden update the change carries, which a reviewer approves.
     #[serde(default)]
     pub golden_update: Option<GoldenUpdate>,
+    /// `sha256:<hex>` of the golden the surface was judged against, as read (a base
+    /// revision's when judged from one); absent when there was none or it was not reached.
+    #[serde(default)]
+    #[schemars(extend("pattern" = "^sha256:[0-9a-f]{64}$"))]
+    pub golden_sha256: Option<String>,
 }
 
 /// A golden the change under test updated to exactly the surface its proof produced.

@@ -4,11 +4,13 @@
 //! ([`crossdiff`]), and the derivations every bundle's canonical members are built by and
 //! checked against: the capability surface ([`surface`]) and observation health ([`health`]).
 //! [`sink`] is the interface through which the runner's kernel layer feeds the surface;
-//! [`fsutil`] holds the atomic writes every artifact goes through.
+//! [`fsutil`] holds the atomic writes every artifact goes through; [`attest`] signs a verdict
+//! and its bundles as an in-toto attestation and checks one.
 //!
 //! Architecture Invariant: depends on `assay-contracts` only, never on the kernel crate or the
 //! runner, and on nothing Linux-only (held by the crate boundary and `tests/workspace.rs`).
 
+pub mod attest;
 pub mod bundle;
 pub mod crossdiff;
 pub mod diff;

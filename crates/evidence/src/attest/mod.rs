@@ -1,0 +1,338 @@
+//! Attestations of verdicts: the in-toto Statement a verdict and its bundles make
+//! ([`statement`]), signed into a DSSE envelope ([`dsse`]) with a local key ([`keys`]), and the
+//! check of an envelope against a public key and the files it names ([`check`]).
+//!
+//! Every bundle is verified (the hostile-input verifier of [`crate::verify`]) before it is
+//! attested or accepted; digests are of the bytes on disk. Imports: `assay_contracts::attestation`,
+//! `::verdict`, [`crate::verify`].
+
+pub mod dsse;
+pub mod keys;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use assay_contracts::attestation::{
+    AttestedBundle, AttestedProof, DigestSet, Envelope, PAYLOAD_TYPE, PREDICATE_TYPE, SCHEMA,
+    STATEMENT_TYPE, Statement, Subject, VerdictPredicate,
+};
+use assay_contracts::verdict::{ProofSetVerdict, ProofVerdict};
+
+use crate::verify::{Keep, Limits};
+
+/// Why a statement cannot be made or an attestation does not hold.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v3 document: {message}")]
+    Verdict {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{0} does not verify, and is not attested:\n{1}")]
+    BundleInvalid(String, String),
+    #[error("{0}: {1}")]
+    Envelope(String, String),
+    #[error("{0}: the signature does not hold: {1}")]
+    Signature(String, dsse::OpenError),
+    #[error(
+        "{path}: the signed statement is not an assay.runner.attestation.v0 statement: {message}"
+    )]
+    Statement { path: String, message: String },
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AttestError + '_ {
+    move |source| AttestError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// SHA-256 of bytes as a digest set.
+pub fn digest(bytes: &[u8]) -> DigestSet {
+    DigestSet {
+        sha256: hex::encode(Sha256::digest(bytes)),
+    }
+}
+
+/// SHA-256 of a file, streamed.
+pub fn file_digest(path: &Path) -> Result<DigestSet, AttestError> {
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(io(path))?;
+    Ok(DigestSet {
+        sha256: hex::encode(h.finalize()),
+    })
+}
+
+/// A bundle verified and digested: its file's digest and its `manifest.json`'s.
+fn attested_bundle(
+    name: &str,
+    root: &Path,
+    limits: &Limits,
+) -> Result<AttestedBundle, AttestError> {
+    let path = root.join(name);
+    let v = crate::verify::verify_path(&path, limits, Keep::Documents)
+        .map_err(|e| AttestError::BundleInvalid(name.to_string(), e.to_string()))?;
+    if !v.ok() {
+        let problems: Vec<String> = v
+            .report
+            .problems
+            .iter()
+            .map(|p| format!("  {}: {}: {}", p.member, p.code, p.message))
+            .collect();
+        return Err(AttestError::BundleInvalid(
+            name.to_string(),
+            problems.join("\n"),
+        ));
+    }
+    let manifest = v
+        .kept
+        .get("manifest.json")
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    Ok(AttestedBundle {
+        name: name.to_string(),
+        digest: file_digest(&path)?,
+        manifest: digest(manifest),
+    })
+}
+
+fn attested_proof(
+    p: &ProofVerdict,
+    root: &Path,
+    limits: &Limits,
+) -> Result<AttestedProof, AttestError> {
+    let bundle = p
+        .bundle
+        .as_deref()
+        .map(|b| attested_bundle(b, root, limits))
+        .transpose()?;
+    let golden = p
+        .golden_sha256
+        .as_deref()
+        .and_then(|s| s.strip_prefix("sha256:"))
+        .map(|hex| Subject {
+            name: p.golden.clone(),
+            digest: DigestSet {
+                sha256: hex.to_string(),
+            },
+        });
+    Ok(AttestedProof {
+        name: p.name.clone(),
+        verdict: p.verdict,
+        reasons: p.reasons.clone(),
+        runs: p.runs,
+        deterministic: p.deterministic,
+        health: p.health.clone(),
+        golden,
+        bundle,
+    })
+}
+
+/// Parses a verdict file's bytes; errors name the file, line and column.
+pub fn parse_verdict(name: &str, bytes: &[u8]) -> Result<ProofSetVerdict, AttestError> {
+    let v: ProofSetVerdict = serde_json::from_slice(bytes).map_err(|e| AttestError::Verdict {
+        path: name.to_string(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    if v.schema != assay_contracts::verdict::SCHEMA {
+        return Err(AttestError::Verdict {
+            path: name.to_string(),
+            line: 1,
+            column: 1,
+            message: format!("schema is {:?}", v.schema),
+        });
+    }
+    Ok(v)
+}
+
+/// The statement of the verdict file `verdict_name` (its bytes given) and its bundles, which
+/// the verdict names relative to `root` (where `prove` ran). Every bundle must verify.
+pub fn statement(
+    verdict_name: &str,
+    verdict_bytes: &[u8],
+    root: &Path,
+    limits: &Limits,
+) -> Result<Statement, AttestError> {
+    let v = parse_verdict(verdict_name, verdict_bytes)?;
+    let mut proofs = v
+        .proofs
+        .iter()
+        .map(|p| attested_proof(p, root, limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    proofs.sort_by(|a, b| a.name.cmp(&b.name));
+    let verdict_file = Subject {
+        name: verdict_name.to_string(),
+        digest: digest(verdict_bytes),
+    };
+    let mut subject: Vec<Subject> = proofs
+        .iter()
+        .filter_map(|p| p.bundle.as_ref())
+        .map(|b| Subject {
+            name: b.name.clone(),
+            digest: b.digest.clone(),
+        })
+        .chain([verdict_file.clone()])
+        .collect();
+    subject.sort_by(|a, b| a.name.cmp(&b.name));
+    subject.dedup();
+    Ok(Statement {
+        type_: STATEMENT_TYPE.into(),
+        subject,
+        predicate_type: PREDICATE_TYPE.into(),
+        predicate: VerdictPredicate {
+            schema: SCHEMA.into(),
+            run_id: v.run_id,
+            lane: v.lane,
+            verdict: v.verdict,
+            verdict_file,
+            proofs,
+        },
+    })
+}
+
+/// The statement's payload bytes: pretty JSON with a final newline (deterministic: the same
+/// verdict and bundles give the same bytes).
+pub fn payload(s: &Statement) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(s).expect("a statement serializes");
+    b.push(b'\n');
+    b
+}
+
+/// Signs a statement into a DSSE envelope.
+pub fn seal(s: &Statement, key: &keys::SigningKey) -> Result<Envelope, AttestError> {
+    Ok(dsse::seal(PAYLOAD_TYPE, &payload(s), key)?)
+}
+
+/// What checking an attestation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The signed statement.
+    pub statement: Statement,
+    /// The key id that signed it.
+    pub keyid: String,
+    /// Subjects whose file is missing or differs: `(name, why)`.
+    pub subject_problems: Vec<(String, String)>,
+}
+
+impl Checked {
+    /// True when every subject is present and has its digest.
+    pub fn ok(&self) -> bool {
+        self.subject_problems.is_empty()
+    }
+}
+
+/// Parses an envelope file's bytes.
+pub fn parse_envelope(name: &str, bytes: &[u8]) -> Result<Envelope, AttestError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        AttestError::Envelope(
+            name.to_string(),
+            format!(
+                "line {} column {}: not a DSSE envelope ({{payload, payloadType, signatures: [{{keyid, sig}}]}}): {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })
+}
+
+/// Checks an envelope: a signature by `key` over the payload, a statement of this project's
+/// predicate (schema-valid, parsed only from the signed payload), and each subject against the
+/// file of that name under `root` (bundles must also verify, and their `manifest.json` must
+/// have the predicate's digest).
+pub fn check(
+    name: &str,
+    env: &Envelope,
+    key: &keys::VerifyingKey,
+    root: &Path,
+    limits: &Limits,
+) -> Result<Checked, AttestError> {
+    let payload = dsse::open(env, PAYLOAD_TYPE, key)
+        .map_err(|e| AttestError::Signature(name.to_string(), e))?;
+    let statement = parse_statement(name, &payload)?;
+    let mut subject_problems = Vec::new();
+    for s in &statement.subject {
+        if let Some(why) = subject_problem(s, &statement, root, limits) {
+            subject_problems.push((s.name.clone(), why));
+        }
+    }
+    Ok(Checked {
+        keyid: key.keyid()?,
+        statement,
+        subject_problems,
+    })
+}
+
+/// A statement from signed payload bytes, valid against the published schema.
+fn parse_statement(name: &str, payload: &[u8]) -> Result<Statement, AttestError> {
+    let bad = |message: String| AttestError::Statement {
+        path: name.to_string(),
+        message,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let contract = assay_contracts::Contract::find("attestation").expect("registered");
+    let schema: serde_json::Value =
+        serde_json::from_str(contract.published).expect("published schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("published schema compiles");
+    if let Some(e) = validator.iter_errors(&value).next() {
+        let at = e.instance_path.to_string();
+        return Err(bad(format!(
+            "at `{}`: {e}",
+            if at.is_empty() { "/" } else { &at }
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// Why a subject does not hold, if it does not.
+fn subject_problem(s: &Subject, st: &Statement, root: &Path, limits: &Limits) -> Option<String> {
+    let rel = Path::new(&s.name);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Some(
+            "names a file outside the directory the verdict's paths are relative to".into(),
+        );
+    }
+    let path: PathBuf = root.join(rel);
+    let found = match file_digest(&path) {
+        Ok(d) => d,
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    if found != s.digest {
+        return Some(format!(
+            "sha256 is {}, the statement says {}",
+            found.sha256, s.digest.sha256
+        ));
+    }
+    let bundle = st
+        .predicate
+        .proofs
+        .iter()
+        .filter_map(|p| p.bundle.as_ref())
+        .find(|b| b.name == s.name)?;
+    match attested_bundle(&s.name, root, limits) {
+        Ok(b) if b.manifest == bundle.manifest => None,
+        Ok(b) => Some(format!(
+            "manifest.json sha256 is {}, the statement says {}",
+            b.manifest.sha256, bundle.manifest.sha256
+        )),
+        Err(e) => Some(e.to_string()),
+    }
+}
