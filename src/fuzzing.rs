@@ -309,3 +309,27 @@ pub fn sample_bundle(run_id: &str) -> Vec<u8> {
     m.push(b'\n');
     crate::bundle::to_bytes(&m, &entries).unwrap_or_default()
 }
+
+/// The test key of the attestation seeds (`fuzz/corpus/attestation/seed-*` are signed with it;
+/// never a real key).
+pub const ATTEST_TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIN2Goiwfo6JtCb1FdWLhkVWFqnYfMwmflW34MUXgTkGj\n-----END PRIVATE KEY-----\n";
+
+/// An attestation envelope is hostile input for `verify --attestation`: parsing it, opening it
+/// with a key and parsing a payload as a statement never panic; an envelope that opens names
+/// subjects, which under a root that does not exist are never found.
+pub fn attestation(data: &[u8]) {
+    use crate::attest;
+    let _ = attest::parse_statement("fuzz", data);
+    let Ok(env) = attest::parse_envelope("fuzz", data) else {
+        return;
+    };
+    let key = attest::keys::VerifyingKey::from_pem("test", ATTEST_TEST_KEY).expect("test key");
+    let root = std::path::Path::new("/nonexistent/assay-fuzz-root");
+    if let Ok(c) = attest::check("fuzz", &env, &key, root, &crate::verify::Limits::default()) {
+        assert!(!c.statement.subject.is_empty());
+        assert!(
+            !c.ok(),
+            "a subject was found under a root that does not exist"
+        );
+    }
+}

@@ -46,12 +46,36 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("client_hello") {
         assay_runner::fuzzing::client_hello(&s);
     }
+    for s in seeds("attestation") {
+        assay_runner::fuzzing::attestation(&s);
+    }
     for s in seeds("docker_request") {
         for step in [1, 7, 1 << 16] {
             assay_runner::docker::fuzzing::request_stream(&s, step);
         }
         assay_runner::docker::fuzzing::create_body(&s);
     }
+}
+
+/// The attestation seeds reach the statement paths: the envelope opens with the seeds' test
+/// key, and the statement seed is the payload it carries.
+#[test]
+fn attestation_seeds_open_with_their_key() {
+    use assay_runner::attest;
+    let dir = format!("{}/fuzz/corpus/attestation", env!("CARGO_MANIFEST_DIR"));
+    let env = attest::parse_envelope(
+        "seed",
+        &std::fs::read(format!("{dir}/seed-envelope")).unwrap(),
+    )
+    .unwrap();
+    let key = attest::keys::VerifyingKey::from_pem("test", assay_runner::fuzzing::ATTEST_TEST_KEY)
+        .unwrap();
+    let payload = attest::dsse::open(&env, "application/vnd.in-toto+json", &key).unwrap();
+    assert_eq!(
+        payload,
+        std::fs::read(format!("{dir}/seed-statement")).unwrap()
+    );
+    assert!(attest::parse_statement("seed", &payload).is_ok());
 }
 
 /// The name seeds reach the naming paths: each answer and hello seed but the error one names

@@ -277,7 +277,7 @@ pub fn check(
 }
 
 /// A statement from signed payload bytes, valid against the published schema.
-fn parse_statement(name: &str, payload: &[u8]) -> Result<Statement, AttestError> {
+pub fn parse_statement(name: &str, payload: &[u8]) -> Result<Statement, AttestError> {
     let bad = |message: String| AttestError::Statement {
         path: name.to_string(),
         message,
