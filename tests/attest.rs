@@ -338,3 +338,72 @@ fn bad_inputs_are_refused_with_their_names_and_nothing_is_written() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("junk.json: line 1 column"));
     assert!(!root.join("x.json").exists());
 }
+
+/// A matrix of proof jobs: each proved one proof into a directory of its own; `report` merges
+/// their verdicts (`--verdict-out`) and `attest` signs the merged one, whose subjects are every
+/// job's bundle.
+#[test]
+fn the_merged_verdict_of_a_matrix_is_attested_with_every_jobs_bundle() {
+    require_verifiers();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    keys(root);
+    tree(root);
+    let all: Value =
+        serde_json::from_slice(&std::fs::read(root.join("out/verdict.json")).unwrap()).unwrap();
+    for p in all["proofs"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        let mut one = all.clone();
+        one["proofs"] = json!([p]);
+        one["run_id"] = json!(format!("proof:{name}"));
+        std::fs::write(
+            root.join(format!("out/{name}/verdict.json")),
+            serde_json::to_vec_pretty(&one).unwrap(),
+        )
+        .unwrap();
+    }
+    let o = sh(bin().current_dir(root).env_remove("GITHUB_ACTIONS").args([
+        "report",
+        "--verdict-out",
+        "out/verdict.merged.json",
+        "--",
+        "out/demo/verdict.json",
+        "out/other/verdict.json",
+    ]));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = sh(bin().current_dir(root).args([
+        "attest",
+        "--verdict",
+        "out/verdict.merged.json",
+        "--key",
+        "ec.pem",
+        "--out",
+        "m.json",
+        "--statement-out",
+        "m.statement.json",
+    ]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(root.join("m.statement.json")).unwrap()).unwrap();
+    let names: Vec<&str> = s["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "out/demo/run-1.tar.gz",
+            "out/other/run-1.tar.gz",
+            "out/verdict.merged.json"
+        ]
+    );
+    assert_eq!(s["predicate"]["proofs"].as_array().unwrap().len(), 2);
+    assert_all(root, "m.json", "ec.pub", 0, "merged verdict");
+}

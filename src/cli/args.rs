@@ -135,6 +135,10 @@ pub struct ReportArgs {
     /// Also write the full (untruncated) Markdown report here, for an artifact.
     #[arg(long, value_name = "FILE")]
     pub markdown_out: Option<PathBuf>,
+    /// Also write the merged verdict (`assay.runner.verdict.v3`) here: what `attest --verdict`
+    /// signs for a matrix of proof jobs.
+    #[arg(long, value_name = "FILE")]
+    pub verdict_out: Option<PathBuf>,
     /// Event payload (default: `$GITHUB_EVENT_PATH`).
     #[arg(long, value_name = "PATH")]
     pub event: Option<PathBuf>,

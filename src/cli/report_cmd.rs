@@ -60,6 +60,12 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
             why.replace('\n', " ")
         );
     }
+    if let Some(p) = &a.verdict_out {
+        let mut b = serde_json::to_vec_pretty(&v)?;
+        b.push(b'\n');
+        crate::fsutil::write_atomic(p, &b)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     if let Some(p) = &a.markdown_out {
         crate::fsutil::write_atomic(p, full.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;
