@@ -848,6 +848,50 @@ fn reading_ones_own_program_is_part_of_its_exec() {
     );
 }
 
+/// `explain` names who made each effect: the first kernel line, and the programs from its
+/// process up to the command.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn explain_names_the_process_chain_of_an_effect() {
+    require_kernel();
+    let (_t, w) = work_dir();
+    let r = run_in(
+        &w,
+        &[],
+        &["sh", "-c", "sh -c 'echo x > made.txt'; cat made.txt"],
+    );
+    assert!(r.out.status.success());
+    assert_clean(&r);
+    let bundle = w.with_extension("tar.gz");
+    let out = bin()
+        .arg("explain")
+        .arg(&bundle)
+        .args(["<work>/made.txt", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one entry is not in the surface"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sh = resolved("/bin/sh");
+    let label = format!("p0/{}#1", sh.rsplit('/').next().unwrap());
+    let writer =
+        format!("filesystem_writes  <work>/made.txt\n    ← {sh} ← {sh} ({label}, kernel line ");
+    assert!(text.contains(&writer), "{text}");
+    let seq: u64 = text[text.find(&writer).unwrap() + writer.len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let line = r.kernel.iter().find(|e| e["seq"] == seq).unwrap();
+    assert_eq!(line["process"], label.as_str());
+    assert_eq!(line["path"], "<work>/made.txt");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`/nonexistent` is not an entry"));
+}
+
 #[test]
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn exit_status_mirrors_the_command() {

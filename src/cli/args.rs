@@ -51,6 +51,11 @@ pub enum Command {
         after_help = "Examples:\n  assay-runner verify run.tar.gz\n  assay-runner verify run.tar.gz --format json\n  assay-runner verify --attestation target/assay-proofs/verdict.intoto.json --key assay.pub\n\nExit codes: 0 valid; 1 invalid (one line per problem, naming the member or subject); 2 usage/IO error."
     )]
     Verify(VerifyArgs),
+    /// Who did it: each surface entry's first kernel witness, process chain and tool call.
+    #[command(
+        after_help = "Examples:\n  assay-runner explain run.tar.gz\n  assay-runner explain run.tar.gz tcp:127.0.0.1:9 '<work>/out/report.txt'\n\nExit codes: 0 explained; 1 a named entry is not in the surface; 2 usage/IO error or a bundle that does not verify."
+    )]
+    Explain(EffectsExplainArgs),
     /// Sign a verdict and its bundles: an in-toto Statement in a DSSE envelope.
     #[command(
         after_help = "Examples:\n  assay-runner attest --verdict target/assay-proofs/verdict.json --key assay.pem --out target/assay-proofs/verdict.intoto.json\n  assay-runner attest --verdict target/assay-proofs/verdict.json --predicate-out predicate.json\n\nBundle paths in the verdict are relative to --root (default: the current directory, where prove ran).\nExit codes: 0 written; 2 usage/IO error, an invalid verdict or a bundle that does not verify."
@@ -275,6 +280,15 @@ pub struct VerifyArgs {
     /// Refuse archives with more members than this.
     #[arg(long, default_value_t = 64)]
     pub max_members: usize,
+}
+
+/// `explain` (of a bundle's effects; `lanes explain` is another).
+#[derive(Debug, Args)]
+pub struct EffectsExplainArgs {
+    /// The bundle (`.tar.gz`); it must verify.
+    pub bundle: PathBuf,
+    /// Only these surface entries (default: every entry of the kernel categories).
+    pub entries: Vec<String>,
 }
 
 /// `attest`.

@@ -4,7 +4,9 @@ use std::io::Write as _;
 
 use anyhow::Context as _;
 
-use super::args::{AttestArgs, DiffArgs, DiffFormat, ReportFormat, SchemaArgs, VerifyArgs};
+use super::args::{
+    AttestArgs, DiffArgs, DiffFormat, EffectsExplainArgs, ReportFormat, SchemaArgs, VerifyArgs,
+};
 use crate::contracts::capability_diff::{self, CapabilityDiff, DiffStatus, Side, SideKind};
 use crate::contracts::{CONTRACTS, Contract};
 use crate::diff;
@@ -65,6 +67,54 @@ pub fn attest(a: AttestArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(Exit::Ok.code())
+}
+
+/// `assay-runner explain BUNDLE [ENTRY...]`: each entry's first kernel witness, the programs
+/// from its process up to the command, and the tool calls that hold it.
+pub fn explain(a: EffectsExplainArgs) -> anyhow::Result<i32> {
+    let v = verify::verify_path(&a.bundle, &Limits::default(), Keep::All)?;
+    if !v.ok() {
+        anyhow::bail!(
+            "{} does not verify (run `assay-runner verify {}`)",
+            a.bundle.display(),
+            a.bundle.display()
+        );
+    }
+    let doc = |m: &str| v.kept.get(m).map(Vec::as_slice).unwrap_or_default();
+    let surface: crate::contracts::surface::CapabilitySurface =
+        serde_json::from_slice(doc("capability-surface.json"))?;
+    let kernel: Vec<crate::contracts::kernel_event::KernelEvent> = doc("layers/kernel.ndjson")
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(serde_json::from_slice)
+        .collect::<Result<_, _>>()?;
+    let correlation = match v.kept.get("correlation-report.json") {
+        Some(b) => Some(serde_json::from_slice(b)?),
+        None => None,
+    };
+    let all = crate::explain::explain(&surface, &kernel, correlation.as_ref());
+    let mut missing = 0;
+    for want in &a.entries {
+        if !all.iter().any(|x| &x.entry == want) {
+            eprintln!(
+                "assay-runner: `{want}` is not an entry of {}'s surface",
+                a.bundle.display()
+            );
+            missing += 1;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for x in all
+        .iter()
+        .filter(|x| a.entries.is_empty() || a.entries.contains(&x.entry))
+    {
+        writeln!(out, "{}  {}\n    {}", x.category, x.entry, x.line())?;
+    }
+    Ok(if missing > 0 {
+        Exit::Failed.code()
+    } else {
+        Exit::Ok.code()
+    })
 }
 
 /// `assay-runner verify --attestation ENVELOPE --key PUB`.

@@ -84,6 +84,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<i32> {
         Command::Prove(a) => prove_cmd::prove(a),
         Command::Verify(a) => evidence_cmd::verify(a),
         Command::Attest(a) => evidence_cmd::attest(a),
+        Command::Explain(a) => evidence_cmd::explain(a),
         Command::Diff(a) => evidence_cmd::diff(a),
         Command::Golden(args::GoldenCommand::Accept(a)) => prove_cmd::accept(a),
         Command::CrossDiff(a) => evidence_cmd::cross_diff(a),

@@ -14,6 +14,7 @@ pub mod attest;
 pub mod bundle;
 pub mod crossdiff;
 pub mod diff;
+pub mod explain;
 pub mod fsutil;
 pub mod health;
 #[cfg(any(test, feature = "fuzzing"))]
