@@ -21,14 +21,37 @@ static __always_inline int fileless(struct file *f)
 	return on_no_namespace(f);
 }
 
-/* Whether a container runtime's exec below the session is its own re-exec, not the container's
- * program: runc's init clones its binary (a memfd, or a bind mount it detaches at once) and
- * executes that before it sets the container up. A container's program is executed by a path
- * in the container's mount namespace, never from a file on no namespace. */
+#define RUNC_MEMFD "memfd:runc_cloned"
+#define RUNC_BINARY "runc"
+
+/* Whether the NUL-terminated `name` starts with the literal `lit`. */
+#define NAME_HAS_PREFIX(name, lit)                                  \
+	({                                                          \
+		int ok_ = 1;                                        \
+		for (int i_ = 0; i_ < (int)sizeof(lit) - 1; i_++)   \
+			if ((name)[i_] != (lit)[i_])                \
+				ok_ = 0;                            \
+		ok_;                                                \
+	})
+
+/* Whether a container runtime's exec below the session is runc's re-exec of itself, not the
+ * container's program: before it sets a container up, runc's init executes a clone of its own
+ * binary — a memfd named `runc_cloned:...`, or its binary bind-mounted and the mount detached at
+ * once. Only that shape is exempt: no interpreter took part (a `#!` line or a binfmt_misc
+ * handler, which may sit on a detached mount, as qemu's do), the file is on no mount namespace,
+ * and it is named as runc names its clone. Any other exec starts the container's program. */
 static __always_inline int runtime_reexec(struct linux_binprm *bprm)
 {
 	struct file *f = BPF_CORE_READ(bprm, file);
-	return f && on_no_namespace(f);
+	if (!f || BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename))
+		return 0;
+	if (!on_no_namespace(f))
+		return 0;
+	char name[24] = {};
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	if (NAME_HAS_PREFIX(name, RUNC_MEMFD))
+		return 1;
+	return NAME_HAS_PREFIX(name, RUNC_BINARY) && name[sizeof(RUNC_BINARY) - 1] == 0;
 }
 
 /* AT_BASE: the program interpreter's load address in the auxiliary vector. */

@@ -412,6 +412,51 @@ fn escaping_child_stays_observed_and_health_is_not_clean() {
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn a_runtimes_reexec_from_a_memfd_is_not_the_containers_program() {
     require_kernel();
+    let (r, secret) = runtime_execs_from_a_memfd("runc_cloned:/proc/self/exe");
+    assert_clean(&r);
+    assert_eq!(
+        strings(&r.health["notes"]),
+        Vec::<String>::new(),
+        "{:#}",
+        r.health
+    );
+    assert!(
+        strings(&r.surface["filesystem_paths"]).contains(&secret),
+        "{:#}",
+        r.surface
+    );
+    assert!(strings(&r.surface["process_execs"]).contains(&resolved("/usr/bin/cat")));
+    assert!(
+        !r.kernel.iter().any(|e| e["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "fileless"))),
+        "the re-exec is the runtime's, not followed"
+    );
+}
+
+/// Only runc's own clone is exempt: a runtime process that executes any other file on no mount
+/// namespace (a memfd of another name; a binfmt_misc handler on a detached mount) starts the
+/// container's program there, followed and never clean.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_runtimes_exec_of_another_memfd_is_followed_and_never_clean() {
+    require_kernel();
+    let (r, secret) = runtime_execs_from_a_memfd("payload");
+    assert_ne!(r.health["kernel_layer"], "complete", "{:#}", r.health);
+    assert!(
+        strings(&r.health["notes"])
+            .iter()
+            .any(|n| n.starts_with("fileless-exec: memfd:payload")),
+        "{:#}",
+        r.health
+    );
+    assert!(strings(&r.surface["filesystem_paths"]).contains(&secret));
+}
+
+/// A "runtime" (a process of no run) joins a cgroup below the run's session, executes a memfd
+/// named `memfd_name` holding dash, which starts the "container's program" (`cat SECRET`) by
+/// path. Returns the run and the secret's path as shown.
+fn runtime_execs_from_a_memfd(memfd_name: &str) -> (Run, String) {
     let (t, w) = work_dir();
     let secret = t.path().join("secret.txt");
     std::fs::write(&secret, "s\n").unwrap();
@@ -442,7 +487,7 @@ fn a_runtimes_reexec_from_a_memfd_is_not_the_containers_program() {
     let py = format!(
         "import os\n\
          open('{cg}/cgroup.procs','w').write(str(os.getpid()))\n\
-         fd = os.memfd_create('runc_cloned:/proc/self/exe')\n\
+         fd = os.memfd_create('{memfd_name}')\n\
          os.write(fd, open('/usr/bin/dash','rb').read())\n\
          os.execv('/proc/self/fd/%d' % fd, ['sh', '-c', 'exec /usr/bin/cat {secret}'])\n",
         secret = secret.display()
@@ -461,26 +506,7 @@ fn a_runtimes_reexec_from_a_memfd_is_not_the_containers_program() {
         "{}",
         String::from_utf8_lossy(&r.out.stderr)
     );
-    assert_clean(&r);
-    assert_eq!(
-        strings(&r.health["notes"]),
-        Vec::<String>::new(),
-        "{:#}",
-        r.health
-    );
-    let secret_shown = secret.display().to_string();
-    assert!(
-        strings(&r.surface["filesystem_paths"]).contains(&secret_shown),
-        "{:#}",
-        r.surface
-    );
-    assert!(strings(&r.surface["process_execs"]).contains(&resolved("/usr/bin/cat")));
-    assert!(
-        !r.kernel.iter().any(|e| e["flags"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x == "fileless"))),
-        "the re-exec is the runtime's, not followed"
-    );
+    (r, secret.display().to_string())
 }
 
 fn storm_binary(dir: &Path) -> PathBuf {
@@ -837,6 +863,15 @@ fn reading_ones_own_program_is_part_of_its_exec() {
     assert_eq!(opens[0]["flags"], serde_json::json!(["own_program"]));
     assert!(!strings(&own.surface["filesystem_paths"]).contains(&cat));
     assert!(strings(&own.surface["process_execs"]).contains(&cat));
+
+    // through a magic link (which may lead into another mount namespace): never folded
+    let linked = run_in(&w, &[], &["/usr/bin/cat", "/proc/self/root/usr/bin/cat"]);
+    assert!(linked.out.status.success());
+    assert!(
+        strings(&linked.surface["filesystem_paths"]).contains(&cat),
+        "{:#}",
+        linked.surface
+    );
 
     let other = run_in(&w, &[], &["/usr/bin/head", "-c1", "/usr/bin/cat"]);
     assert!(other.out.status.success());

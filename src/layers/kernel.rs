@@ -636,6 +636,18 @@ mod tests {
                 b"",
             ),
             open(10, 4, 2, b"/usr/bin/node"),
+            // through a magic link into another mount namespace, where the same path may be
+            // another file (a bind mount over it): never folded
+            kpath(ev(
+                EV_SYSCALL,
+                OP_OPEN,
+                10,
+                4,
+                3,
+                AT_FDCWD,
+                b"/usr/bin/node",
+                b"/proc/77/root/usr/bin/node",
+            )),
             ev(EV_FORK, 0, 10, 5, 11, 0, b"", b""),
             ev(EV_FORK, 0, 10, 6, 12, 0, b"", b""),
             open(11, 7, 0, b"/usr/bin/node"),
@@ -655,6 +667,7 @@ mod tests {
                 "p0 Some(\"read\") [\"own_program\"]",
                 "p0 Some(\"read\") []",
                 "p0 Some(\"read_write\") []",
+                "p0 Some(\"read\") []",
                 "p0/cat#1 Some(\"read\") []",
                 "p0/fork#1 Some(\"read\") [\"own_program\"]",
             ]
