@@ -95,6 +95,10 @@
 /* cgroup: made by a process of the run (in the session or followed), not by a container
  * runtime; `flags` then holds the cgroup id its maker was in */
 #define ST_BY_RUN 8192
+/* an open or executed file on a mount of another mount namespace than the process's own (a path
+ * through /proc/PID/root, a descriptor passed from another namespace): its path, rebuilt to that
+ * namespace's root, names a file there, not where the process lives */
+#define ST_FOREIGN 16384
 
 /* slots for per-CPU attempt/drop counters: one per emitting program family */
 #define PROG_EXEC 0

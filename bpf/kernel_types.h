@@ -129,7 +129,12 @@ struct signal_struct {
 	struct pid *pids[4];
 } __attribute__((preserve_access_index));
 
+struct nsproxy {
+	void *mnt_ns;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct nsproxy *nsproxy;
 	struct thread_info thread_info;
 	struct signal_struct *signal;
 	struct css_set *cgroups;

@@ -152,6 +152,16 @@ static __always_inline int backing_user_path(struct file *f, struct path *up)
 	return ns != 0 && ns < (__u64)-4095;
 }
 
+/* Whether an open file's mount belongs to another mount namespace than the current process's. */
+static __always_inline int foreign_mount(struct file *f)
+{
+	struct mount *m = (struct mount *)((char *)BPF_CORE_READ(f, f_path.mnt) -
+					   bpf_core_field_offset(struct mount, mnt));
+	void *ns = BPF_CORE_READ(m, mnt_ns);
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	return ns && ns != (void *)BPF_CORE_READ(t, nsproxy, mnt_ns);
+}
+
 /* The path of an open file, into slot `which`, marked KPATH; for a file on a kernel-internal
  * mount, its dentry's name (`memfd:NAME`, no leading `/`: what the kernel calls it), or for a
  * nameless one its filesystem's (`pipefs:`). */
@@ -176,6 +186,8 @@ static __always_inline void file_path(struct event *e, int which, struct file *f
 		n = r > 1 ? (__u32)(r - 1) : 0;
 	} else if (f) {
 		n = walk_path(e, which, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
+		if (foreign_mount(f))
+			e->h.status |= ST_FOREIGN;
 	}
 	if (!f)
 		e->h.status |= which ? ST_FAULT2 : ST_FAULT1;

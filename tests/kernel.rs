@@ -883,6 +883,46 @@ fn reading_ones_own_program_is_part_of_its_exec() {
     );
 }
 
+/// A file reached through another process's root (`/proc/PID/root/...`) lives in that process's
+/// mount namespace: its path, rebuilt there, names another file here (a bind mount over
+/// `/etc/hostname`). The line is ambiguous and health is never clean.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_file_of_another_mount_namespace_is_never_a_clean_path() {
+    require_kernel();
+    let (t, w) = work_dir();
+    let secret = t.path().join("secret.txt");
+    std::fs::write(&secret, "not the hostname\n").unwrap();
+    let ready = t.path().join("ready");
+    let mut outside = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {} /etc/hostname && touch {} && exec sleep 30",
+            secret.display(),
+            ready.display()
+        ))
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let through = format!("/proc/{}/root/etc/hostname", outside.id());
+    let r = run_in(&w, &[], &["/usr/bin/cat", &through]);
+    outside.kill().unwrap();
+    outside.wait().unwrap();
+    assert_eq!(r.out.stdout, b"not the hostname\n");
+    let line = r
+        .kernel
+        .iter()
+        .find(|e| e["kind"] == "open" && e["arg"] == through.as_str())
+        .unwrap_or_else(|| panic!("no open of {through}: {:#?}", r.kernel));
+    assert_eq!(line["ambiguous"], true, "{line}");
+    assert_ne!(r.health["kernel_layer"], "complete", "{:#}", r.health);
+}
+
 /// `explain` names who made each effect: the first kernel line, and the programs from its
 /// process up to the command.
 #[test]

@@ -493,7 +493,12 @@ impl<'a> Projector<'a> {
             return (PROXY_SOCKET_SHOWN.into(), from, false);
         }
         if m.kernel {
-            return (display(&n, self.work), PathFrom::Kernel, false);
+            // a file of another mount namespace: the path names a file there, not here
+            let foreign = h.status & ST_FOREIGN != 0;
+            if foreign && h.ret >= 0 {
+                self.stats.ambiguous_paths += 1;
+            }
+            return (display(&n, self.work), PathFrom::Kernel, foreign);
         }
         let text = if m.dir_text {
             data.get(m.base.min(data.len())..).unwrap_or_default()

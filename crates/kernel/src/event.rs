@@ -95,6 +95,8 @@ pub const ST_UNSTABLE: u32 = 4096;
 /// cgroup: made by a process of the run, not by a container runtime; the event's `flags` then
 /// hold the id of the cgroup its maker was in.
 pub const ST_BY_RUN: u32 = 8192;
+/// An open or executed file on a mount of another mount namespace than the process's own.
+pub const ST_FOREIGN: u32 = 16384;
 /// The largest batch a CPU stages (`STAGE_MAX`).
 pub const STAGE_MAX: u64 = 65536;
 
@@ -473,6 +475,7 @@ mod tests {
             ("ST_LOADER".into(), ST_LOADER.into()),
             ("ST_UNSTABLE".into(), ST_UNSTABLE.into()),
             ("ST_BY_RUN".into(), ST_BY_RUN.into()),
+            ("ST_FOREIGN".into(), ST_FOREIGN.into()),
             ("OP_COUNT".into(), OP_MKNOD.into()),
             ("PROG_EXEC".into(), 0),
             ("PROG_FORK".into(), 1),

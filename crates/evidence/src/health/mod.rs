@@ -220,7 +220,7 @@ impl Builder {
             self.note(NoteCode::UnresolvedPaths, format!("{} path(s) had an unknown base directory and are shown as <unresolved>/...; where they lead is not known", c.unresolved_paths));
         }
         if c.ambiguous_paths > 0 {
-            self.note(NoteCode::AmbiguousPaths, format!("{} path(s) of path-only operations (unlink, rename, mkdir, ...) went through `..` after a name, a /proc or /dev/fd magic link, or a symlink the run made; where the kernel resolved them is not known exactly (their kernel-layer lines are marked ambiguous)", c.ambiguous_paths));
+            self.note(NoteCode::AmbiguousPaths, format!("{} path(s) of path-only operations (unlink, rename, mkdir, ...) went through `..` after a name, a /proc or /dev/fd magic link, or a symlink the run made, or named a file of another mount namespace (through /proc/PID/root or a passed descriptor); where the kernel resolved them is not known exactly (their kernel-layer lines are marked ambiguous)", c.ambiguous_paths));
         }
         if c.truncated_paths > 0 {
             self.note(
