@@ -633,6 +633,43 @@ fn install_checks_the_committed_checksum() {
         "{stdout}"
     );
     assert!(stdout.contains("refusing to install"), "{stdout}");
+    // a pinned version with no committed checksum is refused, never built from this source
+    let no_sum = t.path().join("empty.sha256");
+    std::fs::write(&no_sum, "# nothing released\n").unwrap();
+    let cargo_dir = t.path().join("fake-cargo");
+    std::fs::create_dir_all(&cargo_dir).unwrap();
+    let marker = t.path().join("cargo-ran");
+    std::fs::write(
+        cargo_dir.join("cargo"),
+        format!("#!/bin/sh\ntouch {}\nexit 0\n", marker.display()),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(cargo_dir.join("cargo"))
+        .status()
+        .unwrap();
+    let pinned = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"))
+        .env(
+            "PATH",
+            format!("{}:{}", cargo_dir.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("ASSAY_VERSION", "0.0.7")
+        .env("ASSAY_CHECKSUMS", &no_sum)
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", t.path().join("runner-temp-pinned"))
+        .output()
+        .unwrap();
+    assert!(!pinned.status.success(), "{pinned:?}");
+    assert!(
+        String::from_utf8_lossy(&pinned.stdout).contains("refusing to install something else"),
+        "{pinned:?}"
+    );
+    assert!(
+        !marker.exists(),
+        "cargo was run for a version this source is not"
+    );
     let other_os =
         Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/action/install"))
             .env("ASSAY_VERSION", version)

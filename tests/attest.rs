@@ -320,8 +320,46 @@ fn bad_inputs_are_refused_with_their_names_and_nothing_is_written() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("out/verdict.json:2:"), "{err}");
-    // a key that is not one
+    // a verdict whose health is not its bundle's is not this bundle's verdict
     tree(root);
+    let v = root.join("out/verdict.json");
+    let text = std::fs::read_to_string(&v).unwrap();
+    std::fs::write(
+        &v,
+        text.replacen("\"ringbuf_drops\": 0", "\"ringbuf_drops\": 7", 1),
+    )
+    .unwrap();
+    let o = attest(root, "ed.pem", "x.json");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the verdict is not this bundle's"),
+        "{o:?}"
+    );
+    // a bundle named outside the root could never be checked
+    std::fs::write(
+        &v,
+        text.replacen("\"out/demo/run-1.tar.gz\"", "\"../demo.tar.gz\"", 1),
+    )
+    .unwrap();
+    let o = attest(root, "ed.pem", "x.json");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is not a path under the root"),
+        "{o:?}"
+    );
+    // the verdict's name is relative to --root, however it was given
+    tree(root);
+    let o = sh(bin()
+        .current_dir(root)
+        .arg("attest")
+        .arg("--verdict")
+        .arg(root.join("out/verdict.json"))
+        .args(["--root", ".", "--key", "ed.pem", "--out", "abs.json"]));
+    assert!(o.status.success(), "{o:?}");
+    let ours = &verdicts(root, "abs.json", "ed.pub")[0];
+    assert_eq!(ours.1, Some(0), "{}", ours.2);
+    std::fs::remove_file(root.join("abs.json")).unwrap();
+    // a key that is not one
     let o = attest(root, "ed.pub", "x.json");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ed.pub: not a PEM key"));

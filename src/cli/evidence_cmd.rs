@@ -29,7 +29,19 @@ fn read_small(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 /// envelope with `--key`.
 pub fn attest(a: AttestArgs) -> anyhow::Result<i32> {
     use crate::attest;
-    let name = a.verdict.display().to_string();
+    // the verdict's subject name, like its bundles', is relative to --root
+    let canon =
+        |p: &std::path::Path| std::fs::canonicalize(p).with_context(|| format!("{}", p.display()));
+    let name = canon(&a.verdict)?
+        .strip_prefix(canon(&a.root)?)
+        .map(|p| p.display().to_string())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not under --root {} (the statement names files relative to it)",
+                a.verdict.display(),
+                a.root.display()
+            )
+        })?;
     let bytes = read_small(&a.verdict)?;
     let st = attest::statement(&name, &bytes, &a.root, &Limits::default())?;
     if let Some(p) = &a.statement_out {

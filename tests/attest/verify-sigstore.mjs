@@ -127,7 +127,8 @@ function statementSummary(payloadType, payload) {
   }
   let st;
   try {
-    st = JSON.parse(payload.toString('utf8'));
+    // fatal: invalid UTF-8 is rejected, never replaced by U+FFFD (which could match another name)
+    st = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
   } catch (e) {
     reject(`signature verified, but the payload is not an in-toto Statement v1: not JSON (${oneLine(e.message)})`);
   }
@@ -151,6 +152,8 @@ function matchSubjects(root, subjects) {
   for (const s of subjects) {
     const name = s.name;
     const want = s.digest.sha256;
+    const others = Object.keys(s.digest).filter((k) => k !== 'sha256');
+    if (others.length > 0) reject(`subject ${name}: digest ${others.join(', ')} is not checked here (sha256 only)`);
     if (typeof name !== 'string' || isAbsolute(name) || name.split('/').includes('..')) {
       reject(`subject ${JSON.stringify(name)}: not a name relative to ${root}`);
     }

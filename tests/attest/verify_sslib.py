@@ -149,6 +149,9 @@ def match_subjects(root: str, subjects: list) -> None:
     for s in subjects:
         name = s.get("name")
         want = s["digest"].get("sha256")
+        others = sorted(k for k in s["digest"] if k != "sha256")
+        if others:
+            reject(f"subject {name}: digest {', '.join(others)} is not checked here (sha256 only)")
         if not isinstance(name, str) or os.path.isabs(name) or ".." in name.split("/"):
             reject(f"subject {json.dumps(name)}: not a name relative to {root}")
         if not isinstance(want, str):

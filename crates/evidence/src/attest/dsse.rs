@@ -53,6 +53,8 @@ pub enum OpenError {
     BadSignature(String),
     #[error("the given key: {0}")]
     Key(String),
+    #[error("more than one signature carries the key id {0}")]
+    DuplicateKeyId(String),
 }
 
 /// The payload of an envelope whose `payload_type` is `expected` and that carries a valid
@@ -71,6 +73,10 @@ pub fn open(env: &Envelope, expected: &str, key: &VerifyingKey) -> Result<Vec<u8
     let mine: Vec<&Signature> = env.signatures.iter().filter(|s| s.keyid == keyid).collect();
     if mine.is_empty() {
         return Err(OpenError::NoSignatureForKey(keyid));
+    }
+    if mine.len() > 1 {
+        // one signature per key, as securesystemslib holds: never "any of them"
+        return Err(OpenError::DuplicateKeyId(keyid));
     }
     let msg = pae(&env.payload_type, &payload);
     let ok = mine.iter().any(|s| {
@@ -138,6 +144,19 @@ mod tests {
         assert!(matches!(
             open(&env, "application/x", &w),
             Err(OpenError::NoSignatureForKey(_))
+        ));
+        // two signatures with the key's id: refused, whichever verifies
+        let mut t = env.clone();
+        t.signatures.insert(
+            0,
+            Signature {
+                keyid: t.signatures[0].keyid.clone(),
+                sig: STANDARD.encode([0u8; 64]),
+            },
+        );
+        assert!(matches!(
+            open(&t, "application/x", &v),
+            Err(OpenError::DuplicateKeyId(_))
         ));
         // a signature claiming the other key's id is still not the other key's signature
         let mut t = env.clone();

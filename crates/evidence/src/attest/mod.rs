@@ -17,7 +17,7 @@ use assay_contracts::attestation::{
     AttestedBundle, AttestedProof, DigestSet, Envelope, PAYLOAD_TYPE, PREDICATE_TYPE, SCHEMA,
     STATEMENT_TYPE, Statement, Subject, VerdictPredicate,
 };
-use assay_contracts::verdict::{ProofSetVerdict, ProofVerdict};
+use assay_contracts::verdict::{HealthSummary, ProofSetVerdict, ProofVerdict};
 
 use crate::verify::{Keep, Limits};
 
@@ -49,6 +49,19 @@ pub enum AttestError {
     Statement { path: String, message: String },
     #[error(transparent)]
     Key(#[from] keys::KeyError),
+    #[error(
+        "`{0}` is not a path under the root the verdict's paths are relative to (no absolute paths, `.` or `..`): it could never be checked"
+    )]
+    Name(String),
+    #[error(
+        "the verdict says proof {proof}'s health is {claimed}, but its bundle {bundle} says {found}: the verdict is not this bundle's"
+    )]
+    Health {
+        proof: String,
+        bundle: String,
+        claimed: String,
+        found: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AttestError + '_ {
@@ -75,12 +88,25 @@ pub fn file_digest(path: &Path) -> Result<DigestSet, AttestError> {
     })
 }
 
-/// A bundle verified and digested: its file's digest and its `manifest.json`'s.
+/// Whether a subject name is relative to the root and stays under it (no `.` or `..`).
+pub fn name_inside(name: &str) -> bool {
+    let p = Path::new(name);
+    !name.is_empty()
+        && !p.is_absolute()
+        && p.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// A bundle verified and digested (its file's digest and its `manifest.json`'s), with its
+/// health summary.
 fn attested_bundle(
     name: &str,
     root: &Path,
     limits: &Limits,
-) -> Result<AttestedBundle, AttestError> {
+) -> Result<(AttestedBundle, Option<HealthSummary>), AttestError> {
+    if !name_inside(name) {
+        return Err(AttestError::Name(name.to_string()));
+    }
     let path = root.join(name);
     let v = crate::verify::verify_path(&path, limits, Keep::Documents)
         .map_err(|e| AttestError::BundleInvalid(name.to_string(), e.to_string()))?;
@@ -101,11 +127,23 @@ fn attested_bundle(
         .get("manifest.json")
         .map(Vec::as_slice)
         .unwrap_or_default();
-    Ok(AttestedBundle {
-        name: name.to_string(),
-        digest: file_digest(&path)?,
-        manifest: digest(manifest),
-    })
+    let health = v
+        .kept
+        .get("observation-health.json")
+        .and_then(|b| serde_json::from_slice::<assay_contracts::health::ObservationHealth>(b).ok())
+        .map(|h| HealthSummary {
+            kernel_layer: h.kernel_layer,
+            cgroup_correlation: h.cgroup_correlation,
+            ringbuf_drops: h.ringbuf_drops,
+        });
+    Ok((
+        AttestedBundle {
+            name: name.to_string(),
+            digest: file_digest(&path)?,
+            manifest: digest(manifest),
+        },
+        health,
+    ))
 }
 
 fn attested_proof(
@@ -113,11 +151,22 @@ fn attested_proof(
     root: &Path,
     limits: &Limits,
 ) -> Result<AttestedProof, AttestError> {
-    let bundle = p
-        .bundle
-        .as_deref()
-        .map(|b| attested_bundle(b, root, limits))
-        .transpose()?;
+    let bundle = match p.bundle.as_deref() {
+        None => None,
+        Some(b) => {
+            let (bundle, health) = attested_bundle(b, root, limits)?;
+            if p.health.is_some() && health != p.health {
+                let show = |h: &Option<HealthSummary>| format!("{h:?}");
+                return Err(AttestError::Health {
+                    proof: p.name.clone(),
+                    bundle: b.to_string(),
+                    claimed: show(&p.health),
+                    found: show(&health),
+                });
+            }
+            Some(bundle)
+        }
+    };
     let golden = p
         .golden_sha256
         .as_deref()
@@ -167,6 +216,9 @@ pub fn statement(
     root: &Path,
     limits: &Limits,
 ) -> Result<Statement, AttestError> {
+    if !name_inside(verdict_name) {
+        return Err(AttestError::Name(verdict_name.to_string()));
+    }
     let v = parse_verdict(verdict_name, verdict_bytes)?;
     let mut proofs = v
         .proofs
@@ -264,6 +316,30 @@ pub fn check(
         .map_err(|e| AttestError::Signature(name.to_string(), e))?;
     let statement = parse_statement(name, &payload)?;
     let mut subject_problems = Vec::new();
+    let mut named: Vec<(&str, &DigestSet)> = statement
+        .predicate
+        .proofs
+        .iter()
+        .filter_map(|p| p.bundle.as_ref())
+        .map(|b| (b.name.as_str(), &b.digest))
+        .chain([(
+            statement.predicate.verdict_file.name.as_str(),
+            &statement.predicate.verdict_file.digest,
+        )])
+        .collect();
+    named.sort();
+    named.dedup();
+    let subjects: Vec<(&str, &DigestSet)> = statement
+        .subject
+        .iter()
+        .map(|s| (s.name.as_str(), &s.digest))
+        .collect();
+    if subjects != named {
+        subject_problems.push((
+            "<statement>".to_string(),
+            "the subjects are not exactly the verdict file and the bundles the predicate names (by name and digest)".to_string(),
+        ));
+    }
     for s in &statement.subject {
         if let Some(why) = subject_problem(s, &statement, root, limits) {
             subject_problems.push((s.name.clone(), why));
@@ -300,17 +376,12 @@ pub fn parse_statement(name: &str, payload: &[u8]) -> Result<Statement, AttestEr
 
 /// Why a subject does not hold, if it does not.
 fn subject_problem(s: &Subject, st: &Statement, root: &Path, limits: &Limits) -> Option<String> {
-    let rel = Path::new(&s.name);
-    if rel.is_absolute()
-        || rel
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-    {
+    if !name_inside(&s.name) {
         return Some(
             "names a file outside the directory the verdict's paths are relative to".into(),
         );
     }
-    let path: PathBuf = root.join(rel);
+    let path: PathBuf = root.join(&s.name);
     let found = match file_digest(&path) {
         Ok(d) => d,
         Err(e) => return Some(format!("cannot be read: {e}")),
@@ -328,8 +399,8 @@ fn subject_problem(s: &Subject, st: &Statement, root: &Path, limits: &Limits) ->
         .filter_map(|p| p.bundle.as_ref())
         .find(|b| b.name == s.name)?;
     match attested_bundle(&s.name, root, limits) {
-        Ok(b) if b.manifest == bundle.manifest => None,
-        Ok(b) => Some(format!(
+        Ok((b, _)) if b.manifest == bundle.manifest => None,
+        Ok((b, _)) => Some(format!(
             "manifest.json sha256 is {}, the statement says {}",
             b.manifest.sha256, bundle.manifest.sha256
         )),
