@@ -636,18 +636,22 @@ mod tests {
                 b"",
             ),
             open(10, 4, 2, b"/usr/bin/node"),
-            // through a magic link into another mount namespace, where the same path may be
-            // another file (a bind mount over it): never folded
-            kpath(ev(
-                EV_SYSCALL,
-                OP_OPEN,
-                10,
-                4,
-                3,
-                AT_FDCWD,
-                b"/usr/bin/node",
-                b"/proc/77/root/usr/bin/node",
-            )),
+            // a file of another mount namespace (reached through /proc/PID/root), where the
+            // same path may be another file (a bind mount over it): never folded
+            {
+                let mut e = kpath(ev(
+                    EV_SYSCALL,
+                    OP_OPEN,
+                    10,
+                    4,
+                    3,
+                    AT_FDCWD,
+                    b"/usr/bin/node",
+                    b"/proc/77/root/usr/bin/node",
+                ));
+                e.hdr.status |= ST_FOREIGN;
+                e
+            },
             ev(EV_FORK, 0, 10, 5, 11, 0, b"", b""),
             ev(EV_FORK, 0, 10, 6, 12, 0, b"", b""),
             open(11, 7, 0, b"/usr/bin/node"),

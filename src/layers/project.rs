@@ -560,18 +560,14 @@ impl<'a> Projector<'a> {
     }
 
     /// Whether a successful open only reads the file the kernel executed for the process: both
-    /// named by the kernel, and equal; and the process asked for exactly that path (no `arg`):
-    /// a path through a magic link (`/proc/PID/root/...`) or a directory descriptor may lead into
-    /// another mount namespace, where the same text names another file.
+    /// named by the kernel, and equal; and the file is of the process's own mount namespace (a
+    /// file reached through `/proc/PID/root` or a descriptor from another namespace is
+    /// `ST_FOREIGN`: there the same path may name another file, a bind mount over it).
     fn own_program(&self, h: &EventHdr, ev: &Pending) -> bool {
         h.ret >= 0
+            && h.status & ST_FOREIGN == 0
             && !super::render::open_writes(ev.flags)
             && ev.path_from == Some(PathFrom::Kernel)
-            && ev.arg.is_none()
-            && ev
-                .path
-                .as_deref()
-                .is_some_and(|p| p.starts_with('/') && !p.starts_with("/proc/"))
             && self.procs.all.get(&ev.key).and_then(|p| p.program.as_ref()) == ev.path.as_ref()
     }
 
