@@ -96,6 +96,16 @@ fn tree(root: &Path) {
     .unwrap();
 }
 
+/// The subject names of a statement, in order.
+fn subject_names(statement: &Value) -> Vec<&str> {
+    statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect()
+}
+
 fn attest(root: &Path, key: &str, out: &str) -> Output {
     sh(bin().current_dir(root).args([
         "attest",
@@ -233,12 +243,7 @@ fn the_statement_names_every_bundle_and_the_verdict_and_is_deterministic() {
         s["predicateType"],
         "https://github.com/assay/runner-action/attestation/verdict/v0"
     );
-    let names: Vec<&str> = s["subject"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["name"].as_str().unwrap())
-        .collect();
+    let names = subject_names(&s);
     assert_eq!(
         names,
         [
@@ -428,12 +433,7 @@ fn the_merged_verdict_of_a_matrix_is_attested_with_every_jobs_bundle() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let s: Value =
         serde_json::from_slice(&std::fs::read(root.join("m.statement.json")).unwrap()).unwrap();
-    let names: Vec<&str> = s["subject"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["name"].as_str().unwrap())
-        .collect();
+    let names = subject_names(&s);
     assert_eq!(
         names,
         [
