@@ -104,6 +104,11 @@ struct Pr {
 /// A repository with a base commit (this project's action and demo proof) and a head commit
 /// made by `change`, and the `pull_request` payload for it.
 fn pr(change: impl FnOnce(&Path), fork: bool) -> Pr {
+    pr_with(&workflow(), |_| {}, change, fork)
+}
+
+/// [`pr`] with the workflow `wf`, and `base` editing the base commit before it is made.
+fn pr_with(wf: &str, base: impl FnOnce(&Path), change: impl FnOnce(&Path), fork: bool) -> Pr {
     let t = tempfile::tempdir().unwrap();
     let repo = t.path().join("repo");
     let src = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -112,9 +117,10 @@ fn pr(change: impl FnOnce(&Path), fork: bool) -> Pr {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(src.join(f), &to).unwrap();
     }
-    let wf = repo.join(".github/workflows/assay.yml");
-    std::fs::create_dir_all(wf.parent().unwrap()).unwrap();
-    std::fs::write(&wf, workflow()).unwrap();
+    let wf_file = repo.join(".github/workflows/assay.yml");
+    std::fs::create_dir_all(wf_file.parent().unwrap()).unwrap();
+    std::fs::write(&wf_file, wf).unwrap();
+    base(&repo);
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "base"]);
@@ -146,6 +152,21 @@ fn pr(change: impl FnOnce(&Path), fork: bool) -> Pr {
 }
 
 fn act(pr: &Pr, sim: &Simulator) -> (Output, String) {
+    act_with(pr, sim, &[])
+}
+
+/// A stand-in action (`tests/action-stubs/NAME`) for `actions/NAME@v4`.
+fn stub(name: &str) -> String {
+    format!(
+        "actions/{name}@v4={}",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/action-stubs")
+            .join(name)
+            .display()
+    )
+}
+
+fn act_with(pr: &Pr, sim: &Simulator, extra: &[String]) -> (Output, String) {
     let out = Command::new("act")
         .current_dir(&pr.repo)
         .args(["pull_request", "-e"])
@@ -164,13 +185,9 @@ fn act(pr: &Pr, sim: &Simulator) -> (Output, String) {
             &format!("GITHUB_TOKEN={TOKEN}"),
             // keyless attestations need GitHub's OIDC provider: a stand-in checks the hand-over
             "--local-repository",
-            &format!(
-                "actions/attest@v4={}",
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/action-stubs/attest")
-                    .display()
-            ),
+            &stub("attest"),
         ])
+        .args(extra)
         .env("HOME", &pr.home)
         .env("XDG_CACHE_HOME", pr.home.join(".cache"))
         .output()
@@ -515,6 +532,235 @@ fn an_intended_change_turns_green_only_with_an_approving_review() {
     assert!(
         summary.contains("golden-approved: @maintainer"),
         "{summary}"
+    );
+}
+
+/// The fan-out workflow of docs/github-action.md, as a user copies it (the action as `./`).
+fn matrix_workflow() -> String {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/github-action.md"),
+    )
+    .unwrap();
+    let from = doc
+        .find("### Many proofs: a matrix")
+        .expect("the matrix section");
+    let body = &doc[from..];
+    let start = body.find("```yaml\n").expect("its workflow") + "```yaml\n".len();
+    let end = body[start..].find("```").unwrap();
+    let wf = body[start..start + end].replace("uses: assay/runner-action@v0", "uses: ./");
+    assert!(!wf.contains("assay/runner-action"), "{wf}");
+    wf
+}
+
+/// The tarball the install step expects (`assay-runner` at its top level) of this build's
+/// binary, stripped, as release `v{version}` under `dir`; returns its sha256.
+fn release(dir: &Path, version: &str, tamper: bool) -> String {
+    let rel = dir.join(format!("v{version}"));
+    std::fs::create_dir_all(&rel).unwrap();
+    let stage = tempfile::tempdir().unwrap();
+    let st = Command::new("strip")
+        .arg("-o")
+        .arg(stage.path().join("assay-runner"))
+        .arg(env!("CARGO_BIN_EXE_assay-runner"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let asset = rel.join(format!(
+        "assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz"
+    ));
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&asset)
+        .arg("-C")
+        .arg(stage.path())
+        .arg("assay-runner")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let good = hex(&std::fs::read(&asset).unwrap());
+    if tamper {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&asset)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"\0").unwrap();
+    }
+    good
+}
+
+/// The base commit of the matrix tests: a lane of two proofs (`demo` and its twin, run from a
+/// copy of the script) and the committed checksum of release `v{version}`.
+fn two_proofs_and_a_release(repo: &Path, version: &str, sha: &str) {
+    let twin = repo.join("fixtures/kernel/twin");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::copy(repo.join("fixtures/kernel/demo.sh"), twin.join("demo.sh")).unwrap();
+    let golden = std::fs::read_to_string(repo.join("goldens/demo.surface.json")).unwrap();
+    std::fs::write(
+        repo.join("goldens/demo-twin.surface.json"),
+        golden.replacen("\"run_id\": \"demo\"", "\"run_id\": \"demo-twin\"", 1),
+    )
+    .unwrap();
+    let proofs = std::fs::read_to_string(repo.join("proofs.yaml")).unwrap();
+    let twin_proof = "  - name: demo-twin\n    mode: kernel\n    command: [\"./demo.sh\"]\n    seed:\n      - fixtures/kernel/twin/demo.sh\n      - fixtures/kernel/seed/input.txt\n    golden: goldens/demo-twin.surface.json\n    timeout: 60\n";
+    let marker = "    strict_kernel: true\n";
+    let at = proofs.find(marker).unwrap() + marker.len();
+    let proofs = format!("{}{twin_proof}{}", &proofs[..at], &proofs[at..]).replacen(
+        "kernel-only: [demo]",
+        "kernel-only: [demo, demo-twin]",
+        1,
+    );
+    assert!(proofs.contains("kernel-only: [demo, demo-twin]"));
+    std::fs::write(repo.join("proofs.yaml"), proofs).unwrap();
+    std::fs::write(
+        repo.join("scripts/action/checksums.sha256"),
+        format!("{sha}  assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz\n"),
+    )
+    .unwrap();
+}
+
+/// The act arguments of the matrix tests: self-hosted labels, artifact and release stand-ins.
+fn matrix_args(sim: &Simulator, artifacts: &Path) -> Vec<String> {
+    [
+        "-P",
+        "self-hosted=-self-hosted",
+        "--concurrent-jobs",
+        "1",
+        "--local-repository",
+        &stub("upload-artifact"),
+        "--local-repository",
+        &stub("download-artifact"),
+        "--env",
+        &format!("ASSAY_TEST_ARTIFACTS={}", artifacts.display()),
+        "--env",
+        &format!(
+            "ASSAY_RELEASE_BASE_URL={}/_assay/releases/download",
+            sim.url
+        ),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// docs/github-action.md's fan-out workflow, as written there: every job installs the action's
+/// pinned release asset (from a release server, checked against the committed sha256), a job
+/// per proof proves and uploads, one report job merges the verdicts, reports one check run and
+/// attests the merged verdict.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn the_documented_matrix_installs_the_release_proves_per_job_and_reports_once() {
+    let releases = tempfile::tempdir().unwrap();
+    let version = "0.1.0";
+    let sha = release(releases.path(), version, false);
+    let Some(sim) = Simulator::start_serving("matrix", Some(releases.path())) else {
+        return;
+    };
+    support::require_kernel();
+    let pr = pr_with(
+        &matrix_workflow(),
+        |repo| two_proofs_and_a_release(repo, version, &sha),
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let s = std::fs::read_to_string(&f).unwrap();
+            std::fs::write(f, s + "echo extra > out/extra.txt\n").unwrap();
+        },
+        false,
+    );
+    let artifacts = tempfile::tempdir().unwrap();
+    let (_out, log) = act_with(&pr, &sim, &matrix_args(&sim, artifacts.path()));
+    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
+    let calls = sim.calls();
+    let downloads = calls
+        .iter()
+        .filter(|c| c["path"] == format!("/_assay/releases/download/v{version}/{asset}"))
+        .inspect(|c| assert_eq!(c["status"], 200, "{c}"))
+        .count();
+    assert_eq!(
+        downloads, 4,
+        "plan, two proofs, report each install:\n{log}"
+    );
+    assert_eq!(
+        log.matches(&format!("installed {asset} (sha256 {sha})"))
+            .count(),
+        4,
+        "{log}"
+    );
+    for proof in ["demo", "demo-twin"] {
+        assert!(
+            log.contains(&format!("UPLOAD-STUB assay-{proof} ")),
+            "{log}"
+        );
+    }
+    assert!(log.contains("DOWNLOAD-STUB 2 artifacts"), "{log}");
+    // the merged verdict and both jobs' bundles are attested
+    assert!(log.contains("ATTEST-STUB ok predicate-type=https://github.com/assay/runner-action/attestation/verdict/v0 subjects=3 "), "{log}");
+    let runs: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["path"].as_str().unwrap().contains("/check-runs"))
+        .collect();
+    assert_eq!(
+        runs.len(),
+        3,
+        "one check run: create, annotations, complete: {runs:#?}"
+    );
+    let titles: Vec<&str> = runs[1]["body"]["output"]["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "demo: filesystem_paths + <work>/out/extra.txt",
+            "demo: filesystem_writes + <work>/out/extra.txt"
+        ]
+    );
+    assert_eq!(runs[2]["body"]["conclusion"], "failure");
+    let summary = runs[2]["body"]["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("| demo | ❌ fail |"), "{summary}");
+    assert!(summary.contains("| demo-twin | ✅ pass |"), "{summary}");
+    assert!(!log.contains(TOKEN), "the token leaked into the log");
+}
+
+/// The same workflow against a release server whose asset is not the one whose checksum the
+/// action commits: no job installs it, nothing is proven or reported as if it had been.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_tampered_release_asset_is_refused_by_every_job() {
+    let releases = tempfile::tempdir().unwrap();
+    let version = "0.1.0";
+    let sha = release(releases.path(), version, true);
+    let Some(sim) = Simulator::start_serving("tampered", Some(releases.path())) else {
+        return;
+    };
+    support::require_kernel();
+    let pr = pr_with(
+        &matrix_workflow(),
+        |repo| two_proofs_and_a_release(repo, version, &sha),
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let s = std::fs::read_to_string(&f).unwrap();
+            std::fs::write(f, s + "# a comment\n").unwrap();
+        },
+        false,
+    );
+    let artifacts = tempfile::tempdir().unwrap();
+    let (out, log) = act_with(&pr, &sim, &matrix_args(&sim, artifacts.path()));
+    assert!(!out.status.success(), "{log}");
+    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
+    assert!(
+        log.contains(&format!(
+            "checksum mismatch for {asset}: expected {sha} (committed)"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains(&format!("installed {asset}")), "{log}");
+    assert!(!log.contains("UPLOAD-STUB"), "{log}");
+    assert!(
+        !sim.calls()
+            .iter()
+            .any(|c| c["path"].as_str().unwrap().contains("/check-runs")),
+        "a check run was reported without an installed binary"
     );
 }
 

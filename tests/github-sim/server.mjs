@@ -7,8 +7,12 @@
 //   POST /_assay/reviews {"pull": N, "reviews": [...]}   -> GET /repos/:o/:r/pulls/N/reviews lists them
 //   POST /_assay/permissions {"login": "permission", ...} -> GET .../collaborators/:u/permission
 //   (unseeded: a PR has no reviews and a user has no access — never the OpenAPI examples)
+//   GET /_assay/releases/download/:tag/:asset -> the file ASSAY_SIM_RELEASES/:tag/:asset (a
+//   release server for the action's install step; 404 when absent), logged in /_assay/calls
 // Usage: node server.mjs [PORT]   (0 = any free port; the first stdout line names it)
 import { simulation } from "@simulacrum/github-api-simulator";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 const calls = [];
 const reviews = new Map(); // pull number -> review list
@@ -37,6 +41,14 @@ const app = simulation({
         if (perm) {
           const p = permissions.get(decodeURIComponent(perm[1]).toLowerCase()) ?? "none";
           return res.json({ permission: p === "maintain" ? "write" : p, role_name: p, user: { login: perm[1] } });
+        }
+        const rel = req.method === "GET" && req.path.match(/^\/_assay\/releases\/download\/([\w.+-]+)\/([\w.+-]+)$/);
+        if (rel) {
+          const file = process.env.ASSAY_SIM_RELEASES && !rel[1].startsWith(".") && !rel[2].startsWith(".")
+            ? join(process.env.ASSAY_SIM_RELEASES, rel[1], rel[2])
+            : null;
+          if (!file || !existsSync(file)) return res.status(404).send("Not Found");
+          return res.sendFile(file, { dotfiles: "allow" }); // tests live under .tmpXXXX
         }
         if (/^\/repos\/[^/]+\/read-only\//.test(req.path)) {
           return res.status(403).json({

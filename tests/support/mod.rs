@@ -21,13 +21,23 @@ pub struct Simulator {
 impl Simulator {
     /// Starts the simulator; a test that needs it fails (never skips) when it is not installed.
     pub fn start(test: &str) -> Option<Simulator> {
+        Self::start_serving(test, None)
+    }
+
+    /// Starts the simulator, also serving release assets from `releases` (`TAG/ASSET` under
+    /// it) at `URL/_assay/releases/download/TAG/ASSET`.
+    pub fn start_serving(test: &str, releases: Option<&Path>) -> Option<Simulator> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/github-sim");
         assert!(
             dir.join("node_modules/@simulacrum/github-api-simulator")
                 .exists(),
             "{test}: the GitHub simulator is not installed (run scripts/setup)"
         );
-        let mut child = Command::new("node")
+        let mut node = Command::new("node");
+        if let Some(r) = releases {
+            node.env("ASSAY_SIM_RELEASES", r);
+        }
+        let mut child = node
             .arg(dir.join("server.mjs"))
             .arg("0")
             .stdout(Stdio::piped())
