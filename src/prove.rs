@@ -13,9 +13,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::contracts::capability_diff::{Side, SideKind};
+use crate::contracts::capability_diff::{CapabilityDiff, Side, SideKind};
 use crate::contracts::health::{KernelLayer, NoteCode, ObservationHealth};
 use crate::contracts::manifest::MemberClass;
+use crate::contracts::surface::CapabilitySurface;
 use crate::contracts::verdict::{self, HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
 use crate::kernel::session::{End, RunSpec};
 use crate::proofs::{Proof, ProofMode};
@@ -630,9 +631,10 @@ fn golden_step(
         run_id: golden.surface.run_id.clone(),
         health_clean: true,
     };
-    let d = crate::diff::diff(base, &golden.surface, head, &ev.surface, Some(&golden));
+    let mut d = crate::diff::diff(base, &golden.surface, head, &ev.surface, Some(&golden));
     let changed = d.changed;
     if changed {
+        explain_head(&mut d, bundle, &ev.surface);
         let (a, r): (usize, usize) = d
             .categories
             .iter()
@@ -653,6 +655,25 @@ fn golden_step(
     out.diff = Some(d);
     let carried = out.golden_update.is_some();
     write_pending(p, &pending, &text, trustworthy && !carried, changed, out)
+}
+
+/// Explains the added entries of `d` from the head bundle's kernel layer (read again, whole:
+/// the run's evidence keeps only its documents); a bundle that cannot be explained says so in
+/// the diff's notes.
+fn explain_head(d: &mut CapabilityDiff, bundle: &Path, surface: &CapabilitySurface) {
+    let explained = verify::verify_path(bundle, &Limits::default(), Keep::All)
+        .map_err(|e| e.to_string())
+        .and_then(|v| crate::explain::from_members(surface, &v.kept).map_err(|e| e.to_string()));
+    match explained {
+        Ok(x) => crate::diff::explain_changes(d, Some(&x), None),
+        Err(e) => {
+            d.notes.push(format!(
+                "unexplained: the head bundle's entries could not be explained: {}",
+                e.replace('\n', "; ")
+            ));
+            d.notes.sort();
+        }
+    }
 }
 
 /// The judging golden, parsed, with its bytes; `None` (with the reason) when it is missing or

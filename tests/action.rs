@@ -288,6 +288,14 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
             )
         ]
     );
+    // each says who made the change: the script's own process, its first kernel line
+    for a in ann {
+        let m = a["message"].as_str().unwrap();
+        assert!(
+            m.contains("\nWho: ← /usr/bin/bash (p0, kernel line "),
+            "{m}"
+        );
+    }
     assert!(log.contains("judge restored from"), "{log}");
     assert!(
         log.contains("golden-update-differs: this change edits goldens/demo.surface.json"),

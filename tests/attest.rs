@@ -87,7 +87,7 @@ fn tree(root: &Path) {
             "pending": null, "health": health, "diff": null, "golden_update": null,
             "golden_sha256": format!("sha256:{}", "ab".repeat(32))})
     };
-    let v = json!({"schema": "assay.runner.verdict.v3", "run_id": "all", "lane": "kernel-only",
+    let v = json!({"schema": "assay.runner.verdict.v4", "run_id": "all", "lane": "kernel-only",
         "verdict": "pass", "proofs": [proof("other", "pass"), proof("demo", "pass")]});
     std::fs::write(
         root.join("out/verdict.json"),

@@ -26,7 +26,7 @@ fn verdict(dir: &Path, lines: usize) -> PathBuf {
         .collect();
     let added: Vec<String> = (0..lines).map(|i| format!("tcp:10.0.0.{i}:443")).collect();
     let v = json!({
-        "schema": "assay.runner.verdict.v3", "run_id": "lane:all", "lane": "all",
+        "schema": "assay.runner.verdict.v4", "run_id": "lane:all", "lane": "all",
         "verdict": if lines > 0 { "fail" } else { "pass" },
         "proofs": [{
             "name": "demo", "verdict": if lines > 0 { "fail" } else { "pass" },
@@ -35,12 +35,12 @@ fn verdict(dir: &Path, lines: usize) -> PathBuf {
             "golden": "goldens/demo.surface.json", "pending": null,
             "health": {"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0},
             "diff": {
-                "schema": "assay.runner.capability_diff.v1", "run_id": "demo", "status": "clean",
+                "schema": "assay.runner.capability_diff.v2", "run_id": "demo", "status": "clean",
                 "changed": lines > 0,
                 "base": {"kind": "golden", "source": "goldens/demo.surface.json", "run_id": "demo", "health_clean": true},
                 "head": {"kind": "bundle", "source": "p/demo/run-1.tar.gz", "run_id": "demo", "health_clean": true},
                 "categories": [{"category": "network_endpoints", "added": added, "removed": [], "unchanged": []}],
-                "golden_lines": golden_lines, "notes": []
+                "golden_lines": golden_lines, "explanations": [], "notes": []
             }
         }]
     });

@@ -7,7 +7,7 @@ use support::require_kernel;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn cli(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_assay-runner"))
@@ -151,6 +151,20 @@ fn golden_lifecycle_pending_accept_pass_change() {
         let at = golden_lines[l["line"].as_u64().unwrap() as usize - 1];
         assert!(at.contains("<work>/out/lines.txt"), "{at}");
     }
+    // Who wrote it: the first kernel line, from the script's own process up to the command.
+    let why = v["proofs"][0]["diff"]["explanations"].as_array().unwrap();
+    assert_eq!(why.len(), 2, "{why:#?}");
+    for x in why {
+        assert_eq!(x["entry"], "<work>/out/new.txt");
+        assert_eq!(x["change"], "added");
+        assert_eq!(x["process"], "p0", "{x:#}");
+        assert!(x["seq"].as_u64().is_some(), "{x:#}");
+        assert_eq!(x["chain"], json!(["/usr/bin/bash"]), "{x:#}");
+    }
+    assert!(
+        out.contains("+ <work>/out/new.txt\n          ← /usr/bin/bash (p0, kernel line "),
+        "{out}"
+    );
 
     // 4. diff against the golden and against itself.
     let head = d.join(".assay/proofs/demo/run-1.tar.gz");

@@ -46,7 +46,7 @@ fn proof(name: &str, verdict: Verdict, lines: usize, entry_len: usize) -> ProofV
         pending: (lines > 0).then(|| format!("goldens/{name}.surface.json.new")),
         health: None,
         diff: Some(CapabilityDiff {
-            schema: "assay.runner.capability_diff.v1".into(),
+            schema: "assay.runner.capability_diff.v2".into(),
             run_id: name.into(),
             status: DiffStatus::Clean,
             changed: lines > 0,
@@ -68,6 +68,7 @@ fn proof(name: &str, verdict: Verdict, lines: usize, entry_len: usize) -> ProofV
                     entry: e.clone(),
                 })
                 .collect(),
+            explanations: vec![],
             notes: vec![],
         }),
         golden_update: None,
@@ -512,7 +513,7 @@ fn bad_verdict_input_names_file_and_line() {
     let v = t.path().join("verdict.json");
     std::fs::write(
         &v,
-        "{\n  \"schema\": \"assay.runner.verdict.v3\",\n  \"bogus\": 1\n}",
+        "{\n  \"schema\": \"assay.runner.verdict.v4\",\n  \"bogus\": 1\n}",
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_assay-runner"))

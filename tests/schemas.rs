@@ -97,12 +97,17 @@ fn instances(name: &str) -> Vec<Value> {
         "mcp_tools": [], "policy_decisions": []
     });
     let diff = json!({
-        "schema": "assay.runner.capability_diff.v1", "run_id": "r", "status": "partial:health",
+        "schema": "assay.runner.capability_diff.v2", "run_id": "r", "status": "partial:health",
         "changed": true,
         "base": {"kind": "golden", "source": "goldens/x.surface.json", "run_id": "x", "health_clean": true},
         "head": {"kind": "bundle", "source": "x.tar.gz", "run_id": "x", "health_clean": false},
         "categories": [{"category": "filesystem_paths", "added": ["<work>/c"], "removed": [], "unchanged": ["<work>/a"]}],
         "golden_lines": [{"line": 4, "category": "filesystem_paths", "change": "added", "entry": "<work>/c"}],
+        "explanations": [{"category": "filesystem_paths", "change": "added", "entry": "<work>/c",
+            "seq": 7, "exact": "<work>/c", "process": "p0/sh#1", "chain": ["/usr/bin/dash", "/usr/bin/bash"],
+            "tool_calls": [{"id": "c1", "tool": "write", "decision": "allow", "rule": "w", "server": "fs"}],
+            "outside_tool_calls": false,
+            "line": "← /usr/bin/dash ← /usr/bin/bash (p0/sh#1, kernel line 7); tool call c1 write: allow by w"}],
         "notes": ["head-health: kernel_layer is partial_ringbuf_drops"]
     });
     match name {
@@ -157,7 +162,7 @@ fn instances(name: &str) -> Vec<Value> {
         })],
         "capability_diff" => vec![diff.clone()],
         "verdict" => vec![json!({
-            "schema": "assay.runner.verdict.v3", "run_id": "all", "lane": null, "verdict": "fail",
+            "schema": "assay.runner.verdict.v4", "run_id": "all", "lane": null, "verdict": "fail",
             "proofs": [{"name": "demo", "verdict": "fail", "reasons": ["surface-changed: 1 added"],
                 "runs": 3, "deterministic": true, "bundle": "a.tar.gz",
                 "golden": "goldens/demo.surface.json", "pending": "goldens/demo.surface.json.new",

@@ -43,7 +43,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run proofs N times, verify, check determinism and compare with goldens.
     #[command(
-        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed or needs approval; 4 inconclusive\n(observation not clean, nothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v3) is\nwritten to OUT_DIR/verdict.json."
+        after_help = "Examples:\n  assay-runner prove --all\n  assay-runner prove --lane kernel-only --runs 3 --out-dir .assay/proofs\n  assay-runner prove --list --lane sdk --format json\n\nExit codes: 0 every proof passed; 1 a proof failed or needs approval; 4 inconclusive\n(observation not clean, nothing failed); 2 usage/config/IO error. The JSON summary (assay.runner.verdict.v4) is\nwritten to OUT_DIR/verdict.json."
     )]
     Prove(ProveArgs),
     /// Check a bundle offline, treating it as hostile input; or an attestation (`--attestation`).
@@ -140,7 +140,7 @@ pub struct ReportArgs {
     /// Also write the full (untruncated) Markdown report here, for an artifact.
     #[arg(long, value_name = "FILE")]
     pub markdown_out: Option<PathBuf>,
-    /// Also write the merged verdict (`assay.runner.verdict.v3`) here: what `attest --verdict`
+    /// Also write the merged verdict (`assay.runner.verdict.v4`) here: what `attest --verdict`
     /// signs for a matrix of proof jobs.
     #[arg(long, value_name = "FILE")]
     pub verdict_out: Option<PathBuf>,
@@ -249,7 +249,7 @@ pub enum ReportFormat {
 pub enum DiffFormat {
     /// Concise text for people.
     Human,
-    /// `assay.runner.capability_diff.v1`.
+    /// `assay.runner.capability_diff.v2`.
     Json,
     /// GitHub-flavoured Markdown tables.
     Markdown,

@@ -230,6 +230,7 @@ fn failed_diff(base: Side, head: Side, note: String) -> CapabilityDiff {
         head,
         categories: Vec::new(),
         golden_lines: Vec::new(),
+        explanations: Vec::new(),
         notes: vec![note],
     }
 }
@@ -248,13 +249,13 @@ fn side(kind: SideKind, path: &std::path::Path) -> Side {
 pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
     let limits = Limits::default();
     let head_side = side(SideKind::Bundle, &a.head);
-    let (base_side, base_surface, golden) = base(&a, &limits, &head_side)?;
-    let head = match verify::evidence(&a.head, &limits, Keep::Documents) {
+    let base = base(&a, &limits, &head_side)?;
+    let head = match verify::evidence(&a.head, &limits, Keep::All) {
         Ok(ev) => ev,
         Err(e) => {
             if a.format == DiffFormat::Json {
                 print_json(&failed_diff(
-                    base_side,
+                    base.side,
                     head_side,
                     "head-invalid: the head bundle does not verify".into(),
                 ))?;
@@ -267,13 +268,16 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
         health_clean: diff::health_clean(&head.health),
         ..head_side
     };
-    let d = diff::diff(
-        base_side,
-        &base_surface,
+    let explained = crate::explain::from_members(&head.surface, &head.verified.kept)
+        .with_context(|| format!("cannot explain {}", a.head.display()))?;
+    let mut d = diff::diff(
+        base.side,
+        &base.surface,
         head_side,
         &head.surface,
-        golden.as_ref(),
+        base.golden.as_ref(),
     );
+    diff::explain_changes(&mut d, Some(&explained), base.explained.as_deref());
     match a.format {
         DiffFormat::Json => print_json(&d)?,
         DiffFormat::Human => print!("{}", diff::human(&d)),
@@ -286,18 +290,19 @@ pub fn diff(a: DiffArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// The base side of a diff, read.
+struct Base {
+    side: Side,
+    surface: crate::contracts::surface::CapabilitySurface,
+    golden: Option<diff::Golden>,
+    /// Its entries explained (a bundle; a golden holds no witnesses).
+    explained: Option<Vec<crate::explain::Explanation>>,
+}
+
 /// The base of a diff: the golden (`--golden`, parsed in canonical form) or the base bundle,
 /// verified as hostile input (with `--format json`, a bundle that does not verify is also
 /// reported as a failed diff against `head_side`).
-fn base(
-    a: &DiffArgs,
-    limits: &Limits,
-    head_side: &Side,
-) -> anyhow::Result<(
-    Side,
-    crate::contracts::surface::CapabilitySurface,
-    Option<diff::Golden>,
-)> {
+fn base(a: &DiffArgs, limits: &Limits, head_side: &Side) -> anyhow::Result<Base> {
     if let Some(g) = &a.golden {
         let text = crate::fsutil::read_bounded(g, 64 << 20)
             .with_context(|| format!("cannot read golden {}", g.display()))?;
@@ -309,19 +314,28 @@ fn base(
             health_clean: true,
             ..side(SideKind::Golden, g)
         };
-        return Ok((s, golden.surface.clone(), Some(golden)));
+        return Ok(Base {
+            side: s,
+            surface: golden.surface.clone(),
+            golden: Some(golden),
+            explained: None,
+        });
     }
     let b = a.base.as_deref().unwrap_or(std::path::Path::new("-"));
-    match verify::evidence(b, limits, Keep::Documents) {
-        Ok(ev) => Ok((
-            Side {
+    match verify::evidence(b, limits, Keep::All) {
+        Ok(ev) => Ok(Base {
+            side: Side {
                 run_id: ev.surface.run_id.clone(),
                 health_clean: diff::health_clean(&ev.health),
                 ..side(SideKind::Bundle, b)
             },
-            ev.surface,
-            None,
-        )),
+            explained: Some(
+                crate::explain::from_members(&ev.surface, &ev.verified.kept)
+                    .with_context(|| format!("cannot explain {}", b.display()))?,
+            ),
+            surface: ev.surface,
+            golden: None,
+        }),
         Err(e) => {
             if a.format == DiffFormat::Json {
                 print_json(&failed_diff(

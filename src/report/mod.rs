@@ -40,8 +40,8 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A verdict file is not an `assay.runner.verdict.v3` document.
-    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v3 document: {message}")]
+    /// A verdict file is not an `assay.runner.verdict.v4` document.
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v4 document: {message}")]
     Parse {
         /// The file.
         path: PathBuf,
@@ -274,8 +274,13 @@ pub fn annotations(v: &ProofSetVerdict, prefix: &str) -> Vec<Annotation> {
         for g in lines {
             let sign = if g.change == "added" { '+' } else { '-' };
             let title = format!("{}: {} {sign} {}", p.name, g.category, g.entry);
+            let who = p
+                .diff
+                .as_ref()
+                .and_then(|d| d.explanation(&g.category, &g.change, &g.entry))
+                .map_or(String::new(), |x| format!("\nWho: {}", x.line));
             let message = format!(
-                "proof `{}`: `{}` was {} in {} compared with this golden.{}",
+                "proof `{}`: `{}` was {} in {} compared with this golden.{who}{}",
                 p.name,
                 g.entry,
                 g.change,
@@ -387,6 +392,7 @@ mod tests {
                 unchanged: vec!["<work>/a".into()],
             }],
             golden_lines: Vec::new(),
+            explanations: Vec::new(),
             notes: Vec::new(),
         };
         d.golden_lines = (0..lines)

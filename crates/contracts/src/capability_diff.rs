@@ -1,16 +1,20 @@
-//! `assay.runner.capability_diff.v1` — output of `assay-runner diff`: how a head surface differs
+//! `assay.runner.capability_diff.v2` — output of `assay-runner diff`: how a head surface differs
 //! from a base (a committed golden or another bundle), per category.
 //!
 //! Strictness: `status` is `clean` only when both sides' observation was clean (a golden counts
 //! as clean: it was accepted from a clean run); `partial:health` when either side's observation
 //! was not clean (the diff may be missing entries, so "unchanged" proves nothing); `failed` when a
 //! side could not be read. `changed` is true when any category has an added or removed entry.
+//!
+//! v2: `explanations` — who made each added entry (from the head bundle) and each removed one
+//! (from the base, when it is a bundle): the first kernel witness, the chain of programs from
+//! its process up to the command, and the tool calls that hold it.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.capability_diff.v1";
+pub const SCHEMA: &str = "assay.runner.capability_diff.v2";
 
 /// Overall status of a diff.
 #[derive(
@@ -88,6 +92,54 @@ pub struct GoldenLine {
     pub entry: String,
 }
 
+/// A tool call whose effects hold an explained entry (from the correlation report).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainedToolCall {
+    /// The tool call's id.
+    pub id: String,
+    /// The tool's name.
+    pub tool: String,
+    /// The policy decision (`allow` or `deny`).
+    pub decision: String,
+    /// The policy rule that decided.
+    pub rule: String,
+    /// The process label of the server that handled the call (empty when denied).
+    pub server: String,
+}
+
+/// Who made an added or removed entry: its first witness in the side's kernel layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryExplanation {
+    /// Category name.
+    #[schemars(extend("enum" = super::surface::CATEGORIES))]
+    pub category: String,
+    /// `added` (explained from the head) or `removed` (explained from the base).
+    #[schemars(extend("enum" = ["added", "removed"]))]
+    pub change: String,
+    /// The entry.
+    pub entry: String,
+    /// The witness's `seq` in that side's `layers/kernel.ndjson`; absent when no single kernel
+    /// line names the entry (an endpoint named through a DNS answer).
+    pub seq: Option<u64>,
+    /// What the witness names exactly (the path a normalized entry stands for).
+    pub exact: Option<String>,
+    /// The witness's process label (`p0/sh#1/curl#1`).
+    pub process: Option<String>,
+    /// The programs from that process up to the command, the process's own first (`?` for one
+    /// that executed nothing yet). An ordered chain, not a set.
+    pub chain: Vec<String>,
+    /// Tool calls whose effects hold the entry, sorted.
+    #[schemars(extend("uniqueItems" = true))]
+    pub tool_calls: Vec<ExplainedToolCall>,
+    /// True when the side has a correlation report and no tool call holds the entry.
+    pub outside_tool_calls: bool,
+    /// The explanation in one line (`← /usr/bin/curl ← /usr/bin/dash (p0/sh#1/curl#1, kernel
+    /// line 42); tool call c1 fetch: allow by r`).
+    pub line: String,
+}
+
 /// The output of `diff`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +161,24 @@ pub struct CapabilityDiff {
     pub categories: Vec<CategoryDiff>,
     /// Golden-file lines to annotate (empty when the base is a bundle), sorted.
     pub golden_lines: Vec<GoldenLine>,
+    /// One per added and removed entry of a kernel category whose side is a bundle, sorted by
+    /// category, change and entry.
+    pub explanations: Vec<EntryExplanation>,
     /// `code: prose`, sorted.
     #[schemars(extend("items" = {"type": "string", "pattern": super::health::NOTE_PATTERN}, "uniqueItems" = true))]
     pub notes: Vec<String>,
+}
+
+impl CapabilityDiff {
+    /// The explanation of an added or removed entry, if the diff has one.
+    pub fn explanation(
+        &self,
+        category: &str,
+        change: &str,
+        entry: &str,
+    ) -> Option<&EntryExplanation> {
+        self.explanations
+            .iter()
+            .find(|x| x.category == category && x.change == change && x.entry == entry)
+    }
 }

@@ -136,7 +136,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "capability_diff",
-        "v1",
+        "v2",
         capability_diff::CapabilityDiff,
         &[],
         Shape::Document
@@ -150,7 +150,7 @@ pub const CONTRACTS: &[Contract] = &[
     ),
     contract!(
         "verdict",
-        "v3",
+        "v4",
         verdict::ProofSetVerdict,
         &[],
         Shape::Document

@@ -1,6 +1,8 @@
-//! `assay.runner.verdict.v3` — output of `assay-runner prove` (`verdict.json` in the out dir):
+//! `assay.runner.verdict.v4` — output of `assay-runner prove` (`verdict.json` in the out dir):
 //! one verdict per proof and the overall verdict, with what the report needs (health, diff,
 //! bundle paths) so reporting works from this file and the bundles alone.
+//!
+//! v4: a proof's `diff` is `capability_diff.v2`, which explains each added and removed entry.
 //!
 //! Strictness: a proof is `pass` only when every run verified, the canonical members of all
 //! runs are byte-identical, observation was clean and the surface equals the golden; `fail`
@@ -18,7 +20,7 @@ use super::capability_diff::CapabilityDiff;
 use super::health::{CgroupCorrelation, KernelLayer};
 
 /// Schema id.
-pub const SCHEMA: &str = "assay.runner.verdict.v3";
+pub const SCHEMA: &str = "assay.runner.verdict.v4";
 
 /// A verdict, best first.
 #[derive(

@@ -9,11 +9,13 @@
 //! [`crate::surface::touches`]) is the entry itself, or an exact path a normalized entry stands
 //! for ([`crate::surface::normalize::support_pattern`]). An entry no single line names (an
 //! endpoint named through a DNS answer) has none, and says so.
-//! Imports: `assay_contracts::{kernel_event, correlation_report, surface}`, [`crate::surface`].
+//! Imports: `assay_contracts::{kernel_event, correlation_report, surface, capability_diff}`,
+//! [`crate::surface`].
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use assay_contracts::capability_diff::{EntryExplanation, ExplainedToolCall};
 use assay_contracts::correlation_report::{CorrelationReport, Effects};
 use assay_contracts::kernel_event::{KernelEvent, Kind};
 use assay_contracts::surface::CapabilitySurface;
@@ -21,13 +23,15 @@ use assay_contracts::surface::CapabilitySurface;
 use crate::surface::{Touch, touches};
 
 /// The tool call an entry belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ToolCall {
     pub id: String,
     pub tool: String,
     /// `allow` or `deny`.
     pub decision: String,
     pub rule: String,
+    /// The process label of the server that handled the call (empty when denied).
+    pub server: String,
 }
 
 /// One entry explained.
@@ -73,6 +77,85 @@ impl Explanation {
         }
         s
     }
+}
+
+impl Explanation {
+    /// This explanation as a diff's contract entry for a change (`added` or `removed`).
+    pub fn entry(&self, change: &str) -> EntryExplanation {
+        let tool_calls: Vec<ExplainedToolCall> = self
+            .tool_calls
+            .iter()
+            .map(|c| ExplainedToolCall {
+                id: c.id.clone(),
+                tool: c.tool.clone(),
+                decision: c.decision.clone(),
+                rule: c.rule.clone(),
+                server: c.server.clone(),
+            })
+            .collect();
+        EntryExplanation {
+            category: self.category.clone(),
+            change: change.to_string(),
+            entry: self.entry.clone(),
+            seq: self.seq,
+            exact: self.exact.clone(),
+            process: self.process.clone(),
+            chain: self.chain.clone(),
+            tool_calls,
+            outside_tool_calls: self.outside_tool_calls,
+            line: self.line(),
+        }
+    }
+}
+
+/// Why a verified bundle's members could not be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("{member} line {line}: {source}")]
+    Line {
+        member: &'static str,
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error("{member}: {source}")]
+    Document {
+        member: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+/// Explains `surface` from a verified bundle's members (`layers/kernel.ndjson` and, when
+/// present, `correlation-report.json`; see [`crate::verify::Keep::All`]).
+pub fn from_members(
+    surface: &CapabilitySurface,
+    members: &BTreeMap<String, Vec<u8>>,
+) -> Result<Vec<Explanation>, ExplainError> {
+    const KERNEL: &str = "layers/kernel.ndjson";
+    const CORRELATION: &str = "correlation-report.json";
+    let kernel: Vec<KernelEvent> = members
+        .get(KERNEL)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| {
+            serde_json::from_slice(l).map_err(|source| ExplainError::Line {
+                member: KERNEL,
+                line: i + 1,
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let correlation: Option<CorrelationReport> = members
+        .get(CORRELATION)
+        .map(|b| serde_json::from_slice(b))
+        .transpose()
+        .map_err(|source| ExplainError::Document {
+            member: CORRELATION,
+            source,
+        })?;
+    Ok(explain(surface, &kernel, correlation.as_ref()))
 }
 
 /// The surface categories a kernel line contributes to, with the exact text.
@@ -237,9 +320,12 @@ fn attribute(out: &mut [Explanation], c: &CorrelationReport) {
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default(),
                     rule: b.rule.clone(),
+                    server: b.server.clone(),
                 });
             }
         }
+        x.tool_calls.sort();
+        x.tool_calls.dedup();
         x.outside_tool_calls = x.tool_calls.is_empty() && x.category != "network_local";
     }
 }
@@ -247,6 +333,7 @@ fn attribute(out: &mut [Explanation], c: &CorrelationReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn surface(
         paths: &[&str],
@@ -343,5 +430,48 @@ mod tests {
             .find(|x| x.category == "filesystem_writes")
             .unwrap();
         assert_eq!(w.chain, ["/usr/bin/curl", "/usr/bin/dash"]);
+    }
+
+    /// With a correlation report, an entry a call's effects hold names that call; one no call
+    /// holds is outside every tool call; a loopback bind is never said to be either.
+    #[test]
+    fn tool_calls_hold_entries_and_the_rest_is_outside_every_call() {
+        let kernel = vec![
+            ev(0, "p0", Kind::Exec, "/usr/bin/node"),
+            ev(1, "p0/node#1", Kind::Exec, "/usr/bin/node"),
+            ev(2, "p0/node#1", Kind::Open, "<work>/called.txt"),
+            ev(3, "p0", Kind::Open, "<work>/startup.txt"),
+        ];
+        let s = surface(&[], &["<work>/called.txt", "<work>/startup.txt"], &[], &[]);
+        let effects = |w: &[&str]| {
+            json!({"filesystem_paths": [], "filesystem_writes": w,
+            "network_endpoints": [], "process_execs": []})
+        };
+        let c: CorrelationReport = serde_json::from_value(json!({
+            "schema": assay_contracts::correlation_report::SCHEMA, "run_id": "r", "status": "clean",
+            "bindings": [
+                {"tool_call_id": "c2", "tool": "write", "decision": "allow", "rule": "w",
+                 "outcome": "ok", "server": "p0/node#1", "effects": effects(&["<work>/called.txt"])},
+                {"tool_call_id": "c1", "tool": "write", "decision": "allow", "rule": "w",
+                 "outcome": "ok", "server": "p0/node#1", "effects": effects(&["<work>/called.txt"])}],
+            "unattributed": effects(&["<work>/startup.txt"]), "ambiguities": []
+        }))
+        .unwrap();
+        let x = explain(&s, &kernel, Some(&c));
+        let called = x.iter().find(|x| x.entry == "<work>/called.txt").unwrap();
+        assert!(!called.outside_tool_calls);
+        let e = called.entry("added");
+        let ids: Vec<&str> = e.tool_calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c2"], "sorted");
+        assert_eq!(e.tool_calls[0].server, "p0/node#1");
+        assert!(
+            e.line
+                .ends_with("; tool call c1 write: allow by w; tool call c2 write: allow by w"),
+            "{}",
+            e.line
+        );
+        let startup = x.iter().find(|x| x.entry == "<work>/startup.txt").unwrap();
+        assert!(startup.tool_calls.is_empty() && startup.outside_tool_calls);
+        assert!(startup.line().ends_with("; outside every tool call"));
     }
 }

@@ -30,7 +30,7 @@ pub enum AttestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v3 document: {message}")]
+    #[error("{path}:{line}:{column}: not an assay.runner.verdict.v4 document: {message}")]
     Verdict {
         path: String,
         line: usize,

@@ -5,14 +5,15 @@
 //! A golden is the canonical surface exactly as a bundle stores it (`capability-surface.json`:
 //! pretty JSON, one entry per line), so the golden of a clean run equals that member byte for
 //! byte. [`parse_golden`] insists on that canonical form so line numbers are trustworthy.
-//! Imports: `contracts`.
+//! [`explain_changes`] attaches who made each added and removed entry ([`crate::explain`]).
+//! Imports: `contracts`, [`crate::explain`].
 
 mod render;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use assay_contracts::capability_diff::{
-    self, CapabilityDiff, CategoryDiff, DiffStatus, GoldenLine, Side,
+    self, CapabilityDiff, CategoryDiff, DiffStatus, EntryExplanation, GoldenLine, Side,
 };
 use assay_contracts::health::ObservationHealth;
 use assay_contracts::surface::{self, CATEGORIES, CapabilitySurface};
@@ -243,8 +244,40 @@ pub fn diff(
         head,
         categories,
         golden_lines,
+        explanations: Vec::new(),
         notes,
     }
+}
+
+/// Explains each added entry from the head side's explanations and each removed one from the
+/// base side's (`None` for a golden: it holds no witnesses). Entries a side does not explain
+/// (the policy layer's categories) get none.
+pub fn explain_changes(
+    d: &mut CapabilityDiff,
+    head: Option<&[crate::explain::Explanation]>,
+    base: Option<&[crate::explain::Explanation]>,
+) {
+    fn index(
+        side: Option<&[crate::explain::Explanation]>,
+    ) -> HashMap<(&str, &str), &crate::explain::Explanation> {
+        side.unwrap_or_default()
+            .iter()
+            .map(|x| ((x.category.as_str(), x.entry.as_str()), x))
+            .collect()
+    }
+    let (head, base) = (index(head), index(base));
+    let mut out: Vec<EntryExplanation> = Vec::new();
+    for c in &d.categories {
+        for (change, list, side) in [("added", &c.added, &head), ("removed", &c.removed, &base)] {
+            out.extend(
+                list.iter()
+                    .filter_map(|e| side.get(&(c.category.as_str(), e.as_str())))
+                    .map(|x| x.entry(change)),
+            );
+        }
+    }
+    out.sort_by(|a, b| (&a.category, &a.change, &a.entry).cmp(&(&b.category, &b.change, &b.entry)));
+    d.explanations = out;
 }
 
 #[cfg(test)]
@@ -343,5 +376,75 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("g.json:1:"), "{e}");
+    }
+
+    /// Added entries are explained from the head's witnesses, removed ones from the base's;
+    /// a side without witnesses (a golden) explains nothing, and the human and Markdown
+    /// renderings carry each explanation under its entry.
+    #[test]
+    fn changes_are_explained_from_their_own_side() {
+        use assay_contracts::kernel_event::{KernelEvent, Kind};
+        let ev = |seq, process: &str, kind, path: &str| {
+            let mut e = KernelEvent::new("r", seq, process, kind);
+            e.path = Some(path.to_string());
+            e.result = "ok".into();
+            e
+        };
+        let base = surf(&["<work>/gone", "<work>/kept"], &[]);
+        let head = surf(&["<work>/kept", "<work>/n|ew`<b>"], &[]);
+        let head_x = crate::explain::explain(
+            &head,
+            &[
+                ev(0, "p0", Kind::Exec, "/usr/bin/bash"),
+                ev(1, "p0/cat#1", Kind::Exec, "/usr/bin/cat"),
+                ev(2, "p0/cat#1", Kind::Open, "<work>/n|ew`<b>"),
+            ],
+            None,
+        );
+        let base_x = crate::explain::explain(
+            &base,
+            &[
+                ev(0, "p0", Kind::Exec, "/usr/bin/sh"),
+                ev(1, "p0", Kind::Open, "<work>/gone"),
+            ],
+            None,
+        );
+        let mut d = diff(
+            side(SideKind::Bundle, true),
+            &base,
+            side(SideKind::Bundle, true),
+            &head,
+            None,
+        );
+        explain_changes(&mut d, Some(&head_x), Some(&base_x));
+        let got: Vec<(&str, &str, Option<u64>, &[String])> = d
+            .explanations
+            .iter()
+            .map(|x| (x.change.as_str(), x.entry.as_str(), x.seq, &x.chain[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "added",
+                    "<work>/n|ew`<b>",
+                    Some(2),
+                    &["/usr/bin/cat".to_string(), "/usr/bin/bash".to_string()][..]
+                ),
+                (
+                    "removed",
+                    "<work>/gone",
+                    Some(1),
+                    &["/usr/bin/sh".to_string()][..]
+                ),
+            ]
+        );
+        let h = human(&d);
+        assert!(h.contains("  + <work>/n|ew`<b>\n      ← /usr/bin/cat ← /usr/bin/bash (p0/cat#1, kernel line 2)\n"), "{h}");
+        let m = markdown(&d);
+        assert!(m.contains("| added | `` <work>/n\\|ew`<b> `` | ← /usr/bin/cat ← /usr/bin/bash (p0/cat\\#1, kernel line 2) |"), "{m}");
+        // a golden base: nothing to explain removals with
+        explain_changes(&mut d, Some(&head_x), None);
+        assert!(d.explanations.iter().all(|x| x.change == "added"));
     }
 }

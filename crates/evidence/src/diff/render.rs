@@ -38,11 +38,13 @@ pub fn human(d: &CapabilityDiff) -> String {
             c.removed.len(),
             c.unchanged.len()
         );
-        for r in &c.removed {
-            let _ = writeln!(o, "  - {r}");
-        }
-        for a in &c.added {
-            let _ = writeln!(o, "  + {a}");
+        for (sign, change, list) in [('-', "removed", &c.removed), ('+', "added", &c.added)] {
+            for e in list {
+                let _ = writeln!(o, "  {sign} {e}");
+                if let Some(x) = d.explanation(&c.category, change, e) {
+                    let _ = writeln!(o, "      {}", x.line);
+                }
+            }
         }
     }
     if !d.changed {
@@ -62,6 +64,23 @@ fn cell(s: &str) -> String {
     } else {
         format!("`{s}`")
     }
+}
+
+/// Escapes prose for a Markdown table cell: pipes, line breaks, and the characters Markdown
+/// or HTML would act on (the text names paths a measured process chose).
+fn text_cell(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '\n' | '\r' => o.push(' '),
+            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '!' | '~' => {
+                o.push('\\');
+                o.push(ch);
+            }
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 /// GitHub-flavoured Markdown: a status line and an added/removed table per changed category.
@@ -91,7 +110,11 @@ pub fn markdown(d: &CapabilityDiff) -> String {
         if c.added.is_empty() && c.removed.is_empty() {
             continue;
         }
-        let _ = writeln!(o, "\n#### {}\n\n| change | entry |\n|---|---|", c.category);
+        let _ = writeln!(
+            o,
+            "\n#### {}\n\n| change | entry | who |\n|---|---|---|",
+            c.category
+        );
         let rows = c
             .removed
             .iter()
@@ -99,7 +122,10 @@ pub fn markdown(d: &CapabilityDiff) -> String {
             .chain(c.added.iter().map(|e| ("added", e)));
         let total = c.added.len() + c.removed.len();
         for (ch, e) in rows.take(MAX_ROWS) {
-            let _ = writeln!(o, "| {ch} | {} |", cell(e));
+            let who = d
+                .explanation(&c.category, ch, e)
+                .map_or(String::new(), |x| text_cell(&x.line));
+            let _ = writeln!(o, "| {ch} | {} | {who} |", cell(e));
         }
         if total > MAX_ROWS {
             let _ = writeln!(
