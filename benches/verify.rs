@@ -12,58 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
+use assay_runner::contracts::kernel_event::KernelEvent;
 use assay_runner::pipeline::ndjson;
 
 const RUN: &str = "bench";
 
 fn event(seq: u64, i: u64) -> KernelEvent {
-    let base = KernelEvent::new(
-        RUN,
-        seq,
-        &format!("p0/make#1/cc#{}", i / 64 % 4000),
-        Kind::Open,
-    );
-    // A pseudo-random but reproducible spread of files, like a build tree.
-    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-    match i % 16 {
-        0 => KernelEvent {
-            kind: Kind::Exec,
-            path: Some(format!("/usr/lib/gcc/x86_64-linux-gnu/12/cc1-{}", h % 7)),
-            ..base
-        },
-        1 => KernelEvent {
-            kind: Kind::Connect,
-            endpoint: Some(format!("10.{}.{}.{}:443", h % 200, h % 97, h % 251)),
-            result: "ECONNREFUSED".into(),
-            ..base
-        },
-        2..=5 => KernelEvent {
-            path: Some(format!(
-                "<work>/build/obj{}/unit{:x}.o",
-                h % 300,
-                h % 40_000
-            )),
-            access: Some("write".into()),
-            flags: vec!["create".into(), "trunc".into()],
-            ..base
-        },
-        6 => KernelEvent {
-            kind: Kind::Fork,
-            child: Some(format!("p0/make#1/cc#{}", h % 4000)),
-            ..base
-        },
-        _ => KernelEvent {
-            path: Some(format!("<work>/src/mod{}/file{:x}.c", h % 500, h % 60_000)),
-            access: Some("read".into()),
-            result: if h.is_multiple_of(9) {
-                "ENOENT".into()
-            } else {
-                "ok".into()
-            },
-            ..base
-        },
-    }
+    assay_runner::fuzzing::build_like_event(RUN, seq, i)
 }
 
 fn build(out: &Path, target_bytes: u64) -> (u64, u64) {

@@ -333,3 +333,59 @@ pub fn attestation(data: &[u8]) {
         );
     }
 }
+
+/// Event `i` (line `seq`) of a synthetic but realistic kernel layer: opens, execs, forks and
+/// connects of a build-like process tree. Shared by the verify and HTML report benchmarks.
+pub fn build_like_event(
+    run: &str,
+    seq: u64,
+    i: u64,
+) -> crate::contracts::kernel_event::KernelEvent {
+    use crate::contracts::kernel_event::{KernelEvent, Kind};
+    let base = KernelEvent::new(
+        run,
+        seq,
+        &format!("p0/make#1/cc#{}", i / 64 % 4000),
+        Kind::Open,
+    );
+    // A pseudo-random but reproducible spread of files, like a build tree.
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+    match i % 16 {
+        0 => KernelEvent {
+            kind: Kind::Exec,
+            path: Some(format!("/usr/lib/gcc/x86_64-linux-gnu/12/cc1-{}", h % 7)),
+            ..base
+        },
+        1 => KernelEvent {
+            kind: Kind::Connect,
+            endpoint: Some(format!("10.{}.{}.{}:443", h % 200, h % 97, h % 251)),
+            result: "ECONNREFUSED".into(),
+            ..base
+        },
+        2..=5 => KernelEvent {
+            path: Some(format!(
+                "<work>/build/obj{}/unit{:x}.o",
+                h % 300,
+                h % 40_000
+            )),
+            access: Some("write".into()),
+            flags: vec!["create".into(), "trunc".into()],
+            ..base
+        },
+        6 => KernelEvent {
+            kind: Kind::Fork,
+            child: Some(format!("p0/make#1/cc#{}", h % 4000)),
+            ..base
+        },
+        _ => KernelEvent {
+            path: Some(format!("<work>/src/mod{}/file{:x}.c", h % 500, h % 60_000)),
+            access: Some("read".into()),
+            result: if h.is_multiple_of(9) {
+                "ENOENT".into()
+            } else {
+                "ok".into()
+            },
+            ..base
+        },
+    }
+}

@@ -13,7 +13,7 @@
 pub use assay_contracts as contracts;
 pub use assay_contracts::{diag, pathbytes, textutil};
 pub use assay_evidence::{
-    attest, bundle, crossdiff, diff, explain, fsutil, health, sink, surface, verify,
+    attest, bundle, crossdiff, diff, explain, fsutil, health, html, sink, surface, verify,
 };
 pub use assay_kernel as kernel;
 pub use assay_lanes as lanes;

@@ -22,6 +22,7 @@ const FILES: &[&str] = &[
     "scripts/action/install",
     "scripts/action/run",
     "scripts/action/attest",
+    "scripts/action/link-report",
     "scripts/action/checksums.sha256",
     "lanes/lanes.yaml",
     "proofs.yaml",
@@ -99,6 +100,8 @@ struct Pr {
     event: PathBuf,
     head: String,
     home: PathBuf,
+    /// Where the artifact stand-ins keep uploads.
+    artifacts: PathBuf,
 }
 
 /// A repository with a base commit (this project's action and demo proof) and a head commit
@@ -141,6 +144,7 @@ fn pr_with(wf: &str, base: impl FnOnce(&Path), change: impl FnOnce(&Path), fork:
     )
     .unwrap();
     let home = t.path().join("home");
+    let artifacts = t.path().join("artifacts");
     std::fs::create_dir(&home).unwrap();
     Pr {
         _t: t,
@@ -148,6 +152,7 @@ fn pr_with(wf: &str, base: impl FnOnce(&Path), change: impl FnOnce(&Path), fork:
         event,
         head,
         home,
+        artifacts,
     }
 }
 
@@ -167,6 +172,8 @@ fn stub(name: &str) -> String {
 }
 
 fn act_with(pr: &Pr, sim: &Simulator, extra: &[String]) -> (Output, String) {
+    // each act run is a workflow run of its own: its artifacts start empty
+    let _ = std::fs::remove_dir_all(&pr.artifacts);
     let out = Command::new("act")
         .current_dir(&pr.repo)
         .args(["pull_request", "-e"])
@@ -186,6 +193,10 @@ fn act_with(pr: &Pr, sim: &Simulator, extra: &[String]) -> (Output, String) {
             // keyless attestations need GitHub's OIDC provider: a stand-in checks the hand-over
             "--local-repository",
             &stub("attest"),
+            "--local-repository",
+            &stub("upload-artifact").replace("@v4=", "@v7="),
+            "--env",
+            &format!("ASSAY_TEST_ARTIFACTS={}", pr.artifacts.display()),
         ])
         .args(extra)
         .env("HOME", &pr.home)
@@ -296,6 +307,22 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
             "{m}"
         );
     }
+    // the offline HTML report: uploaded as one file, linked from the step summary, and it
+    // says who made the change
+    assert!(
+        log.contains("UPLOAD-STUB assay-report.html 1 files"),
+        "{log}"
+    );
+    assert!(
+        log.contains("the HTML report is linked from the step summary: http://artifacts.invalid/assay-report.html"),
+        "{log}"
+    );
+    let html = std::fs::read_to_string(pr.artifacts.join("assay-report.html")).unwrap();
+    assert!(
+        html.contains("<code class=\"ent\">&lt;work&gt;/out/extra.txt</code>"),
+        "{html}"
+    );
+    assert!(html.contains("<div class=\"why\">← /usr/bin/bash (p0, kernel line "));
     assert!(log.contains("judge restored from"), "{log}");
     assert!(
         log.contains("golden-update-differs: this change edits goldens/demo.surface.json"),
@@ -627,7 +654,7 @@ fn two_proofs_and_a_release(repo: &Path, version: &str, sha: &str) {
 }
 
 /// The act arguments of the matrix tests: self-hosted labels, artifact and release stand-ins.
-fn matrix_args(sim: &Simulator, artifacts: &Path) -> Vec<String> {
+fn matrix_args(sim: &Simulator) -> Vec<String> {
     [
         "-P",
         "self-hosted=-self-hosted",
@@ -637,8 +664,6 @@ fn matrix_args(sim: &Simulator, artifacts: &Path) -> Vec<String> {
         &stub("upload-artifact"),
         "--local-repository",
         &stub("download-artifact"),
-        "--env",
-        &format!("ASSAY_TEST_ARTIFACTS={}", artifacts.display()),
         "--env",
         &format!(
             "ASSAY_RELEASE_BASE_URL={}/_assay/releases/download",
@@ -673,8 +698,7 @@ fn the_documented_matrix_installs_the_release_proves_per_job_and_reports_once() 
         },
         false,
     );
-    let artifacts = tempfile::tempdir().unwrap();
-    let (_out, log) = act_with(&pr, &sim, &matrix_args(&sim, artifacts.path()));
+    let (_out, log) = act_with(&pr, &sim, &matrix_args(&sim));
     let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
     let calls = sim.calls();
     let downloads = calls
@@ -752,8 +776,7 @@ fn a_tampered_release_asset_is_refused_by_every_job() {
         },
         false,
     );
-    let artifacts = tempfile::tempdir().unwrap();
-    let (out, log) = act_with(&pr, &sim, &matrix_args(&sim, artifacts.path()));
+    let (out, log) = act_with(&pr, &sim, &matrix_args(&sim));
     assert!(!out.status.success(), "{log}");
     let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
     assert!(
@@ -980,15 +1003,17 @@ fn action_inputs_reach_scripts_only_through_env() {
     let steps = action["runs"]["steps"].as_array().unwrap();
     for s in steps {
         if let Some(uses) = s["uses"].as_str() {
-            // the only action it calls: keyless attestations (docs/attestations.md)
-            assert!(uses.starts_with("actions/attest@"), "{s}");
-            assert!(
-                s["if"]
-                    .as_str()
-                    .unwrap()
-                    .contains("inputs.attest == 'keyless'"),
-                "{s}"
-            );
+            // the only actions it calls: keyless attestations (docs/attestations.md) and the
+            // HTML report's single-file upload, each only when asked for
+            let cond = s["if"].as_str().unwrap();
+            match uses {
+                "actions/attest@v4" => assert!(cond.contains("inputs.attest == 'keyless'"), "{s}"),
+                "actions/upload-artifact@v7" => {
+                    assert!(cond.contains("inputs.html-report == 'true'"), "{s}");
+                    assert_eq!(s["with"]["archive"], false, "{s}");
+                }
+                _ => panic!("unexpected action {uses}"),
+            }
             continue;
         }
         let run = s["run"]

@@ -144,6 +144,11 @@ pub struct ReportArgs {
     /// signs for a matrix of proof jobs.
     #[arg(long, value_name = "FILE")]
     pub verdict_out: Option<PathBuf>,
+    /// Also write the offline HTML report here: one file (no network, opens from `file://`)
+    /// with each change's process chain and tool call, the process trees and the tool-call
+    /// timelines, drawn from the verdict's bundles.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Event payload (default: `$GITHUB_EVENT_PATH`).
     #[arg(long, value_name = "PATH")]
     pub event: Option<PathBuf>,

@@ -118,6 +118,9 @@ pub fn prove(a: ProveArgs) -> anyhow::Result<i32> {
     json.push(b'\n');
     crate::fsutil::write_atomic(&verdict_path, &json)
         .with_context(|| format!("cannot write {}", verdict_path.display()))?;
+    let html_path = a.out_dir.join("report.html");
+    crate::report::html::write(&set, &html_path)
+        .with_context(|| format!("cannot write {}", html_path.display()))?;
     match a.format {
         ReportFormat::Json => {
             std::io::stdout().write_all(&json)?;

@@ -66,6 +66,9 @@ pub fn report(a: ReportArgs) -> anyhow::Result<i32> {
         crate::fsutil::write_atomic(p, &b)
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
+    if let Some(p) = &a.html {
+        report::html::write(&v, p).with_context(|| format!("cannot write {}", p.display()))?;
+    }
     if let Some(p) = &a.markdown_out {
         crate::fsutil::write_atomic(p, full.as_bytes())
             .with_context(|| format!("cannot write {}", p.display()))?;

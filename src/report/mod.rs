@@ -5,7 +5,8 @@
 //! - a check run on the PR head commit ([`check_run`]), annotations on golden-file lines;
 //! - the Markdown report for `$GITHUB_STEP_SUMMARY` ([`markdown`]);
 //! - workflow-command annotations (`::error file=…`) for read-only tokens ([`commands`]);
-//! - action outputs `lane`, `verdict`, `bundles` ([`github::outputs`]).
+//! - action outputs `lane`, `verdict`, `bundles` ([`github::outputs`]);
+//! - the offline HTML report ([`html`]).
 //!
 //! This module decides *what* is said (conclusion, annotations, text); the CLI decides which
 //! channels run and prints. Nothing here reads the token except [`check_run`], which hands it
@@ -15,6 +16,7 @@ pub mod approval;
 pub mod check_run;
 pub mod commands;
 pub mod github;
+pub mod html;
 pub mod markdown;
 
 use std::path::{Path, PathBuf};

@@ -159,7 +159,7 @@ pub fn from_members(
 }
 
 /// The surface categories a kernel line contributes to, with the exact text.
-fn contributions(e: &KernelEvent) -> Vec<(&'static str, Cow<'_, str>)> {
+pub(crate) fn contributions(e: &KernelEvent) -> Vec<(&'static str, Cow<'_, str>)> {
     let mut out = Vec::new();
     for t in touches(e).into_iter().flatten() {
         match t {

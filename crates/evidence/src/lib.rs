@@ -17,6 +17,7 @@ pub mod diff;
 pub mod explain;
 pub mod fsutil;
 pub mod health;
+pub mod html;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod sample;
 pub mod sink;

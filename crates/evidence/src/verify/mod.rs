@@ -12,6 +12,7 @@
 //! `pathbytes`.
 
 mod checks;
+mod replay;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use std::io::Read;
 use assay_contracts::manifest::MemberClass;
 use assay_contracts::verify_report::{self, MemberRead, Problem, VerifyReport};
 
+pub use replay::{ReplayError, replay_kernel};
 pub use stream::{CANONICAL_GZIP_HEADER, kernel_line_fast};
 
 /// At most this many problems are listed; the last one says how many more were found.
