@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::contracts::capability_diff::{CapabilityDiff, Side, SideKind};
-use crate::contracts::health::{KernelLayer, NoteCode, ObservationHealth};
+use crate::contracts::health::ObservationHealth;
 use crate::contracts::manifest::MemberClass;
 use crate::contracts::surface::CapabilitySurface;
 use crate::contracts::verdict::{self, HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
@@ -561,22 +561,7 @@ pub fn clean_for(p: &Proof, h: &ObservationHealth) -> (bool, Option<String>) {
     }
     let used = &h.counters.unobserved_channels;
     let allowed = |c: &String| p.allow_unobserved.iter().any(|a| a == c);
-    let only_allowed_flaws = !used.is_empty()
-        && used.keys().all(allowed)
-        && h.notes.iter().all(|n| match NoteCode::parse(n) {
-            Some(NoteCode::UnobservedChannel) => true,
-            Some(c) => !c.class().unclean(),
-            None => false,
-        });
-    if !only_allowed_flaws {
-        return (false, None);
-    }
-    let mut relaxed = h.clone();
-    relaxed.kernel_layer = KernelLayer::Complete;
-    relaxed
-        .notes
-        .retain(|n| NoteCode::parse(n) != Some(NoteCode::UnobservedChannel));
-    if !relaxed.is_clean() {
+    if !(used.keys().all(allowed) && h.is_clean_but_unobserved_channels()) {
         return (false, None);
     }
     let accepted: Vec<String> = used.iter().map(|(c, k)| format!("{c} x{k}")).collect();

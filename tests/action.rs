@@ -892,6 +892,10 @@ fn install_checks_the_committed_checksum() {
     assert!(err.contains("gh attestation verify "), "{err}");
     assert!(err.contains("--repo assay/runner-action"), "{err}");
     assert!(
+        err.contains("--signer-workflow assay/runner-action/.github/workflows/release.yml"),
+        "{err}"
+    );
+    assert!(
         err.contains(&format!("build provenance of {asset} verified")),
         "{err}"
     );

@@ -68,6 +68,22 @@ fn keys(dir: &Path) {
     }
 }
 
+/// `sha256:<hex>` of a bundle's `capability-surface.json`, as verify read it.
+fn surface_sha256(bundle: &Path) -> String {
+    let v = assay_runner::verify::verify_path(
+        bundle,
+        &assay_runner::verify::Limits::default(),
+        assay_runner::verify::Keep::Documents,
+    )
+    .unwrap();
+    let m = v
+        .report
+        .members
+        .iter()
+        .find(|m| m.path == "capability-surface.json");
+    m.unwrap().sha256.clone()
+}
+
 /// A verdict `prove` could have written in `root`, with two proofs and their bundles.
 fn tree(root: &Path) {
     for (proof, run) in [("demo", "r1"), ("other", "r2")] {
@@ -81,11 +97,12 @@ fn tree(root: &Path) {
     }
     let health =
         json!({"kernel_layer": "complete", "cgroup_correlation": "clean", "ringbuf_drops": 0});
+    // a pass's golden is its surface: the digest of the bundle's surface member
     let proof = |name: &str, verdict: &str| {
         json!({"name": name, "verdict": verdict, "reasons": [], "runs": 3, "deterministic": true,
             "bundle": format!("out/{name}/run-1.tar.gz"), "golden": format!("goldens/{name}.surface.json"),
             "pending": null, "health": health, "diff": null, "golden_update": null,
-            "golden_sha256": format!("sha256:{}", "ab".repeat(32))})
+            "golden_sha256": surface_sha256(&root.join(format!("out/{name}/run-1.tar.gz")))})
     };
     let v = json!({"schema": "assay.runner.verdict.v4", "run_id": "all", "lane": "kernel-only",
         "verdict": "pass", "proofs": [proof("other", "pass"), proof("demo", "pass")]});
@@ -270,8 +287,13 @@ fn the_statement_names_every_bundle_and_the_verdict_and_is_deterministic() {
         .collect();
     assert_eq!(proofs, ["demo", "other"], "sorted by name");
     assert_eq!(
-        p["proofs"][0]["golden"]["digest"]["sha256"],
-        "ab".repeat(32)
+        format!(
+            "sha256:{}",
+            p["proofs"][0]["golden"]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        surface_sha256(&root.join("out/demo/run-1.tar.gz"))
     );
     assert_eq!(
         p["proofs"][0]["bundle"]["manifest"]["sha256"]
@@ -305,6 +327,31 @@ fn bad_inputs_are_refused_with_their_names_and_nothing_is_written() {
     let root = t.path();
     keys(root);
     tree(root);
+    // a pass whose bundle is not its golden (or whose observation was not clean) is not one
+    let verdict = root.join("out/verdict.json");
+    let good = std::fs::read_to_string(&verdict).unwrap();
+    let other = surface_sha256(&root.join("out/other/run-1.tar.gz"));
+    let forged = good.replacen(&other, &format!("sha256:{}", "ab".repeat(32)), 1);
+    assert_ne!(forged, good);
+    std::fs::write(&verdict, &forged).unwrap();
+    let o = attest(root, "ed.pem", "x.json");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "the verdict says proof other passed, but its bundle out/other/run-1.tar.gz does not: its surface"
+        ),
+        "{o:?}"
+    );
+    assert!(!root.join("x.json").exists());
+    // an approved change passes by the golden it carries, not the base's it was judged by
+    let mut approved: Value = serde_json::from_str(&forged).unwrap();
+    approved["proofs"][0]["golden_update"] = json!({"base_sha256": format!("sha256:{}", "ab".repeat(32)),
+        "head_sha256": other, "diff": "-a\n+b\n"});
+    std::fs::write(&verdict, approved.to_string()).unwrap();
+    let o = attest(root, "ed.pem", "x.json");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    std::fs::remove_file(root.join("x.json")).unwrap();
+    std::fs::write(&verdict, &good).unwrap();
     // a bundle that does not verify is never attested
     let demo = root.join("out/demo/run-1.tar.gz");
     let mut b = std::fs::read(&demo).unwrap();

@@ -353,6 +353,25 @@ impl ObservationHealth {
                 .iter()
                 .all(|n| NoteCode::parse(n).is_some_and(|c| !c.class().unclean()))
     }
+
+    /// Clean but for unobserved channels (what a proof's `allow_unobserved` may accept): some
+    /// were used, and with them set aside the rule of [`Self::is_clean`] holds.
+    pub fn is_clean_but_unobserved_channels(&self) -> bool {
+        if self.counters.unobserved_channels.is_empty() {
+            return false;
+        }
+        let only = self.notes.iter().all(|n| match NoteCode::parse(n) {
+            Some(NoteCode::UnobservedChannel) => true,
+            Some(c) => !c.class().unclean(),
+            None => false,
+        });
+        let mut relaxed = self.clone();
+        relaxed.kernel_layer = KernelLayer::Complete;
+        relaxed
+            .notes
+            .retain(|n| NoteCode::parse(n) != Some(NoteCode::UnobservedChannel));
+        only && relaxed.is_clean()
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use assay_contracts::attestation::{
     AttestedBundle, AttestedProof, DigestSet, Envelope, PAYLOAD_TYPE, PREDICATE_TYPE, SCHEMA,
     STATEMENT_TYPE, Statement, Subject, VerdictPredicate,
 };
-use assay_contracts::verdict::{HealthSummary, ProofSetVerdict, ProofVerdict};
+use assay_contracts::verdict::{HealthSummary, ProofSetVerdict, ProofVerdict, Verdict};
 
 use crate::verify::{Keep, Limits};
 
@@ -53,6 +53,14 @@ pub enum AttestError {
         "`{0}` is not a path under the root the verdict's paths are relative to (no absolute paths, `.` or `..`): it could never be checked"
     )]
     Name(String),
+    #[error(
+        "the verdict says proof {proof} passed, but its bundle {bundle} does not: {why}; a pass is attested only when the bundle shows it"
+    )]
+    NotAPass {
+        proof: String,
+        bundle: String,
+        why: String,
+    },
     #[error(
         "the verdict says proof {proof}'s health is {claimed}, but its bundle {bundle} says {found}: the verdict is not this bundle's"
     )]
@@ -97,13 +105,24 @@ pub fn name_inside(name: &str) -> bool {
             .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
-/// A bundle verified and digested (its file's digest and its `manifest.json`'s), with its
-/// health summary.
+/// What attesting a proof needs of its bundle besides the subject.
+struct BundleFacts {
+    health: Option<HealthSummary>,
+    /// The observation was complete and clean.
+    clean: bool,
+    /// Clean but for unobserved channels (a proof's `allow_unobserved` may accept them).
+    clean_but_unobserved: bool,
+    /// `sha256:<hex>` of its `capability-surface.json` (a golden is that member's bytes).
+    surface_sha256: Option<String>,
+}
+
+/// A bundle verified and digested (its file's digest, as verify read it, and its
+/// `manifest.json`'s), with what the verdict's claims are checked against.
 fn attested_bundle(
     name: &str,
     root: &Path,
     limits: &Limits,
-) -> Result<(AttestedBundle, Option<HealthSummary>), AttestError> {
+) -> Result<(AttestedBundle, BundleFacts), AttestError> {
     if !name_inside(name) {
         return Err(AttestError::Name(name.to_string()));
     }
@@ -127,23 +146,78 @@ fn attested_bundle(
         .get("manifest.json")
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let health = v
+    let observed = v
         .kept
         .get("observation-health.json")
-        .and_then(|b| serde_json::from_slice::<assay_contracts::health::ObservationHealth>(b).ok())
-        .map(|h| HealthSummary {
+        .and_then(|b| serde_json::from_slice::<assay_contracts::health::ObservationHealth>(b).ok());
+    let facts = BundleFacts {
+        clean: observed.as_ref().is_some_and(|h| h.is_clean()),
+        clean_but_unobserved: observed
+            .as_ref()
+            .is_some_and(|h| h.is_clean_but_unobserved_channels()),
+        health: observed.map(|h| HealthSummary {
             kernel_layer: h.kernel_layer,
             cgroup_correlation: h.cgroup_correlation,
             ringbuf_drops: h.ringbuf_drops,
-        });
+        }),
+        surface_sha256: v
+            .report
+            .members
+            .iter()
+            .find(|m| m.path == "capability-surface.json")
+            .map(|m| m.sha256.clone()),
+    };
+    // The subject is the archive verify read, hashed as it read it: never a second read that
+    // could meet another file.
+    let sha256 = v
+        .report
+        .bundle_sha256
+        .as_deref()
+        .and_then(|s| s.strip_prefix("sha256:"))
+        .ok_or_else(|| AttestError::BundleInvalid(name.to_string(), "not read to its end".into()))?
+        .to_string();
     Ok((
         AttestedBundle {
             name: name.to_string(),
-            digest: file_digest(&path)?,
+            digest: DigestSet { sha256 },
             manifest: digest(manifest),
         },
-        health,
+        facts,
     ))
+}
+
+/// A `pass` is attested only when the bundle shows one: a clean observation, and a surface
+/// whose bytes are the golden's the verdict names (a golden is the surface member's bytes;
+/// for an approved change, the golden the change carries).
+fn check_pass(p: &ProofVerdict, bundle: &str, facts: &BundleFacts) -> Result<(), AttestError> {
+    // prove says when it accepted unobserved channels; only then may they be there
+    let allowed = p
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("unobserved-allowed:"));
+    let why = if !(facts.clean || (allowed && facts.clean_but_unobserved)) {
+        "its observation was not clean".to_string()
+    } else {
+        // an approved change is judged by the golden it carries, which its surface is
+        let golden = match &p.golden_update {
+            Some(u) => Some(&u.head_sha256),
+            None => p.golden_sha256.as_ref(),
+        };
+        match (golden, &facts.surface_sha256) {
+            (None, _) => "the verdict names no golden digest".to_string(),
+            (Some(g), Some(s)) if g == s => return Ok(()),
+            (Some(g), s) => format!(
+                "its surface ({}) is not the golden {} ({g})",
+                s.as_deref().unwrap_or("absent"),
+                p.golden
+            ),
+        }
+    };
+    Err(AttestError::NotAPass {
+        proof: p.name.clone(),
+        bundle: bundle.to_string(),
+        why,
+    })
 }
 
 fn attested_proof(
@@ -152,9 +226,20 @@ fn attested_proof(
     limits: &Limits,
 ) -> Result<AttestedProof, AttestError> {
     let bundle = match p.bundle.as_deref() {
+        None if p.verdict == Verdict::Pass => {
+            return Err(AttestError::NotAPass {
+                proof: p.name.clone(),
+                bundle: "(none)".into(),
+                why: "the verdict names no bundle".into(),
+            });
+        }
         None => None,
         Some(b) => {
-            let (bundle, health) = attested_bundle(b, root, limits)?;
+            let (bundle, facts) = attested_bundle(b, root, limits)?;
+            let health = facts.health.clone();
+            if p.verdict == Verdict::Pass {
+                check_pass(p, b, &facts)?;
+            }
             if p.health.is_some() && health != p.health {
                 let show = |h: &Option<HealthSummary>| format!("{h:?}");
                 return Err(AttestError::Health {
