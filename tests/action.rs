@@ -314,7 +314,7 @@ fn changed_fixture_fails_the_check_run_with_annotations_on_the_golden() {
         "{log}"
     );
     assert!(
-        log.contains("the HTML report is linked from the step summary: http://artifacts.invalid/assay-report.html"),
+        log.contains("the HTML report is linked from the step summary: https://github.invalid/o/r/actions/runs/1/artifacts/1"),
         "{log}"
     );
     let html = std::fs::read_to_string(pr.artifacts.join("assay-report.html")).unwrap();

@@ -229,3 +229,41 @@ fn a_report_with_tool_calls_opens_offline() {
         "tool-calls",
     );
 }
+
+/// The report reads a bundle twice (verify, then its kernel layer as a stream): the second
+/// read must be of the bytes verified, or nothing of it is used.
+#[test]
+fn a_bundle_swapped_after_it_was_verified_is_not_drawn_from() {
+    use assay_runner::verify::{self, Keep, Limits, ReplayError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.tar.gz");
+    std::fs::write(&path, assay_runner::fuzzing::sample_bundle("r1")).unwrap();
+    let v = verify::verify_path(&path, &Limits::default(), Keep::Documents).unwrap();
+    assert!(v.ok());
+    let sha = v.report.bundle_sha256.clone().unwrap();
+    let mut n = 0;
+    verify::replay_kernel(&path, &sha, &Limits::default(), &mut |_| n += 1).unwrap();
+    let lines = v
+        .report
+        .members
+        .iter()
+        .find(|m| m.path == "layers/kernel.ndjson")
+        .unwrap();
+    assert!(n > 0 && lines.bytes > 0);
+    // another valid bundle in its place
+    std::fs::write(&path, assay_runner::fuzzing::sample_bundle("r2")).unwrap();
+    let e = verify::replay_kernel(&path, &sha, &Limits::default(), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, ReplayError::Changed { .. }), "{e}");
+    // a line over the limit is refused before any hash is known
+    let tiny = Limits {
+        max_line: 8,
+        ..Limits::default()
+    };
+    let e = verify::replay_kernel(&path, &sha, &tiny, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("is longer than 8 bytes"), "{e}");
+    // and a bundle that does not verify gives the page no evidence
+    let mut b = std::fs::read(&path).unwrap();
+    b.truncate(b.len() - 9);
+    std::fs::write(&path, b).unwrap();
+    assert!(assay_runner::html::evidence(&path, Budget::default()).is_none());
+}

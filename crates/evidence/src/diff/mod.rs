@@ -442,7 +442,10 @@ mod tests {
         let h = human(&d);
         assert!(h.contains("  + <work>/n|ew`<b>\n      ← /usr/bin/cat ← /usr/bin/bash (p0/cat#1, kernel line 2)\n"), "{h}");
         let m = markdown(&d);
-        assert!(m.contains("| added | `` <work>/n\\|ew`<b> `` | ← /usr/bin/cat ← /usr/bin/bash (p0/cat\\#1, kernel line 2) |"), "{m}");
+        assert!(
+            m.contains("| added | `` <work>/n\\|ew`<b> `` | `← /usr/bin/cat ← /usr/bin/bash (p0/cat#1, kernel line 2)` |"),
+            "{m}"
+        );
         // a golden base: nothing to explain removals with
         explain_changes(&mut d, Some(&head_x), None);
         assert!(d.explanations.iter().all(|x| x.change == "added"));

@@ -56,31 +56,17 @@ pub fn human(d: &CapabilityDiff) -> String {
     o
 }
 
-/// Escapes text for a Markdown table cell (inline code).
+/// Text as inline code in a Markdown table cell: pipes escaped, line breaks made spaces, and
+/// fenced by a backtick run longer than any in the text (CommonMark), so no text can end the
+/// code span and become markup (links, images, HTML) in a GitHub summary.
 fn cell(s: &str) -> String {
     let s = s.replace('|', "\\|").replace(['\n', '\r'], " ");
-    if s.contains('`') {
-        format!("`` {s} ``")
-    } else {
-        format!("`{s}`")
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    if longest == 0 {
+        return format!("`{s}`");
     }
-}
-
-/// Escapes prose for a Markdown table cell: pipes, line breaks, and the characters Markdown
-/// or HTML would act on (the text names paths a measured process chose).
-fn text_cell(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '\n' | '\r' => o.push(' '),
-            '|' | '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '!' | '~' => {
-                o.push('\\');
-                o.push(ch);
-            }
-            c => o.push(c),
-        }
-    }
-    o
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {s} {fence}")
 }
 
 /// GitHub-flavoured Markdown: a status line and an added/removed table per changed category.
@@ -124,7 +110,7 @@ pub fn markdown(d: &CapabilityDiff) -> String {
         for (ch, e) in rows.take(MAX_ROWS) {
             let who = d
                 .explanation(&c.category, ch, e)
-                .map_or(String::new(), |x| text_cell(&x.line));
+                .map_or(String::new(), |x| cell(&x.line));
             let _ = writeln!(o, "| {ch} | {} | {who} |", cell(e));
         }
         if total > MAX_ROWS {
@@ -142,4 +128,20 @@ pub fn markdown(d: &CapabilityDiff) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    /// No text ends its code span: the fence is longer than any backtick run in it.
+    #[test]
+    fn a_cell_holds_any_text_as_code() {
+        assert_eq!(cell("a|b"), "`a\\|b`");
+        assert_eq!(
+            cell("<work>/a``<img src=x>``b"),
+            "``` <work>/a``<img src=x>``b ```"
+        );
+        assert_eq!(cell("x`y"), "`` x`y ``");
+    }
 }

@@ -27,6 +27,8 @@ use serde::Serialize;
 const PAGE: &str = include_str!("page.html");
 /// The data's schema id.
 pub const SCHEMA: &str = "assay.runner.report_html.v1";
+/// Bytes of a proof's name drawn.
+const MAX_NAME: usize = 200;
 /// Programs of a change's chain drawn (the rest is in the verdict).
 const MAX_CHAIN: usize = 16;
 /// The size the default budget keeps a report under, in bytes.
@@ -41,6 +43,8 @@ pub struct Budget {
     pub effects: usize,
     /// Added and removed entries listed.
     pub changes: usize,
+    /// Tool calls drawn in the timelines.
+    pub calls: usize,
     /// Bytes of one listed text (a path or label); longer ones are cut with `…`.
     pub text: usize,
 }
@@ -53,6 +57,7 @@ impl Budget {
             processes: (self.processes / n).max(1),
             effects: (self.effects / n).max(1),
             changes: (self.changes / n).max(1),
+            calls: (self.calls / n).max(1),
             text: self.text,
         }
     }
@@ -62,6 +67,7 @@ impl Budget {
             processes: self.processes / 2,
             effects: self.effects / 2,
             changes: self.changes / 2,
+            calls: self.calls / 2,
             text: (self.text / 2).max(16),
         }
     }
@@ -73,6 +79,7 @@ impl Default for Budget {
             processes: 1_000,
             effects: 3_000,
             changes: 300,
+            calls: 500,
             text: 100,
         }
     }
@@ -102,7 +109,7 @@ pub fn evidence(path: &std::path::Path, b: Budget) -> Option<ProofEvidence> {
     };
     let mut processes = Processes::new(b);
     let sha = v.report.bundle_sha256.as_deref()?;
-    verify::replay_kernel(path, sha, &mut |e| processes.event(e)).ok()?;
+    verify::replay_kernel(path, sha, &Limits::default(), &mut |e| processes.event(e)).ok()?;
     Some(ProofEvidence {
         processes,
         correlation,
@@ -139,13 +146,16 @@ impl Processes {
             Some(&i) => i,
             None if self.list.len() < self.b.processes => {
                 let i = self.list.len();
+                // the canonical order puts a parent (a prefix of its label) before its children
+                let parent_id = e
+                    .process
+                    .rsplit_once('/')
+                    .and_then(|(p, _)| self.index.get(p).copied());
                 self.index.insert(e.process.clone(), i);
                 self.list.push(Process {
+                    id: i,
+                    parent_id,
                     label: clip(&e.process, self.b.text),
-                    parent: e
-                        .process
-                        .rsplit_once('/')
-                        .map(|(p, _)| clip(p, self.b.text)),
                     program: None,
                     argv: None,
                     exit_code: None,
@@ -239,18 +249,26 @@ struct Change {
     category: String,
     change: &'static str,
     entry: String,
+    /// The witness's process label, cut for display.
     process: Option<String>,
+    /// The drawn process it is (`Process::id`), when drawn.
+    process_id: Option<usize>,
     chain: Vec<String>,
     seq: Option<u64>,
     tool_calls: Vec<ToolCallRef>,
+    tool_calls_omitted: usize,
     outside_tool_calls: bool,
     line: String,
 }
 
 #[derive(Serialize, Clone)]
 struct Process {
+    /// Its index in the drawn list: the tree is linked by ids, never by (cut) labels.
+    id: usize,
+    /// Its parent's id, when the parent is drawn.
+    parent_id: Option<usize>,
+    /// Its label, cut for display.
     label: String,
-    parent: Option<String>,
     program: Option<String>,
     argv: Option<String>,
     exit_code: Option<i64>,
@@ -282,6 +300,7 @@ struct Proof {
     processes: Vec<Process>,
     processes_omitted: usize,
     tool_calls: Vec<ToolCall>,
+    tool_calls_omitted: usize,
     unattributed: Option<Lists>,
     cross_runtime: Option<()>,
 }
@@ -300,6 +319,7 @@ struct Left {
     processes: usize,
     effects: usize,
     changes: usize,
+    calls: usize,
 }
 
 impl Left {
@@ -351,7 +371,7 @@ pub fn render(v: &ProofSetVerdict, evidence: &[Option<ProofEvidence>], budget: B
     let mut b = budget;
     loop {
         let page = render_once(v, evidence, b);
-        if page.len() <= MAX_BYTES || (b.processes, b.effects, b.changes) == (0, 0, 0) {
+        if page.len() <= MAX_BYTES || (b.processes, b.effects, b.changes, b.calls) == (0, 0, 0, 0) {
             return page;
         }
         b = b.halve();
@@ -370,6 +390,7 @@ fn render_once(v: &ProofSetVerdict, evidence: &[Option<ProofEvidence>], budget: 
                 processes: share.processes,
                 effects: share.effects,
                 changes: share.changes,
+                calls: share.calls,
             };
             proof(p, evidence.get(i).and_then(Option::as_ref), &mut left)
         })
@@ -391,9 +412,50 @@ fn render_once(v: &ProofSetVerdict, evidence: &[Option<ProofEvidence>], budget: 
         v.lane.as_deref().unwrap_or("all proofs"),
         word(v.verdict)
     );
-    PAGE.replacen("<!--ASSAY:TITLE-->", &esc(&title), 1)
-        .replacen("<!--ASSAY:SUMMARY-->", &summary, 1)
-        .replacen("/*ASSAY:DATA*/null", &json, 1)
+    fill(&esc(&title), &summary, &json)
+}
+
+/// The page with its three markers filled. The template is cut at the markers first and the
+/// pieces joined, so no filled-in text (which a measured process chose) can be taken for a
+/// marker; the inline script is allowed by its hash, not by `'unsafe-inline'`, so markup
+/// that got in anyway could run nothing.
+fn fill(title: &str, summary: &str, json: &str) -> String {
+    const MARKERS: [&str; 3] = [
+        "<!--ASSAY:TITLE-->",
+        "<!--ASSAY:SUMMARY-->",
+        "/*ASSAY:DATA*/null",
+    ];
+    let page = PAGE.replacen(CSP_SCRIPT_INLINE, &script_hash_source(), 1);
+    let mut pieces = Vec::with_capacity(4);
+    let mut rest = page.as_str();
+    for m in MARKERS {
+        let (before, after) = rest.split_once(m).expect("the page holds each marker once");
+        pieces.push(before);
+        rest = after;
+    }
+    let mut out = String::with_capacity(page.len() + summary.len() + json.len());
+    for (piece, text) in pieces.iter().zip([title, summary, json]) {
+        out.push_str(piece);
+        out.push_str(text);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The template's script policy, replaced by the hash of its one inline script.
+const CSP_SCRIPT_INLINE: &str = "script-src 'unsafe-inline'";
+
+/// `script-src 'sha256-…'` of the page's script (the one `<script>` without a type).
+fn script_hash_source() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let start = PAGE.find("<script>").expect("the page has its script") + "<script>".len();
+    let end = start + PAGE[start..].find("</script>").expect("its script ends");
+    let hash = sha2::Sha256::digest(&PAGE.as_bytes()[start..end]);
+    format!(
+        "script-src 'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// The processes drawn within `left`'s budget, and how many distinct ones are not.
@@ -402,7 +464,6 @@ fn drawn(agg: &Processes, left: &mut Left) -> (Vec<Process>, usize) {
     for p in agg.list.iter().take(left.processes) {
         let mut p = p.clone();
         p.label = left.clip(&p.label);
-        p.parent = p.parent.as_deref().map(|x| left.clip(x));
         p.program = p.program.as_deref().map(|x| left.clip(x));
         p.argv = p.argv.as_deref().map(|x| left.clip(x));
         for l in [
@@ -437,15 +498,21 @@ fn proof(p: &ProofVerdict, ev: Option<&ProofEvidence>, left: &mut Left) -> Proof
         clean: h.kernel_layer == KernelLayer::Complete
             && h.cgroup_correlation == CgroupCorrelation::Clean
             && h.ringbuf_drops == 0,
-        notes: p.reasons.clone(),
+        notes: p
+            .reasons
+            .iter()
+            .take(MAX_NOTES)
+            .map(|r| clip(r, left.b.text * 4))
+            .collect(),
     });
-    let (changes, changes_omitted) = changes(p.diff.as_ref(), left);
+    let (changes, changes_omitted) = changes(p.diff.as_ref(), ev.map(|e| &e.processes), left);
     let (processes, processes_omitted) = ev.map_or((Vec::new(), 0), |e| drawn(&e.processes, left));
-    let (tool_calls, unattributed) = ev
+    let (tool_calls, tool_calls_omitted, unattributed) = ev
         .and_then(|e| e.correlation.as_ref())
-        .map_or((Vec::new(), None), |c| tool_calls(c, left));
+        .map_or((Vec::new(), 0, None), |c| tool_calls(c, left));
     Proof {
-        name: p.name.clone(),
+        // a proofs.yaml name; cut like any text, as a verdict file can be forged
+        name: clip(&p.name, MAX_NAME),
         verdict: word(p.verdict),
         health,
         changes,
@@ -453,12 +520,22 @@ fn proof(p: &ProofVerdict, ev: Option<&ProofEvidence>, left: &mut Left) -> Proof
         processes,
         processes_omitted,
         tool_calls,
+        tool_calls_omitted,
         unattributed,
         cross_runtime: None,
     }
 }
 
-fn changes(d: Option<&CapabilityDiff>, left: &mut Left) -> (Vec<Change>, usize) {
+/// Tool calls named per change (the rest are counted; all are in the verdict).
+const MAX_REFS: usize = 8;
+/// Reasons listed per proof.
+const MAX_NOTES: usize = 50;
+
+fn changes(
+    d: Option<&CapabilityDiff>,
+    drawn: Option<&Processes>,
+    left: &mut Left,
+) -> (Vec<Change>, usize) {
     let Some(d) = d else {
         return (Vec::new(), 0);
     };
@@ -477,7 +554,12 @@ fn changes(d: Option<&CapabilityDiff>, left: &mut Left) -> (Vec<Change>, usize) 
                     category: c.category.clone(),
                     change,
                     entry: left.clip(e),
-                    process: x.and_then(|x| x.process.clone()),
+                    process: x.and_then(|x| x.process.as_deref()).map(|p| left.clip(p)),
+                    process_id: x
+                        .and_then(|x| x.process.as_deref())
+                        .filter(|_| change == "added") // the head's processes are drawn
+                        .and_then(|p| drawn?.index.get(p).copied())
+                        .filter(|&i| i < left.b.processes),
                     chain: x.map_or(Vec::new(), |x| {
                         x.chain
                             .iter()
@@ -489,14 +571,17 @@ fn changes(d: Option<&CapabilityDiff>, left: &mut Left) -> (Vec<Change>, usize) 
                     tool_calls: x.map_or(Vec::new(), |x| {
                         x.tool_calls
                             .iter()
+                            .take(MAX_REFS)
                             .map(|t| ToolCallRef {
-                                id: t.id.clone(),
-                                tool: t.tool.clone(),
-                                decision: t.decision.clone(),
-                                rule: t.rule.clone(),
+                                id: left.clip(&t.id),
+                                tool: left.clip(&t.tool),
+                                decision: left.clip(&t.decision),
+                                rule: left.clip(&t.rule),
                             })
                             .collect()
                     }),
+                    tool_calls_omitted: x
+                        .map_or(0, |x| x.tool_calls.len().saturating_sub(MAX_REFS)),
                     outside_tool_calls: x.is_some_and(|x| x.outside_tool_calls),
                     // the one line a reviewer reads: room for a chain and a tool call
                     line: x.map_or(String::new(), |x| clip(&x.line, left.b.text * 4)),
@@ -542,9 +627,10 @@ fn plain<T: Serialize>(t: &T) -> String {
         .unwrap_or_default()
 }
 
-fn tool_calls(c: &CorrelationReport, left: &mut Left) -> (Vec<ToolCall>, Option<Lists>) {
-    let calls = c
-        .bindings
+fn tool_calls(c: &CorrelationReport, left: &mut Left) -> (Vec<ToolCall>, usize, Option<Lists>) {
+    let n = c.bindings.len().min(left.calls);
+    left.calls -= n;
+    let calls = c.bindings[..n]
         .iter()
         .map(|b| {
             let (effects, effects_omitted) = effects_lists(&b.effects, left);
@@ -563,7 +649,7 @@ fn tool_calls(c: &CorrelationReport, left: &mut Left) -> (Vec<ToolCall>, Option<
         })
         .collect();
     let (unattributed, _) = effects_lists(&c.unattributed, left);
-    (calls, Some(unattributed))
+    (calls, c.bindings.len() - n, Some(unattributed))
 }
 
 /// The static summary: readable without JavaScript.
@@ -793,5 +879,56 @@ mod tests {
         let omitted = d["proofs"][0]["processes_omitted"].as_u64().unwrap();
         let drawn = d["proofs"][0]["processes"].as_array().unwrap().len() as u64;
         assert_eq!(omitted + drawn, 100_000, "every process drawn or counted");
+    }
+
+    /// Filled-in text is never taken for a marker: an entry or a proof name that spells one
+    /// stays text, and the data still reaches its element; the script runs by its hash.
+    #[test]
+    fn a_marker_in_the_data_is_text() {
+        let marker = "<work>/*ASSAY:DATA*/null<!--ASSAY:SUMMARY-->";
+        let mut v = verdict(marker, "x");
+        v.proofs[0].name = "n /*ASSAY:DATA*/null".into();
+        let page = render(&v, &[None], Budget::default());
+        let d = data(&page);
+        assert_eq!(d["proofs"][0]["changes"][1]["entry"], marker);
+        assert_eq!(d["proofs"][0]["name"], "n /*ASSAY:DATA*/null");
+        assert!(page.contains("script-src 'sha256-"));
+        assert!(!page.contains("script-src 'unsafe-inline'"));
+    }
+
+    /// Labels are cut for display; the tree is linked by ids, so two processes whose labels
+    /// share their first bytes keep their own parents and children.
+    #[test]
+    fn processes_are_linked_by_id_not_by_cut_labels() {
+        let long = "a".repeat(300);
+        let mut p = Processes::new(Budget::default());
+        p.event(&ev(0, "p0", Kind::Exec, "/usr/bin/bash"));
+        p.event(&ev(
+            1,
+            &format!("p0/{long}#1"),
+            Kind::Exec,
+            "/usr/bin/harmless",
+        ));
+        p.event(&ev(2, &format!("p0/{long}#2"), Kind::Exec, "/tmp/evil"));
+        p.event(&ev(
+            3,
+            &format!("p0/{long}#2/curl#1"),
+            Kind::Exec,
+            "/usr/bin/curl",
+        ));
+        let v = verdict("x", "y");
+        let page = render(
+            &v,
+            &[Some(ProofEvidence {
+                processes: p,
+                correlation: None,
+            })],
+            Budget::default(),
+        );
+        let d = data(&page);
+        let procs = d["proofs"][0]["processes"].as_array().unwrap();
+        assert_eq!(procs[1]["label"], procs[2]["label"], "cut alike");
+        assert_eq!(procs[3]["parent_id"], 2, "curl is the evil one's child");
+        assert_eq!(procs[2]["program"], "/tmp/evil");
     }
 }

@@ -45,10 +45,13 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// Feeds each line of `path`'s kernel layer to `f`, then checks the file's sha256 against
-/// `verified_sha256` (`sha256:<hex>`, as the verify report names it).
+/// `verified_sha256` (`sha256:<hex>`, as the verify report names it). The limits verify
+/// applied hold here too (a file swapped after verification meets them before its hash is
+/// found wrong).
 pub fn replay_kernel(
     path: &Path,
     verified_sha256: &str,
+    limits: &super::Limits,
     f: &mut dyn FnMut(&KernelEvent),
 ) -> Result<(), ReplayError> {
     let read = |source| ReplayError::Read {
@@ -61,17 +64,32 @@ pub fn replay_kernel(
         hash: Sha256::new(),
     };
     {
-        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&mut h));
+        let gz = flate2::read::GzDecoder::new(&mut h).take(limits.max_decompressed);
+        let mut ar = tar::Archive::new(gz);
         for entry in ar.entries().map_err(read)? {
             let entry = entry.map_err(read)?;
             if entry.path().map_err(read)?.as_os_str() != KERNEL {
                 continue;
             }
-            for (no, line) in BufReader::with_capacity(1 << 20, entry)
-                .split(b'\n')
-                .enumerate()
-            {
-                let line = line.map_err(read)?;
+            let mut r = BufReader::with_capacity(1 << 20, entry);
+            let mut line = Vec::new();
+            for no in 1u64.. {
+                line.clear();
+                let n = (&mut r)
+                    .take(limits.max_line as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(read)?;
+                if n == 0 {
+                    break;
+                }
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                } else if n > limits.max_line {
+                    return Err(read(io::Error::other(format!(
+                        "{KERNEL} line {no} is longer than {} bytes",
+                        limits.max_line
+                    ))));
+                }
                 if line.is_empty() {
                     continue;
                 }
@@ -80,7 +98,7 @@ pub fn replay_kernel(
                     .unwrap_or_else(|| serde_json::from_slice(&line))
                     .map_err(|source| ReplayError::Line {
                         path: path.display().to_string(),
-                        line: no as u64 + 1,
+                        line: no,
                         source,
                     })?;
                 f(&e);
