@@ -700,45 +700,50 @@ fn summary(v: &ProofSetVerdict, proofs: &[Proof]) -> String {
     }
     o.push_str("</tbody></table>\n");
     for p in proofs.iter().filter(|p| !p.changes.is_empty()) {
-        let _ = write!(
-            o,
-            "<div class=\"changes\">\n<h2 id=\"proof-{n}\">{n}</h2>\n<ul class=\"entries\">\n",
-            n = esc(&p.name)
-        );
-        for c in &p.changes {
-            let (mark, class) = if c.change == "added" {
-                ("+", "added")
-            } else {
-                ("−", "removed")
-            };
-            let why = match (c.line.is_empty(), c.change) {
-                (false, _) => c.line.as_str(),
-                (true, "removed") => {
-                    "not in this run (the golden it was judged against holds no witnesses)"
-                }
-                (true, _) => "no kernel witness",
-            };
-            let filter = format!("{} {} {} {why}", c.category, c.change, c.entry).to_lowercase();
-            let _ = writeln!(
-                o,
-                "<li class=\"entry {class}\" data-filter=\"{}\"><span class=\"mark\">{mark}</span> <span class=\"cat\">{}</span> <code class=\"ent\">{}</code>\n<div class=\"why\">{}</div></li>",
-                esc(&filter),
-                esc(&c.category),
-                esc(&c.entry),
-                esc(why)
-            );
-        }
-        if p.changes_omitted > 0 {
-            let _ = writeln!(
-                o,
-                "<li class=\"more\">… {} more change(s): see the verdict JSON</li>",
-                p.changes_omitted
-            );
-        }
-        o.push_str("</ul>\n</div>\n");
+        changes_html(&mut o, p);
     }
     o.push_str("</section>");
     o
+}
+
+/// One proof's added and removed entries, each with who made it.
+fn changes_html(o: &mut String, p: &Proof) {
+    let _ = write!(
+        o,
+        "<div class=\"changes\">\n<h2 id=\"proof-{n}\">{n}</h2>\n<ul class=\"entries\">\n",
+        n = esc(&p.name)
+    );
+    for c in &p.changes {
+        let (mark, class) = if c.change == "added" {
+            ("+", "added")
+        } else {
+            ("−", "removed")
+        };
+        let why = match (c.line.is_empty(), c.change) {
+            (false, _) => c.line.as_str(),
+            (true, "removed") => {
+                "not in this run (the golden it was judged against holds no witnesses)"
+            }
+            (true, _) => "no kernel witness",
+        };
+        let filter = format!("{} {} {} {why}", c.category, c.change, c.entry).to_lowercase();
+        let _ = writeln!(
+            o,
+            "<li class=\"entry {class}\" data-filter=\"{}\"><span class=\"mark\">{mark}</span> <span class=\"cat\">{}</span> <code class=\"ent\">{}</code>\n<div class=\"why\">{}</div></li>",
+            esc(&filter),
+            esc(&c.category),
+            esc(&c.entry),
+            esc(why)
+        );
+    }
+    if p.changes_omitted > 0 {
+        let _ = writeln!(
+            o,
+            "<li class=\"more\">… {} more change(s): see the verdict JSON</li>",
+            p.changes_omitted
+        );
+    }
+    o.push_str("</ul>\n</div>\n");
 }
 
 #[cfg(test)]
