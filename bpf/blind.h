@@ -207,13 +207,13 @@ __noinline int blind_use(long nr, const struct sys_regs *regs, int member, long 
 		break;
 	case __NR_fanotify_init: slot = BLIND_FANOTIFY; break;
 	case __NR_recvmsg:
-		if (!received_path_fd(regs->si))
+		if (!received_blind_fd(regs->si))
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;
 	case __NR_recvmmsg:
 		/* the first message's control data (struct mmsghdr starts with its msghdr) */
-		if (!received_path_fd(regs->si))
+		if (!received_blind_fd(regs->si))
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;
@@ -233,7 +233,7 @@ __noinline int blind_use(long nr, const struct sys_regs *regs, int member, long 
 		slot = BLIND_SIGNAL;
 		break;
 	case __NR_pidfd_getfd:
-		if (!fd_names_a_path(ret)) /* the new descriptor */
+		if (!fd_received_blind(ret)) /* the new descriptor */
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;

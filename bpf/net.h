@@ -58,21 +58,36 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 	return sock ? BPF_CORE_READ(sock, sk) : 0;
 }
 
-/* Whether descriptor `fd` names a file, directory, device or symlink: what a write through it
- * would change is a path (a socket, pipe or anonymous inode changes none). */
-static __always_inline int fd_names_a_path(__u64 fd)
+/* TCP_CLOSE of include/net/tcp_states.h: a socket neither connected nor listening (the state
+ * of every new socket, of UDP and UNIX ones alike). */
+#define SK_STATE_CLOSE 7
+
+/* Whether a descriptor `fd` the session received from another process (SCM_RIGHTS,
+ * pidfd_getfd) is a channel no syscall of the session witnesses: a file, directory, device or
+ * symlink (what a write through it changes is a path its open, not the session's, named); or a
+ * socket created outside the session that is already connected or listening (what the session
+ * then sends or accepts on it needs no address, so no connect or bind of the session names its
+ * peer). A pipe, an anonymous inode, a socket of the session's own, or an outside socket not yet
+ * connected (its connect, bind or sendto is observed at the syscall) is none. */
+static __always_inline int fd_received_blind(__u64 fd)
 {
 	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
 	__u16 type = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
-	return type != 0 && type != S_IFSOCK && type != S_IFIFO;
+	if (type != S_IFSOCK)
+		return type != 0 && type != S_IFIFO;
+	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+	if (!sk || cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)))
+		return 0;
+	return BPF_CORE_READ(sk, __sk_common.skc_state) != SK_STATE_CLOSE;
 }
 
 /* Whether a received message (a user msghdr after recvmsg wrote its control length) carried a
- * descriptor that names a path. Looks at the first control message and up to 4 descriptors in
+ * descriptor no syscall of the session witnesses (fd_received_blind). Looks at the first control message and up to 4 descriptors in
  * it; anything more (another control message, more descriptors) counts as such a descriptor. */
-static __always_inline int received_path_fd(__u64 umsg)
+static __always_inline int received_blind_fd(__u64 umsg)
 {
 	struct {
 		__u64 name;
@@ -99,7 +114,7 @@ static __always_inline int received_path_fd(__u64 umsg)
 	if (n && bpf_probe_read_user(fds, n * 4 & 31, (const void *)(m.control + 16)))
 		return 1;
 	for (int i = 0; i < 4; i++)
-		if (i < n && fd_names_a_path((__u32)fds[i]))
+		if (i < n && fd_received_blind((__u32)fds[i]))
 			return 1;
 	return 0;
 }

@@ -1625,6 +1625,66 @@ fn foreign_sockets_are_observed_at_the_syscall() {
     );
 }
 
+/// A socket an outside process already connected (or set listening) and passed in: what the
+/// session then sends on it, or accepts from it, needs no address, so no syscall of the
+/// session names its peer. Received like that, it is a blind spot (`fd_passing`), never a
+/// clean health with the peer missing. A connected socket passed between the session's own
+/// processes (a socketpair) stays clean: its traffic is the session's, seen by its hooks.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn an_outside_socket_already_connected_is_never_clean() {
+    require_kernel();
+    let py = python();
+    let (t, w) = work_dir();
+    let sock = t.path().join("pass.sock");
+    let ready = t.path().join("ready");
+    let outside = format!(
+        "import socket\n\
+         srv = socket.socket(socket.AF_UNIX); srv.bind({sock:?}); srv.listen()\n\
+         l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()\n\
+         t = socket.create_connection(l.getsockname())\n\
+         peer, _ = l.accept()\n\
+         open({ready:?}, 'w').close()\n\
+         c, _ = srv.accept()\n\
+         socket.send_fds(c, [b'x'], [t.fileno(), l.fileno()])\n\
+         assert peer.recv(4) == b'leak'\n\
+         c.recv(1)\n",
+        sock = sock.display().to_string(),
+        ready = ready.display().to_string(),
+    );
+    let mut server = Command::new(&py).args(["-c", &outside]).spawn().unwrap();
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let inside = format!(
+        "import socket\n\
+         a, b = socket.socketpair(); socket.send_fds(a, [b'x'], [a.fileno()]); socket.recv_fds(b, 1, 1)\n\
+         s = socket.socket(socket.AF_UNIX); s.connect({sock:?})\n\
+         _, fds, _, _ = socket.recv_fds(s, 1, 2)\n\
+         t = socket.socket(fileno=fds[0]); t.send(b'leak')\n\
+         s.send(b'k')\n",
+        sock = sock.display().to_string(),
+    );
+    let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &inside]);
+    assert!(server.wait().unwrap().success(), "the peer got the data");
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let notes = strings(&r.health["notes"]);
+    let note = notes
+        .iter()
+        .find(|n| n.starts_with("unobserved-channel: "))
+        .unwrap_or_else(|| panic!("no unobserved-channel note: {notes:?}"));
+    // one message carried the two outside sockets; the socketpair's own socket is not counted
+    assert!(
+        note.contains("the session used fd_passing x1 successfully"),
+        "{note}"
+    );
+}
+
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
 /// and the command's own use of the value is what the kernel sees, not the value.
 #[test]
