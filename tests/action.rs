@@ -674,6 +674,31 @@ fn matrix_args(sim: &Simulator) -> Vec<String> {
     .to_vec()
 }
 
+/// The documented matrix workflow run under act against a release server serving this build
+/// (one byte longer with `tamper`), for a PR that appends `line` to the demo fixture. Returns
+/// the simulator (for its calls), act's output and log, and the committed sha256.
+fn matrix_run(name: &str, tamper: bool, line: &str) -> (Simulator, Output, String, String) {
+    let releases = tempfile::tempdir().unwrap();
+    let sha = release(releases.path(), VERSION, tamper);
+    let sim = Simulator::start_serving(name, Some(releases.path())).unwrap();
+    support::require_kernel();
+    let pr = pr_with(
+        &matrix_workflow(),
+        |repo| two_proofs_and_a_release(repo, VERSION, &sha),
+        |repo| {
+            let f = repo.join("fixtures/kernel/demo.sh");
+            let s = std::fs::read_to_string(&f).unwrap();
+            std::fs::write(f, s + line).unwrap();
+        },
+        false,
+    );
+    let (out, log) = act_with(&pr, &sim, &matrix_args(&sim));
+    (sim, out, log, sha)
+}
+
+/// The action's version (Cargo.toml), whose release asset the matrix tests serve.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// docs/github-action.md's fan-out workflow, as written there: every job installs the action's
 /// pinned release asset (from a release server, checked against the committed sha256), a job
 /// per proof proves and uploads, one report job merges the verdicts, reports one check run and
@@ -681,24 +706,8 @@ fn matrix_args(sim: &Simulator) -> Vec<String> {
 #[test]
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn the_documented_matrix_installs_the_release_proves_per_job_and_reports_once() {
-    let releases = tempfile::tempdir().unwrap();
-    let version = "0.1.0";
-    let sha = release(releases.path(), version, false);
-    let Some(sim) = Simulator::start_serving("matrix", Some(releases.path())) else {
-        return;
-    };
-    support::require_kernel();
-    let pr = pr_with(
-        &matrix_workflow(),
-        |repo| two_proofs_and_a_release(repo, version, &sha),
-        |repo| {
-            let f = repo.join("fixtures/kernel/demo.sh");
-            let s = std::fs::read_to_string(&f).unwrap();
-            std::fs::write(f, s + "echo extra > out/extra.txt\n").unwrap();
-        },
-        false,
-    );
-    let (_out, log) = act_with(&pr, &sim, &matrix_args(&sim));
+    let (sim, _out, log, sha) = matrix_run("matrix", false, "echo extra > out/extra.txt\n");
+    let version = VERSION;
     let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
     let calls = sim.calls();
     let downloads = calls
@@ -759,26 +768,9 @@ fn the_documented_matrix_installs_the_release_proves_per_job_and_reports_once() 
 #[test]
 #[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
 fn a_tampered_release_asset_is_refused_by_every_job() {
-    let releases = tempfile::tempdir().unwrap();
-    let version = "0.1.0";
-    let sha = release(releases.path(), version, true);
-    let Some(sim) = Simulator::start_serving("tampered", Some(releases.path())) else {
-        return;
-    };
-    support::require_kernel();
-    let pr = pr_with(
-        &matrix_workflow(),
-        |repo| two_proofs_and_a_release(repo, version, &sha),
-        |repo| {
-            let f = repo.join("fixtures/kernel/demo.sh");
-            let s = std::fs::read_to_string(&f).unwrap();
-            std::fs::write(f, s + "# a comment\n").unwrap();
-        },
-        false,
-    );
-    let (out, log) = act_with(&pr, &sim, &matrix_args(&sim));
+    let (sim, out, log, sha) = matrix_run("tampered", true, "# a comment\n");
     assert!(!out.status.success(), "{log}");
-    let asset = format!("assay-runner-v{version}-x86_64-unknown-linux-musl.tar.gz");
+    let asset = format!("assay-runner-v{VERSION}-x86_64-unknown-linux-musl.tar.gz");
     assert!(
         log.contains(&format!(
             "checksum mismatch for {asset}: expected {sha} (committed)"

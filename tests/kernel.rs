@@ -1235,6 +1235,25 @@ fn python() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The run's kernel layer is a blind spot whose unobserved-channel note counts exactly
+/// `expect` (`fd_passing x1`).
+fn assert_blind(r: &Run, expect: &str, name: &str) {
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{name}: {:#}",
+        r.health
+    );
+    let notes = strings(&r.health["notes"]);
+    let note = notes
+        .iter()
+        .find(|n| n.starts_with("unobserved-channel: "))
+        .unwrap_or_else(|| panic!("{name}: no unobserved-channel note: {notes:?}"));
+    assert!(
+        note.contains(&format!("the session used {expect} successfully")),
+        "{name}: {note}"
+    );
+}
+
 /// Every channel the probes do not observe yet makes the health not clean, with a note that
 /// names it and counts its successful uses exactly — never `complete` with a surface that
 /// silently misses the effect. One small program per channel.
@@ -1296,20 +1315,7 @@ fn unobserved_channels_are_never_a_clean_health() {
         let script = format!("{setup}{code}\n");
         let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &script]);
         assert!(r.out.status.success(), "{name}: {:?}", r.out);
-        assert_eq!(
-            r.health["kernel_layer"], "partial_blind_spot",
-            "{name}: {:#}",
-            r.health
-        );
-        let notes = strings(&r.health["notes"]);
-        let note = notes
-            .iter()
-            .find(|n| n.starts_with("unobserved-channel: "))
-            .unwrap_or_else(|| panic!("{name}: no unobserved-channel note: {notes:?}"));
-        assert!(
-            note.contains(&format!("the session used {expect} successfully")),
-            "{name}: {note}"
-        );
+        assert_blind(&r, expect, name);
     }
 
     // A file stat'ed through io_uring: the operation is flagged by name.
@@ -1668,21 +1674,8 @@ fn an_outside_socket_already_connected_is_never_clean() {
     let r = run_in(&w, &["--grace-ms", "0"], &[&py, "-c", &inside]);
     assert!(server.wait().unwrap().success(), "the peer got the data");
     assert!(r.out.status.success(), "{:?}", r.out);
-    assert_eq!(
-        r.health["kernel_layer"], "partial_blind_spot",
-        "{:#}",
-        r.health
-    );
-    let notes = strings(&r.health["notes"]);
-    let note = notes
-        .iter()
-        .find(|n| n.starts_with("unobserved-channel: "))
-        .unwrap_or_else(|| panic!("no unobserved-channel note: {notes:?}"));
     // one message carried the two outside sockets; the socketpair's own socket is not counted
-    assert!(
-        note.contains("the session used fd_passing x1 successfully"),
-        "{note}"
-    );
+    assert_blind(&r, "fd_passing x1", "a connected outside socket");
 }
 
 /// Secrets in the environment (a CI token) never reach a bundle: `run` records env keys only,
