@@ -124,9 +124,9 @@
 #define BLIND_MOUNT 7       /* mount, umount2, chroot, pivot_root, open_tree, move_mount, fsmount,
 			     * setns (paths after them may resolve elsewhere) */
 #define BLIND_PTRACE 8      /* ptrace, process_vm_writev, process_vm_readv */
-#define BLIND_FD_PASSING 9 /* a descriptor of a file, directory or device, or an outside socket
-			     * already connected or listening, received from another process
-			     * (SCM_RIGHTS, pidfd_getfd): its open (its connect) was not the session's */
+#define BLIND_FD_PASSING 9 /* a descriptor of a file, directory or device, or a socket made
+			     * outside the session, received from another process (SCM_RIGHTS,
+			     * pidfd_getfd): its open (its socket) was not the session's */
 #define BLIND_BPF 10        /* bpf(2): the observer's own kind of program and maps */
 #define BLIND_KERNEL_MODULE 11 /* init_module, finit_module, delete_module */
 #define BLIND_COMPAT 12     /* a syscall through the ia32 (int $0x80) or x32 ABI: not decoded */

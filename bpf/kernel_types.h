@@ -150,7 +150,6 @@ struct sock_common {
 	__be32 skc_rcv_saddr;
 	unsigned short skc_num;
 	unsigned short skc_family;
-	unsigned char skc_state;
 	struct in6_addr skc_v6_rcv_saddr;
 } __attribute__((preserve_access_index));
 

@@ -58,17 +58,13 @@ static __always_inline struct sock *fd_sock(__u64 fd)
 	return sock ? BPF_CORE_READ(sock, sk) : 0;
 }
 
-/* TCP_CLOSE of include/net/tcp_states.h: a socket neither connected nor listening (the state
- * of every new socket, of UDP and UNIX ones alike). */
-#define SK_STATE_CLOSE 7
-
 /* Whether a descriptor `fd` the session received from another process (SCM_RIGHTS,
  * pidfd_getfd) is a channel no syscall of the session witnesses: a file, directory, device or
  * symlink (what a write through it changes is a path its open, not the session's, named); or a
- * socket created outside the session that is already connected or listening (what the session
- * then sends or accepts on it needs no address, so no connect or bind of the session names its
- * peer). A pipe, an anonymous inode, a socket of the session's own, or an outside socket not yet
- * connected (its connect, bind or sendto is observed at the syscall) is none. */
+ * socket created outside the session, in any state: the sender keeps its own descriptor and
+ * can connect it or set it listening after passing it, and what the session then sends or
+ * accepts on it names no address (an AF_PACKET or netlink socket needs none at all). A pipe,
+ * an anonymous inode or a socket of the session's own is none. */
 static __always_inline int fd_received_blind(__u64 fd)
 {
 	struct file *f = fd_file(fd);
@@ -79,9 +75,7 @@ static __always_inline int fd_received_blind(__u64 fd)
 		return type != 0 && type != S_IFIFO;
 	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
 	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
-	if (!sk || cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)))
-		return 0;
-	return BPF_CORE_READ(sk, __sk_common.skc_state) != SK_STATE_CLOSE;
+	return sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
 }
 
 /* Whether a received message (a user msghdr after recvmsg wrote its control length) carried a
