@@ -617,18 +617,29 @@ fn golden_step(
         health_clean: true,
     };
     let mut d = crate::diff::diff(base, &golden.surface, head, &ev.surface, Some(&golden));
-    let changed = d.changed;
+    // A golden is the surface's bytes, its run id (the proof's name) included: a golden of
+    // another proof (a renamed one) is not this proof's, even with the same entries.
+    let other_run = golden.surface.run_id != ev.surface.run_id;
+    if other_run {
+        reasons.push(format!(
+            "golden-run-id-differs: {} is the golden of run `{}`, this proof's runs are `{}`; accept this proof's pending golden",
+            p.golden, golden.surface.run_id, ev.surface.run_id
+        ));
+    }
+    let changed = d.changed || other_run;
     if changed {
         explain_head(&mut d, bundle, &ev.surface);
         let (a, r): (usize, usize) = d
             .categories
             .iter()
             .fold((0, 0), |(a, r), c| (a + c.added.len(), r + c.removed.len()));
-        reasons.push(format!(
-            "surface-changed: {a} entr{} added, {r} removed against {}",
-            if a == 1 { "y" } else { "ies" },
-            p.golden
-        ));
+        if d.changed {
+            reasons.push(format!(
+                "surface-changed: {a} entr{} added, {r} removed against {}",
+                if a == 1 { "y" } else { "ies" },
+                p.golden
+            ));
+        }
         // A changed surface fails only on clean evidence; otherwise it is inconclusive.
         if out.verdict != Verdict::Inconclusive {
             out.verdict = Verdict::Fail;

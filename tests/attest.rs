@@ -86,12 +86,13 @@ fn surface_sha256(bundle: &Path) -> String {
 
 /// A verdict `prove` could have written in `root`, with two proofs and their bundles.
 fn tree(root: &Path) {
-    for (proof, run) in [("demo", "r1"), ("other", "r2")] {
+    // a proof's runs carry its name
+    for proof in ["demo", "other"] {
         let d = root.join("out").join(proof);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
             d.join("run-1.tar.gz"),
-            assay_runner::fuzzing::sample_bundle(run),
+            assay_runner::fuzzing::sample_bundle(proof),
         )
         .unwrap();
     }
@@ -339,6 +340,19 @@ fn bad_inputs_are_refused_with_their_names_and_nothing_is_written() {
     assert!(
         String::from_utf8_lossy(&o.stderr).contains(
             "the verdict says proof other passed, but its bundle out/other/run-1.tar.gz does not: its surface"
+        ),
+        "{o:?}"
+    );
+    assert!(!root.join("x.json").exists());
+    // another proof's bundle is not this proof's, however clean
+    let mut swapped: Value = serde_json::from_str(&good).unwrap();
+    swapped["proofs"][1]["bundle"] = json!("out/other/run-1.tar.gz");
+    std::fs::write(&verdict, swapped.to_string()).unwrap();
+    let o = attest(root, "ed.pem", "x.json");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "the verdict names out/other/run-1.tar.gz as proof demo's bundle, but that bundle is of run `other`"
         ),
         "{o:?}"
     );

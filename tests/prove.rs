@@ -435,3 +435,35 @@ fn real_steps_are_deterministic_over_three_runs() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
 }
+
+/// A golden is its proof's surface, run id included: the golden of another run (a renamed
+/// proof's) fails with its own reason, though every entry is the same, and the pending golden
+/// is written for acceptance.
+#[test]
+#[ignore = "kernel test: needs root and BPF; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_golden_of_another_run_is_not_this_proofs() {
+    require_kernel();
+    let (_t, d) = project("");
+    let o = cli(&d, &["prove", "--all", "--runs", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(cli(&d, &["golden", "accept", "demo"]).status.success());
+    let g = d.join("goldens/demo.surface.json");
+    let golden = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        golden.replacen("\"run_id\": \"demo\"", "\"run_id\": \"old-name\"", 1),
+    )
+    .unwrap();
+    let o = cli(&d, &["prove", "--all", "--runs", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v = verdict(&d);
+    let reasons = v["proofs"][0]["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|r| r.as_str().unwrap().starts_with(
+            "golden-run-id-differs: goldens/demo.surface.json is the golden of run `old-name`"
+        )),
+        "{reasons:?}"
+    );
+    assert_eq!(v["proofs"][0]["diff"]["changed"], false, "no entry changed");
+    assert!(d.join(".assay/proofs/demo/demo.surface.json.new").exists());
+}

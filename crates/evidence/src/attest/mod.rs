@@ -54,6 +54,14 @@ pub enum AttestError {
     )]
     Name(String),
     #[error(
+        "the verdict names {bundle} as proof {proof}'s bundle, but that bundle is of run `{run_id}`: a proof's runs carry its name"
+    )]
+    NotThisProofs {
+        proof: String,
+        bundle: String,
+        run_id: String,
+    },
+    #[error(
         "the verdict says proof {proof} passed, but its bundle {bundle} does not: {why}; a pass is attested only when the bundle shows it"
     )]
     NotAPass {
@@ -114,6 +122,8 @@ struct BundleFacts {
     clean_but_unobserved: bool,
     /// `sha256:<hex>` of its `capability-surface.json` (a golden is that member's bytes).
     surface_sha256: Option<String>,
+    /// Its surface's run id: the name of the proof that made it.
+    run_id: Option<String>,
 }
 
 /// A bundle verified and digested (its file's digest, as verify read it, and its
@@ -150,7 +160,13 @@ fn attested_bundle(
         .kept
         .get("observation-health.json")
         .and_then(|b| serde_json::from_slice::<assay_contracts::health::ObservationHealth>(b).ok());
+    let run_id = v
+        .kept
+        .get("capability-surface.json")
+        .and_then(|b| serde_json::from_slice::<assay_contracts::surface::CapabilitySurface>(b).ok())
+        .map(|s| s.run_id);
     let facts = BundleFacts {
+        run_id,
         clean: observed.as_ref().is_some_and(|h| h.is_clean()),
         clean_but_unobserved: observed
             .as_ref()
@@ -236,6 +252,13 @@ fn attested_proof(
         None => None,
         Some(b) => {
             let (bundle, facts) = attested_bundle(b, root, limits)?;
+            if facts.run_id.as_deref() != Some(p.name.as_str()) {
+                return Err(AttestError::NotThisProofs {
+                    proof: p.name.clone(),
+                    bundle: b.to_string(),
+                    run_id: facts.run_id.unwrap_or_default(),
+                });
+            }
             let health = facts.health.clone();
             if p.verdict == Verdict::Pass {
                 check_pass(p, b, &facts)?;
