@@ -1562,6 +1562,16 @@ fn io_uring_path_operations_are_observed_exactly() {
     assert!(w.join("d/moved").exists() && !w.join("f").exists());
 }
 
+/// A Python `script` run outside the session, once it has created `ready` (its UNIX socket
+/// listens by then).
+fn outside_process(py: &str, script: &str, ready: &Path) -> std::process::Child {
+    let child = Command::new(py).args(["-c", script]).spawn().unwrap();
+    while !ready.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 /// Sockets created outside the session (here by an outside process that passes a UDP and a
 /// TCP socket over a UNIX socket) count toward the outside cgroup, so the session cgroup's hooks
 /// never run for them: a datagram sent, a bind and a connect through them are reported from the
@@ -1588,10 +1598,7 @@ fn foreign_sockets_are_observed_at_the_syscall() {
         sock = sock.display().to_string(),
         ready = ready.display().to_string(),
     );
-    let mut server = Command::new(&py).args(["-c", &outside]).spawn().unwrap();
-    while !ready.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut server = outside_process(&py, &outside, &ready);
     let inside = format!(
         "import socket\n\
          s = socket.socket(socket.AF_UNIX); s.connect({sock:?})\n\
@@ -1634,8 +1641,9 @@ fn foreign_sockets_are_observed_at_the_syscall() {
 }
 
 /// A socket an outside process connected and passed in, or one it connects only after passing
-/// it: what the session then sends on it needs no address, so no syscall of the session names its peer. Received like that, it is a
-/// blind spot (`fd_passing`), never a clean health with the peer missing. A connected socket
+/// it: what the session then sends on it needs no address, so no syscall of the session names
+/// its peer. Received like that, it is a blind spot (`fd_passing`), never a clean health with
+/// the peer missing. A connected socket
 /// passed between the session's own processes (a socketpair) is not counted: its traffic is
 /// the session's, seen by its hooks.
 #[test]
@@ -1663,10 +1671,7 @@ fn an_outside_socket_passed_in_is_never_clean() {
         sock = sock.display().to_string(),
         ready = ready.display().to_string(),
     );
-    let mut server = Command::new(&py).args(["-c", &outside]).spawn().unwrap();
-    while !ready.exists() {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut server = outside_process(&py, &outside, &ready);
     let inside = format!(
         "import socket\n\
          a, b = socket.socketpair(); socket.send_fds(a, [b'x'], [a.fileno()]); socket.recv_fds(b, 1, 1)\n\

@@ -2,20 +2,12 @@
 //! tests/kernel.rs for the skip rules). Each test works in its own temporary project.
 
 mod support;
-use support::require_kernel;
+use support::{cli, require_kernel};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-
-fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay-runner"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn text(o: &Output) -> String {
     format!(

@@ -9,9 +9,10 @@
 //! `scripts/setup` (chromium, `tests/browser/node_modules`): a missing part fails the test.
 
 mod support;
+use support::cli;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use assay_runner::contracts::kernel_event::{KernelEvent, Kind};
 use assay_runner::html::{Budget, Processes, ProofEvidence};
@@ -54,14 +55,6 @@ fn data(page: &str) -> Value {
     let start = page.find("id=\"assay-data\">").unwrap() + "id=\"assay-data\">".len();
     let end = start + page[start..].find("</script>").unwrap();
     serde_json::from_str(&page[start..end]).unwrap()
-}
-
-fn cli(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay-runner"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// A project with the demo fixture as proof `demo`, its golden accepted, then a change that

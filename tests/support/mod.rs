@@ -7,7 +7,7 @@ pub mod docker;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -125,4 +125,13 @@ pub fn require_files(files: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let missing: Vec<&&str> = files.iter().filter(|f| !root.join(f).exists()).collect();
     assert!(missing.is_empty(), "missing {missing:?}: run scripts/setup");
+}
+
+/// The binary under test, run in `dir` with `args`.
+pub fn cli(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay-runner"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
 }

@@ -331,7 +331,7 @@ fn attribute(out: &mut [Explanation], c: &CorrelationReport) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -355,7 +355,8 @@ mod tests {
         }
     }
 
-    fn ev(seq: u64, process: &str, kind: Kind, path: &str) -> KernelEvent {
+    /// A successful kernel line (an open is a write). Also used by the HTML report's tests.
+    pub(crate) fn ev(seq: u64, process: &str, kind: Kind, path: &str) -> KernelEvent {
         let mut e = KernelEvent::new("r", seq, process, kind);
         e.path = Some(path.to_string());
         e.result = "ok".into();

@@ -778,14 +778,15 @@ mod tests {
         .unwrap()
     }
 
-    fn ev(seq: u64, process: &str, kind: Kind, path: &str) -> KernelEvent {
-        let mut e = KernelEvent::new("r", seq, process, kind);
-        e.path = Some(path.to_string());
-        e.result = "ok".into();
-        if kind == Kind::Open {
-            e.access = Some("write".into());
-        }
-        e
+    use crate::explain::tests::ev;
+
+    /// The page of `v` with `processes` as its one proof's evidence.
+    fn page_of(v: &ProofSetVerdict, processes: Processes) -> String {
+        let evidence = ProofEvidence {
+            processes,
+            correlation: None,
+        };
+        render(v, &[Some(evidence)], Budget::default())
     }
 
     fn data(page: &str) -> serde_json::Value {
@@ -802,14 +803,7 @@ mod tests {
         let mut p = Processes::new(Budget::default());
         p.event(&ev(0, "p0", Kind::Exec, "/usr/bin/bash"));
         p.event(&ev(1, "p0/node#1", Kind::Open, HOSTILE));
-        let page = render(
-            &v,
-            &[Some(ProofEvidence {
-                processes: p,
-                correlation: None,
-            })],
-            Budget::default(),
-        );
+        let page = page_of(&v, p);
         assert_eq!(
             page.matches("<script").count(),
             PAGE.matches("<script").count()
@@ -871,14 +865,7 @@ mod tests {
         }
         assert_eq!(p.list.len(), Budget::default().processes);
         let v = verdict(&format!("<work>/{long}"), &long);
-        let page = render(
-            &v,
-            &[Some(ProofEvidence {
-                processes: p,
-                correlation: None,
-            })],
-            Budget::default(),
-        );
+        let page = page_of(&v, p);
         assert!(page.len() <= MAX_BYTES, "{} bytes", page.len());
         let d = data(&page);
         let omitted = d["proofs"][0]["processes_omitted"].as_u64().unwrap();
@@ -922,14 +909,7 @@ mod tests {
             "/usr/bin/curl",
         ));
         let v = verdict("x", "y");
-        let page = render(
-            &v,
-            &[Some(ProofEvidence {
-                processes: p,
-                correlation: None,
-            })],
-            Budget::default(),
-        );
+        let page = page_of(&v, p);
         let d = data(&page);
         let procs = d["proofs"][0]["processes"].as_array().unwrap();
         assert_eq!(procs[1]["label"], procs[2]["label"], "cut alike");
