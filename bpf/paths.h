@@ -16,13 +16,27 @@
 
 /* One walk, one bpf_loop step per directory level or mount crossing. The callback is a
  * subprogram, whose CO-RE relocations the loader does not apply: the field offsets it needs are
- * relocated in the calling program and passed here. */
+ * relocated in the calling program and passed here.
+ * Each level costs two kernel reads: the dentry's parent, name length and name pointer in one
+ * (`struct dentry` keeps `d_name` right after `d_parent`, checked on the relocated offsets;
+ * three reads where it does not), then the name. A mount's root is read once, when the walk
+ * enters the mount (on this host every read is a call through a retpoline). */
 struct walk {
 	void *d;      /* struct dentry * */
 	void *m;      /* struct mount * */
+	void *root;   /* the mount's root dentry (vfsmount's first field, `mnt_root`) */
 	__u64 mnt_off, d_parent_off, d_len_off, d_name_off, mnt_parent_off, mountpoint_off;
 	__u32 pos;    /* the path so far is at walkbuf[pos..] */
 	__u32 status; /* 0 walking, 1 reached the root, 2 too long, 3 unreadable */
+	__u32 packed; /* d_name.len at d_parent + 12 and d_name.name at d_parent + 16 */
+};
+
+/* `d_parent` and the `d_name` after it, as one read gets them. */
+struct dentry_head {
+	void *parent;
+	__u32 hash;
+	__u32 len;
+	const unsigned char *name;
 };
 
 static __always_inline void *read_ptr(void *base, __u64 off)
@@ -32,22 +46,27 @@ static __always_inline void *read_ptr(void *base, __u64 off)
 	return p;
 }
 
+/* The dentry's parent, name length and name; nonzero when it cannot be read. */
+static __always_inline int read_head(struct walk *w, struct dentry_head *h)
+{
+	if (w->packed)
+		return bpf_probe_read_kernel(h, sizeof(*h), (char *)w->d + w->d_parent_off) ? 1 : 0;
+	h->parent = read_ptr(w->d, w->d_parent_off);
+	h->name = read_ptr(w->d, w->d_name_off);
+	return bpf_probe_read_kernel(&h->len, sizeof(h->len), (char *)w->d + w->d_len_off) ? 1 : 0;
+}
+
 static long walk_step(__u32 i, void *ctx)
 {
 	struct walk *w = ctx;
 	__u32 zero = 0;
 	struct walk_area *a = bpf_map_lookup_elem(&walkbuf, &zero);
-	if (!a) {
+	struct dentry_head h = {};
+	if (!a || read_head(w, &h) || !h.parent) {
 		w->status = 3;
 		return 1;
 	}
-	void *root = read_ptr(w->m, w->mnt_off); /* mnt.mnt_root: vfsmount's first field */
-	void *parent = read_ptr(w->d, w->d_parent_off);
-	if (!parent) {
-		w->status = 3;
-		return 1;
-	}
-	if (w->d == root || w->d == parent) {
+	if (w->d == w->root || w->d == h.parent) {
 		void *mp = read_ptr(w->m, w->mnt_parent_off);
 		if (!mp || mp == w->m) {
 			w->status = 1; /* the root of the mount namespace */
@@ -55,25 +74,23 @@ static long walk_step(__u32 i, void *ctx)
 		}
 		w->d = read_ptr(w->m, w->mountpoint_off);
 		w->m = mp;
+		w->root = read_ptr(mp, w->mnt_off);
 		return 0;
 	}
-	__u32 len = 0;
-	bpf_probe_read_kernel(&len, sizeof(len), (char *)w->d + w->d_len_off);
-	const unsigned char *name = read_ptr(w->d, w->d_name_off);
-	__u32 pos = w->pos;
+	__u32 len = h.len, pos = w->pos;
 	if (len > 255 || len + 1 > pos) {
 		w->status = 2;
 		return 1;
 	}
 	pos -= len;
-	if (bpf_probe_read_kernel(&a->buf[pos & (ASSAY_PATH_MAX - 1)], len & 255, name)) {
+	if (bpf_probe_read_kernel(&a->buf[pos & (ASSAY_PATH_MAX - 1)], len & 255, h.name)) {
 		w->status = 3;
 		return 1;
 	}
 	pos -= 1;
 	a->buf[pos & (ASSAY_PATH_MAX - 1)] = '/';
 	w->pos = pos;
-	w->d = parent;
+	w->d = h.parent;
 	return 0;
 }
 
@@ -97,8 +114,10 @@ static __always_inline __u32 walk_path(struct event *e, int which, struct dentry
 	w.d_parent_off = bpf_core_field_offset(struct dentry, d_parent);
 	w.d_len_off = bpf_core_field_offset(struct dentry, d_name.len);
 	w.d_name_off = bpf_core_field_offset(struct dentry, d_name.name);
+	w.packed = w.d_len_off == w.d_parent_off + 12 && w.d_name_off == w.d_parent_off + 16;
 	w.d = dentry;
 	w.m = (char *)vfsmnt - w.mnt_off;
+	w.root = read_ptr(vfsmnt, 0); /* mnt_root */
 	w.pos = ASSAY_PATH_MAX - 1;
 	a->buf[ASSAY_PATH_MAX - 1] = 0;
 	bpf_loop(WALK_DEPTH, walk_step, &w, 0);
@@ -120,15 +139,25 @@ static __always_inline __u32 walk_path(struct event *e, int which, struct dentry
 	return (__u32)(n - 1);
 }
 
-/* Whether a file is on a kernel-internal mount (no mount namespace: memfds, pipes, sockets,
- * anonymous inodes): no path leads to it. */
+/* Whether a mount's namespace (`mnt_ns`) is none: a kernel-internal mount (memfds, pipes,
+ * sockets, anonymous inodes; kern_mount() marks its mounts MNT_NS_INTERNAL, ERR_PTR(-EINVAL))
+ * or a detached one (0): no path leads to a file there. */
+static __always_inline int internal_ns(__u64 ns)
+{
+	return ns == 0 || ns >= (__u64)-4095;
+}
+
+/* The namespace of the mount `vfsmnt` (a struct vfsmount *) is in. */
+static __always_inline __u64 mount_ns(void *vfsmnt)
+{
+	struct mount *m = (struct mount *)((char *)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	return (__u64)BPF_CORE_READ(m, mnt_ns);
+}
+
+/* Whether a file is on a kernel-internal mount (internal_ns). */
 static __always_inline int internal_mount(struct file *f)
 {
-	struct mount *m = (struct mount *)((char *)BPF_CORE_READ(f, f_path.mnt) -
-					   bpf_core_field_offset(struct mount, mnt));
-	/* kern_mount() marks its mounts MNT_NS_INTERNAL, ERR_PTR(-EINVAL); a detached one has none */
-	__u64 ns = (__u64)BPF_CORE_READ(m, mnt_ns);
-	return ns == 0 || ns >= (__u64)-4095;
+	return internal_ns(mount_ns(BPF_CORE_READ(f, f_path.mnt)));
 }
 
 /* The path the user opened for a backing file (`user_path` of `struct backing_file`: a file in
@@ -147,46 +176,51 @@ static __always_inline int backing_user_path(struct file *f, struct path *up)
 	bpf_probe_read_kernel_str(fs, sizeof(fs), BPF_CORE_READ(up->dentry, d_sb, s_type, name));
 	if (__builtin_memcmp(fs, "overlay", 8))
 		return 0;
-	struct mount *m = (struct mount *)((char *)up->mnt - bpf_core_field_offset(struct mount, mnt));
-	__u64 ns = (__u64)BPF_CORE_READ(m, mnt_ns);
-	return ns != 0 && ns < (__u64)-4095;
+	return !internal_ns(mount_ns(up->mnt));
 }
 
-/* Whether an open file's mount belongs to another mount namespace than the current process's. */
-static __always_inline int foreign_mount(struct file *f)
+/* Whether a mount namespace is another than the current process's. */
+static __always_inline int foreign_ns(__u64 ns)
 {
-	struct mount *m = (struct mount *)((char *)BPF_CORE_READ(f, f_path.mnt) -
-					   bpf_core_field_offset(struct mount, mnt));
-	void *ns = BPF_CORE_READ(m, mnt_ns);
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	return ns && ns != (void *)BPF_CORE_READ(t, nsproxy, mnt_ns);
+	return ns && ns != (__u64)BPF_CORE_READ(t, nsproxy, mnt_ns);
+}
+
+/* The name of a file on a kernel-internal mount, into `slot`: its dentry's (`memfd:NAME`, no
+ * leading `/`: what the kernel calls it), or for a nameless one its filesystem's (`pipefs:`);
+ * its length. */
+static __always_inline __u32 internal_name(char *slot, struct file *f, struct dentry *d)
+{
+	long r = bpf_probe_read_kernel_str(slot, 256, BPF_CORE_READ(d, d_name.name));
+	if (r <= 1) {
+		/* a pipe, socket or anonymous inode: no name of its own (the kernel makes one up
+		 * with its inode number), so its filesystem's: `pipefs:` */
+		r = bpf_probe_read_kernel_str(slot, 64, BPF_CORE_READ(f, f_inode, i_sb, s_type, name));
+		if (r > 1) {
+			slot[(r - 1) & 63] = ':';
+			r += 1;
+		}
+	}
+	return r > 1 ? (__u32)(r - 1) : 0;
 }
 
 /* The path of an open file, into slot `which`, marked KPATH; for a file on a kernel-internal
- * mount, its dentry's name (`memfd:NAME`, no leading `/`: what the kernel calls it), or for a
- * nameless one its filesystem's (`pipefs:`). */
+ * mount, internal_name. The file's `f_path` is read once (one read for the mount and dentry). */
 static __always_inline void file_path(struct event *e, int which, struct file *f)
 {
 	__u32 n = 0;
+	struct path fp = {};
+	if (f && bpf_core_read(&fp, sizeof(fp), &f->f_path))
+		f = 0;
+	__u64 ns = f ? mount_ns(fp.mnt) : 0;
 	struct path up = {};
-	if (f && internal_mount(f) && backing_user_path(f, &up)) {
+	if (f && internal_ns(ns) && backing_user_path(f, &up)) {
 		n = walk_path(e, which, up.dentry, up.mnt);
-	} else if (f && internal_mount(f)) {
-		char *slot = &e->data[which ? ASSAY_PATH_MAX : 0];
-		long r = bpf_probe_read_kernel_str(slot, 256, BPF_CORE_READ(f, f_path.dentry, d_name.name));
-		if (r <= 1) {
-			/* a pipe, socket or anonymous inode: no name of its own (the kernel makes one up
-			 * with its inode number), so its filesystem's: `pipefs:` */
-			r = bpf_probe_read_kernel_str(slot, 64, BPF_CORE_READ(f, f_inode, i_sb, s_type, name));
-			if (r > 1) {
-				slot[(r - 1) & 63] = ':';
-				r += 1;
-			}
-		}
-		n = r > 1 ? (__u32)(r - 1) : 0;
+	} else if (f && internal_ns(ns)) {
+		n = internal_name(&e->data[which ? ASSAY_PATH_MAX : 0], f, fp.dentry);
 	} else if (f) {
-		n = walk_path(e, which, BPF_CORE_READ(f, f_path.dentry), BPF_CORE_READ(f, f_path.mnt));
-		if (foreign_mount(f))
+		n = walk_path(e, which, fp.dentry, fp.mnt);
+		if (foreign_ns(ns))
 			e->h.status |= ST_FOREIGN;
 	}
 	if (!f)
