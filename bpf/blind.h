@@ -212,8 +212,8 @@ __noinline int blind_use(long nr, const struct sys_regs *regs, int member, long 
 		slot = BLIND_FD_PASSING;
 		break;
 	case __NR_recvmmsg:
-		/* the first message's control data (struct mmsghdr starts with its msghdr) */
-		if (!received_blind_fd(regs->si))
+		/* every message received (ret of them) may carry descriptors */
+		if (!received_blind_fd_mmsg(regs->si, ret))
 			return 0;
 		slot = BLIND_FD_PASSING;
 		break;

@@ -78,10 +78,19 @@ static __always_inline int fd_received_blind(__u64 fd)
 	return sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
 }
 
-/* Whether a received message (a user msghdr after recvmsg wrote its control length) carried a
- * descriptor no syscall of the session witnesses (fd_received_blind). Looks at the first control message and up to 4 descriptors in
- * it; anything more (another control message, more descriptors) counts as such a descriptor. */
-static __always_inline int received_blind_fd(__u64 umsg)
+/* A control message's header (struct cmsghdr). */
+struct cmsg_head {
+	__u64 len;
+	__s32 level;
+	__s32 type;
+};
+
+/* What a received message (a user msghdr after the kernel wrote its control length back)
+ * carries in its control data: 0 no descriptors; 1 one SCM_RIGHTS control message, whose
+ * header and data address go to `h` and `*data`; 2 more than one control message, which is not
+ * taken apart here and counts as descriptors no syscall of the session witnesses. User reads
+ * only (no CO-RE), so a bpf_loop callback may call it. */
+static __always_inline int msg_rights(__u64 umsg, struct cmsg_head *h, __u64 *data)
 {
 	struct {
 		__u64 name;
@@ -94,23 +103,75 @@ static __always_inline int received_blind_fd(__u64 umsg)
 	} m = {};
 	if (!umsg || bpf_probe_read_user(&m, sizeof(m), (const void *)umsg) || m.controllen < 16)
 		return 0;
-	struct { __u64 len; __s32 level; __s32 type; } h = {};
-	if (bpf_probe_read_user(&h, sizeof(h), (const void *)m.control) || h.len < 16)
+	if (bpf_probe_read_user(h, sizeof(*h), (const void *)m.control) || h->len < 16)
 		return 0;
-	if (((h.len + 7) & ~7ULL) < m.controllen)
-		return 1; /* more than one control message */
-	if (h.level != SOL_SOCKET || h.type != SCM_RIGHTS)
+	if (((h->len + 7) & ~7ULL) < m.controllen)
+		return 2; /* more than one control message */
+	if (h->level != SOL_SOCKET || h->type != SCM_RIGHTS)
 		return 0;
+	*data = m.control + 16;
+	return 1;
+}
+
+/* Whether a received message carried a descriptor no syscall of the session witnesses
+ * (fd_received_blind). Looks at the first control message and up to 4 descriptors in it;
+ * anything more (another control message, more descriptors) counts as such a descriptor. */
+static __always_inline int received_blind_fd(__u64 umsg)
+{
+	struct cmsg_head h = {};
+	__u64 data = 0;
+	int r = msg_rights(umsg, &h, &data);
+	if (r != 1)
+		return r == 2;
 	__u64 n = (h.len - 16) / 4;
 	if (n > 4)
 		return 1;
 	__s32 fds[4] = {};
-	if (n && bpf_probe_read_user(fds, n * 4 & 31, (const void *)(m.control + 16)))
+	if (n && bpf_probe_read_user(fds, n * 4 & 31, (const void *)data))
 		return 1;
 	for (int i = 0; i < 4; i++)
 		if (i < n && fd_received_blind((__u32)fds[i]))
 			return 1;
 	return 0;
+}
+
+/* The messages of one recvmmsg, walked by a bpf_loop (user reads only). */
+struct rmmsg_walk {
+	__u64 vec;      /* struct mmsghdr *: a msghdr and its length, 64 bytes each */
+	__u32 first;    /* the first message carrying descriptors */
+	__u32 carrying; /* messages carrying descriptors */
+	__u32 blind;    /* a message whose control data is not taken apart */
+};
+
+static long rmmsg_step(__u32 i, void *ctx)
+{
+	struct rmmsg_walk *w = ctx;
+	struct cmsg_head h = {};
+	__u64 data = 0;
+	int r = msg_rights(w->vec + (__u64)i * 64, &h, &data);
+	if (r == 2) {
+		w->blind = 1;
+		return 1;
+	}
+	if (r == 1 && !w->carrying++)
+		w->first = i;
+	return 0;
+}
+
+/* Most messages one recvmmsg receives (the kernel's UIO_MAXIOV cap on its vlen). */
+#define RECVMMSG_MAX 1024
+
+/* Whether any of the `n` messages a recvmmsg received carried a descriptor no syscall of the
+ * session witnesses: every message's control data is looked at; the descriptors of the one
+ * message carrying some are checked (received_blind_fd); two messages carrying descriptors
+ * count as such a descriptor. */
+static __always_inline int received_blind_fd_mmsg(__u64 vec, __u64 n)
+{
+	struct rmmsg_walk w = {.vec = vec};
+	bpf_loop(n < RECVMMSG_MAX ? n : RECVMMSG_MAX, rmmsg_step, &w, 0);
+	if (w.blind || w.carrying > 1)
+		return 1;
+	return w.carrying && received_blind_fd(vec + (__u64)(w.first & (RECVMMSG_MAX - 1)) * 64);
 }
 
 /* What the session's cgroup hooks see of the socket behind `fd`: 0 when it is not an INET/INET6
