@@ -811,7 +811,7 @@ fn sigkilled_runner_takes_its_session_with_it() {
             "--",
             "sh",
             "-c",
-            "sleep 300 & sleep 300 & touch started; wait",
+            "sleep 300 & sleep 300 & : > started; wait",
         ])
         .stderr(Stdio::null())
         .spawn()
