@@ -181,6 +181,14 @@ fn docker_managed(m: &crate::docker::Mount) -> bool {
         && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A pull is the daemon's network work for the run (a registry's address, its credentials):
+/// no session process makes it, so the surface cannot show it, and the health says so.
+fn pull_note(reference: &str) -> String {
+    format!(
+        "pull: {reference} (the daemon fetched the image over the network for the run; pulls are not in the surface)"
+    )
+}
+
 /// What a run's containers were: the proxy's report, and the sockets involved.
 #[derive(Debug, Default)]
 pub struct Containers {
@@ -245,6 +253,9 @@ impl Containers {
                 format!("{}: {}", f.code, f.detail),
             ));
         }
+        for reference in &r.pulls {
+            out.push(note(NoteCode::ContainerUnplaced, pull_note(reference)));
+        }
         if r.truncated > 0 {
             out.push(note(
                 NoteCode::ContainerUnplaced,
@@ -292,5 +303,20 @@ mod tests {
             ["container-unplaced: buildkit: POST /session".to_string()]
         );
         assert!(Containers::default().notes().is_empty());
+    }
+
+    #[test]
+    fn every_pull_is_a_container_unplaced_note() {
+        let c = Containers {
+            report: Some(Report {
+                pulls: vec!["busybox:1.36".into(), "registry.example/x@sha256:ab".into()],
+                ..Report::default()
+            }),
+            ..Containers::default()
+        };
+        let n = c.notes();
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n[0].starts_with("container-unplaced: pull: busybox:1.36 (the daemon fetched"));
+        assert!(n[1].starts_with("container-unplaced: pull: registry.example/x@sha256:ab ("));
     }
 }

@@ -11,7 +11,10 @@
 //! the run executes it ([`RUNTIMES`]).
 //!
 //! The patterns are globs over the kernel layer's resolved paths (`*` stays within one path
-//! component). A write is what the surface counts as one ([`crate::surface::touches`]).
+//! component). A write is what the surface counts as one ([`crate::surface::touches`]). A UNIX
+//! address that matches no pattern is still a daemon's when a program of
+//! [`crate::listeners::DAEMONS`] holds a socket bound to it (a containerd shim's socket, a
+//! daemon started with another socket path).
 
 use std::sync::LazyLock;
 
@@ -151,6 +154,9 @@ pub struct Delegations {
     /// Container runtimes' sockets (the proxy's upstream included): reached only around it.
     runtimes: std::collections::BTreeSet<String>,
     hits: std::collections::BTreeSet<String>,
+    /// UNIX addresses looked up in the kernel's tables (`crate::listeners`), with the daemon
+    /// holding each, if one does.
+    looked_up: std::collections::HashMap<String, Option<String>>,
 }
 
 impl Delegations {
@@ -158,6 +164,7 @@ impl Delegations {
         Delegations {
             runtimes: containers.daemon_sockets(),
             hits: Default::default(),
+            looked_up: Default::default(),
         }
     }
 
@@ -188,7 +195,27 @@ impl Delegations {
             self.hit(format!(
                 "{p} connected to {path}, {d}; what it runs on request runs outside the session"
             ));
+        } else if let Some(d) = self.held_by_daemon(path) {
+            self.hit(format!(
+                "{p} connected to {path}, a socket of {d}; what it runs on request runs outside the session"
+            ));
         }
+    }
+
+    /// The daemon holding a socket bound to `addr`, by the program listening there (any
+    /// address: a daemon configured with another socket path, a containerd shim's); each
+    /// address is looked up once, at most [`crate::listeners::MAX_LOOKUPS`] of them.
+    fn held_by_daemon(&mut self, addr: &str) -> Option<String> {
+        if let Some(known) = self.looked_up.get(addr) {
+            return known.clone();
+        }
+        if self.looked_up.len() >= crate::listeners::MAX_LOOKUPS {
+            return None;
+        }
+        let found = crate::listeners::daemon_at(addr)
+            .map(|(pid, program, d)| format!("{d} ({program}, pid {pid})"));
+        self.looked_up.insert(addr.to_string(), found.clone());
+        found
     }
 }
 

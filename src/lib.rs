@@ -27,6 +27,7 @@ pub mod exit;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod layers;
+pub mod listeners;
 pub mod pipeline;
 pub mod policy;
 pub mod proofs;

@@ -320,6 +320,38 @@ fn going_around_the_proxy_is_never_clean() {
     );
 }
 
+/// A daemon's socket that no list names (here the private daemon's containerd, at a path of its
+/// own) is recognised by the program holding it: a step connecting there is never clean.
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_daemon_socket_at_an_unlisted_path_is_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let csock = d.dir.path().join("containerd/containerd.sock");
+    assert!(csock.exists(), "{}", csock.display());
+    let script = format!(
+        "python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' '{}'\n",
+        csock.display()
+    );
+    let r = run(&d, &work, &[], &[], &script);
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let n = notes(&r);
+    let want = format!(
+        "{}, a socket of containerd (containerd, pid ",
+        csock.display()
+    );
+    assert!(
+        n.iter()
+            .any(|x| x.starts_with("daemon-bypass: ") && x.contains(&want)),
+        "{n:#?}"
+    );
+}
+
 /// A legacy `docker build` whose `RUN` step reads a file of its base image and writes into the
 /// image: the step's container is placed under the session, so its read and its write are the
 /// run's (in the form that names the image), and nothing of the builder's own setup is.
@@ -496,6 +528,42 @@ fn unplaced_container_work_is_never_clean() {
             .any(|x| x.starts_with("container-unplaced: foreign-container: ")),
         "{n:#?}"
     );
+}
+
+/// A pull is the daemon's network work for the run: not in the surface, so never clean, even
+/// when it fails (the daemon tried the registry's address all the same).
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn a_pull_is_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[],
+        "docker pull 127.0.0.1:1/nothing:1 || true\n",
+    );
+    assert!(r.out.status.success());
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let n = notes(&r);
+    assert!(
+        n.iter()
+            .any(|x| x.starts_with("container-unplaced: pull: 127.0.0.1:1/nothing:1 (")),
+        "{n:#?}"
+    );
+    let ok = run(
+        &d,
+        &work,
+        &[],
+        &[],
+        "docker image inspect assay-busybox:1 >/dev/null\n",
+    );
+    assert_clean(&ok);
 }
 
 /// Without a daemon nothing changes: no proxy, no `DOCKER_HOST`, a clean run as before.

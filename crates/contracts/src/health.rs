@@ -244,8 +244,8 @@ note_codes! {
     RunnerFailed = "runner-failed" => BlindSpot,
     /// A container's work was not placed under the session (the Docker API proxy flagged a
     /// request it could not place: a systemd cgroup driver, BuildKit, a container the run did
-    /// not create, swarm, plugins, file work the daemon does itself), or the proxy could not
-    /// start while a daemon was there.
+    /// not create, swarm, plugins, file work the daemon does itself, an image pull: the
+    /// daemon's network work), or the proxy could not start while a daemon was there.
     ContainerUnplaced = "container-unplaced" => BlindSpot,
     /// A session process connected to a container or service daemon's socket directly (not
     /// through the runner's Docker API proxy): what the daemon did for it runs outside the
