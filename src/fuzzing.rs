@@ -170,6 +170,32 @@ pub fn verify_bundle(data: &[u8]) {
     }
 }
 
+/// Reads arbitrary bytes as `/proc/net/unix`, whose addresses any process chooses (newlines
+/// too): never panics, every inode found is written in the table, and a line appended to the
+/// table (a forged one) never hides a socket found without it.
+pub fn unix_table(data: &[u8]) {
+    use crate::listeners::inodes_bound_to;
+    let last = data.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let last = last.split(|&b| b == b'\n').next().unwrap_or_default();
+    let text = String::from_utf8_lossy(data);
+    for addr in [
+        crate::pathbytes::escape(last),
+        "/run/containerd/containerd.sock".to_string(),
+        String::new(),
+    ] {
+        let found = inodes_bound_to(data, &addr);
+        for inode in &found {
+            assert!(
+                text.contains(&inode.to_string()),
+                "{inode} is not in the table"
+            );
+        }
+        let mut more = data.to_vec();
+        more.extend_from_slice(b"\n0: 1 0 10000 1 1 1 /forged\n");
+        assert!(inodes_bound_to(&more, &addr).is_superset(&found));
+    }
+}
+
 /// Decision and SDK logs are written by processes of the measured run (untrusted): accepting
 /// them never panics, and a `complete` layer is one whose every line was accepted, in order.
 pub fn layer_logs(data: &[u8]) {

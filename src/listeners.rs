@@ -159,6 +159,18 @@ mod tests {
         assert!(inodes_bound_to(b"", "/x").is_empty());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn an_appended_line_never_hides_a_socket(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96)) {
+            let before = inodes_bound_to(TABLE, "/run/containerd/containerd.sock");
+            let mut more = TABLE.to_vec();
+            more.extend_from_slice(&line);
+            more.push(b'\n');
+            let after = inodes_bound_to(&more, "/run/containerd/containerd.sock");
+            proptest::prop_assert!(after.is_superset(&before));
+        }
+    }
+
     #[test]
     fn daemons_are_named_by_their_program() {
         assert_eq!(daemon_named("containerd"), Some("containerd"));

@@ -40,6 +40,9 @@ fn corpus_seeds_hold_invariants() {
     for s in seeds("layer_logs") {
         assay_runner::fuzzing::layer_logs(&s);
     }
+    for s in seeds("unix_table") {
+        assay_runner::fuzzing::unix_table(&s);
+    }
     for s in seeds("dns_answer") {
         assay_runner::fuzzing::dns_answer(&s);
     }
