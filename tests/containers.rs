@@ -139,6 +139,18 @@ fn work_dir() -> (tempfile::TempDir, PathBuf) {
     (t, w)
 }
 
+/// The run succeeded, its health is a blind spot, and a note is the one `want` names.
+fn assert_flagged(r: &Run, want: impl Fn(&str) -> bool) {
+    assert!(r.out.status.success(), "{:?}", r.out);
+    assert_eq!(
+        r.health["kernel_layer"], "partial_blind_spot",
+        "{:#}",
+        r.health
+    );
+    let n = notes(r);
+    assert!(n.iter().any(|x| want(x)), "{n:#?}");
+}
+
 fn assert_clean(r: &Run) {
     assert_eq!(r.health["kernel_layer"], "complete", "{:#}", r.health);
     assert_eq!(r.health["cgroup_correlation"], "clean", "{:#}", r.health);
@@ -300,18 +312,9 @@ fn going_around_the_proxy_is_never_clean() {
         d.sock.display()
     );
     let r = run(&d, &work, &[], &[], &script);
-    assert!(r.out.status.success());
-    assert_eq!(
-        r.health["kernel_layer"], "partial_blind_spot",
-        "{:#}",
-        r.health
-    );
-    let n = notes(&r);
-    assert!(
-        n.iter()
-            .any(|x| x.starts_with("daemon-bypass: ") && x.contains(&d.sock.display().to_string())),
-        "{n:#?}"
-    );
+    assert_flagged(&r, |x| {
+        x.starts_with("daemon-bypass: ") && x.contains(&d.sock.display().to_string())
+    });
     // the container's read was not seen: it ran outside the session
     let paths = strings(&r.surface["filesystem_paths"]);
     assert!(
@@ -334,22 +337,13 @@ fn a_daemon_socket_at_an_unlisted_path_is_never_clean() {
         csock.display()
     );
     let r = run(&d, &work, &[], &[], &script);
-    assert!(r.out.status.success(), "{:?}", r.out);
-    assert_eq!(
-        r.health["kernel_layer"], "partial_blind_spot",
-        "{:#}",
-        r.health
-    );
-    let n = notes(&r);
     let want = format!(
         "{}, a socket of containerd (containerd, pid ",
         csock.display()
     );
-    assert!(
-        n.iter()
-            .any(|x| x.starts_with("daemon-bypass: ") && x.contains(&want)),
-        "{n:#?}"
-    );
+    assert_flagged(&r, |x| {
+        x.starts_with("daemon-bypass: ") && x.contains(&want)
+    });
 }
 
 /// A legacy `docker build` whose `RUN` step reads a file of its base image and writes into the
@@ -516,18 +510,9 @@ fn unplaced_container_work_is_never_clean() {
         &[],
         "docker exec before-the-run cat /etc/img-secret\n",
     );
-    assert!(r.out.status.success());
-    assert_eq!(
-        r.health["kernel_layer"], "partial_blind_spot",
-        "{:#}",
-        r.health
-    );
-    let n = notes(&r);
-    assert!(
-        n.iter()
-            .any(|x| x.starts_with("container-unplaced: foreign-container: ")),
-        "{n:#?}"
-    );
+    assert_flagged(&r, |x| {
+        x.starts_with("container-unplaced: foreign-container: ")
+    });
 }
 
 /// A pull is the daemon's network work for the run: not in the surface, so never clean, even
@@ -544,18 +529,9 @@ fn a_pull_is_never_clean() {
         &[],
         "docker pull 127.0.0.1:1/nothing:1 || true\n",
     );
-    assert!(r.out.status.success());
-    assert_eq!(
-        r.health["kernel_layer"], "partial_blind_spot",
-        "{:#}",
-        r.health
-    );
-    let n = notes(&r);
-    assert!(
-        n.iter()
-            .any(|x| x.starts_with("container-unplaced: pull: 127.0.0.1:1/nothing:1 (")),
-        "{n:#?}"
-    );
+    assert_flagged(&r, |x| {
+        x.starts_with("container-unplaced: pull: 127.0.0.1:1/nothing:1 (")
+    });
     let ok = run(
         &d,
         &work,
