@@ -360,10 +360,16 @@ fn a_docker_build_run_step_is_observed() {
         &work,
         &[],
         &[("DOCKER_BUILDKIT", "0".into())],
-        "docker build -q -t assay-built:t ctx\n",
+        "docker build -q -t assay-built:t ctx > id.txt\n",
     );
     assert!(r.out.status.success());
     assert_clean(&r);
+    // -q answered as the daemon answers it: the image id alone (the proxy asked for progress)
+    let id = std::fs::read_to_string(work.join("id.txt")).unwrap();
+    assert!(
+        id.len() == 72 && id.starts_with("sha256:") && id.ends_with('\n'),
+        "{id:?}"
+    );
     let paths = strings(&r.surface["filesystem_paths"]);
     assert!(
         paths
@@ -540,6 +546,92 @@ fn a_pull_is_never_clean() {
         "docker image inspect assay-busybox:1 >/dev/null\n",
     );
     assert_clean(&ok);
+}
+
+/// A minimal HTTP server on the loopback, outside the session: answers every request with
+/// `body` and counts the requests it got.
+fn http_server(body: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = hits.clone();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, hits)
+}
+
+/// The daemon's own network work for the run is never clean: a legacy build's `ADD` of a URL
+/// (the daemon fetches it, here from a server outside the session that counts the fetch), a
+/// push, a registry login, a network log driver, a volume whose driver mounts what it is told.
+/// A build that only reads its context and base image stays clean
+/// (`a_docker_build_run_step_is_observed`).
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn the_daemons_own_network_work_is_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let (port, hits) = http_server("fetched by the daemon\n");
+    std::fs::create_dir(work.join("ctx")).unwrap();
+    std::fs::write(
+        work.join("ctx/Dockerfile"),
+        format!("FROM assay-busybox:1\nADD http://127.0.0.1:{port}/p?leak=1 /p\n"),
+    )
+    .unwrap();
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[("DOCKER_BUILDKIT", "0".into())],
+        "docker build -q -t assay-fetched:t ctx\n",
+    );
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_flagged(&r, |x| {
+        x.starts_with("container-unplaced: daemon-network: build: the daemon pulled or downloaded")
+    });
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[],
+        "docker tag assay-busybox:1 127.0.0.1:1/assay-pushed:1\n\
+         docker push 127.0.0.1:1/assay-pushed:1 || true\n\
+         echo pw | docker login -u u --password-stdin 127.0.0.1:1 || true\n\
+         docker run --rm --log-driver syslog --log-opt syslog-address=udp://127.0.0.1:5514 assay-busybox:1 true\n\
+         docker volume create --opt type=tmpfs --opt device=tmpfs assay-opt-vol\n\
+         docker run --rm -v assay-opt-vol:/d assay-busybox:1 true\n",
+    );
+    let n = notes(&r);
+    for want in [
+        "container-unplaced: daemon-network: push: POST /v1.41/images/127.0.0.1:1/assay-pushed/push",
+        "container-unplaced: daemon-network: registry login: POST /v1.41/auth",
+        "container-unplaced: daemon-network: create with log driver syslog: ",
+        "container-unplaced: daemon-network: container ",
+    ] {
+        assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
+    }
+    assert!(
+        n.iter()
+            .any(|x| x.contains("volume assay-opt-vol (driver options)")),
+        "{n:#?}"
+    );
+    assert_flagged(&r, |_| true);
+    let _ = outside(
+        &d,
+        &work,
+        &["rmi", "127.0.0.1:1/assay-pushed:1", "assay-fetched:t"],
+    );
+    let _ = outside(&d, &work, &["volume", "rm", "assay-opt-vol"]);
 }
 
 /// Without a daemon nothing changes: no proxy, no `DOCKER_HOST`, a clean run as before.

@@ -21,6 +21,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use super::binds::DaemonSocket;
+use super::buildlog::{BuildLog, quiet_answer};
 use super::http::{Framing, HttpError, MAX_BODY, Reader, RequestHead, error_response};
 use super::report::{FlagCode, Recorder};
 use super::rewrite::{CreateRewrite, rewrite_create, update_restarts};
@@ -61,6 +62,12 @@ enum Expect {
     },
     /// A hijack: tell the request thread whether the connection went raw.
     Hijack(Sender<bool>),
+    /// A placed legacy build: flag what its answer shows the daemon fetched itself; `quiet`:
+    /// answer as the client's `q=1` would have (the daemon was asked without it).
+    Build {
+        what: String,
+        quiet: bool,
+    },
 }
 
 /// What the request loop does after one request.
@@ -189,6 +196,9 @@ fn note(ctx: &Context, route: &Route, head: &RequestHead) {
         Route::DaemonFileWork(op) => ctx
             .rec
             .flag(FlagCode::DaemonFileWork, format!("{op}: {}", what())),
+        Route::DaemonNetwork(op) => ctx
+            .rec
+            .flag(FlagCode::DaemonNetwork, format!("{op}: {}", what())),
         _ => {}
     }
 }
@@ -305,6 +315,14 @@ fn create(ctx: &Context, mut fwd: Forward<'_, '_>) -> Next {
                     format!("create binds {src}, which holds the daemon socket"),
                 );
             }
+            for driver in &r.log_drivers {
+                ctx.rec.flag(
+                    FlagCode::DaemonNetwork,
+                    format!(
+                        "create with log driver {driver}: the daemon sends the container's output where it is told"
+                    ),
+                );
+            }
             fwd.send_body(&r.body, Expect::Create { image: r.image })
         }
         Err(e) => {
@@ -378,17 +396,24 @@ fn query_route(ctx: &Context, mut fwd: Forward<'_, '_>, target: &Target, route: 
     }
     let query = target.query.as_deref();
     let what = format!("{} {}", fwd.head.method, fwd.head.target);
+    let mut expect = Expect::Plain;
     let result = match route {
         Route::Build => build(ctx, query, &what).map(|q| {
             if let Some(q) = q {
                 let path = fwd.head.target.split('?').next().unwrap_or("");
-                fwd.target = format!("{path}?{q}");
+                fwd.target = format!("{path}?{}", q.query);
+                if !q.buildkit {
+                    expect = Expect::Build {
+                        what: what.clone(),
+                        quiet: q.quiet,
+                    };
+                }
             }
         }),
         _ => images_create(ctx, query, &what),
     };
     match result {
-        Ok(()) => fwd.send(Expect::Plain),
+        Ok(()) => fwd.send(expect),
         Err(e) => {
             let _ = fwd.tx.send(own(400, &e.to_string()));
             Next::Stop
@@ -401,7 +426,7 @@ fn build(
     ctx: &Context,
     query: Option<&str>,
     what: &str,
-) -> Result<Option<String>, route::RouteError> {
+) -> Result<Option<route::BuildQuery>, route::RouteError> {
     let q = route::rewrite_build_query(query, &ctx.cgroup_parent)?;
     if !ctx.places {
         ctx.rec.flag(
@@ -415,7 +440,19 @@ fn build(
     } else {
         ctx.rec.build(q.tags.clone());
     }
-    Ok(Some(q.query))
+    if q.remote.is_some() {
+        ctx.rec.flag(
+            FlagCode::DaemonNetwork,
+            format!("build: the daemon fetches its remote context: {what}"),
+        );
+    }
+    if q.pull {
+        ctx.rec.flag(
+            FlagCode::DaemonNetwork,
+            format!("build: the daemon pulls its base images: {what}"),
+        );
+    }
+    Ok(Some(q))
 }
 
 /// A pull's reference, or an import's flag.
@@ -538,6 +575,14 @@ fn response(
             msg.extend_from_slice(&raw_body);
             out.write_all(&msg).map_err(HttpError::Write)?;
         }
+        Expect::Build { what, quiet } => {
+            out.write_all(&head.raw).map_err(HttpError::Write)?;
+            if quiet && framing == Framing::Chunked && success {
+                quiet_build_answer(ctx, reader, &mut out, &what)?;
+            } else {
+                build_answer(ctx, reader, framing, &mut out, &what)?;
+            }
+        }
         _ => {
             out.write_all(&head.raw).map_err(HttpError::Write)?;
             reader.forward_response_body(framing, &mut out)?;
@@ -548,6 +593,100 @@ fn response(
     } else {
         Done::Next
     })
+}
+
+/// Forwards a legacy build's answer, flagging the network work it shows the daemon did
+/// (`docker::buildlog`); an answer cut short is flagged too, since its end is not known.
+fn build_answer(
+    ctx: &Context,
+    reader: &mut Reader<&UnixStream>,
+    framing: Framing,
+    out: &mut &UnixStream,
+    what: &str,
+) -> Result<(), HttpError> {
+    let mut log = BuildLog::default();
+    let result = reader.forward_response_body_watched(framing, out, |d| log.feed(d));
+    log.finish();
+    flag_build(ctx, &log, result.is_err(), what);
+    result
+}
+
+/// Largest quiet build answer held to be answered as `q=1` would; past it the rest is
+/// forwarded as the daemon reports it (the client sees the progress it did not ask for).
+const MAX_QUIET_ANSWER: usize = 16 << 20;
+
+/// A quiet legacy build's answer (chunked): the daemon, asked without `q`, reports its
+/// progress, read here and held; the client gets what the daemon answers a `q=1` build: the
+/// image id when it succeeded, everything with the error when it failed
+/// (`api/server/router/build`, dockerd 20.10).
+fn quiet_build_answer(
+    ctx: &Context,
+    reader: &mut Reader<&UnixStream>,
+    out: &mut &UnixStream,
+    what: &str,
+) -> Result<(), HttpError> {
+    let mut log = BuildLog::default();
+    let (mut held, mut spilled, mut failed_write) = (Vec::new(), false, None);
+    let mut send = |d: &[u8], out: &mut &UnixStream| {
+        if let Err(e) = write_chunk(out, d) {
+            failed_write.get_or_insert(e);
+        }
+    };
+    let result =
+        reader.forward_response_body_watched(Framing::Chunked, &mut std::io::sink(), |d| {
+            log.feed(d);
+            if spilled {
+                send(d, out);
+                return;
+            }
+            held.extend_from_slice(d);
+            if held.len() > MAX_QUIET_ANSWER {
+                spilled = true;
+                send(&std::mem::take(&mut held), out);
+            }
+        });
+    log.finish();
+    flag_build(ctx, &log, result.is_err(), what);
+    result?;
+    if !spilled {
+        let answer = match log.errored {
+            true => None,
+            false => quiet_answer(&held),
+        };
+        send(answer.as_deref().unwrap_or(&held), out);
+    }
+    if let Some(e) = failed_write {
+        return Err(HttpError::Write(e));
+    }
+    out.write_all(b"0\r\n\r\n").map_err(HttpError::Write)
+}
+
+/// Writes `d` as one chunk (nothing for an empty `d`: that would end the body).
+fn write_chunk(out: &mut &UnixStream, d: &[u8]) -> std::io::Result<()> {
+    if d.is_empty() {
+        return Ok(());
+    }
+    out.write_all(format!("{:x}\r\n", d.len()).as_bytes())?;
+    out.write_all(d)?;
+    out.write_all(b"\r\n")
+}
+
+/// Flags the network work a build's answer showed the daemon did, and an answer cut short.
+fn flag_build(ctx: &Context, log: &BuildLog, cut: bool, what: &str) {
+    if log.fetched {
+        ctx.rec.flag(
+            FlagCode::DaemonNetwork,
+            format!(
+                "build: the daemon pulled or downloaded (a base image, an ADD of a URL): {what}"
+            ),
+        );
+    }
+    if log.failed || cut {
+        ctx.rec.flag(
+            FlagCode::DaemonNetwork,
+            format!("build: ended in the daemon's error or was cut short (a failed pull or download reaches the network too): {what}"),
+        );
+    }
 }
 
 /// Records a container the daemon just created: placed (inspected now, before the client
@@ -576,6 +715,7 @@ fn record_create(ctx: &Context, body: &[u8], image: &str, peer: Option<u32>) {
         .inspect(&id)
         .and_then(|v| v.ok_or(super::upstream::UpstreamError::NoAnswer))
         .and_then(|v| {
+            volumes(ctx, &v, &id);
             let dir = files_dir(ctx, &v, &id);
             placement(&v, image, peer, &ctx.cgroup_parent, dir.as_deref())
         });
@@ -585,6 +725,37 @@ fn record_create(ctx: &Context, body: &[u8], image: &str, peer: Option<u32>) {
             FlagCode::Unrecorded,
             format!("container {id}: inspect failed: {e}"),
         ),
+    }
+}
+
+/// Flags a new container's volumes whose driver mounts what it is told to, not a directory
+/// of the daemon's own: a driver other than `local`, or `local` with options (`type=nfs`,
+/// `o=bind,device=/etc`). Their files are not where the container's mounts say.
+fn volumes(ctx: &Context, inspect: &serde_json::Value, id: &str) {
+    let Some(mounts) = inspect["Mounts"].as_array() else {
+        return;
+    };
+    for m in mounts.iter().filter(|m| m["Type"] == "volume") {
+        let name = m["Name"].as_str().unwrap_or("");
+        let driver = m["Driver"].as_str().unwrap_or("");
+        let why = if driver != "local" {
+            Some(format!("driver {driver:?}"))
+        } else {
+            match ctx.upstream.volume(name) {
+                Ok(v) => match &v["Options"] {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::Object(o) if o.is_empty() => None,
+                    _ => Some("driver options".to_string()),
+                },
+                Err(e) => Some(format!("inspect failed: {e}")),
+            }
+        };
+        if let Some(why) = why {
+            ctx.rec.flag(
+                FlagCode::DaemonNetwork,
+                format!("container {id}: volume {name} ({why}): the daemon mounts what it is told"),
+            );
+        }
     }
 }
 

@@ -327,14 +327,31 @@ impl<R: Read> Reader<R> {
         framing: Framing,
         out: &mut impl Write,
     ) -> Result<(), HttpError> {
+        self.forward_response_body_watched(framing, out, |_| {})
+    }
+
+    /// [`Reader::forward_response_body`], showing `watch` the decoded body as it passes.
+    pub fn forward_response_body_watched(
+        &mut self,
+        framing: Framing,
+        out: &mut impl Write,
+        mut watch: impl FnMut(&[u8]),
+    ) -> Result<(), HttpError> {
+        let mut both = |b: &[u8]| {
+            watch(b);
+            write_all(out, b)
+        };
         match framing {
             Framing::Empty => Ok(()),
-            Framing::Length(n) => self.pieces(n, |b| write_all(out, b)),
+            Framing::Length(n) => self.pieces(n, both),
             Framing::Chunked => self.chunked(true, |piece| match piece {
                 Piece::Raw(r) => write_all(out, r),
-                Piece::Data(_) => Ok(()),
+                Piece::Data(d) => {
+                    watch(d);
+                    Ok(())
+                }
             }),
-            Framing::Close => self.pieces(u64::MAX, |b| write_all(out, b)),
+            Framing::Close => self.pieces(u64::MAX, &mut both),
         }
     }
 

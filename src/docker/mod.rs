@@ -3,7 +3,7 @@
 //! build) is rewritten so the container's processes land under the session cgroup
 //! (`HostConfig.CgroupParent`), where the kernel probes see them. What cannot be placed (a
 //! systemd cgroup driver, BuildKit, swarm, plugins, work in containers the run did not create,
-//! file work the daemon does itself) goes through and is flagged; what could move work out
+//! file work and network work the daemon does itself) goes through and is flagged; what could move work out
 //! of the session on purpose (a start with a body or an old API version, an update to a
 //! restarting policy) is refused with 403.
 //!
@@ -13,13 +13,15 @@
 //! of that connection, never a panic. Request bodies are never logged or recorded beyond the
 //! few fields the [`Report`] names (never `Env`).
 //!
-//! Layout: `http` (framing), `chunked` (chunked coding), `route` (paths and queries), `rewrite`
+//! Layout: `http` (framing), `chunked` (chunked coding), `route` (paths and queries), `buildlog`
+//! (what a build's answer says the daemon fetched), `rewrite`
 //! (the create body), `binds` (the daemon socket's identities), `upstream` (the proxy's own
 //! requests), `conn` (one connection), `server` ([`Proxy`]), `report` ([`Report`]), `fuzzing`.
 //! Every rule follows a behaviour measured on dockerd 20.10 (the containers spike, section 0).
 //! Imports nothing of the crate outside `docker`.
 
 pub mod binds;
+pub mod buildlog;
 pub mod chunked;
 mod conn;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -99,6 +99,11 @@ pub enum FlagCode {
     SocketExposed,
     /// A create the daemon accepted whose container the proxy could not inspect.
     Unrecorded,
+    /// The daemon's own network work for the run, which no session process makes: a push, a
+    /// registry login, an image search or lookup, a build's remote context, base-image pull
+    /// or `ADD` of a URL, a container's output sent by a network log driver, a volume whose
+    /// driver mounts what the daemon is told to (NFS, CIFS, a plugin's).
+    DaemonNetwork,
 }
 
 impl FlagCode {
@@ -114,6 +119,7 @@ impl FlagCode {
             FlagCode::Refused => "refused",
             FlagCode::SocketExposed => "socket-exposed",
             FlagCode::Unrecorded => "unrecorded",
+            FlagCode::DaemonNetwork => "daemon-network",
         }
     }
 }

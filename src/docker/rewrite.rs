@@ -64,6 +64,40 @@ pub struct Rewritten {
     pub socket_binds: Vec<String>,
     /// Bind sources that are directories holding the daemon socket (let through).
     pub exposed: Vec<String>,
+    /// Log drivers that send the container's output elsewhere than the daemon's own files
+    /// or the host journal (`LogConfig.Type`: `syslog`, `gelf`, `fluentd`, a plugin's), as
+    /// given (every key that folds to `type`, whichever the daemon takes).
+    pub log_drivers: Vec<String>,
+}
+
+/// Log drivers that keep a container's output on the host: the daemon's files, the journal.
+const LOCAL_LOG_DRIVERS: &[&str] = &["", "json-file", "local", "none", "journald"];
+
+/// `LogConfig.Type` values of a `HostConfig` that are not [`LOCAL_LOG_DRIVERS`].
+fn log_drivers(host: &Map<String, Value>) -> Vec<String> {
+    let Some(config) = host
+        .iter()
+        .find(|(k, _)| fold(k) == "logconfig")
+        .map(|(_, v)| v)
+    else {
+        return Vec::new();
+    };
+    let Value::Object(config) = config else {
+        return match config {
+            Value::Null => Vec::new(),
+            other => vec![other.to_string()],
+        };
+    };
+    config
+        .iter()
+        .filter(|(k, _)| fold(k) == "type")
+        .filter_map(|(_, v)| match v {
+            Value::Null => None,
+            Value::String(t) if LOCAL_LOG_DRIVERS.contains(&t.as_str()) => None,
+            Value::String(t) => Some(t.clone()),
+            other => Some(other.to_string()),
+        })
+        .collect()
 }
 
 /// `HostConfig` fields (folded) of API 1.41, read from the top level when there is no inner
@@ -216,6 +250,7 @@ pub fn rewrite_create(body: &[u8], rw: &CreateRewrite<'_>) -> Result<Rewritten, 
         },
         socket_binds: Vec::new(),
         exposed: Vec::new(),
+        log_drivers: log_drivers(&host),
     };
     // top-level binds are ignored once an inner HostConfig exists; rewritten all the same
     rewrite_binds(&mut top, rw, &mut out)?;
@@ -497,6 +532,42 @@ mod tests {
         let v = assert_placed(&r.body);
         assert_eq!(v["Memory"], 7);
         assert_eq!(v["HostConfig"]["Privileged"], true);
+    }
+
+    #[test]
+    fn log_drivers_that_send_output_away_are_named() {
+        let drivers = |body: &str| rewrite(body).unwrap().log_drivers;
+        assert_eq!(
+            drivers(
+                r#"{"HostConfig":{"LogConfig":{"Type":"gelf","Config":{"gelf-address":"udp://1.2.3.4:12201"}}}}"#
+            ),
+            ["gelf"]
+        );
+        // top-level when there is no HostConfig; case folded, every candidate named
+        assert_eq!(
+            drivers(r#"{"logconfig":{"type":"syslog","Config":{}}}"#),
+            ["syslog"]
+        );
+        assert_eq!(
+            drivers(r#"{"HostConfig":{"LogConfig":{"Type":"json-file","\u017fype":"x"}}}"#),
+            Vec::<String>::new(),
+            "ſ is not a fold of t"
+        );
+        assert_eq!(
+            drivers(r#"{"HostConfig":{"LogConfig":{"Type":"json-file","TYPE":"fluentd"}}}"#),
+            ["fluentd"]
+        );
+        assert_eq!(
+            drivers(r#"{"HostConfig":{"LogConfig":"gelf"}}"#),
+            [r#""gelf""#]
+        );
+        for local in ["json-file", "local", "none", "journald", ""] {
+            let body = format!(r#"{{"HostConfig":{{"LogConfig":{{"Type":"{local}"}}}}}}"#);
+            assert!(drivers(&body).is_empty(), "{local}");
+        }
+        assert!(drivers(r#"{"HostConfig":{"LogConfig":null}}"#).is_empty());
+        // an inner HostConfig hides the top-level one from the daemon
+        assert!(drivers(r#"{"HostConfig":{},"LogConfig":{"Type":"gelf"}}"#).is_empty());
     }
 
     #[test]

@@ -187,14 +187,23 @@ pub struct BuildQuery {
     pub tags: Vec<String>,
     /// `version=2`: BuildKit, which ignores `cgroupparent` on Engine 20.10.
     pub buildkit: bool,
+    /// `remote=`: a context the daemon fetches itself (a URL, a Git repository).
+    pub remote: Option<String>,
+    /// `pull=` true as the daemon reads it: the daemon pulls the base images.
+    pub pull: bool,
+    /// `q=` true: the client asked for the image id alone. For a legacy build `q` is taken
+    /// out of `query` (the daemon then reports its progress, which the proxy reads and the
+    /// client is answered as `q` would have answered it).
+    pub quiet: bool,
 }
 
 /// Rewrites a `/build` query so its one `cgroupparent` is `parent`.
 pub fn rewrite_build_query(raw: Option<&str>, parent: &str) -> Result<BuildQuery, RouteError> {
     let pairs = query_pairs(raw)?;
+    let buildkit = first(&pairs, "version") == Some("2");
     let mut kept: Vec<&str> = pairs
         .iter()
-        .filter(|p| p.key != "cgroupparent")
+        .filter(|p| p.key != "cgroupparent" && (buildkit || p.key != "q"))
         .map(|p| p.raw.as_str())
         .collect();
     let ours = format!("cgroupparent={}", percent_encode(parent));
@@ -206,8 +215,22 @@ pub fn rewrite_build_query(raw: Option<&str>, parent: &str) -> Result<BuildQuery
             .filter(|p| p.key == "t")
             .map(|p| p.value.clone())
             .collect(),
-        buildkit: first(&pairs, "version") == Some("2"),
+        buildkit,
+        quiet: first(&pairs, "q").is_some_and(go_bool),
+        remote: first(&pairs, "remote")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string),
+        pull: first(&pairs, "pull").is_some_and(go_bool),
     })
+}
+
+/// A query flag as the daemon's `httputils.BoolValue` reads it: anything but an empty value,
+/// `0`, `no`, `false` or `none` (trimmed, any case) is true.
+pub fn go_bool(v: &str) -> bool {
+    !matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "no" | "false" | "none"
+    )
 }
 
 /// What a request is, for the proxy.
@@ -237,6 +260,9 @@ pub enum Route {
     Plugin,
     /// Files written or read by the daemon itself (`op` names it).
     DaemonFileWork(&'static str),
+    /// The daemon's own network work (`op` names it): a push, a registry login, an image
+    /// search, a registry lookup.
+    DaemonNetwork(&'static str),
     /// Anything else: forwarded as is.
     Other,
 }
@@ -265,6 +291,12 @@ pub fn classify(method: &str, path: &str) -> Route {
         ("POST", ["build"]) => Route::Build,
         ("POST", ["images", "create"]) => Route::ImagesCreate,
         ("POST", ["images", "load"]) => Route::DaemonFileWork("image load"),
+        ("POST", ["images", name @ .., "push"]) if !name.is_empty() => Route::DaemonNetwork("push"),
+        ("POST", ["auth"]) => Route::DaemonNetwork("registry login"),
+        ("GET", ["images", "search"]) => Route::DaemonNetwork("image search"),
+        ("GET", ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            Route::DaemonNetwork("registry lookup")
+        }
         ("POST", ["commit"]) => Route::DaemonFileWork("commit"),
         (_, [first, ..])
             if changing
@@ -448,6 +480,55 @@ mod tests {
         assert_eq!(route("POST", "/plugins/pull"), Route::Plugin);
         assert_eq!(route("POST", "/plugins/x/enable"), Route::Plugin);
         assert_eq!(route("GET", "/plugins"), Route::Other);
+    }
+
+    #[test]
+    fn the_daemons_network_work_is_recognised() {
+        let net = Route::DaemonNetwork;
+        assert_eq!(route("POST", "/images/x/push?tag=1"), net("push"));
+        assert_eq!(
+            route("POST", "/v1.41/images/evil.example:5000/a/b/push"),
+            net("push")
+        );
+        assert_eq!(route("POST", "/auth"), net("registry login"));
+        assert_eq!(route("GET", "/images/search?term=x"), net("image search"));
+        assert_eq!(
+            route("GET", "/distribution/evil.example/x:1/json"),
+            net("registry lookup")
+        );
+        assert_eq!(route("GET", "/images/push/json"), Route::Other);
+        assert_eq!(route("POST", "/images/x/tag?repo=y"), Route::Other);
+    }
+
+    #[test]
+    fn build_queries_say_what_the_daemon_fetches() {
+        let q = |s: &str| rewrite_build_query(Some(s), "/p").unwrap();
+        assert_eq!(
+            q("remote=http%3A%2F%2Fevil.example%2Fc.tar")
+                .remote
+                .as_deref(),
+            Some("http://evil.example/c.tar")
+        );
+        assert_eq!(q("remote=&t=a").remote, None);
+        let quiet = q("q=1&t=a&q=0");
+        assert!(quiet.quiet);
+        assert_eq!(quiet.query, "t=a&cgroupparent=%2Fp");
+        let bk = q("q=1&version=2");
+        assert!(bk.quiet && bk.buildkit);
+        assert_eq!(bk.query, "q=1&version=2&cgroupparent=%2Fp");
+        for yes in ["pull=1", "pull=true", "pull=%20True", "pull=x"] {
+            assert!(q(yes).pull, "{yes}");
+        }
+        for no in [
+            "pull=0",
+            "pull=",
+            "pull=FALSE",
+            "pull=none",
+            "pull=No",
+            "t=x",
+        ] {
+            assert!(!q(no).pull, "{no}");
+        }
     }
 
     #[test]

@@ -112,6 +112,14 @@ impl Upstream {
         })
     }
 
+    /// `GET /volumes/{name}`.
+    pub fn volume(&self, name: &str) -> Result<Value, UpstreamError> {
+        let path = format!("/volumes/{}", percent_encode(name));
+        let (status, v) = self.get_json(&path)?;
+        ok(status, &v, &path)?;
+        Ok(v)
+    }
+
     /// `GET /containers/{name}/json`; `None` when there is no such container.
     pub fn inspect(&self, name: &str) -> Result<Option<Value>, UpstreamError> {
         let path = format!("/containers/{}/json", percent_encode(name));
