@@ -67,6 +67,7 @@ struct file {
 	void *private_data;
 	struct path f_path;
 	struct inode *f_inode;
+	unsigned int f_mode;
 } __attribute__((preserve_access_index));
 
 /* A file the kernel opened for a stacking filesystem (overlayfs maps a container image's files
@@ -209,11 +210,33 @@ struct io_cqe {
 	int fd;
 } __attribute__((preserve_access_index));
 
-/* `flags` bit 0 is REQ_F_FIXED_FILE: `cqe.fd` is then an index into the ring's registered files. */
+/* A ring's registered (fixed) files, since Linux 6.13: `nodes[i]->file_ptr` is slot i's file
+ * with flag bits in its low two bits. */
+struct io_rsrc_node {
+	unsigned long file_ptr;
+} __attribute__((preserve_access_index));
+
+struct io_rsrc_data {
+	unsigned int nr;
+	struct io_rsrc_node **nodes;
+} __attribute__((preserve_access_index));
+
+struct io_file_table {
+	struct io_rsrc_data data;
+} __attribute__((preserve_access_index));
+
+struct io_ring_ctx {
+	struct io_file_table file_table;
+} __attribute__((preserve_access_index));
+
+/* `flags` bit 0 is REQ_F_FIXED_FILE: `cqe.fd` is then an index into the ring's registered files.
+ * `file` is the file the request was issued on (set at issue, still held at completion). */
 struct io_kiocb {
 	__u8 opcode;
 	__u64 flags;
 	struct io_cqe cqe;
+	struct io_ring_ctx *ctx;
+	struct file *file;
 } __attribute__((preserve_access_index));
 
 /* io_uring requests whose command data overlays the start of io_kiocb, with the paths prep
@@ -226,8 +249,11 @@ struct open_how {
 	__u64 flags;
 } __attribute__((preserve_access_index));
 
+/* `file_slot`: 0 for an open into the descriptor table, else a direct open into the ring's
+ * registered files (slot + 1, or IORING_FILE_INDEX_ALLOC). */
 struct io_open {
 	int dfd;
+	__u32 file_slot;
 	struct filename *filename;
 	struct open_how how;
 } __attribute__((preserve_access_index));

@@ -45,8 +45,11 @@
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
 
-/* open flags for events the kernel's own writes make (accounting) */
+/* open flags for events the kernel's own writes make (accounting), and for registered files
+ * an io_uring uses (their mode) */
+#define O_RDONLY 00
 #define O_WRONLY 01
+#define O_RDWR 02
 #define O_CREAT 0100
 #define O_APPEND 02000
 

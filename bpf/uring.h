@@ -11,6 +11,8 @@ struct uring_path_op {
 	__s32 dfd2;
 	__u32 member;
 	__u32 op;
+	__u32 slot; /* a direct open's io_open.file_slot (0: an open into the descriptor table) */
+	__u32 pad;
 	char path1[ASSAY_PATH_MAX];
 	char path2[ASSAY_PATH_MAX];
 };
@@ -40,6 +42,26 @@ struct {
 #define IORING_OP_FSETXATTR 41
 #define IORING_OP_SETXATTR 42
 #define REQ_F_FIXED_FILE 1
+#define IORING_FILE_INDEX_ALLOC (~0U)
+#define FIXED_FILES_MAX (1U << 20) /* IORING_MAX_FIXED_FILES */
+
+/* The file in slot `idx` of the ring's registered files (0 when there is none, or on a kernel
+ * whose table this does not know: before 6.13 it is an array of another type). */
+static __always_inline struct file *uring_fixed_file(struct io_kiocb *req, __u32 idx)
+{
+	struct io_ring_ctx *ctx = BPF_CORE_READ(req, ctx);
+	if (!ctx || !bpf_core_field_exists(ctx->file_table.data.nodes))
+		return 0;
+	if (idx >= BPF_CORE_READ(ctx, file_table.data.nr) || idx >= FIXED_FILES_MAX)
+		return 0;
+	struct io_rsrc_node **nodes = BPF_CORE_READ(ctx, file_table.data.nodes);
+	struct io_rsrc_node *node = 0;
+	if (!nodes || bpf_probe_read_kernel(&node, sizeof(node), &nodes[idx & (FIXED_FILES_MAX - 1)]))
+		return 0;
+	if (!node)
+		return 0;
+	return (struct file *)(BPF_CORE_READ(node, file_ptr) & ~3UL);
+}
 
 /* A kernel string (a path io_uring copied in at prep) into slot `which` at `off`; returns its
  * length (0, with FAULT, when it cannot be read). */
@@ -107,6 +129,57 @@ static __always_inline int uring_name(char *dst, struct filename *f)
 	return bpf_probe_read_kernel_str(dst, ASSAY_PATH_MAX, name) > 0;
 }
 
+/* Registered files the session's rings used, by file, dentry and mount: each is emitted once
+ * (an LRU: one pushed out is emitted again when next used, which only repeats a set entry). */
+struct fixed_key {
+	__u64 file;
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct fixed_key);
+	__type(value, __u8);
+} uring_fixed_seen SEC(".maps");
+
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+
+/* A completed request on a registered file (IOSQE_FIXED_FILE): the file may have come from
+ * anywhere (a descriptor the session registered, a direct open, or IORING_OP_MSG_RING from
+ * another ring, whose owner may be outside the session, with no syscall of the session), so
+ * the file the kernel issued it on (`req->file`, not the slot, which may have changed since)
+ * is emitted as an open, by its path and with its mode, the first time the session uses it. */
+static __always_inline void uring_fixed_use(struct io_kiocb *req, int member)
+{
+	struct file *f = BPF_CORE_READ(req, file);
+	if (!f)
+		return; /* not issued on a file (an empty slot fails with EBADF) */
+	struct fixed_key k = {.file = (__u64)f};
+	struct path fp = {};
+	if (!bpf_core_read(&fp, sizeof(fp), &f->f_path)) {
+		k.dentry = (__u64)fp.dentry;
+		k.mnt = (__u64)fp.mnt;
+	}
+	if (bpf_map_lookup_elem(&uring_fixed_seen, &k))
+		return;
+	struct event *e = new_direct_event(EV_SYSCALL, member);
+	if (!e)
+		return;
+	__u32 mode = BPF_CORE_READ(f, f_mode);
+	e->h.op = OP_OPEN;
+	e->h.ret = (__s32)BPF_CORE_READ(req, cqe.fd); /* the slot */
+	e->h.flags = (mode & FMODE_WRITE) ? ((mode & FMODE_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
+	e->h.dfd1 = AT_FDCWD;
+	e->h.dfd2 = AT_FDCWD;
+	file_path_of(e, 0, (__u64)f);
+	emit_direct(e, PROG_SYSCALL + ((OP_OPEN - 1) % OP_COUNT));
+	__u8 one = 1;
+	bpf_map_update_elem(&uring_fixed_seen, &k, &one, BPF_ANY);
+}
+
 static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 {
 	int member = session_member();
@@ -134,6 +207,7 @@ static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	o->flags = 0;
 	o->dfd1 = AT_FDCWD;
 	o->dfd2 = AT_FDCWD;
+	o->slot = 0;
 	o->path1[0] = 0;
 	o->path2[0] = 0;
 	int ok = 1;
@@ -142,6 +216,8 @@ static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 		o->op = OP_OPEN;
 		o->flags = BPF_CORE_READ(x, how.flags);
 		o->dfd1 = BPF_CORE_READ(x, dfd);
+		if (bpf_core_field_exists(x->file_slot))
+			o->slot = BPF_CORE_READ(x, file_slot);
 		ok = uring_name(o->path1, BPF_CORE_READ(x, filename));
 	} else if (op == IORING_OP_UNLINKAT) {
 		struct io_unlink *x = (struct io_unlink *)req;
@@ -190,6 +266,12 @@ static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 static __always_inline int uring_complete(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 req = ctx->args[1];
+	if (BPF_CORE_READ((struct io_kiocb *)req, flags) & REQ_F_FIXED_FILE) {
+		/* completions run in the submitting process (inline, its io-wq or sq thread) */
+		int member = session_member();
+		if (member)
+			uring_fixed_use((struct io_kiocb *)req, member);
+	}
 	struct uring_path_op *o = bpf_map_lookup_elem(&uring_inflight, &req);
 	if (!o)
 		return 0;
@@ -209,7 +291,13 @@ static __always_inline int uring_complete(struct bpf_raw_tracepoint_args *ctx)
 	/* Resolved in the submitting process (inline, or an io-wq thread of it, which shares its
 	 * descriptors and working directory). */
 	int same = bpf_get_current_pid_tgid() >> 32 == o->pid_tgid >> 32;
-	if (op == OP_OPEN && e->h.ret >= 0 && same) {
+	if (op == OP_OPEN && e->h.ret >= 0 && o->slot) {
+		/* a direct open: the file is in the ring's registered files, not the descriptor
+		 * table (the result is 0, or the slot it was given) */
+		__u32 idx = o->slot == IORING_FILE_INDEX_ALLOC ? (__u32)e->h.ret : o->slot - 1;
+		file_path_of(e, 0, (__u64)uring_fixed_file((struct io_kiocb *)req, idx));
+		kernel_text(e, 1, 0, o->path1);
+	} else if (op == OP_OPEN && e->h.ret >= 0 && same) {
 		fd_path(e, 0, (__u32)e->h.ret); /* the file the open installed */
 		kernel_text(e, 1, 0, o->path1);
 	} else if (op == OP_SYMLINK) {
