@@ -634,6 +634,51 @@ fn the_daemons_own_network_work_is_never_clean() {
     let _ = outside(&d, &work, &["volume", "rm", "assay-opt-vol"]);
 }
 
+/// What the daemon does with the host's files for the run, and containers that reach past
+/// their image and mounts, are never clean: `docker cp` out (the daemon reads through the
+/// container's binds itself), a bind source that does not exist (the daemon creates it), a
+/// privileged container (its paths would be named as its image's; flagged at create, whether
+/// or not this host lets it start).
+#[test]
+#[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
+fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
+    let d = daemon();
+    let (_t, work) = work_dir();
+    let r = run(
+        &d,
+        &work,
+        &[],
+        &[],
+        "docker create --name assay-cp-src -v /etc:/h assay-busybox:1 true\n\
+         docker cp assay-cp-src:/h/hostname - > hostname.tar\n\
+         docker rm assay-cp-src\n\
+         docker run --rm -v \"$PWD/made-by-the-daemon:/m\" assay-busybox:1 true\n\
+         docker run --rm --privileged assay-busybox:1 true || true\n",
+    );
+    assert!(
+        std::fs::metadata(work.join("hostname.tar")).unwrap().len() > 0,
+        "docker cp read the host's file"
+    );
+    assert!(
+        work.join("made-by-the-daemon").is_dir(),
+        "the daemon made it"
+    );
+    let n = notes(&r);
+    for want in [
+        "container-unplaced: daemon-file-work: archive read: GET /v1.41/containers/assay-cp-src/archive",
+        "container-unplaced: daemon-file-work: start of container ",
+        "container-unplaced: host-reach: create with privileged: ",
+    ] {
+        assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
+    }
+    assert!(
+        n.iter()
+            .any(|x| x.contains("made-by-the-daemon does not exist, and the daemon creates it")),
+        "{n:#?}"
+    );
+    assert_flagged(&r, |_| true);
+}
+
 /// Without a daemon nothing changes: no proxy, no `DOCKER_HOST`, a clean run as before.
 #[test]
 #[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]

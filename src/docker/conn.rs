@@ -169,6 +169,12 @@ fn decide(
         Route::Start(name) => start(ctx, fwd, &target, name),
         Route::Update(name) => update(ctx, fwd, name),
         Route::Build | Route::ImagesCreate => query_route(ctx, fwd, &target, &route),
+        Route::Refuse(why) => refuse(
+            ctx,
+            fwd.tx,
+            &format!("{} {}", head.method, head.target),
+            why,
+        ),
         _ => {
             note(ctx, &route, head);
             if route.hijacks() {
@@ -223,6 +229,25 @@ fn foreign(ctx: &Context, op: &str, name: &str) {
             FlagCode::ForeignContainer,
             format!("{op} in container {name}, which could not be resolved: {e}"),
         ),
+    }
+}
+
+/// Flags the bind sources of a container about to start that do not exist: the daemon
+/// creates them (directories, owned by root) on the host itself.
+fn missing_bind_sources(ctx: &Context, name: &str) {
+    let Ok(Some(v)) = ctx.upstream.inspect(name) else {
+        return; // no such container (404 from the daemon), or already flagged by `foreign`
+    };
+    for m in v["Mounts"].as_array().into_iter().flatten() {
+        let Some(src) = m["Source"].as_str().filter(|_| m["Type"] == "bind") else {
+            continue;
+        };
+        if std::fs::symlink_metadata(src).is_err() {
+            ctx.rec.flag(
+                FlagCode::DaemonFileWork,
+                format!("start of container {name}: bind source {src} does not exist, and the daemon creates it"),
+            );
+        }
     }
 }
 
@@ -315,6 +340,15 @@ fn create(ctx: &Context, mut fwd: Forward<'_, '_>) -> Next {
                     format!("create binds {src}, which holds the daemon socket"),
                 );
             }
+            if !r.reach.is_empty() {
+                ctx.rec.flag(
+                    FlagCode::HostReach,
+                    format!(
+                        "create with {}: what the container reaches past its image and mounts is named as its image's files",
+                        r.reach.join(", ")
+                    ),
+                );
+            }
             for driver in &r.log_drivers {
                 ctx.rec.flag(
                     FlagCode::DaemonNetwork,
@@ -357,6 +391,7 @@ fn start(ctx: &Context, fwd: Forward<'_, '_>, target: &Target, name: &str) -> Ne
         );
     }
     foreign(ctx, "start", name);
+    missing_bind_sources(ctx, name);
     fwd.send(Expect::Plain)
 }
 

@@ -104,6 +104,11 @@ pub enum FlagCode {
     /// or `ADD` of a URL, a container's output sent by a network log driver, a volume whose
     /// driver mounts what the daemon is told to (NFS, CIFS, a plugin's).
     DaemonNetwork,
+    /// A container created able to reach past its image and mounts (privileged, the host's or
+    /// another container's pid, ipc or user namespace, a capability that mounts or reads any
+    /// file, devices, a runtime other than runc): what it reaches would be named as its image's
+    /// files.
+    HostReach,
 }
 
 impl FlagCode {
@@ -120,6 +125,7 @@ impl FlagCode {
             FlagCode::SocketExposed => "socket-exposed",
             FlagCode::Unrecorded => "unrecorded",
             FlagCode::DaemonNetwork => "daemon-network",
+            FlagCode::HostReach => "host-reach",
         }
     }
 }

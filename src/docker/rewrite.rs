@@ -68,6 +68,70 @@ pub struct Rewritten {
     /// or the host journal (`LogConfig.Type`: `syslog`, `gelf`, `fluentd`, a plugin's), as
     /// given (every key that folds to `type`, whichever the daemon takes).
     pub log_drivers: Vec<String>,
+    /// What lets the container reach past its image and mounts, whose paths would be named as
+    /// its image's files (`privileged`, `pid host`, `cap SYS_ADMIN`, `devices`, …), sorted.
+    pub reach: Vec<String>,
+}
+
+/// Runtimes that run a container's processes as its own, in its cgroup (runc).
+const RUNC: &[&str] = &["", "runc", "io.containerd.runc.v2"];
+
+/// Capabilities that let a container mount, or reach the host's files past its mounts.
+const REACHING_CAPS: &[&str] = &[
+    "all",
+    "sys_admin",
+    "dac_read_search",
+    "sys_ptrace",
+    "sys_module",
+];
+
+/// The values of every key of `o` that folds to `field`.
+fn values<'a>(o: &'a Map<String, Value>, field: &str) -> impl Iterator<Item = &'a Value> {
+    o.iter()
+        .filter(move |(k, _)| fold(k) == field)
+        .map(|(_, v)| v)
+}
+
+/// What in a `HostConfig` lets the container reach past its image and mounts.
+fn reach(host: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let text = |v: &Value| v.as_str().unwrap_or("").to_ascii_lowercase();
+    for v in values(host, "privileged") {
+        if v.as_bool() != Some(false) && !v.is_null() {
+            out.push("privileged".to_string());
+        }
+    }
+    for (field, what) in [("pidmode", "pid"), ("ipcmode", "ipc")] {
+        for v in values(host, field) {
+            let m = text(v);
+            if m == "host" || m.starts_with("container:") || (!v.is_string() && !v.is_null()) {
+                out.push(format!("{what} {m}"));
+            }
+        }
+    }
+    for v in values(host, "capadd") {
+        for c in v.as_array().into_iter().flatten() {
+            let c = text(c);
+            if REACHING_CAPS.contains(&c.trim_start_matches("cap_")) {
+                out.push(format!("cap {c}"));
+            }
+        }
+    }
+    for field in ["devices", "devicerequests", "devicecgrouprules"] {
+        for v in values(host, field) {
+            if v.as_array().is_some_and(|a| !a.is_empty()) || !(v.is_array() || v.is_null()) {
+                out.push(field.to_string());
+            }
+        }
+    }
+    for v in values(host, "runtime") {
+        if !RUNC.contains(&text(v).as_str()) || !(v.is_string() || v.is_null()) {
+            out.push(format!("runtime {}", text(v)));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Log drivers that keep a container's output on the host: the daemon's files, the journal.
@@ -251,6 +315,7 @@ pub fn rewrite_create(body: &[u8], rw: &CreateRewrite<'_>) -> Result<Rewritten, 
         socket_binds: Vec::new(),
         exposed: Vec::new(),
         log_drivers: log_drivers(&host),
+        reach: reach(&host),
     };
     // top-level binds are ignored once an inner HostConfig exists; rewritten all the same
     rewrite_binds(&mut top, rw, &mut out)?;
@@ -568,6 +633,34 @@ mod tests {
         assert!(drivers(r#"{"HostConfig":{"LogConfig":null}}"#).is_empty());
         // an inner HostConfig hides the top-level one from the daemon
         assert!(drivers(r#"{"HostConfig":{},"LogConfig":{"Type":"gelf"}}"#).is_empty());
+    }
+
+    #[test]
+    fn what_reaches_past_the_image_and_mounts_is_named() {
+        let reach = |body: &str| rewrite(body).unwrap().reach;
+        assert_eq!(
+            reach(
+                r#"{"HostConfig":{"Privileged":true,"PidMode":"host","CapAdd":["NET_ADMIN","CAP_SYS_ADMIN"],"Devices":[{"PathOnHost":"/dev/sda"}],"Runtime":"runsc"}}"#
+            ),
+            [
+                "cap cap_sys_admin",
+                "devices",
+                "pid host",
+                "privileged",
+                "runtime runsc"
+            ]
+        );
+        assert_eq!(
+            reach(r#"{"privileged":1,"ipcMode":"container:x","capadd":["all"]}"#),
+            ["cap all", "ipc container:x", "privileged"]
+        );
+        for plain in [
+            r#"{"HostConfig":{}}"#,
+            r#"{"HostConfig":{"Privileged":false,"PidMode":"","CapAdd":["NET_ADMIN"],"Devices":[],"Runtime":"runc"}}"#,
+            r#"{"HostConfig":{"PidMode":"private","IpcMode":"shareable","Runtime":null,"DeviceRequests":null}}"#,
+        ] {
+            assert!(reach(plain).is_empty(), "{plain}");
+        }
     }
 
     #[test]

@@ -263,6 +263,9 @@ pub enum Route {
     /// The daemon's own network work (`op` names it): a push, a registry login, an image
     /// search, a registry lookup.
     DaemonNetwork(&'static str),
+    /// Refused outright (`why`): checkpoints (criu writes, and deletes, a directory the
+    /// caller names), `POST /containers/{name}/copy` (API below 1.24: an archive read).
+    Refuse(&'static str),
     /// Anything else: forwarded as is.
     Other,
 }
@@ -283,6 +286,18 @@ pub fn classify(method: &str, path: &str) -> Route {
     let changing = !matches!(method, "GET" | "HEAD");
     match (method, segs.as_slice()) {
         ("POST", ["containers", "create"]) => Route::Create,
+        (_, ["containers", _, "checkpoints", ..]) => Route::Refuse(
+            "checkpoints: criu and the daemon write and delete a directory the caller names",
+        ),
+        ("DELETE", ["containers", name]) => Route::InContainer {
+            op: "remove",
+            name: name.to_string(),
+        },
+        ("POST", [_, "prune"]) => Route::DaemonFileWork("prune"),
+        ("GET", ["images", "get"]) => Route::DaemonFileWork("image save"),
+        ("GET", ["images", name @ .., "get"]) if !name.is_empty() => {
+            Route::DaemonFileWork("image save")
+        }
         (_, ["containers", name @ .., last]) if !name.is_empty() => {
             container_route(method, &name.join("/"), last)
         }
@@ -332,6 +347,21 @@ fn container_route(method: &str, name: &str, last: &str) -> Route {
         },
         ("POST", "kill") => Route::InContainer { op: "kill", name },
         ("POST", "exec") => Route::InContainer { op: "exec", name },
+        ("POST", "stop") => Route::InContainer { op: "stop", name },
+        ("POST", "pause") => Route::InContainer { op: "pause", name },
+        ("POST", "rename") => Route::InContainer { op: "rename", name },
+        ("GET", "logs") => Route::InContainer { op: "logs", name },
+        ("GET", "changes") => Route::InContainer {
+            op: "changes",
+            name,
+        },
+        ("GET", "top") => Route::DaemonFileWork("top (the daemon runs ps)"),
+        // `docker cp` out (and its stat): the daemon reads the container's files itself, through
+        // its binds and volumes too, which it mounts in its own namespace
+        ("GET" | "HEAD", "archive") => Route::DaemonFileWork("archive read"),
+        ("POST", "copy") => {
+            Route::Refuse("copy (API below 1.24): the daemon reads through the container's mounts")
+        }
         ("PUT", "archive") => Route::DaemonFileWork("archive upload"),
         ("GET", "export") => Route::DaemonFileWork("export"),
         _ => Route::Other,
@@ -461,7 +491,63 @@ mod tests {
             route("PUT", "/containers/c/archive?path=/"),
             Route::DaemonFileWork("archive upload")
         );
-        assert_eq!(route("GET", "/containers/c/archive?path=/"), Route::Other);
+        assert_eq!(
+            route("GET", "/containers/c/archive?path=/"),
+            Route::DaemonFileWork("archive read")
+        );
+        assert_eq!(
+            route("HEAD", "/v1.41/containers/c/archive?path=/"),
+            Route::DaemonFileWork("archive read")
+        );
+        assert!(matches!(
+            route("POST", "/v1.23/containers/c/copy"),
+            Route::Refuse(_)
+        ));
+        for t in [
+            "/containers/c/checkpoints?dir=/var/lib",
+            "/containers/c/checkpoints/docker?dir=/var/lib",
+        ] {
+            assert!(matches!(route("DELETE", t), Route::Refuse(_)), "{t}");
+            assert!(matches!(route("GET", t), Route::Refuse(_)), "{t}");
+        }
+        for (m, t, op) in [
+            ("POST", "/containers/c/stop", "stop"),
+            ("POST", "/containers/c/pause", "pause"),
+            ("POST", "/containers/c/rename?name=d", "rename"),
+            ("GET", "/containers/c/logs?stdout=1", "logs"),
+            ("GET", "/containers/c/changes", "changes"),
+            ("DELETE", "/containers/c?force=1&v=1", "remove"),
+        ] {
+            assert_eq!(
+                route(m, t),
+                Route::InContainer {
+                    op,
+                    name: "c".into()
+                },
+                "{m} {t}"
+            );
+        }
+        assert_eq!(
+            route("GET", "/containers/c/top"),
+            Route::DaemonFileWork("top (the daemon runs ps)")
+        );
+        for t in [
+            "/containers/prune",
+            "/volumes/prune",
+            "/images/prune",
+            "/build/prune",
+            "/networks/prune",
+        ] {
+            assert_eq!(route("POST", t), Route::DaemonFileWork("prune"), "{t}");
+        }
+        assert_eq!(
+            route("GET", "/images/get?names=a"),
+            Route::DaemonFileWork("image save")
+        );
+        assert_eq!(
+            route("GET", "/images/a/b:1/get"),
+            Route::DaemonFileWork("image save")
+        );
         assert_eq!(
             route("GET", "/containers/c/export"),
             Route::DaemonFileWork("export")
