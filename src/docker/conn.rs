@@ -154,13 +154,19 @@ fn decide(
         }
     };
     let route = route::classify(&head.method, &target.path);
-    let fwd = Forward {
+    let mut fwd = Forward {
         head,
         target: head.target.clone(),
         reader,
         upstream,
         tx,
     };
+    if let Some((op, name)) = route.container()
+        && let Some(id) = foreign(ctx, op, name)
+        && let Some(pinned) = route::pin_container(&target, name, &id)
+    {
+        fwd.target = pinned;
+    }
     match &route {
         Route::Create if ctx.places => create(ctx, fwd),
         Route::Create => fwd.send(Expect::Create {
@@ -194,8 +200,6 @@ fn decide(
 fn note(ctx: &Context, route: &Route, head: &RequestHead) {
     let what = || format!("{} {}", head.method, head.target);
     match route {
-        Route::InContainer { op, name } => foreign(ctx, op, name),
-        Route::Attach(name) => foreign(ctx, "attach", name),
         Route::BuildKitSession => ctx.rec.flag(FlagCode::BuildKit, what()),
         Route::Swarm => ctx.rec.flag(FlagCode::Swarm, what()),
         Route::Plugin => ctx.rec.flag(FlagCode::Plugin, what()),
@@ -210,9 +214,11 @@ fn note(ctx: &Context, route: &Route, head: &RequestHead) {
 }
 
 /// Flags work in a container this run did not create.
-fn foreign(ctx: &Context, op: &str, name: &str) {
+/// Returns the container's full id when it was resolved, so the request can name it (see
+/// [`route::pin_container`]).
+fn foreign(ctx: &Context, op: &str, name: &str) -> Option<String> {
     if ctx.rec.is_ours(name) {
-        return;
+        return Some(name.to_string());
     }
     match ctx.upstream.inspect(name) {
         Ok(Some(v)) => {
@@ -223,12 +229,16 @@ fn foreign(ctx: &Context, op: &str, name: &str) {
                     format!("{op} in container {name} ({id}), not created in this run"),
                 );
             }
+            Some(id.to_string()).filter(|id| !id.is_empty())
         }
-        Ok(None) => {} // no such container: the daemon answers 404 itself
-        Err(e) => ctx.rec.flag(
-            FlagCode::ForeignContainer,
-            format!("{op} in container {name}, which could not be resolved: {e}"),
-        ),
+        Ok(None) => None, // no such container: the daemon answers 404 itself
+        Err(e) => {
+            ctx.rec.flag(
+                FlagCode::ForeignContainer,
+                format!("{op} in container {name}, which could not be resolved: {e}"),
+            );
+            None
+        }
     }
 }
 
@@ -390,7 +400,6 @@ fn start(ctx: &Context, fwd: Forward<'_, '_>, target: &Target, name: &str) -> Ne
             &format!("API version {v} (below 1.24) takes a HostConfig on start"),
         );
     }
-    foreign(ctx, "start", name);
     missing_bind_sources(ctx, name);
     fwd.send(Expect::Plain)
 }

@@ -64,6 +64,34 @@ pub fn parse_target(raw: &str) -> Result<Target, RouteError> {
     })
 }
 
+/// `target` with its container named by `id` instead of `name` (the daemon resolves a name,
+/// or an id prefix, again when the request arrives: a container renamed in between would be
+/// another); `None` when the path does not start with `/containers/{name}`.
+pub fn pin_container(target: &Target, name: &str, id: &str) -> Option<String> {
+    let rest = target
+        .path
+        .strip_prefix("/containers/")?
+        .strip_prefix(name)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let mut out = match &target.version {
+        Some(v) => format!("/v{v}"),
+        None => String::new(),
+    };
+    out.push_str("/containers/");
+    out.push_str(&percent_encode(id));
+    for seg in rest.split('/').skip(1) {
+        out.push('/');
+        out.push_str(&percent_encode(seg));
+    }
+    if let Some(q) = &target.query {
+        out.push('?');
+        out.push_str(q);
+    }
+    Some(out)
+}
+
 /// `v` followed by one or more digits and dots: the daemon's `/v{version:[0-9.]+}`.
 fn is_version_segment(s: &str) -> bool {
     s.len() > 1 && s.starts_with('v') && s[1..].bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -271,6 +299,16 @@ pub enum Route {
 }
 
 impl Route {
+    /// The container a request works in, and what it does there (for the foreign check).
+    pub fn container(&self) -> Option<(&str, &str)> {
+        match self {
+            Route::Start(name) => Some(("start", name)),
+            Route::Attach(name) => Some(("attach", name)),
+            Route::InContainer { op, name } => Some((op, name)),
+            _ => None,
+        }
+    }
+
     /// Whether the daemon hijacks the connection for this request when it succeeds.
     pub fn hijacks(&self) -> bool {
         matches!(
@@ -566,6 +604,31 @@ mod tests {
         assert_eq!(route("POST", "/plugins/pull"), Route::Plugin);
         assert_eq!(route("POST", "/plugins/x/enable"), Route::Plugin);
         assert_eq!(route("GET", "/plugins"), Route::Other);
+    }
+
+    #[test]
+    fn a_containers_name_is_pinned_to_its_id() {
+        let t = |raw: &str| parse_target(raw).unwrap();
+        assert_eq!(
+            pin_container(&t("/v1.41/containers/web/exec?x=1"), "web", "abc").as_deref(),
+            Some("/v1.41/containers/abc/exec?x=1")
+        );
+        assert_eq!(
+            pin_container(&t("/containers/a%20b/attach/ws"), "a b", "abc").as_deref(),
+            Some("/containers/abc/attach/ws")
+        );
+        assert_eq!(
+            pin_container(&t("/containers/web"), "web", "abc").as_deref(),
+            Some("/containers/abc")
+        );
+        assert_eq!(
+            pin_container(&t("/containers/webx/start"), "web", "abc"),
+            None
+        );
+        assert_eq!(
+            route("POST", "/containers/web/exec").container(),
+            Some(("exec", "web"))
+        );
     }
 
     #[test]
