@@ -152,11 +152,14 @@ struct {
  * another ring, whose owner may be outside the session, with no syscall of the session), so
  * the file the kernel issued it on (`req->file`, not the slot, which may have changed since)
  * is emitted as an open, by its path and with its mode, the first time the session uses it. */
-static __always_inline void uring_fixed_use(struct io_kiocb *req, int member)
+__noinline int uring_fixed_use(__u64 r, int member)
 {
+	/* a global function (verified once, on its own: the completion program stays cheap to
+	 * verify); `r` is a struct io_kiocb pointer */
+	struct io_kiocb *req = (struct io_kiocb *)r;
 	struct file *f = BPF_CORE_READ(req, file);
 	if (!f)
-		return; /* not issued on a file (an empty slot fails with EBADF) */
+		return 0; /* not issued on a file (an empty slot fails with EBADF) */
 	struct fixed_key k = {.file = (__u64)f};
 	struct path fp = {};
 	if (!bpf_core_read(&fp, sizeof(fp), &f->f_path)) {
@@ -164,10 +167,10 @@ static __always_inline void uring_fixed_use(struct io_kiocb *req, int member)
 		k.mnt = (__u64)fp.mnt;
 	}
 	if (bpf_map_lookup_elem(&uring_fixed_seen, &k))
-		return;
+		return 0;
 	struct event *e = new_direct_event(EV_SYSCALL, member);
 	if (!e)
-		return;
+		return 0;
 	__u32 mode = BPF_CORE_READ(f, f_mode);
 	e->h.op = OP_OPEN;
 	e->h.ret = (__s32)BPF_CORE_READ(req, cqe.fd); /* the slot */
@@ -178,6 +181,7 @@ static __always_inline void uring_fixed_use(struct io_kiocb *req, int member)
 	emit_direct(e, PROG_SYSCALL + ((OP_OPEN - 1) % OP_COUNT));
 	__u8 one = 1;
 	bpf_map_update_elem(&uring_fixed_seen, &k, &one, BPF_ANY);
+	return 0;
 }
 
 static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
@@ -270,7 +274,7 @@ static __always_inline int uring_complete(struct bpf_raw_tracepoint_args *ctx)
 		/* completions run in the submitting process (inline, its io-wq or sq thread) */
 		int member = session_member();
 		if (member)
-			uring_fixed_use((struct io_kiocb *)req, member);
+			uring_fixed_use(req, member);
 	}
 	struct uring_path_op *o = bpf_map_lookup_elem(&uring_inflight, &req);
 	if (!o)
