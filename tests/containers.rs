@@ -637,8 +637,8 @@ fn the_daemons_own_network_work_is_never_clean() {
 /// What the daemon does with the host's files for the run, and containers that reach past
 /// their image and mounts, are never clean: `docker cp` out (the daemon reads through the
 /// container's binds itself), a bind source that does not exist (the daemon creates it), a
-/// privileged container (its paths would be named as its image's; flagged at create, whether
-/// or not this host lets it start).
+/// privileged container or exec (its paths would be named as its image's; flagged at create,
+/// whether or not this host lets it start).
 #[test]
 #[ignore = "kernel test: needs root, BPF and docker; scripts/test runs it (cargo test -- --include-ignored)"]
 fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
@@ -653,7 +653,10 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
          docker cp assay-cp-src:/h/hostname - > hostname.tar\n\
          docker rm assay-cp-src\n\
          docker run --rm -v \"$PWD/made-by-the-daemon:/m\" assay-busybox:1 true\n\
-         docker run --rm --privileged assay-busybox:1 true || true\n",
+         docker run --rm --privileged assay-busybox:1 true || true\n\
+         docker run -d --name assay-exec-target assay-busybox:1 sleep 30\n\
+         docker exec --privileged assay-exec-target true || true\n\
+         docker rm -f assay-exec-target\n",
     );
     assert!(
         std::fs::metadata(work.join("hostname.tar")).unwrap().len() > 0,
@@ -668,6 +671,7 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
         "container-unplaced: daemon-file-work: archive read: GET /v1.41/containers/assay-cp-src/archive",
         "container-unplaced: daemon-file-work: start of container ",
         "container-unplaced: host-reach: create with privileged: ",
+        "container-unplaced: host-reach: privileged exec in container assay-exec-target",
     ] {
         assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
     }

@@ -174,6 +174,7 @@ fn decide(
         }),
         Route::Start(name) => start(ctx, fwd, &target, name),
         Route::Update(name) => update(ctx, fwd, name),
+        Route::InContainer { op: "exec", name } => exec_create(ctx, fwd, name),
         Route::Build | Route::ImagesCreate => query_route(ctx, fwd, &target, &route),
         Route::Refuse(why) => refuse(
             ctx,
@@ -376,6 +377,29 @@ fn create(ctx: &Context, mut fwd: Forward<'_, '_>) -> Next {
             Next::Stop
         }
     }
+}
+
+/// `POST /containers/{name}/exec`: a privileged exec gets every capability in the container
+/// (it can mount, read devices): flagged like a privileged container (`host-reach`).
+fn exec_create(ctx: &Context, mut fwd: Forward<'_, '_>, name: &str) -> Next {
+    let body = match fwd.body() {
+        Ok(b) => b,
+        Err(next) => return next,
+    };
+    match crate::docker::rewrite::exec_privileged(&body) {
+        Ok(false) => {}
+        Ok(true) => ctx.rec.flag(
+            FlagCode::HostReach,
+            format!("privileged exec in container {name}: what it reaches past the container's image and mounts is named as its image's files"),
+        ),
+        Err(e) => {
+            let _ = fwd
+                .tx
+                .send(own(400, &format!("assay-runner docker proxy: {e}")));
+            return Next::Stop;
+        }
+    }
+    fwd.send_body(&body, Expect::Plain)
 }
 
 /// `POST /containers/{name}/start`: an old API version or a body could set the cgroup

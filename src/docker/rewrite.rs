@@ -281,6 +281,15 @@ fn field_mut<'a>(o: &'a mut Map<String, Value>, field: &str) -> Option<&'a mut V
     o.iter_mut().find(|(k, _)| fold(k) == field).map(|(_, v)| v)
 }
 
+/// Whether an exec create body asks for a privileged exec (any key that folds to
+/// `privileged`, whichever the daemon takes, with a value other than `false` or `null`).
+pub fn exec_privileged(body: &[u8]) -> Result<bool, RewriteError> {
+    let Value::Object(o) = parse_strict(body)? else {
+        return Err(RewriteError::NotObject);
+    };
+    Ok(values(&o, "privileged").any(|v| !matches!(v, Value::Bool(false) | Value::Null)))
+}
+
 /// Rewrites a create body (see the module doc).
 pub fn rewrite_create(body: &[u8], rw: &CreateRewrite<'_>) -> Result<Rewritten, RewriteError> {
     let Value::Object(mut top) = parse_strict(body)? else {
@@ -661,6 +670,25 @@ mod tests {
         ] {
             assert!(reach(plain).is_empty(), "{plain}");
         }
+    }
+
+    #[test]
+    fn privileged_execs_are_found_however_spelled() {
+        for (body, want) in [
+            (r#"{"Cmd":["sh"],"Privileged":true}"#, true),
+            (
+                r#"{"Cmd":["sh"],"Privileged":false,"privileged":true}"#,
+                true,
+            ),
+            (r#"{"\u017frivileged":true}"#, false),
+            (r#"{"PRIVILEGED":1}"#, true),
+            (r#"{"Cmd":["sh"],"Privileged":null}"#, false),
+            (r#"{"Cmd":["sh"]}"#, false),
+        ] {
+            assert_eq!(exec_privileged(body.as_bytes()).unwrap(), want, "{body}");
+        }
+        assert!(exec_privileged(br#"{"Privileged":true,"Privileged":false}"#).is_err());
+        assert!(exec_privileged(b"[]").is_err());
     }
 
     #[test]
