@@ -591,6 +591,9 @@ int on_uring_submit(struct bpf_raw_tracepoint_args *ctx) { return uring_submit(c
 SEC("raw_tp/io_uring_complete")
 int on_uring_complete(struct bpf_raw_tracepoint_args *ctx) { return uring_complete(ctx); }
 
+SEC("raw_tp/io_uring_cqe_overflow")
+int on_uring_overflow(struct bpf_raw_tracepoint_args *ctx) { return uring_overflow(ctx); }
+
 /* ---- names: packet payloads at the session cgroup ---- */
 SEC("cgroup_skb/ingress")
 int on_skb_ingress(struct __sk_buff *skb) { return skb_ingress(skb); }

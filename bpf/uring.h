@@ -42,6 +42,7 @@ struct {
 #define IORING_OP_FSETXATTR 41
 #define IORING_OP_SETXATTR 42
 #define REQ_F_FIXED_FILE 1
+#define REQ_F_CQE_SKIP (1 << 6) /* IOSQE_CQE_SKIP_SUCCESS: no completion is posted on success */
 #define IORING_FILE_INDEX_ALLOC (~0U)
 #define FIXED_FILES_MAX (1U << 20) /* IORING_MAX_FIXED_FILES */
 
@@ -135,6 +136,7 @@ struct fixed_key {
 	__u64 file;
 	__u64 dentry;
 	__u64 mnt;
+	__u64 mode; /* a new file at a freed one's address, on the same path, may be opened otherwise */
 };
 
 struct {
@@ -160,7 +162,8 @@ __noinline int uring_fixed_use(__u64 r, int member)
 	struct file *f = BPF_CORE_READ(req, file);
 	if (!f)
 		return 0; /* not issued on a file (an empty slot fails with EBADF) */
-	struct fixed_key k = {.file = (__u64)f};
+	__u32 mode = BPF_CORE_READ(f, f_mode);
+	struct fixed_key k = {.file = (__u64)f, .mode = mode};
 	struct path fp = {};
 	if (!bpf_core_read(&fp, sizeof(fp), &f->f_path)) {
 		k.dentry = (__u64)fp.dentry;
@@ -168,10 +171,17 @@ __noinline int uring_fixed_use(__u64 r, int member)
 	}
 	if (bpf_map_lookup_elem(&uring_fixed_seen, &k))
 		return 0;
+	/* a socket made outside the session (another ring sent it): what is sent on it names no
+	 * address the hooks see, as for one received over SCM_RIGHTS */
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFSOCK) {
+		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+		struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+		if (sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)))
+			bump(&blind, BLIND_FD_PASSING);
+	}
 	struct event *e = new_direct_event(EV_SYSCALL, member);
 	if (!e)
 		return 0;
-	__u32 mode = BPF_CORE_READ(f, f_mode);
 	e->h.op = OP_OPEN;
 	e->h.ret = (__s32)BPF_CORE_READ(req, cqe.fd); /* the slot */
 	e->h.flags = (mode & FMODE_WRITE) ? ((mode & FMODE_READ) ? O_RDWR : O_WRONLY) : O_RDONLY;
@@ -194,6 +204,16 @@ static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	if (op >= URING_OPS)
 		op = URING_OPS - 1;
 	bump(&uring_ops, op);
+	int path_op = op == IORING_OP_OPENAT || op == IORING_OP_OPENAT2 ||
+		      (op >= IORING_OP_RENAMEAT && op <= IORING_OP_LINKAT) ||
+		      op == IORING_OP_FSETXATTR || op == IORING_OP_SETXATTR;
+	__u64 rflags = BPF_CORE_READ(req, flags);
+	if ((rflags & REQ_F_CQE_SKIP) && (path_op || (rflags & REQ_F_FIXED_FILE))) {
+		/* its success posts no completion, where the path's result and the registered
+		 * file's use are read: not followed */
+		bump(&blind, BLIND_IO_URING_PATH);
+		return 0;
+	}
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2 &&
 	    (op < IORING_OP_RENAMEAT || op > IORING_OP_LINKAT) && op != IORING_OP_FSETXATTR &&
 	    op != IORING_OP_SETXATTR)
@@ -263,6 +283,17 @@ static __always_inline int uring_submit(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!ok || bpf_map_update_elem(&uring_inflight, &req, o, BPF_ANY))
 		bump(&blind, BLIND_IO_URING_PATH); /* cannot be followed to its completion */
+	return 0;
+}
+
+/* io_uring_cqe_overflow(ctx, user_data, res, cflags, ocqe): a completion the ring had no room
+ * for goes to its overflow list, past io_uring_complete: a session request's result (a path
+ * operation's, a registered file's use) is then not read, and the request is not known here.
+ * Any overflow of a session ring counts as a path operation not followed. */
+static __always_inline int uring_overflow(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (session_member())
+		bump(&blind, BLIND_IO_URING_PATH);
 	return 0;
 }
 

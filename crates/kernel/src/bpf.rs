@@ -139,6 +139,12 @@ pub const PROGRAMS: &[Program] = &[
         required: false,
     },
     Program {
+        name: "on_uring_overflow",
+        hook: Hook::RawTp("io_uring_cqe_overflow"),
+        family: "syscall",
+        required: false,
+    },
+    Program {
         name: "on_connect4",
         hook: Hook::Cgroup("connect4"),
         family: "syscall",

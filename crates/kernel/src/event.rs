@@ -178,15 +178,18 @@ pub const URING_OPS: usize = 64;
 /// syscall events they equal: paths at submission, result at completion), and socket
 /// operations the session cgroup's hooks may not see (a UNIX address, a
 /// listen, a raw socket, a driver command, a `recvmsg` whose control data may carry a
-/// descriptor from another process). Every other opcode works on descriptors whose
+/// descriptor from another process), and `splice`/`tee`, whose input may be a registered file
+/// the request is not issued on (`SPLICE_F_FD_IN_FIXED`). Every other opcode works on descriptors whose
 /// opening was observed (or flagged here), or touches nothing (timeouts, polls, futexes).
 /// Opcodes this table does not know (newer kernels) are blind too, as `op<N>`.
-pub const URING_BLIND_OPS: [(usize, &str); 9] = [
+pub const URING_BLIND_OPS: [(usize, &str); 11] = [
     (9, "sendmsg"),
     (10, "recvmsg"),
     (16, "connect"),
     (21, "statx"),
     (26, "send"),
+    (30, "splice"),
+    (33, "tee"),
     (45, "socket"),
     (46, "uring_cmd"),
     (47, "send_zc"),
