@@ -654,6 +654,10 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
          docker rm assay-cp-src\n\
          docker run --rm -v \"$PWD/made-by-the-daemon:/m\" assay-busybox:1 true\n\
          docker run --rm --privileged assay-busybox:1 true || true\n\
+         mkdir again && docker create --name assay-restarted -v \"$PWD/again:/a\" assay-busybox:1 true\n\
+         docker start assay-restarted && rmdir again && docker restart assay-restarted\n\
+         docker rm -f assay-restarted\n\
+         docker create --name assay-capped --cap-add dac_read_search assay-busybox:1 true && docker rm assay-capped\n\
          docker run -d --name assay-exec-target assay-busybox:1 sleep 30\n\
          docker exec --privileged assay-exec-target true || true\n\
          docker rm -f assay-exec-target\n",
@@ -672,13 +676,22 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
         "container-unplaced: daemon-file-work: start of container ",
         "container-unplaced: host-reach: create with privileged: ",
         "container-unplaced: host-reach: privileged exec in container assay-exec-target",
+        "container-unplaced: host-reach: create with cap CAP_DAC_READ_SEARCH: ",
+        "container-unplaced: daemon-file-work: restart of container ",
     ] {
         assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
     }
+    for made in ["made-by-the-daemon", "again"] {
+        assert!(
+            n.iter().any(|x| x.contains(&format!(
+                "/{made} does not exist, and the daemon creates it"
+            ))),
+            "{made}: {n:#?}"
+        );
+    }
     assert!(
-        n.iter()
-            .any(|x| x.contains("made-by-the-daemon does not exist, and the daemon creates it")),
-        "{n:#?}"
+        work.join("again").is_dir(),
+        "the daemon made it again at the restart"
     );
     assert_flagged(&r, |_| true);
 }

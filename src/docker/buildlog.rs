@@ -86,7 +86,11 @@ impl BuildLog {
 pub fn quiet_answer(verbose: &[u8]) -> Option<Vec<u8>> {
     let id = verbose
         .rsplit(|&b| b == b'\n')
-        .filter(|l| l.trim_ascii_start().starts_with(b"{\"aux\":"))
+        .filter(|l| {
+            let l = l.trim_ascii_start();
+            // a squashed build's id comes as {"id":"moby.image.id","aux":…}
+            l.starts_with(b"{\"aux\":") || l.starts_with(b"{\"id\":\"moby.image.id\",\"aux\":")
+        })
         .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l.trim_ascii()).ok())
         .find_map(|v| v["aux"]["ID"].as_str().map(str::to_string))?;
     let mut out = serde_json::to_vec(&serde_json::json!({ "stream": format!("{id}\n") })).ok()?;

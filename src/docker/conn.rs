@@ -24,7 +24,7 @@ use super::binds::DaemonSocket;
 use super::buildlog::{BuildLog, quiet_answer};
 use super::http::{Framing, HttpError, MAX_BODY, Reader, RequestHead, error_response};
 use super::report::{FlagCode, Recorder};
-use super::rewrite::{CreateRewrite, rewrite_create, update_restarts};
+use super::rewrite::{self, CreateRewrite, rewrite_create, update_restarts};
 use super::route::{self, Route, Target};
 use super::upstream::{Upstream, placement};
 
@@ -41,6 +41,8 @@ pub struct Context {
     pub places: bool,
     /// The daemon's `DockerRootDir`.
     pub root_dir: String,
+    /// The daemon's default log driver (`LoggingDriver`).
+    pub logging_driver: String,
     pub upstream: Upstream,
     pub socket: DaemonSocket,
     pub rec: Recorder,
@@ -163,9 +165,13 @@ fn decide(
     };
     if let Some((op, name)) = route.container()
         && let Some(id) = foreign(ctx, op, name)
-        && let Some(pinned) = route::pin_container(&target, name, &id)
     {
-        fwd.target = pinned;
+        if matches!(op, "start" | "restart") {
+            missing_bind_sources(ctx, op, &id);
+        }
+        if let Some(pinned) = route::pin_container(&target, name, &id) {
+            fwd.target = pinned;
+        }
     }
     match &route {
         Route::Create if ctx.places => create(ctx, fwd),
@@ -243,10 +249,11 @@ fn foreign(ctx: &Context, op: &str, name: &str) -> Option<String> {
     }
 }
 
-/// Flags the bind sources of a container about to start that do not exist: the daemon
-/// creates them (directories, owned by root) on the host itself.
-fn missing_bind_sources(ctx: &Context, name: &str) {
-    let Ok(Some(v)) = ctx.upstream.inspect(name) else {
+/// Flags the bind sources of a container about to start (or restart) that do not exist: the
+/// daemon creates them (directories, owned by root) on the host itself. `id` is the container's
+/// full id, as the request is forwarded.
+fn missing_bind_sources(ctx: &Context, op: &str, id: &str) {
+    let Ok(Some(v)) = ctx.upstream.inspect(id) else {
         return; // no such container (404 from the daemon), or already flagged by `foreign`
     };
     for m in v["Mounts"].as_array().into_iter().flatten() {
@@ -256,7 +263,7 @@ fn missing_bind_sources(ctx: &Context, name: &str) {
         if std::fs::symlink_metadata(src).is_err() {
             ctx.rec.flag(
                 FlagCode::DaemonFileWork,
-                format!("start of container {name}: bind source {src} does not exist, and the daemon creates it"),
+                format!("{op} of container {id}: bind source {src} does not exist, and the daemon creates it"),
             );
         }
     }
@@ -360,6 +367,15 @@ fn create(ctx: &Context, mut fwd: Forward<'_, '_>) -> Next {
                     ),
                 );
             }
+            if r.log_default && !rewrite::keeps_output_local(&ctx.logging_driver) {
+                ctx.rec.flag(
+                    FlagCode::DaemonNetwork,
+                    format!(
+                        "create with the daemon's default log driver {}: the daemon sends the container's output where it is told",
+                        ctx.logging_driver
+                    ),
+                );
+            }
             for driver in &r.log_drivers {
                 ctx.rec.flag(
                     FlagCode::DaemonNetwork,
@@ -424,7 +440,6 @@ fn start(ctx: &Context, fwd: Forward<'_, '_>, target: &Target, name: &str) -> Ne
             &format!("API version {v} (below 1.24) takes a HostConfig on start"),
         );
     }
-    missing_bind_sources(ctx, name);
     fwd.send(Expect::Plain)
 }
 

@@ -154,6 +154,8 @@ pub struct DaemonInfo {
     pub server_version: String,
     /// `DockerRootDir`: where the daemon keeps containers' files.
     pub root_dir: String,
+    /// `LoggingDriver`: the log driver of a container that names none.
+    pub logging_driver: String,
 }
 
 impl DaemonInfo {

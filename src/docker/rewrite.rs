@@ -68,9 +68,39 @@ pub struct Rewritten {
     /// or the host journal (`LogConfig.Type`: `syslog`, `gelf`, `fluentd`, a plugin's), as
     /// given (every key that folds to `type`, whichever the daemon takes).
     pub log_drivers: Vec<String>,
+    /// No `LogConfig.Type` is named (or it is empty): the daemon's default driver applies.
+    pub log_default: bool,
     /// What lets the container reach past its image and mounts, whose paths would be named as
     /// its image's files (`privileged`, `pid host`, `cap SYS_ADMIN`, `devices`, …), sorted.
     pub reach: Vec<String>,
+}
+
+/// Whether a log driver keeps the container's output on the host ([`LOCAL_LOG_DRIVERS`]).
+pub fn keeps_output_local(driver: &str) -> bool {
+    LOCAL_LOG_DRIVERS.contains(&driver)
+}
+
+/// A string as Go's `strings.ToUpper` makes it: each character's single-character upper case
+/// (`ſ` is `S`, `ı` is `I`), a character without one kept.
+fn go_upper(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut u = c.to_uppercase();
+            match (u.next(), u.next()) {
+                (Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// A `StrSlice` value as the daemon reads it: a list of strings, or one string.
+fn str_slice(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Null => Vec::new(),
+        other => vec![other],
+    }
 }
 
 /// Runtimes that run a container's processes as its own, in its cgroup (runc).
@@ -78,11 +108,11 @@ const RUNC: &[&str] = &["", "runc", "io.containerd.runc.v2"];
 
 /// Capabilities that let a container mount, or reach the host's files past its mounts.
 const REACHING_CAPS: &[&str] = &[
-    "all",
-    "sys_admin",
-    "dac_read_search",
-    "sys_ptrace",
-    "sys_module",
+    "ALL",
+    "SYS_ADMIN",
+    "DAC_READ_SEARCH",
+    "SYS_PTRACE",
+    "SYS_MODULE",
 ];
 
 /// The values of every key of `o` that folds to `field`.
@@ -110,11 +140,26 @@ fn reach(host: &Map<String, Value>) -> Vec<String> {
         }
     }
     for v in values(host, "capadd") {
-        for c in v.as_array().into_iter().flatten() {
-            let c = text(c);
-            if REACHING_CAPS.contains(&c.trim_start_matches("cap_")) {
-                out.push(format!("cap {c}"));
+        for c in str_slice(v) {
+            // the daemon upper-cases (Unicode) and adds a missing CAP_ prefix
+            let upper = go_upper(c.as_str().unwrap_or(""));
+            let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+            if REACHING_CAPS.contains(&name) || !c.is_string() {
+                out.push(format!("cap {}", c.as_str().unwrap_or("?")));
             }
+        }
+    }
+    for v in values(host, "securityopt") {
+        for o in str_slice(v) {
+            let o = o.as_str().unwrap_or("?").to_ascii_lowercase();
+            if o.contains("unconfined") || o.starts_with("systempaths") || o == "?" {
+                out.push(format!("security-opt {o}"));
+            }
+        }
+    }
+    for field in ["maskedpaths", "readonlypaths"] {
+        if values(host, field).any(|v| !v.is_null()) {
+            out.push(field.to_string()); // a custom list may unmask /proc and /sys
         }
     }
     for field in ["devices", "devicerequests", "devicecgrouprules"] {
@@ -125,8 +170,9 @@ fn reach(host: &Map<String, Value>) -> Vec<String> {
         }
     }
     for v in values(host, "runtime") {
-        if !RUNC.contains(&text(v).as_str()) || !(v.is_string() || v.is_null()) {
-            out.push(format!("runtime {}", text(v)));
+        let name = v.as_str().unwrap_or("?");
+        if !(RUNC.contains(&name) || v.is_null()) {
+            out.push(format!("runtime {name}"));
         }
     }
     out.sort();
@@ -136,6 +182,14 @@ fn reach(host: &Map<String, Value>) -> Vec<String> {
 
 /// Log drivers that keep a container's output on the host: the daemon's files, the journal.
 const LOCAL_LOG_DRIVERS: &[&str] = &["", "json-file", "local", "none", "journald"];
+
+/// Whether no `LogConfig.Type` names a driver (the daemon's default applies).
+fn log_default(host: &Map<String, Value>) -> bool {
+    match values(host, "logconfig").next() {
+        Some(Value::Object(c)) => values(c, "type").all(|t| matches!(t, Value::Null) || t == ""),
+        _ => true,
+    }
+}
 
 /// `LogConfig.Type` values of a `HostConfig` that are not [`LOCAL_LOG_DRIVERS`].
 fn log_drivers(host: &Map<String, Value>) -> Vec<String> {
@@ -324,6 +378,7 @@ pub fn rewrite_create(body: &[u8], rw: &CreateRewrite<'_>) -> Result<Rewritten, 
         socket_binds: Vec::new(),
         exposed: Vec::new(),
         log_drivers: log_drivers(&host),
+        log_default: log_default(&host),
         reach: reach(&host),
     };
     // top-level binds are ignored once an inner HostConfig exists; rewritten all the same
@@ -609,6 +664,20 @@ mod tests {
     }
 
     #[test]
+    fn the_daemons_default_log_driver_applies_when_none_is_named() {
+        let default = |body: &str| rewrite(body).unwrap().log_default;
+        assert!(default(r#"{"HostConfig":{}}"#));
+        assert!(default(
+            r#"{"HostConfig":{"LogConfig":{"Type":"","Config":{"a":"b"}}}}"#
+        ));
+        assert!(default(r#"{"HostConfig":{"LogConfig":null}}"#));
+        assert!(!default(
+            r#"{"HostConfig":{"LogConfig":{"Type":"json-file"}}}"#
+        ));
+        assert!(keeps_output_local("json-file") && !keeps_output_local("gelf"));
+    }
+
+    #[test]
     fn log_drivers_that_send_output_away_are_named() {
         let drivers = |body: &str| rewrite(body).unwrap().log_drivers;
         assert_eq!(
@@ -652,7 +721,7 @@ mod tests {
                 r#"{"HostConfig":{"Privileged":true,"PidMode":"host","CapAdd":["NET_ADMIN","CAP_SYS_ADMIN"],"Devices":[{"PathOnHost":"/dev/sda"}],"Runtime":"runsc"}}"#
             ),
             [
-                "cap cap_sys_admin",
+                "cap CAP_SYS_ADMIN",
                 "devices",
                 "pid host",
                 "privileged",
@@ -662,6 +731,29 @@ mod tests {
         assert_eq!(
             reach(r#"{"privileged":1,"ipcMode":"container:x","capadd":["all"]}"#),
             ["cap all", "ipc container:x", "privileged"]
+        );
+        // a bare string is a list of one; Go's Unicode upper-casing folds ſ and ı
+        assert_eq!(
+            reach(r#"{"HostConfig":{"CapAdd":"DAC_READ_SEARCH"}}"#),
+            ["cap DAC_READ_SEARCH"]
+        );
+        assert_eq!(
+            reach(r#"{"HostConfig":{"CapAdd":["\u017fys_admin","sys_admın"]}}"#),
+            ["cap sys_admın", "cap ſys_admin"]
+        );
+        assert_eq!(
+            reach(
+                r#"{"HostConfig":{"SecurityOpt":["label=disable","systempaths=unconfined","apparmor=unconfined"],"MaskedPaths":[]}}"#
+            ),
+            [
+                "maskedpaths",
+                "security-opt apparmor=unconfined",
+                "security-opt systempaths=unconfined"
+            ]
+        );
+        assert_eq!(
+            reach(r#"{"HostConfig":{"Runtime":"RUNC"}}"#),
+            ["runtime RUNC"]
         );
         for plain in [
             r#"{"HostConfig":{}}"#,

@@ -332,6 +332,11 @@ pub fn classify(method: &str, path: &str) -> Route {
             name: name.to_string(),
         },
         ("POST", [_, "prune"]) => Route::DaemonFileWork("prune"),
+        ("DELETE", ["volumes", _]) => Route::DaemonFileWork("volume removal"),
+        ("DELETE", ["images", name @ ..]) if !name.is_empty() => {
+            Route::DaemonFileWork("image removal")
+        }
+        ("GET", ["plugins", "privileges"]) => Route::DaemonNetwork("plugin privileges lookup"),
         ("GET", ["images", "get"]) => Route::DaemonFileWork("image save"),
         ("GET", ["images", name @ .., "get"]) if !name.is_empty() => {
             Route::DaemonFileWork("image save")
@@ -647,6 +652,18 @@ mod tests {
         );
         assert_eq!(route("GET", "/images/push/json"), Route::Other);
         assert_eq!(route("POST", "/images/x/tag?repo=y"), Route::Other);
+        assert_eq!(
+            route("GET", "/plugins/privileges?remote=evil.example/p"),
+            net("plugin privileges lookup")
+        );
+        assert_eq!(
+            route("DELETE", "/volumes/v"),
+            Route::DaemonFileWork("volume removal")
+        );
+        assert_eq!(
+            route("DELETE", "/images/a/b:1?force=1"),
+            Route::DaemonFileWork("image removal")
+        );
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Proxy {
             proxy_socket: cfg.listen.to_string_lossy().into_owned(),
             places: info.places(),
             root_dir: info.root_dir.clone(),
+            logging_driver: info.logging_driver.clone(),
             upstream,
             socket: DaemonSocket::new(&cfg.upstream),
             rec: Recorder::default(),

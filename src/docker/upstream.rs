@@ -109,6 +109,7 @@ impl Upstream {
             cgroup_version: field("CgroupVersion").unwrap_or_else(|_| "1".into()),
             server_version: field("ServerVersion")?,
             root_dir: field("DockerRootDir")?,
+            logging_driver: field("LoggingDriver").unwrap_or_default(),
         })
     }
 
