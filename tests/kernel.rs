@@ -1087,6 +1087,7 @@ fn doctor_reports_every_prerequisite_of_a_capable_host() {
             "tp_btf/sys_exit",
             "raw_tp/io_uring_submit_req",
             "raw_tp/io_uring_complete",
+            "raw_tp/io_uring_cqe_overflow",
             "cgroup/connect4",
             "cgroup/connect6",
             "cgroup/sendmsg4",
