@@ -65,6 +65,14 @@ static __always_inline struct sock *fd_sock(__u64 fd)
  * can connect it or set it listening after passing it, and what the session then sends or
  * accepts on it names no address (an AF_PACKET or netlink socket needs none at all). A pipe,
  * an anonymous inode or a socket of the session's own is none. */
+/* Whether socket file `f` was created outside the session (the kernel's socket says where). */
+static __always_inline int socket_made_outside(struct file *f)
+{
+	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+	return sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
+}
+
 static __always_inline int fd_received_blind(__u64 fd)
 {
 	struct file *f = fd_file(fd);
@@ -73,9 +81,7 @@ static __always_inline int fd_received_blind(__u64 fd)
 	__u16 type = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
 	if (type != S_IFSOCK)
 		return type != 0 && type != S_IFIFO;
-	struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
-	struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
-	return sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup));
+	return socket_made_outside(f);
 }
 
 /* A control message's header (struct cmsghdr). */

@@ -173,12 +173,8 @@ __noinline int uring_fixed_use(__u64 r, int member)
 		return 0;
 	/* a socket made outside the session (another ring sent it): what is sent on it names no
 	 * address the hooks see, as for one received over SCM_RIGHTS */
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFSOCK) {
-		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
-		struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
-		if (sk && !cgroup_in_session(BPF_CORE_READ(sk, sk_cgrp_data.cgroup)))
-			bump(&blind, BLIND_FD_PASSING);
-	}
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) == S_IFSOCK && socket_made_outside(f))
+		bump(&blind, BLIND_FD_PASSING);
 	struct event *e = new_direct_event(EV_SYSCALL, member);
 	if (!e)
 		return 0;
