@@ -151,6 +151,15 @@ fn assert_flagged(r: &Run, want: impl Fn(&str) -> bool) {
     assert!(n.iter().any(|x| want(x)), "{n:#?}");
 }
 
+/// [`assert_flagged`] with a note starting with each of `prefixes`.
+fn assert_flagged_all(r: &Run, prefixes: &[&str]) {
+    assert_flagged(r, |_| true);
+    let n = notes(r);
+    for want in prefixes {
+        assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
+    }
+}
+
 fn assert_clean(r: &Run) {
     assert_eq!(r.health["kernel_layer"], "complete", "{:#}", r.health);
     assert_eq!(r.health["cgroup_correlation"], "clean", "{:#}", r.health);
@@ -611,21 +620,21 @@ fn the_daemons_own_network_work_is_never_clean() {
          docker volume create --opt type=tmpfs --opt device=tmpfs assay-opt-vol\n\
          docker run --rm -v assay-opt-vol:/d assay-busybox:1 true\n",
     );
+    assert_flagged_all(
+        &r,
+        &[
+            "container-unplaced: daemon-network: push: POST /v1.41/images/127.0.0.1:1/assay-pushed/push",
+            "container-unplaced: daemon-network: registry login: POST /v1.41/auth",
+            "container-unplaced: daemon-network: create with log driver syslog: ",
+            "container-unplaced: daemon-network: container ",
+        ],
+    );
     let n = notes(&r);
-    for want in [
-        "container-unplaced: daemon-network: push: POST /v1.41/images/127.0.0.1:1/assay-pushed/push",
-        "container-unplaced: daemon-network: registry login: POST /v1.41/auth",
-        "container-unplaced: daemon-network: create with log driver syslog: ",
-        "container-unplaced: daemon-network: container ",
-    ] {
-        assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
-    }
     assert!(
         n.iter()
             .any(|x| x.contains("volume assay-opt-vol (driver options)")),
         "{n:#?}"
     );
-    assert_flagged(&r, |_| true);
     let _ = outside(
         &d,
         &work,
@@ -670,17 +679,18 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
         work.join("made-by-the-daemon").is_dir(),
         "the daemon made it"
     );
+    assert_flagged_all(
+        &r,
+        &[
+            "container-unplaced: daemon-file-work: archive read: GET /v1.41/containers/assay-cp-src/archive",
+            "container-unplaced: daemon-file-work: start of container ",
+            "container-unplaced: host-reach: create with privileged: ",
+            "container-unplaced: host-reach: privileged exec in container assay-exec-target",
+            "container-unplaced: host-reach: create with cap CAP_DAC_READ_SEARCH: ",
+            "container-unplaced: daemon-file-work: restart of container ",
+        ],
+    );
     let n = notes(&r);
-    for want in [
-        "container-unplaced: daemon-file-work: archive read: GET /v1.41/containers/assay-cp-src/archive",
-        "container-unplaced: daemon-file-work: start of container ",
-        "container-unplaced: host-reach: create with privileged: ",
-        "container-unplaced: host-reach: privileged exec in container assay-exec-target",
-        "container-unplaced: host-reach: create with cap CAP_DAC_READ_SEARCH: ",
-        "container-unplaced: daemon-file-work: restart of container ",
-    ] {
-        assert!(n.iter().any(|x| x.starts_with(want)), "{want}: {n:#?}");
-    }
     for made in ["made-by-the-daemon", "again"] {
         assert!(
             n.iter().any(|x| x.contains(&format!(
@@ -693,7 +703,6 @@ fn the_daemons_own_file_work_and_host_reach_are_never_clean() {
         work.join("again").is_dir(),
         "the daemon made it again at the restart"
     );
-    assert_flagged(&r, |_| true);
 }
 
 /// Without a daemon nothing changes: no proxy, no `DOCKER_HOST`, a clean run as before.

@@ -8,9 +8,9 @@
 //! protocol (`tcp:127.0.0.1:8080`, `udp:[::1]:53`) — seen by the session cgroup's hooks, or at
 //! the syscall for a socket created outside the session cgroup — and UNIX connects and
 //! datagrams (`unix:/run/x.sock`, `unix:<work>/sock`, `unix:@name`). Since v3 a destination is named (`tcp:service.example:443`)
-//! when a name observed in the same run (a DNS answer to a session socket, or a ClientHello's
-//! server name sent to that address) resolved to or was sent to its address
-//! (`assay_evidence::surface::names` has the rule).
+//! when a name was earned for its address in the same run: a DNS answer from the host's
+//! resolver to a query the run sent (a ClientHello's server name never names an address;
+//! `assay_evidence::surface::names` has the rule).
 //! `network_local` holds local addresses: requested binds (`bind:udp:0.0.0.0:5353`; port 0 asks
 //! for any) and listening sockets (`listen:tcp:127.0.0.1:8080`), UNIX ones too (`bind:unix:<work>/s`). `process_execs` holds executed
 //! files (a memfd executed through its descriptor as `memfd:NAME`).
